@@ -1,0 +1,63 @@
+# One entry point for people and CI. The README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := $(SAM_VENV)/bin/sam
+PYTEST_ARGS ?=
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (Lambda runtime python3.11); found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+# aws-sam-cli pins boto3 and pydantic exactly and would downgrade the project's own: it gets its own venv.
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv with the pinned dependencies
+sam-venv: $(SAM_VENV)/.installed ## create .venv-sam with aws-sam-cli
+
+test: venv ## run every test (unit, integration, e2e)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: venv ## run the product end to end on the local stack and tell its story
+	$(BIN)/python -m local demo
+
+up: venv ## bring the local stack up on fixed ports and keep it up
+	$(BIN)/python -m local up
+
+token: venv ## mint a local user token: make token BUSINESS=biz_demo USER=u_1 ROLE=Finance
+	@$(BIN)/python -m local token --business $(or $(BUSINESS),biz_demo) --user $(or $(USER_ID),u_1) --role $(or $(ROLE),Finance)
+
+openapi: venv ## regenerate docs/openapi.json from the handlers
+	$(BIN)/python -m local openapi
+
+lint: venv sam-venv ## ruff, mypy, cfn-lint and sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
+
+build: sam-venv ## sam build (no container: needs this machine's Python 3.11)
+	SAM_CLI_TELEMETRY=0 $(SAM) build --region us-east-1
+
+bench: venv ## print the benchmarks' figures
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
+	SAM_CLI_TELEMETRY=0 $(SAM) deploy $(if $(PARAMS),--parameter-overrides $(PARAMS))
+
+clean: ## remove build output and caches (keeps the virtual environments)
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
+
+.PHONY: help venv sam-venv test demo up token openapi lint build bench deploy clean

@@ -1,0 +1,34 @@
+"""The health check: the caller as the authorizer saw them, and a real read of the main table."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from xerosync import aws
+from xerosync.auth import Caller
+from xerosync.clock import SystemClock, iso, utc_now
+from xerosync.settings import get_settings
+from xerosync.store.keys import connection_key
+
+
+class HealthReport(BaseModel):
+    status: str
+    business_id: str
+    user_id: str
+    role: str
+    can_manage_accounting: bool
+    xero_connection: str
+    checked_at: str
+
+
+def check_health(caller: Caller) -> HealthReport:
+    item = aws.table(get_settings().main_table_name).get_item(Key=connection_key(caller.business_id)).get("Item")
+    return HealthReport(
+        status="ok",
+        business_id=caller.business_id,
+        user_id=caller.user_id,
+        role=caller.raw_role,
+        can_manage_accounting=caller.can_manage_accounting,
+        xero_connection=str(item.get("status", "UNKNOWN")) if item else "NOT_CONNECTED",
+        checked_at=iso(utc_now(SystemClock())),
+    )

@@ -1,0 +1,109 @@
+"""What every HTTP function shares: the caller from the JWT claims and one mapping of errors to responses.
+
+Each handler module builds its own ``APIGatewayHttpResolver(enable_validation=True)`` (so the OpenAPI
+document can be generated from it) and calls ``install(app)``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel
+
+from xerosync.auth import Caller, caller_from_claims
+from xerosync.errors import ProductError, TooManyRequests
+from xerosync.observability import logger
+from xerosync.settings import get_settings
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    action: str | None = None
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+    correlation_id: str | None = None
+
+
+# Documented once for every route, so that the OpenAPI document shows the error shape.
+ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
+    status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+    for status, text in {
+        400: "The request is invalid; the message says which field and why.",
+        401: "No valid sign-in.",
+        403: "The caller's role or business may not do this.",
+        409: "The request conflicts with the current state.",
+    }.items()
+}
+
+
+def current_caller(app: APIGatewayHttpResolver) -> Caller:
+    settings = get_settings()
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    return caller_from_claims(
+        claims,
+        business_claim=settings.claim_business_id,
+        user_claim=settings.claim_user_id,
+        role_claim=settings.claim_role,
+    )
+
+
+def _correlation_id(app: APIGatewayHttpResolver) -> str | None:
+    try:
+        return app.current_event.request_context.request_id
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _json(app: APIGatewayHttpResolver, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+          ) -> Response:
+    body = {**body, "correlation_id": _correlation_id(app)}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body=json.dumps(body, default=str), headers=headers)
+
+
+def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    fields = []
+    for error in errors:
+        loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        fields.append({"field": ".".join(loc) or "body", "problem": error.get("msg", "is invalid")})
+    summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
+    return f"The request is invalid: {summary}.", fields
+
+
+def install(app: APIGatewayHttpResolver) -> None:
+    """Register the product's error mapping on a resolver."""
+
+    @app.exception_handler(ProductError)
+    def _product_error(exc: ProductError) -> Response:
+        logger.info("request refused", extra={"error_code": exc.code, "status": exc.status})
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        return _json(app, exc.status, exc.body(), headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        message, fields = _describe_validation(list(exc.errors()))
+        body = {"error": {"code": "invalid_request", "message": message,
+                          "action": "Correct the fields named and send the request again.", "details": fields}}
+        return _json(app, 400, body)
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(exc: NotFoundError) -> Response:
+        return _json(app, 404, {"error": {"code": "route_not_found", "message": "There is no such operation."}})
+
+    @app.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        logger.exception("unexpected error")
+        body = {"error": {"code": "internal_error",
+                          "message": "Something went wrong on our side and the request could not be completed.",
+                          "action": "Try again in a minute. If it keeps failing, contact support with the "
+                                    "correlation id."}}
+        return _json(app, 500, body)

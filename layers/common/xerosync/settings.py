@@ -1,0 +1,100 @@
+"""The product's configuration: one model of the environment, validated once per cold start.
+
+Everything that points outside a function is an environment variable (the design's configuration
+contract); nothing in code names a host. AWS clients honour ``AWS_ENDPOINT_URL`` on their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+# Xero's scopes as named in the official OpenAPI files (16.1.0). Apps created after March 2026 use the
+# granular `accounting.banktransactions` in place of `accounting.transactions`: set XERO_SCOPES for them.
+DEFAULT_XERO_SCOPES = (
+    "openid profile email offline_access accounting.transactions accounting.settings "
+    "accounting.contacts accounting.attachments bankfeeds"
+)
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a usable deployment; the message names each bad variable."""
+
+
+class Settings(BaseModel):
+    """Field aliases are the environment variable names, so errors name the variable to fix."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    xero_login_url: HttpUrl = Field(HttpUrl("https://login.xero.com"), alias="XERO_LOGIN_URL")
+    xero_identity_url: HttpUrl = Field(HttpUrl("https://identity.xero.com"), alias="XERO_IDENTITY_URL")
+    xero_api_url: HttpUrl = Field(HttpUrl("https://api.xero.com"), alias="XERO_API_URL")
+    xero_client_id: NonEmpty = Field(alias="XERO_CLIENT_ID")
+    xero_client_secret_arn: NonEmpty = Field(alias="XERO_CLIENT_SECRET_ARN")
+    xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
+    xero_scopes: NonEmpty = Field(DEFAULT_XERO_SCOPES, alias="XERO_SCOPES")
+
+    ledger_api_url: HttpUrl = Field(alias="LEDGER_API_URL")
+    # The bank's transaction page, linked from each Spend Money's Url; {transaction_id} is filled in.
+    bank_transaction_url_template: NonEmpty = Field(
+        "https://app.bank.example/transactions/{transaction_id}", alias="BANK_TRANSACTION_URL_TEMPLATE"
+    )
+
+    main_table_name: NonEmpty = Field(alias="MAIN_TABLE_NAME")
+    tokens_table_name: NonEmpty = Field(alias="TOKENS_TABLE_NAME")
+    idempotency_table_name: NonEmpty = Field(alias="IDEMPOTENCY_TABLE_NAME")
+    tokens_kms_key_id: NonEmpty = Field(alias="TOKENS_KMS_KEY_ID")
+
+    feed_sync_queue_url: NonEmpty = Field(alias="FEED_SYNC_QUEUE_URL")
+    dispatch_queue_url: NonEmpty = Field(alias="DISPATCH_QUEUE_URL")
+    expense_sync_queue_url: NonEmpty = Field(alias="EXPENSE_SYNC_QUEUE_URL")
+    attachments_queue_url: NonEmpty = Field(alias="ATTACHMENTS_QUEUE_URL")
+    xero_cleanup_queue_url: NonEmpty = Field(alias="XERO_CLEANUP_QUEUE_URL")
+
+    # Claim names of the bank's identity provider, as API Gateway's JWT authorizer passes them on.
+    claim_business_id: NonEmpty = Field("business_id", alias="AUTH_CLAIM_BUSINESS_ID")
+    claim_user_id: NonEmpty = Field("sub", alias="AUTH_CLAIM_USER_ID")
+    claim_role: NonEmpty = Field("role", alias="AUTH_CLAIM_ROLE")
+
+    # Xero's attachment limits have changed over time (3 MB, later 10 MB); the product promises < 3 MB.
+    attachment_max_bytes: int = Field(3 * 1024 * 1024, gt=0, alias="ATTACHMENT_MAX_BYTES")
+    attachment_max_count: int = Field(10, gt=0, le=10, alias="ATTACHMENT_MAX_COUNT")
+
+    @field_validator("xero_scopes")
+    @classmethod
+    def _needs_offline_access(cls, value: str) -> str:
+        # Without offline_access Xero issues no refresh token and every connection dies after 30 minutes.
+        if "offline_access" not in value.split():
+            raise ValueError("must include offline_access")
+        return value
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        try:
+            return cls.model_validate({k: v for k, v in env.items() if v != ""})
+        except ValidationError as exc:
+            raise ConfigurationError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = ".".join(str(part) for part in error["loc"])
+        if error["type"] == "missing":
+            problems.append(f"{name} is not set")
+        else:
+            problems.append(f"{name} is malformed: {error['msg']}")
+    return "Invalid configuration: " + "; ".join(problems)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this cold start (tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings.from_environ()

@@ -1,0 +1,131 @@
+"""Command line of the local stack.
+
+    python -m local up        bring everything up and keep it up (Ctrl-C stops it)
+    python -m local token     mint a user token for the running stack
+    python -m local fire      fire a schedule of the running stack now
+    python -m local openapi   write docs/openapi.json from the handlers
+    python -m local demo      run the product's story end to end and print it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import requests
+
+from local.authorizer import DEFAULT_KEY_PATH, DevTokenAuthority
+from local.template import REPO_ROOT
+
+STATE_FILE = REPO_ROOT / ".local" / "stack.json"
+
+
+def _up(args: argparse.Namespace) -> int:
+    from local.stack import DevStack, DevStackConfig
+
+    config = DevStackConfig(api_port=args.api_port, moto_port=args.moto_port, xero_port=args.xero_port,
+                            ledger_port=args.ledger_port, schedule_speed=args.schedule_speed,
+                            log_level=args.log_level, key_path=DEFAULT_KEY_PATH, visibility_timeout=args.visibility)
+    stack = DevStack(config).start()
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    STATE_FILE.write_text(json.dumps(stack.urls, indent=2))
+    print(stack.describe())
+    print(f"  {'ready in':<44} {stack.ready_seconds:.2f} s")
+    print("\nMint a token:  .venv/bin/python -m local token --business biz_demo --user u_1 --role Finance")
+    print("Fire a schedule now:  .venv/bin/python -m local fire EveryThreeHours")
+    print("Ctrl-C stops the stack.")
+    sys.stdout.flush()
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    stopped.wait()
+    stack.stop()
+    STATE_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    authority = DevTokenAuthority(key_path=DEFAULT_KEY_PATH)
+    print(authority.mint(business_id=args.business, user_id=args.user, role=args.role, ttl_seconds=args.ttl))
+    return 0
+
+
+def _running_api() -> str:
+    if not STATE_FILE.exists():
+        raise SystemExit("The local stack is not running: start it with `make up`.")
+    return str(json.loads(STATE_FILE.read_text())["api"])
+
+
+def _fire(args: argparse.Namespace) -> int:
+    response = requests.post(_running_api() + "/_local/schedules", json={"name": args.name}, timeout=600)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.ok else 1
+
+
+def _openapi(args: argparse.Namespace) -> int:
+    from local.openapi import DOCUMENT_PATH, openapi_document
+
+    rendered = json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n"
+    path = Path(args.output) if args.output else DOCUMENT_PATH
+    if args.check:
+        if not path.exists() or path.read_text() != rendered:
+            print(f"{path} is out of date: run `make openapi`.", file=sys.stderr)
+            return 1
+        print(f"{path} is up to date.")
+        return 0
+    path.write_text(rendered)
+    print(f"wrote {path}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from local.demo import run_demo
+
+    return run_demo()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="bring the local stack up and keep it up")
+    up.add_argument("--api-port", type=int, default=3000)
+    up.add_argument("--moto-port", type=int, default=5000)
+    up.add_argument("--xero-port", type=int, default=4010)
+    up.add_argument("--ledger-port", type=int, default=4020)
+    up.add_argument("--schedule-speed", type=float, default=1.0,
+                    help="run schedules this many times faster than their rate (default: real time)")
+    up.add_argument("--visibility", type=int, default=30, help="local queue visibility timeout, seconds")
+    up.add_argument("--log-level", default="INFO")
+    up.set_defaults(run=_up)
+
+    token = commands.add_parser("token", help="mint a user token (business, user, role) for the local stack")
+    token.add_argument("--business", required=True)
+    token.add_argument("--user", required=True)
+    token.add_argument("--role", required=True, help="Admin, Finance, Employee, Viewer...")
+    token.add_argument("--ttl", type=int, default=3600)
+    token.set_defaults(run=_token)
+
+    fire = commands.add_parser("fire", help="fire a schedule of the running stack now")
+    fire.add_argument("name", help="the schedule's event name in template.yaml, e.g. EveryThreeHours")
+    fire.set_defaults(run=_fire)
+
+    openapi = commands.add_parser("openapi", help="write (or --check) the HTTP API's OpenAPI document")
+    openapi.add_argument("--output")
+    openapi.add_argument("--check", action="store_true")
+    openapi.set_defaults(run=_openapi)
+
+    demo = commands.add_parser("demo", help="run the product's story end to end on the local stack")
+    demo.set_defaults(run=_demo)
+
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

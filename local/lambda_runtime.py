@@ -1,0 +1,102 @@
+"""Runs the template's handlers in this process, as Lambda would: same module path, an event, a context.
+
+Handler modules are imported the way Lambda imports them: the layer's directory and each function's
+CodeUri on ``sys.path`` (module names are unique across functions, so they never collide).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from local.template import REPO_ROOT, FunctionSpec, Template
+
+LAYER_DIR = REPO_ROOT / "layers" / "common"
+
+
+@dataclass
+class LocalContext:
+    """The attributes of Lambda's context object that Powertools and the product read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: int
+    started: float
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+
+
+@dataclass
+class Invocation:
+    function: str
+    event: dict[str, Any]
+    result: Any = None
+    error: BaseException | None = None
+    duration_ms: float = 0.0
+
+
+class LambdaRuntime:
+    """Imports handlers on first use and invokes them; keeps a log of invocations for tests."""
+
+    def __init__(self, template: Template) -> None:
+        self.functions = template.functions()
+        self.template = template
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
+        self._lock = threading.Lock()
+        self.invocations: list[Invocation] = []
+        self.listeners: list[Callable[[Invocation], None]] = []
+        for path in {LAYER_DIR, *(spec.code_uri for spec in self.functions.values())}:
+            if str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+
+    def handler(self, function: str) -> Callable[[dict[str, Any], Any], Any]:
+        with self._lock:
+            if function not in self._handlers:
+                spec = self.functions[function]
+                module = importlib.import_module(spec.module)
+                self._handlers[function] = getattr(module, spec.attribute)
+            return self._handlers[function]
+
+    def override(self, function: str, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        """Stand a test's own handler in for a function (to exercise the event source, not the code)."""
+        if function not in self.functions:
+            raise KeyError(f"{function} is not a function of the template")
+        with self._lock:
+            self._handlers[function] = handler
+
+    def context(self, spec: FunctionSpec) -> LocalContext:
+        name = self.template.physical_name(spec.logical_id)
+        return LocalContext(
+            function_name=name, memory_limit_in_mb=spec.memory,
+            invoked_function_arn=self.template.arn(spec.logical_id), aws_request_id=str(uuid.uuid4()),
+            timeout_seconds=spec.timeout, started=time.monotonic(), log_group_name=f"/aws/lambda/{name}",
+        )
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Invoke synchronously; an exception from the handler propagates, as Lambda reports it."""
+        handler = self.handler(function)
+        record = Invocation(function=function, event=event)
+        started = time.perf_counter()
+        try:
+            record.result = handler(event, self.context(self.functions[function]))
+            return record.result
+        except BaseException as exc:
+            record.error = exc
+            raise
+        finally:
+            record.duration_ms = (time.perf_counter() - started) * 1000
+            self.invocations.append(record)
+            for listener in self.listeners:
+                listener(record)

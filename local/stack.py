@@ -1,0 +1,238 @@
+"""The whole product on one machine: moto server, the Xero and ledger emulators, the HTTP API, the queue
+pollers and the schedules, all wired from template.yaml.
+
+    with DevStack(DevStackConfig()) as stack:
+        token = stack.token(business_id="biz_1", user_id="u_1", role="Finance")
+        stack.api("GET", "/v1/health", token=token)
+
+Handlers run in this process with the environment the template gives them, pointed at loopback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from local import moto_patches
+from local.api_gateway import HttpApi
+from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
+from local.clock import SystemClock
+from local.event_sources import Scheduler, SqsEventSourceMapping
+from local.lambda_runtime import LambdaRuntime
+from local.provision import Provisioned, provision
+from local.template import REGION, Template, load_template
+
+LOCAL_CLIENT_ID = "local-dev-client"
+LOCAL_CLIENT_SECRET = "local-dev-secret"  # the Xero emulator's development app, not a real secret
+LOCAL_REDIRECT_URI = "http://127.0.0.1:3000/xero/callback"
+LEDGER_BUS = "bank-ledger"
+
+log = logging.getLogger("local.stack")
+
+
+@dataclass
+class DevStackConfig:
+    host: str = "127.0.0.1"
+    api_port: int = 0
+    moto_port: int = 0
+    xero_port: int = 0
+    ledger_port: int = 0
+    # Deployed queues hide a failed message for minutes; locally it comes back after this many seconds.
+    visibility_timeout: int | None = 2
+    pollers_per_queue: int = 2  # 0: no background polling; tests pump by hand
+    schedule_speed: float | None = None  # None: schedules fire only on demand
+    log_level: str = "WARNING"
+    key_path: Path | None = None
+    xero_clock: Any = None
+    ledger_clock: Any = None
+    emulators: bool = True
+    extra_environment: dict[str, str] = field(default_factory=dict)
+
+
+class DevStack:
+    def __init__(self, config: DevStackConfig | None = None) -> None:
+        self.config = config or DevStackConfig()
+        self.urls: dict[str, str] = {}
+        self.moto: ThreadedMotoServer | None = None
+        self.xero: Any = None
+        self.ledger: Any = None
+        self.template: Template | None = None
+        self.provisioned: Provisioned | None = None
+        self.runtime: LambdaRuntime | None = None
+        self.http: HttpApi | None = None
+        self.mappings: dict[str, SqsEventSourceMapping] = {}
+        self.scheduler: Scheduler | None = None
+        self.authority: DevTokenAuthority | None = None
+        self._saved_environ: dict[str, str] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> DevStack:
+        started = time.perf_counter()
+        cfg = self.config
+        self._saved_environ = dict(os.environ)
+        moto_patches.apply()
+        # moto server logs every AWS call through werkzeug; the API's own request log is local.http.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.urls["moto"] = f"http://{host}:{port}"
+        os.environ.update({
+            "AWS_ENDPOINT_URL": self.urls["moto"], "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        })
+
+        if cfg.emulators:
+            self._start_emulators()
+        parameters = {
+            "Stage": "local", "JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE,
+            "XeroClientId": LOCAL_CLIENT_ID, "XeroClientSecret": LOCAL_CLIENT_SECRET,
+            "XeroRedirectUri": LOCAL_REDIRECT_URI,
+            "XeroLoginUrl": self.urls.get("xero", "http://127.0.0.1:9"),
+            "XeroIdentityUrl": self.urls.get("xero", "http://127.0.0.1:9"),
+            "XeroApiUrl": self.urls.get("xero", "http://127.0.0.1:9"),
+            "LedgerApiUrl": self.urls.get("ledger", "http://127.0.0.1:9"),
+            "LedgerEventBusName": LEDGER_BUS, "LogLevel": cfg.log_level,
+        }
+        self.template = Template(load_template(), parameters)
+        self.provisioned = provision(self.template, endpoint_url=self.urls["moto"],
+                                     visibility_timeout_override=cfg.visibility_timeout)
+        os.environ.update(self.provisioned.environment)
+        # No X-Ray daemon locally; metrics still print as EMF lines when the log level lets them through.
+        os.environ.update({"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+                           **cfg.extra_environment})
+        _forget_cached_adapters()
+
+        self.runtime = LambdaRuntime(self.template)
+        issuer = self.template.authorizer()
+        self.authority = DevTokenAuthority(issuer=issuer["issuer"], audience=issuer["audience"],
+                                           key_path=cfg.key_path)
+        self.http = HttpApi(self.template, self.runtime, self.authority)
+        self.http.control_routes[("POST", "/_local/schedules")] = self._fire_from_request
+        self.urls["api"] = self.http.serve(cfg.host, cfg.api_port)
+        self.urls["docs"] = self.urls["api"] + "/docs"
+
+        sqs = boto3.client("sqs", endpoint_url=self.urls["moto"], region_name=REGION)
+        for source in self.template.sqs_sources():
+            mapping = SqsEventSourceMapping(source, self.template, self.runtime, sqs,
+                                            self.provisioned.queue_url(source.queue))
+            self.mappings[source.function] = mapping
+            if cfg.pollers_per_queue:
+                mapping.start(pollers=cfg.pollers_per_queue)
+        self.scheduler = Scheduler(self.template, self.runtime, speed=cfg.schedule_speed or 1.0)
+        if cfg.schedule_speed:
+            self.scheduler.start()
+        self.ready_seconds = time.perf_counter() - started
+        return self
+
+    def _start_emulators(self) -> None:
+        from local.ledger_emulator import EventBridgePublisher, LedgerEmulator
+        from local.xero_emulator import XeroEmulator
+
+        cfg = self.config
+        self.xero = XeroEmulator(clock=cfg.xero_clock or SystemClock())
+        self.urls["xero"] = self.xero.start(host=cfg.host, port=cfg.xero_port)
+        events = boto3.client("events", endpoint_url=self.urls["moto"], region_name=REGION)
+        self.ledger = LedgerEmulator(clock=cfg.ledger_clock or SystemClock(),
+                                     event_publisher=EventBridgePublisher(events, LEDGER_BUS))
+        self.urls["ledger"] = self.ledger.start(host=cfg.host, port=cfg.ledger_port)
+
+    def stop(self) -> None:
+        if self.scheduler:
+            self.scheduler.stop()
+        for mapping in self.mappings.values():
+            mapping.stop()
+        if self.http:
+            self.http.stop()
+        for emulator in (self.xero, self.ledger):
+            if emulator is not None:
+                emulator.stop()
+        if self.moto:
+            self.moto.stop()
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+        _forget_cached_adapters()
+
+    def __enter__(self) -> DevStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ using it
+    def token(self, *, business_id: str, user_id: str, role: str, ttl_seconds: int = 3600) -> str:
+        assert self.authority is not None
+        return self.authority.mint(business_id=business_id, user_id=user_id, role=role, ttl_seconds=ttl_seconds)
+
+    def api(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
+            headers: dict[str, str] | None = None, timeout: float = 35) -> requests.Response:
+        """Call the HTTP API over loopback, as a frontend would."""
+        sent = dict(headers or {})
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        return requests.request(method, self.urls["api"] + path, json=json_body, headers=sent, timeout=timeout)
+
+    def fire(self, schedule_name: str) -> Any:
+        assert self.scheduler is not None
+        return self.scheduler.fire(schedule_name)
+
+    def _fire_from_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("name", ""))
+        result = self.fire(name)
+        return {"fired": name, "result": result}
+
+    def sqs(self) -> Any:
+        return boto3.client("sqs", endpoint_url=self.urls["moto"], region_name=REGION)
+
+    def queue_depth(self, logical_id: str) -> int:
+        assert self.provisioned is not None
+        attributes = self.sqs().get_queue_attributes(
+            QueueUrl=self.provisioned.queue_url(logical_id),
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                            "ApproximateNumberOfMessagesDelayed"],
+        )["Attributes"]
+        return sum(int(v) for v in attributes.values())
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait until every queue that feeds a function is empty (processed, or moved to its DLQ)."""
+        assert self.template is not None
+        queues = {source.queue for source in self.template.sqs_sources()}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.queue_depth(q) == 0 for q in queues):
+                return
+            time.sleep(0.1)
+        busy = {q: self.queue_depth(q) for q in queues if self.queue_depth(q)}
+        raise TimeoutError(f"queues still hold messages after {timeout}s: {busy}")
+
+    def describe(self) -> str:
+        lines = ["Local stack is up:"]
+        labels = {"api": "HTTP API (API Gateway v2 + JWT authorizer)", "docs": "API documentation",
+                  "moto": "AWS (moto server)", "xero": "Xero emulator", "ledger": "Ledger emulator"}
+        for key, label in labels.items():
+            if key in self.urls:
+                lines.append(f"  {label:<44} {self.urls[key]}")
+        assert self.template is not None
+        lines.append(f"  {'queue pollers':<44} {', '.join(sorted(m.name for m in self.mappings.values()))}")
+        lines.append(f"  {'schedules':<44} {', '.join(f'{s.name} {s.expression}' for s in self.template.schedules())}")
+        return "\n".join(lines)
+
+
+def _forget_cached_adapters() -> None:
+    """Settings and AWS clients are cached per cold start; a new stack is a new cold start."""
+    settings = sys.modules.get("xerosync.settings")
+    if settings is not None:
+        settings.get_settings.cache_clear()
+    aws = sys.modules.get("xerosync.aws")
+    if aws is not None:
+        aws.reset()

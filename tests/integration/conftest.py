@@ -1,0 +1,83 @@
+"""Integration tests: handlers on moto (``mock_aws``) with the template's resources, and the emulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto import mock_aws
+
+from local import moto_patches
+from local.api_gateway import HttpApi
+from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
+from local.lambda_runtime import LambdaRuntime
+from local.provision import Provisioned, provision
+from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI
+from local.template import Template, load_template
+
+_TEMPLATE_BODY = load_template()
+
+
+def local_template(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http://127.0.0.1:9") -> Template:
+    return Template(
+        _TEMPLATE_BODY,
+        {
+            "Stage": "test",
+            "JwtIssuer": LOCAL_ISSUER,
+            "JwtAudience": LOCAL_AUDIENCE,
+            "XeroClientId": LOCAL_CLIENT_ID,
+            "XeroClientSecret": LOCAL_CLIENT_SECRET,
+            "XeroRedirectUri": LOCAL_REDIRECT_URI,
+            "XeroLoginUrl": xero_url,
+            "XeroIdentityUrl": xero_url,
+            "XeroApiUrl": xero_url,
+            "LedgerApiUrl": ledger_url,
+            "LedgerEventBusName": LEDGER_BUS,
+            "LogLevel": "WARNING",
+        },
+    )
+
+
+def _forget_cached_adapters() -> None:
+    from xerosync import aws
+    from xerosync.settings import get_settings
+
+    get_settings.cache_clear()
+    aws.reset()
+
+
+@pytest.fixture
+def template() -> Template:
+    return local_template()
+
+
+@pytest.fixture
+def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    """The template's tables, queues, key, secret and rules in moto, and the functions' environment set."""
+    moto_patches.apply()
+    with mock_aws():
+        provisioned = provision(template, visibility_timeout_override=1)
+        for name, value in provisioned.environment.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+        _forget_cached_adapters()
+        yield provisioned
+    _forget_cached_adapters()
+
+
+@pytest.fixture
+def runtime(aws: Provisioned) -> LambdaRuntime:
+    return LambdaRuntime(aws.template)
+
+
+@pytest.fixture
+def authority() -> DevTokenAuthority:
+    return DevTokenAuthority(key_path=None)
+
+
+@pytest.fixture
+def gateway(aws: Provisioned, runtime: LambdaRuntime, authority: DevTokenAuthority) -> Iterator[HttpApi]:
+    api = HttpApi(aws.template, runtime, authority)
+    yield api
+    api.stop()
