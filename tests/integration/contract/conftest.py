@@ -1,0 +1,85 @@
+"""Contract fixtures: Xero's OpenAPI files loaded once per session, a strict emulator, and an app whose
+every request and response is checked against the files as it happens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from local.clock import ManualClock
+from local.xero_emulator import XeroEmulator
+from local.xero_emulator.harness import XeroHarness
+from local.xero_emulator.spec import DEFAULT_SPEC_DIR, SpecViolation, XeroSpecs, find_spec_dir
+
+T0 = 1_772_409_600.0  # 2026-03-02 00:00 UTC
+
+pytestmark = pytest.mark.contract
+
+
+@pytest.fixture(scope="session")
+def xero_specs() -> XeroSpecs:
+    spec_dir = find_spec_dir()
+    if spec_dir is None:
+        pytest.skip(f"Xero's OpenAPI files are not at {DEFAULT_SPEC_DIR} (<repo>/../shared/xero-openapi)")
+    return XeroSpecs.shared(spec_dir)
+
+
+@pytest.fixture(scope="session")
+def contract_clock() -> ManualClock:
+    return ManualClock(start=T0)
+
+
+@pytest.fixture(scope="session")
+def _contract_emulator(xero_specs: XeroSpecs, contract_clock: ManualClock) -> Iterator[XeroEmulator]:
+    emulator = XeroEmulator(clock=contract_clock, strict=True)
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@dataclass
+class CheckedTraffic:
+    """Every exchange on Xero's paths, checked against the files; ``violations`` must stay empty."""
+
+    specs: XeroSpecs
+    checked: list[tuple[str, str, int]] = field(default_factory=list)
+    violations: list[SpecViolation] = field(default_factory=list)
+    allowed_request_violations: int = 0
+
+    def hook(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        path = urlsplit(response.request.url or "").path
+        if path.startswith("/_emulator") or path.startswith("/identity/") or path.startswith("/connect/"):
+            return  # login and token endpoints are not in the files
+        self.checked.append((response.request.method or "", path, response.status_code))
+        self.violations.extend(self.specs.validate_requests_response(response))
+
+
+@pytest.fixture
+def traffic(xero_specs: XeroSpecs) -> CheckedTraffic:
+    return CheckedTraffic(xero_specs)
+
+
+@pytest.fixture
+def emu(_contract_emulator: XeroEmulator) -> XeroEmulator:
+    _contract_emulator.reset()
+    return _contract_emulator
+
+
+@pytest.fixture
+def tenant(emu: XeroEmulator) -> str:
+    return emu.seed_organisation("Contract Trading Ltd")
+
+
+@pytest.fixture
+def xero(emu: XeroEmulator, tenant: str, traffic: CheckedTraffic) -> Iterator[XeroHarness]:
+    assert emu.base_url is not None
+    harness = XeroHarness(emu.base_url)
+    harness.session.hooks["response"].append(traffic.hook)
+    harness.connect([tenant])
+    yield harness
+    harness.session.close()
