@@ -55,6 +55,8 @@ def template() -> Template:
 def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     """The template's tables, queues, key, secret and rules in moto, and the functions' environment set."""
     moto_patches.apply()
+    # mock_aws intercepts AWS's own endpoints only: a local stack's endpoint must not leak in.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         provisioned = provision(template, visibility_timeout_override=1)
         for name, value in provisioned.environment.items():
