@@ -5,15 +5,23 @@ FIFO redelivery order: when a batch of one message group times out, moto clears 
 its *last* message is reached, which it then delivers first: the group comes back in reverse order.
 SQS redelivers the group from its oldest message. Clearing every timed-out mark before the walk gives
 SQS's order. ``tests/integration/local_runner`` proves the order with the patch applied.
+
+Atomic conditional writes: moto evaluates a write's condition and then applies it with no lock, so two
+threads can both pass ``attribute_not_exists`` or ``version = :v``. DynamoDB applies each conditional
+write atomically, and the product's leases and optimistic versions rely on it; the writes are serialised.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend
 from moto.sqs.models import SQSBackend
 
 _applied = False
+_dynamodb_writes = threading.RLock()
 
 
 def apply() -> None:
@@ -30,4 +38,17 @@ def apply() -> None:
         return original(self, queue_name, *args, **kwargs)
 
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
+        if hasattr(DynamoDBBackend, name):
+            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
     _applied = True
+
+
+def _serialised(write: Any) -> Any:
+    @functools.wraps(write)
+    def atomic(*args: Any, **kwargs: Any) -> Any:
+        with _dynamodb_writes:
+            return write(*args, **kwargs)
+
+    return atomic
