@@ -1,13 +1,16 @@
 """Queue consumers: Powertools partial batch responses, and "come back later" without sleeping.
 
-A record handler that must wait (Xero answered 429, a lease is held elsewhere) raises ``RetryLater``;
-the message's visibility is set to that delay and the record is reported as failed, so SQS hands it back
-after the delay instead of the function sleeping through its budget (DESIGN §8).
+A record handler that must wait (Xero answered 429, a lease is held elsewhere) raises ``RetryLater`` or
+lets Xero's ``XeroRateLimited`` through; the message's visibility is set to that delay and the record is
+reported as failed, so SQS hands it back after the delay instead of the function sleeping through its
+budget (DESIGN §8). SQS holds a message back for at most 12 hours; a longer wait (Xero's daily limit)
+parks the message in the main table, and the parked-work schedule sends it back to its queue when due.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -21,40 +24,60 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import aws
-from xerosync.observability import logger
+from xerosync.clock import SystemClock
+from xerosync.observability import logger, metrics
+from xerosync.settings import get_settings
+from xerosync.store.parked import ParkedWorkStore
+from xerosync.xero.errors import XeroRateLimited
 
-# SQS accepts at most 12 hours of visibility from the time a message was received.
-MAX_VISIBILITY_SECONDS = 12 * 60 * 60
+# SQS accepts at most 12 hours of visibility from the time a message was received; keep a margin.
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60 - 120
 
 
 class RetryLater(Exception):
-    def __init__(self, seconds: int, reason: str) -> None:
+    def __init__(self, seconds: float, reason: str) -> None:
         super().__init__(f"retry in {seconds}s: {reason}")
-        self.seconds = max(0, min(int(seconds), MAX_VISIBILITY_SECONDS))
+        self.seconds = max(0, math.ceil(seconds))
         self.reason = reason
 
 
 def queue_url_from_arn(arn: str) -> str:
-    """SQS event records carry the queue ARN; the visibility call needs its URL."""
-    _, _, _, _region, account, name = arn.split(":", 5)
-    return aws.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+    """SQS event records carry the queue ARN; the visibility call needs its URL, which the ARN determines
+    (no GetQueueUrl call, so no permission beyond what the event source mapping already has)."""
+    _, partition, _, region, account, name = arn.split(":", 5)
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{suffix}/{account}/{name}"
 
 
 def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[SQSRecord], Any]:
     def handle(record: SQSRecord) -> Any:
         try:
             return record_handler(record)
-        except RetryLater as wait:
-            logger.info("returning message for later", extra={"delay_seconds": wait.seconds, "reason": wait.reason,
-                                                               "message_id": record.message_id})
-            aws.client("sqs").change_message_visibility(
-                QueueUrl=queue_url_from_arn(record.event_source_arn),
-                ReceiptHandle=record.receipt_handle,
-                VisibilityTimeout=wait.seconds,
-            )
-            raise
+        except XeroRateLimited as limited:
+            wait = RetryLater(limited.retry_after, f"Xero {limited.problem} limit")
+        except RetryLater as retry:
+            wait = retry
+        queue_url = queue_url_from_arn(record.event_source_arn)
+        if wait.seconds > MAX_VISIBILITY_SECONDS:
+            _park(record, queue_url, wait)
+            return None  # the message is safe in the main table; SQS may delete it
+        logger.info("returning message for later", extra={"delay_seconds": wait.seconds, "reason": wait.reason,
+                                                           "message_id": record.message_id})
+        aws.client("sqs").change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
+                                                    VisibilityTimeout=wait.seconds)
+        raise wait
 
     return handle
+
+
+def _park(record: SQSRecord, queue_url: str, wait: RetryLater) -> None:
+    resume_at = SystemClock().time() + wait.seconds
+    ParkedWorkStore(aws.table(get_settings().main_table_name)).park(
+        queue_url=queue_url, body=record.body, group_id=record.attributes.message_group_id,
+        message_id=record.message_id, resume_at=resume_at, reason=wait.reason)
+    metrics.add_metric(name="WorkParked", unit="Count", value=1)
+    logger.warning("parked message until its wait is over", extra={
+        "delay_seconds": wait.seconds, "reason": wait.reason, "message_id": record.message_id})
 
 
 def consume(event: dict[str, Any], context: LambdaContext, record_handler: Callable[[SQSRecord], Any]

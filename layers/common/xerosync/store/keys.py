@@ -13,3 +13,28 @@ def business_pk(business_id: str) -> str:
 
 def connection_key(business_id: str) -> dict[str, str]:
     return {"pk": business_pk(business_id), "sk": "CONNECTION"}
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def governor_key(tenant_id: str) -> dict[str, str]:
+    return {"pk": tenant_pk(tenant_id), "sk": "RATE"}
+
+
+def app_minute_key(minute: int) -> dict[str, str]:
+    return {"pk": "XEROAPP", "sk": f"MINUTE#{minute}"}
+
+
+def tokens_key(business_id: str) -> dict[str, str]:
+    """Key in the tokens table (a table of its own, readable only by functions that call Xero)."""
+    return {"pk": business_pk(business_id)}
+
+
+PARKED_PK = "PARKED"
+
+
+def parked_key(resume_at_ms: int, message_id: str) -> dict[str, str]:
+    """Parked work sorts by when it may resume, so one query finds everything due."""
+    return {"pk": PARKED_PK, "sk": f"{resume_at_ms:015d}#{message_id}"}

@@ -1,0 +1,39 @@
+"""Scheduled every 15 minutes: sends parked work (waiting out Xero's daily limit) back to its queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from xerosync import aws
+from xerosync.clock import SystemClock
+from xerosync.observability import instrument, logger, metrics
+from xerosync.settings import get_settings
+from xerosync.store.parked import ParkedWorkStore
+
+
+def resume_due_work(store: ParkedWorkStore, sqs: Any, now: float) -> int:
+    resumed = 0
+    while True:
+        due = store.due(now)
+        if not due:
+            return resumed
+        for item in due:
+            message: dict[str, Any] = {"QueueUrl": item["queue_url"], "MessageBody": item["body"]}
+            if item.get("group_id"):
+                # Same deduplication id if a crash makes us send it twice within SQS's 5-minute window.
+                message.update(MessageGroupId=item["group_id"],
+                               MessageDeduplicationId=f"resume-{item['message_id']}-{item['resume_at_ms']}")
+            sqs.send_message(**message)
+            store.remove(item)
+            resumed += 1
+
+
+@instrument()
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    store = ParkedWorkStore(aws.table(get_settings().main_table_name))
+    resumed = resume_due_work(store, aws.client("sqs"), SystemClock().time())
+    metrics.add_metric(name="WorkResumed", unit="Count", value=resumed)
+    logger.info("parked work resumed", extra={"resumed": resumed})
+    return {"resumed": resumed}

@@ -1,0 +1,102 @@
+"""The Xero client of this execution environment, built once from the settings (DESIGN §7).
+
+    client = get_xero_client()
+    session = client.session(business_id)     # ReconnectRequired unless the connection is ACTIVE
+    session.accounts(where='Type=="BANK"')
+
+Tests build ``XeroClient`` with their own clock, limits or store.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cache
+
+import requests
+from aws_lambda_powertools.utilities import parameters
+
+from xerosync import aws
+from xerosync.clock import Clock, SystemClock, iso, utc_now
+from xerosync.settings import Settings, get_settings
+from xerosync.store.connections import ConnectionStatus, ConnectionStore
+from xerosync.store.rate_limits import DynamoGovernorStore
+from xerosync.xero.errors import ReconnectRequired
+from xerosync.xero.governor import Limits, TenantRateGovernor
+from xerosync.xero.identity import XeroIdentity
+from xerosync.xero.session import XeroSession
+from xerosync.xero.tokens import AccessTokens, TokenVault
+from xerosync.xero.transport import RetryPolicy, XeroTransport
+
+RECONNECT_ACTION = "Connect to Xero again from Accounting > Xero > Manage connection."
+
+
+@dataclass
+class XeroClient:
+    settings: Settings
+    transport: XeroTransport
+    identity: XeroIdentity
+    vault: TokenVault
+    tokens: AccessTokens
+    governor: TenantRateGovernor
+    connections: ConnectionStore
+    clock: Clock
+
+    def session(self, business_id: str) -> XeroSession:
+        record = self.connections.get(business_id)
+        if record is None or record.status == ConnectionStatus.DISCONNECTED:
+            reason = "This business is not connected to Xero."
+            raise ReconnectRequired(reason, reason=reason)
+        if record.status == ConnectionStatus.NEEDS_RECONNECT:
+            reason = record.status_reason or "The connection to Xero needs to be renewed."
+            raise ReconnectRequired(reason, reason=reason)
+        return self.session_for_tenant(business_id, record.tenant_id)
+
+    def session_for_tenant(self, business_id: str, tenant_id: str) -> XeroSession:
+        """A session regardless of the stored status (connect and disconnect flows use it)."""
+        return XeroSession(business_id=business_id, tenant_id=tenant_id, transport=self.transport,
+                           tokens=self.tokens, identity=self.identity, api_url=str(self.settings.xero_api_url),
+                           on_reconnect_required=self.mark_needs_reconnect, clock=self.clock)
+
+    def mark_needs_reconnect(self, business_id: str, reason: str) -> None:
+        mark_needs_reconnect(self.connections, self.clock, business_id, reason)
+
+
+def mark_needs_reconnect(connections: ConnectionStore, clock: Clock, business_id: str, reason: str) -> None:
+    """Only an ACTIVE connection moves to NEEDS_RECONNECT (a disconnect in progress stays DISCONNECTED)."""
+    connections.set_status(business_id, ConnectionStatus.NEEDS_RECONNECT, reason, iso(utc_now(clock)),
+                           only_if=ConnectionStatus.ACTIVE)
+
+
+def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits: Limits | None = None,
+                      http: requests.Session | None = None, retry: RetryPolicy | None = None,
+                      client_secret: str | None = None) -> XeroClient:
+    clock = clock or SystemClock()
+    main_table = aws.table(settings.main_table_name)
+    governor = TenantRateGovernor(DynamoGovernorStore(main_table), limits, clock)
+    transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep)
+
+    def secret() -> str:
+        if client_secret is not None:
+            return client_secret
+        return str(parameters.get_secret(settings.xero_client_secret_arn, max_age=300))
+
+    identity = XeroIdentity(transport, login_url=str(settings.xero_login_url),
+                            identity_url=str(settings.xero_identity_url), api_url=str(settings.xero_api_url),
+                            client_id=settings.xero_client_id, client_secret=secret,
+                            redirect_uri=str(settings.xero_redirect_uri), scopes=settings.xero_scopes, clock=clock)
+    vault = TokenVault(aws.table(settings.tokens_table_name), aws.client("kms"), settings.tokens_kms_key_id)
+    connections = ConnectionStore(main_table)
+    tokens = AccessTokens(vault, identity, lambda business, reason: mark_needs_reconnect(
+        connections, clock, business, reason), clock)
+    return XeroClient(settings=settings, transport=transport, identity=identity, vault=vault, tokens=tokens,
+                      governor=governor, connections=connections, clock=clock)
+
+
+_lock = threading.Lock()
+
+
+@cache
+def get_xero_client() -> XeroClient:
+    with _lock:
+        return build_xero_client(get_settings())

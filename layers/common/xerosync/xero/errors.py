@@ -1,0 +1,106 @@
+"""One typed error per way a Xero call can fail. Each carries the HTTP status, Xero's problem type or
+messages, and Xero's correlation id, so a log line or a support ticket can be traced on Xero's side."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class XeroError(Exception):
+    message: str
+    status: int | None = None
+    problem_type: str | None = None
+    correlation_id: str | None = None
+    messages: list[str] = field(default_factory=list)
+    body: Any = None
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.problem_type:
+            parts.append(f"type={self.problem_type}")
+        if self.correlation_id:
+            parts.append(f"xero-correlation-id={self.correlation_id}")
+        return " ".join(parts)
+
+
+@dataclass
+class XeroValidationError(XeroError):
+    """400: Xero refused what was sent. ``elements`` holds per-element messages where Xero gave them."""
+
+    elements: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class XeroUnauthorised(XeroError):
+    """401: the access token was not accepted."""
+
+
+@dataclass
+class XeroForbidden(XeroError):
+    """403: not permitted (missing scope, or the organisation is not connected to this token)."""
+
+
+@dataclass
+class XeroNotFound(XeroError):
+    """404."""
+
+
+@dataclass
+class XeroConflict(XeroError):
+    """409, e.g. a bank-feed statement Xero has already received."""
+
+
+@dataclass
+class XeroTooLarge(XeroError):
+    """413: a request body or an attachment above Xero's size limit."""
+
+
+@dataclass
+class XeroUnprocessable(XeroError):
+    """422: a bank-feed statement that does not add up or whose dates are wrong."""
+
+
+@dataclass
+class XeroRateLimited(XeroError):
+    """429 from Xero, or the product's own governor refusing to send: wait ``retry_after`` seconds.
+
+    ``problem`` is which limit: ``minute``, ``day``, ``concurrent`` or ``appminute``.
+    """
+
+    retry_after: float = 60.0
+    problem: str = "minute"
+
+
+@dataclass
+class XeroServerError(XeroError):
+    """5xx: Xero failed; the same request may be sent again."""
+
+
+@dataclass
+class XeroUnavailable(XeroError):
+    """Xero could not be reached (connection refused, DNS, TLS) before anything was sent."""
+
+
+@dataclass
+class XeroUncertainOutcome(XeroError):
+    """A write whose answer never arrived (timeout, dropped connection): it may or may not have happened.
+
+    Never send it again blindly; look the object up by its marker first.
+    """
+
+
+@dataclass
+class XeroInvalidGrant(XeroError):
+    """The token endpoint said invalid_grant: the refresh token is revoked, expired or already used."""
+
+
+@dataclass
+class ReconnectRequired(XeroError):
+    """The connection to Xero is gone (revoked, removed in Xero, grant expired); only the user can restore
+    it by connecting again. Nothing retries this."""
+
+    reason: str = ""

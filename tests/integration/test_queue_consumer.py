@@ -1,0 +1,78 @@
+"""Queue consumers wait out Xero's limits without sleeping: short waits return the message, long ones park it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+from parked_work import resume_due_work
+
+from local.event_sources import Scheduler, SqsEventSourceMapping
+from local.lambda_runtime import LambdaRuntime
+from local.provision import Provisioned
+from xerosync.queue import consume
+from xerosync.store.parked import ParkedWorkStore
+from xerosync.xero.errors import XeroRateLimited
+
+
+def _mapping(aws: Provisioned, runtime: LambdaRuntime, function: str) -> SqsEventSourceMapping:
+    source = next(s for s in aws.template.sqs_sources() if s.function == function)
+    return SqsEventSourceMapping(source, aws.template, runtime, boto3.client("sqs"), aws.queue_url(source.queue))
+
+
+def _consumer(outcomes: list[Any]) -> Any:
+    """A worker whose record handler raises the next scripted outcome (or succeeds)."""
+
+    def record_handler(record: Any) -> None:
+        outcome = outcomes.pop(0) if outcomes else None
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+    return lambda event, context: consume(event, context, record_handler)
+
+
+def _send(aws: Provisioned, body: dict[str, Any]) -> None:
+    boto3.client("sqs").send_message(QueueUrl=aws.queue_url("ExpenseSyncQueue"), MessageBody=json.dumps(body),
+                                     MessageGroupId="tenant-1", MessageDeduplicationId=body["id"])
+
+
+def test_a_429_returns_the_message_for_retry_after_seconds(aws: Provisioned, runtime: LambdaRuntime) -> None:
+    busy = XeroRateLimited("busy", retry_after=2, problem="minute")
+    runtime.override("SyncExpensesWorkerFunction", _consumer([busy]))
+    _send(aws, {"id": "batch-1"})
+    mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
+    outcome = mapping.poll_once()
+    assert outcome is not None and outcome.failed == 1
+    time.sleep(1.2)  # longer than the local 1 s visibility timeout, shorter than Retry-After
+    assert mapping.poll_once() is None, "the message came back before Retry-After"
+    time.sleep(1.0)
+    again = mapping.poll_once()
+    assert again is not None and again.deleted == 1
+
+
+def test_a_wait_beyond_what_sqs_can_hold_parks_the_work_and_the_schedule_resumes_it(
+        aws: Provisioned, runtime: LambdaRuntime) -> None:
+    # Given Xero's daily limit exhausted for the next 20 hours
+    runtime.override("SyncExpensesWorkerFunction",
+                     _consumer([XeroRateLimited("day used up", retry_after=20 * 3600, problem="day")]))
+    _send(aws, {"id": "batch-2", "expenses": ["e1", "e2"]})
+    mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
+    # When the worker meets it, the message leaves the queue and is parked, not lost
+    outcome = mapping.poll_once()
+    assert outcome is not None and outcome.deleted == 1
+    store = ParkedWorkStore(boto3.resource("dynamodb").Table(aws.refs["MainTable"]))
+    assert store.due(time.time()) == []
+    parked = store.due(time.time() + 21 * 3600)
+    assert len(parked) == 1 and json.loads(parked[0]["body"])["expenses"] == ["e1", "e2"]
+    assert parked[0]["group_id"] == "tenant-1"
+    # And once the wait is over the schedule sends it back to its queue, where it is processed
+    assert resume_due_work(store, boto3.client("sqs"), time.time() + 21 * 3600) == 1
+    assert store.due(time.time() + 21 * 3600) == []
+    resumed = mapping.poll_once()
+    assert resumed is not None and resumed.deleted == 1
+
+
+def test_the_parked_work_schedule_runs_through_its_handler(aws: Provisioned, runtime: LambdaRuntime) -> None:
+    assert Scheduler(aws.template, runtime).fire("EveryFifteenMinutes") == {"resumed": 0}

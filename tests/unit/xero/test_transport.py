@@ -1,0 +1,109 @@
+"""Retry rules: reads and repeatable writes retried with capped jittered backoff; creations never blindly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from xerosync.xero.errors import (
+    XeroRateLimited,
+    XeroServerError,
+    XeroUncertainOutcome,
+    XeroValidationError,
+)
+from xerosync.xero.transport import RetryPolicy, XeroRequest, XeroTransport
+
+
+class ScriptedSession(requests.Session):
+    """Answers from a script: an int is a status, an exception is raised."""
+
+    def __init__(self, script: list[Any]) -> None:
+        super().__init__()
+        self.script = list(script)
+        self.sent: list[dict[str, Any]] = []
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent.append({"method": method, "url": url, **kwargs})
+        step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        status, body, headers = step if isinstance(step, tuple) else (step, b"{}", {})
+        response = requests.Response()
+        response.status_code = status
+        response._content = body
+        response.headers.update({"Content-Type": "application/json", "Xero-Correlation-Id": "corr-1", **headers})
+        return response
+
+
+def _transport(script: list[Any]) -> tuple[XeroTransport, ScriptedSession, list[float]]:
+    session = ScriptedSession(script)
+    waits: list[float] = []
+    return XeroTransport(session, retry=RetryPolicy(attempts=4), sleep=waits.append, rng=lambda: 1.0), session, waits
+
+
+def test_a_read_is_retried_on_5xx_and_timeouts_with_capped_backoff() -> None:
+    transport, session, waits = _transport([500, requests.ReadTimeout(), 503, 200])
+    assert transport.send(XeroRequest("GET", "https://api.xero.com/x")).status == 200
+    assert len(session.sent) == 4
+    assert waits == [0.5, 1.0, 2.0]  # full jitter at its ceiling (rng = 1.0)
+    assert RetryPolicy().delay(10, lambda: 1.0) == 8.0
+
+
+def test_a_creation_answered_5xx_is_not_resent_blindly() -> None:
+    transport, session, _ = _transport([500, 200])
+    with pytest.raises(XeroServerError) as failed:
+        transport.send(XeroRequest("PUT", "https://api.xero.com/BankTransactions", json_body={}))
+    assert len(session.sent) == 1 and failed.value.correlation_id == "corr-1"
+
+
+def test_a_creation_whose_answer_was_lost_is_uncertain() -> None:
+    transport, session, _ = _transport([requests.ReadTimeout(), 200])
+    with pytest.raises(XeroUncertainOutcome):
+        transport.send(XeroRequest("PUT", "https://api.xero.com/BankTransactions", json_body={}))
+    assert len(session.sent) == 1, "a write whose answer was lost must not be sent again blindly"
+    transport, _, _ = _transport([requests.ConnectionError("Connection aborted, RemoteDisconnected")])
+    with pytest.raises(XeroUncertainOutcome):
+        transport.send(XeroRequest("POST", "https://api.xero.com/Contacts", json_body={}))
+
+
+def test_a_creation_that_never_left_is_retried() -> None:
+    refused = requests.ConnectionError("NewConnectionError: [Errno 111] Connection refused")
+    transport, session, _ = _transport([refused, 200])
+    assert transport.send(XeroRequest("PUT", "https://api.xero.com/Contacts", json_body={})).status == 200
+    assert len(session.sent) == 2
+
+
+def test_a_repeatable_write_is_retried() -> None:
+    transport, session, _ = _transport([502, requests.ReadTimeout(), 200])
+    request = XeroRequest("POST", "https://identity.xero.com/connect/token", data=b"x", safe_to_repeat=True)
+    assert transport.send(request).status == 200 and len(session.sent) == 3
+
+
+def test_validation_errors_are_never_retried_and_carry_per_element_messages() -> None:
+    body = (b'{"ErrorNumber":10,"Type":"ValidationException","Message":"A validation exception occurred",'
+            b'"Elements":[{"ValidationErrors":[{"Message":"Account code \'9\' is not a valid code"}]}]}')
+    transport, session, _ = _transport([(400, body, {})])
+    with pytest.raises(XeroValidationError) as invalid:
+        transport.send(XeroRequest("GET", "https://api.xero.com/x"))
+    assert len(session.sent) == 1
+    assert invalid.value.elements == [["Account code '9' is not a valid code"]]
+    assert invalid.value.problem_type == "ValidationException"
+
+
+def test_429_is_typed_with_retry_after_and_not_retried() -> None:
+    transport, session, _ = _transport([(429, b"", {"Retry-After": "17", "X-Rate-Limit-Problem": "Minute"})])
+    with pytest.raises(XeroRateLimited) as limited:
+        transport.send(XeroRequest("GET", "https://api.xero.com/x"))
+    assert (limited.value.retry_after, limited.value.problem, len(session.sent)) == (17, "minute", 1)
+
+
+def test_headers_name_the_tenant_and_the_idempotency_key() -> None:
+    transport, session, _ = _transport([200])
+    transport.send(XeroRequest("PUT", "https://api.xero.com/x", tenant_id="t-1", access_token="tok",
+                               json_body={"a": 1}, idempotency_key="k-1", tenant_header="Xero-Tenant-Id"))
+    headers = session.sent[0]["headers"]
+    assert headers["Xero-Tenant-Id"] == "t-1" and headers["Idempotency-Key"] == "k-1"
+    assert headers["Authorization"] == "Bearer tok" and headers["Accept"] == "application/json"
+    assert session.sent[0]["data"] == b'{"a":1}'
