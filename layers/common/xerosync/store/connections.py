@@ -1,18 +1,21 @@
 """The business's Xero connection in the main table.
 
-One item per business (``BIZ#<id>`` / ``CONNECTION``), indexed by tenant on ``gsi1`` so that everything
-connected to one organisation can be found (several businesses may feed one Xero organisation).
+One item per business (``BIZ#<id>`` / ``CONNECTION``), indexed on ``gsi1`` in one partition sorted by
+tenant, so that every connection can be walked (the periodic check) and everything connected to one
+organisation found by prefix (several businesses may feed one Xero organisation).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from xerosync.store.keys import business_pk, connection_key, tenant_pk
+from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_gsi, connection_key
 
 
 class ConnectionStatus(StrEnum):
@@ -52,7 +55,7 @@ class ConnectionStore:
         """Create or replace the business's connection (a reconnect replaces the previous one)."""
         stored = record.model_copy(update={"version": record.version + 1})
         item = {**connection_key(record.business_id), **stored.model_dump(mode="json", exclude_none=True),
-                "gsi1pk": tenant_pk(record.tenant_id), "gsi1sk": business_pk(record.business_id)}
+                **connection_gsi(record.tenant_id, record.business_id)}
         self.table.put_item(Item=item)
         return stored
 
@@ -79,14 +82,22 @@ class ConnectionStore:
         return True
 
     def by_tenant(self, tenant_id: str) -> list[XeroConnectionRecord]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :t",
-                                  "ExpressionAttributeValues": {":t": tenant_pk(tenant_id)}}
+        return list(self._walk(Key("gsi1sk").begins_with(f"{tenant_id}#")))
+
+    def all(self) -> Iterator[XeroConnectionRecord]:
+        """Every connection, page by page (the periodic check walks them)."""
+        return self._walk(None)
+
+    def _walk(self, sort_condition: Any) -> Iterator[XeroConnectionRecord]:
+        condition = Key("gsi1pk").eq(CONNECTIONS_GSI_PK)
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression":
+                                  condition & sort_condition if sort_condition is not None else condition}
         while True:
             page = self.table.query(**kwargs)
-            items.extend(page.get("Items", []))
+            for item in page.get("Items", []):
+                yield _record(item)
             if "LastEvaluatedKey" not in page:
-                return [_record(i) for i in items if i.get("sk") == "CONNECTION"]
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 

@@ -15,6 +15,15 @@ def connection_key(business_id: str) -> dict[str, str]:
     return {"pk": business_pk(business_id), "sk": "CONNECTION"}
 
 
+# Every business's Xero connection in one index partition, sorted by tenant: "all connections" for the
+# periodic check, "everything on this organisation" by prefix (several businesses may feed one).
+CONNECTIONS_GSI_PK = "CONNECTIONS"
+
+
+def connection_gsi(tenant_id: str, business_id: str) -> dict[str, str]:
+    return {"gsi1pk": CONNECTIONS_GSI_PK, "gsi1sk": f"{tenant_id}#{business_id}"}
+
+
 def tenant_pk(tenant_id: str) -> str:
     return f"TENANT#{tenant_id}"
 
@@ -38,3 +47,16 @@ PARKED_PK = "PARKED"
 def parked_key(resume_at_ms: int, message_id: str) -> dict[str, str]:
     """Parked work sorts by when it may resume, so one query finds everything due."""
     return {"pk": PARKED_PK, "sk": f"{resume_at_ms:015d}#{message_id}"}
+
+
+def feed_key(business_id: str, account_id: str) -> dict[str, str]:
+    return {"pk": business_pk(business_id), "sk": f"FEED#{account_id}"}
+
+
+# Every live feed (PENDING or ACTIVE) in one sparse index partition, sorted by tenant: the 3-hour
+# dispatcher pages through it and groups consecutive feeds of a tenant into one message.
+LIVE_FEEDS_GSI_PK = "FEEDS#LIVE"
+
+
+def live_feed_gsi(tenant_id: str, business_id: str, account_id: str) -> dict[str, str]:
+    return {"gsi1pk": LIVE_FEEDS_GSI_PK, "gsi1sk": f"{tenant_id}#{business_id}#{account_id}"}

@@ -1,0 +1,1 @@
+"""The bank's core ledger, as this product reads it (docs/ledger-contract.md)."""

@@ -1,0 +1,106 @@
+"""Bank feeds: one item per ledger account of a business that is (or was) linked to a Xero bank account.
+
+The item keeps the link (Xero feed connection and bank account), its state, and what auto-sync needs to
+continue without gaps or duplicates: the cursor (last ledger sequence Xero accepted) and the balance at
+that point. Unlinking or disconnecting keeps the item, so history and the previous choice survive.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+from pydantic import BaseModel
+
+from xerosync.store.keys import business_pk, feed_key, live_feed_gsi
+
+
+class FeedStatus(StrEnum):
+    PENDING = "PENDING"  # Xero accepted the feed connection and has not activated it yet
+    ACTIVE = "ACTIVE"
+    REJECTED = "REJECTED"  # Xero refused it; status_reason says why
+    UNLINKED = "UNLINKED"  # the user unlinked the account; the item stays for history
+    DISCONNECTED = "DISCONNECTED"  # the business disconnected from Xero; relinking restores it
+
+
+LIVE_STATUSES = frozenset({FeedStatus.PENDING, FeedStatus.ACTIVE})
+
+
+class FeedRecord(BaseModel):
+    business_id: str
+    account_id: str
+    currency: str
+    account_number: str
+    account_name: str
+    tenant_id: str
+    feed_connection_id: str | None = None
+    xero_account_id: str | None = None
+    xero_account_name: str | None = None
+    status: FeedStatus
+    status_reason: str | None = None
+    linked_by: str | None = None
+    linked_at: str | None = None
+    status_changed_at: str | None = None
+    # Auto-sync's position: the last ledger sequence Xero accepted, and the balance right after it.
+    cursor: int = 0
+    cursor_balance: Decimal | None = None
+    backfill_from: date | None = None
+    last_sync_at: str | None = None
+    last_sync_error: str | None = None
+    version: int = 0
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+class StaleFeed(Exception):
+    """Another writer changed the feed first (optimistic version check)."""
+
+
+class FeedStore:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, business_id: str, account_id: str) -> FeedRecord | None:
+        item = self.table.get_item(Key=feed_key(business_id, account_id), ConsistentRead=True).get("Item")
+        return _record(item) if item else None
+
+    def for_business(self, business_id: str) -> list[FeedRecord]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(business_pk(business_id))
+                                  & Key("sk").begins_with("FEED#"), "ConsistentRead": True}
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return [_record(i) for i in items]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def save(self, record: FeedRecord) -> FeedRecord:
+        """Write the feed if nobody changed it since ``record.version`` was read; returns the stored copy."""
+        stored = record.model_copy(update={"version": record.version + 1})
+        item = {**feed_key(record.business_id, record.account_id), **stored.model_dump(mode="json", exclude_none=True)}
+        if record.cursor_balance is not None:
+            item["cursor_balance"] = str(record.cursor_balance)
+        if stored.is_live:
+            item.update(live_feed_gsi(record.tenant_id, record.business_id, record.account_id))
+        condition = "attribute_not_exists(pk)" if record.version == 0 else "version = :v"
+        kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
+        if record.version:
+            kwargs["ExpressionAttributeValues"] = {":v": record.version}
+        try:
+            self.table.put_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StaleFeed(f"feed {record.account_id} changed meanwhile") from None
+            raise
+        return stored
+
+
+def _record(item: dict[str, Any]) -> FeedRecord:
+    return FeedRecord.model_validate({k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")})
