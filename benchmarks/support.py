@@ -39,11 +39,9 @@ def local_aws(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http://12
     with mock_aws():
         provisioned = provision(template)
         os.environ.update(provisioned.environment)
-        from xerosync import aws
-        from xerosync.settings import get_settings
+        from xerosync.lifecycle import new_cold_start
 
-        get_settings.cache_clear()
-        aws.reset()
+        new_cold_start()
         yield provisioned
 
 

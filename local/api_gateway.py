@@ -171,7 +171,8 @@ class HttpApi:
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         self._server = make_server(host, port, Request.application(self._wsgi), threaded=True,
                                    request_handler=_RequestLog)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-api", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="http-api", daemon=True)
         self._thread.start()
         return f"http://{host}:{self._server.server_port}"
 

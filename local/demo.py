@@ -22,6 +22,8 @@ class Story:
     def __init__(self, stack: DevStack) -> None:
         self.stack = stack
         self.facts: list[str] = []
+        # What earlier chapters set up for later ones (business ids, tokens, linked accounts, tenant).
+        self.state: dict[str, Any] = {}
 
     def say(self, text: str = "") -> None:
         print(text)
@@ -55,7 +57,10 @@ def chapter_platform(story: Story) -> None:
     story.facts.append("HTTP API, authorizer and DynamoDB answer")
 
 
-CHAPTERS: list[Callable[[Story], None]] = [chapter_platform]
+def chapters() -> list[Callable[[Story], None]]:
+    from local.demo_connect import chapter_connect, chapter_disconnect_in_xero
+
+    return [chapter_platform, chapter_connect, chapter_disconnect_in_xero]
 
 
 def run_demo() -> int:
@@ -66,7 +71,7 @@ def run_demo() -> int:
         print(f"  ready in {stack.ready_seconds:.2f} s\n")
         story = Story(stack)
         try:
-            for chapter in CHAPTERS:
+            for chapter in chapters():
                 chapter(story)
                 print()
         except DemoFailure as failure:

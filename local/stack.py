@@ -86,6 +86,8 @@ class DevStack:
         self.moto.start()
         host, port = self.moto.get_host_and_port()
         self.urls["moto"] = f"http://{host}:{port}"
+        # moto keeps its state per process: a stack starts from an empty AWS even after an earlier one.
+        requests.post(self.urls["moto"] + "/moto-api/reset", timeout=10).raise_for_status()
         os.environ.update({
             "AWS_ENDPOINT_URL": self.urls["moto"], "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
@@ -161,6 +163,7 @@ class DevStack:
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)
+        boto3.DEFAULT_SESSION = None  # it may have resolved the stack's endpoint
         _forget_cached_adapters()
 
     def __enter__(self) -> DevStack:
@@ -229,10 +232,7 @@ class DevStack:
 
 
 def _forget_cached_adapters() -> None:
-    """Settings and AWS clients are cached per cold start; a new stack is a new cold start."""
-    settings = sys.modules.get("xerosync.settings")
-    if settings is not None:
-        settings.get_settings.cache_clear()
-    aws = sys.modules.get("xerosync.aws")
-    if aws is not None:
-        aws.reset()
+    """Settings, clients and adapters are cached per cold start; a new stack is a new cold start."""
+    lifecycle = sys.modules.get("xerosync.lifecycle")
+    if lifecycle is not None:
+        lifecycle.new_cold_start()

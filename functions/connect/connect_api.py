@@ -1,20 +1,38 @@
-"""HTTP entry point of the connect function: health, OAuth connect, status, bank feeds, disconnect."""
+"""HTTP entry point of the connect function: health, OAuth connect, status, bank feeds, disconnect.
+
+Admin and Finance users change things; any user of the business may read the status. The business always
+comes from the token's claims (``http.current_caller``), never from the path or the body.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.errors import NotAvailableYet
+from xerosync.connect.models import (
+    ChooseOrganisation,
+    CompleteConnect,
+    ConnectionStatusView,
+    ConnectionView,
+    ConnectOutcome,
+    ConnectStarted,
+    LinkAccount,
+    LinkedAccount,
+    XeroBankAccounts,
+)
+from xerosync.connect.wiring import get_connect_service
 from xerosync.health import HealthReport, check_health
 from xerosync.observability import instrument
 
 app = APIGatewayHttpResolver(enable_validation=True)
 http.install(app)
+
+AccountId = Annotated[str, Path(min_length=1, max_length=64, description="The bank's account id.")]
 
 
 @app.get("/v1/health", summary="Proves the path end to end", tags=["health"], responses=http.ERROR_RESPONSES)
@@ -22,47 +40,51 @@ def health() -> HealthReport:
     return check_health(http.current_caller(app))
 
 
-_PENDING = "Connecting to Xero is not available yet."
+@app.post("/v1/xero/connect", summary="Start connecting to Xero", tags=["connect"], responses=http.ERROR_RESPONSES)
+def start_connect() -> ConnectStarted:
+    return get_connect_service().start(http.current_caller(app))
 
 
-@app.post("/v1/xero/connect", tags=["connect"])
-def start_connect() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.post("/v1/xero/connect/complete", summary="Finish connecting with Xero's code and state", tags=["connect"],
+          responses=http.ERROR_RESPONSES)
+def complete_connect(body: Annotated[CompleteConnect, Body()]) -> ConnectOutcome:
+    return get_connect_service().complete(http.current_caller(app), body)
 
 
-@app.post("/v1/xero/connect/complete", tags=["connect"])
-def complete_connect() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.post("/v1/xero/connect/organisation", summary="Choose the organisation when Xero's consent covered several",
+          tags=["connect"], responses=http.ERROR_RESPONSES)
+def choose_organisation(body: Annotated[ChooseOrganisation, Body()]) -> ConnectOutcome:
+    return get_connect_service().choose_organisation(http.current_caller(app), body)
 
 
-@app.post("/v1/xero/connect/organisation", tags=["connect"])
-def select_organisation() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/xero/connection", summary="Connection, bank accounts with their links, last sync", tags=["connect"],
+         responses=http.ERROR_RESPONSES)
+def connection_status() -> ConnectionStatusView:
+    return get_connect_service().status(http.current_caller(app))
 
 
-@app.get("/v1/xero/connection", tags=["connect"])
-def connection_status() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.delete("/v1/xero/connection", summary="Disconnect Xero (idempotent)", tags=["connect"],
+            responses=http.ERROR_RESPONSES)
+def disconnect() -> ConnectionView:
+    return get_connect_service().disconnect(http.current_caller(app))
 
 
-@app.delete("/v1/xero/connection", tags=["connect"])
-def disconnect() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/xero/bank-accounts", summary="Xero bank accounts to link to", tags=["connect"],
+         responses=http.ERROR_RESPONSES)
+def xero_bank_accounts() -> XeroBankAccounts:
+    return get_connect_service().xero_bank_accounts(http.current_caller(app))
 
 
-@app.get("/v1/xero/bank-accounts", tags=["connect"])
-def xero_bank_accounts() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.put("/v1/bank-accounts/<account_id>/feed", summary="Link a bank account to a Xero bank account",
+         tags=["connect"], responses=http.ERROR_RESPONSES)
+def link_account(account_id: AccountId, body: Annotated[LinkAccount, Body()]) -> LinkedAccount:
+    return get_connect_service().link(http.current_caller(app), account_id, body)
 
 
-@app.put("/v1/bank-accounts/<account_id>/feed", tags=["connect"])
-def link_account(account_id: str) -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
-
-
-@app.delete("/v1/bank-accounts/<account_id>/feed", tags=["connect"])
-def unlink_account(account_id: str) -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.delete("/v1/bank-accounts/<account_id>/feed", summary="Unlink a bank account from Xero", tags=["connect"],
+            responses=http.ERROR_RESPONSES)
+def unlink_account(account_id: AccountId) -> LinkedAccount:
+    return get_connect_service().unlink(http.current_caller(app), account_id)
 
 
 @instrument(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,15 +1,25 @@
-"""Scheduled: notices connections removed from Xero's side."""
+"""Scheduled: notices organisations disconnected on Xero's side (and grants Xero no longer accepts)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.errors import NotAvailableYet
-from xerosync.observability import instrument
+from xerosync import aws
+from xerosync.connect.check import check_connections
+from xerosync.observability import instrument, logger, metrics
+from xerosync.settings import get_settings
+from xerosync.xero.client import get_xero_client
 
 
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    raise NotAvailableYet("The connection check is not available yet.")
+    report = check_connections(get_xero_client(), aws.table(get_settings().main_table_name),
+                               context.get_remaining_time_in_millis)
+    metrics.add_metric(name="ConnectionsChecked", unit="Count", value=report.checked)
+    metrics.add_metric(name="ConnectionsLostInXero", unit="Count", value=len(report.needs_reconnect))
+    logger.info("connection check", extra={"checked": report.checked, "needs_reconnect": len(report.needs_reconnect),
+                                            "finished_pass": report.finished_pass})
+    return asdict(report)

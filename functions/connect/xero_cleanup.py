@@ -1,4 +1,8 @@
-"""Queue consumer: finishes in Xero what a disconnect could not do at once."""
+"""Queue consumer: finishes in Xero what a disconnect or an unlink could not do at once.
+
+Every step is safe to repeat. While Xero is unreachable the message comes back (or, after maxReceiveCount,
+reaches the dead-letter queue, which raises an alarm); Xero's rate limits hand it back for Retry-After.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.errors import NotAvailableYet
-from xerosync.observability import instrument
+from xerosync.connect.cleanup import XeroCleanup, job_from_body
+from xerosync.observability import instrument, logger
 from xerosync.queue import consume
+from xerosync.xero.client import get_xero_client
 
 
-def _cleanup(record: SQSRecord) -> None:
-    raise NotAvailableYet("Cleanup in Xero is not available yet.")
+def _clean(record: SQSRecord) -> None:
+    job = job_from_body(record.body)
+    logger.append_keys(business_id=job.business_id, tenant_id=job.tenant_id)
+    XeroCleanup(get_xero_client()).run(job)
+    logger.info("Xero cleanup done", extra={"feed_connections": len(job.feed_connection_ids)})
 
 
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return consume(event, context, _cleanup)
+    return consume(event, context, _clean)

@@ -46,7 +46,8 @@ class BackgroundServer:
             raise RuntimeError(f"Already serving at {self.base_url}.")
         server = make_server(host, port, self._app, threaded=True, request_handler=_QuietRequestHandler)
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="ledger-emulator", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="ledger-emulator", daemon=True)
         self._thread.start()
         return self.base_url
 

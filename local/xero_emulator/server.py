@@ -117,7 +117,8 @@ class XeroEmulator:
         self.stopping.clear()
         self._server = make_server(host, port, self, threaded=True, request_handler=_QuietHandler)
         self.base_url = f"http://{host}:{self._server.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="xero-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="xero-emulator", daemon=True)
         self._thread.start()
         return self.base_url
 

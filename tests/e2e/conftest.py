@@ -9,7 +9,9 @@ import pytest
 from local.stack import DevStack, DevStackConfig
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack() -> Iterator[DevStack]:
+    # One stack per module: a stack's pollers must never outlive its tests, because mock_aws (used by the
+    # integration tests) patches botocore for the whole process and the pollers would reach into it.
     with DevStack(DevStackConfig(log_level="ERROR", visibility_timeout=2)) as running:
         yield running

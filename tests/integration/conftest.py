@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -39,11 +40,9 @@ def local_template(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http
 
 
 def _forget_cached_adapters() -> None:
-    from xerosync import aws
-    from xerosync.settings import get_settings
+    from xerosync.lifecycle import new_cold_start
 
-    get_settings.cache_clear()
-    aws.reset()
+    new_cold_start()
 
 
 @pytest.fixture
@@ -55,8 +54,10 @@ def template() -> Template:
 def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
     """The template's tables, queues, key, secret and rules in moto, and the functions' environment set."""
     moto_patches.apply()
-    # mock_aws intercepts AWS's own endpoints only: a local stack's endpoint must not leak in.
+    # mock_aws intercepts AWS's own endpoints only: a local stack's endpoint must not leak in, neither
+    # through the environment nor through boto3's default session, which remembers what it resolved.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     with mock_aws():
         provisioned = provision(template, visibility_timeout_override=1)
         for name, value in provisioned.environment.items():

@@ -56,6 +56,13 @@ class Conflict(ProductError):
     code = "conflict"
 
 
+class Unprocessable(ProductError):
+    """Understood, and refused because of what it refers to (e.g. an organisation that may not connect)."""
+
+    status = 422
+    code = "unprocessable"
+
+
 class Gone(ProductError):
     status = 410
     code = "gone"

@@ -7,6 +7,7 @@ document can be generated from it) and calls ``install(app)``.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -19,6 +20,7 @@ from xerosync.auth import Caller, caller_from_claims
 from xerosync.errors import ProductError, TooManyRequests
 from xerosync.observability import logger
 from xerosync.settings import get_settings
+from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroRateLimited
 
 
 class ErrorDetail(BaseModel):
@@ -87,6 +89,30 @@ def install(app: APIGatewayHttpResolver) -> None:
         logger.info("request refused", extra={"error_code": exc.code, "status": exc.status})
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
         return _json(app, exc.status, exc.body(), headers)
+
+    @app.exception_handler(ReconnectRequired)
+    def _reconnect(exc: ReconnectRequired) -> Response:
+        body = {"error": {"code": "reconnect_required", "message": exc.reason or exc.message,
+                          "action": RECONNECT_ACTION}}
+        return _json(app, 409, body)
+
+    @app.exception_handler(XeroRateLimited)
+    def _xero_busy(exc: XeroRateLimited) -> Response:
+        wait = max(1, math.ceil(exc.retry_after))
+        body = {"error": {"code": "xero_rate_limited",
+                          "message": "Xero is busy for your organisation right now.",
+                          "action": f"Try again in {wait} seconds."}}
+        return _json(app, 429, body, {"Retry-After": str(wait)})
+
+    @app.exception_handler(XeroError)
+    def _xero_failed(exc: XeroError) -> Response:
+        logger.warning("Xero call failed", extra={"error": type(exc).__name__, "status": exc.status,
+                                                  "xero_correlation_id": exc.correlation_id})
+        body = {"error": {"code": "xero_unavailable", "message": "Xero could not complete the request.",
+                          "action": "Try again in a few minutes. If it keeps failing, contact support with the "
+                                    "correlation id.",
+                          "details": {"xero_correlation_id": exc.correlation_id}}}
+        return _json(app, 502, body)
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from xerosync.lifecycle import per_cold_start
 
 # Xero's scopes as named in the official OpenAPI files (16.1.0). Apps created after March 2026 use the
 # granular `accounting.banktransactions` in place of `accounting.transactions`: set XERO_SCOPES for them.
@@ -94,7 +95,7 @@ def _describe(exc: ValidationError) -> str:
     return "Invalid configuration: " + "; ".join(problems)
 
 
-@lru_cache(maxsize=1)
+@per_cold_start
 def get_settings() -> Settings:
-    """The settings of this cold start (tests call ``get_settings.cache_clear()`` after changing env)."""
+    """The settings of this cold start (tests call ``lifecycle.new_cold_start()`` after changing env)."""
     return Settings.from_environ()

@@ -122,11 +122,11 @@ def test_a_handler_crash_is_a_500_without_details(
 def test_the_product_maps_its_own_errors_to_json_with_a_correlation_id(
     gateway: HttpApi, authority: DevTokenAuthority
 ) -> None:
-    token = authority.mint(business_id="b", user_id="u", role="Finance")
-    response = gateway.handle("POST", "/v1/xero/connect", headers=_bearer(token))
+    token = authority.mint(business_id="b_never_connected", user_id="u", role="Finance")
+    response = gateway.handle("GET", "/v1/xero/bank-accounts", headers=_bearer(token))
     body = response.json()
-    assert response.status == 501 and body["error"]["code"] == "not_available_yet"
-    assert body["correlation_id"]
+    assert response.status == 409 and body["error"]["code"] == "not_connected"
+    assert body["error"]["message"] and body["error"]["action"] and body["correlation_id"]
 
 
 def test_local_issuer_and_audience_come_from_the_template(gateway: HttpApi) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 import requests
@@ -13,6 +12,7 @@ from urllib3.util.retry import Retry
 
 from xerosync.errors import NotFound, UpstreamUnavailable
 from xerosync.ledger.models import BusinessProfile, LedgerAccount, LedgerTransaction, TransactionPage
+from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
 
 MAX_PAGE = 500  # the contract's largest page
@@ -113,6 +113,6 @@ class LedgerClient:
             response.close()
 
 
-@cache
+@per_cold_start
 def get_ledger_client() -> LedgerClient:
     return LedgerClient(str(get_settings().ledger_api_url))

@@ -84,9 +84,13 @@ class ConnectionStore:
     def by_tenant(self, tenant_id: str) -> list[XeroConnectionRecord]:
         return list(self._walk(Key("gsi1sk").begins_with(f"{tenant_id}#")))
 
-    def all(self) -> Iterator[XeroConnectionRecord]:
-        """Every connection, page by page (the periodic check walks them)."""
-        return self._walk(None)
+    def all(self, after: str | None = None) -> Iterator[XeroConnectionRecord]:
+        """Every connection, page by page, optionally after a position (the periodic check resumes there)."""
+        return self._walk(Key("gsi1sk").gt(after) if after else None)
+
+    @staticmethod
+    def position(record: XeroConnectionRecord) -> str:
+        return str(connection_gsi(record.tenant_id, record.business_id)["gsi1sk"])
 
     def _walk(self, sort_condition: Any) -> Iterator[XeroConnectionRecord]:
         condition = Key("gsi1pk").eq(CONNECTIONS_GSI_PK)

@@ -16,7 +16,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
-from xerosync.store.keys import business_pk, feed_key, live_feed_gsi
+from xerosync.store.keys import LIVE_FEEDS_GSI_PK, business_pk, feed_key, live_feed_gsi
 
 
 class FeedStatus(StrEnum):
@@ -74,6 +74,18 @@ class FeedStore:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(business_pk(business_id))
                                   & Key("sk").begins_with("FEED#"), "ConsistentRead": True}
+        while True:
+            page = self.table.query(**kwargs)
+            items.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return [_record(i) for i in items]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def live_for_tenant(self, tenant_id: str) -> list[FeedRecord]:
+        """Every live feed into one organisation, whichever business it belongs to."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(LIVE_FEEDS_GSI_PK)
+                                  & Key("gsi1sk").begins_with(f"{tenant_id}#")}
         while True:
             page = self.table.query(**kwargs)
             items.extend(page.get("Items", []))

@@ -60,3 +60,16 @@ LIVE_FEEDS_GSI_PK = "FEEDS#LIVE"
 
 def live_feed_gsi(tenant_id: str, business_id: str, account_id: str) -> dict[str, str]:
     return {"gsi1pk": LIVE_FEEDS_GSI_PK, "gsi1sk": f"{tenant_id}#{business_id}#{account_id}"}
+
+
+def oauth_state_key(state: str) -> dict[str, str]:
+    return {"pk": f"OAUTH#{state}", "sk": "STATE"}
+
+
+def pending_selection_key(business_id: str) -> dict[str, str]:
+    return {"pk": business_pk(business_id), "sk": "PENDING_SELECTION"}
+
+
+def connection_check_key() -> dict[str, str]:
+    """Where the periodic connection check stopped, so the next run continues from there."""
+    return {"pk": "CONNECTION_CHECK", "sk": "POSITION"}

@@ -11,24 +11,24 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import cache
 
 import requests
 from aws_lambda_powertools.utilities import parameters
 
 from xerosync import aws
 from xerosync.clock import Clock, SystemClock, iso, utc_now
+from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
 from xerosync.store.rate_limits import DynamoGovernorStore
-from xerosync.xero.errors import ReconnectRequired
+from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired
 from xerosync.xero.governor import Limits, TenantRateGovernor
 from xerosync.xero.identity import XeroIdentity
 from xerosync.xero.session import XeroSession
 from xerosync.xero.tokens import AccessTokens, TokenVault
 from xerosync.xero.transport import RetryPolicy, XeroTransport
 
-RECONNECT_ACTION = "Connect to Xero again from Accounting > Xero > Manage connection."
+__all__ = ["RECONNECT_ACTION", "XeroClient", "build_xero_client", "get_xero_client"]
 
 
 @dataclass
@@ -76,10 +76,12 @@ def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits:
     governor = TenantRateGovernor(DynamoGovernorStore(main_table), limits, clock)
     transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep)
 
+    secrets = parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
+
     def secret() -> str:
         if client_secret is not None:
             return client_secret
-        return str(parameters.get_secret(settings.xero_client_secret_arn, max_age=300))
+        return str(secrets.get(settings.xero_client_secret_arn, max_age=300))
 
     identity = XeroIdentity(transport, login_url=str(settings.xero_login_url),
                             identity_url=str(settings.xero_identity_url), api_url=str(settings.xero_api_url),
@@ -96,7 +98,7 @@ def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits:
 _lock = threading.Lock()
 
 
-@cache
+@per_cold_start
 def get_xero_client() -> XeroClient:
     with _lock:
         return build_xero_client(get_settings())

@@ -98,6 +98,10 @@ class XeroInvalidGrant(XeroError):
     """The token endpoint said invalid_grant: the refresh token is revoked, expired or already used."""
 
 
+# What a user does about any of them (the help centre: disconnect and reconnect fixes a stuck sync).
+RECONNECT_ACTION = "Connect to Xero again from Accounting > Xero > Manage connection."
+
+
 @dataclass
 class ReconnectRequired(XeroError):
     """The connection to Xero is gone (revoked, removed in Xero, grant expired); only the user can restore

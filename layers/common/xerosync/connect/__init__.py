@@ -1,0 +1,1 @@
+"""Connecting a business to its Xero organisation: OAuth, bank feeds, status, disconnect from either side."""

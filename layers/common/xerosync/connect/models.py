@@ -1,0 +1,117 @@
+"""The connect API's request and response shapes (they also document the API in docs/openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ConnectStarted(BaseModel):
+    authorize_url: str = Field(description="Send the user's browser here; Xero redirects back with code and state.")
+    state: str
+    expires_at: str
+
+
+class CompleteConnect(StrictBody):
+    code: str = Field(min_length=1, max_length=2048, description="The `code` Xero added to the redirect.")
+    state: str = Field(min_length=1, max_length=256, description="The `state` Xero added to the redirect.")
+
+
+class ChooseOrganisation(StrictBody):
+    tenant_id: str = Field(min_length=1, max_length=64, description="One of the organisations offered.")
+
+
+class OrganisationChoice(BaseModel):
+    tenant_id: str
+    name: str
+
+
+class ConnectionView(BaseModel):
+    status: str = Field(description="ACTIVE, NEEDS_RECONNECT or DISCONNECTED")
+    status_reason: str | None = None
+    action: str | None = Field(None, description="What the user can do about the status, when anything.")
+    organisation_name: str
+    tenant_id: str
+    base_currency: str
+    country_code: str | None = None
+    edition: str | None = None
+    connected_by: str
+    connected_at: str
+    last_sync_at: str | None = Field(None, description="When any linked account last synced to Xero.")
+    cleanup_pending: bool = False
+
+
+class ConnectOutcome(BaseModel):
+    status: Literal["CONNECTED", "CHOOSE_ORGANISATION"]
+    connection: ConnectionView | None = None
+    organisations: list[OrganisationChoice] = Field(default_factory=list)
+
+
+class LinkView(BaseModel):
+    status: str = Field(description="PENDING, ACTIVE, REJECTED, UNLINKED or DISCONNECTED")
+    status_reason: str | None = None
+    action: str | None = None
+    xero_account_id: str | None = None
+    xero_account_name: str | None = None
+    feed_connection_id: str | None = None
+    linked_by: str | None = None
+    linked_at: str | None = None
+    backfill_from: date | None = None
+    last_sync_at: str | None = None
+    last_sync_error: str | None = None
+
+
+class BankAccountView(BaseModel):
+    account_id: str
+    name: str
+    account_number: str
+    currency: str
+    link: LinkView | None = None
+
+
+class ConnectionStatusView(BaseModel):
+    connection: ConnectionView | None
+    accounts: list[BankAccountView]
+    can_manage: bool = Field(description="Whether the caller may change the connection (Admin and Finance).")
+
+
+class XeroBankAccountView(BaseModel):
+    account_id: str
+    name: str
+    code: str | None = None
+    bank_account_number: str | None = None
+    currency_code: str
+    linked: bool = Field(description="Already fed by a bank account (of this or another business).")
+
+
+class XeroBankAccounts(BaseModel):
+    accounts: list[XeroBankAccountView]
+
+
+class NewXeroAccount(StrictBody):
+    # Xero's limits for a feed connection that creates its bank account [OAS xero_bankfeeds.yaml].
+    name: str = Field(min_length=1, max_length=30, description="Name of the new Xero bank account (at most 30).")
+    number: str = Field(min_length=1, max_length=40, description="Its account number (at most 40).")
+
+
+class LinkAccount(StrictBody):
+    xero_account_id: str | None = Field(None, max_length=64, description="An existing Xero bank account.")
+    new_account: NewXeroAccount | None = Field(None, description="Or a new Xero bank account to create.")
+    backfill_from: date | None = Field(
+        None, description="Send history from this date (at most 365 days back). Default: from today.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> LinkAccount:
+        if (self.xero_account_id is None) == (self.new_account is None):
+            raise ValueError("give either xero_account_id or new_account")
+        return self
+
+
+class LinkedAccount(BaseModel):
+    account: BankAccountView

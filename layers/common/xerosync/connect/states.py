@@ -1,0 +1,50 @@
+"""OAuth ``state``: random, single use, bound to the business and the user, valid 10 minutes (DESIGN §4)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from xerosync.errors import InvalidRequest
+from xerosync.store.keys import oauth_state_key
+
+STATE_LIFETIME_SECONDS = 600
+RESTART = "Start connecting to Xero again from Accounting > Xero."
+
+
+class OAuthStateStore:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def issue(self, business_id: str, user_id: str, now: float) -> tuple[str, float]:
+        state = secrets.token_urlsafe(32)
+        expires_at = now + STATE_LIFETIME_SECONDS
+        self.table.put_item(Item={**oauth_state_key(state), "business_id": business_id, "user_id": user_id,
+                                  "expires_at": int(expires_at), "ttl": int(expires_at) + 86400},
+                            ConditionExpression="attribute_not_exists(pk)")
+        return state, expires_at
+
+    def consume(self, state: str, business_id: str, user_id: str, now: float) -> None:
+        """Use the state once; refuse an unknown, expired, replayed or foreign one with its reason."""
+        try:
+            self.table.update_item(
+                Key=oauth_state_key(state), UpdateExpression="SET used_at = :now",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at) AND "
+                                    "business_id = :b AND user_id = :u AND expires_at > :now",
+                ExpressionAttributeValues={":now": int(now), ":b": business_id, ":u": user_id})
+            return
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+        item = self.table.get_item(Key=oauth_state_key(state), ConsistentRead=True).get("Item")
+        if item is None:
+            raise InvalidRequest("This Xero sign-in is not one we started.", action=RESTART, code="state_unknown")
+        if item["business_id"] != business_id or item["user_id"] != user_id:
+            raise InvalidRequest("This Xero sign-in was started by another user or business.", action=RESTART,
+                                 code="state_mismatch")
+        if "used_at" in item:
+            raise InvalidRequest("This Xero sign-in has already been used.", action=RESTART, code="state_replayed")
+        raise InvalidRequest("This Xero sign-in took longer than 10 minutes and has expired.", action=RESTART,
+                             code="state_expired")

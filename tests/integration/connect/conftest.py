@@ -1,0 +1,83 @@
+"""Connect, through the HTTP API behind the authorizer, on moto, against the Xero and ledger emulators."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from local.api_gateway import GatewayResponse, HttpApi
+from local.authorizer import DevTokenAuthority
+from local.ledger_emulator import LedgerEmulator
+from local.template import Template
+from local.xero_emulator import XeroEmulator
+from tests.integration.conftest import local_template
+
+
+@pytest.fixture
+def xero() -> Iterator[XeroEmulator]:
+    emulator = XeroEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def ledger() -> Iterator[LedgerEmulator]:
+    emulator = LedgerEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
+    return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url)
+
+
+@pytest.fixture(autouse=True)
+def _every_request_matches_xeros_specification(xero: XeroEmulator) -> Iterator[None]:
+    yield
+    assert xero.spec_violations == [], "the product sent a request Xero's OpenAPI files do not allow"
+
+
+class Api:
+    """A frontend: calls the HTTP API as a given user of a given business."""
+
+    def __init__(self, gateway: HttpApi, authority: DevTokenAuthority, xero: XeroEmulator) -> None:
+        self.gateway = gateway
+        self.authority = authority
+        self.xero = xero
+
+    def as_user(self, business_id: str, user_id: str = "u_fiona", role: str = "Finance") -> User:
+        return User(self, self.authority.mint(business_id=business_id, user_id=user_id, role=role))
+
+
+class User:
+    def __init__(self, api: Api, token: str) -> None:
+        self.api = api
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None) -> GatewayResponse:
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        payload = json.dumps(body) if body is not None else b""
+        return self.api.gateway.handle(method, path, headers=headers, body=payload)
+
+    def consent(self, tenant_ids: list[str]) -> dict[str, str]:
+        """Start connecting and consent in Xero (headless); returns the code and state Xero redirects with."""
+        started = self.call("POST", "/v1/xero/connect")
+        assert started.status == 200, started.body
+        redirect = self.api.xero.consent(started.json()["authorize_url"], tenant_ids=tenant_ids)
+        query = parse_qs(urlsplit(redirect).query)
+        return {"code": query["code"][0], "state": query["state"][0]}
+
+    def connect(self, tenant_id: str) -> GatewayResponse:
+        return self.call("POST", "/v1/xero/connect/complete", self.consent([tenant_id]))
+
+
+@pytest.fixture
+def api(gateway: HttpApi, authority: DevTokenAuthority, xero: XeroEmulator) -> Api:
+    return Api(gateway, authority, xero)

@@ -1,0 +1,155 @@
+"""Disconnecting from the bank's side or from Xero's, and reconnecting."""
+
+from __future__ import annotations
+
+import boto3
+
+from local.event_sources import Scheduler, SqsEventSourceMapping
+from local.lambda_runtime import LambdaRuntime
+from local.ledger_emulator import LedgerEmulator
+from local.provision import Provisioned
+from local.xero_emulator import XeroEmulator
+from tests.integration.connect.conftest import Api, User
+from xerosync.store.keys import tokens_key
+
+
+def _linked_business(api: Api, xero: XeroEmulator, ledger: LedgerEmulator, name: str = "Harbour Trading Ltd"
+                     ) -> tuple[User, str, str, str]:
+    business = ledger.create_business("SG")
+    account = ledger.create_account(business.business_id, "HKD").account_id
+    tenant = xero.seed_organisation(name, base_currency="HKD")
+    fiona = api.as_user(business.business_id)
+    assert fiona.connect(tenant).status == 200
+    assert fiona.call("PUT", f"/v1/bank-accounts/{account}/feed",
+                      {"new_account": {"name": "HKD Operating", "number": "42"}}).status == 200
+    return fiona, business.business_id, account, tenant
+
+
+def _tokens_item(aws: Provisioned, business_id: str) -> dict[str, object] | None:
+    return boto3.resource("dynamodb").Table(aws.refs["TokensTable"]).get_item(Key=tokens_key(business_id)).get("Item")
+
+
+def _live_connections(xero: XeroEmulator) -> set[str]:
+    return {c["tenantId"] for c in xero.connections()}
+
+
+def test_disconnect_removes_feeds_connection_and_tokens_and_is_idempotent(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned) -> None:
+    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    # When Fiona disconnects Xero from the bank's side
+    response = fiona.call("DELETE", "/v1/xero/connection")
+    # Then the connection shows DISCONNECTED at once, with nothing left pending
+    assert response.status == 200
+    assert response.json()["status"] == "DISCONNECTED" and response.json()["cleanup_pending"] is False
+    # And in Xero the feed connection is deleted, the app's connection removed and the grant revoked
+    xero.advance_clock(5)
+    xero.settle_pending()
+    assert [f["state"] for f in xero.feed_connections(tenant)] == ["DELETED"]
+    assert tenant not in _live_connections(xero)
+    assert xero.token_stats()["revocations"] == 1
+    # And the tokens are gone from the tokens table
+    assert _tokens_item(aws, business_id) is None
+    # And the status shows what happened and the way back
+    status = fiona.call("GET", "/v1/xero/connection").json()
+    assert status["connection"]["status"] == "DISCONNECTED" and status["connection"]["action"]
+    assert status["accounts"][0]["link"]["status"] == "DISCONNECTED"
+    # And disconnecting again is fine
+    again = fiona.call("DELETE", "/v1/xero/connection")
+    assert again.status == 200 and again.json()["status"] == "DISCONNECTED"
+
+
+def test_disconnect_while_xero_is_unreachable_finishes_later_from_the_queue(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    xero.add_fault("error", path="*", status=503, times=None)
+    # When Fiona disconnects during a Xero outage, the bank's side still ends DISCONNECTED
+    response = fiona.call("DELETE", "/v1/xero/connection")
+    assert response.status == 200
+    assert response.json()["status"] == "DISCONNECTED" and response.json()["cleanup_pending"] is True
+    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "DISCONNECTED"
+    # And once Xero is back, the cleanup queue's consumer finishes the job in Xero
+    xero.clear_faults()
+    source = next(s for s in aws.template.sqs_sources() if s.function == "XeroCleanupFunction")
+    mapping = SqsEventSourceMapping(source, aws.template, runtime, boto3.client("sqs"), aws.queue_url(source.queue))
+    outcome = mapping.poll_once()
+    assert outcome is not None and outcome.deleted == 1
+    xero.advance_clock(5)
+    xero.settle_pending()
+    assert [f["state"] for f in xero.feed_connections(tenant)] == ["DELETED"]
+    assert tenant not in _live_connections(xero)
+    assert _tokens_item(aws, business_id) is None
+
+
+def test_disconnect_after_xero_already_cut_the_connection(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
+                                                         aws: Provisioned) -> None:
+    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    xero.disconnect(tenant)  # the user removed the app in Xero first
+    response = fiona.call("DELETE", "/v1/xero/connection")
+    assert response.status == 200 and response.json()["status"] == "DISCONNECTED"
+    assert response.json()["cleanup_pending"] is False
+    assert _tokens_item(aws, business_id) is None
+
+
+def test_a_disconnect_in_xero_is_noticed_on_the_next_call_with_reconnect_guidance(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    fiona, _, _, tenant = _linked_business(api, xero, ledger)
+    xero.disconnect(tenant)
+    calls_before = len(xero.request_log)
+    picker = fiona.call("GET", "/v1/xero/bank-accounts")
+    assert picker.status == 409
+    error = picker.json()["error"]
+    assert error["code"] == "reconnect_required" and "removed in Xero" in error["message"]
+    assert error["action"].startswith("Connect to Xero again")
+    status = fiona.call("GET", "/v1/xero/connection").json()["connection"]
+    assert status["status"] == "NEEDS_RECONNECT" and "removed in Xero" in status["status_reason"]
+    # Nothing keeps calling Xero for it
+    fiona.call("GET", "/v1/xero/bank-accounts")
+    fiona.call("GET", "/v1/xero/connection")
+    xero_calls = [e for e in xero.request_log[calls_before:] if e.get("tenant") == tenant]
+    assert len(xero_calls) == 1, "only the call that discovered the disconnect reached the organisation"
+
+
+def test_the_periodic_check_notices_a_disconnect_in_xero_before_anyone_calls(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    fiona, _, _, tenant = _linked_business(api, xero, ledger)
+    other, _, _, _ = _linked_business(api, xero, ledger, name="Second Org")
+    xero.disconnect(tenant)
+    report = Scheduler(aws.template, runtime).fire("Hourly")
+    assert report["checked"] == 2 and report["still_connected"] == 1 and len(report["needs_reconnect"]) == 1
+    assert report["finished_pass"] is True
+    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "NEEDS_RECONNECT"
+    assert other.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
+
+
+def test_reconnecting_after_needs_reconnect_restores_the_connection_and_its_feeds(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    fiona, _, account, tenant = _linked_business(api, xero, ledger)
+    xero.advance_clock(5)
+    xero.settle_pending()
+    fiona.call("GET", "/v1/xero/connection")  # settles the feed as ACTIVE
+    xero.add_fault("invalid_grant", path="/connect/token", times=1)
+    xero.advance_clock(1800)  # the access token expires; the refresh is refused
+    assert fiona.call("GET", "/v1/xero/bank-accounts").status == 409
+    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "NEEDS_RECONNECT"
+    # When Fiona connects again to the same organisation
+    assert fiona.connect(tenant).status == 200
+    # Then the connection is ACTIVE and the account is still linked to the same feed
+    status = fiona.call("GET", "/v1/xero/connection").json()
+    assert status["connection"]["status"] == "ACTIVE"
+    link = next(a for a in status["accounts"] if a["account_id"] == account)["link"]
+    assert link["status"] == "ACTIVE"
+    assert fiona.call("GET", "/v1/xero/bank-accounts").status == 200
+
+
+def test_disconnecting_one_business_leaves_another_on_the_same_connection_working(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    # Two businesses of a group connected by the same Xero user to the same organisation share a connection.
+    tenant = xero.seed_organisation("Group Books", base_currency="HKD")
+    first = api.as_user(ledger.create_business("SG").business_id)
+    second = api.as_user(ledger.create_business("SG").business_id, user_id="u_sam")
+    assert first.connect(tenant).status == 200
+    assert second.connect(tenant).status == 200
+    assert first.call("DELETE", "/v1/xero/connection").status == 200
+    assert tenant in _live_connections(xero)
+    assert second.call("GET", "/v1/xero/bank-accounts").status == 200
+    assert second.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"

@@ -1,0 +1,191 @@
+"""Linking bank accounts as Xero bank feeds, the status the frontend shows, and the picker."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from local.ledger_emulator import LedgerEmulator
+from local.xero_emulator import XeroEmulator
+from tests.integration.connect.conftest import Api, User
+from xerosync.connect.service import ALREADY_CONNECTED, ALREADY_CONNECTED_ACTION
+
+
+def _business(ledger: LedgerEmulator, *currencies: str, country: str = "SG") -> tuple[str, dict[str, str]]:
+    business = ledger.create_business(country)
+    accounts = {c: ledger.create_account(business.business_id, c, name=f"{c} Operating").account_id
+                for c in currencies}
+    return business.business_id, accounts
+
+
+def _connected(api: Api, xero: XeroEmulator, business_id: str, **seed: object) -> tuple[User, str]:
+    tenant = xero.seed_organisation("Harbour Trading Ltd", base_currency="HKD", **seed)  # type: ignore[arg-type]
+    fiona = api.as_user(business_id)
+    assert fiona.connect(tenant).status == 200
+    return fiona, tenant
+
+
+def _xero_bank_account(xero: XeroEmulator, tenant: str, currency: str) -> str:
+    return next(a["AccountID"] for a in xero.accounts(tenant)
+                if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == currency)
+
+
+def test_link_an_existing_xero_bank_account_then_it_becomes_active(api: Api, xero: XeroEmulator,
+                                                                    ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    target = _xero_bank_account(xero, tenant, "HKD")
+    # When Fiona links the HKD account to Xero's HKD bank account
+    response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"xero_account_id": target})
+    # Then Xero has a pending feed connection for it, and the status shows it pending
+    assert response.status == 200
+    link = response.json()["account"]["link"]
+    assert link["status"] == "PENDING" and link["xero_account_id"] == target
+    assert link["backfill_from"] == date.fromtimestamp(xero.now()).isoformat()
+    feeds = xero.feed_connections(tenant)
+    assert [(f["accountToken"], f["accountId"]) for f in feeds] == [(accounts["HKD"], target)]
+    # And once Xero activates the feed, the next status read shows it active
+    xero.advance_clock(5)
+    xero.settle_pending()
+    status = fiona.call("GET", "/v1/xero/connection").json()
+    assert status["accounts"][0]["link"]["status"] == "ACTIVE"
+
+
+def test_link_to_a_new_xero_account_and_several_currencies(api: Api, xero: XeroEmulator,
+                                                           ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD", "USD", "CNY")
+    fiona, tenant = _connected(api, xero, business_id, multicurrency=True, currencies=["HKD", "USD", "CNY"])
+    for currency in ("USD", "CNY"):
+        response = fiona.call("PUT", f"/v1/bank-accounts/{accounts[currency]}/feed",
+                              {"new_account": {"name": f"Bank {currency}", "number": f"0099-{currency}"}})
+        assert response.status == 200, response.body
+    created = {a["Name"]: a for a in xero.accounts(tenant) if a["Type"] == "BANK"}
+    assert created["Bank USD"]["CurrencyCode"] == "USD" and created["Bank CNY"]["CurrencyCode"] == "CNY"
+    status = fiona.call("GET", "/v1/xero/connection").json()
+    linked = {a["currency"]: a["link"] for a in status["accounts"]}
+    assert linked["HKD"] is None
+    assert linked["USD"]["xero_account_id"] == created["Bank USD"]["AccountID"]
+
+
+def test_a_foreign_currency_account_needs_multicurrency_in_xero(api: Api, xero: XeroEmulator,
+                                                               ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "USD")
+    fiona, tenant = _connected(api, xero, business_id, multicurrency=False)
+    response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['USD']}/feed",
+                          {"new_account": {"name": "USD", "number": "123"}})
+    assert response.status == 409
+    error = response.json()["error"]
+    assert error["code"] == "multicurrency_required" and "USD" in error["message"]
+    assert "multi-currency" in error["action"]
+    assert xero.feed_connections(tenant) == []
+
+
+def test_an_account_already_fed_shows_the_products_words_and_the_way_out(api: Api, xero: XeroEmulator,
+                                                                        ledger: LedgerEmulator) -> None:
+    # Given two businesses of one group feeding the same organisation
+    first_id, first_accounts = _business(ledger, "HKD")
+    second_id, second_accounts = _business(ledger, "HKD")
+    first, tenant = _connected(api, xero, first_id)
+    second = api.as_user(second_id, user_id="u_sam")
+    assert second.connect(tenant).status == 200
+    target = _xero_bank_account(xero, tenant, "HKD")
+    linked = first.call("PUT", f"/v1/bank-accounts/{first_accounts['HKD']}/feed", {"xero_account_id": target})
+    assert linked.status == 200
+    # The picker shows the account as taken
+    picker = second.call("GET", "/v1/xero/bank-accounts").json()["accounts"]
+    assert next(a for a in picker if a["account_id"] == target)["linked"] is True
+    # When the second business links its account to the same Xero bank account
+    response = second.call("PUT", f"/v1/bank-accounts/{second_accounts['HKD']}/feed", {"xero_account_id": target})
+    # Then it is refused in the help centre's words, with the way out
+    assert response.status == 409
+    error = response.json()["error"]
+    assert error["code"] == "feed_already_connected"
+    assert error["message"] == ALREADY_CONNECTED and error["action"] == ALREADY_CONNECTED_ACTION
+    # And a fresh Xero account works for it: several businesses feed one organisation
+    fresh = second.call("PUT", f"/v1/bank-accounts/{second_accounts['HKD']}/feed",
+                        {"new_account": {"name": "Second Co HKD", "number": "777-888"}})
+    assert fresh.status == 200
+    assert len(xero.feed_connections(tenant)) == 2
+
+
+def test_a_feed_that_xero_rejects_later_shows_the_reason(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
+    feed_id = xero.feed_connections(tenant)[0]["id"]
+    xero.settle_feed_connection(tenant, feed_id, status="REJECTED",
+                                error={"type": "account-not-valid", "title": "Invalid account", "status": 400,
+                                       "detail": "The bank account could not be verified."})
+    link = fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]
+    assert link["status"] == "REJECTED" and link["status_reason"] == "The bank account could not be verified."
+    assert link["action"]
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"new_account": {"name": "N" * 31, "number": "1"}}, 400, "invalid_request"),
+    ({"new_account": {"name": "Fine", "number": "9" * 41}}, 400, "invalid_request"),
+    ({"xero_account_id": "a", "new_account": {"name": "x", "number": "1"}}, 400, "invalid_request"),
+    ({}, 400, "invalid_request"),
+    ({"new_account": {"name": "Fine", "number": "1"}, "backfill_from": "2020-01-01"}, 400, "backfill_too_old"),
+])
+def test_bad_link_requests_are_refused_and_nothing_is_linked(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
+                                                            body: dict[str, object], status: int, code: str) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", body)
+    assert response.status == status and response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+    assert xero.feed_connections(tenant) == []
+
+
+def test_an_account_of_another_business_or_a_non_bank_xero_account_is_refused(api: Api, xero: XeroEmulator,
+                                                                             ledger: LedgerEmulator) -> None:
+    business_id, _ = _business(ledger, "HKD")
+    _, stranger_accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    foreign = fiona.call("PUT", f"/v1/bank-accounts/{stranger_accounts['HKD']}/feed",
+                         {"new_account": {"name": "x", "number": "1"}})
+    assert foreign.status == 404 and foreign.json()["error"]["code"] == "account_not_found"
+    own = ledger.create_account(business_id, "HKD").account_id
+    expense_account = next(a["AccountID"] for a in xero.accounts(tenant) if a["Type"] != "BANK" and a.get("Code"))
+    not_bank = fiona.call("PUT", f"/v1/bank-accounts/{own}/feed", {"xero_account_id": expense_account})
+    assert not_bank.status == 400 and not_bank.json()["error"]["code"] == "not_a_bank_account"
+    assert xero.feed_connections(tenant) == []
+
+
+def test_status_is_readable_by_every_role_and_changes_only_by_admin_and_finance(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    _connected(api, xero, business_id)
+    eric = api.as_user(business_id, user_id="u_eric", role="Employee")
+    status = eric.call("GET", "/v1/xero/connection")
+    assert status.status == 200 and status.json()["can_manage"] is False
+    assert status.json()["connection"]["status"] == "ACTIVE"
+    refused = eric.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed",
+                        {"new_account": {"name": "x", "number": "1"}})
+    assert refused.status == 403
+    assert eric.call("DELETE", "/v1/xero/connection").status == 403
+
+
+def test_unlink_removes_the_feed_in_xero_and_keeps_the_history(api: Api, xero: XeroEmulator,
+                                                               ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
+    response = fiona.call("DELETE", f"/v1/bank-accounts/{accounts['HKD']}/feed")
+    assert response.status == 200 and response.json()["account"]["link"]["status"] == "UNLINKED"
+    xero.advance_clock(5)
+    xero.settle_pending()
+    assert [f["state"] for f in xero.feed_connections(tenant)] == ["DELETED"]
+    again = fiona.call("DELETE", f"/v1/bank-accounts/{accounts['HKD']}/feed")
+    assert again.status == 409 and again.json()["error"]["code"] == "not_linked"
+
+
+def test_backfill_from_is_kept_for_auto_sync(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, _ = _connected(api, xero, business_id)
+    start = (date.fromtimestamp(xero.now()) - timedelta(days=90)).isoformat()
+    response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed",
+                          {"new_account": {"name": "HKD", "number": "1"}, "backfill_from": start})
+    assert response.json()["account"]["link"]["backfill_from"] == start
