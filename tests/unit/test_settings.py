@@ -21,7 +21,7 @@ def test_complete_environment_gives_xeros_real_hosts_by_default() -> None:
     assert str(settings.xero_identity_url) == "https://identity.xero.com/"
     assert str(settings.xero_login_url) == "https://login.xero.com/"
     assert settings.xero_scopes == DEFAULT_XERO_SCOPES
-    assert settings.attachment_max_bytes == 3 * 1024 * 1024
+    assert settings.attachment_max_bytes == 3_000_000
     assert settings.attachment_max_count == 10
 
 

@@ -35,15 +35,18 @@ class ErrorBody(BaseModel):
     correlation_id: str | None = None
 
 
-# Documented once for every route, so that the OpenAPI document shows the error shape.
+# Documented once for every route, so that the OpenAPI document shows the error shape. The 200 entry has no
+# content on purpose: Powertools fills it from the route's return annotation, and leaves it out entirely
+# when a route lists responses without it.
 ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
-    for status, text in {
-        400: "The request is invalid; the message says which field and why.",
-        401: "No valid sign-in.",
-        403: "The caller's role or business may not do this.",
-        409: "The request conflicts with the current state.",
-    }.items()
+    200: {"description": "Success."},
+    **{status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+       for status, text in {
+           400: "The request is invalid; the message says which field and why.",
+           401: "No valid sign-in.",
+           403: "The caller's role or business may not do this.",
+           409: "The request conflicts with the current state.",
+       }.items()},
 }
 
 

@@ -63,8 +63,9 @@ class Settings(BaseModel):
     claim_user_id: NonEmpty = Field("sub", alias="AUTH_CLAIM_USER_ID")
     claim_role: NonEmpty = Field("role", alias="AUTH_CLAIM_ROLE")
 
-    # Xero's attachment limits have changed over time (3 MB, later 10 MB); the product promises < 3 MB.
-    attachment_max_bytes: int = Field(3 * 1024 * 1024, gt=0, alias="ATTACHMENT_MAX_BYTES")
+    # Xero's attachment limits have changed over time (3 MB, later 10 MB); the product promises "less than
+    # 3MB", read as 3,000,000 bytes, the strictest value Xero has used.
+    attachment_max_bytes: int = Field(3_000_000, gt=0, alias="ATTACHMENT_MAX_BYTES")
     attachment_max_count: int = Field(10, gt=0, le=10, alias="ATTACHMENT_MAX_COUNT")
 
     @field_validator("xero_scopes")

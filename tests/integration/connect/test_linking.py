@@ -189,3 +189,27 @@ def test_backfill_from_is_kept_for_auto_sync(api: Api, xero: XeroEmulator, ledge
     response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed",
                           {"new_account": {"name": "HKD", "number": "1"}, "backfill_from": start})
     assert response.json()["account"]["link"]["backfill_from"] == start
+
+
+def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_lost(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    from xerosync.connect.wiring import get_connect_service
+    from xerosync.store.feeds import FeedStatus
+
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, _ = _connected(api, xero, business_id)
+    fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
+    service = get_connect_service()
+    seen = service.feeds.get(business_id, accounts["HKD"])
+    assert seen is not None and seen.status == FeedStatus.PENDING
+    # Auto-sync saves the feed (its cursor) after this request read it
+    service.feeds.save(seen.model_copy(update={"cursor": 42}))
+    # The status read's settle, working from the older copy, still lands, and keeps auto-sync's cursor
+    settled = service._change_feed(seen, only_if=FeedStatus.PENDING, status=FeedStatus.ACTIVE)
+    assert settled.status == FeedStatus.ACTIVE and settled.cursor == 42
+    # An unlink racing the same way is applied too
+    stale = service.feeds.get(business_id, accounts["HKD"])
+    assert stale is not None
+    service.feeds.save(stale.model_copy(update={"cursor": 43}))
+    unlinked = service._change_feed(stale, status=FeedStatus.UNLINKED)
+    assert unlinked.status == FeedStatus.UNLINKED and unlinked.cursor == 43

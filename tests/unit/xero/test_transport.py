@@ -107,3 +107,12 @@ def test_headers_name_the_tenant_and_the_idempotency_key() -> None:
     assert headers["Xero-Tenant-Id"] == "t-1" and headers["Idempotency-Key"] == "k-1"
     assert headers["Authorization"] == "Bearer tok" and headers["Accept"] == "application/json"
     assert session.sent[0]["data"] == b'{"a":1}'
+
+
+def test_a_repeatable_keyed_write_gets_a_key_of_its_own_after_a_5xx() -> None:
+    # Xero replays a remembered error for the same key, so the retry must not reuse it.
+    transport, session, _ = _transport([500, 503, 200])
+    transport.send(XeroRequest("POST", "https://api.xero.com/Statements", json_body={}, idempotency_key="stmt-1",
+                               safe_to_repeat=True))
+    keys = [sent["headers"]["Idempotency-Key"] for sent in session.sent]
+    assert keys == ["stmt-1", "stmt-1~retry1", "stmt-1~retry2"]

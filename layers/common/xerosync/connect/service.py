@@ -40,7 +40,7 @@ from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import LedgerAccount
 from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
-from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
+from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore, StaleFeed
 from xerosync.xero.client import XeroClient
 from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroInvalidGrant, XeroNotFound
 from xerosync.xero.models import FeedConnection, OrganisationEdition, TokenSet, XeroConnection
@@ -184,10 +184,11 @@ class ConnectService:
                 current = session.feed_connection(str(feed.feed_connection_id))
                 if current.status == "REJECTED":
                     reason = (current.error.detail if current.error else None) or "Xero rejected the bank feed."
-                    feeds[feed.account_id] = self._save_feed(feed, status=FeedStatus.REJECTED, status_reason=reason)
+                    feeds[feed.account_id] = self._change_feed(feed, only_if=FeedStatus.PENDING,
+                                                               status=FeedStatus.REJECTED, status_reason=reason)
                 elif current.status in (None, "ACTIVE"):
-                    feeds[feed.account_id] = self._save_feed(
-                        feed, status=FeedStatus.ACTIVE, status_reason=None,
+                    feeds[feed.account_id] = self._change_feed(
+                        feed, only_if=FeedStatus.PENDING, status=FeedStatus.ACTIVE, status_reason=None,
                         xero_account_id=current.account_id or feed.xero_account_id)
         except (XeroError, ReconnectRequired) as error:
             logger.info("pending feeds not settled on this read", extra={"error": type(error).__name__})
@@ -235,7 +236,7 @@ class ConnectService:
         xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
         keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id and existing.cursor > 0
                        and body.backfill_from is None)
-        saved = self._save_feed(existing, record=FeedRecord(
+        saved = self._replace_feed(existing, FeedRecord(
             business_id=caller.business_id, account_id=account_id, currency=account.currency,
             account_number=account.account_number, account_name=account.name, tenant_id=record.tenant_id,
             feed_connection_id=result.id, xero_account_id=xero_account_id,
@@ -301,7 +302,7 @@ class ConnectService:
         feed = self.feeds.get(caller.business_id, account_id)
         if feed is None or not feed.is_live:
             raise Conflict("This bank account is not linked to Xero.", code="not_linked")
-        saved = self._save_feed(feed, status=FeedStatus.UNLINKED, status_reason="Unlinked by a user.")
+        saved = self._change_feed(feed, status=FeedStatus.UNLINKED, status_reason="Unlinked by a user.")
         job = CleanupJob(business_id=caller.business_id, tenant_id=feed.tenant_id,
                          feed_connection_ids=[str(feed.feed_connection_id)])
         self._clean_or_queue(job)
@@ -339,7 +340,7 @@ class ConnectService:
         retired = []
         for feed in self.feeds.for_business(business_id):
             if feed.is_live:
-                self._save_feed(feed, status=status, status_reason=reason)
+                self._change_feed(feed, status=status, status_reason=reason)
                 if feed.feed_connection_id:
                     retired.append(feed.feed_connection_id)
         return retired
@@ -355,14 +356,31 @@ class ConnectService:
             self.cleanup_queue.send(job)
             return False
 
-    def _save_feed(self, feed: FeedRecord | None, record: FeedRecord | None = None, **changes: Any) -> FeedRecord:
-        if record is None:
-            assert feed is not None
-            record = feed.model_copy(update={**changes, "status_changed_at": self._now()})
-        else:
-            record = record.model_copy(update={"version": feed.version if feed else 0,
-                                               "status_changed_at": self._now()})
-        return self.feeds.save(record)
+    def _change_feed(self, feed: FeedRecord, *, only_if: FeedStatus | None = None, **changes: Any) -> FeedRecord:
+        """Change a feed's link state. Auto-sync writes the same item (cursor, last sync), so a conflict is
+        expected: the change is re-applied to the fresh copy. With ``only_if``, a feed that has left that status
+        meanwhile (auto-sync settled it) is returned as it is."""
+        for _ in range(5):
+            if only_if is not None and feed.status != only_if:
+                return feed
+            try:
+                return self.feeds.save(feed.model_copy(update={**changes, "status_changed_at": self._now()}))
+            except StaleFeed:
+                fresh = self.feeds.get(feed.business_id, feed.account_id)
+                if fresh is None:
+                    raise
+                feed = fresh
+        raise Conflict("The bank account's link changed while this request ran.", action="Try again.",
+                       code="link_changed")
+
+    def _replace_feed(self, previous: FeedRecord | None, record: FeedRecord) -> FeedRecord:
+        """Store a new link over a previous (not live) one; a link made meanwhile by another request wins."""
+        try:
+            return self.feeds.save(record.model_copy(update={"version": previous.version if previous else 0,
+                                                             "status_changed_at": self._now()}))
+        except StaleFeed:
+            raise Conflict("This bank account was linked by another request at the same time.",
+                           action="Refresh to see its link.", code="already_linked") from None
 
 
 def _auth_event_id(tokens: TokenSet) -> str | None:

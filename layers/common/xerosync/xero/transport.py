@@ -15,7 +15,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -117,6 +117,11 @@ class XeroTransport:
                     "attempt": attempt, "wait_seconds": round(wait, 3), "status": error.status,
                     "xero_correlation_id": error.correlation_id, "path": _path_of(request.url)})
                 self._sleep(wait)
+                if request.idempotency_key and isinstance(error, XeroServerError):
+                    # Xero remembers an error under its key and replays it: a retry needs a key of its own
+                    # (still deterministic, so a redelivered message repeats the same sequence of keys).
+                    base = request.idempotency_key.split("~retry", 1)[0]
+                    request = replace(request, idempotency_key=f"{base}~retry{attempt}")
 
     def _send_once(self, request: XeroRequest) -> XeroResponse:
         lease = None
