@@ -58,9 +58,10 @@ def chapter_platform(story: Story) -> None:
 
 
 def chapters() -> list[Callable[[Story], None]]:
+    from local.demo_auto_sync import chapter_auto_sync
     from local.demo_connect import chapter_connect, chapter_disconnect_in_xero
 
-    return [chapter_platform, chapter_connect, chapter_disconnect_in_xero]
+    return [chapter_platform, chapter_connect, chapter_disconnect_in_xero, chapter_auto_sync]
 
 
 def run_demo() -> int:

@@ -1,24 +1,36 @@
-"""HTTP entry point of auto-sync: sync now."""
+"""HTTP entry point of auto-sync: Sync now (Admin and Finance; rate-limited per business)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.errors import NotAvailableYet
+from xerosync.feeds.requests import SyncNowAccepted
+from xerosync.feeds.wiring import get_sync_now_service
 from xerosync.observability import instrument
 
 app = APIGatewayHttpResolver(enable_validation=True)
 http.install(app)
 
+# Powertools documents only the responses listed once any are, so the success response is listed too (its
+# schema then comes from the return annotation).
+_RESPONSES: dict[int, OpenAPIResponse] = {
+    202: {"description": "The sync is queued; the connection status shows its result and last sync time."},
+    **http.ERROR_RESPONSES,
+    429: {"description": "Sync now was used moments ago; the Retry-After header says when it may be used again.",
+          "content": {"application/json": {"model": http.ErrorBody}}},
+}
 
-@app.post("/v1/xero/sync", summary="Sync the business's bank feeds now", tags=["auto-sync"])
-def sync_now() -> dict[str, Any]:
-    raise NotAvailableYet("Sync now is not available yet.")
+
+@app.post("/v1/xero/sync", summary="Sync the business's bank feeds to Xero now", tags=["auto-sync"],
+          status_code=202, responses=_RESPONSES)
+def sync_now() -> SyncNowAccepted:
+    return get_sync_now_service().request(http.current_caller(app))
 
 
 @instrument(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,4 +1,10 @@
-"""Queue consumer: posts a tenant's due bank statements to Xero."""
+"""Queue consumer: brings one Xero tenant's bank feeds up to date (statements posted, statuses read back).
+
+A 429 from Xero (or the tenant's rate governor) propagates: the queue helper returns the message for
+``Retry-After``. Reconnect-required is recorded on the feeds and the message finishes. Any other failure
+fails the message, which SQS delivers again (nothing already accepted is sent twice) and, after
+``maxReceiveCount`` attempts, moves to the dead-letter queue, whose alarm pages someone.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,28 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.errors import NotAvailableYet
-from xerosync.observability import instrument
-from xerosync.queue import consume
+from xerosync.feeds.messages import FeedSyncRequest
+from xerosync.feeds.wiring import get_feed_sync_queue, get_feed_sync_worker
+from xerosync.observability import instrument, logger, metrics
+from xerosync.queue import body_json, consume
 
 
-def _sync(record: SQSRecord) -> None:
-    raise NotAvailableYet("Auto-sync is not available yet.")
+def _sync(record: SQSRecord, context: LambdaContext) -> None:
+    request = FeedSyncRequest.model_validate(body_json(record))
+    logger.append_keys(tenant_id=request.tenant_id, reason=request.reason)
+    report = get_feed_sync_worker().sync(request, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    # More than one invocation's worth (a long backfill, or time ran out): carry on in the same message
+    # group, behind anything else queued for the organisation. Only after progress, so nothing loops.
+    if report.unfinished and report.progressed:
+        get_feed_sync_queue().send([request.continuation(report.unfinished)])
+    metrics.add_metric(name="StatementLinesAccepted", unit="Count", value=report.lines_accepted)
+    metrics.add_metric(name="StatementsRejected", unit="Count", value=report.statements_rejected)
+    logger.info("feeds synced", extra={
+        "feeds": report.feeds, "synced": report.feeds_synced, "statements": report.statements_accepted,
+        "lines": report.lines_accepted, "rejected": report.statements_rejected, "posts": report.statement_posts,
+        "status_reads": report.status_reads, "unfinished": len(report.unfinished), "hop": request.hop})
 
 
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return consume(event, context, _sync)
+    return consume(event, context, lambda record: _sync(record, context))

@@ -68,6 +68,11 @@ class Settings(BaseModel):
     attachment_max_bytes: int = Field(3_000_000, gt=0, alias="ATTACHMENT_MAX_BYTES")
     attachment_max_count: int = Field(10, gt=0, le=10, alias="ATTACHMENT_MAX_COUNT")
 
+    # Auto-sync. Statement lines are dated on the bank's booking day: UTC+8 (Hong Kong, Singapore, China).
+    statement_utc_offset_minutes: int = Field(480, ge=-720, le=840, alias="STATEMENT_UTC_OFFSET_MINUTES")
+    # Sync now: at most once per business in this many seconds, so it cannot drain the organisation's budget.
+    sync_now_interval_seconds: int = Field(600, ge=0, alias="SYNC_NOW_INTERVAL_SECONDS")
+
     @field_validator("xero_scopes")
     @classmethod
     def _needs_offline_access(cls, value: str) -> str:

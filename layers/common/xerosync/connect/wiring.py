@@ -8,6 +8,7 @@ from xerosync.connect.cleanup import CleanupQueue
 from xerosync.connect.pending import PendingSelectionStore
 from xerosync.connect.service import ConnectService
 from xerosync.connect.states import OAuthStateStore
+from xerosync.feeds.requests import request_feed_sync
 from xerosync.ledger.client import get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
@@ -24,4 +25,5 @@ def get_connect_service() -> ConnectService:
         xero=xero, feeds=FeedStore(table), states=OAuthStateStore(table),
         pending=PendingSelectionStore(table, xero.vault), ledger=get_ledger_client(),
         cleanup_queue=CleanupQueue(aws.client("sqs"), settings.xero_cleanup_queue_url), clock=SystemClock(),
+        request_feed_sync=request_feed_sync,
     )

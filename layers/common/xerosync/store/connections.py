@@ -81,6 +81,39 @@ class ConnectionStore:
             raise
         return True
 
+    def record_sync(self, business_id: str, at: str) -> bool:
+        """Move the connection's last sync time (ISO UTC) forward, never back; False if nothing changed."""
+        try:
+            self.table.update_item(
+                Key=connection_key(business_id),
+                UpdateExpression="SET last_sync_at = :at",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_sync_at) "
+                                    "OR last_sync_at < :at)",
+                ExpressionAttributeValues={":at": at},
+            )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus]]:
+        """``(tenant#business, status)`` of every connection in index order, after ``after`` (the auto-sync
+        dispatcher joins it with the live feeds, which the same index sorts the same way)."""
+        condition = Key("gsi1pk").eq(CONNECTIONS_GSI_PK)
+        if after:
+            condition = condition & Key("gsi1sk").gt(after)
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition,
+                                  "ProjectionExpression": "gsi1sk, #status",
+                                  "ExpressionAttributeNames": {"#status": "status"}}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                yield str(item["gsi1sk"]), ConnectionStatus(item.get("status", ConnectionStatus.ACTIVE))
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def by_tenant(self, tenant_id: str) -> list[XeroConnectionRecord]:
         return list(self._walk(Key("gsi1sk").begins_with(f"{tenant_id}#")))
 

@@ -7,6 +7,7 @@ that point. Unlinking or disconnecting keeps the item, so history and the previo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -30,6 +31,25 @@ class FeedStatus(StrEnum):
 LIVE_STATUSES = frozenset({FeedStatus.PENDING, FeedStatus.ACTIVE})
 
 
+class SentStatement(BaseModel):
+    """A statement auto-sync sent to Xero whose delivery it has not confirmed yet (docs/auto-sync.md).
+
+    ``statement_id`` stays None from just before the request until its answer is recorded: after a crash in
+    between, the next run sends exactly this range again (Xero answers it as a duplicate if it has it)
+    instead of a longer statement that would overlap the one Xero may already hold.
+    """
+
+    statement_id: str | None = None
+    first_sequence: int
+    last_sequence: int
+    start_balance: Decimal
+    end_balance: Decimal
+    start_date: date
+    end_date: date
+    line_count: int
+    sent_at: str
+
+
 class FeedRecord(BaseModel):
     business_id: str
     account_id: str
@@ -51,6 +71,8 @@ class FeedRecord(BaseModel):
     backfill_from: date | None = None
     last_sync_at: str | None = None
     last_sync_error: str | None = None
+    # Statements sent but not yet seen delivered, oldest first; a later rejection rewinds the cursor to one.
+    unconfirmed_statements: list[SentStatement] = []
     version: int = 0
 
     @property
@@ -91,6 +113,22 @@ class FeedStore:
             items.extend(page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return [_record(i) for i in items]
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def live_positions(self, after: str | None = None) -> Iterator[str]:
+        """``tenant#business#account`` of every live feed in index order, after ``after`` (the dispatcher's
+        walk: positions only, so that 100,000 feeds cost a few pages and no parsing)."""
+        condition = Key("gsi1pk").eq(LIVE_FEEDS_GSI_PK)
+        if after:
+            condition = condition & Key("gsi1sk").gt(after)
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition,
+                                  "ProjectionExpression": "gsi1sk"}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                yield str(item["gsi1sk"])
+            if "LastEvaluatedKey" not in page:
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def save(self, record: FeedRecord) -> FeedRecord:

@@ -73,3 +73,8 @@ def pending_selection_key(business_id: str) -> dict[str, str]:
 def connection_check_key() -> dict[str, str]:
     """Where the periodic connection check stopped, so the next run continues from there."""
     return {"pk": "CONNECTION_CHECK", "sk": "POSITION"}
+
+
+def sync_now_key(business_id: str) -> dict[str, str]:
+    """When the business last asked to sync now (sync now is rate-limited per business)."""
+    return {"pk": business_pk(business_id), "sk": "SYNC_NOW"}

@@ -1,0 +1,56 @@
+"""Auto-sync's adapters, built once per execution environment from the settings (tests hand in their own)."""
+
+from __future__ import annotations
+
+from xerosync import aws
+from xerosync.clock import SystemClock
+from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
+from xerosync.feeds.requests import SyncNowService
+from xerosync.feeds.statements import BookingCalendar, StatementBuilder
+from xerosync.feeds.worker import FeedSyncWorker
+from xerosync.ledger.client import get_ledger_client
+from xerosync.lifecycle import per_cold_start
+from xerosync.settings import get_settings
+from xerosync.store.connections import ConnectionStore
+from xerosync.store.feeds import FeedStore
+from xerosync.xero.client import get_xero_client
+
+
+@per_cold_start
+def get_feed_sync_queue() -> SqsFeedSyncQueue:
+    return SqsFeedSyncQueue(aws.client("sqs"), get_settings().feed_sync_queue_url)
+
+
+@per_cold_start
+def get_dispatch_queue() -> SqsDispatchQueue:
+    return SqsDispatchQueue(aws.client("sqs"), get_settings().dispatch_queue_url)
+
+
+@per_cold_start
+def get_feed_store() -> FeedStore:
+    return FeedStore(aws.table(get_settings().main_table_name))
+
+
+@per_cold_start
+def get_connection_store() -> ConnectionStore:
+    return ConnectionStore(aws.table(get_settings().main_table_name))
+
+
+@per_cold_start
+def get_feed_sync_worker() -> FeedSyncWorker:
+    settings = get_settings()
+    xero = get_xero_client()
+    return FeedSyncWorker(
+        feeds=get_feed_store(), connections=xero.connections, ledger=get_ledger_client(), xero=xero,
+        clock=xero.clock, builder=StatementBuilder(calendar=BookingCalendar(settings.statement_utc_offset_minutes)),
+    )
+
+
+@per_cold_start
+def get_sync_now_service() -> SyncNowService:
+    settings = get_settings()
+    return SyncNowService(
+        connections=get_connection_store(), feeds=get_feed_store(),
+        turns=SyncNowLimiter(aws.table(settings.main_table_name)), queue=get_feed_sync_queue(),
+        clock=SystemClock(), interval_seconds=settings.sync_now_interval_seconds,
+    )

@@ -1,0 +1,504 @@
+"""One Xero tenant's feeds brought up to date: what the feed-sync worker does with one message.
+
+For each business named in the message (each has its own Xero grant) and each of its live feeds:
+
+1. A feed whose Xero feed connection was PENDING is looked up first: ACTIVE, or REJECTED with Xero's reason
+   (a REJECTED feed leaves the live feeds; the status route shows why).
+2. Statements sent before and not yet seen delivered are read back, oldest first. DELIVERED (or REJECTED as
+   ``duplicate-statement``: Xero already had every line) are done. Any other REJECTED rewinds the cursor to
+   where that statement started, so its lines go again, and its reason shows on the feed.
+3. New statements are built from the ledger after the cursor and recorded on the feed *before* they are
+   sent (write-ahead). After a crash between Xero accepting them and the answer being recorded, the next
+   run sends exactly those statements again: Xero replays its answer (same Idempotency-Key) or calls them
+   duplicates, and no statement overlapping them ever reaches Xero.
+4. The statements of all the business's feeds go in as few POST /Statements as Xero's limits allow. The
+   cursor moves only over what Xero accepted (or already had), in order; after a rejection nothing later of
+   that feed is sent until the next run.
+
+Everything a run learns is saved on the feed as it goes (version-checked), so a 429, a crash or a timeout
+loses nothing and a repeated message repeats nothing. Domain logic only: the ports are handed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import takewhile
+from typing import Protocol
+
+from xerosync.clock import Clock, iso, utc_now
+from xerosync.errors import NotFound
+from xerosync.feeds.messages import FeedRef, FeedSyncRequest
+from xerosync.feeds.statements import PlannedStatement, StatementBuilder, pack_requests
+from xerosync.ledger.client import LedgerError
+from xerosync.ledger.models import LedgerTransaction
+from xerosync.observability import logger
+from xerosync.store.feeds import FeedRecord, FeedStatus, SentStatement, StaleFeed
+from xerosync.xero.errors import (
+    RECONNECT_ACTION,
+    ReconnectRequired,
+    XeroError,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroServerError,
+    XeroTooLarge,
+    XeroUncertainOutcome,
+    XeroValidationError,
+)
+from xerosync.xero.models import FeedConnection, Problem, Statement
+from xerosync.xero.session import idempotency_key
+
+DUPLICATE_STATEMENT = "duplicate-statement"
+# Problems that mean the feed connection itself is gone or not this organisation's.
+FEED_GONE = frozenset({"invalid-feed-connection", "invalid-feed-connection-for-organisation", "bank-feed-not-found"})
+# One round reads at most this many new lines per feed (5 statements of Xero's 1000): memory stays small and
+# a long backfill advances round by round, saving its place after each.
+MAX_LINES_PER_FEED_PER_ROUND = 5000
+# A feed whose statements Xero has not processed waits rather than pile up more (Xero is slow or stuck).
+MAX_UNCONFIRMED_STATEMENTS = 100
+# A statements call whose answer was lost or failed is sent again under a new key (Xero replays a keyed
+# error, so the same key would only fail again); every repeat of a line is caught by Xero by transactionId.
+POST_ATTEMPTS = 3
+# Stop starting Xero calls when less than this is left of the invocation (a call may take 25 s).
+TIME_MARGIN_SECONDS = 30.0
+_SYNC_FIELDS = ("cursor", "cursor_balance", "unconfirmed_statements", "last_sync_at", "last_sync_error")
+
+
+class FeedRepository(Protocol):
+    def get(self, business_id: str, account_id: str) -> FeedRecord | None: ...
+
+    def save(self, record: FeedRecord) -> FeedRecord: ...
+
+
+class ConnectionSyncRecorder(Protocol):
+    def record_sync(self, business_id: str, at: str) -> bool: ...
+
+
+class LedgerReader(Protocol):
+    def iter_transactions(self, account_id: str, *, after_sequence: int = 0,
+                          posted_from: str | None = None) -> Iterator[LedgerTransaction]: ...
+
+
+class BankFeedSession(Protocol):
+    tenant_id: str
+
+    def post_statements(self, statements: Sequence[Statement], *, key: str) -> list[Statement]: ...
+
+    def statement(self, statement_id: str) -> Statement: ...
+
+    def feed_connection(self, feed_connection_id: str) -> FeedConnection: ...
+
+
+class XeroSessions(Protocol):
+    def session(self, business_id: str) -> BankFeedSession: ...
+
+
+@dataclass
+class SyncReport:
+    feeds: int = 0
+    feeds_synced: int = 0
+    statements_accepted: int = 0
+    statements_rejected: int = 0
+    lines_accepted: int = 0
+    statement_posts: int = 0
+    status_reads: int = 0
+    unfinished: list[FeedRef] = field(default_factory=list)
+
+    @property
+    def progressed(self) -> bool:
+        return self.statements_accepted > 0
+
+
+@dataclass
+class _FeedRun:
+    """One feed during one run: its record as last saved, and what the run decided about it."""
+
+    record: FeedRecord
+    loaded_status: FeedStatus
+    blocked: bool = False  # rejected, refused or waiting: nothing more is sent this run
+    more: bool = False  # the ledger may hold more than this run has read
+    gone: bool = False  # unlinked or relinked meanwhile: this run's state is dropped
+    error: str | None = None
+
+    @property
+    def ref(self) -> FeedRef:
+        return FeedRef(business_id=self.record.business_id, account_id=self.record.account_id)
+
+    @property
+    def has_unsent(self) -> bool:
+        return any(e.statement_id is None for e in self.record.unconfirmed_statements)
+
+
+class FeedSyncWorker:
+    def __init__(self, *, feeds: FeedRepository, connections: ConnectionSyncRecorder, ledger: LedgerReader,
+                 xero: XeroSessions, clock: Clock, builder: StatementBuilder | None = None,
+                 max_lines_per_round: int = MAX_LINES_PER_FEED_PER_ROUND,
+                 time_margin_seconds: float = TIME_MARGIN_SECONDS) -> None:
+        self.feeds = feeds
+        self.connections = connections
+        self.ledger = ledger
+        self.xero = xero
+        self.clock = clock
+        self.builder = builder or StatementBuilder()
+        self.max_lines_per_round = max_lines_per_round
+        self.time_margin_seconds = time_margin_seconds
+
+    # ------------------------------------------------------------------ one message
+    def sync(self, request: FeedSyncRequest, time_left: Callable[[], float]) -> SyncReport:
+        report = SyncReport()
+        for business_id, account_ids in request.by_business():
+            runs = self._load(request.tenant_id, business_id, account_ids)
+            report.feeds += len(runs)
+            if not runs:
+                continue
+            try:
+                session = self.xero.session(business_id)
+                self._sync_business(session, runs, report, time_left)
+            except ReconnectRequired as needed:
+                # Only the user can fix this: record it where the status route shows it and finish the
+                # message (retrying would loop until the user reconnects).
+                logger.warning("feeds not synced: reconnect required", extra={"business_id": business_id})
+                for run in runs:
+                    run.blocked, run.error = True, f"{needed.reason or needed.message} {RECONNECT_ACTION}"
+            self._finish(business_id, runs, report)
+        return report
+
+    def _load(self, tenant_id: str, business_id: str, account_ids: list[str]) -> list[_FeedRun]:
+        runs = []
+        for account_id in account_ids:
+            record = self.feeds.get(business_id, account_id)
+            if record is None or not record.is_live or record.tenant_id != tenant_id:
+                continue  # unlinked, disconnected or moved since the message was sent: nothing to do
+            runs.append(_FeedRun(record=record, loaded_status=record.status))
+        return runs
+
+    def _sync_business(self, session: BankFeedSession, runs: list[_FeedRun], report: SyncReport,
+                       time_left: Callable[[], float]) -> None:
+        for run in runs:
+            before = run.record.model_copy(deep=True)
+            if run.record.status == FeedStatus.PENDING:
+                self._refresh_feed_connection(session, run)
+            # Even for a feed Xero refused: the cursor must come back over what Xero did not keep.
+            self._settle(session, run, report)
+            if run.record != before:
+                self._save(run)  # what Xero said is kept even if a later call meets a 429
+        candidates = [run for run in runs if not run.blocked]
+        while candidates:
+            if time_left() < self.time_margin_seconds:
+                for run in candidates:
+                    run.more = True
+                return
+            planned = [(run, statement) for run in candidates for statement in self._plan(run)]
+            if not planned:
+                return
+            self._write_ahead(planned)
+            if not self._post_all(session, planned, report, time_left):
+                return  # out of time: the write-ahead statements go first next run
+            candidates = [run for run in candidates if not run.blocked and not run.gone and run.more]
+
+    # ------------------------------------------------------------------ step 1: pending feed connections
+    def _refresh_feed_connection(self, session: BankFeedSession, run: _FeedRun) -> None:
+        record = run.record
+        if not record.feed_connection_id:
+            self._feed_rejected(run, "The account has no Xero feed connection.")
+            return
+        try:
+            connection = session.feed_connection(record.feed_connection_id)
+        except XeroNotFound:
+            self._feed_rejected(run, "The feed connection no longer exists in Xero.")
+            return
+        if connection.status == "REJECTED":
+            self._feed_rejected(run, _problem_text([connection.error]) if connection.error
+                                else "Xero rejected the feed connection.")
+        elif connection.status in (None, "", "ACTIVE") and record.status != FeedStatus.ACTIVE:
+            # Xero shows a live feed connection without a status [OAS examples]; ACTIVE where it says so.
+            record.status, record.status_reason = FeedStatus.ACTIVE, None
+            record.status_changed_at = iso(utc_now(self.clock))
+        # Still PENDING: statements are sent anyway; Xero delivers them once it activates the feed, or
+        # rejects them if it refuses the feed, which step 2 then finds.
+
+    def _feed_rejected(self, run: _FeedRun, reason: str) -> None:
+        record = run.record
+        record.status, record.status_reason = FeedStatus.REJECTED, reason
+        record.status_changed_at = iso(utc_now(self.clock))
+        run.blocked, run.error = True, reason
+
+    # ------------------------------------------------------------------ step 2: statements sent before
+    def _settle(self, session: BankFeedSession, run: _FeedRun, report: SyncReport) -> None:
+        record = run.record
+        for entry in list(record.unconfirmed_statements):
+            if entry.statement_id is None:
+                break  # not sent yet (write-ahead): step 3 sends it
+            try:
+                status = session.statement(entry.statement_id)
+            except XeroNotFound:
+                status = Statement(feed_connection_id=record.feed_connection_id or "", status="REJECTED",
+                                   errors=[Problem(type="statement-not-found", title="Statement not found",
+                                                   detail="Xero no longer knows this statement.")])
+            report.status_reads += 1
+            if status.status == "DELIVERED" or _is_duplicate(status.errors):
+                record.unconfirmed_statements = [e for e in record.unconfirmed_statements if e is not entry]
+            elif status.status == "REJECTED":
+                self._rewind(run, entry, status.errors)
+                report.statements_rejected += 1
+                if _feed_gone(status.errors) and record.status != FeedStatus.REJECTED:
+                    self._refresh_feed_connection(session, run)
+                return
+            else:
+                return  # still PENDING: Xero works through a feed's statements in order, later ones too
+
+    def _rewind(self, run: _FeedRun, entry: SentStatement, problems: list[Problem]) -> None:
+        """Xero refused a statement after accepting it: its lines (and everything after) go again."""
+        record = run.record
+        record.cursor, record.cursor_balance = entry.first_sequence - 1, entry.start_balance
+        record.unconfirmed_statements = [e for e in record.unconfirmed_statements
+                                         if e.first_sequence < entry.first_sequence]
+        if not run.blocked:  # a feed Xero refused keeps Xero's reason for the feed as its error
+            run.error = (f"Xero rejected the statement of {_period(entry)}: {_problem_text(problems)} "
+                         "Its transactions are sent again.")
+        logger.warning("statement rejected after acceptance; cursor rewound", extra={
+            "business_id": record.business_id, "account_id": record.account_id, "statement_id": entry.statement_id,
+            "cursor": record.cursor, "problems": [p.type for p in problems]})
+
+    # ------------------------------------------------------------------ step 3: what to send
+    def _plan(self, run: _FeedRun) -> list[PlannedStatement]:
+        record = run.record
+        run.more = False
+        if not record.feed_connection_id:
+            run.blocked, run.error = True, "The account has no Xero feed connection."
+            return []
+        unsent = [e for e in record.unconfirmed_statements if e.statement_id is None]
+        try:
+            if unsent:
+                run.more = True  # new lines follow once these are through
+                return self._rebuild(record, unsent)
+            if len(record.unconfirmed_statements) >= MAX_UNCONFIRMED_STATEMENTS:
+                run.blocked = True
+                run.error = (f"Xero has not processed the last {len(record.unconfirmed_statements)} statements "
+                             "yet; new transactions wait until it has.")
+                return []
+            return self._new_statements(run)
+        except (NotFound, LedgerError) as refused:
+            run.blocked, run.error = True, f"The bank's ledger could not provide the transactions: {refused}"
+            return []
+
+    def _new_statements(self, run: _FeedRun) -> list[PlannedStatement]:
+        record = run.record
+        assert record.feed_connection_id is not None
+        # The contract's posted_from is a UTC day; the booking day may start earlier, so read a day more.
+        posted_from = (record.backfill_from - timedelta(days=1)).isoformat() if record.backfill_from else None
+        transactions = self.ledger.iter_transactions(record.account_id, after_sequence=record.cursor,
+                                                     posted_from=posted_from)
+        plan = self.builder.plan(record.feed_connection_id, transactions, today=self._today(),
+                                 not_before=record.backfill_from, max_lines=self.max_lines_per_round)
+        if plan.skipped_through and plan.skipped_through[0] > record.cursor:
+            # Older than Xero's one-year window or than the chosen start: Xero cannot take them, ever.
+            record.cursor, record.cursor_balance = plan.skipped_through
+            logger.info("lines outside Xero's window skipped", extra={
+                "account_id": record.account_id, "skipped": plan.skipped, "cursor": record.cursor})
+        if plan.statements and record.cursor and record.cursor_balance is not None \
+                and plan.statements[0].start_balance != record.cursor_balance:
+            # The ledger contract says balances never change; if they did, Xero gets the ledger's truth.
+            logger.error("ledger balance does not continue from the last statement", extra={
+                "account_id": record.account_id, "cursor": record.cursor,
+                "expected": str(record.cursor_balance), "found": str(plan.statements[0].start_balance)})
+        run.more = plan.more
+        return plan.statements
+
+    def _rebuild(self, record: FeedRecord, unsent: list[SentStatement]) -> list[PlannedStatement]:
+        """The statements recorded before a request whose answer was never recorded, exactly as they were."""
+        assert record.feed_connection_id is not None
+        last = unsent[-1].last_sequence
+        transactions = list(takewhile(lambda t: t.sequence <= last, self.ledger.iter_transactions(
+            record.account_id, after_sequence=unsent[0].first_sequence - 1)))
+        rebuilt = []
+        for entry in unsent:
+            lines = [t for t in transactions if entry.first_sequence <= t.sequence <= entry.last_sequence]
+            if lines:
+                rebuilt.append(self.builder.rebuild(record.feed_connection_id, lines))
+            else:  # the ledger contract never removes postings; if it did, nothing is left to send
+                logger.error("recorded statement's transactions are gone from the ledger", extra={
+                    "account_id": record.account_id, "first_sequence": entry.first_sequence})
+                record.unconfirmed_statements = [e for e in record.unconfirmed_statements if e is not entry]
+        return rebuilt
+
+    def _write_ahead(self, planned: list[tuple[_FeedRun, PlannedStatement]]) -> None:
+        sent_at = iso(utc_now(self.clock))
+        touched: dict[int, _FeedRun] = {}
+        for run, statement in planned:
+            if _entry_for(run.record, statement) is None:
+                run.record.unconfirmed_statements = [*run.record.unconfirmed_statements, SentStatement(
+                    first_sequence=statement.first_sequence, last_sequence=statement.last_sequence,
+                    start_balance=statement.start_balance, end_balance=statement.end_balance,
+                    start_date=statement.start_date, end_date=statement.end_date,
+                    line_count=statement.line_count, sent_at=sent_at)]
+                touched[id(run)] = run
+        for run in touched.values():
+            self._save(run)
+
+    # ------------------------------------------------------------------ step 4: send and record
+    def _post_all(self, session: BankFeedSession, planned: list[tuple[_FeedRun, PlannedStatement]],
+                  report: SyncReport, time_left: Callable[[], float]) -> bool:
+        for group in pack_requests(planned, lambda pair: pair[1].size_bytes, self.builder.limits):
+            group = [(run, s) for run, s in group if not run.blocked and not run.gone]
+            if not group:
+                continue
+            if time_left() < self.time_margin_seconds:
+                for run, _ in group:
+                    run.more = True
+                return False
+            results = self._post(session, [s for _, s in group], report)
+            touched: dict[int, _FeedRun] = {}
+            for (run, statement), result in zip(group, results, strict=True):
+                self._record_answer(session, run, statement, result, report)
+                touched[id(run)] = run
+            for run in touched.values():
+                self._save(run)
+        return True
+
+    def _post(self, session: BankFeedSession, statements: list[PlannedStatement], report: SyncReport
+              ) -> list[Statement]:
+        body = json.dumps([s.statement.to_xero() for s in statements], separators=(",", ":"), sort_keys=True)
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        failure: XeroError | None = None
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            key = idempotency_key(session.tenant_id, "statements", digest, attempt)
+            report.statement_posts += 1
+            try:
+                results = session.post_statements([s.statement for s in statements], key=key)
+            except (XeroRateLimited, ReconnectRequired):
+                raise  # the queue returns the message for Retry-After / the user must reconnect
+            except (XeroServerError, XeroUncertainOutcome) as error:
+                logger.warning("statements call failed; sending again under a new key", extra={
+                    "attempt": attempt, "statements": len(statements), "error": type(error).__name__})
+                failure = error
+                continue
+            except (XeroTooLarge, XeroValidationError) as error:
+                # A request-level refusal names no statement: halve the request to find the one at fault.
+                if len(statements) > 1:
+                    half = len(statements) // 2
+                    return self._post(session, statements[:half], report) + \
+                        self._post(session, statements[half:], report)
+                return [_refused(statements[0], error)]
+            except XeroError as error:
+                if error.status is not None and 400 <= error.status < 500 and error.status != 401:
+                    return [_refused(s, error) for s in statements]  # e.g. 403 organisation without feeds
+                raise
+            if len(results) != len(statements):
+                raise XeroError(f"Xero answered {len(results)} items for {len(statements)} statements")
+            return results
+        assert failure is not None
+        raise failure
+
+    def _record_answer(self, session: BankFeedSession, run: _FeedRun, statement: PlannedStatement,
+                       result: Statement, report: SyncReport) -> None:
+        record = run.record
+        entry = _entry_for(record, statement)
+        if entry is None:
+            return  # dropped after an earlier statement of this feed was refused
+        if result.status == "REJECTED" and not _is_duplicate(result.errors):
+            record.unconfirmed_statements = [e for e in record.unconfirmed_statements
+                                             if e.first_sequence < entry.first_sequence or e.statement_id]
+            run.blocked = True
+            run.error = f"Xero did not accept the statement of {_period(entry)}: {_problem_text(result.errors)}"
+            report.statements_rejected += 1
+            logger.warning("statement refused", extra={
+                "business_id": record.business_id, "account_id": record.account_id,
+                "problems": [p.type for p in result.errors], "first_sequence": entry.first_sequence})
+            if _feed_gone(result.errors):
+                self._refresh_feed_connection(session, run)
+            return
+        # Accepted (PENDING), or a duplicate: Xero holds every line already, which is delivered.
+        record.cursor, record.cursor_balance = entry.last_sequence, entry.end_balance
+        if result.status == "REJECTED" or not result.id:
+            record.unconfirmed_statements = [e for e in record.unconfirmed_statements if e is not entry]
+        else:
+            record.unconfirmed_statements = [e.model_copy(update={"statement_id": result.id}) if e is entry else e
+                                             for e in record.unconfirmed_statements]
+        report.statements_accepted += 1
+        report.lines_accepted += entry.line_count
+
+    # ------------------------------------------------------------------ the end of a business's run
+    def _finish(self, business_id: str, runs: list[_FeedRun], report: SyncReport) -> None:
+        now = iso(utc_now(self.clock))
+        synced = False
+        for run in runs:
+            if run.gone:
+                continue
+            record = run.record
+            if run.blocked or run.more or run.has_unsent:
+                if run.error:
+                    record.last_sync_error = run.error
+                if not run.blocked:
+                    report.unfinished.append(run.ref)
+            else:
+                record.last_sync_at, record.last_sync_error = now, None
+                report.feeds_synced += 1
+                synced = True
+            self._save(run)
+        if synced:
+            self.connections.record_sync(business_id, now)
+
+    def _save(self, run: _FeedRun) -> None:
+        """Save the run's record; if someone else changed the feed meanwhile, carry this run's sync state
+        over to their version (or drop it if the feed was unlinked or relinked)."""
+        for _ in range(3):
+            try:
+                run.record = self.feeds.save(run.record)
+                return
+            except StaleFeed:
+                fresh = self.feeds.get(run.record.business_id, run.record.account_id)
+                if fresh is None or not fresh.is_live or fresh.feed_connection_id != run.record.feed_connection_id:
+                    logger.warning("feed changed while syncing; this run's state is dropped", extra={
+                        "business_id": run.record.business_id, "account_id": run.record.account_id})
+                    run.gone = run.blocked = True
+                    return
+                update = {name: getattr(run.record, name) for name in _SYNC_FIELDS}
+                if run.record.status != run.loaded_status:
+                    update.update(status=run.record.status, status_reason=run.record.status_reason,
+                                  status_changed_at=run.record.status_changed_at)
+                run.record = fresh.model_copy(update=update)
+        raise StaleFeed(f"feed {run.record.account_id} kept changing")
+
+    def _today(self) -> date:
+        return self.builder.calendar.day_of(utc_now(self.clock))
+
+
+def _entry_for(record: FeedRecord, statement: PlannedStatement) -> SentStatement | None:
+    return next((e for e in record.unconfirmed_statements if e.first_sequence == statement.first_sequence
+                 and e.last_sequence == statement.last_sequence), None)
+
+
+def _is_duplicate(problems: list[Problem]) -> bool:
+    return any(p.type == DUPLICATE_STATEMENT for p in problems)
+
+
+def _feed_gone(problems: list[Problem]) -> bool:
+    return any(p.type in FEED_GONE for p in problems)
+
+
+def _refused(statement: PlannedStatement, error: XeroError) -> Statement:
+    """A request-level refusal, as if Xero had answered it for this statement."""
+    return Statement(feed_connection_id=statement.feed_connection_id, status="REJECTED", errors=[Problem(
+        type=error.problem_type, title=None, status=error.status, detail=error.message)])
+
+
+def _problem_text(problems: Sequence[Problem | None]) -> str:
+    texts = []
+    for problem in problems:
+        if problem is None:
+            continue
+        text = problem.detail or problem.title or problem.type or ""
+        if text and text not in texts:
+            texts.append(text if text.endswith(".") else text + ".")
+    return " ".join(texts) or "Xero gave no reason."
+
+
+def _period(entry: SentStatement) -> str:
+    if entry.start_date == entry.end_date:
+        return entry.start_date.isoformat()
+    return f"{entry.start_date.isoformat()} to {entry.end_date.isoformat()}"
+

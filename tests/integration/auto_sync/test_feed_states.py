@@ -1,0 +1,104 @@
+"""What a feed shows when it cannot sync, the backfill after a link, and the queue left clean each time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+from local.provision import Provisioned
+from local.xero_emulator import XeroEmulator
+from tests.integration.auto_sync.conftest import AutoSync
+from xerosync.feeds.requests import request_feed_sync
+from xerosync.feeds.statements import BookingCalendar
+from xerosync.store.connections import ConnectionStatus
+from xerosync.store.feeds import FeedStatus
+
+
+def _dead_letters(aws: Provisioned) -> int:
+    attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=aws.queue_url("FeedSyncDeadLetterQueue"),
+                                                          AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_a_link_starts_the_backfill_at_once_from_the_chosen_day_within_xeros_year(auto_sync: AutoSync,
+                                                                                  xero: XeroEmulator) -> None:
+    # Given an account with 400 days of history, linked with the earliest start Xero allows (365 days)
+    tenant = xero.seed_organisation()
+    auto_sync.connect("biz_backfill", tenant)
+    account = auto_sync.account("biz_backfill")
+    now = datetime.now(UTC)
+    for day in range(400, 0, -1):
+        auto_sync.ledger.post_transaction(account.account_id, "10.00", "CREDIT",
+                                          posted_at=int((now - timedelta(days=day)).timestamp()))
+    chosen = (now - timedelta(days=365)).date()
+    feed = auto_sync.link("biz_backfill", account, backfill_from=chosen)
+    # When connect asks for the feed's sync right after the link
+    request_feed_sync(tenant, "biz_backfill", [account.account_id], "linked")
+    auto_sync.pump()
+    xero.settle_pending()
+    # Then Xero has the history from the first day it takes (a day inside its one-year window), once
+    today = BookingCalendar().day_of(now)
+    sent = auto_sync.ledger_lines(feed, today - timedelta(days=364))
+    assert auto_sync.xero_lines(feed) == [t.transaction_id for t in sent]
+    [statement] = auto_sync.delivered_statements(feed)
+    assert statement["startBalance"]["amount"] == float(sent[0].balance_before)
+    # And the feed is synced, its cursor past the lines Xero could not take
+    synced = auto_sync.feed(feed)
+    assert synced.cursor == 400 and synced.last_sync_at and synced.last_sync_error is None
+    # And the next run finds the feed connection Xero has activated meanwhile
+    assert synced.status == FeedStatus.PENDING
+    auto_sync.fire()
+    auto_sync.pump()
+    assert auto_sync.feed(feed).status == FeedStatus.ACTIVE
+
+
+def test_a_business_disconnected_in_xero_shows_it_on_its_feeds_and_the_message_does_not_loop(
+        auto_sync: AutoSync, xero: XeroEmulator, aws: Provisioned) -> None:
+    # Given a linked account with new transactions, and the user removed the app in Xero
+    tenant = xero.seed_organisation()
+    auto_sync.connect("biz_gone", tenant)
+    account = auto_sync.account("biz_gone")
+    feed = auto_sync.link("biz_gone", account)
+    auto_sync.ledger.post_generated(account.account_id, 3)
+    xero.disconnect(tenant)
+    # When the schedule runs
+    auto_sync.fire()
+    auto_sync.pump()
+    # Then the message finished (not retried, not dead-lettered) and the feed says what to do
+    assert auto_sync.depth("FeedSyncQueue") == 0 and _dead_letters(aws) == 0
+    assert len(auto_sync.worker.outcomes) == 1 and auto_sync.worker.outcomes[0].deleted == 1
+    error = auto_sync.feed(feed).last_sync_error
+    assert error is not None and "removed in Xero" in error and "Connect to Xero again" in error
+    connection = auto_sync.connections.get("biz_gone")
+    assert connection is not None and connection.status == ConnectionStatus.NEEDS_RECONNECT
+    # And the next window leaves the business alone until it reconnects
+    assert auto_sync.fire()["skipped"] == 1 and auto_sync.depth("FeedSyncQueue") == 0
+
+
+def test_a_feed_xero_refuses_after_the_link_shows_xeros_reason_and_leaves_the_schedule(
+        auto_sync: AutoSync, xero: XeroEmulator) -> None:
+    # Given a link whose feed connection Xero will refuse, and statements already sent to it
+    tenant = xero.seed_organisation()
+    auto_sync.connect("biz_refused", tenant)
+    account = auto_sync.account("biz_refused")
+    auto_sync.ledger.post_generated(account.account_id, 4)
+    feed = auto_sync.link("biz_refused", account)
+    assert xero.reject_next_feed_connections(tenant, {
+        "type": "account-not-valid", "title": "Account Not Valid", "status": 400,
+        "detail": "The bank account is closed in Xero."}) == 1
+    request_feed_sync(tenant, "biz_refused", [account.account_id], "linked")
+    auto_sync.pump()
+    first = auto_sync.feed(feed)
+    assert first.cursor == 4 and first.unconfirmed_statements  # accepted while the feed was pending
+    # When Xero settles (refusing the feed and its statement) and the next window reads it back
+    xero.settle_pending()
+    auto_sync.fire()
+    auto_sync.pump()
+    # Then the feed is REJECTED with Xero's reason, the cursor is back where the statement started (no gap
+    # if the feed is linked again), and the schedule no longer sends it
+    refused = auto_sync.feed(feed)
+    assert refused.status == FeedStatus.REJECTED and refused.status_reason == "The bank account is closed in Xero."
+    assert refused.cursor == 0 and refused.unconfirmed_statements == []
+    assert refused.last_sync_error == "The bank account is closed in Xero."
+    assert auto_sync.fire()["feeds"] == 0
