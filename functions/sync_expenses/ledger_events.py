@@ -1,21 +1,58 @@
-"""Queue consumer (ledger_events)."""
+"""Queue consumer of LedgerEventsQueue (standard queue, fed by the LedgerEventsRule on the ledger's bus):
+outbound payments of linked accounts become expense records; later changes set their Updated flag.
+
+Events come at least once and out of order; ``xerosync.expenses.ledger_events`` compares versions and reads
+the transaction for its current values, so each record is handled on its own and a failure returns only
+that record to the queue (partial batch response).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.errors import NotAvailableYet
-from xerosync.observability import instrument
+from xerosync.expenses.ledger_events import DETAIL_TYPES, LEDGER_SOURCE, TransactionEvent
+from xerosync.expenses.wiring import get_ledger_event_consumer
+from xerosync.observability import instrument, logger
 from xerosync.queue import consume
 
 
+def _event(body: str) -> TransactionEvent | None:
+    envelope = json.loads(body)
+    if envelope.get("source") != LEDGER_SOURCE or envelope.get("detail-type") not in DETAIL_TYPES:
+        return None
+    return TransactionEvent.model_validate(envelope["detail"])
+
+
 def _process(record: SQSRecord) -> None:
-    raise NotAvailableYet("This queue's consumer is not available yet.")
+    event = _event(record.body)
+    if event is None:
+        # The rule only routes ledger transaction events; anything else is not ours to keep retrying.
+        logger.warning("ignoring a message that is not a ledger transaction event",
+                       extra={"message_id": record.message_id})
+        return
+    outcome = get_ledger_event_consumer().handle(event)
+    logger.debug("ledger event handled", extra={"transaction_id": event.transaction_id, "version": event.version,
+                                                "outcome": outcome.value})
+
+
+def _prefetch(event: dict[str, Any]) -> None:
+    """One read for the whole batch's expenses; a record that cannot be parsed fails on its own later."""
+    parsed = []
+    for record in event.get("Records") or []:
+        try:
+            found = _event(record.get("body", ""))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if found is not None:
+            parsed.append(found)
+    get_ledger_event_consumer().prefetch(parsed)
 
 
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _prefetch(event)
     return consume(event, context, _process)

@@ -1,61 +1,117 @@
-"""HTTP entry point of sync expenses: reference data, mappings, lists, edits, sync jobs."""
+"""HTTP entry point of sync expenses: reference data, mappings, the Pending Sync and Synced lists, edits,
+sync jobs and their progress.
+
+Admin and Finance users only; not for businesses incorporated in Hong Kong; available once a bank account
+is linked to Xero. The business always comes from the token's claims (``http.current_caller``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.errors import NotAvailableYet
+from xerosync.expenses.models import ExpenseStatus, ExpenseTab
+from xerosync.expenses.views import (
+    ExpenseEdit,
+    ExpensePage,
+    ExpenseView,
+    ListQuery,
+    MappingsUpdate,
+    MappingsView,
+    ReferenceDataView,
+    StartSync,
+    SyncJobView,
+)
+from xerosync.expenses.wiring import get_expense_service
 from xerosync.observability import instrument
 
 app = APIGatewayHttpResolver(enable_validation=True)
 http.install(app)
 
-_PENDING = "Syncing expenses is not available yet."
+TransactionId = Annotated[str, Path(min_length=1, max_length=64, description="The bank transaction's id.")]
+JobId = Annotated[str, Path(min_length=1, max_length=64, description="The sync job's id.")]
+TAGS = ["expenses"]
+WITH_NOT_FOUND: dict[int, OpenAPIResponse] = {
+    **http.ERROR_RESPONSES,
+    404: {"description": "No such expense or sync job for this business.",
+          "content": {"application/json": {"model": http.ErrorBody}}},
+}
 
 
-@app.get("/v1/expenses/reference-data", tags=["expenses"])
-def reference_data() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/expenses/reference-data", summary="Xero accounts, tax rates and tracking offered for expenses",
+         tags=TAGS, responses=http.ERROR_RESPONSES)
+def reference_data(
+    refresh: Annotated[bool, Query(description="Read Xero again now (at most once a minute).")] = False,
+) -> ReferenceDataView:
+    return get_expense_service().reference_data(http.current_caller(app), refresh=refresh)
 
 
-@app.get("/v1/expenses/mappings", tags=["expenses"])
-def get_mappings() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/expenses/mappings", summary="Bank spend category to Xero account", tags=TAGS,
+         responses=http.ERROR_RESPONSES)
+def get_mappings() -> MappingsView:
+    return get_expense_service().get_mappings(http.current_caller(app))
 
 
-@app.put("/v1/expenses/mappings", tags=["expenses"])
-def put_mappings() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.put("/v1/expenses/mappings", summary="Replace the category mapping (validated against Xero)", tags=TAGS,
+         responses=http.ERROR_RESPONSES)
+def put_mappings(body: Annotated[MappingsUpdate, Body()]) -> MappingsView:
+    return get_expense_service().set_mappings(http.current_caller(app), body)
 
 
-@app.get("/v1/expenses", tags=["expenses"])
-def list_expenses() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/expenses", summary="The Pending Sync or Synced tab, paged and filtered", tags=TAGS,
+         responses=http.ERROR_RESPONSES)
+def list_expenses(
+    tab: Annotated[ExpenseTab, Query(description="pending (Pending Sync) or synced.")] = ExpenseTab.PENDING_SYNC,
+    posted_from: Annotated[date | None, Query(description="First booking day, inclusive.")] = None,
+    posted_to: Annotated[date | None, Query(description="Last booking day, inclusive.")] = None,
+    account_id: Annotated[str | None, Query(max_length=64, description="Only this bank account.")] = None,
+    status: Annotated[ExpenseStatus | None, Query(description="Only this status.")] = None,
+    updated: Annotated[bool | None, Query(description="Only Updated ones (true) or the others (false).")] = None,
+    has_error: Annotated[bool | None, Query(description="Only those with an error (true) or without.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=1024, description="next_cursor of the previous page.")] = None,
+) -> ExpensePage:
+    query = ListQuery(tab=tab, posted_from=posted_from, posted_to=posted_to, account_id=account_id, status=status,
+                      updated=updated, has_error=has_error, limit=limit, cursor=cursor)
+    return get_expense_service().list_expenses(http.current_caller(app), query)
 
 
-@app.get("/v1/expenses/<transaction_id>", tags=["expenses"])
-def get_expense(transaction_id: str) -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/expenses/<transaction_id>", summary="One expense, with its error details", tags=TAGS,
+         responses=WITH_NOT_FOUND)
+def get_expense(transaction_id: TransactionId) -> ExpenseView:
+    return get_expense_service().get_expense(http.current_caller(app), transaction_id)
 
 
-@app.patch("/v1/expenses/<transaction_id>", tags=["expenses"])
-def edit_expense(transaction_id: str) -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.patch("/v1/expenses/<transaction_id>", summary="Edit an expense waiting to be synced", tags=TAGS,
+           responses=WITH_NOT_FOUND)
+def edit_expense(transaction_id: TransactionId, body: Annotated[ExpenseEdit, Body()]) -> ExpenseView:
+    return get_expense_service().edit_expense(http.current_caller(app), transaction_id, body)
 
 
-@app.post("/v1/expenses/sync-jobs", tags=["expenses"])
-def start_sync_job() -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.post("/v1/expenses/sync-jobs", summary="Sync 1 to 1000 expenses to Xero as Spend Money", tags=TAGS,
+          responses={202: {"description": "The sync job; read its progress at /v1/expenses/sync-jobs/{job_id}.",
+                           "content": {"application/json": {"model": SyncJobView}}}, **http.ERROR_RESPONSES})
+def start_sync_job(
+    body: Annotated[StartSync, Body()],
+    idempotency_key: Annotated[str | None, Header(max_length=128, description=(
+        "Optional: one value per click; the same value again returns the same job."))] = None,
+) -> Response[SyncJobView]:
+    view = get_expense_service().start_sync(http.current_caller(app), body, client_key=idempotency_key,
+                                            lambda_context=app.lambda_context)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=view)
 
 
-@app.get("/v1/expenses/sync-jobs/<job_id>", tags=["expenses"])
-def get_sync_job(job_id: str) -> dict[str, Any]:
-    raise NotAvailableYet(_PENDING)
+@app.get("/v1/expenses/sync-jobs/<job_id>", summary="A sync job's progress", tags=TAGS,
+         responses=WITH_NOT_FOUND)
+def get_sync_job(job_id: JobId) -> SyncJobView:
+    return get_expense_service().get_job(http.current_caller(app), job_id)
 
 
 @instrument(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,4 +1,9 @@
-"""Queue consumer (sync_expenses_worker)."""
+"""Queue consumer of ExpenseSyncQueue (FIFO, group = Xero tenant): one message is one batch of up to 50
+expenses, sent to Xero as Spend Money in one call, each expense's result recorded (xerosync.expenses.worker).
+
+A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
+SQS redeliver it until the DLQ, whose alarm tells a person. Nothing here sleeps.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.errors import NotAvailableYet
-from xerosync.observability import instrument
+from xerosync.expenses.models import SpendMoneyBatch
+from xerosync.expenses.wiring import get_spend_money_worker
+from xerosync.observability import instrument, logger
 from xerosync.queue import consume
 
 
 def _process(record: SQSRecord) -> None:
-    raise NotAvailableYet("This queue's consumer is not available yet.")
+    batch = SpendMoneyBatch.model_validate_json(record.body)
+    logger.append_keys(job_id=batch.job_id, batch=batch.batch, tenant_id=batch.tenant_id)
+    try:
+        get_spend_money_worker().process(batch)
+    finally:
+        logger.remove_keys(["job_id", "batch", "tenant_id"])
 
 
 @instrument()

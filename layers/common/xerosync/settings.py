@@ -68,6 +68,18 @@ class Settings(BaseModel):
     attachment_max_bytes: int = Field(3_000_000, gt=0, alias="ATTACHMENT_MAX_BYTES")
     attachment_max_count: int = Field(10, gt=0, le=10, alias="ATTACHMENT_MAX_COUNT")
 
+    # Sync expenses. Receipts of a synced expense are uploaded by the attachments worker (issue 8); until it
+    # exists, the expense worker must not send it work, so the hand-over is off by default.
+    attachment_uploads_enabled: bool = Field(False, alias="ATTACHMENT_UPLOADS_ENABLED")
+    # Xero reference data (accounts, tax rates, tracking, currencies) is cached per organisation this long.
+    expense_reference_data_max_age_seconds: int = Field(900, ge=0, alias="EXPENSE_REFERENCE_DATA_MAX_AGE_SECONDS")
+    # The same sync request (same expenses, unchanged) within this window returns the first job: a double click.
+    expense_sync_request_window_seconds: int = Field(60, gt=0, alias="EXPENSE_SYNC_REQUEST_WINDOW_SECONDS")
+    # Contact for the bank's own charges (fees, FX, interest), which carry no payee name in the ledger.
+    expense_bank_contact_name: NonEmpty = Field("Bank", max_length=255, alias="EXPENSE_BANK_CONTACT_NAME")
+    # Xero's web app, for the link from a synced expense to its Spend Money.
+    xero_app_url: HttpUrl = Field(HttpUrl("https://go.xero.com"), alias="XERO_APP_URL")
+
     # Auto-sync. Statement lines are dated on the bank's booking day: UTC+8 (Hong Kong, Singapore, China).
     statement_utc_offset_minutes: int = Field(480, ge=-720, le=840, alias="STATEMENT_UTC_OFFSET_MINUTES")
     # Sync now: at most once per business in this many seconds, so it cannot drain the organisation's budget.

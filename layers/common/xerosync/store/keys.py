@@ -78,3 +78,32 @@ def connection_check_key() -> dict[str, str]:
 def sync_now_key(business_id: str) -> dict[str, str]:
     """When the business last asked to sync now (sync now is rate-limited per business)."""
     return {"pk": business_pk(business_id), "sk": "SYNC_NOW"}
+
+
+# ---------------------------------------------------------------- sync expenses
+def expense_key(business_id: str, transaction_id: str) -> dict[str, str]:
+    """One expense per outbound payment; the ledger's transaction id is unique within the business."""
+    return {"pk": business_pk(business_id), "sk": f"EXPENSE#{transaction_id}"}
+
+
+def expense_list_gsi(business_id: str, tab: str, posted_at: str, transaction_id: str) -> dict[str, str]:
+    """The Pending Sync and Synced tabs: one index partition per business and tab, newest payment first."""
+    return {"gsi1pk": f"EXPENSES#{business_id}#{tab}", "gsi1sk": f"{posted_at}#{transaction_id}"}
+
+
+def expense_mappings_key(business_id: str) -> dict[str, str]:
+    return {"pk": business_pk(business_id), "sk": "EXPENSE_MAPPINGS"}
+
+
+def sync_job_key(business_id: str, job_id: str) -> dict[str, str]:
+    return {"pk": business_pk(business_id), "sk": f"SYNCJOB#{job_id}"}
+
+
+def sync_batch_key(business_id: str, job_id: str, batch: int) -> dict[str, str]:
+    """A job's batch remembers its send attempts, so a redelivered batch looks Xero up before sending."""
+    return {"pk": business_pk(business_id), "sk": f"SYNCJOB#{job_id}#BATCH#{batch:04d}"}
+
+
+def expense_reference_data_key(tenant_id: str) -> dict[str, str]:
+    """Xero's accounts, tax rates, tracking and currencies, cached per organisation (shared by businesses)."""
+    return {"pk": tenant_pk(tenant_id), "sk": "EXPENSE_REFERENCE_DATA"}

@@ -1,0 +1,60 @@
+"""SQS adapters: Spend Money batches to the worker, receipts to the attachments worker (issue 8).
+
+Both queues are FIFO with the Xero tenant as message group (DESIGN §8): one organisation's work is serial,
+whichever business sent it. Deduplication ids are deterministic, so a request or a batch that is retried
+within SQS's five-minute window does not queue the same work twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from xerosync.expenses.models import AttachmentUploadRequest, SpendMoneyBatch
+
+_SEND_BATCH = 10  # SQS SendMessageBatch limit
+
+
+class QueueSendError(RuntimeError):
+    pass
+
+
+def _dedup_id(*parts: object) -> str:
+    # SQS allows 128 characters from a restricted set; a digest keeps any id shape within both.
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
+
+
+class FifoSender:
+    def __init__(self, sqs: Any, queue_url: str) -> None:
+        self.sqs = sqs
+        self.queue_url = queue_url
+
+    def send(self, messages: Sequence[tuple[BaseModel, str, str]]) -> None:
+        """Send (body, group id, deduplication id) triples, ten per call; any refusal raises."""
+        for start in range(0, len(messages), _SEND_BATCH):
+            entries = [{"Id": str(n), "MessageBody": body.model_dump_json(), "MessageGroupId": group,
+                        "MessageDeduplicationId": dedup}
+                       for n, (body, group, dedup) in enumerate(messages[start:start + _SEND_BATCH])]
+            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if response.get("Failed"):
+                raise QueueSendError(f"SQS refused {len(response['Failed'])} messages: {response['Failed'][0]}")
+
+
+class SpendMoneyQueue:
+    def __init__(self, sender: FifoSender) -> None:
+        self.sender = sender
+
+    def send(self, batches: Sequence[SpendMoneyBatch]) -> None:
+        self.sender.send([(b, b.tenant_id, _dedup_id(b.job_id, b.batch)) for b in batches])
+
+
+class AttachmentUploads:
+    def __init__(self, sender: FifoSender) -> None:
+        self.sender = sender
+
+    def send(self, requests: Sequence[AttachmentUploadRequest]) -> None:
+        self.sender.send([(r, r.tenant_id, _dedup_id(r.business_id, r.transaction_id, r.bank_transaction_id,
+                                                      r.expense_version)) for r in requests])

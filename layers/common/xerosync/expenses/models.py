@@ -1,0 +1,239 @@
+"""The expense record, its statuses, sync jobs and the messages between the API, the worker and issue 8.
+
+An expense is one outbound payment (a DEBIT) of a linked bank account, as the ledger last described it,
+plus what the user chose for Xero (overrides), where it stands (status, Updated flag, error) and, once
+synced, the Spend Money it became. Statuses (DESIGN §6): ``PENDING -> QUEUED -> SYNCED | SYNC_ERROR``;
+``updated`` is a flag beside the status, never a status of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The ledger contract's spend categories (docs/ledger-contract.md), the left side of the mapping.
+SPEND_CATEGORIES: tuple[str, ...] = (
+    "advertising", "bank_fees", "entertainment", "office_supplies", "professional_services", "rent", "software",
+    "travel", "utilities", "payroll", "other",
+)
+
+# The help centre: "you can only select a maximum of 1000 transactions at a time".
+MAX_EXPENSES_PER_SYNC = 1000
+# Xero recommends batches of about 50 per request (xero-api.md §2.7); one batch is one Xero call.
+SPEND_MONEY_BATCH_SIZE = 50
+# Xero allows at most two tracking categories on a line item (xero-api.md §2.5).
+MAX_TRACKING_PER_LINE = 2
+
+
+class ExpenseStatus(StrEnum):
+    PENDING = "PENDING"  # waiting for the user to sync it
+    QUEUED = "QUEUED"  # a sync job owns it; the worker will send it
+    SYNCED = "SYNCED"  # a Spend Money exists in Xero
+    SYNC_ERROR = "SYNC_ERROR"  # the last sync failed; the error says why and how to fix it
+
+
+class ExpenseTab(StrEnum):
+    """The help centre's two tabs. A sync error on the Pending Sync tab means Xero refused the expense."""
+
+    PENDING_SYNC = "pending"
+    SYNCED = "synced"
+
+
+def tab_of(status: ExpenseStatus) -> ExpenseTab:
+    return ExpenseTab.SYNCED if status == ExpenseStatus.SYNCED else ExpenseTab.PENDING_SYNC
+
+
+def booking_day(posted_at: str, utc_offset_minutes: int) -> str:
+    moment = datetime.fromisoformat(posted_at.replace("Z", "+00:00")).astimezone(UTC)
+    return (moment + timedelta(minutes=utc_offset_minutes)).date().isoformat()
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Receipt(Record):
+    attachment_id: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+class Payment(Record):
+    """The outbound payment as the ledger last described it (its ``version`` is the ledger's)."""
+
+    account_id: str
+    transaction_id: str
+    sequence: int
+    posted_at: str  # ISO 8601 UTC with Z, as the ledger gives it
+    amount: Decimal
+    currency: str
+    payee: str = ""
+    reference: str = ""
+    description: str = ""
+    spend_category: str | None = None
+    type: str = "TRANSFER"
+    receipts: list[Receipt] = Field(default_factory=list)
+    ledger_version: int = 1
+
+    def booking_day(self, utc_offset_minutes: int) -> str:
+        """The bank's booking day of the posting: the date the customer sees, and the date auto-sync gives the
+        statement line this expense will be reconciled with in Xero (``STATEMENT_UTC_OFFSET_MINUTES``)."""
+        return booking_day(self.posted_at, utc_offset_minutes)
+
+
+class TrackingChoice(Record):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    tracking_category_id: str
+    tracking_option_id: str
+
+
+class Overrides(Record):
+    """What the user chose for this expense; ``None`` means "not chosen", so the default applies."""
+
+    xero_account_id: str | None = None
+    tax_type: str | None = None
+    tracking: list[TrackingChoice] | None = None
+    description: str | None = None
+    reference: str | None = None
+    contact_name: str | None = None
+
+
+class Problem(Record):
+    """Why an expense cannot be synced, for a person: what is wrong and what to do about it."""
+
+    code: str
+    message: str
+    action: str | None = None
+
+
+class SyncError(Record):
+    code: str
+    message: str
+    action: str | None = None
+    problems: list[Problem] = Field(default_factory=list)  # every problem found before sending
+    xero_messages: list[str] = Field(default_factory=list)  # Xero's own words, when Xero refused it
+    at: str
+    job_id: str | None = None
+
+
+class SpendMoneyLink(Record):
+    """The Spend Money an expense became in Xero."""
+
+    bank_transaction_id: str
+    url: str  # opens the Spend Money in Xero
+    synced_at: str
+    revision: int  # the expense's revision that Xero holds
+    ledger_version: int
+
+
+class AttachmentProblem(Record):
+    """A receipt that did not reach Xero (written by the attachments worker, issue 8)."""
+
+    attachment_id: str | None = None
+    file_name: str
+    message: str
+    action: str | None = None
+
+
+class ExpenseRecord(Record):
+    business_id: str
+    transaction_id: str
+    payment: Payment
+    overrides: Overrides = Field(default_factory=Overrides)
+    status: ExpenseStatus = ExpenseStatus.PENDING
+    # The help centre's "Updated" label: the category, description or receipts changed since the expense was
+    # first seen or last synced. Cleared when Xero receives the revision that carries the change.
+    updated: bool = False
+    # Bumped by every change of what would be sent (ledger changes, user edits); never by status changes.
+    revision: int = 1
+    # How many times a sync ended for this expense (synced or failed). With ``revision`` it tells a repeated
+    # request (a double click) from a new one made after the last sync ended.
+    settlements: int = 0
+    error: SyncError | None = None
+    spend_money: SpendMoneyLink | None = None
+    # A create was sent without a definite answer (crash, lost connection, reconnect): look Xero up by the
+    # Url marker before creating it again.
+    maybe_in_xero: bool = False
+    job_id: str | None = None  # the last job that queued it
+    queued_at: str | None = None
+    attachment_errors: list[AttachmentProblem] = Field(default_factory=list)
+    created_at: str
+    changed_at: str
+    version: int = 0  # optimistic concurrency: every write is conditional on it
+
+    @property
+    def tab(self) -> ExpenseTab:
+        return tab_of(self.status)
+
+    @property
+    def account_id(self) -> str:
+        return self.payment.account_id
+
+
+class SyncOperation(StrEnum):
+    CREATE = "create"  # PUT: new Spend Money
+    UPDATE = "update"  # POST: the Spend Money of an Updated, already synced expense
+
+
+class SpendMoneyBatch(BaseModel):
+    """The message on ExpenseSyncQueue: up to 50 expenses of one business, one Xero call."""
+
+    kind: Literal["spend_money_batch"] = "spend_money_batch"
+    business_id: str
+    tenant_id: str
+    job_id: str
+    batch: int
+    operation: SyncOperation
+    transaction_ids: list[str] = Field(min_length=1, max_length=SPEND_MONEY_BATCH_SIZE)
+
+
+class AttachmentUploadRequest(BaseModel):
+    """The message on AttachmentsQueue after a Spend Money was created or updated (contract with issue 8,
+    documented in docs/sync-expenses.md)."""
+
+    kind: Literal["expense_attachments"] = "expense_attachments"
+    business_id: str
+    tenant_id: str
+    account_id: str
+    transaction_id: str
+    bank_transaction_id: str
+    expense_version: int  # the ledger version of the transaction whose receipts are to be in Xero
+
+
+class SkippedExpense(BaseModel):
+    transaction_id: str
+    reason: Literal["not_found", "already_queued", "already_synced"]
+    message: str
+
+
+class SyncJobStatus(StrEnum):
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    NOT_STARTED = "NOT_STARTED"  # the request failed before any batch was sent; nothing happened
+
+
+class SyncJob(Record):
+    business_id: str
+    job_id: str
+    tenant_id: str
+    created_by: str
+    created_at: str
+    requested: int  # distinct expenses asked for
+    queued: int  # sent to the worker
+    rejected: int  # failed validation at once, without a Xero call
+    skipped: list[SkippedExpense] = Field(default_factory=list)
+    batches_total: int
+    dispatched_at: str | None = None
+    # Written by the worker, one batch at a time (atomic counters, each batch counted once).
+    batches_done: int = 0
+    synced: int = 0
+    failed: int = 0
+    failed_ids: list[str] = Field(default_factory=list)
+    completed_at: str | None = None

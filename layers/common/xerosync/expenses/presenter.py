@@ -1,0 +1,151 @@
+"""Records as the API shows them (pure): names from the cached reference data, problems from validation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from xerosync.expenses.mapping import CategoryMappings
+from xerosync.expenses.models import SPEND_CATEGORIES, ExpenseRecord, ExpenseTab, SyncJob, SyncJobStatus
+from xerosync.expenses.reference_data import ReferenceData, XeroAccount
+from xerosync.expenses.validation import (
+    ENABLE_PAYMENTS_ACTION,
+    SyncContext,
+    account_problem,
+    category_label,
+    problems_for_sync,
+)
+from xerosync.expenses.views import (
+    AccountChoiceView,
+    AccountOption,
+    CategoryMappingView,
+    ExpenseView,
+    MappingsView,
+    Notice,
+    ReceiptView,
+    ReferenceDataView,
+    SpendMoneyView,
+    SyncJobView,
+    TaxRateChoiceView,
+    TaxRateOption,
+    TrackingCategoryView,
+    TrackingChoiceView,
+    TrackingOptionView,
+)
+
+# A job whose batches were never handed to the worker (the request died half-way) is reported as such
+# once this long has passed, so nobody waits for progress that will not come.
+DISPATCH_GRACE_SECONDS = 120
+
+
+def account_option(account: XeroAccount) -> AccountOption:
+    return AccountOption(account_id=account.account_id, code=account.code, name=account.name, type=account.type,
+                         tax_type=account.tax_type)
+
+
+def reference_view(reference: ReferenceData) -> ReferenceDataView:
+    notices = []
+    accounts = reference.offered_accounts()
+    if not accounts:
+        notices.append(Notice(code="no_payment_accounts",
+                              message="None of your Xero accounts accepts payments, so there is no account to offer.",
+                              action=ENABLE_PAYMENTS_ACTION))
+    return ReferenceDataView(
+        accounts=[account_option(a) for a in accounts],
+        tax_rates=[TaxRateOption(tax_type=t.tax_type, name=t.name, rate=None if t.rate is None else str(t.rate))
+                   for t in reference.offered_tax_rates()],
+        tracking_categories=[TrackingCategoryView(
+            tracking_category_id=c.tracking_category_id, name=c.name,
+            options=[TrackingOptionView(tracking_option_id=o.tracking_option_id, name=o.name) for o in c.options])
+            for c in reference.active_tracking()],
+        currencies=sorted({reference.base_currency, *reference.currencies}), base_currency=reference.base_currency,
+        refreshed_at=datetime.fromtimestamp(reference.refreshed_at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        notices=notices,
+    )
+
+
+def mappings_view(mappings: CategoryMappings, reference: ReferenceData | None) -> MappingsView:
+    rows = []
+    for category in SPEND_CATEGORIES:
+        account_id = mappings.accounts.get(category)
+        option = None
+        problem = None
+        if account_id:
+            account = reference.account(account_id) if reference else None
+            option = account_option(account) if account else AccountOption(account_id=account_id, name="", type="")
+            problem = account_problem(account_id, reference) if reference else None
+        rows.append(CategoryMappingView(category=category, label=category_label(category), xero_account=option,
+                                        problem=problem))
+    return MappingsView(mappings=rows, changed_by=mappings.changed_by, changed_at=mappings.changed_at)
+
+
+def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: dict[str, str]) -> ExpenseView:
+    payment = expense.payment
+    reference = context.reference
+    resolved = context.resolve(expense)
+    account_view = None
+    if resolved.xero_account_id and resolved.account_source in ("expense", "mapping"):
+        account = reference.account(resolved.xero_account_id) if reference else None
+        account_view = AccountChoiceView(account_id=resolved.xero_account_id, code=account.code if account else None,
+                                         name=account.name if account else None,
+                                         source=resolved.account_source)
+    tax_view = None
+    if resolved.tax_type and resolved.tax_source in ("expense", "account"):
+        rate = reference.tax_rate(resolved.tax_type) if reference else None
+        tax_view = TaxRateChoiceView(tax_type=resolved.tax_type, name=rate.name if rate else None,
+                                     source=resolved.tax_source)
+    tracking = []
+    for choice in resolved.tracking:
+        category = reference.tracking_category(choice.tracking_category_id) if reference else None
+        option = category.option(choice.tracking_option_id) if category else None
+        tracking.append(TrackingChoiceView(tracking_category_id=choice.tracking_category_id,
+                                           category_name=category.name if category else None,
+                                           tracking_option_id=choice.tracking_option_id,
+                                           option_name=option.name if option else None))
+    on_pending_tab = expense.tab == ExpenseTab.PENDING_SYNC or expense.updated
+    problems = problems_for_sync(expense, context) if on_pending_tab else []
+    return ExpenseView(
+        transaction_id=expense.transaction_id, account_id=payment.account_id,
+        account_name=account_names.get(payment.account_id), posted_at=payment.posted_at, date=resolved.date,
+        amount=f"{payment.amount:.2f}", currency=payment.currency, payee=payment.payee, reference=resolved.reference,
+        description=resolved.description, spend_category=payment.spend_category, status=expense.status,
+        tab=expense.tab, updated=expense.updated, xero_account=account_view, tax_rate=tax_view, tracking=tracking,
+        contact_name=resolved.contact_name, attachment_count=len(payment.receipts),
+        attachments=[ReceiptView(attachment_id=r.attachment_id, file_name=r.file_name, content_type=r.content_type,
+                                 size_bytes=r.size_bytes) for r in payment.receipts],
+        error=expense.error, attachment_errors=expense.attachment_errors,
+        spend_money=SpendMoneyView(bank_transaction_id=expense.spend_money.bank_transaction_id,
+                                   url=expense.spend_money.url, synced_at=expense.spend_money.synced_at)
+        if expense.spend_money else None,
+        ready_to_sync=not problems, problems=problems, job_id=expense.job_id,
+    )
+
+
+def job_status(job: SyncJob, now: float) -> SyncJobStatus:
+    if job.completed_at:
+        return SyncJobStatus.COMPLETED
+    created = datetime.fromisoformat(job.created_at.replace("Z", "+00:00")).timestamp()
+    if job.dispatched_at is None and now - created > DISPATCH_GRACE_SECONDS:
+        return SyncJobStatus.NOT_STARTED
+    return SyncJobStatus.RUNNING
+
+
+def job_view(job: SyncJob, now: float) -> SyncJobView:
+    status = job_status(job, now)
+    total = job.queued + job.rejected
+    done = min(total, job.synced + job.failed)
+    remaining = total - done
+    if status == SyncJobStatus.NOT_STARTED:
+        summary = "This sync did not start, and nothing was sent to Xero. Select the expenses and sync them again."
+    elif total == 0:
+        summary = f"Nothing to sync: {len(job.skipped)} selected expense(s) were skipped."
+    elif status == SyncJobStatus.COMPLETED:
+        summary = f"Done: {job.synced} of {total} synced" + (
+            f", {job.failed} failed (each failed expense shows why)." if job.failed else ".")
+    else:
+        summary = f"Syncing: {job.synced} of {total} synced, {job.failed} failed, {remaining} to go."
+    return SyncJobView(
+        job_id=job.job_id, status=status, summary=summary, requested=job.requested, total=total, synced=job.synced,
+        failed=job.failed, remaining=remaining, percent_done=100 if total == 0 else done * 100 // total,
+        skipped=job.skipped, failed_transaction_ids=job.failed_ids, created_at=job.created_at,
+        completed_at=job.completed_at,
+    )

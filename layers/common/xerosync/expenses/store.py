@@ -1,0 +1,345 @@
+"""DynamoDB adapters of sync expenses: expenses, category mappings, sync jobs and Xero reference data.
+
+Key shapes live in ``xerosync.store.keys``. Every expense write is conditional on the record's version
+(the ledger-event consumer, the API and the worker may touch the same expense at once); job progress is
+counted with atomic counters, each batch once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+from boto3.dynamodb.conditions import Attr, ConditionBase, Key
+from botocore.exceptions import ClientError
+
+from xerosync.errors import InvalidRequest
+from xerosync.expenses.mapping import CategoryMappings
+from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SyncJob
+from xerosync.expenses.reference_data import ReferenceData
+from xerosync.store.keys import (
+    expense_key,
+    expense_list_gsi,
+    expense_mappings_key,
+    expense_reference_data_key,
+    sync_batch_key,
+    sync_job_key,
+)
+
+_KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
+_DERIVED = ("account_id", "has_error")  # top-level copies for the lists' filters
+_BATCH_GET = 100  # DynamoDB's BatchGetItem limit
+_FILTERED_READ = 500  # items read per query when a filter drops some (well under DynamoDB's 1 MB a query)
+_WRITERS = 8
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class StaleExpense(Exception):
+    """Another writer changed the expense since it was read (optimistic version check)."""
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+
+def _strip(item: dict[str, Any], extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in _KEYS and k not in extra}
+
+
+@dataclass(frozen=True)
+class ExpenseFilter:
+    tab: ExpenseTab
+    posted_from: date | None = None  # booking days, inclusive
+    posted_to: date | None = None
+    account_id: str | None = None
+    status: ExpenseStatus | None = None
+    updated: bool | None = None
+    has_error: bool | None = None
+    booking_offset_minutes: int = 480
+
+    def bounds(self) -> tuple[str | None, str | None]:
+        """The booking days as the index's UTC posting times (``<posted_at>#<transaction_id>``)."""
+        offset = timedelta(minutes=self.booking_offset_minutes)
+
+        def utc(day: date) -> str:
+            return (datetime.combine(day, time.min, tzinfo=UTC) - offset).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        low = utc(self.posted_from) if self.posted_from else None
+        high = utc(self.posted_to + timedelta(days=1)) if self.posted_to else None
+        return low, high
+
+    def condition(self) -> ConditionBase | None:
+        parts: list[ConditionBase] = []
+        if self.account_id:
+            parts.append(Attr("account_id").eq(self.account_id))
+        if self.status:
+            parts.append(Attr("status").eq(self.status.value))
+        if self.updated is not None:
+            parts.append(Attr("updated").eq(self.updated))
+        if self.has_error is not None:
+            parts.append(Attr("has_error").eq(self.has_error))
+        if not parts:
+            return None
+        combined = parts[0]
+        for part in parts[1:]:
+            combined = combined & part
+        return combined
+
+
+class ExpenseStore:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    # ------------------------------------------------------------------ reads
+    def get(self, business_id: str, transaction_id: str) -> ExpenseRecord | None:
+        item = self.table.meta.client.get_item(TableName=self.table.name, Key=expense_key(business_id, transaction_id),
+                                               ConsistentRead=True).get("Item")
+        return _expense(item) if item else None
+
+    def get_many(self, business_id: str, transaction_ids: Iterable[str]) -> dict[str, ExpenseRecord]:
+        wanted = list(dict.fromkeys(transaction_ids))
+        found: dict[str, ExpenseRecord] = {}
+        client = self.table.meta.client
+        for keys in chunks([expense_key(business_id, t) for t in wanted], _BATCH_GET):
+            request: dict[str, Any] = {self.table.name: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                # The resource's client converts values both ways, as the Table does.
+                response = client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table.name, []):
+                    record = _expense(item)
+                    found[record.transaction_id] = record
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def page(self, business_id: str, wanted: ExpenseFilter, *, limit: int, cursor: str | None
+             ) -> tuple[list[ExpenseRecord], str | None]:
+        """One page of a tab, newest payment first, filtered; the cursor is opaque to the caller."""
+        partition = expense_list_gsi(business_id, wanted.tab.value, "", "")["gsi1pk"]
+        key = Key("gsi1pk").eq(partition)
+        low, high = wanted.bounds()  # high: the first instant after the last day
+        if low and high:
+            key = key & Key("gsi1sk").between(low, high)  # a posting at ``high`` sorts after it ("...Z#txn")
+        elif low:
+            key = key & Key("gsi1sk").gte(low)
+        elif high:
+            key = key & Key("gsi1sk").lt(high)
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": key, "ScanIndexForward": False,
+                                  "Limit": limit}
+        condition = wanted.condition()
+        if condition is not None:
+            # DynamoDB filters after reading: read generously, so that a rare match costs few round trips.
+            kwargs["FilterExpression"] = condition
+            kwargs["Limit"] = _FILTERED_READ
+        if cursor:
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition)
+        records: list[ExpenseRecord] = []
+        while True:
+            response = self.table.query(**kwargs)
+            for item in response.get("Items", []):
+                records.append(_expense(item))
+                if len(records) == limit:
+                    more = item is not response["Items"][-1] or "LastEvaluatedKey" in response
+                    return records, _encode_cursor(item) if more else None
+            if "LastEvaluatedKey" not in response:
+                return records, None
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    # ------------------------------------------------------------------ writes
+    def save(self, record: ExpenseRecord) -> ExpenseRecord:
+        """Write the expense if nobody changed it since ``record.version`` was read; returns the stored copy."""
+        stored = record.model_copy(update={"version": record.version + 1})
+        try:
+            self._put(stored, record.version)
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise StaleExpense(record.transaction_id) from None
+            raise
+        return stored
+
+    def save_many(self, records: list[ExpenseRecord]) -> list[ExpenseRecord | None]:
+        """Save each (as ``save``); None in the result where another writer got there first."""
+
+        def one(record: ExpenseRecord) -> ExpenseRecord | None:
+            try:
+                return self.save(record)
+            except StaleExpense:
+                return None
+
+        return in_parallel(one, records)
+
+    def _put(self, stored: ExpenseRecord, expected_version: int) -> None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table.name, "Item": _item(stored),
+            "ConditionExpression": "attribute_not_exists(pk)" if expected_version == 0 else "version = :v",
+        }
+        if expected_version:
+            kwargs["ExpressionAttributeValues"] = {":v": expected_version}
+        # Clients are thread-safe, resources are not (save_many writes from several threads); the resource's
+        # client still converts Python values, as the Table does.
+        self.table.meta.client.put_item(**kwargs)
+
+
+def _item(record: ExpenseRecord) -> dict[str, Any]:
+    body = record.model_dump(mode="json", exclude_none=True)
+    return {
+        **expense_key(record.business_id, record.transaction_id),
+        **expense_list_gsi(record.business_id, record.tab.value, record.payment.posted_at, record.transaction_id),
+        **body,
+        "account_id": record.payment.account_id,
+        "has_error": record.error is not None or bool(record.attachment_errors),
+    }
+
+
+def _expense(item: dict[str, Any]) -> ExpenseRecord:
+    return ExpenseRecord.model_validate(_strip(item, _DERIVED))
+
+
+def _encode_cursor(item: dict[str, Any]) -> str:
+    position = {k: str(item[k]) for k in _KEYS}
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, partition: str) -> dict[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        valid = isinstance(position, dict) and set(position) == set(_KEYS) and position["gsi1pk"] == partition
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        valid = False
+    if not valid:
+        raise InvalidRequest("The cursor does not belong to this list.",
+                             action="Start from the first page again, with the same filters.", code="invalid_cursor")
+    return {k: str(position[k]) for k in _KEYS}
+
+
+# ---------------------------------------------------------------------------------------------- mappings
+class MappingStore:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, business_id: str) -> CategoryMappings:
+        item = self.table.get_item(Key=expense_mappings_key(business_id), ConsistentRead=True).get("Item")
+        return CategoryMappings.model_validate(_strip(item)) if item else CategoryMappings(business_id=business_id)
+
+    def save(self, mappings: CategoryMappings) -> CategoryMappings:
+        stored = mappings.model_copy(update={"version": mappings.version + 1})
+        kwargs: dict[str, Any] = {
+            "Item": {**expense_mappings_key(mappings.business_id), **stored.model_dump(mode="json", exclude_none=True)},
+            "ConditionExpression": "attribute_not_exists(pk)" if mappings.version == 0 else "version = :v",
+        }
+        if mappings.version:
+            kwargs["ExpressionAttributeValues"] = {":v": mappings.version}
+        try:
+            self.table.put_item(**kwargs)
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise StaleExpense("mappings") from None
+            raise
+        return stored
+
+
+# ---------------------------------------------------------------------------------------------- jobs
+class SyncJobStore:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def create(self, job: SyncJob) -> None:
+        item = {**sync_job_key(job.business_id, job.job_id),
+                **job.model_dump(mode="json", exclude_none=True, exclude={"failed_ids"})}
+        if job.failed_ids:
+            item["failed_ids"] = set(job.failed_ids)  # a string set: the worker ADDs to it
+        self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+
+    def get(self, business_id: str, job_id: str) -> SyncJob | None:
+        item = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        item = _strip(item, ("counted_batches",))
+        item["failed_ids"] = sorted(item.get("failed_ids") or [])
+        return SyncJob.model_validate(item)
+
+    def mark_dispatched(self, business_id: str, job_id: str, at: str) -> None:
+        self.table.update_item(Key=sync_job_key(business_id, job_id), UpdateExpression="SET dispatched_at = :at",
+                               ExpressionAttributeValues={":at": at})
+
+    def count_batch(self, business_id: str, job_id: str, batch: int, *, synced: int, failed_ids: list[str]) -> bool:
+        """Add one batch's results to the job, once: a redelivered batch is not counted twice."""
+        marker = str(batch)
+        expression = "ADD batches_done :one, synced :synced, failed :failed, counted_batches :batch"
+        values: dict[str, Any] = {":one": 1, ":synced": synced, ":failed": len(failed_ids), ":batch": {marker},
+                                  ":marker": marker}
+        if failed_ids:
+            expression += ", failed_ids :ids"
+            values[":ids"] = set(failed_ids)
+        try:
+            self.table.update_item(
+                Key=sync_job_key(business_id, job_id), UpdateExpression=expression,
+                ConditionExpression="attribute_exists(pk) AND NOT contains(counted_batches, :marker)",
+                ExpressionAttributeValues=values)
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def complete_if_done(self, business_id: str, job_id: str, at: str) -> bool:
+        try:
+            self.table.update_item(
+                Key=sync_job_key(business_id, job_id), UpdateExpression="SET completed_at = :at",
+                ConditionExpression="batches_done >= batches_total AND attribute_not_exists(completed_at)",
+                ExpressionAttributeValues={":at": at})
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def send_attempts(self, business_id: str, job_id: str, batch: int) -> int:
+        item = self.table.get_item(Key=sync_batch_key(business_id, job_id, batch), ConsistentRead=True).get("Item")
+        return int(item.get("attempts", 0)) if item else 0
+
+    def begin_send(self, business_id: str, job_id: str, batch: int) -> int:
+        """Count one attempt to send a batch to Xero; returns how many attempts there were, this one included."""
+        response = self.table.update_item(Key=sync_batch_key(business_id, job_id, batch),
+                                          UpdateExpression="ADD attempts :one",
+                                          ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")
+        return int(response["Attributes"]["attempts"])
+
+
+# ---------------------------------------------------------------------------------------------- reference data
+class ReferenceDataStore:
+    """One item per organisation; the snapshot is kept as one JSON document (read and written whole)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def get(self, tenant_id: str) -> ReferenceData | None:
+        item = self.table.get_item(Key=expense_reference_data_key(tenant_id)).get("Item")
+        return ReferenceData.model_validate_json(item["data"]) if item else None
+
+    def put(self, data: ReferenceData) -> None:
+        self.table.put_item(Item={**expense_reference_data_key(data.tenant_id), "data": data.model_dump_json()})
+
+
+def in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``work`` on every item, a few at a time, results in the items' order (exceptions propagate).
+
+    Every expense write is one conditional request; one by one, a thousand take seconds of a Lambda's budget.
+    The store's methods use the resource's client, which is thread-safe (resources are not).
+    """
+    if len(items) <= 1:
+        return [work(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(_WRITERS, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def chunks(values: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

@@ -1,0 +1,216 @@
+"""The sync-expenses API's request and response shapes (they also document the API in docs/openapi.json)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from xerosync.expenses.mapping import MAX_CONTACT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
+from xerosync.expenses.models import (
+    MAX_EXPENSES_PER_SYNC,
+    MAX_TRACKING_PER_LINE,
+    AttachmentProblem,
+    ExpenseStatus,
+    ExpenseTab,
+    Problem,
+    SkippedExpense,
+    SyncError,
+    SyncJobStatus,
+)
+
+Source = Literal["expense", "mapping", "account"]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# ---------------------------------------------------------------------------------------------- reference data
+class AccountOption(BaseModel):
+    account_id: str
+    code: str | None = None
+    name: str
+    type: str
+    tax_type: str | None = Field(None, description="The account's default tax rate.")
+
+
+class TaxRateOption(BaseModel):
+    tax_type: str
+    name: str
+    rate: str | None = Field(None, description="Effective rate in percent, as a decimal string.")
+
+
+class TrackingOptionView(BaseModel):
+    tracking_option_id: str
+    name: str
+
+
+class TrackingCategoryView(BaseModel):
+    tracking_category_id: str
+    name: str
+    options: list[TrackingOptionView]
+
+
+class Notice(BaseModel):
+    code: str
+    message: str
+    action: str | None = None
+
+
+class ReferenceDataView(BaseModel):
+    accounts: list[AccountOption] = Field(description="Xero accounts that accept payments (the only ones offered).")
+    tax_rates: list[TaxRateOption] = Field(description="Active tax rates that apply to expenses.")
+    tracking_categories: list[TrackingCategoryView] = Field(description="Active categories, active options.")
+    currencies: list[str]
+    base_currency: str
+    refreshed_at: str = Field(description="When this was read from Xero; it is cached per organisation.")
+    notices: list[Notice] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------- mappings
+class CategoryMappingView(BaseModel):
+    category: str
+    label: str
+    xero_account: AccountOption | None = None
+    problem: Problem | None = Field(None, description="Why the mapped account cannot be used now, if so.")
+
+
+class MappingsView(BaseModel):
+    mappings: list[CategoryMappingView] = Field(description="Every bank spend category, mapped or not.")
+    changed_by: str | None = None
+    changed_at: str | None = None
+
+
+class MappingChoice(StrictBody):
+    category: str = Field(min_length=1, max_length=64)
+    xero_account_id: str | None = Field(None, max_length=64, description="null removes the mapping.")
+
+
+class MappingsUpdate(StrictBody):
+    mappings: list[MappingChoice] = Field(max_length=64, description="Replaces the whole mapping.")
+
+
+# ---------------------------------------------------------------------------------------------- expenses
+class AccountChoiceView(BaseModel):
+    account_id: str
+    code: str | None = None
+    name: str | None = Field(None, description="Null when the account is not in the cached reference data.")
+    source: Source = Field(description="expense: chosen for this expense; mapping: from its category.")
+
+
+class TaxRateChoiceView(BaseModel):
+    tax_type: str
+    name: str | None = None
+    source: Source = Field(description="expense: chosen for this expense; account: the account's default.")
+
+
+class TrackingChoiceView(BaseModel):
+    tracking_category_id: str
+    category_name: str | None = None
+    tracking_option_id: str
+    option_name: str | None = None
+
+
+class ReceiptView(BaseModel):
+    attachment_id: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+
+
+class SpendMoneyView(BaseModel):
+    bank_transaction_id: str
+    url: str = Field(description="Opens the Spend Money in Xero.")
+    synced_at: str
+
+
+class ExpenseView(BaseModel):
+    transaction_id: str
+    account_id: str
+    account_name: str | None = None
+    posted_at: str
+    date: str = Field(description="The bank's booking day (the Spend Money's date).")
+    amount: str = Field(description="Decimal string in the account's currency; tax included.")
+    currency: str
+    payee: str
+    reference: str
+    description: str
+    spend_category: str | None = None
+    status: ExpenseStatus
+    tab: ExpenseTab
+    updated: bool = Field(description="The help centre's Updated label: category, description or receipts changed.")
+    xero_account: AccountChoiceView | None = None
+    tax_rate: TaxRateChoiceView | None = None
+    tracking: list[TrackingChoiceView] = Field(default_factory=list)
+    contact_name: str
+    attachment_count: int
+    attachments: list[ReceiptView] = Field(default_factory=list)
+    error: SyncError | None = Field(None, description="Why the last sync failed, and what to do.")
+    attachment_errors: list[AttachmentProblem] = Field(default_factory=list)
+    spend_money: SpendMoneyView | None = None
+    ready_to_sync: bool = Field(description="False when validation finds a problem (listed in problems).")
+    problems: list[Problem] = Field(default_factory=list)
+    job_id: str | None = None
+
+
+class ExpensePage(BaseModel):
+    items: list[ExpenseView]
+    next_cursor: str | None = Field(None, description="Pass it back as cursor for the next page; null at the end.")
+
+
+class TrackingChoiceIn(StrictBody):
+    tracking_category_id: str = Field(min_length=1, max_length=64)
+    tracking_option_id: str = Field(min_length=1, max_length=64)
+
+
+class ExpenseEdit(StrictBody):
+    """Only the fields sent change; null puts a field back to its default (mapping, account or ledger)."""
+
+    xero_account_id: str | None = Field(None, min_length=1, max_length=64)
+    tax_type: str | None = Field(None, min_length=1, max_length=50)
+    tracking: list[TrackingChoiceIn] | None = Field(None, max_length=MAX_TRACKING_PER_LINE)
+    description: str | None = Field(None, min_length=1, max_length=MAX_DESCRIPTION)
+    reference: str | None = Field(None, max_length=MAX_REFERENCE)
+    contact_name: str | None = Field(None, min_length=1, max_length=MAX_CONTACT_NAME)
+
+
+# ---------------------------------------------------------------------------------------------- sync jobs
+class StartSync(StrictBody):
+    transaction_ids: list[str] = Field(min_length=1, description=f"1 to {MAX_EXPENSES_PER_SYNC} expenses.")
+
+    @field_validator("transaction_ids")
+    @classmethod
+    def _ids_are_ids(cls, value: list[str]) -> list[str]:
+        if any(not isinstance(v, str) or not v.strip() or len(v) > 64 for v in value):
+            raise ValueError("every transaction id is a non-empty string of at most 64 characters")
+        return [v.strip() for v in value]
+
+
+class SyncJobView(BaseModel):
+    job_id: str
+    status: SyncJobStatus
+    summary: str = Field(description="The progress in a sentence.")
+    requested: int
+    total: int = Field(description="Expenses this job syncs or rejected at once (requested minus skipped).")
+    synced: int
+    failed: int = Field(description="Rejected before sending plus refused by Xero; see each expense's error.")
+    remaining: int
+    percent_done: int
+    skipped: list[SkippedExpense] = Field(default_factory=list)
+    failed_transaction_ids: list[str] = Field(default_factory=list)
+    created_at: str
+    completed_at: str | None = None
+
+
+class ListQuery(BaseModel):
+    tab: ExpenseTab = ExpenseTab.PENDING_SYNC
+    posted_from: date | None = None
+    posted_to: date | None = None
+    account_id: str | None = None
+    status: ExpenseStatus | None = None
+    updated: bool | None = None
+    has_error: bool | None = None
+    limit: int = 50
+    cursor: str | None = None

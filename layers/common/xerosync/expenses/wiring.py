@@ -1,0 +1,80 @@
+"""The sync-expenses adapters, built once per execution environment from the settings.
+
+``build_*`` take the adapters a test wants to hand in (a Xero client with its own clock and retry policy,
+a ledger client); the ``get_*`` getters build the deployed ones once per cold start.
+"""
+
+from __future__ import annotations
+
+from xerosync import aws
+from xerosync.clock import Clock, SystemClock
+from xerosync.expenses.access import FeatureGate
+from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
+from xerosync.expenses.ledger_events import LedgerEventConsumer
+from xerosync.expenses.request_dedup import SyncRequestDeduplicator
+from xerosync.expenses.service import ExpenseService
+from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncJobStore
+from xerosync.expenses.worker import SpendMoneyWorker
+from xerosync.expenses.xero_gateway import ReferenceDataCache
+from xerosync.ledger.client import LedgerClient, get_ledger_client
+from xerosync.lifecycle import per_cold_start
+from xerosync.settings import Settings, get_settings
+from xerosync.store.connections import ConnectionStore
+from xerosync.store.feeds import FeedStore
+from xerosync.xero.client import XeroClient, get_xero_client
+
+
+def _reference_cache(settings: Settings, clock: Clock) -> ReferenceDataCache:
+    return ReferenceDataCache(ReferenceDataStore(aws.table(settings.main_table_name)), clock,
+                              settings.expense_reference_data_max_age_seconds)
+
+
+def build_expense_service(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
+                          clock: Clock | None = None) -> ExpenseService:
+    clock = clock or xero.clock
+    table = aws.table(settings.main_table_name)
+    return ExpenseService(
+        gate=FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock),
+        expenses=ExpenseStore(table), mappings=MappingStore(table), jobs=SyncJobStore(table),
+        reference=_reference_cache(settings, clock), xero=xero,
+        spend_money_queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
+        deduplicator=SyncRequestDeduplicator(settings.idempotency_table_name, aws.client("dynamodb"),
+                                             settings.expense_sync_request_window_seconds),
+        clock=clock, bank_contact_name=settings.expense_bank_contact_name,
+        booking_offset_minutes=settings.statement_utc_offset_minutes,
+    )
+
+
+def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clock | None = None) -> SpendMoneyWorker:
+    clock = clock or xero.clock
+    table = aws.table(settings.main_table_name)
+    uploads = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
+               if settings.attachment_uploads_enabled else None)
+    return SpendMoneyWorker(
+        expenses=ExpenseStore(table), mappings=MappingStore(table), jobs=SyncJobStore(table), feeds=FeedStore(table),
+        reference=_reference_cache(settings, clock), xero=xero, attachment_uploads=uploads, clock=clock,
+        bank_contact_name=settings.expense_bank_contact_name, url_template=settings.bank_transaction_url_template,
+        xero_app_url=str(settings.xero_app_url), booking_offset_minutes=settings.statement_utc_offset_minutes,
+    )
+
+
+def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
+                                ) -> LedgerEventConsumer:
+    table = aws.table(settings.main_table_name)
+    return LedgerEventConsumer(expenses=ExpenseStore(table), feeds=FeedStore(table), ledger=ledger,
+                               clock=clock or SystemClock())
+
+
+@per_cold_start
+def get_expense_service() -> ExpenseService:
+    return build_expense_service(get_settings(), xero=get_xero_client(), ledger=get_ledger_client())
+
+
+@per_cold_start
+def get_spend_money_worker() -> SpendMoneyWorker:
+    return build_spend_money_worker(get_settings(), xero=get_xero_client())
+
+
+@per_cold_start
+def get_ledger_event_consumer() -> LedgerEventConsumer:
+    return build_ledger_event_consumer(get_settings(), ledger=get_ledger_client())

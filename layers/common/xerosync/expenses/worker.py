@@ -1,0 +1,279 @@
+"""The Spend Money worker: one message = one batch of up to 50 expenses of one business = one Xero call.
+
+Exactly once, whatever happens to the message:
+- a batch counts its send attempts (one item per batch); a second attempt (redelivery after a crash, a lost
+  answer, a DLQ redrive) or an expense flagged ``maybe_in_xero`` first looks Xero up by the ``Url`` marker
+  and only creates what is missing, under a new Idempotency-Key (Xero remembers keys for minutes only);
+- the shared session resolves an answer lost in flight the same way (``create_bank_transactions_once``);
+- an expense is only taken if this job queued it and it is still QUEUED (the API marks before it sends the
+  batches; one it could not mark but that is still syncable is claimed here with a conditional write); one
+  tenant's batches run one at a time (FIFO group), so two jobs never send one expense at once;
+- Xero's answer is recorded per element before anything else, and progress is counted once per batch.
+``ReconnectRequired`` does not loop: the expenses get SYNC_ERROR with reconnect guidance and the message is
+finished. Rate limits and Xero outages propagate: the message comes back later, or reaches the DLQ (alarm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol
+
+from xerosync.clock import Clock, iso, utc_now
+from xerosync.expenses import lifecycle
+from xerosync.expenses.dispatch import AttachmentUploads
+from xerosync.expenses.models import (
+    AttachmentUploadRequest,
+    ExpenseRecord,
+    ExpenseStatus,
+    SpendMoneyBatch,
+)
+from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
+from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
+from xerosync.expenses.validation import SyncContext, problems_for_sync
+from xerosync.expenses.xero_gateway import ReferenceDataCache, update_spend_money
+from xerosync.observability import logger, metrics
+from xerosync.store.feeds import FeedRecord
+from xerosync.xero.errors import ReconnectRequired
+from xerosync.xero.models import BankTransaction
+from xerosync.xero.session import XeroSession, idempotency_key
+
+Transition = Callable[[ExpenseRecord], ExpenseRecord]
+Decision = tuple[ExpenseRecord, Transition]  # an expense and what Xero's answer (or validation) makes of it
+_WRITE_ATTEMPTS = 5
+
+
+class SessionFactory(Protocol):
+    def session(self, business_id: str) -> XeroSession: ...
+
+
+class FeedSource(Protocol):
+    def get(self, business_id: str, account_id: str) -> FeedRecord | None: ...
+
+
+@dataclass
+class Tally:
+    synced: list[ExpenseRecord] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    settled: set[str] = field(default_factory=set)
+    sending: bool = False  # a call that may create Spend Money has begun
+
+    def done(self, transaction_id: str) -> bool:
+        return transaction_id in self.settled
+
+
+def takes(expense: ExpenseRecord, job_id: str) -> bool:
+    """Whether this job's batch may sync the expense now."""
+    if expense.job_id == job_id:
+        return expense.status == ExpenseStatus.QUEUED  # anything else: this job already settled it
+    if expense.status == ExpenseStatus.QUEUED:
+        return False  # another job owns it
+    return expense.status in (ExpenseStatus.PENDING, ExpenseStatus.SYNC_ERROR) or expense.updated
+
+
+@dataclass
+class SpendMoneyWorker:
+    expenses: ExpenseStore
+    mappings: MappingStore
+    jobs: SyncJobStore
+    feeds: FeedSource
+    reference: ReferenceDataCache
+    xero: SessionFactory
+    attachment_uploads: AttachmentUploads | None  # None until the attachments worker exists (issue 8)
+    clock: Clock
+    bank_contact_name: str
+    url_template: str
+    xero_app_url: str
+    booking_offset_minutes: int = 480
+
+    def _now(self) -> str:
+        return iso(utc_now(self.clock))
+
+    def process(self, batch: SpendMoneyBatch) -> Tally:
+        records = self.expenses.get_many(batch.business_id, batch.transaction_ids)
+        work = [records[t] for t in batch.transaction_ids if t in records and takes(records[t], batch.job_id)]
+        tally = Tally()
+        try:
+            if work:
+                self._sync(batch, work, self.xero.session(batch.business_id), tally)
+        except ReconnectRequired as error:
+            logger.warning("xero connection gone; expenses of the batch marked for reconnecting",
+                           extra={"job_id": batch.job_id, "batch": batch.batch, "reason": error.reason})
+            # This or an earlier delivery of the batch may have reached Xero before the connection went.
+            maybe_sent = tally.sending or self.jobs.send_attempts(batch.business_id, batch.job_id, batch.batch) > 0
+            reason = error.reason or error.message
+            now = self._now()
+
+            def reconnect(expense: ExpenseRecord) -> ExpenseRecord:
+                return lifecycle.reconnect_required(expense, reason, job_id=batch.job_id, now=now,
+                                                    maybe_in_xero=maybe_sent and expense.spend_money is None)
+
+            self._settle([(e, reconnect) for e in work if not tally.done(e.transaction_id)], tally)
+        self._hand_over_receipts(batch, tally.synced)
+        self._count(batch, tally)
+        return tally
+
+    # ------------------------------------------------------------------ the batch
+    def _sync(self, batch: SpendMoneyBatch, work: list[ExpenseRecord], session: XeroSession, tally: Tally) -> None:
+        feeds = [self.feeds.get(batch.business_id, account_id) for account_id in {e.account_id for e in work}]
+        context = SyncContext(
+            reference=self.reference.current(batch.tenant_id, lambda: session),
+            mappings=self.mappings.get(batch.business_id),
+            linked_accounts={f.account_id: f.xero_account_id for f in feeds
+                             if f is not None and f.is_live and f.xero_account_id},
+            bank_contact_name=self.bank_contact_name, booking_offset_minutes=self.booking_offset_minutes)
+        now = self._now()
+        rejected: list[Decision] = []
+        valid: list[ExpenseRecord] = []
+        for expense in work:
+            problems = problems_for_sync(expense, context)
+            if problems:
+                rejected.append((expense, partial(lifecycle.reject, problems=problems, job_id=batch.job_id, now=now)))
+            else:
+                valid.append(expense)
+        self._settle(rejected, tally)
+        ready = [e for e in in_parallel(partial(self._claim, job_id=batch.job_id), valid) if e is not None]
+        if not ready:
+            return
+        attempt = self.jobs.begin_send(batch.business_id, batch.job_id, batch.batch)
+        tally.sending = True
+        creates = [e for e in ready if e.spend_money is None]
+        updates = [e for e in ready if e.spend_money is not None]
+        if creates:
+            self._create(batch, creates, context, session, attempt, tally)
+        if updates:
+            self._update(batch, updates, context, session, attempt, tally)
+
+    def _claim(self, expense: ExpenseRecord, job_id: str) -> ExpenseRecord | None:
+        """An expense of the batch that the API could not mark QUEUED (it lost a race and decided again) is
+        claimed here before sending, so that no other job queues it meanwhile."""
+        for _ in range(_WRITE_ATTEMPTS):
+            if expense.status == ExpenseStatus.QUEUED and expense.job_id == job_id:
+                return expense
+            if not takes(expense, job_id):
+                return None
+            try:
+                return self.expenses.save(lifecycle.queue(expense, job_id, self._now()))
+            except StaleExpense:
+                fresh = self.expenses.get(expense.business_id, expense.transaction_id)
+                if fresh is None:
+                    return None
+                expense = fresh
+        return None
+
+    def _spend_money(self, expense: ExpenseRecord, context: SyncContext) -> BankTransaction:
+        return build_spend_money(expense, context.resolve(expense),
+                                 bank_account_id=context.linked_accounts[expense.account_id],
+                                 url=bank_transaction_url(self.url_template, expense.transaction_id),
+                                 reference=context.reference)
+
+    def _synced(self, expense: ExpenseRecord, bank_transaction_id: str, context: SyncContext, job_id: str
+                ) -> Decision:
+        short_code = context.reference.short_code if context.reference else None
+        return expense, partial(lifecycle.synced, bank_transaction_id=bank_transaction_id,
+                                link=xero_link(self.xero_app_url, short_code, bank_transaction_id),
+                                sent_revision=expense.revision, job_id=job_id, now=self._now())
+
+    def _create(self, batch: SpendMoneyBatch, creates: list[ExpenseRecord], context: SyncContext,
+                session: XeroSession, attempt: int, tally: Tally) -> None:
+        items = {e.transaction_id: self._spend_money(e, context) for e in creates}
+        pending = list(creates)
+        if attempt > 1 or any(e.maybe_in_xero for e in creates):
+            # An earlier attempt may have reached Xero: what is there already is recorded, not created again.
+            found = session.find_bank_transactions_by_marker([items[e.transaction_id] for e in creates])
+            recovered = []
+            for expense in creates:
+                existing = found.get(str(items[expense.transaction_id].url))
+                if existing is not None and existing.bank_transaction_id:
+                    recovered.append(self._synced(expense, existing.bank_transaction_id, context, batch.job_id))
+            self._settle(recovered, tally)
+            pending = [e for e in creates if not tally.done(e.transaction_id)]
+            metrics.add_metric(name="SpendMoneyRecoveredByMarker", unit="Count", value=len(recovered))
+        if not pending:
+            return
+        results = session.create_bank_transactions_once([items[e.transaction_id] for e in pending],
+                                                        batch_id=f"{batch.job_id}:{batch.batch}:{attempt}")
+        decided: list[Decision] = []
+        now = self._now()
+        for expense, result in zip(pending, results, strict=True):
+            outcome = outcome_of(result)
+            if outcome.ok and outcome.bank_transaction_id:
+                decided.append(self._synced(expense, outcome.bank_transaction_id, context, batch.job_id))
+            else:
+                decided.append((expense, partial(lifecycle.refused, messages=outcome.messages, job_id=batch.job_id,
+                                                 now=now)))
+        self._settle(decided, tally)
+
+    def _update(self, batch: SpendMoneyBatch, updates: list[ExpenseRecord], context: SyncContext,
+                session: XeroSession, attempt: int, tally: Tally) -> None:
+        items = [self._spend_money(e, context) for e in updates]
+        key = idempotency_key(batch.tenant_id, "spend-update", batch.job_id, batch.batch, attempt,
+                              *sorted(f"{e.transaction_id}:{e.revision}" for e in updates))
+        results = update_spend_money(session, items, key=key)
+        decided: list[Decision] = []
+        for expense, result in zip(updates, results, strict=True):
+            outcome = outcome_of(result)
+            if outcome.ok and outcome.bank_transaction_id:
+                decided.append(self._synced(expense, outcome.bank_transaction_id, context, batch.job_id))
+            else:
+                decided.append((expense, self._update_refusal(outcome.messages, reconciled=outcome.reconciled,
+                                                              deleted=outcome.deleted_in_xero,
+                                                              job_id=batch.job_id)))
+        self._settle(decided, tally)
+
+    def _update_refusal(self, messages: list[str], *, reconciled: bool, deleted: bool, job_id: str) -> Transition:
+        now = self._now()
+
+        def refusal(expense: ExpenseRecord) -> ExpenseRecord:
+            if reconciled:
+                return lifecycle.update_refused_reconciled(expense, messages, job_id, now)
+            if deleted:
+                return lifecycle.spend_money_deleted(expense, messages, job_id, now)
+            return lifecycle.refused(expense, messages, job_id, now)
+
+        return refusal
+
+    # ------------------------------------------------------------------ recording
+    def _settle(self, decided: list[Decision], tally: Tally) -> None:
+        """Write each outcome (in parallel: one conditional write per expense) and tally it."""
+        stored = in_parallel(lambda decision: self._write(*decision), decided)
+        for (expense, _), saved in zip(decided, stored, strict=True):
+            tally.settled.add(expense.transaction_id)
+            if saved.status == ExpenseStatus.SYNCED and saved.error is None:
+                tally.synced.append(saved)
+            else:
+                tally.failed.append(expense.transaction_id)
+
+    def _write(self, expense: ExpenseRecord, transition: Transition) -> ExpenseRecord:
+        """Apply the outcome to the latest copy of the expense: a ledger event may have changed it since."""
+        for _ in range(_WRITE_ATTEMPTS):
+            try:
+                return self.expenses.save(transition(expense))
+            except StaleExpense:
+                fresh = self.expenses.get(expense.business_id, expense.transaction_id)
+                if fresh is None:
+                    raise
+                expense = fresh
+        raise StaleExpense(expense.transaction_id)
+
+    def _hand_over_receipts(self, batch: SpendMoneyBatch, synced: list[ExpenseRecord]) -> None:
+        if self.attachment_uploads is None:
+            return
+        requests = [AttachmentUploadRequest(
+            business_id=e.business_id, tenant_id=batch.tenant_id, account_id=e.account_id,
+            transaction_id=e.transaction_id, bank_transaction_id=e.spend_money.bank_transaction_id,
+            expense_version=e.payment.ledger_version)
+            for e in synced if e.spend_money is not None and e.payment.receipts]
+        if requests:
+            self.attachment_uploads.send(requests)
+
+    def _count(self, batch: SpendMoneyBatch, tally: Tally) -> None:
+        counted = self.jobs.count_batch(batch.business_id, batch.job_id, batch.batch, synced=len(tally.synced),
+                                        failed_ids=tally.failed)
+        if counted:
+            self.jobs.complete_if_done(batch.business_id, batch.job_id, self._now())
+        metrics.add_metric(name="ExpensesSynced", unit="Count", value=len(tally.synced))
+        metrics.add_metric(name="ExpensesFailed", unit="Count", value=len(tally.failed))
+        logger.info("spend money batch done", extra={"job_id": batch.job_id, "batch": batch.batch,
+                                                     "synced": len(tally.synced), "failed": len(tally.failed)})

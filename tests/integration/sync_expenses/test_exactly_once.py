@@ -1,0 +1,142 @@
+"""Exactly one Spend Money per expense: redelivered messages, a worker crash after Xero accepted (after Xero
+forgot the Idempotency-Key), dropped answers, Xero failing, and a connection lost half-way."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.sync_expenses.conftest import Business, World
+from tests.integration.xero_client.conftest import connect
+from xerosync.expenses.worker import SpendMoneyWorker
+
+XERO_IDEMPOTENCY_WINDOW = 6 * 60  # the emulator remembers a key this long, as Xero is said to
+
+
+def _ready(world: World, count: int) -> tuple[Business, list[str]]:
+    business = world.business()
+    world.user(business.business_id).ok("PUT", "/v1/expenses/mappings", {"mappings": [
+        {"category": "travel", "xero_account_id": world.account_id(business.tenant_id, "493")}]})
+    return business, world.seed_expenses(business, count)
+
+
+def _exactly_once(world: World, business: Business, ids: list[str]) -> None:
+    urls = Counter(t["Url"].rsplit("/", 1)[1] for t in world.spend_money(business.tenant_id))
+    assert set(urls) == set(ids) and max(urls.values()) == 1, "every expense exactly once in Xero"
+    synced = {e["transaction_id"]: e for e in world.user(business.business_id).tab("synced")}
+    by_url = {t["Url"].rsplit("/", 1)[1]: t["BankTransactionID"] for t in world.spend_money(business.tenant_id)}
+    assert {t: e["spend_money"]["bank_transaction_id"] for t, e in synced.items()} == by_url
+
+
+def _creates(world: World) -> list[dict[str, Any]]:
+    return [r for r in world.xero.request_log if r["method"] == "PUT" and r["path"].endswith("/BankTransactions")]
+
+
+def test_a_redelivered_batch_changes_nothing(world: World) -> None:
+    business, ids = _ready(world, 12)
+    user = world.user(business.business_id)
+    job = user.sync(ids)
+    sqs = boto3.client("sqs")
+    queue = world.aws.queue_url("ExpenseSyncQueue")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                   MessageSystemAttributeNames=["MessageGroupId"])["Messages"]
+    bodies = [m["Body"] for m in messages]
+    # (the batch message is the documented one: one tenant's group, up to 50 expenses)
+    assert json.loads(bodies[0]) == {"kind": "spend_money_batch", "business_id": business.business_id,
+                                     "tenant_id": business.tenant_id, "job_id": job["job_id"], "batch": 0,
+                                     "operation": "create", "transaction_ids": ids}
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {business.tenant_id}
+    world.pump_worker()
+    calls = len(world.xero.request_log)
+    # When SQS delivers the batch again (at least once), after its deduplication window
+    for n, body in enumerate(bodies):
+        sqs.send_message(QueueUrl=queue, MessageBody=body, MessageGroupId=business.tenant_id,
+                         MessageDeduplicationId=f"again-{n}")
+    outcomes = world.pump_worker()
+    # Then they are consumed without a Xero call, and the progress is not counted twice
+    assert sum(o.deleted for o in outcomes) == 1 and len(world.xero.request_log) == calls
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["synced"], progress["failed"], progress["status"]) == (12, 0, "COMPLETED")
+    _exactly_once(world, business, ids)
+
+
+def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    business, ids = _ready(world, 20)
+    user = world.user(business.business_id)
+    # Given a worker that dies right after Xero created the batch, before it could record anything
+    original = SpendMoneyWorker._settle
+    crashed = []
+
+    def crash_once(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
+        if decided and not crashed:
+            crashed.append(len(decided))
+            raise RuntimeError("Lambda timed out")
+        original(self, decided, tally)
+
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", crash_once)
+    job = user.sync(ids)
+    [failed] = world.pump_worker()
+    assert failed.error is not None and crashed == [20] and len(world.spend_money(business.tenant_id)) == 20
+    assert {e["status"] for e in user.pending()} == {"QUEUED"}
+    # When the message comes back after Xero has forgotten the Idempotency-Key
+    world.xero.advance_clock(XERO_IDEMPOTENCY_WINDOW + 60)
+    time.sleep(1.1)  # the local queue's visibility timeout
+    world.pump_worker()
+    # Then the expenses are found in Xero by their Url and recorded: no second create, nothing twice
+    assert len(_creates(world)) == 1
+    _exactly_once(world, business, ids)
+    assert user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")["synced"] == 20
+
+
+@pytest.mark.parametrize("fault", [{"kind": "drop"},  # written in Xero, the answer never arrives
+                                   {"kind": "error", "status": 500}])  # Xero failed (and says so again)
+def test_lost_answers_and_xero_failures_still_create_each_spend_money_once(world: World,
+                                                                           fault: dict[str, Any]) -> None:
+    business, ids = _ready(world, 20)
+    world.xero.add_fault(path="*/BankTransactions", method="PUT", times=1, **fault)
+    job = world.user(business.business_id).sync(ids)
+    world.pump_worker()
+    _exactly_once(world, business, ids)
+    assert any(f["fired"] for f in world.xero.faults()), "the fault must have hit"
+    progress = world.user(business.business_id).ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["synced"], progress["status"]) == (20, "COMPLETED")
+    # A lost answer is resolved by looking Xero up (all 20 are there); a 500 by sending what is missing again
+    assert len(_creates(world)) == (1 if fault["kind"] == "drop" else 2)
+
+
+def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    business, ids = _ready(world, 5)
+    user = world.user(business.business_id)
+    original = SpendMoneyWorker._settle
+
+    def crash(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
+        if decided:  # Xero has answered: the worker dies before recording it
+            raise RuntimeError("Lambda timed out")
+        original(self, decided, tally)
+
+    # Given a batch that Xero accepted while the worker died, and the app then removed in Xero
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", crash)
+    user.sync(ids)
+    world.pump_worker()
+    assert len(world.spend_money(business.tenant_id)) == 5
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", original)
+    world.xero.disconnect(business.tenant_id)
+    time.sleep(1.1)  # the local queue's visibility timeout
+    world.pump_worker()
+    # Then the expenses end in SYNC_ERROR with reconnect guidance (the message is not retried forever)
+    assert {e["error"]["code"] for e in user.pending()} == {"reconnect_required"}
+    assert world.queue_depth("ExpenseSyncQueue") == 0
+    # When the business reconnects and syncs them again, they are found in Xero, not created again
+    connect(world.client, world.xero, business.business_id, business.tenant_id)
+    world.xero.clear_request_log()
+    user.sync(ids)
+    world.pump_worker()
+    assert _creates(world) == []
+    _exactly_once(world, business, ids)

@@ -1,0 +1,111 @@
+"""Expense records from the ledger's events, through the EventBridge rule, LedgerEventsQueue and its consumer."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from local.ledger_emulator import Counterparty, generated_spec
+from local.stack import LEDGER_BUS
+from tests.integration.sync_expenses.conftest import World
+
+
+def test_every_outbound_payment_of_a_linked_account_becomes_a_pending_expense(world: World) -> None:
+    # Given an SG business with a linked HKD account and an unlinked USD account
+    business = world.business(currencies=("HKD",))
+    unlinked = world.ledger.create_account(business.business_id, "USD").account_id
+    hkd = business.accounts["HKD"]
+    # When money goes out of and comes into the linked account, and goes out of the unlinked one
+    paid = world.pay(business, "42.50", payee="Pacific Office Supplies", category="office_supplies",
+                     receipts=(generated_spec("pdf", 4000, seed=1), generated_spec("png", 2000, seed=2)))
+    world.ledger.post_transaction(hkd, "1000.00", "CREDIT", counterparty=Counterparty("Customer", "1"))
+    world.ledger.post_transaction(unlinked, "9.00", "DEBIT", spend_category="software")
+    world.pump_events()
+    # Then only the linked account's payment is an expense, PENDING, on the Pending Sync tab, with its details
+    [expense] = world.user(business.business_id).pending()
+    assert expense["transaction_id"] == paid
+    assert (expense["status"], expense["tab"], expense["updated"]) == ("PENDING", "pending", False)
+    assert (expense["amount"], expense["currency"], expense["payee"]) == ("42.50", "HKD", "Pacific Office Supplies")
+    assert expense["attachment_count"] == 2 and expense["account_name"] == "HKD Operating"
+    assert expense["ready_to_sync"] is False and expense["problems"][0]["code"] == "no_account"
+    assert world.queue_depth("LedgerEventsQueue") == 0
+
+
+def test_a_change_of_category_description_or_receipts_sets_updated_before_and_after_sync(world: World) -> None:
+    business = world.business()
+    user = world.user(business.business_id)
+    account = business.accounts["HKD"]
+    first, second, third = (world.pay(business, payee=f"Payee {n}", pump=False) for n in range(3))
+    world.pump_events()
+    # Before sync: each kind of change sets Updated on the Pending Sync tab
+    world.ledger.set_spend_category(account, first, "software")
+    world.ledger.set_description(account, second, "Taxi to the airport")
+    world.ledger.add_attachment(account, third, generated_spec("jpeg", 5000, seed=3))
+    world.pump_events()
+    pending = {e["transaction_id"]: e for e in user.pending()}
+    assert all(e["updated"] for e in pending.values())
+    assert pending[first]["spend_category"] == "software"
+    assert pending[second]["description"] == "Taxi to the airport"
+    assert pending[third]["attachment_count"] == 1
+    assert user.pending(updated="true") and user.pending(updated="false") == []
+    # When they are synced, Updated is cleared
+    travel = world.account_id(business.tenant_id, "493")
+    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [{"category": c, "xero_account_id": travel}
+                                                          for c in ("travel", "software")]})
+    user.sync([first, second, third])
+    world.pump_worker()
+    synced = {e["transaction_id"]: e for e in user.tab("synced")}
+    assert set(synced) == {first, second, third} and not any(e["updated"] for e in synced.values())
+    # After sync: a change sets Updated again, on the Synced tab
+    world.ledger.set_spend_category(account, first, "travel")
+    world.pump_events()
+    [updated] = user.tab("synced", updated="true")
+    assert updated["transaction_id"] == first and updated["status"] == "SYNCED"
+
+
+def test_repeated_and_out_of_order_events_are_decided_by_version(world: World) -> None:
+    business = world.business()
+    user = world.user(business.business_id)
+    account = business.accounts["HKD"]
+    paid = world.pay(business, category="travel")
+    world.ledger.set_spend_category(account, paid, "software")  # version 2
+    world.ledger.set_spend_category(account, paid, "rent")  # version 3
+    world.pump_events()
+    before = user.ok("GET", f"/v1/expenses/{paid}")
+    assert before["spend_category"] == "rent" and before["updated"] is True
+
+    # When EventBridge delivers old events again (at least once, out of order) through the rule and the queue
+    detail = {"business_id": business.business_id, "account_id": account, "transaction_id": paid, "sequence": 1,
+              "direction": "DEBIT", "changed": [], "occurred_at": "2026-11-20T08:15:00Z"}
+    events = boto3.client("events")
+    for version, detail_type in ((1, "TransactionPosted"), (2, "TransactionUpdated"), (3, "TransactionUpdated")):
+        events.put_events(Entries=[{"Source": "bank.ledger", "DetailType": detail_type, "EventBusName": LEDGER_BUS,
+                                    "Detail": json.dumps({**detail, "version": version})}])
+    outcomes = world.pump_events()
+    # Then they are consumed and change nothing
+    assert sum(o.deleted for o in outcomes) == 3 and world.queue_depth("LedgerEventsQueue") == 0
+    after = user.ok("GET", f"/v1/expenses/{paid}")
+    assert after == before
+
+
+def test_an_event_that_arrives_before_the_posting_creates_the_expense_marked_updated(world: World) -> None:
+    # Given a payment whose TransactionPosted is delayed behind its TransactionUpdated
+    business = world.business()
+    paid = world.pay(business, category="travel", pump=False)
+    world.ledger.set_spend_category(business.accounts["HKD"], paid, "software")
+    sqs = boto3.client("sqs")
+    queue = world.aws.queue_url("LedgerEventsQueue")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=60)["Messages"]
+    posted = next(m for m in messages if json.loads(m["Body"])["detail-type"] == "TransactionPosted")
+    for message in messages:
+        if message is not posted:
+            sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    # When the update is consumed first: the expense exists with the current values, Updated
+    world.pump_events()
+    [expense] = world.user(business.business_id).pending()
+    assert expense["spend_category"] == "software" and expense["updated"] is True
+    # And the late posting changes nothing
+    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=posted["ReceiptHandle"], VisibilityTimeout=0)
+    assert sum(o.deleted for o in world.pump_events()) == 1
+    assert world.user(business.business_id).pending() == [expense]
