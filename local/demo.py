@@ -60,9 +60,11 @@ def chapter_platform(story: Story) -> None:
 def chapters() -> list[Callable[[Story], None]]:
     from local.demo_auto_sync import chapter_auto_sync
     from local.demo_connect import chapter_connect, chapter_disconnect_in_xero
+    from local.demo_receipts import chapter_receipts
     from local.demo_sync_expenses import chapter_sync_expenses
 
-    return [chapter_platform, chapter_connect, chapter_disconnect_in_xero, chapter_auto_sync, chapter_sync_expenses]
+    return [chapter_platform, chapter_connect, chapter_disconnect_in_xero, chapter_auto_sync, chapter_sync_expenses,
+            chapter_receipts]
 
 
 def run_demo() -> int:

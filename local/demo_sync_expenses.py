@@ -33,7 +33,7 @@ def _post_payments(story: Story, account_id: str, count: int, currency: str) -> 
     for n in range(count):
         category = categories[n % len(categories)]
         payee = PAYEES[category][n % len(PAYEES[category])]
-        receipts = [generated_spec("pdf", 20_000 + n, seed=n)] if n % 3 == 0 else []
+        receipts = [generated_spec("pdf", 20_000 + n, seed=n)] if n % 40 == 0 else []
         ids.append(story.stack.ledger.post_transaction(
             account_id, f"{18 + (n * 37) % 900}.{n % 100:02d}", "DEBIT", spend_category=category,
             counterparty=Counterparty(payee, ""), reference=f"INV-{2300 + n}", description=f"{payee} {category}",

@@ -1,4 +1,9 @@
-"""Queue consumer (attachments_worker)."""
+"""Queue consumer of AttachmentsQueue (FIFO, group = Xero tenant): one message is one synced expense whose
+receipts are to be in its Spend Money; each missing file is one Xero call (xerosync.attachments).
+
+A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
+SQS redeliver it until the DLQ, whose alarm tells a person. What is already in Xero is never sent again.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.errors import NotAvailableYet
-from xerosync.observability import instrument
+from xerosync.attachments.wiring import get_receipts_worker
+from xerosync.expenses.models import AttachmentUploadRequest
+from xerosync.observability import instrument, logger
 from xerosync.queue import consume
 
 
 def _process(record: SQSRecord) -> None:
-    raise NotAvailableYet("This queue's consumer is not available yet.")
+    request = AttachmentUploadRequest.model_validate_json(record.body)
+    logger.append_keys(transaction_id=request.transaction_id, tenant_id=request.tenant_id)
+    try:
+        get_receipts_worker().process(request)
+    finally:
+        logger.remove_keys(["transaction_id", "tenant_id"])
 
 
 @instrument()

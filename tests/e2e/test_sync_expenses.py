@@ -8,12 +8,12 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from local.ledger_emulator import Counterparty, LedgerEmulator
 from local.stack import DevStack
+from tests.e2e.frontend import Frontend, connect_and_link
 from xerosync import aws
 from xerosync.expenses.store import ReferenceDataStore
 from xerosync.settings import get_settings
@@ -24,48 +24,6 @@ EXPENSES = 1000
 # Postings arrive in bursts that the consumer keeps up with: moto's SQS reads its whole queue on every receive,
 # so a queue a thousand deep would make the local stack, not the product, the slow part.
 BURST = 100
-
-
-class Frontend:
-    def __init__(self, stack: DevStack, token: str) -> None:
-        self.stack = stack
-        self.token = token
-
-    def call(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-        response = self.stack.api(method, path, token=self.token, json_body=body, timeout=60)
-        assert response.status_code == status, (method, path, response.status_code, response.text[:500])
-        return response.json()
-
-    def tab(self, tab: str, **filters: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor = ""
-        while True:
-            query = "&".join([f"tab={tab}", "limit=200", *(f"{k}={v}" for k, v in filters.items()),
-                              *([f"cursor={cursor}"] if cursor else [])])
-            page = self.call("GET", f"/v1/expenses?{query}")
-            items.extend(page["items"])
-            cursor = page["next_cursor"]
-            if not cursor:
-                return items
-
-    def sync(self, ids: list[str]) -> dict[str, Any]:
-        job = self.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids}, status=202)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            progress = self.call("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
-            if progress["status"] == "COMPLETED":
-                return dict(progress)
-            time.sleep(0.5)
-        raise AssertionError(f"the sync did not finish: {progress}")
-
-
-def _connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: str) -> None:
-    started = user.call("POST", "/v1/xero/connect")
-    redirect = stack.xero.consent(started["authorize_url"], tenant_ids=[tenant])
-    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect).query).items()}
-    user.call("POST", "/v1/xero/connect/complete", {"code": query["code"], "state": query["state"]})
-    bank = next(a for a in user.call("GET", "/v1/xero/bank-accounts")["accounts"] if a["currency_code"] == "HKD")
-    user.call("PUT", f"/v1/bank-accounts/{account_id}/feed", {"xero_account_id": bank["account_id"]})
 
 
 FEATURE_FUNCTIONS = ("LedgerEventsFunction", "SyncExpensesWorkerFunction")
@@ -123,7 +81,7 @@ def test_a_thousand_expenses_three_invalid_synced_fixed_and_an_updated_one_synce
     hkd = ledger.create_account(business, "HKD").account_id
     tenant = xero.seed_organisation("Expense Sync Books", base_currency="HKD")
     user = Frontend(stack, stack.token(business_id=business, user_id="u_fiona", role="Finance"))
-    _connect_and_link(stack, user, tenant, hkd)
+    connect_and_link(stack, user, tenant, hkd)
     accounts = {a["code"]: a["account_id"] for a in user.call("GET", "/v1/expenses/reference-data")["accounts"]}
     user.call("PUT", "/v1/expenses/mappings", {"mappings": [
         {"category": "travel", "xero_account_id": accounts["493"]},

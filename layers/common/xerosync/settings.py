@@ -68,9 +68,9 @@ class Settings(BaseModel):
     attachment_max_bytes: int = Field(3_000_000, gt=0, alias="ATTACHMENT_MAX_BYTES")
     attachment_max_count: int = Field(10, gt=0, le=10, alias="ATTACHMENT_MAX_COUNT")
 
-    # Sync expenses. Receipts of a synced expense are uploaded by the attachments worker (issue 8); until it
-    # exists, the expense worker must not send it work, so the hand-over is off by default.
-    attachment_uploads_enabled: bool = Field(False, alias="ATTACHMENT_UPLOADS_ENABLED")
+    # Sync expenses. Receipts of a synced expense go to the attachments worker; false switches the hand-over
+    # off (an operator's switch, e.g. while Xero's Attachments API misbehaves; the retry route sends them later).
+    attachment_uploads_enabled: bool = Field(True, alias="ATTACHMENT_UPLOADS_ENABLED")
     # Xero reference data (accounts, tax rates, tracking, currencies) is cached per organisation this long.
     expense_reference_data_max_age_seconds: int = Field(900, ge=0, alias="EXPENSE_REFERENCE_DATA_MAX_AGE_SECONDS")
     # The same sync request (same expenses, unchanged) within this window returns the first job: a double click.

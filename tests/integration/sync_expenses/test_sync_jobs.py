@@ -318,7 +318,7 @@ def test_progress_is_readable_batch_by_batch(world: World) -> None:
     assert user.call("GET", "/v1/expenses/sync-jobs/job_unknown").status == 404
 
 
-def test_receipts_are_handed_to_the_attachments_queue_only_once_uploads_are_enabled(
+def test_receipts_are_handed_to_the_attachments_queue_unless_uploads_are_switched_off(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from xerosync.lifecycle import new_cold_start
 
@@ -327,12 +327,15 @@ def test_receipts_are_handed_to_the_attachments_queue_only_once_uploads_are_enab
     _map(world, business, travel="493")
     receipt = (generated_spec("pdf", 3000, seed=1),)
     first = world.pay(business, receipts=receipt)
-    # Off by default (the attachments worker of issue 8 does not exist yet): nothing is handed over
+    # Switched off (ATTACHMENT_UPLOADS_ENABLED=false): nothing is handed over
+    monkeypatch.setenv("ATTACHMENT_UPLOADS_ENABLED", "false")
+    new_cold_start()
     user.sync([first])
     world.pump_worker()
     assert world.queue_depth("AttachmentsQueue") == 0
-    # Once enabled, a synced expense with receipts is handed over; one without receipts is not
-    monkeypatch.setenv("ATTACHMENT_UPLOADS_ENABLED", "true")
+    # As deployed (the template switches it on), a synced expense with receipts is handed over; one without
+    # receipts is not
+    monkeypatch.undo()
     new_cold_start()
     with_receipts = world.pay(business, receipts=receipt, pump=False)
     without = world.pay(business, pump=False)

@@ -1,4 +1,4 @@
-"""SQS adapters: Spend Money batches to the worker, receipts to the attachments worker (issue 8).
+"""SQS adapters: Spend Money batches to the worker, receipts to the attachments worker.
 
 Both queues are FIFO with the Xero tenant as message group (DESIGN §8): one organisation's work is serial,
 whichever business sent it. Deduplication ids are deterministic, so a request or a batch that is retried
@@ -58,3 +58,8 @@ class AttachmentUploads:
     def send(self, requests: Sequence[AttachmentUploadRequest]) -> None:
         self.sender.send([(r, r.tenant_id, _dedup_id(r.business_id, r.transaction_id, r.bank_transaction_id,
                                                       r.expense_version)) for r in requests])
+
+    def send_again(self, request: AttachmentUploadRequest, attempt: str) -> None:
+        """The user's retry: its own deduplication (one message per ``attempt``, e.g. the expense's version)."""
+        self.sender.send([(request, request.tenant_id, _dedup_id(request.business_id, request.transaction_id,
+                                                                 request.bank_transaction_id, "again", attempt))])

@@ -143,7 +143,7 @@ def reconnect_required(expense: ExpenseRecord, reason: str, *, maybe_in_xero: bo
 
 
 def attachments_reported(expense: ExpenseRecord, problems: list[AttachmentProblem], now: str) -> ExpenseRecord:
-    """The attachments worker's per-file results (issue 8): any problem is the Synced tab's "Sync error".
+    """The attachments worker's per-file results: any problem is the Synced tab's "Sync error".
     Status, Updated and revision stay as they are: the Spend Money itself is in Xero."""
     return expense.model_copy(update={"attachment_errors": problems, "changed_at": now})
 

@@ -1,4 +1,4 @@
-"""The expense record, its statuses, sync jobs and the messages between the API, the worker and issue 8.
+"""The expense record, its statuses, sync jobs and the messages between the API, the worker and the attachments worker.
 
 An expense is one outbound payment (a DEBIT) of a linked bank account, as the ledger last described it,
 plus what the user chose for Xero (overrides), where it stands (status, Updated flag, error) and, once
@@ -134,7 +134,7 @@ class SpendMoneyLink(Record):
 
 
 class AttachmentProblem(Record):
-    """A receipt that did not reach Xero (written by the attachments worker, issue 8)."""
+    """A receipt that did not reach Xero (written by the attachments worker)."""
 
     attachment_id: str | None = None
     file_name: str
@@ -195,8 +195,8 @@ class SpendMoneyBatch(BaseModel):
 
 
 class AttachmentUploadRequest(BaseModel):
-    """The message on AttachmentsQueue after a Spend Money was created or updated (contract with issue 8,
-    documented in docs/sync-expenses.md)."""
+    """The message on AttachmentsQueue after a Spend Money was created or updated (documented in
+    docs/sync-expenses.md and docs/attachments.md)."""
 
     kind: Literal["expense_attachments"] = "expense_attachments"
     business_id: str

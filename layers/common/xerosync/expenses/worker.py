@@ -80,7 +80,7 @@ class SpendMoneyWorker:
     feeds: FeedSource
     reference: ReferenceDataCache
     xero: SessionFactory
-    attachment_uploads: AttachmentUploads | None  # None until the attachments worker exists (issue 8)
+    attachment_uploads: AttachmentUploads | None  # None when receipt uploads are switched off
     clock: Clock
     bank_contact_name: str
     url_template: str

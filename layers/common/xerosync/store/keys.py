@@ -107,3 +107,8 @@ def sync_batch_key(business_id: str, job_id: str, batch: int) -> dict[str, str]:
 def expense_reference_data_key(tenant_id: str) -> dict[str, str]:
     """Xero's accounts, tax rates, tracking and currencies, cached per organisation (shared by businesses)."""
     return {"pk": tenant_pk(tenant_id), "sk": "EXPENSE_REFERENCE_DATA"}
+
+
+def receipt_uploads_key(business_id: str, transaction_id: str) -> dict[str, str]:
+    """What happened to each receipt of one expense on its way to Xero."""
+    return {"pk": business_pk(business_id), "sk": f"RECEIPTS#{transaction_id}"}

@@ -1,0 +1,188 @@
+"""Uploads an expense's receipts to its Spend Money in Xero: one Xero call per file, never the same file twice.
+
+Per message (a Spend Money was created or updated): read the transaction's receipts from the ledger, plan
+(limits, what Xero already has), then for each file to send: read its bytes (refused above the limit before
+they are read), judge its type from the bytes, give it a safe name, record it as UPLOADING, upload it, record
+the result. A crash between the upload and the record leaves UPLOADING behind: the next run asks Xero for the
+Spend Money's attachments before sending that file again. What cannot go is reported per file, with the
+reason and the way out, on the expense (the Synced tab's "Sync error").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xerosync.attachments.files import HEAD_BYTES, identify, mime_type, xero_file_name
+from xerosync.attachments.plan import Decision, Step, UploadRecord, UploadState, plan_uploads
+from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
+from xerosync.clock import Clock, iso, utc_now
+from xerosync.errors import NotFound
+from xerosync.expenses.models import AttachmentUploadRequest as UploadRequest
+from xerosync.ledger.client import LedgerClient
+from xerosync.ledger.models import AttachmentMeta
+from xerosync.observability import logger, metrics
+from xerosync.xero.errors import ReconnectRequired, XeroTooLarge, XeroValidationError
+from xerosync.xero.models import Attachment
+from xerosync.xero.session import XeroSession, idempotency_key
+
+TYPE_ACTION = "Attach the receipt as a PDF, JPEG or PNG in the bank's app, then sync the expense again."
+
+
+@dataclass
+class UploadReport:
+    uploaded: list[str] = field(default_factory=list)
+    skipped: int = 0
+    rejected: list[UploadRecord] = field(default_factory=list)
+
+
+class ReceiptUploader:
+    def __init__(self, *, ledger: LedgerClient, session_for: Callable[[str], XeroSession],
+                 uploads: ReceiptUploadStore, report_problems: Callable[[UploadRequest, list[UploadRecord]], None],
+                 max_bytes: int, max_count: int, clock: Clock) -> None:
+        self.ledger = ledger
+        self.session_for = session_for
+        self.uploads = uploads
+        self.report_problems = report_problems
+        self.max_bytes = max_bytes
+        self.max_count = max_count
+        self.clock = clock
+
+    def run(self, request: UploadRequest) -> UploadReport:
+        try:
+            transaction = self.ledger.transaction(request.account_id, request.transaction_id)
+        except NotFound:
+            logger.warning("expense's transaction no longer in the ledger", extra={"transaction_id":
+                                                                                  request.transaction_id})
+            return UploadReport()
+        state = self._state(request)
+        report = UploadReport()
+        try:
+            session = self.session_for(request.business_id)
+            decisions = plan_uploads(transaction.attachments, state.records, max_bytes=self.max_bytes,
+                                     max_count=self.max_count)
+            in_xero: list[Attachment] | None = None
+            for decision in decisions:
+                if decision.step == Step.VERIFY:
+                    in_xero = in_xero if in_xero is not None else session.attachments(request.bank_transaction_id)
+                    state = self._verify(state, decision, in_xero, request, session, report)
+                else:
+                    state = self._decide(state, decision, request, session, report)
+        except ReconnectRequired as error:
+            # Nothing retries a dead connection: the receipts wait, and the expense says why.
+            logger.warning("receipts not uploaded: Xero connection needs reconnecting",
+                           extra={"transaction_id": request.transaction_id})
+            waiting = [self._problem(f, error.reason or error.message,
+                                     "Connect to Xero again, then sync the expense again.")
+                       for f in transaction.attachments if f.attachment_id not in state.records
+                       or state.records[f.attachment_id].state != UploadState.UPLOADED]
+            self.report_problems(request, waiting)
+            return report
+        current = {f.attachment_id for f in transaction.attachments}
+        report.rejected = [r for r in state.records.values()
+                           if r.attachment_id in current and r.state == UploadState.REJECTED]
+        self.report_problems(request, report.rejected)
+        metrics.add_metric(name="ReceiptsUploaded", unit="Count", value=len(report.uploaded))
+        metrics.add_metric(name="ReceiptsRejected", unit="Count", value=len(report.rejected))
+        return report
+
+    # ------------------------------------------------------------------ steps
+    def _state(self, request: UploadRequest) -> ReceiptUploads:
+        state = self.uploads.get(request.business_id, request.transaction_id)
+        if state is None or state.bank_transaction_id != request.bank_transaction_id:
+            # A new Spend Money (the earlier one was never made, or was replaced): nothing of it is in Xero.
+            return ReceiptUploads(business_id=request.business_id, transaction_id=request.transaction_id,
+                                  bank_transaction_id=request.bank_transaction_id,
+                                  version=state.version if state else 0)
+        return state
+
+    def _record(self, state: ReceiptUploads, record: UploadRecord) -> ReceiptUploads:
+        # A StaleUploads here means another delivery of the same work is running: this one stops (the message
+        # fails and comes back) rather than overwrite what the other recorded.
+        return self.uploads.save(state.model_copy(update={"records": {**state.records, record.attachment_id: record},
+                                                          "updated_at": iso(utc_now(self.clock))}))
+
+    def _problem(self, file: AttachmentMeta, reason: str, action: str | None) -> UploadRecord:
+        return UploadRecord(attachment_id=file.attachment_id, original_name=file.file_name, sha256=file.sha256,
+                            size_bytes=file.size_bytes, state=UploadState.REJECTED, reason=reason, action=action)
+
+    def _decide(self, state: ReceiptUploads, decision: Decision, request: UploadRequest, session: XeroSession,
+                report: UploadReport) -> ReceiptUploads:
+        file = decision.file
+        if decision.step == Step.SKIP:
+            report.skipped += 1
+            return state
+        if decision.step == Step.REJECT:
+            return self._record(state, self._problem(file, str(decision.reason), decision.action))
+        return self._upload(state, decision, request, session, report)
+
+    def _verify(self, state: ReceiptUploads, decision: Decision, in_xero: list[Attachment], request: UploadRequest,
+                session: XeroSession, report: UploadReport) -> ReceiptUploads:
+        earlier = decision.replaces
+        assert earlier is not None
+        landed = next((a for a in in_xero if a.file_name == earlier.xero_file_name
+                       and a.content_length == earlier.size_bytes), None)
+        if landed is not None:
+            report.skipped += 1
+            return self._record(state, earlier.model_copy(update={"state": UploadState.UPLOADED,
+                                                                  "xero_attachment_id": landed.attachment_id}))
+        return self._upload(state, Decision(decision.file, Step.UPLOAD), request, session, report)
+
+    def _upload(self, state: ReceiptUploads, decision: Decision, request: UploadRequest, session: XeroSession,
+                report: UploadReport) -> ReceiptUploads:
+        file = decision.file
+        try:
+            content = self.ledger.attachment_bytes(request.account_id, request.transaction_id, file.attachment_id,
+                                                   max_bytes=self.max_bytes - 1)
+        except ValueError:
+            return self._record(state, self._problem(
+                file, "The file is larger than Xero accepts (under 3 MB).",
+                "Attach a smaller copy in the bank's app, then sync the expense again."))
+        if not content:
+            return self._record(state, self._problem(file, "The file is empty.",
+                                                     "Attach the receipt again in the bank's app."))
+        kind = identify(content[:HEAD_BYTES])
+        if kind is None or not kind.accepted_by_xero:
+            what = f"a {kind.extension.upper()} file" if kind else "not a file type we recognise"
+            if kind is not None and kind.extension == "exe":
+                what = "a program, not a document"
+            return self._record(state, self._problem(file, f"Xero does not accept this file: it is {what}.",
+                                                     TYPE_ACTION))
+        replacing = decision.step == Step.REPLACE and decision.replaces is not None
+        name = decision.replaces.xero_file_name if replacing and decision.replaces else None
+        if name is None:
+            taken = {r.xero_file_name for r in state.records.values()
+                     if r.state in (UploadState.UPLOADED, UploadState.UPLOADING)}
+            name = _unique(xero_file_name(file.file_name, kind, f"receipt-{len(state.records) + 1}"), taken)
+        record = UploadRecord(attachment_id=file.attachment_id, original_name=file.file_name, sha256=file.sha256,
+                              size_bytes=len(content), state=UploadState.UPLOADING, xero_file_name=name)
+        state = self._record(state, record)  # before the call: a crash after it must not upload twice
+        key = idempotency_key(request.tenant_id, "receipt", request.bank_transaction_id, file.sha256, name)
+        try:
+            attachment = session.upload_attachment(request.bank_transaction_id, name, content,
+                                                   mime_type(kind, name), key=key, replace_existing=replacing)
+        except XeroTooLarge:
+            return self._record(state, self._problem(file, "Xero refused the file as too large.",
+                                                     "Attach a smaller copy in the bank's app, then sync the "
+                                                     "expense again."))
+        except XeroValidationError as error:
+            reason = "; ".join(error.messages) or "Xero refused the file."
+            return self._record(state, self._problem(file, reason, TYPE_ACTION))
+        report.uploaded.append(file.attachment_id)
+        if replacing and decision.replaces is not None and decision.replaces.attachment_id != file.attachment_id:
+            # The replaced receipt's entry goes: its name now holds this file's content.
+            records = {k: v for k, v in state.records.items() if k != decision.replaces.attachment_id}
+            state = state.model_copy(update={"records": records})
+        return self._record(state, record.model_copy(update={"state": UploadState.UPLOADED,
+                                                             "xero_attachment_id": attachment.attachment_id}))
+
+
+def _unique(name: str, taken: set[str | None]) -> str:
+    """PUT with a name Xero already holds would add a second file of that name; keep names distinct."""
+    if name not in taken:
+        return name
+    stem, _, extension = name.rpartition(".")
+    counter = 2
+    while f"{stem} ({counter}).{extension}" in taken:
+        counter += 1
+    return f"{stem} ({counter}).{extension}"

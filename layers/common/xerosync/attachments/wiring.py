@@ -1,0 +1,60 @@
+"""The attachments adapters, built once per execution environment from the settings (``build_*`` take what a
+test wants to hand in; the ``get_*`` getters build the deployed ones once per cold start)."""
+
+from __future__ import annotations
+
+from xerosync import aws
+from xerosync.attachments.service import (
+    AttachmentLimits,
+    AttachmentStatusService,
+    ReceiptsWorker,
+    write_problems,
+)
+from xerosync.attachments.store import ReceiptUploadStore
+from xerosync.attachments.uploader import ReceiptUploader
+from xerosync.clock import Clock, SystemClock
+from xerosync.expenses.access import FeatureGate
+from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
+from xerosync.expenses.store import ExpenseStore
+from xerosync.ledger.client import LedgerClient, get_ledger_client
+from xerosync.lifecycle import per_cold_start
+from xerosync.settings import Settings, get_settings
+from xerosync.store.connections import ConnectionStore
+from xerosync.store.feeds import FeedStore
+from xerosync.xero.client import XeroClient, get_xero_client
+
+
+def _limits(settings: Settings) -> AttachmentLimits:
+    return AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)
+
+
+def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
+                          clock: Clock | None = None) -> ReceiptsWorker:
+    clock = clock or xero.clock
+    table = aws.table(settings.main_table_name)
+    expenses = ExpenseStore(table)
+    uploader = ReceiptUploader(ledger=ledger, session_for=xero.session, uploads=ReceiptUploadStore(table),
+                               report_problems=write_problems(expenses, clock), max_bytes=settings.attachment_max_bytes,
+                               max_count=settings.attachment_max_count, clock=clock)
+    return ReceiptsWorker(expenses=expenses, uploader=uploader)
+
+
+def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
+                         ) -> AttachmentStatusService:
+    table = aws.table(settings.main_table_name)
+    gate = FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table),
+                       clock=clock or SystemClock())
+    queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
+             if settings.attachment_uploads_enabled else None)
+    return AttachmentStatusService(gate=gate, expenses=ExpenseStore(table), uploads=ReceiptUploadStore(table),
+                                   queue=queue, limits=_limits(settings))
+
+
+@per_cold_start
+def get_receipts_worker() -> ReceiptsWorker:
+    return build_receipts_worker(get_settings(), xero=get_xero_client(), ledger=get_ledger_client())
+
+
+@per_cold_start
+def get_status_service() -> AttachmentStatusService:
+    return build_status_service(get_settings(), ledger=get_ledger_client())

@@ -1,0 +1,51 @@
+"""The bank's frontend as the end-to-end tests drive it: HTTP calls with a user's token, over loopback."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from local.stack import DevStack
+
+
+class Frontend:
+    def __init__(self, stack: DevStack, token: str) -> None:
+        self.stack = stack
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        response = self.stack.api(method, path, token=self.token, json_body=body, timeout=60)
+        assert response.status_code == status, (method, path, response.status_code, response.text[:500])
+        return response.json()
+
+    def tab(self, tab: str, **filters: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            query = "&".join([f"tab={tab}", "limit=200", *(f"{k}={v}" for k, v in filters.items()),
+                              *([f"cursor={cursor}"] if cursor else [])])
+            page = self.call("GET", f"/v1/expenses?{query}")
+            items.extend(page["items"])
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items
+
+    def sync(self, ids: list[str]) -> dict[str, Any]:
+        job = self.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids}, status=202)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            progress = self.call("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+            if progress["status"] == "COMPLETED":
+                return dict(progress)
+            time.sleep(0.5)
+        raise AssertionError(f"the sync did not finish: {progress}")
+
+
+def connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: str) -> None:
+    started = user.call("POST", "/v1/xero/connect")
+    redirect = stack.xero.consent(started["authorize_url"], tenant_ids=[tenant])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect).query).items()}
+    user.call("POST", "/v1/xero/connect/complete", {"code": query["code"], "state": query["state"]})
+    bank = next(a for a in user.call("GET", "/v1/xero/bank-accounts")["accounts"] if a["currency_code"] == "HKD")
+    user.call("PUT", f"/v1/bank-accounts/{account_id}/feed", {"xero_account_id": bank["account_id"]})

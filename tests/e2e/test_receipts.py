@@ -1,0 +1,58 @@
+"""Receipts end to end on the local stack: an expense with three receipts is synced from the frontend, and all
+three arrive in its Spend Money in Xero, byte for byte, through AttachmentsQueue and its worker."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from local.ledger_emulator import Counterparty, generated_spec
+from local.stack import DevStack
+from tests.e2e.frontend import Frontend, connect_and_link
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_expense_with_three_receipts_has_all_three_in_xero(stack: DevStack) -> None:
+    ledger, xero = stack.ledger, stack.xero
+    business = ledger.create_business("SG", "Receipts Trading Pte. Ltd.").business_id
+    hkd = ledger.create_account(business, "HKD").account_id
+    tenant = xero.seed_organisation("Receipts Books", base_currency="HKD")
+    user = Frontend(stack, stack.token(business_id=business, user_id="u_fiona", role="Finance"))
+    connect_and_link(stack, user, tenant, hkd)
+    accounts = {a["code"]: a["account_id"] for a in user.call("GET", "/v1/expenses/reference-data")["accounts"]}
+    user.call("PUT", "/v1/expenses/mappings",
+              {"mappings": [{"category": "travel", "xero_account_id": accounts["493"]}]})
+    # A hotel stay paid from the HKD account, with the bill, a taxi receipt and a photo of the dinner bill
+    receipts = (generated_spec("pdf", 180_000, seed=1, file_name="Hotel bill.pdf"),
+                generated_spec("png", 60_000, seed=2, file_name="taxi.png"),
+                generated_spec("jpeg", 900_000, seed=3, file_name="IMG_2041.JPG"))
+    paid = ledger.post_transaction(hkd, "2380.00", "DEBIT", spend_category="travel",
+                                   counterparty=Counterparty("Marina Bay Hotel", "1"), reference="BK-88",
+                                   description="Client visit", attachments=receipts)
+    deadline = time.monotonic() + 30
+    while not user.tab("pending"):
+        assert time.monotonic() < deadline, "the payment did not become a pending expense"
+        time.sleep(0.1)
+    expense = user.call("GET", f"/v1/expenses/{paid.transaction_id}")
+    assert expense["attachment_count"] == 3
+
+    # When Fiona syncs it
+    assert user.sync([paid.transaction_id])["synced"] == 1
+
+    # Then its three receipts reach the Spend Money, and the status route says so
+    deadline = time.monotonic() + 30
+    while (status := user.call("GET", f"/v1/expenses/{paid.transaction_id}/attachments"))["synced"] < 3:
+        assert time.monotonic() < deadline, f"the receipts did not arrive: {status}"
+        time.sleep(0.2)
+    assert status["summary"] == "3 of 3 receipt(s) in Xero."
+    bank_transaction_id = user.call("GET", f"/v1/expenses/{paid.transaction_id}")["spend_money"]["bank_transaction_id"]
+    in_xero = xero.attachments(tenant, bank_transaction_id)
+    expected = {f.file_name: hashlib.sha256(ledger.attachment_bytes(hkd, paid.transaction_id, f.attachment_id))
+                .hexdigest() for f in paid.attachments}
+    assert {a["FileName"]: a["sha256"] for a in in_xero} == {
+        "Hotel bill.pdf": expected["Hotel bill.pdf"], "taxi.png": expected["taxi.png"],
+        "IMG_2041.jpg": expected["IMG_2041.JPG"]}
+    assert user.call("GET", f"/v1/expenses/{paid.transaction_id}")["attachment_errors"] == []

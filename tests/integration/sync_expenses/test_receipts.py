@@ -1,0 +1,267 @@
+"""Receipts: after a Spend Money is created or updated, its receipts go to Xero through AttachmentsQueue, one
+Xero call per file, within Xero's limits; what cannot go is shown per file on the Synced tab's Sync error and
+at the attachment status route."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.ledger_emulator import generated_spec, uploaded_spec
+from local.ledger_emulator.models import ReceiptSpec
+from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from xerosync.attachments.plan import UploadState
+from xerosync.attachments.store import ReceiptUploadStore
+from xerosync.clock import iso, utc_now
+from xerosync.store.connections import ConnectionStatus, ConnectionStore
+
+
+@pytest.fixture(autouse=True)
+def _xeros_limits_as_configured(world: World) -> Iterator[None]:
+    yield
+    world.xero.configure(attachment_max_bytes=3_000_000)
+
+
+def _ready(world: World) -> tuple[Business, ApiUser]:
+    business = world.business()
+    user = world.user(business.business_id)
+    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [
+        {"category": "travel", "xero_account_id": world.account_id(business.tenant_id, "493")}]})
+    return business, user
+
+
+def _synced(world: World, business: Business, user: ApiUser, receipts: tuple[ReceiptSpec, ...]) -> tuple[str, str]:
+    """A payment with ``receipts``, synced; its receipts uploaded. Returns (transaction id, BankTransactionID)."""
+    paid = world.pay(business, receipts=receipts)
+    job = user.sync([paid])
+    world.pump_worker()
+    assert user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")["synced"] == 1
+    world.pump("AttachmentsWorkerFunction")
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    return paid, expense["spend_money"]["bank_transaction_id"]
+
+
+def _in_xero(world: World, business: Business, bank_transaction_id: str) -> list[dict[str, Any]]:
+    return world.xero.attachments(business.tenant_id, bank_transaction_id)
+
+
+def _uploads(world: World) -> list[dict[str, Any]]:
+    return [r for r in world.xero.request_log if "/Attachments/" in r["path"] and r["method"] in ("PUT", "POST")]
+
+
+def _status(user: ApiUser, transaction_id: str) -> dict[str, Any]:
+    return dict(user.ok("GET", f"/v1/expenses/{transaction_id}/attachments"))
+
+
+def _content(world: World, business: Business, transaction_id: str, attachment_id: str) -> bytes:
+    return world.ledger.attachment_bytes(business.accounts["HKD"], transaction_id, attachment_id)
+
+
+def test_an_expense_with_three_receipts_has_all_three_in_xero_one_call_each(world: World) -> None:
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 40_000, seed=1), generated_spec("png", 25_000, seed=2),
+                generated_spec("jpeg", 30_000, seed=3, file_name="taxi.jpg"))
+    paid = world.pay(business, receipts=receipts)
+    # Before the sync, the receipts wait for the expense
+    before = _status(user, paid)
+    assert [f["state"] for f in before["files"]] == ["WAITING"] * 3
+    assert before["summary"] == "3 receipt(s) will go to Xero when the expense is synced."
+
+    paid, bank_transaction_id = _synced(world, business, user, receipts)  # (a second payment, same receipts)
+    in_xero = _in_xero(world, business, bank_transaction_id)
+    ledger_files = world.ledger.get_transaction(business.accounts["HKD"], paid).attachments
+    assert sorted(a["sha256"] for a in in_xero) == sorted(
+        hashlib.sha256(_content(world, business, paid, f.attachment_id)).hexdigest() for f in ledger_files)
+    assert sorted(a["FileName"] for a in in_xero) == ["receipt-00001.pdf", "receipt-00002.png", "taxi.jpg"]
+    assert {a["MimeType"] for a in in_xero} == {"application/pdf", "image/png", "image/jpeg"}
+    assert len(_uploads(world)) == 3
+    status = _status(user, paid)
+    assert status["summary"] == "3 of 3 receipt(s) in Xero."
+    assert [f["state"] for f in status["files"]] == ["SYNCED"] * 3
+    assert status["limits"] == {"max_count": 10, "max_bytes": 3_000_000}
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED" and expense["attachment_errors"] == [] and expense["error"] is None
+
+
+def test_eleven_files_send_ten_and_the_eleventh_is_a_sync_error_with_the_reason(world: World) -> None:
+    business, user = _ready(world)
+    receipts = tuple(generated_spec("pdf", 2_000 + n, seed=100 + n) for n in range(11))
+    paid, bank_transaction_id = _synced(world, business, user, receipts)
+    assert len(_in_xero(world, business, bank_transaction_id)) == 10
+    assert len(_uploads(world)) == 10
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED"
+    [problem] = expense["attachment_errors"]
+    assert problem["file_name"] == "receipt-00110.pdf"
+    assert problem["message"] == "Xero allows at most 10 attachments on a transaction."
+    assert "10 receipts" in problem["action"]
+    # The Synced tab's Sync error filter finds it
+    assert [e["transaction_id"] for e in user.tab("synced", has_error="true")] == [paid]
+    status = _status(user, paid)
+    assert status["summary"] == "10 of 11 receipt(s) in Xero, 1 not synced (see each file's reason)."
+
+
+@pytest.mark.parametrize(("receipt", "reason"), [
+    (generated_spec("pdf", 3_100_000, seed=7), "The file is 3.1 MB; Xero accepts attachments under 3.0 MB."),
+    (generated_spec("exe", 50_000, seed=8, file_name="invoice.pdf"),
+     "Xero does not accept this file: it is a program, not a document."),
+    (generated_spec("empty", 0, seed=9), "The file is empty."),
+], ids=["3.1 MB", "executable renamed .pdf", "empty"])
+def test_a_file_that_breaks_a_rule_is_not_sent_and_says_why(world: World, receipt: ReceiptSpec, reason: str) -> None:
+    business, user = _ready(world)
+    good = generated_spec("pdf", 10_000, seed=10)
+    paid, bank_transaction_id = _synced(world, business, user, (good, receipt))
+    assert [a["FileName"] for a in _in_xero(world, business, bank_transaction_id)] == ["receipt-00010.pdf"]
+    assert len(_uploads(world)) == 1  # the bad file cost no Xero call
+    [problem] = user.ok("GET", f"/v1/expenses/{paid}")["attachment_errors"]
+    assert problem["message"] == reason and problem["action"].endswith("sync the expense again.")
+    [_, bad] = _status(user, paid)["files"]
+    assert bad["state"] == "ERROR" and bad["reason"] == reason
+
+
+def test_a_file_name_with_a_path_in_it_keeps_only_its_name(world: World) -> None:
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 5_000, seed=11, file_name="C:\\Users\\fiona\\Receipts\\taxi fare.pdf"),
+                generated_spec("png", 5_000, seed=12, file_name="../../etc/passwd"))
+    paid, bank_transaction_id = _synced(world, business, user, receipts)
+    names = sorted(a["FileName"] for a in _in_xero(world, business, bank_transaction_id))
+    assert names == ["passwd.png", "taxi fare.pdf"]
+    assert sorted(f["xero_file_name"] for f in _status(user, paid)["files"]) == names
+
+
+def test_the_same_file_twice_is_uploaded_once(world: World) -> None:
+    business, user = _ready(world)
+    content = b"%PDF-1.4\n" + b"same receipt " * 500 + b"\n%%EOF\n"
+    receipts = (uploaded_spec("taxi.pdf", content, "application/pdf"),
+                uploaded_spec("taxi (copy).pdf", content, "application/pdf"))
+    paid, bank_transaction_id = _synced(world, business, user, receipts)
+    assert [a["FileName"] for a in _in_xero(world, business, bank_transaction_id)] == ["taxi.pdf"]
+    assert len(_uploads(world)) == 1
+    assert [f["state"] for f in _status(user, paid)["files"]] == ["SYNCED", "SYNCED"]
+
+
+def test_xero_answering_413_is_a_per_file_error_and_the_others_go(world: World) -> None:
+    # Xero's own limit is lower than the product's (it has changed over time)
+    world.xero.configure(attachment_max_bytes=1_000_000)
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 1_500_000, seed=13), generated_spec("png", 8_000, seed=14))
+    paid, bank_transaction_id = _synced(world, business, user, receipts)
+    assert [a["FileName"] for a in _in_xero(world, business, bank_transaction_id)] == ["receipt-00014.png"]
+    [problem] = user.ok("GET", f"/v1/expenses/{paid}")["attachment_errors"]
+    assert problem == {"attachment_id": problem["attachment_id"], "file_name": "receipt-00013.pdf",
+                       "message": "Xero refused the file as too large.",
+                       "action": "Attach a smaller copy in the bank's app, then sync the expense again."}
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNCED"
+
+
+def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 20_000, seed=15), generated_spec("png", 20_000, seed=16))
+    paid = world.pay(business, receipts=receipts)
+    user.sync([paid])
+    world.pump_worker()
+    # The worker dies right after Xero took the first file, before it wrote that down
+    save = ReceiptUploadStore.save
+    crashed = []
+
+    def crash_after_upload(self: ReceiptUploadStore, uploads: Any) -> Any:
+        if not crashed and any(r.state == UploadState.UPLOADED for r in uploads.records.values()):
+            crashed.append(True)
+            raise RuntimeError("the execution environment died")
+        return save(self, uploads)
+
+    monkeypatch.setattr(ReceiptUploadStore, "save", crash_after_upload)
+    [outcome] = world.pump("AttachmentsWorkerFunction")
+    assert outcome.failed and crashed
+    time.sleep(1.1)  # the message comes back after its visibility timeout
+    world.pump("AttachmentsWorkerFunction")
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
+    assert sorted(a["FileName"] for a in _in_xero(world, business, bank_transaction_id)) == [
+        "receipt-00015.pdf", "receipt-00016.png"]
+    assert len(_uploads(world)) == 2  # Xero was asked what it has before anything was sent again
+    assert [f["state"] for f in _status(user, paid)["files"]] == ["SYNCED", "SYNCED"]
+
+
+def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: World) -> None:
+    business, user = _ready(world)
+    receipts = tuple(generated_spec("pdf", 3_000, seed=20 + n) for n in range(3))
+    paid = world.pay(business, receipts=receipts)
+    user.sync([paid])
+    world.pump_worker()
+    world.xero.add_fault("rate_limit", path="*/Attachments/*", times=1, retry_after=1, problem="minute")
+    [outcome] = world.pump("AttachmentsWorkerFunction")
+    assert outcome.failed
+    time.sleep(1.2)
+    world.pump("AttachmentsWorkerFunction")
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
+    assert len(_in_xero(world, business, bank_transaction_id)) == 3
+    assert _status(user, paid)["summary"] == "3 of 3 receipt(s) in Xero."
+
+
+def test_changed_receipts_upload_only_what_is_missing_and_a_replaced_one_replaces(world: World) -> None:
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 9_000, seed=30, file_name="hotel.pdf"),
+                generated_spec("png", 9_000, seed=31, file_name="taxi.png"))
+    paid, bank_transaction_id = _synced(world, business, user, receipts)
+    account = business.accounts["HKD"]
+    hotel = world.ledger.get_transaction(account, paid).attachments[0]
+    # The customer replaces the hotel bill with a corrected one and adds a dinner receipt
+    world.ledger.replace_attachment(account, paid, hotel.attachment_id,
+                                    generated_spec("pdf", 11_000, seed=32, file_name="hotel.pdf"))
+    world.ledger.add_attachment(account, paid, generated_spec("jpeg", 7_000, seed=33, file_name="dinner.jpg"))
+    world.pump_events()
+    assert user.ok("GET", f"/v1/expenses/{paid}")["updated"] is True
+    world.xero.clear_request_log()
+    user.sync([paid])
+    world.pump_worker()
+    world.pump("AttachmentsWorkerFunction")
+    uploads = _uploads(world)
+    assert sorted((r["method"], r["path"].rsplit("/", 1)[1]) for r in uploads) == [
+        ("POST", "hotel.pdf"), ("PUT", "dinner.jpg")]
+    in_xero = {a["FileName"]: a for a in _in_xero(world, business, bank_transaction_id)}
+    assert sorted(in_xero) == ["dinner.jpg", "hotel.pdf", "taxi.png"]
+    new_hotel = world.ledger.get_transaction(account, paid).attachments
+    corrected = next(f for f in new_hotel if f.file_name == "hotel.pdf")
+    assert in_xero["hotel.pdf"]["sha256"] == hashlib.sha256(
+        _content(world, business, paid, corrected.attachment_id)).hexdigest()
+
+
+def test_receipts_wait_for_a_reconnect_and_the_retry_sends_them(world: World) -> None:
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 4_000, seed=40), generated_spec("png", 4_000, seed=41))
+    paid = world.pay(business, receipts=receipts)
+    user.sync([paid])
+    world.pump_worker()
+    connections = ConnectionStore(world.table)
+    now = iso(utc_now(world.client.clock))
+    connections.set_status(business.business_id, ConnectionStatus.NEEDS_RECONNECT, "Xero refused the token.", now)
+    world.pump("AttachmentsWorkerFunction")
+    problems = user.ok("GET", f"/v1/expenses/{paid}")["attachment_errors"]
+    assert len(problems) == 2 and problems[0]["action"].startswith("Connect to Xero again")
+    assert len(_uploads(world)) == 0
+    # Reconnected: the retry sends them
+    connections.set_status(business.business_id, ConnectionStatus.ACTIVE, None, now)
+    retried = user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
+    assert [f["state"] for f in retried["files"]] == ["QUEUED", "QUEUED"]
+    world.pump("AttachmentsWorkerFunction")
+    assert user.ok("GET", f"/v1/expenses/{paid}")["attachment_errors"] == []
+    assert _status(user, paid)["summary"] == "2 of 2 receipt(s) in Xero."
+    assert len(_uploads(world)) == 2
+
+
+def test_the_status_route_follows_the_feature_rules(world: World) -> None:
+    business, user = _ready(world)
+    paid = world.pay(business, receipts=(generated_spec("pdf", 4_000, seed=50),))
+    employee = world.user(business.business_id, role="Employee", user_id="u_eric")
+    assert employee.call("GET", f"/v1/expenses/{paid}/attachments").status == 403
+    assert user.call("GET", "/v1/expenses/txn_unknown/attachments").status == 404
+    other, _ = _ready(world)
+    assert world.user(other.business_id).call("GET", f"/v1/expenses/{paid}/attachments").status == 404
+    # Not synced yet: nothing to retry
+    response = user.call("POST", f"/v1/expenses/{paid}/attachments/retry")
+    assert response.status == 409 and response.json()["error"]["code"] == "expense_not_synced"
