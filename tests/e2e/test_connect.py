@@ -64,10 +64,39 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     assert _connect(stack, token, tenant).status_code == 200
     assert stack.api("GET", "/v1/xero/connection", token=token).json()["connection"]["status"] == "ACTIVE"
 
+    # The business maps a spend category to a Xero account (Sync expenses' mapping)
+    travel = next(a for a in stack.api("GET", "/v1/expenses/reference-data", token=token).json()["accounts"]
+                  if a["code"] == "493")
+    assert stack.api("PUT", "/v1/expenses/mappings", token=token, json_body={"mappings": [
+        {"category": "travel", "xero_account_id": travel["account_id"]}]}).status_code == 200
+
     # Disconnected from the bank's side, then connected again
     gone = stack.api("DELETE", "/v1/xero/connection", token=token)
     assert gone.status_code == 200 and gone.json()["status"] == "DISCONNECTED"
     assert stack.api("GET", "/v1/xero/connection", token=token).json()["accounts"][0]["link"]["status"] == \
         "DISCONNECTED"
     assert _connect(stack, token, tenant).status_code == 200
-    assert stack.api("GET", "/v1/xero/connection", token=token).json()["connection"]["status"] == "ACTIVE"
+    restored = stack.api("GET", "/v1/xero/connection", token=token).json()
+    assert restored["connection"]["status"] == "ACTIVE"
+    # ...and finds what it had: each account's Xero bank account and last sync, to link again with one click,
+    # and, once linked, the category mapping
+    remembered = {a["currency"]: a["link"] for a in restored["accounts"]}
+    assert {c: link["status"] for c, link in remembered.items()} == {"HKD": "DISCONNECTED", "USD": "DISCONNECTED"}
+    assert remembered["HKD"]["xero_account_id"] == hkd_in_xero["account_id"]
+    assert all(link["last_sync_at"] for link in remembered.values())
+    # Xero removes a feed connection a few moments after the disconnect asked it to; until then it refuses a
+    # new one for the same Xero account, and the customer is told to wait rather than to pick another account
+    link_hkd = {"xero_account_id": remembered["HKD"]["xero_account_id"]}
+    early = stack.api("PUT", f"/v1/bank-accounts/{hkd}/feed", token=token, json_body=link_hkd)
+    assert early.status_code == 409 and early.json()["error"]["code"] == "feed_still_being_removed"
+    xero.advance_clock(7 * 60)  # (past Xero's 6-minute memory of the refused request's Idempotency-Key too)
+    xero.settle_pending()
+    assert stack.api("PUT", f"/v1/bank-accounts/{hkd}/feed", token=token, json_body=link_hkd).status_code == 200
+    xero.advance_clock(5)
+    xero.settle_pending()
+    relinked = {a["currency"]: a["link"]
+                for a in stack.api("GET", "/v1/xero/connection", token=token).json()["accounts"]}
+    assert relinked["HKD"]["status"] == "ACTIVE"
+    assert relinked["HKD"]["last_sync_at"] == remembered["HKD"]["last_sync_at"]
+    mappings = stack.api("GET", "/v1/expenses/mappings", token=token).json()["mappings"]
+    assert [(m["category"], m["xero_account"]["code"]) for m in mappings if m["xero_account"]] == [("travel", "493")]

@@ -15,7 +15,9 @@ from botocore.config import Config
 from xerosync.lifecycle import new_cold_start, per_cold_start
 
 # Lambda's own budget is seconds; a stuck AWS call must fail fast and let SQS redeliver.
-_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4})
+# Pool as wide as the widest fan-out in one function (the dispatcher's and the workers' threads).
+_CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 4},
+                 max_pool_connections=32)
 _lock = threading.Lock()
 
 

@@ -232,6 +232,14 @@ class ConnectService:
                               target)
         result = session.create_feed_connections([feed], key=key)[0]
         if result.status == "REJECTED":
+            if (existing is not None and existing.tenant_id == record.tenant_id and result.error is not None
+                    and result.error.type == "feed-already-connected-in-current-organisation"
+                    and feed.account_id is not None and existing.xero_account_id == feed.account_id):
+                # This account's own earlier feed to that Xero account: Xero removes a feed connection
+                # asynchronously after an unlink or a disconnect, and refuses a new one until it is gone.
+                raise Conflict("Xero is still removing this account's earlier bank feed.",
+                               action="Wait a few minutes, then link the account again.",
+                               code="feed_still_being_removed")
             raise _feed_refusal(result, record, account.currency)
         xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
         keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id and existing.cursor > 0
@@ -245,6 +253,8 @@ class ConnectService:
             cursor=existing.cursor if keep_cursor and existing else 0,
             cursor_balance=existing.cursor_balance if keep_cursor and existing else None,
             backfill_from=existing.backfill_from if keep_cursor and existing else backfill_from,
+            # Relinked to the same Xero account: its sync history (the last sync shown) continues.
+            last_sync_at=existing.last_sync_at if existing and existing.xero_account_id == xero_account_id else None,
         ))
         if self.request_feed_sync is not None:
             self.request_feed_sync(record.tenant_id, caller.business_id, [account_id], "linked")
