@@ -97,6 +97,7 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     relinked = {a["currency"]: a["link"]
                 for a in stack.api("GET", "/v1/xero/connection", token=token).json()["accounts"]}
     assert relinked["HKD"]["status"] == "ACTIVE"
-    assert relinked["HKD"]["last_sync_at"] == remembered["HKD"]["last_sync_at"]
+    # (the relink also asks for a sync, which may already have run and moved the last sync on)
+    assert relinked["HKD"]["last_sync_at"] >= remembered["HKD"]["last_sync_at"]
     mappings = stack.api("GET", "/v1/expenses/mappings", token=token).json()["mappings"]
     assert [(m["category"], m["xero_account"]["code"]) for m in mappings if m["xero_account"]] == [("travel", "493")]
