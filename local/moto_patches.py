@@ -9,6 +9,9 @@ SQS's order. ``tests/integration/local_runner`` proves the order with the patch 
 Atomic conditional writes: moto evaluates a write's condition and then applies it with no lock, so two
 threads can both pass ``attribute_not_exists`` or ``version = :v``. DynamoDB applies each conditional
 write atomically, and the product's leases and optimistic versions rely on it; the writes are serialised.
+UpdateItem's handler also deep-copies the stored item before the write (for ReturnValues) with no lock, so
+a concurrent write to the same item could break that copy ("dictionary changed size during iteration"):
+the handler runs under the same lock.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import threading
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import SQSBackend
 
 _applied = False
@@ -42,6 +46,7 @@ def apply() -> None:
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
             setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+    DynamoHandler.update_item = _serialised(DynamoHandler.update_item)  # type: ignore[method-assign]
     _applied = True
 
 

@@ -40,6 +40,8 @@ def _race_for_lease(table: Any, version: int, contenders: int) -> tuple[int, lis
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 unexpected.append(str(error))
+        except Exception as error:  # a writer that dies any other way is a failure, not a lost contender
+            unexpected.append(repr(error))
 
     threads = [threading.Thread(target=claim, args=(i,)) for i in range(contenders)]
     for thread in threads:
