@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -24,11 +23,7 @@ http.install(app)
 
 TransactionId = Annotated[str, Path(min_length=1, max_length=64, description="The bank transaction's id.")]
 TAGS = ["expenses"]
-WITH_NOT_FOUND: dict[int, OpenAPIResponse] = {
-    **http.ERROR_RESPONSES,
-    404: {"description": "No such expense for this business.",
-          "content": {"application/json": {"model": http.ErrorBody}}},
-}
+WITH_NOT_FOUND = http.with_not_found("No such expense for this business.")
 
 
 @app.get("/v1/expenses/<transaction_id>/attachments", summary="An expense's receipts and their state in Xero",

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -38,11 +37,7 @@ http.install(app)
 TransactionId = Annotated[str, Path(min_length=1, max_length=64, description="The bank transaction's id.")]
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="The sync job's id.")]
 TAGS = ["expenses"]
-WITH_NOT_FOUND: dict[int, OpenAPIResponse] = {
-    **http.ERROR_RESPONSES,
-    404: {"description": "No such expense or sync job for this business.",
-          "content": {"application/json": {"model": http.ErrorBody}}},
-}
+WITH_NOT_FOUND = http.with_not_found("No such expense or sync job for this business.")
 
 
 @app.get("/v1/expenses/reference-data", summary="Xero accounts, tax rates and tracking offered for expenses",

@@ -50,6 +50,12 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
 }
 
 
+def with_not_found(description: str) -> dict[int, OpenAPIResponse]:
+    """The error responses of a route that names one object by id, with its 404."""
+    return {**ERROR_RESPONSES,
+            404: {"description": description, "content": {"application/json": {"model": ErrorBody}}}}
+
+
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
     settings = get_settings()
     claims = app.current_event.request_context.authorizer.jwt_claim

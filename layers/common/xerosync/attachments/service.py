@@ -19,7 +19,7 @@ from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
 from xerosync.attachments.uploader import ReceiptUploader, UploadReport
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.errors import Conflict, NotFound
+from xerosync.errors import Conflict
 from xerosync.expenses import lifecycle
 from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads
@@ -30,6 +30,7 @@ from xerosync.expenses.models import (
     ExpenseStatus,
     Receipt,
 )
+from xerosync.expenses.service import expense_or_not_found
 from xerosync.expenses.store import ExpenseStore, StaleExpense
 from xerosync.observability import logger
 
@@ -156,13 +157,7 @@ class AttachmentStatusService:
         return _queued_again(view)
 
     def _expense(self, caller: Caller, transaction_id: str) -> ExpenseRecord:
-        admission = self.gate.admit(caller)
-        expense = self.expenses.get(admission.business_id, transaction_id)
-        if expense is None:
-            raise NotFound("There is no expense with this id.",
-                           action="Only outbound payments of bank accounts linked to Xero are expenses.",
-                           code="expense_not_found")
-        return expense
+        return expense_or_not_found(self.expenses, self.gate.admit(caller).business_id, transaction_id)
 
 
 def receipts_view(expense: ExpenseRecord, uploads: ReceiptUploads | None, limits: AttachmentLimits

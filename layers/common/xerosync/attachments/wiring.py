@@ -13,14 +13,12 @@ from xerosync.attachments.service import (
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import Clock, SystemClock
-from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
+from xerosync.expenses.wiring import feature_gate
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
-from xerosync.store.connections import ConnectionStore
-from xerosync.store.feeds import FeedStore
 from xerosync.xero.client import XeroClient, get_xero_client
 
 
@@ -42,8 +40,7 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
     table = aws.table(settings.main_table_name)
-    gate = FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table),
-                       clock=clock or SystemClock())
+    gate = feature_gate(table, ledger, clock or SystemClock())
     queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
              if settings.attachment_uploads_enabled else None)
     return AttachmentStatusService(gate=gate, expenses=ExpenseStore(table), uploads=ReceiptUploadStore(table),

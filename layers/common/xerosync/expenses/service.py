@@ -188,12 +188,7 @@ class ExpenseService:
         return expense_view(record, context, admission.account_names)
 
     def _expense(self, admission: Admission, transaction_id: str) -> ExpenseRecord:
-        record = self.expenses.get(admission.business_id, transaction_id)
-        if record is None:
-            raise NotFound("There is no expense with this id.",
-                           action="Only outbound payments of bank accounts linked to Xero are expenses.",
-                           code="expense_not_found")
-        return record
+        return expense_or_not_found(self.expenses, admission.business_id, transaction_id)
 
     def edit_expense(self, caller: Caller, transaction_id: str, edit: ExpenseEdit) -> ExpenseView:
         admission = self.gate.admit(caller)
@@ -346,6 +341,15 @@ def _skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str]) -> tuple
     if record.status == ExpenseStatus.SYNCED and not record.updated:
         return "already_synced", "This expense is already synced and has not changed since."
     return None
+
+
+def expense_or_not_found(expenses: ExpenseStore, business_id: str, transaction_id: str) -> ExpenseRecord:
+    record = expenses.get(business_id, transaction_id)
+    if record is None:
+        raise NotFound("There is no expense with this id.",
+                       action="Only outbound payments of bank accounts linked to Xero are expenses.",
+                       code="expense_not_found")
+    return record
 
 
 def _plan_batches(admission: Admission, job_id: str, records: list[ExpenseRecord]) -> list[SpendMoneyBatch]:

@@ -6,6 +6,8 @@ a ledger client); the ``get_*`` getters build the deployed ones once per cold st
 
 from __future__ import annotations
 
+from typing import Any
+
 from xerosync import aws
 from xerosync.clock import Clock, SystemClock
 from xerosync.expenses.access import FeatureGate
@@ -29,12 +31,17 @@ def _reference_cache(settings: Settings, clock: Clock) -> ReferenceDataCache:
                               settings.expense_reference_data_max_age_seconds)
 
 
+def feature_gate(table: Any, ledger: LedgerClient, clock: Clock) -> FeatureGate:
+    """Who may use Sync expenses (and its receipts): role, country, a live linked account."""
+    return FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock)
+
+
 def build_expense_service(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
                           clock: Clock | None = None) -> ExpenseService:
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
     return ExpenseService(
-        gate=FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock),
+        gate=feature_gate(table, ledger, clock),
         expenses=ExpenseStore(table), mappings=MappingStore(table), jobs=SyncJobStore(table),
         reference=_reference_cache(settings, clock), xero=xero,
         spend_money_queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
