@@ -31,10 +31,8 @@ from xerosync.expenses.models import (
     Receipt,
 )
 from xerosync.expenses.service import expense_or_not_found
-from xerosync.expenses.store import ExpenseStore, StaleExpense
+from xerosync.expenses.store import ExpenseStore
 from xerosync.observability import logger
-
-_WRITE_ATTEMPTS = 5
 
 
 class ReceiptState(StrEnum):
@@ -81,18 +79,14 @@ def write_problems(expenses: ExpenseStore, clock: Clock) -> Callable[[Attachment
         problems = [AttachmentProblem(attachment_id=r.attachment_id, file_name=r.original_name,
                                       message=r.reason or "The file was not sent to Xero.", action=r.action)
                     for r in records]
-        for _ in range(_WRITE_ATTEMPTS):
-            expense = expenses.get(request.business_id, request.transaction_id)
+        def reported(expense: ExpenseRecord | None) -> ExpenseRecord | None:
             if expense is None or not _points_at(expense, request.bank_transaction_id):
-                return  # re-synced meanwhile: the newer Spend Money's own message reports
+                return None  # re-synced meanwhile: the newer Spend Money's own message reports
             if expense.attachment_errors == problems:
-                return
-            try:
-                expenses.save(lifecycle.attachments_reported(expense, problems, iso(utc_now(clock))))
-                return
-            except StaleExpense:
-                continue
-        raise StaleExpense(request.transaction_id)
+                return expense
+            return lifecycle.attachments_reported(expense, problems, iso(utc_now(clock)))
+
+        expenses.change(request.business_id, request.transaction_id, reported)
 
     return report
 

@@ -18,14 +18,13 @@ from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
 from xerosync.expenses import lifecycle
 from xerosync.expenses.models import ExpenseRecord
-from xerosync.expenses.store import ExpenseStore, StaleExpense
+from xerosync.expenses.store import ExpenseStore
 from xerosync.ledger.models import Direction, LedgerTransaction
 from xerosync.observability import logger
 from xerosync.store.feeds import FeedRecord
 
 LEDGER_SOURCE = "bank.ledger"
 DETAIL_TYPES = frozenset({"TransactionPosted", "TransactionUpdated"})
-_WRITE_ATTEMPTS = 5
 
 
 class TransactionEvent(BaseModel):
@@ -128,14 +127,9 @@ class LedgerEventConsumer:
             return EventOutcome.GONE
         if transaction.direction != Direction.DEBIT or transaction.business_id != event.business_id:
             return EventOutcome.NOT_AN_EXPENSE
-        for _ in range(_WRITE_ATTEMPTS):
-            changed = lifecycle.apply_ledger(existing, transaction, iso(utc_now(self.clock)))
-            if changed is None:
-                return EventOutcome.STALE
-            try:
-                self.expenses.save(changed)
-            except StaleExpense:
-                existing = self.expenses.get(event.business_id, event.transaction_id)
-                continue
-            return EventOutcome.CREATED if changed.version == 0 else EventOutcome.REFRESHED
-        raise StaleExpense(event.transaction_id)
+        now = iso(utc_now(self.clock))
+        saved = self.expenses.change(event.business_id, event.transaction_id,
+                                     lambda record: lifecycle.apply_ledger(record, transaction, now), existing)
+        if saved is None:
+            return EventOutcome.STALE
+        return EventOutcome.CREATED if saved.version == 1 else EventOutcome.REFRESHED

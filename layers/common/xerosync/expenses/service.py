@@ -201,8 +201,8 @@ class ExpenseService:
         if {"xero_account_id", "tax_type", "tracking"} & {k for k, v in changes.items() if v}:
             reference = self._reference_needed(admission)
             self._check_choices(changes, reference)
-        for _ in range(_SAVE_ATTEMPTS):
-            record = self._expense(admission, transaction_id)
+        def edited(record: ExpenseRecord | None) -> ExpenseRecord:
+            record = _must_exist(record)
             if record.status == ExpenseStatus.QUEUED:
                 raise Conflict("This expense is being synced right now.", action="Edit it when the sync is done.",
                                code="expense_being_synced")
@@ -210,13 +210,15 @@ class ExpenseService:
                 raise Conflict("This expense is already synced and unchanged; only expenses waiting to be synced "
                                "can be edited.", action="Change it in Xero if something is wrong.",
                                code="expense_already_synced")
-            try:
-                saved = self.expenses.save(lifecycle.edited(record, changes, self._now()))
-            except StaleExpense:
-                continue
-            context = self._context(admission, reference or self.reference.cached(admission.tenant_id))
-            return expense_view(saved, context, admission.account_names)
-        raise Conflict("The expense keeps changing; try again.", code="expense_changed")
+            return lifecycle.edited(record, changes, self._now())
+
+        try:
+            saved = self.expenses.change(admission.business_id, transaction_id, edited)
+        except StaleExpense:
+            raise Conflict("The expense keeps changing; try again.", code="expense_changed") from None
+        assert saved is not None  # edited never leaves the expense alone
+        context = self._context(admission, reference or self.reference.cached(admission.tenant_id))
+        return expense_view(saved, context, admission.account_names)
 
     @staticmethod
     def _check_choices(changes: dict[str, Any], reference: ReferenceData) -> None:
@@ -344,7 +346,10 @@ def _skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str]) -> tuple
 
 
 def expense_or_not_found(expenses: ExpenseStore, business_id: str, transaction_id: str) -> ExpenseRecord:
-    record = expenses.get(business_id, transaction_id)
+    return _must_exist(expenses.get(business_id, transaction_id))
+
+
+def _must_exist(record: ExpenseRecord | None) -> ExpenseRecord:
     if record is None:
         raise NotFound("There is no expense with this id.",
                        action="Only outbound payments of bank accounts linked to Xero are expenses.",

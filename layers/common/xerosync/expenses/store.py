@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
@@ -37,6 +37,7 @@ _DERIVED = ("account_id", "has_error")  # top-level copies for the lists' filter
 _BATCH_GET = 100  # DynamoDB's BatchGetItem limit
 _FILTERED_READ = 500  # items read per query when a filter drops some (well under DynamoDB's 1 MB a query)
 _WRITERS = 8
+_CHANGE_ATTEMPTS = 5  # lost races in a row before a writer gives up (the caller's retry decides again)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -162,6 +163,27 @@ class ExpenseStore:
                 raise StaleExpense(record.transaction_id) from None
             raise
         return stored
+
+    def change(self, business_id: str, transaction_id: str,
+               transition: Callable[[ExpenseRecord | None], ExpenseRecord | None],
+               current: ExpenseRecord | Literal["unread"] | None = "unread") -> ExpenseRecord | None:
+        """Read, change and save one expense, deciding again from the latest copy whenever another writer (a
+        ledger event, an edit, a worker) got there first.
+
+        ``transition`` gets the latest copy (None when there is no expense) and returns the copy to save; it
+        returns the same object to keep the expense as it is, or None to leave it alone (then None is
+        returned), and may raise to refuse. ``current`` is a copy the caller has already read.
+        """
+        record = self.get(business_id, transaction_id) if isinstance(current, str) else current
+        for _ in range(_CHANGE_ATTEMPTS):
+            changed = transition(record)
+            if changed is None or changed is record:
+                return changed
+            try:
+                return self.save(changed)
+            except StaleExpense:
+                record = self.get(business_id, transaction_id)
+        raise StaleExpense(transaction_id)
 
     def save_many(self, records: list[ExpenseRecord]) -> list[ExpenseRecord | None]:
         """Save each (as ``save``); None in the result where another writer got there first."""

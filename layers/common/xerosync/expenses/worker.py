@@ -41,7 +41,6 @@ from xerosync.xero.session import XeroSession, idempotency_key
 
 Transition = Callable[[ExpenseRecord], ExpenseRecord]
 Decision = tuple[ExpenseRecord, Transition]  # an expense and what Xero's answer (or validation) makes of it
-_WRITE_ATTEMPTS = 5
 
 
 class SessionFactory(Protocol):
@@ -148,19 +147,16 @@ class SpendMoneyWorker:
     def _claim(self, expense: ExpenseRecord, job_id: str) -> ExpenseRecord | None:
         """An expense of the batch that the API could not mark QUEUED (it lost a race and decided again) is
         claimed here before sending, so that no other job queues it meanwhile."""
-        for _ in range(_WRITE_ATTEMPTS):
-            if expense.status == ExpenseStatus.QUEUED and expense.job_id == job_id:
-                return expense
-            if not takes(expense, job_id):
-                return None
-            try:
-                return self.expenses.save(lifecycle.queue(expense, job_id, self._now()))
-            except StaleExpense:
-                fresh = self.expenses.get(expense.business_id, expense.transaction_id)
-                if fresh is None:
-                    return None
-                expense = fresh
-        return None
+
+        def claim(record: ExpenseRecord | None) -> ExpenseRecord | None:
+            if record is None or (record.status == ExpenseStatus.QUEUED and record.job_id == job_id):
+                return record
+            return lifecycle.queue(record, job_id, self._now()) if takes(record, job_id) else None
+
+        try:
+            return self.expenses.change(expense.business_id, expense.transaction_id, claim, expense)
+        except StaleExpense:
+            return None  # still changing under us: left out of this batch, as one another job took
 
     def _spend_money(self, expense: ExpenseRecord, context: SyncContext) -> BankTransaction:
         return build_spend_money(expense, context.resolve(expense),
@@ -247,15 +243,15 @@ class SpendMoneyWorker:
 
     def _write(self, expense: ExpenseRecord, transition: Transition) -> ExpenseRecord:
         """Apply the outcome to the latest copy of the expense: a ledger event may have changed it since."""
-        for _ in range(_WRITE_ATTEMPTS):
-            try:
-                return self.expenses.save(transition(expense))
-            except StaleExpense:
-                fresh = self.expenses.get(expense.business_id, expense.transaction_id)
-                if fresh is None:
-                    raise
-                expense = fresh
-        raise StaleExpense(expense.transaction_id)
+
+        def apply(record: ExpenseRecord | None) -> ExpenseRecord:
+            if record is None:
+                raise StaleExpense(expense.transaction_id)
+            return transition(record)
+
+        saved = self.expenses.change(expense.business_id, expense.transaction_id, apply, expense)
+        assert saved is not None  # apply never leaves the expense alone
+        return saved
 
     def _hand_over_receipts(self, batch: SpendMoneyBatch, synced: list[ExpenseRecord]) -> None:
         if self.attachment_uploads is None:
