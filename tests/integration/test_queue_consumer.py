@@ -12,7 +12,7 @@ from parked_work import resume_due_work
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
-from xerosync.queue import consume
+from xerosync.queue import PARK_FROM_RECEIVE, consume
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited
 
@@ -50,6 +50,37 @@ def test_a_429_returns_the_message_for_retry_after_seconds(aws: Provisioned, run
     time.sleep(1.0)
     again = mapping.poll_once()
     assert again is not None and again.deleted == 1
+
+
+def test_a_message_that_keeps_meeting_429s_is_parked_instead_of_reaching_the_dead_letter_queue(
+        aws: Provisioned, runtime: LambdaRuntime) -> None:
+    # Given Xero answering 429 (Retry-After: 1) every time the worker tries, more times than the DLQ allows
+    busy = [XeroRateLimited("busy", retry_after=1, problem="minute") for _ in range(20)]
+    runtime.override("SyncExpensesWorkerFunction", _consumer(busy))
+    _send(aws, {"id": "batch-busy"})
+    mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
+    # When it is handed back until the receive that parks it
+    for receive in range(1, PARK_FROM_RECEIVE + 1):
+        deadline = time.time() + 5
+        while (outcome := mapping.poll_once()) is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert outcome is not None, f"receive {receive} never came"
+        assert outcome.failed == (0 if receive == PARK_FROM_RECEIVE else 1)
+    # Then it is parked (as a fresh message to come), nothing is left in the queue or its dead-letter queue
+    sqs = boto3.client("sqs")
+    store = ParkedWorkStore(boto3.resource("dynamodb").Table(aws.refs["MainTable"]))
+    parked = store.due(time.time() + 60)
+    assert [json.loads(p["body"])["id"] for p in parked] == ["batch-busy"]
+    time.sleep(1.2)
+    assert mapping.poll_once() is None
+    dead = sqs.receive_message(QueueUrl=aws.queue_url("ExpenseSyncDeadLetterQueue"), WaitTimeSeconds=0)
+    assert dead.get("Messages", []) == []
+
+
+def test_every_queue_consumer_parks_before_its_dead_letter_queue_takes_a_waiting_message(aws: Provisioned) -> None:
+    for source in aws.template.sqs_sources():
+        queue = aws.template.body["Resources"][source.queue]["Properties"]
+        assert queue["RedrivePolicy"]["maxReceiveCount"] > PARK_FROM_RECEIVE, source.queue
 
 
 def test_a_wait_beyond_what_sqs_can_hold_parks_the_work_and_the_schedule_resumes_it(

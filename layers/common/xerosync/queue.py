@@ -5,6 +5,11 @@ lets Xero's ``XeroRateLimited`` through; the message's visibility is set to that
 reported as failed, so SQS hands it back after the delay instead of the function sleeping through its
 budget (DESIGN §8). SQS holds a message back for at most 12 hours; a longer wait (Xero's daily limit)
 parks the message in the main table, and the parked-work schedule sends it back to its queue when due.
+
+Every return counts as a receive towards the queue's ``maxReceiveCount``; waiting is not failing, so a
+message that keeps meeting Xero's limits is parked once it has been received ``PARK_FROM_RECEIVE`` times
+(below the smallest ``maxReceiveCount`` of the template) and comes back as a fresh message: a long run of
+429s delays work but never sends it to a dead-letter queue.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from xerosync.xero.errors import XeroRateLimited
 
 # SQS accepts at most 12 hours of visibility from the time a message was received; keep a margin.
 MAX_VISIBILITY_SECONDS = 12 * 60 * 60 - 120
+PARK_FROM_RECEIVE = 3
 
 
 class RetryLater(Exception):
@@ -58,7 +64,7 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
         except RetryLater as retry:
             wait = retry
         queue_url = queue_url_from_arn(record.event_source_arn)
-        if wait.seconds > MAX_VISIBILITY_SECONDS:
+        if wait.seconds > MAX_VISIBILITY_SECONDS or _receives(record) >= PARK_FROM_RECEIVE:
             _park(record, queue_url, wait)
             return None  # the message is safe in the main table; SQS may delete it
         logger.info("returning message for later", extra={"delay_seconds": wait.seconds, "reason": wait.reason,
@@ -68,6 +74,13 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
         raise wait
 
     return handle
+
+
+def _receives(record: SQSRecord) -> int:
+    try:
+        return int(record.attributes.approximate_receive_count or 1)
+    except ValueError:
+        return 1
 
 
 def _park(record: SQSRecord, queue_url: str, wait: RetryLater) -> None:
