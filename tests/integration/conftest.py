@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol, TypeVar
 
 import boto3
 import pytest
@@ -12,9 +14,11 @@ from local import moto_patches
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.lambda_runtime import LambdaRuntime
+from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned, provision
 from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI
 from local.template import Template, load_template
+from local.xero_emulator import XeroEmulator
 
 _TEMPLATE_BODY = load_template()
 
@@ -45,6 +49,48 @@ def _forget_cached_adapters() -> None:
     new_cold_start()
 
 
+@contextmanager
+def aws_on_moto(template: Template, patch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
+    """The template's tables, queues, key, secret and rules in moto, and the functions' environment set."""
+    moto_patches.apply()
+    # mock_aws intercepts AWS's own endpoints only: a local stack's endpoint must not leak in, neither
+    # through the environment nor through boto3's default session, which remembers what it resolved.
+    patch.delenv("AWS_ENDPOINT_URL", raising=False)
+    patch.setattr(boto3, "DEFAULT_SESSION", None)
+    with mock_aws():
+        provisioned = provision(template, visibility_timeout_override=1)
+        for name, value in provisioned.environment.items():
+            patch.setenv(name, value)
+        patch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+        patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+        _forget_cached_adapters()
+        yield provisioned
+    _forget_cached_adapters()
+
+
+class _Server(Protocol):
+    def start(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+S = TypeVar("S", bound=_Server)
+
+
+@contextmanager
+def serving(emulator: S) -> Iterator[S]:
+    """An emulator listening on loopback for the duration of the block."""
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+def xeros_specification_allowed_every_request(xero: XeroEmulator) -> None:
+    assert xero.spec_violations == [], "the product sent a request Xero's OpenAPI files do not allow"
+
+
 @pytest.fixture
 def template() -> Template:
     return local_template()
@@ -52,21 +98,20 @@ def template() -> Template:
 
 @pytest.fixture
 def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
-    """The template's tables, queues, key, secret and rules in moto, and the functions' environment set."""
-    moto_patches.apply()
-    # mock_aws intercepts AWS's own endpoints only: a local stack's endpoint must not leak in, neither
-    # through the environment nor through boto3's default session, which remembers what it resolved.
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
-    with mock_aws():
-        provisioned = provision(template, visibility_timeout_override=1)
-        for name, value in provisioned.environment.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-        _forget_cached_adapters()
+    with aws_on_moto(template, monkeypatch) as provisioned:
         yield provisioned
-    _forget_cached_adapters()
+
+
+@pytest.fixture
+def xero() -> Iterator[XeroEmulator]:
+    with serving(XeroEmulator()) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ledger() -> Iterator[LedgerEmulator]:
+    with serving(LedgerEmulator()) as emulator:
+        yield emulator
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -12,14 +11,6 @@ from local.ledger_emulator import LedgerEmulator
 from xerosync.errors import NotFound, UpstreamUnavailable
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import Direction
-
-
-@pytest.fixture
-def ledger() -> Iterator[LedgerEmulator]:
-    emulator = LedgerEmulator()
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 def test_profile_accounts_and_paged_transactions_with_balances(ledger: LedgerEmulator) -> None:

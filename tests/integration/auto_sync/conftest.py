@@ -19,14 +19,13 @@ import pytest
 
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
-from local.clock import SystemClock
 from local.event_sources import Scheduler, SqsEventSourceMapping, scheduled_event
 from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.template import Template
 from local.xero_emulator import XeroEmulator
-from tests.integration.conftest import local_template
+from tests.integration.conftest import local_template, xeros_specification_allowed_every_request
 from tests.integration.xero_client.conftest import connect
 from xerosync.feeds import wiring
 from xerosync.feeds.statements import BookingCalendar
@@ -43,22 +42,6 @@ from xerosync.xero.transport import RetryPolicy
 
 
 @pytest.fixture
-def xero() -> Iterator[XeroEmulator]:
-    emulator = XeroEmulator(clock=SystemClock())
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def ledger() -> Iterator[LedgerEmulator]:
-    emulator = LedgerEmulator()
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
 def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
     return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url)
 
@@ -66,7 +49,7 @@ def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
 @pytest.fixture(autouse=True)
 def _every_request_matches_xeros_specification(xero: XeroEmulator) -> Iterator[None]:
     yield
-    assert xero.spec_violations == [], "the product sent a request Xero's OpenAPI files do not allow"
+    xeros_specification_allowed_every_request(xero)
 
 
 @pytest.fixture

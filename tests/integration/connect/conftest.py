@@ -14,23 +14,7 @@ from local.authorizer import DevTokenAuthority
 from local.ledger_emulator import LedgerEmulator
 from local.template import Template
 from local.xero_emulator import XeroEmulator
-from tests.integration.conftest import local_template
-
-
-@pytest.fixture
-def xero() -> Iterator[XeroEmulator]:
-    emulator = XeroEmulator()
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def ledger() -> Iterator[LedgerEmulator]:
-    emulator = LedgerEmulator()
-    emulator.start()
-    yield emulator
-    emulator.stop()
+from tests.integration.conftest import local_template, xeros_specification_allowed_every_request
 
 
 @pytest.fixture
@@ -41,7 +25,7 @@ def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
 @pytest.fixture(autouse=True)
 def _every_request_matches_xeros_specification(xero: XeroEmulator) -> Iterator[None]:
     yield
-    assert xero.spec_violations == [], "the product sent a request Xero's OpenAPI files do not allow"
+    xeros_specification_allowed_every_request(xero)
 
 
 class Api:

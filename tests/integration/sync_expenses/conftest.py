@@ -12,19 +12,22 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from local import moto_patches
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
 from local.event_sources import BatchOutcome, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import Counterparty, EventBridgePublisher, LedgerEmulator, ReceiptSpec
-from local.provision import Provisioned, provision
+from local.provision import Provisioned
 from local.stack import LEDGER_BUS
 from local.template import Template
 from local.xero_emulator import XeroEmulator
-from tests.integration.conftest import local_template
+from tests.integration.conftest import (
+    aws_on_moto,
+    local_template,
+    serving,
+    xeros_specification_allowed_every_request,
+)
 from tests.integration.xero_client.conftest import connect
 from xerosync import aws as xerosync_aws
 from xerosync.clock import iso, utc_now
@@ -63,10 +66,8 @@ MODULE = "module"
 
 @pytest.fixture(scope=MODULE)
 def xero() -> Iterator[XeroEmulator]:
-    emulator = XeroEmulator()
-    emulator.start()
-    yield emulator
-    emulator.stop()
+    with serving(XeroEmulator()) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope=MODULE)
@@ -76,10 +77,9 @@ def ledger_events() -> _MotoEvents:
 
 @pytest.fixture(scope=MODULE)
 def ledger(ledger_events: _MotoEvents) -> Iterator[LedgerEmulator]:
-    emulator = LedgerEmulator(event_publisher=EventBridgePublisher(ledger_events, LEDGER_BUS))  # type: ignore[arg-type]
-    emulator.start()
-    yield emulator
-    emulator.stop()
+    publisher = EventBridgePublisher(ledger_events, LEDGER_BUS)  # type: ignore[arg-type]
+    with serving(LedgerEmulator(event_publisher=publisher)) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope=MODULE)
@@ -89,20 +89,8 @@ def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
 
 @pytest.fixture(scope=MODULE)
 def aws(template: Template) -> Iterator[Provisioned]:
-    """As tests/integration/conftest.py's ``aws``, once per module."""
-    moto_patches.apply()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        patch.setattr(boto3, "DEFAULT_SESSION", None)
-        with mock_aws():
-            provisioned = provision(template, visibility_timeout_override=1)
-            for name, value in provisioned.environment.items():
-                patch.setenv(name, value)
-            patch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-            patch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-            new_cold_start()
-            yield provisioned
-    new_cold_start()
+    with pytest.MonkeyPatch.context() as patch, aws_on_moto(template, patch) as provisioned:
+        yield provisioned
 
 
 @pytest.fixture(scope=MODULE)
@@ -144,7 +132,7 @@ def _a_clean_start_and_requests_xeros_specification_allows(xero: XeroEmulator, a
     xero.clear_request_log()
     yield
     new_cold_start()
-    assert xero.spec_violations == [], "the product sent a request Xero's OpenAPI files do not allow"
+    xeros_specification_allowed_every_request(xero)
 
 
 def _empty(sqs: Any, queue_url: str) -> None:

@@ -12,7 +12,7 @@ from local.clock import SystemClock
 from local.provision import Provisioned
 from local.template import Template
 from local.xero_emulator import XeroEmulator
-from tests.integration.conftest import local_template
+from tests.integration.conftest import local_template, serving, xeros_specification_allowed_every_request
 from xerosync.clock import iso, utc_now
 from xerosync.settings import get_settings
 from xerosync.store.connections import XeroConnectionRecord
@@ -34,10 +34,8 @@ def limits() -> Limits:
 
 @pytest.fixture
 def emulator(clock: Any) -> Iterator[XeroEmulator]:
-    emu = XeroEmulator(clock=clock)
-    emu.start()
-    yield emu
-    emu.stop()
+    with serving(XeroEmulator(clock=clock)) as emu:
+        yield emu
 
 
 @pytest.fixture
@@ -55,7 +53,7 @@ def client(aws: Provisioned, clock: Any, limits: Limits) -> XeroClient:
 @pytest.fixture(autouse=True)
 def _every_request_matches_xeros_specification(emulator: XeroEmulator) -> Iterator[None]:
     yield
-    assert emulator.spec_violations == [], "the client sent a request Xero's OpenAPI files do not allow"
+    xeros_specification_allowed_every_request(emulator)
 
 
 def connect(client: XeroClient, emulator: XeroEmulator, business_id: str, tenant_id: str) -> XeroSession:
