@@ -2,7 +2,8 @@
 expenses, sent to Xero as Spend Money in one call, each expense's result recorded (xerosync.expenses.worker).
 
 A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
-SQS redeliver it until the DLQ, whose alarm tells a person. Nothing here sleeps.
+SQS redeliver it until the DLQ, whose alarm tells a person; the last delivery first marks the batch's expenses
+Sync error, so that users see it and may sync them again. Nothing here sleeps.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xerosync.expenses.models import SpendMoneyBatch
 from xerosync.expenses.wiring import get_spend_money_worker
 from xerosync.observability import instrument, logger
-from xerosync.queue import consume
+from xerosync.queue import consume, receives
+from xerosync.settings import get_settings
 
 
 def _process(record: SQSRecord) -> None:
     batch = SpendMoneyBatch.model_validate_json(record.body)
     logger.append_keys(job_id=batch.job_id, batch=batch.batch, tenant_id=batch.tenant_id)
     try:
-        get_spend_money_worker().process(batch)
+        last_delivery = receives(record) >= get_settings().expense_batch_max_receives
+        get_spend_money_worker().process(batch, last_delivery=last_delivery)
     finally:
         logger.remove_keys(["job_id", "batch", "tenant_id"])
 

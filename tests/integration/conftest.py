@@ -23,7 +23,9 @@ from local.xero_emulator import XeroEmulator
 _TEMPLATE_BODY = load_template()
 
 
-def local_template(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http://127.0.0.1:9") -> Template:
+def local_template(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http://127.0.0.1:9",
+                   **parameters: str) -> Template:
+    """The template as the local stack deploys it; ``parameters`` override its parameters' values."""
     return Template(
         _TEMPLATE_BODY,
         {
@@ -39,6 +41,7 @@ def local_template(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http
             "LedgerApiUrl": ledger_url,
             "LedgerEventBusName": LEDGER_BUS,
             "LogLevel": "WARNING",
+            **parameters,
         },
     )
 

@@ -79,8 +79,8 @@ def test_a_message_that_keeps_meeting_429s_is_parked_instead_of_reaching_the_dea
 
 def test_every_queue_consumer_parks_before_its_dead_letter_queue_takes_a_waiting_message(aws: Provisioned) -> None:
     for source in aws.template.sqs_sources():
-        queue = aws.template.body["Resources"][source.queue]["Properties"]
-        assert queue["RedrivePolicy"]["maxReceiveCount"] > PARK_FROM_RECEIVE, source.queue
+        queue = aws.template.resolve(aws.template.body["Resources"][source.queue]["Properties"])
+        assert int(queue["RedrivePolicy"]["maxReceiveCount"]) > PARK_FROM_RECEIVE, source.queue
 
 
 def test_a_wait_beyond_what_sqs_can_hold_parks_the_work_and_the_schedule_resumes_it(

@@ -64,7 +64,7 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
         except RetryLater as retry:
             wait = retry
         queue_url = queue_url_from_arn(record.event_source_arn)
-        if wait.seconds > MAX_VISIBILITY_SECONDS or _receives(record) >= PARK_FROM_RECEIVE:
+        if wait.seconds > MAX_VISIBILITY_SECONDS or receives(record) >= PARK_FROM_RECEIVE:
             _park(record, queue_url, wait)
             return None  # the message is safe in the main table; SQS may delete it
         logger.info("returning message for later", extra={"delay_seconds": wait.seconds, "reason": wait.reason,
@@ -76,7 +76,8 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
     return handle
 
 
-def _receives(record: SQSRecord) -> int:
+def receives(record: SQSRecord) -> int:
+    """How many times SQS has handed this message out, this time included."""
     try:
         return int(record.attributes.approximate_receive_count or 1)
     except ValueError:

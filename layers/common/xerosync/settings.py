@@ -71,6 +71,9 @@ class Settings(BaseModel):
     # Sync expenses. Receipts of a synced expense go to the attachments worker; false switches the hand-over
     # off (an operator's switch, e.g. while Xero's Attachments API misbehaves; the retry route sends them later).
     attachment_uploads_enabled: bool = Field(True, alias="ATTACHMENT_UPLOADS_ENABLED")
+    # Deliveries of a Spend Money batch before its dead-letter queue (the queue's maxReceiveCount); the last
+    # one marks the batch's expenses Sync error before the message goes there.
+    expense_batch_max_receives: int = Field(10, ge=4, alias="EXPENSE_BATCH_MAX_RECEIVES")
     # Xero reference data (accounts, tax rates, tracking, currencies) is cached per organisation this long.
     expense_reference_data_max_age_seconds: int = Field(900, ge=0, alias="EXPENSE_REFERENCE_DATA_MAX_AGE_SECONDS")
     # The same sync request (same expenses, unchanged) within this window returns the first job: a double click.

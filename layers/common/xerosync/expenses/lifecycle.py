@@ -132,14 +132,21 @@ def spend_money_deleted(expense: ExpenseRecord, messages: list[str], job_id: str
                                       "settlements": expense.settlements + 1})
 
 
-def reconnect_required(expense: ExpenseRecord, reason: str, *, maybe_in_xero: bool, job_id: str | None,
-                       now: str) -> ExpenseRecord:
-    error = SyncError(code="reconnect_required",
-                      message=f"The expense could not be synced because the connection to Xero is gone: {reason}",
-                      action=RECONNECT_ACTION, at=now, job_id=job_id)
+def not_synced(expense: ExpenseRecord, *, code: str, message: str, action: str, maybe_in_xero: bool,
+               job_id: str | None, now: str) -> ExpenseRecord:
+    """The batch ended without Xero's answer for this expense: SYNC_ERROR with the reason, syncable again.
+    ``maybe_in_xero`` (a send had begun) makes the next sync look in Xero before it creates anything."""
+    error = SyncError(code=code, message=message, action=action, at=now, job_id=job_id)
     return expense.model_copy(update={"status": ExpenseStatus.SYNC_ERROR, "error": error, "job_id": job_id,
                                       "maybe_in_xero": expense.maybe_in_xero or maybe_in_xero, "changed_at": now,
                                       "settlements": expense.settlements + 1})
+
+
+def reconnect_required(expense: ExpenseRecord, reason: str, *, maybe_in_xero: bool, job_id: str | None,
+                       now: str) -> ExpenseRecord:
+    return not_synced(expense, code="reconnect_required",
+                      message=f"The expense could not be synced because the connection to Xero is gone: {reason}",
+                      action=RECONNECT_ACTION, maybe_in_xero=maybe_in_xero, job_id=job_id, now=now)
 
 
 def attachments_reported(expense: ExpenseRecord, problems: list[AttachmentProblem], now: str) -> ExpenseRecord:

@@ -10,7 +10,10 @@ Exactly once, whatever happens to the message:
   tenant's batches run one at a time (FIFO group), so two jobs never send one expense at once;
 - Xero's answer is recorded per element before anything else, and progress is counted once per batch.
 ``ReconnectRequired`` does not loop: the expenses get SYNC_ERROR with reconnect guidance and the message is
-finished. Rate limits and Xero outages propagate: the message comes back later, or reaches the DLQ (alarm).
+finished; so does a request Xero refuses as a whole (400, 403, 404, 409, 413, 422), with Xero's message.
+Rate limits propagate (the message comes back after the wait); so do Xero outages and lost answers, until the
+batch's last delivery, which marks the expenses SYNC_ERROR before the message goes to the DLQ (alarm): no
+expense is left "being synced" with nobody working on it.
 """
 
 from __future__ import annotations
@@ -34,10 +37,24 @@ from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, Sy
 from xerosync.expenses.validation import SyncContext, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, update_spend_money
 from xerosync.observability import logger, metrics
+from xerosync.queue import RetryLater
 from xerosync.store.feeds import FeedRecord
-from xerosync.xero.errors import ReconnectRequired
+from xerosync.xero.errors import (
+    ReconnectRequired,
+    XeroConflict,
+    XeroForbidden,
+    XeroNotFound,
+    XeroRateLimited,
+    XeroTooLarge,
+    XeroUnprocessable,
+    XeroValidationError,
+)
 from xerosync.xero.models import BankTransaction
 from xerosync.xero.session import XeroSession, idempotency_key
+
+# Xero's answers to a whole request that the same request will get again; and the ones that only say "later".
+REFUSALS = (XeroValidationError, XeroForbidden, XeroNotFound, XeroConflict, XeroTooLarge, XeroUnprocessable)
+WAITS = (XeroRateLimited, RetryLater)
 
 Transition = Callable[[ExpenseRecord], ExpenseRecord]
 Decision = tuple[ExpenseRecord, Transition]  # an expense and what Xero's answer (or validation) makes of it
@@ -89,7 +106,9 @@ class SpendMoneyWorker:
     def _now(self) -> str:
         return iso(utc_now(self.clock))
 
-    def process(self, batch: SpendMoneyBatch) -> Tally:
+    def process(self, batch: SpendMoneyBatch, *, last_delivery: bool = False) -> Tally:
+        """Sync one batch. ``last_delivery``: SQS will not hand the message back after this one (the next
+        failure sends it to the dead-letter queue), so a failure leaves its expenses Sync error first."""
         records = self.expenses.get_many(batch.business_id, batch.transaction_ids)
         work = [records[t] for t in batch.transaction_ids if t in records and takes(records[t], batch.job_id)]
         tally = Tally()
@@ -99,19 +118,51 @@ class SpendMoneyWorker:
         except ReconnectRequired as error:
             logger.warning("xero connection gone; expenses of the batch marked for reconnecting",
                            extra={"job_id": batch.job_id, "batch": batch.batch, "reason": error.reason})
-            # This or an earlier delivery of the batch may have reached Xero before the connection went.
-            maybe_sent = tally.sending or self.jobs.send_attempts(batch.business_id, batch.job_id, batch.batch) > 0
             reason = error.reason or error.message
-            now = self._now()
+            self._end_unsettled(batch, work, tally, partial(lifecycle.reconnect_required, reason=reason))
+        except WAITS:
+            raise  # not a failure: the message comes back when the wait is over
+        except REFUSALS as error:
+            # Xero refused the whole request (not an expense of it): sending it again cannot succeed.
+            logger.error("xero refused a spend money batch", extra={
+                "job_id": batch.job_id, "batch": batch.batch, "status": error.status, "error": error.message})
+            metrics.add_metric(name="SpendMoneyBatchRefused", unit="Count", value=1)
+            self._end_unsettled(batch, work, tally, partial(
+                lifecycle.not_synced, code="xero_refused",
+                message=f"Xero refused to sync the expense: {error.message}",
+                action="Sync the expense again later; if Xero refuses it again, contact the bank's support "
+                       "with this message."))
+        except Exception:
+            if not last_delivery:
+                raise  # SQS hands the batch back: a Xero outage or a lost answer is resolved by the next try
+            logger.exception("spend money batch failed on its last delivery; expenses marked, message to the DLQ",
+                             extra={"job_id": batch.job_id, "batch": batch.batch})
+            self._end_unsettled(batch, work, tally, partial(
+                lifecycle.not_synced, code="sync_failed",
+                message="The expense could not be synced: Xero could not be reached or did not answer, "
+                        "however often it was tried.",
+                action="Sync the expense again later."))
+            self._finish(batch, tally)
+            raise  # the message still goes to the dead-letter queue, whose alarm tells a person
+        self._finish(batch, tally)
+        return tally
 
-            def reconnect(expense: ExpenseRecord) -> ExpenseRecord:
-                return lifecycle.reconnect_required(expense, reason, job_id=batch.job_id, now=now,
-                                                    maybe_in_xero=maybe_sent and expense.spend_money is None)
+    def _end_unsettled(self, batch: SpendMoneyBatch, work: list[ExpenseRecord], tally: Tally,
+                       ending: Callable[..., ExpenseRecord]) -> None:
+        """Every expense of the batch without Xero's answer ends SYNC_ERROR through ``ending``."""
+        # This or an earlier delivery of the batch may have reached Xero before it failed.
+        maybe_sent = tally.sending or self.jobs.send_attempts(batch.business_id, batch.job_id, batch.batch) > 0
+        now = self._now()
 
-            self._settle([(e, reconnect) for e in work if not tally.done(e.transaction_id)], tally)
+        def end(expense: ExpenseRecord) -> ExpenseRecord:
+            return ending(expense, job_id=batch.job_id, now=now,
+                          maybe_in_xero=maybe_sent and expense.spend_money is None)
+
+        self._settle([(e, end) for e in work if not tally.done(e.transaction_id)], tally)
+
+    def _finish(self, batch: SpendMoneyBatch, tally: Tally) -> None:
         self._hand_over_receipts(batch, tally.synced)
         self._count(batch, tally)
-        return tally
 
     # ------------------------------------------------------------------ the batch
     def _sync(self, batch: SpendMoneyBatch, work: list[ExpenseRecord], session: XeroSession, tally: Tally) -> None:

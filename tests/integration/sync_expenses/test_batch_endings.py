@@ -1,0 +1,115 @@
+"""No expense stays "being synced" with nobody working on it: a request Xero refuses as a whole ends its
+expenses in Sync error at once; a batch that fails on every delivery ends them there on its last delivery,
+before the message goes to the dead-letter queue (with its alarm). Either way they can be synced again, once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import boto3
+import pytest
+
+from local.event_sources import BatchOutcome
+from local.ledger_emulator import LedgerEmulator
+from local.template import Template
+from local.xero_emulator import XeroEmulator
+from tests.integration.conftest import local_template
+from tests.integration.sync_expenses.conftest import MODULE, World
+from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
+
+MAX_RECEIVES = 4  # the template's ExpenseBatchMaxReceives, lowered so the test reaches the last delivery
+
+
+@pytest.fixture(scope=MODULE)
+def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
+    return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url,
+                          ExpenseBatchMaxReceives=str(MAX_RECEIVES))
+
+
+@pytest.fixture
+def dead_letters(world: World) -> Callable[[], list[str]]:
+    """Reads what reached ExpenseSyncQueue's dead-letter queue since the test began."""
+    sqs = boto3.client("sqs")
+    queue = world.aws.queue_url("ExpenseSyncDeadLetterQueue")
+    found: list[str] = []
+
+    def read() -> list[str]:
+        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append(message["Body"])
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    read()
+    found.clear()
+    return read
+
+
+def _next_delivery(world: World, within: float = 5) -> BatchOutcome | None:
+    mapping = world.mapping("SyncExpensesWorkerFunction")
+    deadline = time.time() + within
+    while time.time() < deadline:
+        outcome = mapping.poll_once()
+        if outcome is not None:
+            return outcome
+        time.sleep(0.2)  # the local queue's visibility timeout is 1 s
+    return None
+
+
+def test_a_request_xero_refuses_as_a_whole_ends_its_expenses_in_sync_error_at_once(
+        world: World, dead_letters: Callable[[], list[str]]) -> None:
+    # Given Xero answering the batch's create with 403 while the connection stays (e.g. a permission it lacks)
+    business, ids = _ready(world, 3)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=403, path="*/BankTransactions", method="PUT", times=1)
+    job = user.sync(ids)
+    # When the worker meets it
+    [outcome] = world.pump_worker()
+    # Then the message is finished (sending it again cannot help) and each expense shows why, at once
+    assert outcome.deleted == 1
+    errors = {e["transaction_id"]: e for e in user.pending()}
+    assert set(errors) == set(ids) and {e["status"] for e in errors.values()} == {"SYNC_ERROR"}
+    error = errors[ids[0]]["error"]
+    assert error["code"] == "xero_refused" and error["message"].startswith("Xero refused to sync the expense: ")
+    assert "sync the expense again" in error["action"].lower()
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 3)
+    assert dead_letters() == [] and world.spend_money(business.tenant_id) == []
+    # And syncing them again creates each Spend Money once
+    user.sync(ids)
+    world.pump_worker()
+    _exactly_once(world, business, ids)
+
+
+def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_letter_queue(
+        world: World, dead_letters: Callable[[], list[str]]) -> None:
+    # Given Xero failing every create (500), after the client's own retries, on every delivery of the batch
+    business, ids = _ready(world, 3)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/BankTransactions", method="PUT", times=None)
+    job = user.sync(ids)
+    # When SQS delivers it until its maxReceiveCount
+    for delivery in range(1, MAX_RECEIVES + 1):
+        outcome = _next_delivery(world)
+        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        statuses = {e["status"] for e in user.pending()}
+        assert statuses == ({"SYNC_ERROR"} if delivery == MAX_RECEIVES else {"QUEUED"}), f"delivery {delivery}"
+    # Then the last delivery left each expense in Sync error, syncable again, and the job finished
+    errors = user.pending()
+    assert {e["error"]["code"] for e in errors} == {"sync_failed"}
+    assert all(e["error"]["action"] == "Sync the expense again later." for e in errors)
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["failed"]) == ("COMPLETED", 3)
+    # And the message went on to the dead-letter queue, where the alarm is
+    assert _next_delivery(world, within=1.5) is None
+    assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+    world.xero.clear_faults()
+    creates_before = len(_creates(world))
+    # When the user syncs them again, each is looked up first (a create may have landed) and created once
+    user.sync(ids)
+    world.pump_worker()
+    _exactly_once(world, business, ids)
+    assert len(_creates(world)) == creates_before + 1
