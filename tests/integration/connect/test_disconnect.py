@@ -52,7 +52,8 @@ def test_disconnect_removes_feeds_connection_and_tokens_and_is_idempotent(
     # And the status shows what happened and the way back
     status = fiona.call("GET", "/v1/xero/connection").json()
     assert status["connection"]["status"] == "DISCONNECTED" and status["connection"]["action"]
-    assert status["accounts"][0]["link"]["status"] == "DISCONNECTED"
+    link = status["accounts"][0]["link"]
+    assert link["status"] == "DISCONNECTED" and link["action"].startswith("Link the account to a Xero bank account")
     # And disconnecting again is fine
     again = fiona.call("DELETE", "/v1/xero/connection")
     assert again.status == 200 and again.json()["status"] == "DISCONNECTED"
@@ -153,3 +154,27 @@ def test_disconnecting_one_business_leaves_another_on_the_same_connection_workin
     assert tenant in _live_connections(xero)
     assert second.call("GET", "/v1/xero/bank-accounts").status == 200
     assert second.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
+
+
+def test_disconnecting_one_business_keeps_the_same_xero_users_other_organisations_connected(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned) -> None:
+    # Given one person who connected two entities of a group to two organisations (one Xero user, two grants)
+    parent = xero.seed_organisation("Parent Books", base_currency="HKD")
+    subsidiary = xero.seed_organisation("Subsidiary Books", base_currency="HKD")
+    first_id = ledger.create_business("SG").business_id
+    first = api.as_user(first_id)
+    second = api.as_user(ledger.create_business("SG").business_id)
+    assert first.connect(parent).status == 200
+    assert second.connect(subsidiary).status == 200
+    # When the first business disconnects
+    assert first.call("DELETE", "/v1/xero/connection").json()["cleanup_pending"] is False
+    # Then its organisation's connection is removed and its tokens wiped, but the grant is not revoked:
+    # revoking would remove every connection of that Xero user, the second business's included
+    assert _live_connections(xero) == {subsidiary}
+    assert xero.token_stats()["revocations"] == 0
+    assert _tokens_item(aws, first_id) is None
+    assert second.call("GET", "/v1/xero/bank-accounts").status == 200
+    assert second.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
+    # And once the last of that user's organisations is disconnected, the grant is revoked too
+    assert second.call("DELETE", "/v1/xero/connection").status == 200
+    assert _live_connections(xero) == set() and xero.token_stats()["revocations"] == 1

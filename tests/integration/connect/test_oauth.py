@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
+from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api
@@ -71,6 +72,24 @@ def test_consent_to_several_organisations_asks_for_one_and_removes_the_others(ap
     # A second choice with the same (now spent) selection is refused
     again = user.call("POST", "/v1/xero/connect/organisation", {"tenant_id": first})
     assert again.status == 400 and again.json()["error"]["code"] == "no_pending_choice"
+
+
+def test_a_sign_in_never_removes_a_connection_another_business_uses(api: Api, xero: XeroEmulator,
+                                                                   ledger: LedgerEmulator) -> None:
+    # Given the parent company connected to its organisation
+    parent = xero.seed_organisation("Parent Holdings")
+    subsidiary = xero.seed_organisation("Subsidiary One")
+    parent_business = api.as_user(ledger.create_business("SG").business_id)
+    assert parent_business.connect(parent).status == 200
+    # When the same Xero user connects the subsidiary, ticking both organisations on Xero's consent page
+    user = api.as_user("biz_subsidiary")
+    answer = user.call("POST", "/v1/xero/connect/complete", user.consent([parent, subsidiary]))
+    assert answer.json()["status"] == "CHOOSE_ORGANISATION"
+    assert user.call("POST", "/v1/xero/connect/organisation", {"tenant_id": subsidiary}).status == 200
+    # Then the parent's connection, which Xero shares between the two sign-ins, is kept
+    assert {c["tenantId"] for c in xero.connections()} == {parent, subsidiary}
+    assert parent_business.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
+    assert parent_business.call("GET", "/v1/xero/bank-accounts").status == 200
 
 
 @pytest.mark.parametrize(("seed", "code", "words"), [

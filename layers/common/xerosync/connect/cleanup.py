@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from xerosync.observability import logger
 from xerosync.xero.client import XeroClient
-from xerosync.xero.errors import ReconnectRequired, XeroInvalidGrant
+from xerosync.xero.errors import ReconnectRequired, XeroForbidden, XeroInvalidGrant, XeroUnauthorised
 
 
 class CleanupJob(BaseModel):
@@ -61,9 +61,21 @@ class XeroCleanup:
             self.xero.identity.delete_connection(token, job.xero_connection_id)
         if job.wipe_tokens and job.remove_connection:
             stored = self.xero.vault.load(job.business_id)
-            if stored is not None:
+            if stored is not None and not self._user_keeps_other_connections(token, job):
                 with contextlib.suppress(XeroInvalidGrant):  # already revoked
                     self.xero.identity.revoke(stored.tokens.refresh_token)
+
+    def _user_keeps_other_connections(self, token: str, job: CleanupJob) -> bool:
+        """Revoking removes every connection the Xero user gave the app, which may include another business's
+        organisation (one person connecting several entities): then the tokens are only wiped here."""
+        try:
+            remaining = [c for c in self.xero.identity.connections(token) if c.id != job.xero_connection_id]
+        except (XeroUnauthorised, XeroForbidden, ReconnectRequired, XeroInvalidGrant):
+            return False  # the grant no longer reaches Xero: nothing else hangs on it
+        if remaining:
+            logger.info("tokens wiped without revoking: the Xero user keeps other connections to the app",
+                        extra={"business_id": job.business_id, "other_connections": len(remaining)})
+        return bool(remaining)
 
     def _wipe(self, job: CleanupJob) -> None:
         if job.wipe_tokens:

@@ -52,6 +52,8 @@ ALREADY_CONNECTED = ("The AccountToken, AccountNumber, or AccountId is already c
 ALREADY_CONNECTED_ACTION = ("Choose another Xero bank account, or create a new account in Xero's Chart of Accounts "
                             "and choose it.")
 RELINK_ACTION = "Link the account again, choosing another Xero bank account or a new one."
+LINK_AGAIN_ACTION = ("Link the account to a Xero bank account again to resume syncing it (after connecting to Xero, "
+                     "if the connection is not active).")
 BACKFILL_DAYS = 365  # Xero accepts statement lines from the last 365 days only
 
 
@@ -111,7 +113,7 @@ class ConnectService:
         selection, tokens = found
         chosen = next((c for c in selection.organisations if c.tenant_id == body.tenant_id), None)
         if chosen is None:
-            self._remove_connections(tokens, selection.organisations)
+            self._remove_connections(caller.business_id, tokens, selection.organisations)
             raise InvalidRequest("That organisation was not among those consented to in Xero.", action=RESTART,
                                  code="organisation_not_offered")
         others = [c for c in selection.organisations if c.tenant_id != body.tenant_id]
@@ -121,10 +123,10 @@ class ConnectService:
                 ) -> ConnectOutcome:
         business_id = caller.business_id
         # The others offered on the consent page are removed: one business connects to one organisation.
-        self._remove_connections(tokens, others)
+        self._remove_connections(business_id, tokens, others)
         existing = self.connections.get(business_id)
         if existing and existing.status == ConnectionStatus.ACTIVE and existing.tenant_id != chosen.tenant_id:
-            self._remove_connections(tokens, [chosen])
+            self._remove_connections(business_id, tokens, [chosen])
             raise Conflict(f"This business is already connected to the Xero organisation "
                            f"'{existing.organisation_name}'.",
                            action="Disconnect it first (Manage connection > Disconnect Xero), then connect again.",
@@ -134,7 +136,7 @@ class ConnectService:
         organisation = session.organisation()
         refusal = _refusal(organisation.name, organisation.edition, organisation.organisation_status)
         if refusal is not None:
-            self._remove_connections(tokens, [chosen])
+            self._remove_connections(business_id, tokens, [chosen])
             self.xero.vault.wipe(business_id)
             metrics.add_metric(name="ConnectRefused", unit="Count", value=1)
             raise refusal
@@ -156,12 +158,21 @@ class ConnectService:
                                                           "reconnect": existing is not None})
         return ConnectOutcome(status="CONNECTED", connection=_connection_view(record))
 
-    def _remove_connections(self, tokens: TokenSet, connections: list[XeroConnection]) -> None:
+    def _remove_connections(self, business_id: str, tokens: TokenSet, connections: list[XeroConnection]) -> None:
+        """Remove connections this sign-in made and the business will not use. One that another business of
+        the bank still uses (same Xero user, same organisation: Xero gives them one connection) is kept."""
         for connection in connections:
+            if self._used_by_another_business(connection, business_id):
+                logger.info("kept a Xero connection another business uses", extra={"tenant_id": connection.tenant_id})
+                continue
             try:
                 self.xero.identity.delete_connection(tokens.access_token, connection.id)
             except XeroError:
                 logger.warning("could not remove a Xero connection", extra={"tenant_id": connection.tenant_id})
+
+    def _used_by_another_business(self, connection: XeroConnection, business_id: str) -> bool:
+        return any(c.xero_connection_id == connection.id and c.status != ConnectionStatus.DISCONNECTED
+                   and c.business_id != business_id for c in self.connections.by_tenant(connection.tenant_id))
 
     # ------------------------------------------------------------------ status and picker
     def status(self, caller: Caller) -> ConnectionStatusView:
@@ -404,7 +415,7 @@ def _auth_event_id(tokens: TokenSet) -> str | None:
 
 
 def _refusal(name: str, edition: str | None, organisation_status: str | None) -> Unprocessable | None:
-    if edition != OrganisationEdition.BUSINESS:
+    if edition == OrganisationEdition.PARTNER:
         return Unprocessable(
             f"'{name}' is a Xero Partner Edition organisation. Only Business Edition organisations can be connected.",
             action="Connect a Business Edition organisation, or ask your Xero adviser to move this one to Business "
@@ -412,6 +423,11 @@ def _refusal(name: str, edition: str | None, organisation_status: str | None) ->
     if organisation_status != "ACTIVE":
         return Unprocessable(f"'{name}' is not an active Xero organisation, so it cannot be connected.",
                              action="Choose an active organisation in Xero.", code="organisation_inactive")
+    if edition != OrganisationEdition.BUSINESS:
+        return Unprocessable(
+            f"'{name}' is not a Xero Business Edition organisation (Xero reports its edition as "
+            f"{edition or 'unknown'}). Only Business Edition organisations can be connected.",
+            action="Connect a Business Edition organisation.", code="edition_not_supported")
     return None
 
 
@@ -450,7 +466,7 @@ def _connection_view(record: XeroConnectionRecord) -> ConnectionView:
 def _account_view(account: LedgerAccount, feed: FeedRecord | None) -> BankAccountView:
     link = None
     if feed is not None:
-        action = RELINK_ACTION if feed.status == FeedStatus.REJECTED else None
+        action = {FeedStatus.REJECTED: RELINK_ACTION, FeedStatus.DISCONNECTED: LINK_AGAIN_ACTION}.get(feed.status)
         link = LinkView(status=feed.status.value, status_reason=feed.status_reason, action=action,
                         xero_account_id=feed.xero_account_id, xero_account_name=feed.xero_account_name,
                         feed_connection_id=feed.feed_connection_id, linked_by=feed.linked_by, linked_at=feed.linked_at,
