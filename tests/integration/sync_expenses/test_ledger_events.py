@@ -9,6 +9,7 @@ import boto3
 from local.ledger_emulator import Counterparty, generated_spec
 from local.stack import LEDGER_BUS
 from tests.integration.sync_expenses.conftest import World
+from xerosync.expenses.store import ExpenseStore
 
 
 def test_every_outbound_payment_of_a_linked_account_becomes_a_pending_expense(world: World) -> None:
@@ -30,6 +31,19 @@ def test_every_outbound_payment_of_a_linked_account_becomes_a_pending_expense(wo
     assert expense["attachment_count"] == 2 and expense["account_name"] == "HKD Operating"
     assert expense["ready_to_sync"] is False and expense["problems"][0]["code"] == "no_account"
     assert world.queue_depth("LedgerEventsQueue") == 0
+
+
+def test_a_payment_made_just_after_its_account_is_linked_becomes_an_expense(world: World) -> None:
+    # Given a payment of an account not linked yet, which the consumer (a warm Lambda) sees and ignores
+    business = world.business(currencies=("HKD",), link=False)
+    before = world.pay(business, "12.00")
+    assert ExpenseStore(world.table).get(business.business_id, before) is None
+    # When the account is linked and money goes out of it a moment later
+    world.link(business, "HKD", business.xero_banks["HKD"])
+    after = world.pay(business, "13.00")
+    # Then that payment is an expense: "not linked" was not remembered
+    assert [e["transaction_id"] for e in world.user(business.business_id).pending()] == [after]
+    assert before != after
 
 
 def test_a_change_of_category_description_or_receipts_sets_updated_before_and_after_sync(world: World) -> None:

@@ -61,8 +61,9 @@ class FeedLookup(Protocol):
     def get(self, business_id: str, account_id: str) -> FeedRecord | None: ...
 
 
-# A link or unlink reaches the consumer within this long; reading the feed once per event would double the
-# reads of a busy ledger.
+# A live link is remembered this long (an unlink reaches the consumer within it; an expense made meanwhile
+# is harmless: a known expense keeps following its payment anyway). "Not linked" is never remembered: a
+# payment made just after its account was linked must become an expense.
 FEED_CACHE_SECONDS = 60.0
 
 
@@ -72,7 +73,7 @@ class LedgerEventConsumer:
     feeds: FeedLookup
     ledger: TransactionSource
     clock: Clock
-    _feeds: dict[tuple[str, str], tuple[FeedRecord | None, float]] = field(default_factory=dict)
+    _feeds: dict[tuple[str, str], tuple[FeedRecord, float]] = field(default_factory=dict)  # live ones only
     _known: dict[tuple[str, str], ExpenseRecord] = field(default_factory=dict)
     _prefetched: set[tuple[str, str]] = field(default_factory=set)
 
@@ -104,10 +105,14 @@ class LedgerEventConsumer:
     def _live_feed(self, business_id: str, account_id: str) -> bool:
         now = self.clock.time()
         cached = self._feeds.get((business_id, account_id))
-        if cached is None or now - cached[1] > FEED_CACHE_SECONDS:
-            cached = (self.feeds.get(business_id, account_id), now)
-            self._feeds[(business_id, account_id)] = cached
-        return cached[0] is not None and cached[0].is_live
+        if cached is not None and now - cached[1] <= FEED_CACHE_SECONDS:
+            return True
+        feed = self.feeds.get(business_id, account_id)
+        if feed is not None and feed.is_live:
+            self._feeds[(business_id, account_id)] = (feed, now)
+            return True
+        self._feeds.pop((business_id, account_id), None)
+        return False
 
     def handle(self, event: TransactionEvent) -> EventOutcome:
         if event.direction != Direction.DEBIT:
