@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import boto3
 
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
+from xerosync.expenses.models import ExpenseStatus
+from xerosync.expenses.store import ExpenseStore
 from xerosync.feeds.requests import request_feed_sync
 from xerosync.feeds.statements import BookingCalendar
 from xerosync.store.connections import ConnectionStatus
@@ -51,6 +54,38 @@ def test_a_link_starts_the_backfill_at_once_from_the_chosen_day_within_xeros_yea
     auto_sync.fire()
     auto_sync.pump()
     assert auto_sync.feed(feed).status == FeedStatus.ACTIVE
+
+
+def test_the_outbound_payments_of_a_linked_accounts_history_become_pending_expenses(auto_sync: AutoSync,
+                                                                                    xero: XeroEmulator) -> None:
+    # Given an account whose payments were made before it was linked (their ledger events came before the link)
+    tenant = xero.seed_organisation()
+    auto_sync.connect("biz_history", tenant)
+    account = auto_sync.account("biz_history")
+    now = datetime.now(UTC)
+    posted = {}
+    for days_ago, direction in [(40, "DEBIT"), (20, "DEBIT"), (10, "CREDIT"), (5, "DEBIT")]:
+        posted[days_ago] = auto_sync.ledger.post_transaction(
+            account.account_id, "25.00", direction, spend_category="travel" if direction == "DEBIT" else None,
+            posted_at=int((now - timedelta(days=days_ago)).timestamp())).transaction_id
+    # When it is linked with its history from 30 days ago, and the feed syncs
+    feed = auto_sync.link("biz_history", account, backfill_from=(now - timedelta(days=30)).date())
+    request_feed_sync(tenant, "biz_history", [account.account_id], "linked")
+    auto_sync.pump()
+    # Then the payments from the chosen start are PENDING expenses; money in and older payments are not
+    expenses = ExpenseStore(boto3.resource("dynamodb").Table(auto_sync.aws.refs["MainTable"]))
+    found = {days_ago: expenses.get("biz_history", txn) for days_ago, txn in posted.items()}
+    assert found[40] is None and found[10] is None
+    assert found[20] is not None and found[5] is not None
+    assert {found[20].status, found[5].status} == {ExpenseStatus.PENDING}
+    assert (found[20].payment.amount, found[20].payment.spend_category) == (Decimal("25.00"), "travel")
+    xero.settle_pending()
+    assert len(auto_sync.xero_lines(feed)) == 3
+    # And the next run, which reads nothing new, changes nothing
+    auto_sync.fire()
+    auto_sync.pump()
+    again = expenses.get("biz_history", posted[5])
+    assert again is not None and again.version == found[5].version
 
 
 def test_a_business_disconnected_in_xero_shows_it_on_its_feeds_and_the_message_does_not_loop(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from xerosync import aws
 from xerosync.clock import SystemClock
+from xerosync.expenses.catch_up import PaymentCatchUp
+from xerosync.expenses.store import ExpenseStore
 from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
 from xerosync.feeds.requests import SyncNowService
 from xerosync.feeds.statements import BookingCalendar, StatementBuilder
@@ -43,6 +45,7 @@ def get_feed_sync_worker() -> FeedSyncWorker:
     return FeedSyncWorker(
         feeds=get_feed_store(), connections=xero.connections, ledger=get_ledger_client(), xero=xero,
         clock=xero.clock, builder=StatementBuilder(calendar=BookingCalendar(settings.statement_utc_offset_minutes)),
+        payments=PaymentCatchUp(ExpenseStore(aws.table(settings.main_table_name)), xero.clock),
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import takewhile
@@ -82,6 +82,13 @@ class LedgerReader(Protocol):
                           posted_from: str | None = None) -> Iterator[LedgerTransaction]: ...
 
 
+class PaymentSink(Protocol):
+    def watch(self, transactions: Iterable[LedgerTransaction], seen: list[LedgerTransaction]
+              ) -> Iterator[LedgerTransaction]: ...
+
+    def record(self, business_id: str, payments: list[LedgerTransaction]) -> int: ...
+
+
 class BankFeedSession(Protocol):
     tenant_id: str
 
@@ -136,7 +143,7 @@ class FeedSyncWorker:
     def __init__(self, *, feeds: FeedRepository, connections: ConnectionSyncRecorder, ledger: LedgerReader,
                  xero: XeroSessions, clock: Clock, builder: StatementBuilder | None = None,
                  max_lines_per_round: int = MAX_LINES_PER_FEED_PER_ROUND,
-                 time_margin_seconds: float = TIME_MARGIN_SECONDS) -> None:
+                 time_margin_seconds: float = TIME_MARGIN_SECONDS, payments: PaymentSink | None = None) -> None:
         self.feeds = feeds
         self.connections = connections
         self.ledger = ledger
@@ -145,6 +152,7 @@ class FeedSyncWorker:
         self.builder = builder or StatementBuilder()
         self.max_lines_per_round = max_lines_per_round
         self.time_margin_seconds = time_margin_seconds
+        self.payments = payments  # outbound payments read here also become expenses (sync expenses)
 
     # ------------------------------------------------------------------ one message
     def sync(self, request: FeedSyncRequest, time_left: Callable[[], float]) -> SyncReport:
@@ -292,8 +300,17 @@ class FeedSyncWorker:
         posted_from = (record.backfill_from - timedelta(days=1)).isoformat() if record.backfill_from else None
         transactions = self.ledger.iter_transactions(record.account_id, after_sequence=record.cursor,
                                                      posted_from=posted_from)
+        payments: list[LedgerTransaction] = []
+        if self.payments is not None:
+            transactions = self.payments.watch(transactions, payments)
         plan = self.builder.plan(record.feed_connection_id, transactions, today=self._today(),
                                  not_before=record.backfill_from, max_lines=self.max_lines_per_round)
+        if self.payments is not None and plan.statements:
+            # The payments the statements carry (from the start date, inside Xero's window), before anything
+            # is posted: a failure here returns the message with nothing half-done.
+            ranges = [(p.first_sequence, p.last_sequence) for p in plan.statements]
+            self.payments.record(record.business_id, [t for t in payments
+                                                      if any(a <= t.sequence <= b for a, b in ranges)])
         if plan.skipped_through and plan.skipped_through[0] > record.cursor:
             # Older than Xero's one-year window or than the chosen start: Xero cannot take them, ever.
             record.cursor, record.cursor_balance = plan.skipped_through

@@ -1,0 +1,53 @@
+"""Outbound payments that auto-sync reads from the ledger become expenses where the ledger's events have not
+made them so: an account's history from the start date chosen when it was linked (its events came before
+the link), and any event lost or late on the way. The events stay the fast path; this is the sure one.
+
+Idempotent: an expense that exists is only refreshed when the ledger holds a newer version of its payment,
+through the same state machine and the same conditional writes as the events' consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from xerosync.clock import Clock, iso, utc_now
+from xerosync.expenses import lifecycle
+from xerosync.expenses.store import ExpenseStore, in_parallel
+from xerosync.ledger.models import Direction, LedgerTransaction
+from xerosync.observability import metrics
+
+
+@dataclass
+class PaymentCatchUp:
+    expenses: ExpenseStore
+    clock: Clock
+
+    def watch(self, transactions: Iterable[LedgerTransaction], seen: list[LedgerTransaction]
+              ) -> Iterator[LedgerTransaction]:
+        """Pass ``transactions`` through, keeping the outbound payments read in ``seen``."""
+        for transaction in transactions:
+            if transaction.direction == Direction.DEBIT:
+                seen.append(transaction)
+            yield transaction
+
+    def record(self, business_id: str, payments: list[LedgerTransaction]) -> int:
+        """Make each payment's expense exist and be current; returns how many were created or refreshed."""
+        payments = [p for p in payments if p.direction == Direction.DEBIT and p.business_id == business_id]
+        if not payments:
+            return 0
+        known = self.expenses.get_many(business_id, [p.transaction_id for p in payments])
+        behind = [p for p in payments if p.transaction_id not in known
+                  or known[p.transaction_id].payment.ledger_version < p.version]
+        now = iso(utc_now(self.clock))
+
+        def catch_up(payment: LedgerTransaction) -> bool:
+            saved = self.expenses.change(business_id, payment.transaction_id,
+                                         lambda record: lifecycle.apply_ledger(record, payment, now),
+                                         known.get(payment.transaction_id))
+            return saved is not None
+
+        changed = sum(in_parallel(catch_up, behind))
+        if changed:
+            metrics.add_metric(name="ExpensesCaughtUp", unit="Count", value=changed)
+        return changed
