@@ -48,7 +48,7 @@ class DevStackConfig:
     ledger_port: int = 0
     # Deployed queues hide a failed message for minutes; locally it comes back after this many seconds.
     visibility_timeout: int | None = 2
-    pollers_per_queue: int = 2  # 0: no background polling; tests pump by hand
+    pollers_per_queue: int = 2  # on standard queues (FIFO queues get one); 0: no polling, tests pump by hand
     schedule_speed: float | None = None  # None: schedules fire only on demand
     log_level: str = "WARNING"
     key_path: Path | None = None
@@ -129,7 +129,13 @@ class DevStack:
                                             self.provisioned.queue_url(source.queue))
             self.mappings[source.function] = mapping
             if cfg.pollers_per_queue:
-                mapping.start(pollers=cfg.pollers_per_queue)
+                # Lambda never receives a message again while an invocation holds it (a queue's visibility
+                # timeout outlasts its consumer's timeout). Locally visibility is seconds, so on a FIFO queue,
+                # where one tenant's batch may take longer than that, a single poller keeps that promise:
+                # the message can come back only after its invocation has ended.
+                fifo = self.template.resolve(self.template.body["Resources"][source.queue]["Properties"]).get(
+                    "FifoQueue", False)
+                mapping.start(pollers=1 if fifo else cfg.pollers_per_queue)
         self.scheduler = Scheduler(self.template, self.runtime, speed=cfg.schedule_speed or 1.0)
         if cfg.schedule_speed:
             self.scheduler.start()

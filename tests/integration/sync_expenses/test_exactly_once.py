@@ -140,3 +140,31 @@ def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(
     world.pump_worker()
     assert _creates(world) == []
     _exactly_once(world, business, ids)
+
+
+def test_a_worker_that_dies_after_recording_but_before_counting_still_leaves_the_right_progress(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    business, ids = _ready(world, 7)
+    user = world.user(business.business_id)
+    original = SpendMoneyWorker._count
+    died: list[int] = []
+
+    def die_once(self: SpendMoneyWorker, batch: Any, tally: Any) -> None:
+        if not died:
+            died.append(len(tally.synced))
+            raise RuntimeError("Lambda timed out")
+        original(self, batch, tally)
+
+    # Given a delivery that recorded Xero's answer for every expense, then died before counting the batch
+    monkeypatch.setattr(SpendMoneyWorker, "_count", die_once)
+    job = user.sync(ids)
+    [failed] = world.pump_worker()
+    assert failed.failed == 1 and died == [7]
+    # When SQS delivers the batch again
+    time.sleep(1.1)  # the local queue's visibility timeout
+    world.pump_worker()
+    # Then nothing is sent again, and the job counts what the first delivery did
+    assert len(_creates(world)) == 1
+    _exactly_once(world, business, ids)
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 7, 0)

@@ -74,6 +74,7 @@ class Tally:
     failed: list[str] = field(default_factory=list)
     settled: set[str] = field(default_factory=set)
     sending: bool = False  # a call that may create Spend Money has begun
+    earlier_synced: int = 0  # synced by an earlier delivery of the batch that died before counting it
 
     def done(self, transaction_id: str) -> bool:
         return transaction_id in self.settled
@@ -142,9 +143,9 @@ class SpendMoneyWorker:
                 message="The expense could not be synced: Xero could not be reached or did not answer, "
                         "however often it was tried.",
                 action="Sync the expense again later."))
-            self._finish(batch, tally)
+            self._finish(batch, tally, records)
             raise  # the message still goes to the dead-letter queue, whose alarm tells a person
-        self._finish(batch, tally)
+        self._finish(batch, tally, records)
         return tally
 
     def _end_unsettled(self, batch: SpendMoneyBatch, work: list[ExpenseRecord], tally: Tally,
@@ -160,8 +161,18 @@ class SpendMoneyWorker:
 
         self._settle([(e, end) for e in work if not tally.done(e.transaction_id)], tally)
 
-    def _finish(self, batch: SpendMoneyBatch, tally: Tally) -> None:
+    def _finish(self, batch: SpendMoneyBatch, tally: Tally, records: dict[str, ExpenseRecord]) -> None:
         self._hand_over_receipts(batch, tally.synced)
+        # An earlier delivery may have settled some of the batch and died before counting it (a timeout, a
+        # crash): those count as what they became, so that the job's figures add up whichever delivery counts.
+        for transaction_id in batch.transaction_ids:
+            record = records.get(transaction_id)
+            if record is None or tally.done(transaction_id) or record.job_id != batch.job_id:
+                continue
+            if record.status == ExpenseStatus.SYNCED and record.error is None:
+                tally.earlier_synced += 1
+            elif record.status in (ExpenseStatus.SYNCED, ExpenseStatus.SYNC_ERROR):
+                tally.failed.append(transaction_id)
         self._count(batch, tally)
 
     # ------------------------------------------------------------------ the batch
@@ -316,8 +327,8 @@ class SpendMoneyWorker:
             self.attachment_uploads.send(requests)
 
     def _count(self, batch: SpendMoneyBatch, tally: Tally) -> None:
-        counted = self.jobs.count_batch(batch.business_id, batch.job_id, batch.batch, synced=len(tally.synced),
-                                        failed_ids=tally.failed)
+        counted = self.jobs.count_batch(batch.business_id, batch.job_id, batch.batch,
+                                        synced=len(tally.synced) + tally.earlier_synced, failed_ids=tally.failed)
         if counted:
             self.jobs.complete_if_done(batch.business_id, batch.job_id, self._now())
         metrics.add_metric(name="ExpensesSynced", unit="Count", value=len(tally.synced))
