@@ -33,9 +33,9 @@ def attachment_status(transaction_id: TransactionId) -> AttachmentStatusView:
 
 
 @app.post("/v1/expenses/<transaction_id>/attachments/retry", summary="Send the receipts that are not in Xero again",
-          tags=TAGS, responses={202: {"description": "Queued; read the state at the status route.",
-                                      "content": {"application/json": {"model": AttachmentStatusView}}},
-                                **WITH_NOT_FOUND})
+          tags=TAGS, responses=http.responses(success=202, success_model=AttachmentStatusView,
+                                              success_text="Queued; read the state at the status route.",
+                                              not_found="No such expense for this business."))
 def retry_attachments(transaction_id: TransactionId) -> Response[AttachmentStatusView]:
     view = get_status_service().retry(http.current_caller(app), transaction_id)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=view)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,14 +16,9 @@ from xerosync.observability import instrument
 app = APIGatewayHttpResolver(enable_validation=True)
 http.install(app)
 
-# Powertools documents only the responses listed once any are, so the success response is listed too (its
-# schema then comes from the return annotation).
-_RESPONSES: dict[int, OpenAPIResponse] = {
-    202: {"description": "The sync is queued; the connection status shows its result and last sync time."},
-    **http.ERROR_RESPONSES,
-    429: {"description": "Sync now was used moments ago; the Retry-After header says when it may be used again.",
-          "content": {"application/json": {"model": http.ErrorBody}}},
-}
+_RESPONSES = http.responses(
+    success=202, success_text="The sync is queued; the connection status shows its result and last sync time.",
+    e429="Sync now was used moments ago; the Retry-After header says when it may be used again.")
 
 
 @app.post("/v1/xero/sync", summary="Sync the business's bank feeds to Xero now", tags=["auto-sync"],

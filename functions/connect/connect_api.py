@@ -33,6 +33,9 @@ app = APIGatewayHttpResolver(enable_validation=True)
 http.install(app)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, description="The bank's account id.")]
+REFUSABLE = http.responses(unprocessable="The organisation may not connect (Partner Edition, inactive...); the "
+                                         "message says why and the connection just made is removed.")
+ACCOUNT_ROUTE = http.with_not_found("No such bank account for this business, or the business is not connected.")
 
 
 @app.get("/v1/health", summary="Proves the path end to end", tags=["health"], responses=http.ERROR_RESPONSES)
@@ -46,13 +49,13 @@ def start_connect() -> ConnectStarted:
 
 
 @app.post("/v1/xero/connect/complete", summary="Finish connecting with Xero's code and state", tags=["connect"],
-          responses=http.ERROR_RESPONSES)
+          responses=REFUSABLE)
 def complete_connect(body: Annotated[CompleteConnect, Body()]) -> ConnectOutcome:
     return get_connect_service().complete(http.current_caller(app), body)
 
 
 @app.post("/v1/xero/connect/organisation", summary="Choose the organisation when Xero's consent covered several",
-          tags=["connect"], responses=http.ERROR_RESPONSES)
+          tags=["connect"], responses=REFUSABLE)
 def choose_organisation(body: Annotated[ChooseOrganisation, Body()]) -> ConnectOutcome:
     return get_connect_service().choose_organisation(http.current_caller(app), body)
 
@@ -64,7 +67,7 @@ def connection_status() -> ConnectionStatusView:
 
 
 @app.delete("/v1/xero/connection", summary="Disconnect Xero (idempotent)", tags=["connect"],
-            responses=http.ERROR_RESPONSES)
+            responses=http.with_not_found("The business was never connected to Xero."))
 def disconnect() -> ConnectionView:
     return get_connect_service().disconnect(http.current_caller(app))
 
@@ -76,13 +79,13 @@ def xero_bank_accounts() -> XeroBankAccounts:
 
 
 @app.put("/v1/bank-accounts/<account_id>/feed", summary="Link a bank account to a Xero bank account",
-         tags=["connect"], responses=http.ERROR_RESPONSES)
+         tags=["connect"], responses=ACCOUNT_ROUTE)
 def link_account(account_id: AccountId, body: Annotated[LinkAccount, Body()]) -> LinkedAccount:
     return get_connect_service().link(http.current_caller(app), account_id, body)
 
 
 @app.delete("/v1/bank-accounts/<account_id>/feed", summary="Unlink a bank account from Xero", tags=["connect"],
-            responses=http.ERROR_RESPONSES)
+            responses=ACCOUNT_ROUTE)
 def unlink_account(account_id: AccountId) -> LinkedAccount:
     return get_connect_service().unlink(http.current_caller(app), account_id)
 

@@ -91,8 +91,8 @@ def edit_expense(transaction_id: TransactionId, body: Annotated[ExpenseEdit, Bod
 
 
 @app.post("/v1/expenses/sync-jobs", summary="Sync 1 to 1000 expenses to Xero as Spend Money", tags=TAGS,
-          responses={202: {"description": "The sync job; read its progress at /v1/expenses/sync-jobs/{job_id}.",
-                           "content": {"application/json": {"model": SyncJobView}}}, **http.ERROR_RESPONSES})
+          responses=http.responses(success=202, success_model=SyncJobView,
+                                   success_text="The sync job; read its progress at /v1/expenses/sync-jobs/{job_id}."))
 def start_sync_job(
     body: Annotated[StartSync, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=128, description=(

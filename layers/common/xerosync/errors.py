@@ -73,6 +73,11 @@ class PayloadTooLarge(ProductError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ProductError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class TooManyRequests(ProductError):
     status = 429
     code = "too_many_requests"

@@ -12,12 +12,16 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from xerosync.auth import Caller, caller_from_claims
-from xerosync.errors import ProductError, TooManyRequests
+from xerosync.errors import ProductError, TooManyRequests, UnsupportedMediaType
 from xerosync.observability import logger
 from xerosync.settings import get_settings
 from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroRateLimited
@@ -38,22 +42,48 @@ class ErrorBody(BaseModel):
 # Documented once for every route, so that the OpenAPI document shows the error shape. The 200 entry has no
 # content on purpose: Powertools fills it from the route's return annotation, and leaves it out entirely
 # when a route lists responses without it.
-ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    200: {"description": "Success."},
-    **{status: {"description": text, "content": {"application/json": {"model": ErrorBody}}}
-       for status, text in {
-           400: "The request is invalid; the message says which field and why.",
-           401: "No valid sign-in.",
-           403: "The caller's role or business may not do this.",
-           409: "The request conflicts with the current state.",
-       }.items()},
+def _error(text: str) -> OpenAPIResponse:
+    return {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+
+
+_ERRORS: dict[int, str] = {
+    400: "The request is invalid; the message says which field and why.",
+    401: "No valid sign-in.",
+    403: "The caller's role or business may not do this.",
+    409: "The request conflicts with the current state (for example, Xero needs reconnecting).",
+    415: "The body is not JSON.",
+    429: "Xero's limits for the organisation are reached (or the route's own); Retry-After says when to try again.",
+    500: "Something failed on our side; the correlation id helps support.",
+    502: "Xero could not complete the request; try again in a few minutes.",
+    503: "Xero or the bank's ledger could not be reached; the request may be sent again as it is.",
 }
 
 
+def responses(*, success: int = 200, success_text: str = "Success.", success_model: Any = None,
+              not_found: str | None = None, unprocessable: str | None = None,
+              **overrides: str) -> dict[int, OpenAPIResponse]:
+    """A route's documented responses: its success and every error it may answer with. Powertools documents
+    only the responses listed once any are, so the success is listed too (its schema from the return annotation
+    unless ``success_model`` names it). ``overrides`` (``e429="..."``) reword a status for the route."""
+    documented: dict[int, OpenAPIResponse] = {success: {"description": success_text}}
+    if success_model is not None:
+        documented[success] = {"description": success_text, "content": {"application/json": {"model": success_model}}}
+    errors = dict(_ERRORS)
+    if not_found:
+        errors[404] = not_found
+    if unprocessable:
+        errors[422] = unprocessable
+    errors.update({int(key.removeprefix("e")): text for key, text in overrides.items()})
+    documented.update({status: _error(text) for status, text in sorted(errors.items())})
+    return documented
+
+
+ERROR_RESPONSES = responses()
+
+
 def with_not_found(description: str) -> dict[int, OpenAPIResponse]:
-    """The error responses of a route that names one object by id, with its 404."""
-    return {**ERROR_RESPONSES,
-            404: {"description": description, "content": {"application/json": {"model": ErrorBody}}}}
+    """The responses of a route that names one object by id, with its 404."""
+    return responses(not_found=description)
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
@@ -84,14 +114,36 @@ def _json(app: APIGatewayHttpResolver, status: int, body: dict[str, Any], header
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
     fields = []
     for error in errors:
+        if error.get("type") == "json_invalid":
+            fields.append({"field": "body", "problem": "is not valid JSON"})
+            continue
         loc = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "header")]
         fields.append({"field": ".".join(loc) or "body", "problem": error.get("msg", "is invalid")})
     summary = "; ".join(f"{f['field']}: {f['problem']}" for f in fields[:5])
     return f"The request is invalid: {summary}.", fields
 
 
+NOT_JSON = UnsupportedMediaType("The request body must be JSON.",
+                                action="Send it with Content-Type: application/json.")
+
+
+def _json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """Every body this API takes is JSON: a form or a file upload is refused before it is parsed."""
+    event = app.current_event
+    content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if event.body and content_type and content_type != content_types.APPLICATION_JSON:
+        raise NOT_JSON
+    return next_middleware(app)
+
+
 def install(app: APIGatewayHttpResolver) -> None:
     """Register the product's error mapping on a resolver."""
+
+    app.use(middlewares=[_json_bodies_only])
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(exc: RequestUnsupportedContentType) -> Response:
+        return _json(app, NOT_JSON.status, NOT_JSON.body())
 
     @app.exception_handler(ProductError)
     def _product_error(exc: ProductError) -> Response:

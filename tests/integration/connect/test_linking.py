@@ -128,6 +128,12 @@ def test_a_feed_that_xero_rejects_later_shows_the_reason(api: Api, xero: XeroEmu
     ({"xero_account_id": "a", "new_account": {"name": "x", "number": "1"}}, 400, "invalid_request"),
     ({}, 400, "invalid_request"),
     ({"new_account": {"name": "Fine", "number": "1"}, "backfill_from": "2020-01-01"}, 400, "backfill_too_old"),
+    # Only a Xero id reaches Xero's URL: an empty one used to list the accounts and link the first
+    ({"xero_account_id": ""}, 400, "invalid_request"),
+    ({"xero_account_id": "   "}, 400, "invalid_request"),
+    ({"xero_account_id": "../Organisation"}, 400, "invalid_request"),
+    ({"xero_account_id": "?where=Type==\"BANK\""}, 400, "invalid_request"),
+    ({"xero_account_id": "not-a-uuid"}, 400, "invalid_request"),
 ])
 def test_bad_link_requests_are_refused_and_nothing_is_linked(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
                                                             body: dict[str, object], status: int, code: str) -> None:

@@ -91,7 +91,7 @@ def test_the_jobs_progress_reads_as_a_sentence() -> None:
 
 def test_a_cursor_of_another_list_is_refused() -> None:
     with pytest.raises(InvalidRequest):
-        _decode_cursor("not-a-cursor", "EXPENSES#biz#pending")
+        _decode_cursor("not-a-cursor", "EXPENSES#biz#pending", "any-filters")
 
 
 def test_booking_days_filter_the_utc_postings_they_cover() -> None:

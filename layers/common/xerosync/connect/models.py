@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+from xerosync.bodies import StrictBody, XeroId
 
 
 class ConnectStarted(BaseModel):
@@ -101,7 +99,7 @@ class NewXeroAccount(StrictBody):
 
 
 class LinkAccount(StrictBody):
-    xero_account_id: str | None = Field(None, max_length=64, description="An existing Xero bank account.")
+    xero_account_id: XeroId | None = Field(None, description="An existing Xero bank account (its AccountID).")
     new_account: NewXeroAccount | None = Field(None, description="Or a new Xero bank account to create.")
     backfill_from: date | None = Field(
         None, description="Send history from this date (at most 365 days back). Default: from today.")

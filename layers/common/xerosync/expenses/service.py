@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -68,6 +68,7 @@ from xerosync.xero.errors import RECONNECT_ACTION
 from xerosync.xero.session import XeroSession
 
 _SAVE_ATTEMPTS = 4
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # what the lists' date filters accept
 
 
 class SessionFactory(Protocol):
@@ -172,6 +173,9 @@ class ExpenseService:
         admission = self.gate.admit(caller)
         if query.posted_from and query.posted_to and query.posted_from > query.posted_to:
             raise InvalidRequest("posted_from is after posted_to.", action="Swap the dates.", code="invalid_dates")
+        if any(day and not EARLIEST_DAY <= day <= LATEST_DAY for day in (query.posted_from, query.posted_to)):
+            raise InvalidRequest(f"Dates must be between {EARLIEST_DAY} and {LATEST_DAY}.",
+                                 action="Choose dates in that range.", code="invalid_dates")
         wanted = ExpenseFilter(tab=query.tab, posted_from=query.posted_from, posted_to=query.posted_to,
                                account_id=query.account_id, status=query.status, updated=query.updated,
                                has_error=query.has_error, booking_offset_minutes=self.booking_offset_minutes)

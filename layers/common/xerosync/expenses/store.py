@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -76,6 +77,12 @@ class ExpenseFilter:
         high = utc(self.posted_to + timedelta(days=1)) if self.posted_to else None
         return low, high
 
+    def fingerprint(self) -> str:
+        """Names the filters a cursor was made for: a page's cursor is only valid with the same filters."""
+        filters = (self.tab.value, self.posted_from, self.posted_to, self.account_id, self.status, self.updated,
+                   self.has_error, self.booking_offset_minutes)
+        return hashlib.sha256(repr(filters).encode()).hexdigest()[:16]
+
     def condition(self) -> ConditionBase | None:
         parts: list[ConditionBase] = []
         if self.account_id:
@@ -139,15 +146,21 @@ class ExpenseStore:
             kwargs["FilterExpression"] = condition
             kwargs["Limit"] = _FILTERED_READ
         if cursor:
-            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition)
+            kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition, wanted.fingerprint())
         records: list[ExpenseRecord] = []
         while True:
-            response = self.table.query(**kwargs)
+            try:
+                response = self.table.query(**kwargs)
+            except ClientError as error:
+                # DynamoDB refuses a start key outside the query's key range: a cursor from other filters.
+                if cursor and error.response["Error"]["Code"] == "ValidationException":
+                    raise INVALID_CURSOR from None
+                raise
             for item in response.get("Items", []):
                 records.append(_expense(item))
                 if len(records) == limit:
                     more = item is not response["Items"][-1] or "LastEvaluatedKey" in response
-                    return records, _encode_cursor(item) if more else None
+                    return records, _encode_cursor(item, wanted.fingerprint()) if more else None
             if "LastEvaluatedKey" not in response:
                 return records, None
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -223,21 +236,26 @@ def _expense(item: dict[str, Any]) -> ExpenseRecord:
     return ExpenseRecord.model_validate(_strip(item, _DERIVED))
 
 
-def _encode_cursor(item: dict[str, Any]) -> str:
-    position = {k: str(item[k]) for k in _KEYS}
+INVALID_CURSOR = InvalidRequest("The cursor does not belong to this list with these filters.",
+                                action="Start from the first page again, with the same filters.", code="invalid_cursor")
+
+
+def _encode_cursor(item: dict[str, Any], fingerprint: str) -> str:
+    position = {**{k: str(item[k]) for k in _KEYS}, "f": fingerprint}
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, partition: str) -> dict[str, str]:
+def _decode_cursor(cursor: str, partition: str, fingerprint: str) -> dict[str, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        valid = isinstance(position, dict) and set(position) == set(_KEYS) and position["gsi1pk"] == partition
+        valid = (isinstance(position, dict) and set(position) == {*_KEYS, "f"} and position["f"] == fingerprint
+                 and position["gsi1pk"] == partition
+                 and all(isinstance(position[k], str) and position[k] for k in _KEYS))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         valid = False
     if not valid:
-        raise InvalidRequest("The cursor does not belong to this list.",
-                             action="Start from the first page again, with the same filters.", code="invalid_cursor")
+        raise INVALID_CURSOR
     return {k: str(position[k]) for k in _KEYS}
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
+from xerosync.bodies import StrictBody, XeroId
 from xerosync.expenses.mapping import MAX_CONTACT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
 from xerosync.expenses.models import (
     MAX_EXPENSES_PER_SYNC,
@@ -21,10 +22,6 @@ from xerosync.expenses.models import (
 )
 
 Source = Literal["expense", "mapping", "account"]
-
-
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # ---------------------------------------------------------------------------------------------- reference data
@@ -85,7 +82,7 @@ class MappingsView(BaseModel):
 
 class MappingChoice(StrictBody):
     category: str = Field(min_length=1, max_length=64)
-    xero_account_id: str | None = Field(None, max_length=64, description="null removes the mapping.")
+    xero_account_id: XeroId | None = Field(None, description="The Xero account's AccountID; null removes the mapping.")
 
 
 class MappingsUpdate(StrictBody):
@@ -161,14 +158,14 @@ class ExpensePage(BaseModel):
 
 
 class TrackingChoiceIn(StrictBody):
-    tracking_category_id: str = Field(min_length=1, max_length=64)
-    tracking_option_id: str = Field(min_length=1, max_length=64)
+    tracking_category_id: XeroId
+    tracking_option_id: XeroId
 
 
 class ExpenseEdit(StrictBody):
     """Only the fields sent change; null puts a field back to its default (mapping, account or ledger)."""
 
-    xero_account_id: str | None = Field(None, min_length=1, max_length=64)
+    xero_account_id: XeroId | None = None
     tax_type: str | None = Field(None, min_length=1, max_length=50)
     tracking: list[TrackingChoiceIn] | None = Field(None, max_length=MAX_TRACKING_PER_LINE)
     description: str | None = Field(None, min_length=1, max_length=MAX_DESCRIPTION)

@@ -122,7 +122,7 @@ class XeroSession:
         return [Account.model_validate(a) for a in self._list("/Accounts", "Accounts", params)]
 
     def account(self, account_id: str) -> Account:
-        return Account.model_validate(self._list(f"/Accounts/{account_id}", "Accounts")[0])
+        return Account.model_validate(self._list(f"/Accounts/{_path_segment(account_id)}", "Accounts")[0])
 
     def tax_rates(self) -> list[TaxRate]:
         return [TaxRate.model_validate(t) for t in self._list("/TaxRates", "TaxRates")]
@@ -229,24 +229,24 @@ class XeroSession:
     def update_bank_transaction(self, item: BankTransaction, *, key: str) -> BankTransaction:
         if not item.bank_transaction_id:
             raise ValueError("an update needs the BankTransactionID")
-        body = self.call("POST", f"/BankTransactions/{item.bank_transaction_id}",
+        body = self.call("POST", f"/BankTransactions/{_path_segment(item.bank_transaction_id)}",
                          json_body={"BankTransactions": [item.to_xero()]}, idempotency_key=key,
                          safe_to_repeat=True).body
         return BankTransaction.model_validate(body["BankTransactions"][0])
 
     def bank_transaction(self, bank_transaction_id: str) -> BankTransaction:
-        return BankTransaction.model_validate(self._list(f"/BankTransactions/{bank_transaction_id}",
+        return BankTransaction.model_validate(self._list(f"/BankTransactions/{_path_segment(bank_transaction_id)}",
                                                          "BankTransactions")[0])
 
     # ------------------------------------------------------------------ attachments
     def attachments(self, bank_transaction_id: str) -> list[Attachment]:
-        return [Attachment.model_validate(a)
-                for a in self._list(f"/BankTransactions/{bank_transaction_id}/Attachments", "Attachments")]
+        path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments"
+        return [Attachment.model_validate(a) for a in self._list(path, "Attachments")]
 
     def upload_attachment(self, bank_transaction_id: str, file_name: str, content: bytes, content_type: str, *,
                           key: str, replace_existing: bool = False) -> Attachment:
         """One Xero call per file. PUT adds; POST replaces the file of the same name."""
-        path = f"/BankTransactions/{bank_transaction_id}/Attachments/{_path_segment(file_name)}"
+        path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments/{_path_segment(file_name)}"
         try:
             body = self.call("POST" if replace_existing else "PUT", path, data=content, content_type=content_type,
                              idempotency_key=key, safe_to_repeat=replace_existing).body
@@ -276,7 +276,7 @@ class XeroSession:
         return [FeedConnection.model_validate(i) for i in body.get("items", [])]
 
     def feed_connection(self, feed_connection_id: str) -> FeedConnection:
-        body = self.call("GET", f"/FeedConnections/{feed_connection_id}", api=BANK_FEEDS).body
+        body = self.call("GET", f"/FeedConnections/{_path_segment(feed_connection_id)}", api=BANK_FEEDS).body
         return FeedConnection.model_validate(body)
 
     def feed_connections(self) -> list[FeedConnection]:
@@ -319,7 +319,7 @@ class XeroSession:
         return [_statement_result(i) for i in body.get("items", [])]
 
     def statement(self, statement_id: str) -> Statement:
-        body = self.call("GET", f"/Statements/{statement_id}", api=BANK_FEEDS, purpose=FEEDS).body
+        body = self.call("GET", f"/Statements/{_path_segment(statement_id)}", api=BANK_FEEDS, purpose=FEEDS).body
         return _statement_result(body)
 
 
@@ -335,5 +335,6 @@ def _xero_date(day: date) -> str:
     return f"DateTime({day.year},{day.month:02d},{day.day:02d})"
 
 
-def _path_segment(file_name: str) -> str:
-    return quote(file_name, safe="")
+def _path_segment(value: str) -> str:
+    """One path segment, whatever it holds: an id or a file name can never change the path or add a query."""
+    return quote(value, safe="")
