@@ -219,3 +219,37 @@ def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_los
     service.feeds.save(stale.model_copy(update={"cursor": 43}))
     unlinked = service._change_feed(stale, status=FeedStatus.UNLINKED)
     assert unlinked.status == FeedStatus.UNLINKED and unlinked.cursor == 43
+
+
+def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xero: XeroEmulator,
+                                                                   ledger: LedgerEmulator) -> None:
+    from datetime import date as day
+    from decimal import Decimal
+
+    from xerosync.connect.wiring import get_connect_service
+    from xerosync.store.feeds import SentStatement
+
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    bank = _xero_bank_account(xero, tenant, "HKD")
+    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    # Given a feed that sent lines 1-10, of which Xero never delivered the statement of lines 6-10
+    service = get_connect_service()
+    feed = service.feeds.get(business_id, accounts["HKD"])
+    assert feed is not None
+    undelivered = SentStatement(statement_id="6f1c1b7e-0000-4000-8000-000000000006", first_sequence=6,
+                                last_sequence=10, start_balance=Decimal("500.00"), end_balance=Decimal("450.00"),
+                                start_date=day(2026, 11, 1), end_date=day(2026, 11, 2), sent_at="2026-11-02T00:00:00Z",
+                                line_count=5)
+    service.feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
+                                               "unconfirmed_statements": [undelivered]}))
+    # When the account is unlinked before Xero delivered it, and linked again to the same Xero account
+    assert fiona.call("DELETE", path).status == 200
+    xero.advance_clock(7 * 60)  # Xero has removed the old feed connection (and forgotten the last key)
+    xero.settle_pending()
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    # Then the new feed starts where the lines surely in Xero end: lines 6-10 go again, nothing is lost
+    relinked = service.feeds.get(business_id, accounts["HKD"])
+    assert relinked is not None
+    assert (relinked.cursor, relinked.cursor_balance, relinked.unconfirmed_statements) == (5, Decimal("500.00"), [])

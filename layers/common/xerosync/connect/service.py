@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from xerosync.auth import Caller
@@ -42,7 +43,14 @@ from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore, StaleFeed
 from xerosync.xero.client import XeroClient
-from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroInvalidGrant, XeroNotFound
+from xerosync.xero.errors import (
+    RECONNECT_ACTION,
+    ReconnectRequired,
+    XeroError,
+    XeroInvalidGrant,
+    XeroNotFound,
+    XeroRateLimited,
+)
 from xerosync.xero.models import FeedConnection, OrganisationEdition, TokenSet, XeroConnection
 from xerosync.xero.session import XeroSession, idempotency_key
 
@@ -255,14 +263,14 @@ class ConnectService:
         xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
         keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id and existing.cursor > 0
                        and body.backfill_from is None)
+        cursor, cursor_balance = self._delivered_through(session, existing) if keep_cursor and existing else (0, None)
         saved = self._replace_feed(existing, FeedRecord(
             business_id=caller.business_id, account_id=account_id, currency=account.currency,
             account_number=account.account_number, account_name=account.name, tenant_id=record.tenant_id,
             feed_connection_id=result.id, xero_account_id=xero_account_id,
             xero_account_name=xero_account_name,
             status=FeedStatus.PENDING, linked_by=caller.user_id, linked_at=self._now(),
-            cursor=existing.cursor if keep_cursor and existing else 0,
-            cursor_balance=existing.cursor_balance if keep_cursor and existing else None,
+            cursor=cursor, cursor_balance=cursor_balance,
             backfill_from=existing.backfill_from if keep_cursor and existing else backfill_from,
             # Relinked to the same Xero account: its sync history (the last sync shown) continues.
             last_sync_at=existing.last_sync_at if existing and existing.xero_account_id == xero_account_id else None,
@@ -271,6 +279,24 @@ class ConnectService:
             self.request_feed_sync(record.tenant_id, caller.business_id, [account_id], "linked")
         metrics.add_metric(name="AccountLinked", unit="Count", value=1)
         return LinkedAccount(account=_account_view(account, saved))
+
+    @staticmethod
+    def _delivered_through(session: XeroSession, previous: FeedRecord) -> tuple[int, Decimal | None]:
+        """Where the previous feed's lines are surely in Xero: its cursor, or the start of the first statement
+        Xero had not delivered when the feed was removed (those lines go again, to the new feed)."""
+        for entry in previous.unconfirmed_statements:
+            try:
+                statement = session.statement(entry.statement_id) if entry.statement_id else None
+            except XeroRateLimited:
+                raise  # the user tries again in a moment; nothing is stored yet
+            except XeroError:
+                statement = None  # unknown to Xero now: its lines go again
+            if statement is None or not (statement.status == "DELIVERED" or any(
+                    p.type == "duplicate-statement" for p in statement.errors)):
+                logger.info("relink resends what the previous feed had not delivered", extra={
+                    "account_id": previous.account_id, "from_sequence": entry.first_sequence})
+                return entry.first_sequence - 1, entry.start_balance
+        return previous.cursor, previous.cursor_balance
 
     def _business_account(self, business_id: str, account_id: str) -> LedgerAccount:
         account = next((a for a in self.ledger.accounts(business_id) if a.account_id == account_id), None)
