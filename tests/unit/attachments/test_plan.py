@@ -52,6 +52,13 @@ def test_a_changed_file_with_the_same_name_replaces_the_one_in_xero() -> None:
     assert decisions[0].step == Step.REPLACE and decisions[0].replaces is not None
 
 
+def test_a_second_receipt_that_only_shares_the_name_is_added_beside_the_first() -> None:
+    # A phone names every photo image.jpg: the first is still on the payment, so it is not replaced
+    first = _file(1, sha="photo-1", name="image.jpg")
+    second = _file(2, sha="photo-2", name="image.jpg")
+    assert _plan([first, second], {"att_1": _uploaded(first)}) == [Step.SKIP, Step.UPLOAD]
+
+
 def test_what_xero_already_holds_counts_towards_ten() -> None:
     held = [_file(n) for n in range(9)]
     previous = {f.attachment_id: _uploaded(f) for f in held}

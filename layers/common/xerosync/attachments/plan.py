@@ -65,8 +65,11 @@ def plan_uploads(files: list[AttachmentMeta], previous: dict[str, UploadRecord],
     """Decide for every current receipt, in the order the ledger lists them.
 
     ``previous`` maps ledger attachment ids to what happened to them before. A receipt the customer replaced
-    keeps its name and gets new content (and a new id): it replaces the file of that name in Xero.
+    keeps its name and gets new content (and a new id): it replaces the file of that name in Xero, if that
+    file's receipt is no longer on the payment. Another receipt that only shares the name (a second
+    ``image.jpg`` from a phone) is added beside it.
     """
+    current = {f.attachment_id for f in files}
     in_xero_by_name = {r.original_name: r for r in previous.values()
                        if r.state in (UploadState.UPLOADED, UploadState.UPLOADING) and r.xero_file_name}
     # Xero keeps what it has (there is no API to delete an attachment): it all counts towards the 10.
@@ -94,7 +97,7 @@ def plan_uploads(files: list[AttachmentMeta], previous: dict[str, UploadRecord],
                 "Attach a smaller copy (a compressed PDF or image) in the bank's app, then sync the expense again."))
             continue
         replaced = in_xero_by_name.get(file.file_name)
-        if replaced is not None and replaced.sha256 != file.sha256:
+        if replaced is not None and replaced.sha256 != file.sha256 and replaced.attachment_id not in current:
             sending.add(file.sha256)
             decisions.append(Decision(file, Step.REPLACE, replaces=replaced))
             continue
