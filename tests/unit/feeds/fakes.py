@@ -12,7 +12,7 @@ from typing import Any
 
 from xerosync.ledger.models import Counterparty, Direction, LedgerTransaction
 from xerosync.store.feeds import FeedRecord, FeedStatus, StaleFeed
-from xerosync.xero.errors import ReconnectRequired, XeroNotFound
+from xerosync.xero.errors import ReconnectRequired, XeroNotFound, XeroRateLimited
 from xerosync.xero.models import FeedConnection, Problem, Statement
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Hong Kong
@@ -109,6 +109,7 @@ class FakeXero:
         self.raise_on_post: list[BaseException] = []
         self.reconnect = False
         self.crash_after_accepting = 0  # the worker dies after Xero accepted, before it saw the answer
+        self.statement_reads_allowed: int | None = None  # then the tenant's minute is used up (429)
         self._ids = itertools.count(1)
 
     def session(self, business_id: str) -> FakeXero:
@@ -157,6 +158,10 @@ class FakeXero:
                     delivered.append(line.transaction_id)
 
     def statement(self, statement_id: str) -> Statement:
+        if self.statement_reads_allowed is not None:
+            if self.statement_reads_allowed == 0:
+                raise XeroRateLimited("minute used up", status=429, retry_after=30, problem="minute")
+            self.statement_reads_allowed -= 1
         held = self.statements.get(statement_id)
         if held is None:
             raise XeroNotFound("no such statement", status=404)

@@ -175,6 +175,22 @@ def test_a_429_propagates_and_the_recorded_statement_is_sent_again_exactly() -> 
     assert [len(p[0].statement_lines) for p in world.xero.posts] == [2, 1]
 
 
+def test_statuses_read_before_a_429_are_kept_so_the_next_delivery_reads_on() -> None:
+    # Given three statements Xero has since delivered, and a minute that allows two more calls
+    world = World()
+    for _ in range(3):
+        world.post(1)
+        world.run()
+    assert len(world.record().unconfirmed_statements) == 3
+    world.xero.deliver()
+    world.xero.statement_reads_allowed = 2
+    # When the run meets the 429 on the third status read
+    with pytest.raises(XeroRateLimited):
+        world.run()
+    # Then the two statuses read are kept: the next delivery starts from the third, not from the first again
+    assert [e.statement_id for e in world.record().unconfirmed_statements] == ["s3"]
+
+
 def test_a_failed_statements_call_is_sent_again_under_a_new_key() -> None:
     world = World()
     world.post(2)

@@ -190,7 +190,12 @@ class FeedSyncWorker:
             if run.record.status == FeedStatus.PENDING:
                 self._refresh_feed_connection(session, run)
             # Even for a feed Xero refused: the cursor must come back over what Xero did not keep.
-            self._settle(session, run, report)
+            try:
+                self._settle(session, run, report, time_left)
+            except XeroRateLimited:
+                if run.record != before:
+                    self._save(run)  # the statuses read so far are kept: the next delivery goes on from there
+                raise
             if run.record != before:
                 self._save(run)  # what Xero said is kept even if a later call meets a 429
         candidates = [run for run in runs if not run.blocked]
@@ -235,11 +240,14 @@ class FeedSyncWorker:
         run.blocked, run.error = True, reason
 
     # ------------------------------------------------------------------ step 2: statements sent before
-    def _settle(self, session: BankFeedSession, run: _FeedRun, report: SyncReport) -> None:
+    def _settle(self, session: BankFeedSession, run: _FeedRun, report: SyncReport,
+                time_left: Callable[[], float]) -> None:
         record = run.record
         for entry in list(record.unconfirmed_statements):
             if entry.statement_id is None:
                 break  # not sent yet (write-ahead): step 3 sends it
+            if time_left() < self.time_margin_seconds:
+                return  # what was read is saved; the next run reads on
             try:
                 status = session.statement(entry.statement_id)
             except XeroNotFound:
