@@ -110,6 +110,7 @@ class FakeXero:
         self.reconnect = False
         self.crash_after_accepting = 0  # the worker dies after Xero accepted, before it saw the answer
         self.statement_reads_allowed: int | None = None  # then the tenant's minute is used up (429)
+        self.answer_out_of_order = False  # the answers' items come back in another order than sent
         self._ids = itertools.count(1)
 
     def session(self, business_id: str) -> FakeXero:
@@ -141,7 +142,7 @@ class FakeXero:
         if self.crash_after_accepting:
             self.crash_after_accepting -= 1
             raise RuntimeError("the worker crashed after Xero accepted")
-        return answers
+        return answers[::-1] if self.answer_out_of_order else answers
 
     def deliver(self, reject: dict[str, Problem] | None = None) -> None:
         """Xero processes every pending statement; ``reject`` refuses the given statements instead."""

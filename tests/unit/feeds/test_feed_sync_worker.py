@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.feeds.fakes import NOW, FakeConnections, FakeFeeds, FakeLedger, FakeXero, FixedClock, feed
 from xerosync.feeds.messages import FeedRef, FeedSyncRequest
-from xerosync.feeds.worker import FeedSyncWorker, SyncReport
+from xerosync.feeds.worker import FeedSyncWorker, SyncReport, XeroAnswerMismatch
 from xerosync.store.feeds import FeedStatus
 from xerosync.xero.errors import XeroRateLimited, XeroServerError, XeroTooLarge
 from xerosync.xero.models import Problem
@@ -189,6 +189,22 @@ def test_statuses_read_before_a_429_are_kept_so_the_next_delivery_reads_on() -> 
         world.run()
     # Then the two statuses read are kept: the next delivery starts from the third, not from the first again
     assert [e.statement_id for e in world.record().unconfirmed_statements] == ["s3"]
+
+
+def test_answers_that_do_not_line_up_with_the_feeds_sent_move_no_cursor() -> None:
+    world = World(accounts=("acc_1", "acc_2"))
+    world.post(3, "acc_1")
+    world.post(2, "acc_2")
+    world.xero.answer_out_of_order = True
+    with pytest.raises(XeroAnswerMismatch):
+        world.run()
+    assert world.record("acc_1").cursor == 0 and world.record("acc_2").cursor == 0
+    # And the next delivery, answered in order, sends exactly what was recorded, each line once
+    world.xero.answer_out_of_order = False
+    world.run()
+    world.xero.deliver()
+    assert world.delivered("acc_1") == world.ledger_ids("acc_1")
+    assert world.delivered("acc_2") == world.ledger_ids("acc_2")
 
 
 def test_a_failed_statements_call_is_sent_again_under_a_new_key() -> None:

@@ -376,6 +376,7 @@ class FeedSyncWorker:
                     run.more = True
                 return False
             results = self._post(session, [s for _, s in group], report)
+            _check_answers_match(group, results)
             touched: dict[int, _FeedRun] = {}
             for (run, statement), result in zip(group, results, strict=True):
                 self._record_answer(session, run, statement, result, report)
@@ -490,6 +491,19 @@ class FeedSyncWorker:
 
     def _today(self) -> date:
         return self.builder.calendar.day_of(utc_now(self.clock))
+
+
+def _check_answers_match(group: list[tuple[_FeedRun, PlannedStatement]], results: list[Statement]) -> None:
+    """Xero answers item by item in the order sent; an answer for another feed would move a cursor over lines
+    Xero did not take, so it fails the message instead (the write-ahead entries are sent again, exactly)."""
+    sent = [statement.feed_connection_id.lower() for _, statement in group]
+    answered = [(result.feed_connection_id or "").lower() for result in results]
+    if len(sent) != len(answered) or any(a and a != s for s, a in zip(sent, answered, strict=True)):
+        raise XeroAnswerMismatch(f"Xero answered {len(answered)} statements for {answered}; sent {sent}")
+
+
+class XeroAnswerMismatch(Exception):
+    """Xero's per-item answers do not line up with the statements sent."""
 
 
 def _entry_for(record: FeedRecord, statement: PlannedStatement) -> SentStatement | None:
