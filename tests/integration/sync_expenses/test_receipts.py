@@ -231,6 +231,35 @@ def test_changed_receipts_upload_only_what_is_missing_and_a_replaced_one_replace
         _content(world, business, paid, corrected.attachment_id)).hexdigest()
 
 
+def test_a_replacement_cut_off_by_a_429_still_replaces_when_the_message_comes_back(world: World) -> None:
+    business, user = _ready(world)
+    receipts = (generated_spec("pdf", 9_000, seed=40, file_name="hotel.pdf"),
+                generated_spec("png", 9_000, seed=41, file_name="taxi.png"))
+    paid, bank_transaction_id = _synced(world, business, user, receipts)
+    account = business.accounts["HKD"]
+    hotel = world.ledger.get_transaction(account, paid).attachments[0]
+    world.ledger.replace_attachment(account, paid, hotel.attachment_id,
+                                    generated_spec("pdf", 11_000, seed=42, file_name="hotel.pdf"))
+    world.pump_events()
+    user.sync([paid])
+    world.pump_worker()
+    # Given Xero answering the replacement with 429, after the worker wrote down that it was sending it
+    world.xero.add_fault("rate_limit", path="*/Attachments/hotel.pdf", method="POST", times=1, retry_after=1,
+                         problem="minute")
+    [outcome] = world.pump("AttachmentsWorkerFunction")
+    assert outcome.failed
+    # When the message comes back
+    time.sleep(1.2)
+    world.pump("AttachmentsWorkerFunction")
+    # Then the corrected file replaced the old one, as intended: no second hotel bill beside it
+    in_xero = {a["FileName"]: a for a in _in_xero(world, business, bank_transaction_id)}
+    assert sorted(in_xero) == ["hotel.pdf", "taxi.png"]
+    corrected = next(f for f in world.ledger.get_transaction(account, paid).attachments if f.file_name == "hotel.pdf")
+    assert in_xero["hotel.pdf"]["sha256"] == hashlib.sha256(
+        _content(world, business, paid, corrected.attachment_id)).hexdigest()
+    assert _status(user, paid)["summary"] == "2 of 2 receipt(s) in Xero."
+
+
 def test_receipts_wait_for_a_reconnect_and_the_retry_sends_them(world: World) -> None:
     business, user = _ready(world)
     receipts = (generated_spec("pdf", 4_000, seed=40), generated_spec("png", 4_000, seed=41))
@@ -244,6 +273,10 @@ def test_receipts_wait_for_a_reconnect_and_the_retry_sends_them(world: World) ->
     problems = user.ok("GET", f"/v1/expenses/{paid}")["attachment_errors"]
     assert len(problems) == 2 and problems[0]["action"].startswith("Connect to Xero again")
     assert len(_uploads(world)) == 0
+    # The status route tells the same story as the Synced tab, not "on the way"
+    waiting = _status(user, paid)
+    assert [f["state"] for f in waiting["files"]] == ["ERROR", "ERROR"]
+    assert waiting["files"][0]["action"].startswith("Connect to Xero again")
     # Reconnected: the retry sends them
     connections.set_status(business.business_id, ConnectionStatus.ACTIVE, None, now)
     retried = user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)

@@ -158,7 +158,8 @@ def receipts_view(expense: ExpenseRecord, uploads: ReceiptUploads | None, limits
                   ) -> AttachmentStatusView:
     bank_transaction_id = expense.spend_money.bank_transaction_id if expense.spend_money else None
     records = uploads.records if uploads and uploads.bank_transaction_id == bank_transaction_id else {}
-    files = [_file_view(receipt, records, in_xero=bank_transaction_id is not None)
+    problems = {p.attachment_id: p for p in expense.attachment_errors}
+    files = [_file_view(receipt, records, problems.get(receipt.attachment_id), in_xero=bank_transaction_id is not None)
              for receipt in expense.payment.receipts]
     synced = sum(1 for f in files if f.state == ReceiptState.SYNCED)
     failed = sum(1 for f in files if f.state == ReceiptState.ERROR)
@@ -169,7 +170,8 @@ def receipts_view(expense: ExpenseRecord, uploads: ReceiptUploads | None, limits
         synced=synced, failed=failed, waiting=waiting, files=files, limits=limits)
 
 
-def _file_view(receipt: Receipt, records: dict[str, UploadRecord], *, in_xero: bool) -> ReceiptStatusView:
+def _file_view(receipt: Receipt, records: dict[str, UploadRecord], problem: AttachmentProblem | None, *,
+               in_xero: bool) -> ReceiptStatusView:
     record = records.get(receipt.attachment_id)
     if record is None or record.sha256 != receipt.sha256:
         # The same content under another receipt: sent once, never twice; it shares that one's state.
@@ -178,6 +180,9 @@ def _file_view(receipt: Receipt, records: dict[str, UploadRecord], *, in_xero: b
         record = same[0] if same else None
     base = {"attachment_id": receipt.attachment_id, "file_name": receipt.file_name,
             "content_type": receipt.content_type, "size_bytes": receipt.size_bytes}
+    if (record is None or record.state == UploadState.UPLOADING) and problem is not None and in_xero:
+        # Reported on the expense without a file's own outcome (the connection to Xero needs renewing).
+        return ReceiptStatusView(**base, state=ReceiptState.ERROR, reason=problem.message, action=problem.action)
     if record is None:
         return ReceiptStatusView(**base, state=ReceiptState.QUEUED if in_xero else ReceiptState.WAITING)
     state = {UploadState.UPLOADED: ReceiptState.SYNCED, UploadState.UPLOADING: ReceiptState.UPLOADING,

@@ -120,13 +120,22 @@ class ReceiptUploader:
                 session: XeroSession, report: UploadReport) -> ReceiptUploads:
         earlier = decision.replaces
         assert earlier is not None
+        # The upload may have been a replacement: another receipt's file of the same name, which it was to take.
+        replaced = next((r for r in state.records.values() if r.attachment_id != earlier.attachment_id
+                         and r.state == UploadState.UPLOADED and r.xero_file_name == earlier.xero_file_name), None)
         landed = next((a for a in in_xero if a.file_name == earlier.xero_file_name
                        and a.content_length == earlier.size_bytes), None)
         if landed is not None:
             report.skipped += 1
+            if replaced is not None:
+                state = state.model_copy(update={"records": {k: v for k, v in state.records.items()
+                                                             if k != replaced.attachment_id}})
             return self._record(state, earlier.model_copy(update={"state": UploadState.UPLOADED,
                                                                   "xero_attachment_id": landed.attachment_id}))
-        return self._upload(state, Decision(decision.file, Step.UPLOAD), request, session, report)
+        # Not in Xero: the same step again, under the same name (and so the same Idempotency-Key).
+        again = Decision(decision.file, Step.REPLACE, replaces=replaced) if replaced is not None \
+            else Decision(decision.file, Step.UPLOAD)
+        return self._upload(state, again, request, session, report)
 
     def _upload(self, state: ReceiptUploads, decision: Decision, request: UploadRequest, session: XeroSession,
                 report: UploadReport) -> ReceiptUploads:
@@ -151,8 +160,8 @@ class ReceiptUploader:
         replacing = decision.step == Step.REPLACE and decision.replaces is not None
         name = decision.replaces.xero_file_name if replacing and decision.replaces else None
         if name is None:
-            taken = {r.xero_file_name for r in state.records.values()
-                     if r.state in (UploadState.UPLOADED, UploadState.UPLOADING)}
+            taken = {r.xero_file_name for r in state.records.values() if r.attachment_id != file.attachment_id
+                     and r.state in (UploadState.UPLOADED, UploadState.UPLOADING)}
             name = _unique(xero_file_name(file.file_name, kind, f"receipt-{len(state.records) + 1}"), taken)
         record = UploadRecord(attachment_id=file.attachment_id, original_name=file.file_name, sha256=file.sha256,
                               size_bytes=len(content), state=UploadState.UPLOADING, xero_file_name=name)
