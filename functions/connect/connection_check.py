@@ -1,4 +1,5 @@
-"""Scheduled: notices organisations disconnected on Xero's side (and grants Xero no longer accepts)."""
+"""Scheduled: notices organisations disconnected on Xero's side (and grants Xero no longer accepts), and bank
+feeds whose Xero bank account was deleted there."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                                context.get_remaining_time_in_millis)
     metrics.add_metric(name="ConnectionsChecked", unit="Count", value=report.checked)
     metrics.add_metric(name="ConnectionsLostInXero", unit="Count", value=len(report.needs_reconnect))
-    logger.info("connection check", extra={"checked": report.checked, "needs_reconnect": len(report.needs_reconnect),
-                                            "finished_pass": report.finished_pass})
+    metrics.add_metric(name="FeedsDeletedInXero", unit="Count", value=len(report.feeds_gone))
+    logger.info("connection check", extra={
+        "checked": report.checked, "needs_reconnect": len(report.needs_reconnect), "feeds_gone": len(report.feeds_gone),
+        "finished_pass": report.finished_pass})
     return asdict(report)

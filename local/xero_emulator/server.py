@@ -277,6 +277,20 @@ class XeroEmulator:
             organisation.accounts[current.account_id] = updated
             return updated.to_xero()
 
+    def delete_bank_account(self, tenant_id: str, account_id: str) -> int:
+        """The user deletes a bank account in Xero's chart of accounts (the help centre's way of removing the
+        bank from Xero): the account leaves the chart and its bank feed connections go with it (GET answers
+        404 for them). Returns how many feed connections went."""
+        with self.state.lock:
+            organisation = self._organisation(tenant_id)
+            current = organisation.accounts.pop(account_id.lower())
+            removed = 0
+            for connection in organisation.feed_connections.values():
+                if connection.account_id == current.account_id and connection.status != "DELETED":
+                    connection.status = "DELETED"
+                    removed += 1
+            return removed
+
     def set_tracking_status(self, tenant_id: str, item_id: str, status: str) -> None:
         """Archive (or reactivate) a tracking category or option by its id."""
         with self.state.lock:

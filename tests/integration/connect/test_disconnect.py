@@ -122,6 +122,31 @@ def test_the_periodic_check_notices_a_disconnect_in_xero_before_anyone_calls(
     assert other.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
 
 
+def test_the_periodic_check_notices_a_bank_account_deleted_in_xero_and_shows_the_way_back(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    # Given a linked account whose feed Xero has activated, and another that stays
+    fiona, business_id, account, tenant = _linked_business(api, xero, ledger)
+    kept = ledger.create_account(business_id, "HKD").account_id
+    assert fiona.call("PUT", f"/v1/bank-accounts/{kept}/feed",
+                      {"new_account": {"name": "HKD Payroll", "number": "43"}}).status == 200
+    xero.advance_clock(5)
+    xero.settle_pending()
+    links = {a["account_id"]: a["link"] for a in fiona.call("GET", "/v1/xero/connection").json()["accounts"]}
+    assert links[account]["status"] == links[kept]["status"] == "ACTIVE"
+    # When the user deletes the first one's bank account in Xero's chart of accounts
+    assert xero.delete_bank_account(tenant, links[account]["xero_account_id"]) == 1
+    report = Scheduler(aws.template, runtime).fire("Hourly")
+    # Then the hourly check finds it, before any transaction would have, and the status says what to do
+    assert report["feeds_gone"] == [account] and report["still_connected"] == 1
+    after = {a["account_id"]: a["link"] for a in fiona.call("GET", "/v1/xero/connection").json()["accounts"]}
+    assert after[account]["status"] == "REJECTED" and "deleted in Xero" in after[account]["status_reason"]
+    assert after[account]["action"].startswith("Link the account again")
+    assert after[kept]["status"] == "ACTIVE"
+    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
+    # And a second pass changes nothing more
+    assert Scheduler(aws.template, runtime).fire("Hourly")["feeds_gone"] == []
+
+
 def test_reconnecting_after_needs_reconnect_restores_the_connection_and_its_feeds(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
     fiona, _, account, tenant = _linked_business(api, xero, ledger)

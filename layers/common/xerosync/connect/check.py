@@ -1,8 +1,10 @@
-"""The periodic check: notices organisations disconnected on Xero's side before anyone calls.
+"""The periodic check: notices organisations disconnected on Xero's side before anyone calls, and bank feeds
+whose Xero bank account was deleted there (the help centre's other way to remove the bank from Xero).
 
-Each ACTIVE connection costs one ``GET /connections`` (Xero counts it against the app's minute only). A run
-stops before its time is up and the next continues where it stopped, so any number of connections is
-covered, one pass after another.
+Each ACTIVE connection costs one ``GET /connections`` (Xero counts it against the app's minute only), and one
+``GET /FeedConnections`` if the business has active feeds (a feed missing from the list is confirmed by id
+before it is marked). A run stops before its time is up and the next continues where it stopped, so any
+number of connections is covered, one pass after another.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from xerosync.clock import iso, utc_now
 from xerosync.observability import logger
-from xerosync.store.connections import ConnectionStatus, ConnectionStore
+from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
+from xerosync.store.feeds import FeedStatus, FeedStore, StaleFeed
 from xerosync.store.keys import connection_check_key
 from xerosync.xero.client import XeroClient
-from xerosync.xero.errors import ReconnectRequired, XeroError
+from xerosync.xero.errors import ReconnectRequired, XeroError, XeroNotFound
 from xerosync.xero.session import DISCONNECTED_IN_XERO
 
 SAFETY_MARGIN_MS = 30_000
@@ -26,6 +30,7 @@ class CheckReport:
     checked: int = 0
     still_connected: int = 0
     needs_reconnect: list[str] = field(default_factory=list)
+    feeds_gone: list[str] = field(default_factory=list)  # bank account ids whose feed was deleted in Xero
     unreachable: int = 0
     finished_pass: bool = False
 
@@ -52,6 +57,12 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
             continue
         if record.tenant_id in tenants:
             report.still_connected += 1
+            try:
+                report.feeds_gone.extend(_feeds_deleted_in_xero(xero, FeedStore(table), record))
+            except ReconnectRequired:
+                report.needs_reconnect.append(record.business_id)
+            except XeroError:
+                report.unreachable += 1
             continue
         xero.vault.disable(record.business_id, DISCONNECTED_IN_XERO)
         xero.mark_needs_reconnect(record.business_id, DISCONNECTED_IN_XERO)
@@ -61,3 +72,36 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
     table.delete_item(Key=connection_check_key())
     report.finished_pass = True
     return report
+
+
+FEED_DELETED_IN_XERO = "The Xero bank account this account fed, or its bank feed, was deleted in Xero."
+
+
+def _feeds_deleted_in_xero(xero: XeroClient, feeds: FeedStore, record: XeroConnectionRecord) -> list[str]:
+    """Active feeds of the business whose feed connection Xero no longer has: REJECTED, with the way back."""
+    active = [f for f in feeds.for_business(record.business_id)
+              if f.status == FeedStatus.ACTIVE and f.feed_connection_id and f.tenant_id == record.tenant_id]
+    if not active:
+        return []
+    session = xero.session_for_tenant(record.business_id, record.tenant_id)
+    listed = {str(c.id).lower() for c in session.feed_connections() if c.id}
+    gone = []
+    for feed in active:
+        assert feed.feed_connection_id is not None
+        if feed.feed_connection_id.lower() in listed:
+            continue
+        try:
+            session.feed_connection(feed.feed_connection_id)
+            continue  # Xero still has it: the list was behind
+        except XeroNotFound:
+            pass
+        try:
+            feeds.save(feed.model_copy(update={"status": FeedStatus.REJECTED, "status_reason": FEED_DELETED_IN_XERO,
+                                               "last_sync_error": FEED_DELETED_IN_XERO,
+                                               "status_changed_at": iso(utc_now(xero.clock))}))
+        except StaleFeed:
+            continue  # changed meanwhile (a sync, an unlink): the next pass looks again
+        gone.append(feed.account_id)
+        logger.warning("bank feed deleted in Xero", extra={"business_id": record.business_id,
+                                                           "account_id": feed.account_id})
+    return gone
