@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -85,6 +85,18 @@ class AutoSync:
     # ------------------------------------------------------------------ given
     def connect(self, business_id: str, tenant_id: str) -> None:
         connect(self.client, self.xero, business_id, tenant_id)
+
+    def connected_account(self, business_id: str) -> tuple[str, LedgerAccount]:
+        """A new organisation, the business connected to it, and a new HKD account of the business."""
+        tenant = self.xero.seed_organisation()
+        self.connect(business_id, tenant)
+        return tenant, self.account(business_id)
+
+    def post_days_ago(self, account_id: str, days_ago: int, amount: str = "10.00", direction: str = "CREDIT",
+                      **details: Any) -> str:
+        posted_at = int((datetime.now(UTC) - timedelta(days=days_ago)).timestamp())
+        return str(self.ledger.post_transaction(account_id, amount, direction, posted_at=posted_at,
+                                                **details).transaction_id)
 
     def account(self, business_id: str, currency: str = "HKD") -> LedgerAccount:
         if business_id not in {b.business_id for b in self.ledger.list_businesses()}:

@@ -27,13 +27,10 @@ def _dead_letters(aws: Provisioned) -> int:
 def test_a_link_starts_the_backfill_at_once_from_the_chosen_day_within_xeros_year(auto_sync: AutoSync,
                                                                                   xero: XeroEmulator) -> None:
     # Given an account with 400 days of history, linked with the earliest start Xero allows (365 days)
-    tenant = xero.seed_organisation()
-    auto_sync.connect("biz_backfill", tenant)
-    account = auto_sync.account("biz_backfill")
+    tenant, account = auto_sync.connected_account("biz_backfill")
     now = datetime.now(UTC)
     for day in range(400, 0, -1):
-        auto_sync.ledger.post_transaction(account.account_id, "10.00", "CREDIT",
-                                          posted_at=int((now - timedelta(days=day)).timestamp()))
+        auto_sync.post_days_ago(account.account_id, day)
     chosen = (now - timedelta(days=365)).date()
     feed = auto_sync.link("biz_backfill", account, backfill_from=chosen)
     # When connect asks for the feed's sync right after the link
@@ -59,15 +56,11 @@ def test_a_link_starts_the_backfill_at_once_from_the_chosen_day_within_xeros_yea
 def test_the_outbound_payments_of_a_linked_accounts_history_become_pending_expenses(auto_sync: AutoSync,
                                                                                     xero: XeroEmulator) -> None:
     # Given an account whose payments were made before it was linked (their ledger events came before the link)
-    tenant = xero.seed_organisation()
-    auto_sync.connect("biz_history", tenant)
-    account = auto_sync.account("biz_history")
+    tenant, account = auto_sync.connected_account("biz_history")
     now = datetime.now(UTC)
-    posted = {}
-    for days_ago, direction in [(40, "DEBIT"), (20, "DEBIT"), (10, "CREDIT"), (5, "DEBIT")]:
-        posted[days_ago] = auto_sync.ledger.post_transaction(
-            account.account_id, "25.00", direction, spend_category="travel" if direction == "DEBIT" else None,
-            posted_at=int((now - timedelta(days=days_ago)).timestamp())).transaction_id
+    posted = {days_ago: auto_sync.post_days_ago(account.account_id, days_ago, "25.00", direction,
+                                                spend_category="travel" if direction == "DEBIT" else None)
+              for days_ago, direction in [(40, "DEBIT"), (20, "DEBIT"), (10, "CREDIT"), (5, "DEBIT")]}
     # When it is linked with its history from 30 days ago, and the feed syncs
     feed = auto_sync.link("biz_history", account, backfill_from=(now - timedelta(days=30)).date())
     request_feed_sync(tenant, "biz_history", [account.account_id], "linked")

@@ -12,12 +12,18 @@ from xerosync.expenses.store import ExpenseStore, StaleExpense
 NOW = "2026-11-21T09:00:00Z"
 
 
-def test_a_lost_race_is_decided_again_on_top_of_the_other_writers_copy(world: World) -> None:
+def _one_expense(world: World) -> tuple[str, str, ExpenseStore, ExpenseRecord]:
+    """A business with one pending expense: its ids, the store, and the expense as read now."""
     business = world.business()
     [transaction_id] = world.seed_expenses(business, 1)
     store = ExpenseStore(world.table)
     read = store.get(business.business_id, transaction_id)
     assert read is not None
+    return business.business_id, transaction_id, store, read
+
+
+def test_a_lost_race_is_decided_again_on_top_of_the_other_writers_copy(world: World) -> None:
+    business_id, transaction_id, store, read = _one_expense(world)
     # Given another writer (an edit from a second tab) saving after our read
     store.save(lifecycle.edited(read, {"reference": "PO-7"}, NOW))
     seen: list[int] = []
@@ -28,32 +34,26 @@ def test_a_lost_race_is_decided_again_on_top_of_the_other_writers_copy(world: Wo
         return lifecycle.edited(record, {"description": "Client lunch"}, NOW)
 
     # When our change is saved from the copy we read first
-    saved = store.change(business.business_id, transaction_id, ours, read)
+    saved = store.change(business_id, transaction_id, ours, read)
     # Then it was decided again from the newer copy, and both changes are kept
     assert seen == [read.version, read.version + 1]
     assert saved is not None and saved.version == read.version + 2
-    stored = store.get(business.business_id, transaction_id)
+    stored = store.get(business_id, transaction_id)
     assert stored is not None
     assert (stored.overrides.reference, stored.overrides.description) == ("PO-7", "Client lunch")
 
 
 def test_a_change_that_keeps_or_leaves_the_expense_writes_nothing(world: World) -> None:
-    business = world.business()
-    [transaction_id] = world.seed_expenses(business, 1)
-    store = ExpenseStore(world.table)
-    before = store.get(business.business_id, transaction_id)
-    assert before is not None
-    assert store.change(business.business_id, transaction_id, lambda record: record) == before
-    assert store.change(business.business_id, transaction_id, lambda record: None) is None
-    assert store.change(business.business_id, "txn_unknown", lambda record: record) is None
-    after = store.get(business.business_id, transaction_id)
+    business_id, transaction_id, store, before = _one_expense(world)
+    assert store.change(business_id, transaction_id, lambda record: record) == before
+    assert store.change(business_id, transaction_id, lambda record: None) is None
+    assert store.change(business_id, "txn_unknown", lambda record: record) is None
+    after = store.get(business_id, transaction_id)
     assert after is not None and after.version == before.version
 
 
 def test_a_writer_that_loses_every_race_gives_up_with_stale_expense(world: World) -> None:
-    business = world.business()
-    [transaction_id] = world.seed_expenses(business, 1)
-    store = ExpenseStore(world.table)
+    business_id, transaction_id, store, _ = _one_expense(world)
     rival = 0
 
     def always_overtaken(record: ExpenseRecord | None) -> ExpenseRecord | None:
@@ -64,7 +64,7 @@ def test_a_writer_that_loses_every_race_gives_up_with_stale_expense(world: World
         return lifecycle.edited(record, {"description": "never saved"}, NOW)
 
     with pytest.raises(StaleExpense):
-        store.change(business.business_id, transaction_id, always_overtaken)
-    stored = store.get(business.business_id, transaction_id)
+        store.change(business_id, transaction_id, always_overtaken)
+    stored = store.get(business_id, transaction_id)
     assert stored is not None and stored.overrides.description != "never saved"
     assert stored.overrides.reference == f"rival-{rival}"

@@ -203,16 +203,23 @@ def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: Wo
     assert _status(user, paid)["summary"] == "3 of 3 receipt(s) in Xero."
 
 
-def test_changed_receipts_upload_only_what_is_missing_and_a_replaced_one_replaces(world: World) -> None:
+def _hotel_bill_corrected(world: World, seed: int) -> tuple[Business, ApiUser, str, str, str]:
+    """A synced expense with hotel.pdf and taxi.png in Xero, whose hotel bill the customer then replaces with a
+    corrected one (same name, new content): business, user, transaction, Spend Money and bank account ids."""
     business, user = _ready(world)
-    receipts = (generated_spec("pdf", 9_000, seed=30, file_name="hotel.pdf"),
-                generated_spec("png", 9_000, seed=31, file_name="taxi.png"))
+    receipts = (generated_spec("pdf", 9_000, seed=seed, file_name="hotel.pdf"),
+                generated_spec("png", 9_000, seed=seed + 1, file_name="taxi.png"))
     paid, bank_transaction_id = _synced(world, business, user, receipts)
     account = business.accounts["HKD"]
     hotel = world.ledger.get_transaction(account, paid).attachments[0]
-    # The customer replaces the hotel bill with a corrected one and adds a dinner receipt
     world.ledger.replace_attachment(account, paid, hotel.attachment_id,
-                                    generated_spec("pdf", 11_000, seed=32, file_name="hotel.pdf"))
+                                    generated_spec("pdf", 11_000, seed=seed + 2, file_name="hotel.pdf"))
+    return business, user, paid, bank_transaction_id, account
+
+
+def test_changed_receipts_upload_only_what_is_missing_and_a_replaced_one_replaces(world: World) -> None:
+    # The customer replaces the hotel bill with a corrected one and adds a dinner receipt
+    business, user, paid, bank_transaction_id, account = _hotel_bill_corrected(world, seed=30)
     world.ledger.add_attachment(account, paid, generated_spec("jpeg", 7_000, seed=33, file_name="dinner.jpg"))
     world.pump_events()
     assert user.ok("GET", f"/v1/expenses/{paid}")["updated"] is True
@@ -232,14 +239,7 @@ def test_changed_receipts_upload_only_what_is_missing_and_a_replaced_one_replace
 
 
 def test_a_replacement_cut_off_by_a_429_still_replaces_when_the_message_comes_back(world: World) -> None:
-    business, user = _ready(world)
-    receipts = (generated_spec("pdf", 9_000, seed=40, file_name="hotel.pdf"),
-                generated_spec("png", 9_000, seed=41, file_name="taxi.png"))
-    paid, bank_transaction_id = _synced(world, business, user, receipts)
-    account = business.accounts["HKD"]
-    hotel = world.ledger.get_transaction(account, paid).attachments[0]
-    world.ledger.replace_attachment(account, paid, hotel.attachment_id,
-                                    generated_spec("pdf", 11_000, seed=42, file_name="hotel.pdf"))
+    business, user, paid, bank_transaction_id, account = _hotel_bill_corrected(world, seed=40)
     world.pump_events()
     user.sync([paid])
     world.pump_worker()
