@@ -69,8 +69,11 @@ def apply_ledger(existing: ExpenseRecord | None, transaction: LedgerTransaction,
 
 
 def queue(expense: ExpenseRecord, job_id: str, now: str) -> ExpenseRecord:
+    # Taken over from another job that stopped (QUEUED still): a batch of it may have reached Xero, so the
+    # new one looks Xero up by the marker before it creates anything.
+    taken_over = expense.status == ExpenseStatus.QUEUED and expense.job_id != job_id
     return expense.model_copy(update={"status": ExpenseStatus.QUEUED, "job_id": job_id, "queued_at": now,
-                                      "changed_at": now})
+                                      "maybe_in_xero": expense.maybe_in_xero or taken_over, "changed_at": now})
 
 
 def reject(expense: ExpenseRecord, problems: list[Problem], job_id: str | None, now: str) -> ExpenseRecord:
@@ -127,8 +130,9 @@ def spend_money_deleted(expense: ExpenseRecord, messages: list[str], job_id: str
                               "synced.",
                       action="Sync the expense again to create a new Spend Money in Xero.",
                       xero_messages=messages, at=now, job_id=job_id)
+    # maybe_in_xero: the next sync looks Xero up by the marker first (a deleted one is not found there).
     return expense.model_copy(update={"status": ExpenseStatus.SYNC_ERROR, "error": error, "spend_money": None,
-                                      "job_id": job_id, "changed_at": now,
+                                      "maybe_in_xero": True, "job_id": job_id, "changed_at": now,
                                       "settlements": expense.settlements + 1})
 
 

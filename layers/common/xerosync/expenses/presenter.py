@@ -135,7 +135,8 @@ def job_view(job: SyncJob, now: float) -> SyncJobView:
     done = min(total, job.synced + job.failed)
     remaining = total - done
     if status == SyncJobStatus.NOT_STARTED:
-        summary = "This sync did not start, and nothing was sent to Xero. Select the expenses and sync them again."
+        summary = ("This sync did not start completely. Select the expenses and sync them again: any already in Xero "
+                   "are found there, not sent twice.")
     elif total == 0:
         summary = f"Nothing to sync: {len(job.skipped)} selected expense(s) were skipped."
     elif status == SyncJobStatus.COMPLETED:

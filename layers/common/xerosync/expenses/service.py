@@ -69,6 +69,8 @@ from xerosync.xero.session import XeroSession
 
 _SAVE_ATTEMPTS = 4
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # what the lists' date filters accept
+# Longer than a batch's deliveries and retries (10 x 12 minutes) and a wait parked behind Xero's daily limit.
+STUCK_JOB_SECONDS = 26 * 3600
 
 
 class SessionFactory(Protocol):
@@ -304,12 +306,16 @@ class ExpenseService:
         return job_view(job.model_copy(update={"dispatched_at": now}), self.clock.time()).model_dump(mode="json")
 
     def _stranded_jobs(self, business_id: str, records: Iterable[ExpenseRecord]) -> set[str]:
-        """Jobs whose expenses are QUEUED but whose batches were never sent (the request died half-way)."""
+        """Jobs whose QUEUED expenses nobody will settle: their batches were never all sent (the request died
+        half-way), or the job is older than any delivery, retry or parked wait lasts (a worker killed on its
+        last delivery). A new job may take their expenses over; it looks Xero up before creating anything."""
         queued_by = {r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
         stranded = set()
+        now = self.clock.time()
         for job_id in queued_by:
             job = self.jobs.get(business_id, job_id)
-            if job is None or job_status(job, self.clock.time()) == SyncJobStatus.NOT_STARTED:
+            if job is None or job_status(job, now) == SyncJobStatus.NOT_STARTED or (
+                    job.completed_at is None and now - _epoch(job.created_at) > STUCK_JOB_SECONDS):
                 stranded.add(job_id)
         return stranded
 
@@ -324,12 +330,16 @@ class ExpenseService:
             # Someone wrote first (a ledger event, an edit): decide again from what is there now.
             fresh = self.expenses.get_many(admission.business_id, lost)
             pending = []
+            batched = {r.transaction_id for r in queued}
             for record in fresh.values():
                 if record.job_id == job_id or _skip_reason(record, set()) is not None:
                     continue
                 problems = problems_for_sync(record, context)
-                pending.append(lifecycle.reject(record, problems, job_id, now) if problems
-                               else lifecycle.queue(record, job_id, now))
+                if problems:
+                    pending.append(lifecycle.reject(record, problems, job_id, now))  # its batch then skips it
+                elif record.transaction_id in batched:
+                    pending.append(lifecycle.queue(record, job_id, now))
+                # (rejected at first and fine now: it is in no batch, so it stays as it is, to be synced again)
 
     def get_job(self, caller: Caller, job_id: str) -> SyncJobView:
         admission = self.gate.admit(caller)
@@ -337,6 +347,10 @@ class ExpenseService:
         if job is None:
             raise NotFound("There is no sync with this id.", code="sync_job_not_found")
         return job_view(job, self.clock.time())
+
+
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str]) -> tuple[Any, str] | None:

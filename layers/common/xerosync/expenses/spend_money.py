@@ -20,8 +20,10 @@ from xerosync.xero.models import AccountRef, BankTransaction, Contact, LineItem,
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 # Xero's words for the two refusals of an update that the product explains itself (xero-api.md §2.6).
-RECONCILED_MARK = "reconciled"
-DELETED_MARK = "has been deleted"
+RECONCILED_MARK = "cannot be edited as it has been reconciled"
+# Not "has been deleted" alone: an archived account's refusal says "has been archived, or has been deleted",
+# and reading that as a deleted Spend Money would forget one that still exists (a second would be created).
+DELETED_MARK = "cannot be edited as it has been deleted"
 
 
 def bank_transaction_url(template: str, transaction_id: str) -> str:

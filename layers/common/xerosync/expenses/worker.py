@@ -156,23 +156,28 @@ class SpendMoneyWorker:
         now = self._now()
 
         def end(expense: ExpenseRecord) -> ExpenseRecord:
+            if expense.status != ExpenseStatus.QUEUED or expense.job_id != batch.job_id:
+                return expense  # settled already (Xero's answer was written before the failure): it stands
             return ending(expense, job_id=batch.job_id, now=now,
                           maybe_in_xero=maybe_sent and expense.spend_money is None)
 
         self._settle([(e, end) for e in work if not tally.done(e.transaction_id)], tally)
 
     def _finish(self, batch: SpendMoneyBatch, tally: Tally, records: dict[str, ExpenseRecord]) -> None:
-        self._hand_over_receipts(batch, tally.synced)
-        # An earlier delivery may have settled some of the batch and died before counting it (a timeout, a
-        # crash): those count as what they became, so that the job's figures add up whichever delivery counts.
+        # An earlier delivery may have settled some of the batch and died before handing its receipts over or
+        # counting it (a timeout, a crash): those count as what they became, so that the job's figures add up
+        # whichever delivery counts, and their receipts are handed over again (the hand-over is deduplicated).
+        earlier: list[ExpenseRecord] = []
         for transaction_id in batch.transaction_ids:
             record = records.get(transaction_id)
             if record is None or tally.done(transaction_id) or record.job_id != batch.job_id:
                 continue
             if record.status == ExpenseStatus.SYNCED and record.error is None:
-                tally.earlier_synced += 1
+                earlier.append(record)
             elif record.status in (ExpenseStatus.SYNCED, ExpenseStatus.SYNC_ERROR):
                 tally.failed.append(transaction_id)
+        tally.earlier_synced += len(earlier)
+        self._hand_over_receipts(batch, tally.synced + earlier)
         self._count(batch, tally)
 
     # ------------------------------------------------------------------ the batch
@@ -245,7 +250,8 @@ class SpendMoneyWorker:
                 existing = found.get(str(items[expense.transaction_id].url))
                 if existing is not None and existing.bank_transaction_id:
                     recovered.append(self._synced(expense, existing.bank_transaction_id, context, batch.job_id))
-            self._settle(recovered, tally)
+            if recovered:
+                self._bring_up_to_date(batch, recovered, context, session, attempt, tally)
             pending = [e for e in creates if not tally.done(e.transaction_id)]
             metrics.add_metric(name="SpendMoneyRecoveredByMarker", unit="Count", value=len(recovered))
         if not pending:
@@ -262,6 +268,21 @@ class SpendMoneyWorker:
                 decided.append((expense, partial(lifecycle.refused, messages=outcome.messages, job_id=batch.job_id,
                                                  now=now)))
         self._settle(decided, tally)
+
+    def _bring_up_to_date(self, batch: SpendMoneyBatch, recovered: list[Decision], context: SyncContext,
+                          session: XeroSession, attempt: int, tally: Tally) -> None:
+        """Spend Money an earlier attempt created holds what that attempt sent; the expense may have changed
+        since (an edit after the Sync error, a ledger change). The link is recorded first, so that nothing
+        creates it again, then one update sends the current content; each expense counts once, as the
+        update left it."""
+        linked = Tally()
+        self._settle(recovered, linked)
+        updated = Tally(sending=True)
+        if linked.synced:
+            self._update(batch, linked.synced, context, session, attempt, updated)
+        tally.settled |= linked.settled
+        tally.synced += [r for r in linked.synced if not updated.done(r.transaction_id)] + updated.synced
+        tally.failed += linked.failed + updated.failed
 
     def _update(self, batch: SpendMoneyBatch, updates: list[ExpenseRecord], context: SyncContext,
                 session: XeroSession, attempt: int, tally: Tally) -> None:
@@ -327,10 +348,10 @@ class SpendMoneyWorker:
             self.attachment_uploads.send(requests)
 
     def _count(self, batch: SpendMoneyBatch, tally: Tally) -> None:
-        counted = self.jobs.count_batch(batch.business_id, batch.job_id, batch.batch,
-                                        synced=len(tally.synced) + tally.earlier_synced, failed_ids=tally.failed)
-        if counted:
-            self.jobs.complete_if_done(batch.business_id, batch.job_id, self._now())
+        self.jobs.count_batch(batch.business_id, batch.job_id, batch.batch,
+                              synced=len(tally.synced) + tally.earlier_synced, failed_ids=tally.failed)
+        # Also when this batch was counted before: the delivery that counted it may have died right after.
+        self.jobs.complete_if_done(batch.business_id, batch.job_id, self._now())
         metrics.add_metric(name="ExpensesSynced", unit="Count", value=len(tally.synced))
         metrics.add_metric(name="ExpensesFailed", unit="Count", value=len(tally.failed))
         logger.info("spend money batch done", extra={"job_id": batch.job_id, "batch": batch.batch,

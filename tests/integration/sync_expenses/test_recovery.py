@@ -1,0 +1,194 @@
+"""What a sync leaves behind when something goes wrong half-way is put right: never a second Spend Money, never
+a change lost, never receipts or expenses left waiting for work that nobody will do."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from local.ledger_emulator import generated_spec
+from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from tests.integration.xero_client.conftest import connect
+from xerosync.clock import iso, utc_now
+from xerosync.expenses import lifecycle
+from xerosync.expenses.service import STUCK_JOB_SECONDS
+from xerosync.expenses.store import ExpenseStore
+from xerosync.expenses.wiring import get_expense_service
+from xerosync.expenses.worker import SpendMoneyWorker
+
+
+def _mapped(world: World) -> tuple[Business, ApiUser]:
+    business = world.business()
+    user = world.user(business.business_id)
+    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [
+        {"category": "travel", "xero_account_id": world.account_id(business.tenant_id, "493")}]})
+    return business, user
+
+
+def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refers_to(world: World) -> None:
+    # Given a synced expense, Updated in the bank, whose Xero account is then archived in Xero
+    business, user = _mapped(world)
+    tenant = business.tenant_id
+    paid = world.pay(business, description="Taxi")
+    user.sync([paid])
+    world.pump_worker()
+    world.ledger.set_description(business.accounts["HKD"], paid, "Taxi, corrected")
+    world.pump_events()
+    world.xero.update_account(tenant, world.account_id(tenant, "493"), {"Status": "ARCHIVED"})
+    # When the update meets Xero's "has been archived, or has been deleted" (the cached list did not know yet)
+    user.sync([paid])
+    world.pump_worker()
+    # Then the expense keeps its Spend Money and says what Xero said, not that the Spend Money was deleted
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNC_ERROR" and expense["error"]["code"] == "xero_refused"
+    assert expense["spend_money"] is not None
+    # And after choosing another account, syncing again updates that one Spend Money
+    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [
+        {"category": "travel", "xero_account_id": world.account_id(tenant, "429")}]})
+    user.sync([paid])
+    world.pump_worker()
+    [spend_money] = world.spend_money(tenant)
+    assert spend_money["LineItems"][0]["AccountCode"] == "429"
+
+
+def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a create that reached Xero while the worker died, then a connection lost before the retry
+    business, user = _mapped(world)
+    tenant = business.tenant_id
+    paid = world.pay(business, description="Taxi")
+    original = SpendMoneyWorker._settle
+
+    def crash(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
+        if decided:
+            raise RuntimeError("Lambda timed out")
+        original(self, decided, tally)
+
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", crash)
+    user.sync([paid])
+    world.pump_worker()
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", original)
+    world.xero.disconnect(tenant)
+    time.sleep(1.1)
+    world.pump_worker()
+    assert user.ok("GET", f"/v1/expenses/{paid}")["error"]["code"] == "reconnect_required"
+    # When the bank's description changes before the user reconnects and syncs again
+    connect(world.client, world.xero, business.business_id, tenant)
+    world.ledger.set_description(business.accounts["HKD"], paid, "Taxi to the airport")
+    world.pump_events()
+    user.sync([paid])
+    world.pump_worker()
+    # Then the one Spend Money in Xero carries the change, and the expense is synced and not Updated
+    [spend_money] = world.spend_money(tenant)
+    assert spend_money["LineItems"][0]["Description"] == "Taxi to the airport"
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert (expense["status"], expense["updated"]) == ("SYNCED", False)
+    assert expense["spend_money"]["bank_transaction_id"] == spend_money["BankTransactionID"]
+
+
+def test_receipts_are_handed_over_even_when_the_delivery_that_synced_died_first(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    business, user = _mapped(world)
+    paid = world.pay(business, receipts=(generated_spec("pdf", 1000, seed=90),))
+    original = SpendMoneyWorker._hand_over_receipts
+    died: list[bool] = []
+
+    def die_once(self: SpendMoneyWorker, batch: Any, synced: Any) -> None:
+        if not died:
+            died.append(True)
+            raise RuntimeError("Lambda timed out")
+        original(self, batch, synced)
+
+    # Given a delivery that recorded the Spend Money and died before handing its receipts over
+    monkeypatch.setattr(SpendMoneyWorker, "_hand_over_receipts", die_once)
+    job = user.sync([paid])
+    world.pump_worker()
+    # When the batch comes back
+    time.sleep(1.1)
+    world.pump_worker()
+    world.pump("AttachmentsWorkerFunction")
+    # Then the receipt reached the Spend Money, and the job counts the expense once, as synced
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert len(world.xero.attachments(business.tenant_id, expense["spend_money"]["bank_transaction_id"])) == 1
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"]) == ("COMPLETED", 1)
+
+
+def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_not_left_queued(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    business = world.business()
+    user = world.user(business.business_id)
+    paid = world.pay(business, category=None)  # no account: refused before sending
+    account = world.account_id(business.tenant_id, "493")
+    original = ExpenseStore.save_many
+    raced: list[bool] = []
+
+    def edit_lands_first(self: ExpenseStore, records: list[Any]) -> list[Any]:
+        if not raced:  # another tab's edit chooses an account between the job's read and its write
+            raced.append(True)
+            self.change(business.business_id, paid, lambda r: lifecycle.edited(
+                r, {"xero_account_id": account}, iso(utc_now(world.client.clock))))
+        return original(self, records)
+
+    monkeypatch.setattr(ExpenseStore, "save_many", edit_lands_first)
+    user.sync([paid])
+    monkeypatch.setattr(ExpenseStore, "save_many", original)
+    world.pump_worker()
+    # The expense, in no batch of that job, is not QUEUED: it waits to be synced, and syncs
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "PENDING"
+    user.sync([paid])
+    world.pump_worker()
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNCED"
+
+
+def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: World,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a job whose batch reached Xero and whose worker was killed on its last delivery: QUEUED, no message
+    business, user = _mapped(world)
+    paid = world.pay(business)
+    original = SpendMoneyWorker._settle
+
+    def killed(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
+        if decided:
+            raise SystemExit("the Lambda was killed at its timeout")
+        original(self, decided, tally)
+
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", killed)
+    user.sync([paid])
+    with pytest.raises(SystemExit):
+        world.pump_worker()
+    monkeypatch.setattr(SpendMoneyWorker, "_settle", original)
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "QUEUED"
+    assert _sync_click(user, paid, "click-2")["skipped"][0]["reason"] == "already_queued"
+    # When that job is older than any delivery, retry or parked wait lasts
+    service = get_expense_service()
+    monkeypatch.setattr(service, "clock", _Later(service.clock, STUCK_JOB_SECONDS + 60))
+    assert _sync_click(user, paid, "click-3")["skipped"] == []
+    monkeypatch.undo()
+    time.sleep(1.1)  # the killed delivery's message comes back first (FIFO): its batch finds nothing to do
+    world.pump_worker()
+    # Then the new job takes it over, finds the Spend Money already in Xero, and creates nothing twice
+    assert len(world.spend_money(business.tenant_id)) == 1
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNCED"
+
+
+def _sync_click(user: ApiUser, transaction_id: str, click: str) -> dict[str, Any]:
+    """Another click of Sync Expenses (its own Idempotency-Key: not a double click of an earlier one)."""
+    response = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": [transaction_id]},
+                         headers={"Idempotency-Key": click})
+    assert response.status == 202, response.body
+    return dict(json.loads(response.body))
+
+
+class _Later:
+    def __init__(self, clock: Any, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def time(self) -> float:
+        return float(self.clock.time()) + self.seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
