@@ -21,7 +21,7 @@ from xerosync.expenses.store import ReferenceDataStore
 from xerosync.observability import logger
 from xerosync.xero.errors import ReconnectRequired, XeroError
 from xerosync.xero.models import BankTransaction
-from xerosync.xero.session import XeroSession
+from xerosync.xero.session import XeroSession, in_order_of
 
 # A user's "refresh" goes to Xero at most this often per organisation: one person's clicks must not spend the
 # organisation's 60 calls a minute.
@@ -102,4 +102,5 @@ def update_spend_money(session: XeroSession, items: Sequence[BankTransaction], *
     body = session.call("POST", "/BankTransactions", params={"summarizeErrors": "false"},
                         json_body={"BankTransactions": [i.to_xero() for i in items]}, idempotency_key=key,
                         safe_to_repeat=True).body
-    return [BankTransaction.model_validate(e) for e in body["BankTransactions"]]
+    return in_order_of(items, [BankTransaction.model_validate(e) for e in body["BankTransactions"]],
+                       lambda t: t.bank_transaction_id)

@@ -162,7 +162,8 @@ class XeroSession:
         """PUT with summarizeErrors=false: one result per element, in request order, HTTP 200 throughout."""
         body = self.call("PUT", "/BankTransactions", params={"summarizeErrors": "false"},
                          json_body={"BankTransactions": [i.to_xero() for i in items]}, idempotency_key=key).body
-        return [BankTransaction.model_validate(e) for e in body["BankTransactions"]]
+        results = [BankTransaction.model_validate(e) for e in body["BankTransactions"]]
+        return in_order_of(items, results, lambda t: t.url)
 
     def create_bank_transactions_once(self, items: Sequence[BankTransaction], *, batch_id: str
                                       ) -> list[BankTransaction]:
@@ -321,6 +322,20 @@ class XeroSession:
     def statement(self, statement_id: str) -> Statement:
         body = self.call("GET", f"/Statements/{_path_segment(statement_id)}", api=BANK_FEEDS, purpose=FEEDS).body
         return _statement_result(body)
+
+
+def in_order_of(items: Sequence[BankTransaction], results: list[BankTransaction],
+                identity: Callable[[BankTransaction], str | None]) -> list[BankTransaction]:
+    """Xero's per-element results in the order of the items sent, matched by ``identity`` (the Url marker,
+    the BankTransactionID) where every result carries it: no published source promises Xero keeps the
+    request's order (xero-api.md §2.7). Position is the fallback, and a count that differs is an error."""
+    by_identity = {identity(r): r for r in results if identity(r)}
+    wanted = [identity(i) for i in items]
+    if len(by_identity) == len(items) and all(w in by_identity for w in wanted):
+        return [by_identity[w] for w in wanted]
+    if len(results) != len(items):
+        raise XeroError(f"Xero answered {len(results)} elements for {len(items)} sent")
+    return results
 
 
 def _statement_result(raw: dict[str, Any]) -> Statement:
