@@ -124,6 +124,17 @@ def test_powertools_settings_are_global_and_responses_are_never_traced() -> None
     assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
 
 
+def test_every_sqs_consumer_may_hand_its_message_back_for_later() -> None:
+    # xerosync.queue.consume sets a waiting message's visibility on the queue it came from; moto does not
+    # enforce IAM, so only this test stands between a missing grant and an AccessDenied after deploy.
+    for source in TEMPLATE.sqs_sources():
+        statements = [statement for policy in _props(source.function).get("Policies", [])
+                      if isinstance(policy, dict) for statement in policy.get("Statement", [])]
+        assert any("sqs:ChangeMessageVisibility" in statement["Action"]
+                   and statement["Resource"] == {"Fn::GetAtt": [source.queue, "Arn"]} for statement in statements), \
+            f"{source.function} may not change visibility on {source.queue}"
+
+
 def test_tokens_are_readable_only_by_functions_that_call_xero() -> None:
     xero_callers = {"ConnectApiFunction", "XeroCleanupFunction", "ConnectionCheckFunction", "AutoSyncWorkerFunction",
                     "SyncExpensesApiFunction", "SyncExpensesWorkerFunction", "AttachmentsWorkerFunction"}
