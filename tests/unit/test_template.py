@@ -144,6 +144,18 @@ def test_tokens_are_readable_only_by_functions_that_call_xero() -> None:
         assert touches_tokens == (lid in xero_callers), lid
 
 
+def test_sealed_tokens_are_reached_by_key_only_and_deleted_only_by_connect() -> None:
+    for lid in FUNCTIONS:
+        policies = _props(lid).get("Policies", [])
+        assert "TokensTable" not in str([p for p in policies if not (isinstance(p, dict) and "Statement" in p)]), \
+            f"{lid}: a SAM policy template on the tokens table would allow Scan"
+        actions = {action for policy in policies if isinstance(policy, dict)
+                   for statement in policy.get("Statement", [])
+                   if statement["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]} for action in statement["Action"]}
+        assert not actions & {"dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem"}, lid
+        assert ("dynamodb:DeleteItem" in actions) == (lid in {"ConnectApiFunction", "XeroCleanupFunction"}), lid
+
+
 def test_the_client_secret_lives_in_secrets_manager_not_in_the_environment() -> None:
     env = BODY["Globals"]["Function"]["Environment"]["Variables"]
     assert env["XERO_CLIENT_SECRET_ARN"] == {"Ref": "XeroClientSecretSecret"}
