@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -19,6 +20,9 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, World
 from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
+from xerosync.expenses.service import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.wiring import get_expense_service
+from xerosync.expenses.worker import SpendMoneyWorker
 
 MAX_RECEIVES = 4  # the template's ExpenseBatchMaxReceives, lowered so the test reaches the last delivery
 
@@ -113,3 +117,45 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     world.pump_worker()
     _exactly_once(world, business, ids)
     assert len(_creates(world)) == creates_before + 1
+
+
+def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
+        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
+    business, ids = _ready(world, 2)
+    user = world.user(business.business_id)
+
+    def killed(*_: object) -> None:
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    monkeypatch.setattr(SpendMoneyWorker, "_sync", killed)
+    first = user.sync(ids)
+    for _ in range(MAX_RECEIVES):
+        with pytest.raises(SystemExit):
+            _next_delivery(world)
+    assert _next_delivery(world, within=1.5) is None
+    assert len(dead_letters()) == 1
+    assert {e["status"] for e in user.pending()} == {"QUEUED"}
+    monkeypatch.undo()
+    # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
+    service = get_expense_service()
+    monkeypatch.setattr(service, "clock", _Later(service.clock, ABANDONED_AFTER_SECONDS + 60))
+    again = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids},
+                      headers={"Idempotency-Key": "a later click"})  # (not a double click of the first)
+    assert again.status == 202
+    assert again.json()["job_id"] != first["job_id"] and again.json()["skipped"] == []
+    monkeypatch.undo()
+    world.pump_worker()
+    # Then each is synced once
+    _exactly_once(world, business, ids)
+
+
+class _Later:
+    def __init__(self, clock: Any, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def time(self) -> float:
+        return float(self.clock.time()) + self.seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)

@@ -71,6 +71,9 @@ _SAVE_ATTEMPTS = 4
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # what the lists' date filters accept
 # Longer than a batch's deliveries and retries (10 x 12 minutes) and a wait parked behind Xero's daily limit.
 STUCK_JOB_SECONDS = 26 * 3600
+# A batch's last delivery that began this long ago and was never counted was killed (the worker's timeout
+# is 120 s): its expenses may be synced again at once.
+ABANDONED_AFTER_SECONDS = 600
 
 
 class SessionFactory(Protocol):
@@ -307,17 +310,25 @@ class ExpenseService:
 
     def _stranded_jobs(self, business_id: str, records: Iterable[ExpenseRecord]) -> set[str]:
         """Jobs whose QUEUED expenses nobody will settle: their batches were never all sent (the request died
-        half-way), or the job is older than any delivery, retry or parked wait lasts (a worker killed on its
-        last delivery). A new job may take their expenses over; it looks Xero up before creating anything."""
+        half-way), a batch's last delivery began long enough ago to have been killed at its timeout without
+        being counted, or the job is older than any delivery, retry or parked wait lasts. A new job may take
+        their expenses over; it looks Xero up before creating anything."""
         queued_by = {r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
         stranded = set()
         now = self.clock.time()
         for job_id in queued_by:
             job = self.jobs.get(business_id, job_id)
-            if job is None or job_status(job, now) == SyncJobStatus.NOT_STARTED or (
-                    job.completed_at is None and now - _epoch(job.created_at) > STUCK_JOB_SECONDS):
+            if job is None or self._nobody_will_finish(job, now):
                 stranded.add(job_id)
         return stranded
+
+    def _nobody_will_finish(self, job: SyncJob, now: float) -> bool:
+        if job_status(job, now) == SyncJobStatus.NOT_STARTED:
+            return True
+        if job.completed_at is not None:
+            return False
+        return now - _epoch(job.created_at) > STUCK_JOB_SECONDS or self.jobs.abandoned(
+            job.business_id, job.job_id, last_delivery_before=now - ABANDONED_AFTER_SECONDS)
 
     def _write_decisions(self, admission: Admission, job_id: str, now: str, rejected: list[ExpenseRecord],
                          queued: list[ExpenseRecord], context: SyncContext) -> None:

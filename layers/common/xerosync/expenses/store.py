@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
@@ -344,6 +345,30 @@ class SyncJobStore:
     def send_attempts(self, business_id: str, job_id: str, batch: int) -> int:
         item = self.table.get_item(Key=sync_batch_key(business_id, job_id, batch), ConsistentRead=True).get("Item")
         return int(item.get("attempts", 0)) if item else 0
+
+    def mark_last_delivery(self, business_id: str, job_id: str, batch: int, at: float) -> None:
+        """The batch's last delivery has begun: if it is killed (a timeout), nothing else will settle it."""
+        self.table.update_item(Key=sync_batch_key(business_id, job_id, batch),
+                               UpdateExpression="SET last_delivery_at = if_not_exists(last_delivery_at, :at)",
+                               ExpressionAttributeValues={":at": Decimal(str(at))})
+
+    def abandoned(self, business_id: str, job_id: str, last_delivery_before: float) -> bool:
+        """Whether a batch of the job began its last delivery before then and was never counted."""
+        job = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item") or {}
+        counted = {str(b) for b in job.get("counted_batches", set())}
+        prefix = sync_batch_key(business_id, job_id, 0)["sk"].rsplit("#", 1)[0] + "#"
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(sync_job_key(business_id, job_id)["pk"])
+                                  & Key("sk").begins_with(prefix), "ConsistentRead": True}
+        while True:
+            page = self.table.query(**kwargs)
+            for item in page.get("Items", []):
+                started = item.get("last_delivery_at")
+                batch = str(int(str(item["sk"]).rsplit("#", 1)[1]))
+                if started is not None and float(started) < last_delivery_before and batch not in counted:
+                    return True
+            if "LastEvaluatedKey" not in page:
+                return False
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def begin_send(self, business_id: str, job_id: str, batch: int) -> int:
         """Count one attempt to send a batch to Xero; returns how many attempts there were, this one included."""

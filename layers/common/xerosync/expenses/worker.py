@@ -113,6 +113,8 @@ class SpendMoneyWorker:
         records = self.expenses.get_many(batch.business_id, batch.transaction_ids)
         work = [records[t] for t in batch.transaction_ids if t in records and takes(records[t], batch.job_id)]
         tally = Tally()
+        if last_delivery and work:
+            self.jobs.mark_last_delivery(batch.business_id, batch.job_id, batch.batch, self.clock.time())
         try:
             if work:
                 self._sync(batch, work, self.xero.session(batch.business_id), tally)
