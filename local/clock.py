@@ -71,3 +71,16 @@ class ScaledClock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+
+
+class OffsetClock:
+    """Another clock, ``seconds`` ahead: what a later request sees (its ``sleep`` is the other clock's)."""
+
+    def __init__(self, clock: object, seconds: float) -> None:
+        self.clock, self.seconds = clock, seconds
+
+    def time(self) -> float:
+        return float(self.clock.time()) + self.seconds  # type: ignore[attr-defined]
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
+from local.clock import OffsetClock
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
@@ -125,7 +126,7 @@ def test_a_bad_state_is_refused_with_its_reason_and_nothing_is_stored(
         caller = api.as_user("biz_state", user_id="u_mallory")
     else:
         service = get_connect_service()
-        monkeypatch.setattr(service, "clock", _Later(service.clock, 601))
+        monkeypatch.setattr(service, "clock", OffsetClock(service.clock, 601))
     before = _connection_item(aws, caller_business(caller, api))
     response = caller.call("POST", "/v1/xero/connect/complete", redirect)
     expected = {"unknown": "state_unknown", "replayed": "state_replayed", "other business": "state_mismatch",
@@ -138,17 +139,6 @@ def test_a_bad_state_is_refused_with_its_reason_and_nothing_is_stored(
 def caller_business(user: object, api: Api) -> str:
     token = user.token  # type: ignore[attr-defined]
     return str(api.authority.verify(f"Bearer {token}")["business_id"])
-
-
-class _Later:
-    def __init__(self, clock: object, seconds: float) -> None:
-        self.clock, self.seconds = clock, seconds
-
-    def time(self) -> float:
-        return self.clock.time() + self.seconds  # type: ignore[attr-defined]
-
-    def sleep(self, seconds: float) -> None:
-        pass
 
 
 def test_a_code_xero_does_not_accept_is_refused(api: Api, xero: XeroEmulator, aws: Provisioned) -> None:

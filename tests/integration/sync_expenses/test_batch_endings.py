@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import boto3
 import pytest
 
+from local.clock import OffsetClock
 from local.event_sources import BatchOutcome
 from local.ledger_emulator import LedgerEmulator
 from local.template import Template
@@ -139,7 +139,7 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     monkeypatch.undo()
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
     service = get_expense_service()
-    monkeypatch.setattr(service, "clock", _Later(service.clock, ABANDONED_AFTER_SECONDS + 60))
+    monkeypatch.setattr(service, "clock", OffsetClock(service.clock, ABANDONED_AFTER_SECONDS + 60))
     again = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids},
                       headers={"Idempotency-Key": "a later click"})  # (not a double click of the first)
     assert again.status == 202
@@ -149,13 +149,3 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     # Then each is synced once
     _exactly_once(world, business, ids)
 
-
-class _Later:
-    def __init__(self, clock: Any, seconds: float) -> None:
-        self.clock, self.seconds = clock, seconds
-
-    def time(self) -> float:
-        return float(self.clock.time()) + self.seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.clock.sleep(seconds)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from local.clock import OffsetClock
 from local.ledger_emulator import generated_spec
 from tests.integration.sync_expenses.conftest import ApiUser, Business, World
 from tests.integration.xero_client.conftest import connect
@@ -165,7 +166,7 @@ def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: Wo
     assert _sync_click(user, paid, "click-2")["skipped"][0]["reason"] == "already_queued"
     # When that job is older than any delivery, retry or parked wait lasts
     service = get_expense_service()
-    monkeypatch.setattr(service, "clock", _Later(service.clock, STUCK_JOB_SECONDS + 60))
+    monkeypatch.setattr(service, "clock", OffsetClock(service.clock, STUCK_JOB_SECONDS + 60))
     assert _sync_click(user, paid, "click-3")["skipped"] == []
     monkeypatch.undo()
     time.sleep(1.1)  # the killed delivery's message comes back first (FIFO): its batch finds nothing to do
@@ -182,13 +183,3 @@ def _sync_click(user: ApiUser, transaction_id: str, click: str) -> dict[str, Any
     assert response.status == 202, response.body
     return dict(json.loads(response.body))
 
-
-class _Later:
-    def __init__(self, clock: Any, seconds: float) -> None:
-        self.clock, self.seconds = clock, seconds
-
-    def time(self) -> float:
-        return float(self.clock.time()) + self.seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.clock.sleep(seconds)
