@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ from xerosync.clock import iso, utc_now
 from xerosync.expenses import wiring
 from xerosync.expenses.lifecycle import apply_ledger
 from xerosync.expenses.store import ExpenseStore, ReferenceDataStore
+from xerosync.expenses.worker import SpendMoneyWorker
 from xerosync.ledger.models import LedgerTransaction
 from xerosync.lifecycle import new_cold_start
 from xerosync.settings import get_settings
@@ -224,6 +226,18 @@ class World:
         return next((a["AccountID"] for a in self.xero.accounts(tenant_id)
                      if a["Type"] == "BANK" and a.get("CurrencyCode") == currency), None)
 
+    def map_categories(self, business: Business, **codes: str) -> None:
+        """Map bank spend categories to Xero accounts by code, as Fiona does on the mapping page."""
+        self.user(business.business_id).ok("PUT", "/v1/expenses/mappings", {"mappings": [
+            {"category": category, "xero_account_id": self.account_id(business.tenant_id, code)}
+            for category, code in codes.items()]})
+
+    def mapped_business(self) -> tuple[Business, ApiUser]:
+        """A connected business with a linked HKD account whose travel payments go to Xero's 493."""
+        business = self.business()
+        self.map_categories(business, travel="493")
+        return business, self.user(business.business_id)
+
     def link(self, business: Business, currency: str, xero_account_id: str) -> None:
         now = iso(utc_now(self.client.clock))
         FeedStore(self.table).save(FeedRecord(
@@ -300,6 +314,24 @@ class World:
 
     def spend_money(self, tenant_id: str) -> list[dict[str, Any]]:
         return [t for t in self.xero.bank_transactions(tenant_id) if t.get("Status") != "DELETED"]
+
+
+@contextmanager
+def worker_dies_when_xero_answers(error: BaseException, *, times: int | None = None) -> Iterator[list[int]]:
+    """The Spend Money worker dies right after Xero answered a batch, before it records anything (``times``
+    times, or every time); yields the size of each answer it died on."""
+    original = SpendMoneyWorker._settle
+    died: list[int] = []
+
+    def settle(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
+        if decided and (times is None or len(died) < times):
+            died.append(len(decided))
+            raise error
+        original(self, decided, tally)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_settle", settle)
+        yield died
 
 
 @pytest.fixture

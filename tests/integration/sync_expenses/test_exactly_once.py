@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.integration.sync_expenses.conftest import Business, World
+from tests.integration.sync_expenses.conftest import Business, World, worker_dies_when_xero_answers
 from tests.integration.xero_client.conftest import connect
 from xerosync.expenses.worker import SpendMoneyWorker
 
@@ -19,9 +19,7 @@ XERO_IDEMPOTENCY_WINDOW = 6 * 60  # the emulator remembers a key this long, as X
 
 
 def _ready(world: World, count: int) -> tuple[Business, list[str]]:
-    business = world.business()
-    world.user(business.business_id).ok("PUT", "/v1/expenses/mappings", {"mappings": [
-        {"category": "travel", "xero_account_id": world.account_id(business.tenant_id, "493")}]})
+    business, _ = world.mapped_business()
     return business, world.seed_expenses(business, count)
 
 
@@ -65,29 +63,19 @@ def test_a_redelivered_batch_changes_nothing(world: World) -> None:
     _exactly_once(world, business, ids)
 
 
-def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(world: World) -> None:
     business, ids = _ready(world, 20)
     user = world.user(business.business_id)
     # Given a worker that dies right after Xero created the batch, before it could record anything
-    original = SpendMoneyWorker._settle
-    crashed = []
-
-    def crash_once(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
-        if decided and not crashed:
-            crashed.append(len(decided))
-            raise RuntimeError("Lambda timed out")
-        original(self, decided, tally)
-
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", crash_once)
-    job = user.sync(ids)
-    [failed] = world.pump_worker()
-    assert failed.error is not None and crashed == [20] and len(world.spend_money(business.tenant_id)) == 20
-    assert {e["status"] for e in user.pending()} == {"QUEUED"}
-    # When the message comes back after Xero has forgotten the Idempotency-Key
-    world.xero.advance_clock(XERO_IDEMPOTENCY_WINDOW + 60)
-    time.sleep(1.1)  # the local queue's visibility timeout
-    world.pump_worker()
+    with worker_dies_when_xero_answers(RuntimeError("Lambda timed out"), times=1) as crashed:
+        job = user.sync(ids)
+        [failed] = world.pump_worker()
+        assert failed.error is not None and crashed == [20] and len(world.spend_money(business.tenant_id)) == 20
+        assert {e["status"] for e in user.pending()} == {"QUEUED"}
+        # When the message comes back after Xero has forgotten the Idempotency-Key
+        world.xero.advance_clock(XERO_IDEMPOTENCY_WINDOW + 60)
+        time.sleep(1.1)  # the local queue's visibility timeout
+        world.pump_worker()
     # Then the expenses are found in Xero by their Url and recorded: no second create, nothing twice
     assert len(_creates(world)) == 1
     _exactly_once(world, business, ids)
@@ -110,23 +98,14 @@ def test_lost_answers_and_xero_failures_still_create_each_spend_money_once(world
     assert len(_creates(world)) == (1 if fault["kind"] == "drop" else 2)
 
 
-def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(world: World) -> None:
     business, ids = _ready(world, 5)
     user = world.user(business.business_id)
-    original = SpendMoneyWorker._settle
-
-    def crash(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
-        if decided:  # Xero has answered: the worker dies before recording it
-            raise RuntimeError("Lambda timed out")
-        original(self, decided, tally)
-
     # Given a batch that Xero accepted while the worker died, and the app then removed in Xero
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", crash)
-    user.sync(ids)
-    world.pump_worker()
+    with worker_dies_when_xero_answers(RuntimeError("Lambda timed out")):
+        user.sync(ids)
+        world.pump_worker()
     assert len(world.spend_money(business.tenant_id)) == 5
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", original)
     world.xero.disconnect(business.tenant_id)
     time.sleep(1.1)  # the local queue's visibility timeout
     world.pump_worker()

@@ -26,14 +26,6 @@ def _xeros_limits_as_configured(world: World) -> Iterator[None]:
     world.xero.configure(attachment_max_bytes=3_000_000)
 
 
-def _ready(world: World) -> tuple[Business, ApiUser]:
-    business = world.business()
-    user = world.user(business.business_id)
-    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [
-        {"category": "travel", "xero_account_id": world.account_id(business.tenant_id, "493")}]})
-    return business, user
-
-
 def _synced(world: World, business: Business, user: ApiUser, receipts: tuple[ReceiptSpec, ...]) -> tuple[str, str]:
     """A payment with ``receipts``, synced; its receipts uploaded. Returns (transaction id, BankTransactionID)."""
     paid = world.pay(business, receipts=receipts)
@@ -62,7 +54,7 @@ def _content(world: World, business: Business, transaction_id: str, attachment_i
 
 
 def test_an_expense_with_three_receipts_has_all_three_in_xero_one_call_each(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 40_000, seed=1), generated_spec("png", 25_000, seed=2),
                 generated_spec("jpeg", 30_000, seed=3, file_name="taxi.jpg"))
     paid = world.pay(business, receipts=receipts)
@@ -88,7 +80,7 @@ def test_an_expense_with_three_receipts_has_all_three_in_xero_one_call_each(worl
 
 
 def test_eleven_files_send_ten_and_the_eleventh_is_a_sync_error_with_the_reason(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = tuple(generated_spec("pdf", 2_000 + n, seed=100 + n) for n in range(11))
     paid, bank_transaction_id = _synced(world, business, user, receipts)
     assert len(_in_xero(world, business, bank_transaction_id)) == 10
@@ -112,7 +104,7 @@ def test_eleven_files_send_ten_and_the_eleventh_is_a_sync_error_with_the_reason(
     (generated_spec("empty", 0, seed=9), "The file is empty."),
 ], ids=["3.1 MB", "executable renamed .pdf", "empty"])
 def test_a_file_that_breaks_a_rule_is_not_sent_and_says_why(world: World, receipt: ReceiptSpec, reason: str) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     good = generated_spec("pdf", 10_000, seed=10)
     paid, bank_transaction_id = _synced(world, business, user, (good, receipt))
     assert [a["FileName"] for a in _in_xero(world, business, bank_transaction_id)] == ["receipt-00010.pdf"]
@@ -124,7 +116,7 @@ def test_a_file_that_breaks_a_rule_is_not_sent_and_says_why(world: World, receip
 
 
 def test_a_file_name_with_a_path_in_it_keeps_only_its_name(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 5_000, seed=11, file_name="C:\\Users\\fiona\\Receipts\\taxi fare.pdf"),
                 generated_spec("png", 5_000, seed=12, file_name="../../etc/passwd"))
     paid, bank_transaction_id = _synced(world, business, user, receipts)
@@ -134,7 +126,7 @@ def test_a_file_name_with_a_path_in_it_keeps_only_its_name(world: World) -> None
 
 
 def test_the_same_file_twice_is_uploaded_once(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     content = b"%PDF-1.4\n" + b"same receipt " * 500 + b"\n%%EOF\n"
     receipts = (uploaded_spec("taxi.pdf", content, "application/pdf"),
                 uploaded_spec("taxi (copy).pdf", content, "application/pdf"))
@@ -147,7 +139,7 @@ def test_the_same_file_twice_is_uploaded_once(world: World) -> None:
 def test_xero_answering_413_is_a_per_file_error_and_the_others_go(world: World) -> None:
     # Xero's own limit is lower than the product's (it has changed over time)
     world.xero.configure(attachment_max_bytes=1_000_000)
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 1_500_000, seed=13), generated_spec("png", 8_000, seed=14))
     paid, bank_transaction_id = _synced(world, business, user, receipts)
     assert [a["FileName"] for a in _in_xero(world, business, bank_transaction_id)] == ["receipt-00014.png"]
@@ -160,7 +152,7 @@ def test_xero_answering_413_is_a_per_file_error_and_the_others_go(world: World) 
 
 def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: World,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 20_000, seed=15), generated_spec("png", 20_000, seed=16))
     paid = world.pay(business, receipts=receipts)
     user.sync([paid])
@@ -188,7 +180,7 @@ def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: Wo
 
 
 def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = tuple(generated_spec("pdf", 3_000, seed=20 + n) for n in range(3))
     paid = world.pay(business, receipts=receipts)
     user.sync([paid])
@@ -206,7 +198,7 @@ def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: Wo
 def _hotel_bill_corrected(world: World, seed: int) -> tuple[Business, ApiUser, str, str, str]:
     """A synced expense with hotel.pdf and taxi.png in Xero, whose hotel bill the customer then replaces with a
     corrected one (same name, new content): business, user, transaction, Spend Money and bank account ids."""
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 9_000, seed=seed, file_name="hotel.pdf"),
                 generated_spec("png", 9_000, seed=seed + 1, file_name="taxi.png"))
     paid, bank_transaction_id = _synced(world, business, user, receipts)
@@ -261,7 +253,7 @@ def test_a_replacement_cut_off_by_a_429_still_replaces_when_the_message_comes_ba
 
 
 def test_receipts_wait_for_a_reconnect_and_the_retry_sends_them(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 4_000, seed=40), generated_spec("png", 4_000, seed=41))
     paid = world.pay(business, receipts=receipts)
     user.sync([paid])
@@ -288,12 +280,12 @@ def test_receipts_wait_for_a_reconnect_and_the_retry_sends_them(world: World) ->
 
 
 def test_the_status_route_follows_the_feature_rules(world: World) -> None:
-    business, user = _ready(world)
+    business, user = world.mapped_business()
     paid = world.pay(business, receipts=(generated_spec("pdf", 4_000, seed=50),))
     employee = world.user(business.business_id, role="Employee", user_id="u_eric")
     assert employee.call("GET", f"/v1/expenses/{paid}/attachments").status == 403
     assert user.call("GET", "/v1/expenses/txn_unknown/attachments").status == 404
-    other, _ = _ready(world)
+    other, _ = world.mapped_business()
     assert world.user(other.business_id).call("GET", f"/v1/expenses/{paid}/attachments").status == 404
     # Not synced yet: nothing to retry
     response = user.call("POST", f"/v1/expenses/{paid}/attachments/retry")

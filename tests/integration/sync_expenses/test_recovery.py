@@ -11,7 +11,7 @@ import pytest
 
 from local.clock import OffsetClock
 from local.ledger_emulator import generated_spec
-from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from tests.integration.sync_expenses.conftest import ApiUser, World, worker_dies_when_xero_answers
 from tests.integration.xero_client.conftest import connect
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import lifecycle
@@ -21,17 +21,9 @@ from xerosync.expenses.wiring import get_expense_service
 from xerosync.expenses.worker import SpendMoneyWorker
 
 
-def _mapped(world: World) -> tuple[Business, ApiUser]:
-    business = world.business()
-    user = world.user(business.business_id)
-    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [
-        {"category": "travel", "xero_account_id": world.account_id(business.tenant_id, "493")}]})
-    return business, user
-
-
 def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refers_to(world: World) -> None:
     # Given a synced expense, Updated in the bank, whose Xero account is then archived in Xero
-    business, user = _mapped(world)
+    business, user = world.mapped_business()
     tenant = business.tenant_id
     paid = world.pay(business, description="Taxi")
     user.sync([paid])
@@ -47,31 +39,21 @@ def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refe
     assert expense["status"] == "SYNC_ERROR" and expense["error"]["code"] == "xero_refused"
     assert expense["spend_money"] is not None
     # And after choosing another account, syncing again updates that one Spend Money
-    user.ok("PUT", "/v1/expenses/mappings", {"mappings": [
-        {"category": "travel", "xero_account_id": world.account_id(tenant, "429")}]})
+    world.map_categories(business, travel="429")
     user.sync([paid])
     world.pump_worker()
     [spend_money] = world.spend_money(tenant)
     assert spend_money["LineItems"][0]["AccountCode"] == "429"
 
 
-def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World) -> None:
     # Given a create that reached Xero while the worker died, then a connection lost before the retry
-    business, user = _mapped(world)
+    business, user = world.mapped_business()
     tenant = business.tenant_id
     paid = world.pay(business, description="Taxi")
-    original = SpendMoneyWorker._settle
-
-    def crash(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
-        if decided:
-            raise RuntimeError("Lambda timed out")
-        original(self, decided, tally)
-
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", crash)
-    user.sync([paid])
-    world.pump_worker()
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", original)
+    with worker_dies_when_xero_answers(RuntimeError("Lambda timed out")):
+        user.sync([paid])
+        world.pump_worker()
     world.xero.disconnect(tenant)
     time.sleep(1.1)
     world.pump_worker()
@@ -92,7 +74,7 @@ def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World,
 
 def test_receipts_are_handed_over_even_when_the_delivery_that_synced_died_first(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    business, user = _mapped(world)
+    business, user = world.mapped_business()
     paid = world.pay(business, receipts=(generated_spec("pdf", 1000, seed=90),))
     original = SpendMoneyWorker._hand_over_receipts
     died: list[bool] = []
@@ -148,20 +130,12 @@ def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_not_left_queued
 def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: World,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a job whose batch reached Xero and whose worker was killed on its last delivery: QUEUED, no message
-    business, user = _mapped(world)
+    business, user = world.mapped_business()
     paid = world.pay(business)
-    original = SpendMoneyWorker._settle
-
-    def killed(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
-        if decided:
-            raise SystemExit("the Lambda was killed at its timeout")
-        original(self, decided, tally)
-
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", killed)
-    user.sync([paid])
-    with pytest.raises(SystemExit):
-        world.pump_worker()
-    monkeypatch.setattr(SpendMoneyWorker, "_settle", original)
+    with worker_dies_when_xero_answers(SystemExit("the Lambda was killed at its timeout")):
+        user.sync([paid])
+        with pytest.raises(SystemExit):
+            world.pump_worker()
     assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "QUEUED"
     assert _sync_click(user, paid, "click-2")["skipped"][0]["reason"] == "already_queued"
     # When that job is older than any delivery, retry or parked wait lasts

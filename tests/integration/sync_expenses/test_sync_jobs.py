@@ -12,13 +12,7 @@ import boto3
 import pytest
 
 from local.ledger_emulator import generated_spec
-from tests.integration.sync_expenses.conftest import Business, World
-
-
-def _map(world: World, business: Business, **categories: str) -> None:
-    world.user(business.business_id).ok("PUT", "/v1/expenses/mappings", {"mappings": [
-        {"category": c, "xero_account_id": world.account_id(business.tenant_id, code)}
-        for c, code in categories.items()]})
+from tests.integration.sync_expenses.conftest import World
 
 
 def _puts(world: World) -> list[dict[str, Any]]:
@@ -29,7 +23,7 @@ def test_a_synced_expense_is_a_spend_money_with_the_details_and_a_link_back(worl
     # Given an SG business with HKD and USD accounts, each linked to its Xero bank account
     business = world.business(currencies=("HKD", "USD"))
     user = world.user(business.business_id)
-    _map(world, business, travel="493", software="429")
+    world.map_categories(business, travel="493", software="429")
     taxi = world.pay(business, "123.45", payee="Harbour Taxi", reference="INV-7", description="Taxi to client")
     saas = world.pay(business, "20.00", currency="USD", category="software", payee="GitHub", reference="",
                      description="")
@@ -73,7 +67,7 @@ def test_invalid_expenses_fail_at_once_with_a_reason_and_without_a_xero_call(wor
     business = world.business(currencies=("HKD", "USD"))
     tenant = business.tenant_id
     user = world.user(business.business_id)
-    _map(world, business, travel="493", rent="420")
+    world.map_categories(business, travel="493", rent="420")
     regions = next(c for c in world.xero.tracking_categories(tenant) if c["Name"] == "Region")
     north = next(o for o in regions["Options"] if o["Name"] == "North")
     uncategorised = world.pay(business, category=None, pump=False)
@@ -115,7 +109,7 @@ def test_a_currency_the_organisation_lacks_fails_before_sending(world: World) ->
     bank = world.xero.add_account(business.tenant_id, {"Code": "092", "Name": "USD", "Type": "BANK",
                                                        "CurrencyCode": "USD"})
     world.link(business, "USD", bank["AccountID"])
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     paid = world.pay(business, currency="USD")
     job = world.user(business.business_id).sync([paid])
     assert job["failed"] == 1
@@ -128,7 +122,7 @@ def test_xeros_refusal_is_a_fixable_sync_error_and_the_fixed_expense_syncs(world
     # Given a payee whose contact is archived in Xero (only Xero knows)
     business = world.business(contacts=[{"Name": "Old Supplier", "ContactStatus": "ARCHIVED"}])
     user = world.user(business.business_id)
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     refused = world.pay(business, payee="Old Supplier", pump=False)
     fine = world.pay(business, payee="New Supplier", pump=False)
     world.pump_events()
@@ -161,7 +155,7 @@ def test_a_sync_takes_1_to_1000_and_the_same_request_twice_creates_one_job(world
     assert error["code"] == "too_many_expenses" and "at most 1000 expenses at a time" in error["message"]
     assert "1,001" in error["message"]
     assert user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": []}).status == 400
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     ids = [world.pay(business, pump=False) for _ in range(3)]
     world.pump_events()
     # A double click: the second request returns the first job, nothing is queued twice
@@ -187,7 +181,7 @@ def test_an_updated_synced_expense_updates_its_spend_money_instead_of_creating_a
     business = world.business()
     tenant = business.tenant_id
     user = world.user(business.business_id)
-    _map(world, business, travel="493", software="429")
+    world.map_categories(business, travel="493", software="429")
     paid = world.pay(business, category="travel", description="Taxi")
     user.sync([paid])
     world.pump_worker()
@@ -212,7 +206,7 @@ def test_an_updated_synced_expense_updates_its_spend_money_instead_of_creating_a
 def test_a_reconciled_spend_money_cannot_be_updated_and_the_expense_says_so(world: World) -> None:
     business = world.business()
     user = world.user(business.business_id)
-    _map(world, business, travel="493", software="429")
+    world.map_categories(business, travel="493", software="429")
     paid = world.pay(business)
     user.sync([paid])
     world.pump_worker()
@@ -236,7 +230,7 @@ def test_a_reconciled_spend_money_cannot_be_updated_and_the_expense_says_so(worl
 def test_a_spend_money_deleted_in_xero_is_created_again_on_the_next_sync(world: World) -> None:
     business = world.business()
     user = world.user(business.business_id)
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     paid = world.pay(business)
     user.sync([paid])
     world.pump_worker()
@@ -262,7 +256,7 @@ def test_a_connection_removed_in_xero_ends_in_sync_error_with_reconnect_guidance
         world: World) -> None:
     business = world.business()
     user = world.user(business.business_id)
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     ids = [world.pay(business, pump=False) for _ in range(2)]
     world.pump_events()
     job = user.sync(ids)
@@ -284,7 +278,7 @@ def test_a_connection_removed_in_xero_ends_in_sync_error_with_reconnect_guidance
 def test_xeros_rate_limit_returns_the_batch_for_later_instead_of_failing_it(world: World) -> None:
     business = world.business()
     user = world.user(business.business_id)
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     paid = world.pay(business)
     user.sync([paid])
     world.xero.add_fault("rate_limit", path="*/BankTransactions", method="PUT", times=1, retry_after=1,
@@ -301,7 +295,7 @@ def test_progress_is_readable_batch_by_batch(world: World) -> None:
     # Given 51 expenses: two batches (50 and 1), one Xero call each
     business = world.business()
     user = world.user(business.business_id)
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     ids = world.seed_expenses(business, 51)
     job = user.sync(ids)
     assert (job["status"], job["total"], job["remaining"], job["percent_done"]) == ("RUNNING", 51, 51, 0)
@@ -324,7 +318,7 @@ def test_receipts_are_handed_to_the_attachments_queue_unless_uploads_are_switche
 
     business = world.business()
     user = world.user(business.business_id)
-    _map(world, business, travel="493")
+    world.map_categories(business, travel="493")
     receipt = (generated_spec("pdf", 3000, seed=1),)
     first = world.pay(business, receipts=receipt)
     # Switched off (ATTACHMENT_UPLOADS_ENABLED=false): nothing is handed over
