@@ -291,8 +291,7 @@ class ConnectService:
                 raise  # the user tries again in a moment; nothing is stored yet
             except XeroError:
                 statement = None  # unknown to Xero now: its lines go again
-            if statement is None or not (statement.status == "DELIVERED" or any(
-                    p.type == "duplicate-statement" for p in statement.errors)):
+            if statement is None or not statement.delivered:
                 logger.info("relink resends what the previous feed had not delivered", extra={
                     "account_id": previous.account_id, "from_sequence": entry.first_sequence})
                 return entry.first_sequence - 1, entry.start_balance

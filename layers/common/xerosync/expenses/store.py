@@ -354,21 +354,21 @@ class SyncJobStore:
 
     def abandoned(self, business_id: str, job_id: str, last_delivery_before: float) -> bool:
         """Whether a batch of the job began its last delivery before then and was never counted."""
-        job = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item") or {}
-        counted = {str(b) for b in job.get("counted_batches", set())}
         prefix = sync_batch_key(business_id, job_id, 0)["sk"].rsplit("#", 1)[0] + "#"
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(sync_job_key(business_id, job_id)["pk"])
                                   & Key("sk").begins_with(prefix), "ConsistentRead": True}
+        started_long_ago: set[str] = set()
         while True:
             page = self.table.query(**kwargs)
-            for item in page.get("Items", []):
-                started = item.get("last_delivery_at")
-                batch = str(int(str(item["sk"]).rsplit("#", 1)[1]))
-                if started is not None and float(started) < last_delivery_before and batch not in counted:
-                    return True
+            started_long_ago |= {str(int(str(item["sk"]).rsplit("#", 1)[1])) for item in page.get("Items", [])
+                                 if float(item.get("last_delivery_at", last_delivery_before)) < last_delivery_before}
             if "LastEvaluatedKey" not in page:
-                return False
+                break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if not started_long_ago:
+            return False  # the common case: no job read
+        job = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item") or {}
+        return bool(started_long_ago - {str(b) for b in job.get("counted_batches", set())})
 
     def begin_send(self, business_id: str, job_id: str, batch: int) -> int:
         """Count one attempt to send a batch to Xero; returns how many attempts there were, this one included."""

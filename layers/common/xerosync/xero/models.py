@@ -282,3 +282,8 @@ class Statement(BankFeedsModel):
     statement_lines: list[StatementLine] = Field(default_factory=list)
     statement_line_count: int | None = None
     errors: list[Problem] = Field(default_factory=list)
+
+    @property
+    def delivered(self) -> bool:
+        """Xero holds every line: DELIVERED, or refused as a duplicate of lines it already has."""
+        return self.status == "DELIVERED" or any(p.type == "duplicate-statement" for p in self.errors)
