@@ -170,7 +170,7 @@ class ConnectService:
         """Remove connections this sign-in made and the business will not use. One that another business of
         the bank still uses (same Xero user, same organisation: Xero gives them one connection) is kept."""
         for connection in connections:
-            if self._used_by_another_business(connection, business_id):
+            if self._sharing(connection.tenant_id, connection.id, business_id):
                 logger.info("kept a Xero connection another business uses", extra={"tenant_id": connection.tenant_id})
                 continue
             try:
@@ -178,9 +178,10 @@ class ConnectService:
             except XeroError:
                 logger.warning("could not remove a Xero connection", extra={"tenant_id": connection.tenant_id})
 
-    def _used_by_another_business(self, connection: XeroConnection, business_id: str) -> bool:
-        return any(c.xero_connection_id == connection.id and c.status != ConnectionStatus.DISCONNECTED
-                   and c.business_id != business_id for c in self.connections.by_tenant(connection.tenant_id))
+    def _sharing(self, tenant_id: str, connection_id: str | None, business_id: str) -> list[XeroConnectionRecord]:
+        """Other businesses, not disconnected, on the same Xero connection (same Xero user, same organisation)."""
+        return [c for c in self.connections.by_tenant(tenant_id) if c.xero_connection_id == connection_id
+                and c.status != ConnectionStatus.DISCONNECTED and c.business_id != business_id]
 
     # ------------------------------------------------------------------ status and picker
     def status(self, caller: Caller) -> ConnectionStatusView:
@@ -366,13 +367,12 @@ class ConnectService:
         self.connections.set_status(caller.business_id, ConnectionStatus.DISCONNECTED, "Disconnected by a user.",
                                     self._now())
         feed_ids = self._retire_feeds(caller.business_id, FeedStatus.DISCONNECTED, "The business disconnected Xero.")
-        others = [c for c in self.connections.by_tenant(record.tenant_id)
-                  if c.business_id != caller.business_id and c.status == ConnectionStatus.ACTIVE]
+        sharing = self._sharing(record.tenant_id, record.xero_connection_id, caller.business_id)
         job = CleanupJob(business_id=caller.business_id, tenant_id=record.tenant_id, feed_connection_ids=feed_ids,
                          xero_connection_id=record.xero_connection_id,
                          # Another business may share this Xero connection (same user, same organisation):
                          # deleting it, or revoking the grant, would disconnect that business too.
-                         remove_connection=not any(c.xero_connection_id == record.xero_connection_id for c in others),
+                         remove_connection=not any(c.status == ConnectionStatus.ACTIVE for c in sharing),
                          wipe_tokens=True)
         pending = not self._clean_or_queue(job)
         metrics.add_metric(name="Disconnected", unit="Count", value=1)
