@@ -31,3 +31,8 @@ def utc_now(clock: Clock) -> datetime:
 def iso(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, the form every API of the product uses."""
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def from_iso(text: str) -> datetime:
+    """The moment an ``iso`` string names (also accepts an explicit offset)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)

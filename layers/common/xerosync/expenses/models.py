@@ -8,12 +8,14 @@ synced, the Spend Money it became. Statuses (DESIGN §6): ``PENDING -> QUEUED ->
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from xerosync.clock import from_iso
 
 # The ledger contract's spend categories (docs/ledger-contract.md), the left side of the mapping.
 SPEND_CATEGORIES: tuple[str, ...] = (
@@ -48,8 +50,7 @@ def tab_of(status: ExpenseStatus) -> ExpenseTab:
 
 
 def booking_day(posted_at: str, utc_offset_minutes: int) -> str:
-    moment = datetime.fromisoformat(posted_at.replace("Z", "+00:00")).astimezone(UTC)
-    return (moment + timedelta(minutes=utc_offset_minutes)).date().isoformat()
+    return (from_iso(posted_at) + timedelta(minutes=utc_offset_minutes)).date().isoformat()
 
 
 class Record(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from xerosync.clock import from_iso
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import SPEND_CATEGORIES, ExpenseRecord, ExpenseTab, SyncJob, SyncJobStatus
 from xerosync.expenses.reference_data import ReferenceData, XeroAccount
@@ -123,7 +124,7 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
 def job_status(job: SyncJob, now: float) -> SyncJobStatus:
     if job.completed_at:
         return SyncJobStatus.COMPLETED
-    created = datetime.fromisoformat(job.created_at.replace("Z", "+00:00")).timestamp()
+    created = from_iso(job.created_at).timestamp()
     if job.dispatched_at is None and now - created > DISPATCH_GRACE_SECONDS:
         return SyncJobStatus.NOT_STARTED
     return SyncJobStatus.RUNNING

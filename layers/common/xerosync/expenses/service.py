@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync.auth import Caller
-from xerosync.clock import Clock, iso, utc_now
+from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import Conflict, InvalidRequest, NotFound
 from xerosync.expenses import lifecycle
 from xerosync.expenses.access import Admission, FeatureGate
@@ -327,7 +327,7 @@ class ExpenseService:
             return True
         if job.completed_at is not None:
             return False
-        return now - _epoch(job.created_at) > STUCK_JOB_SECONDS or self.jobs.abandoned(
+        return now - from_iso(job.created_at).timestamp() > STUCK_JOB_SECONDS or self.jobs.abandoned(
             job.business_id, job.job_id, last_delivery_before=now - ABANDONED_AFTER_SECONDS)
 
     def _write_decisions(self, admission: Admission, job_id: str, now: str, rejected: list[ExpenseRecord],
@@ -358,10 +358,6 @@ class ExpenseService:
         if job is None:
             raise NotFound("There is no sync with this id.", code="sync_job_not_found")
         return job_view(job, self.clock.time())
-
-
-def _epoch(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str]) -> tuple[Any, str] | None:

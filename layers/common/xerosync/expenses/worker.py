@@ -80,6 +80,11 @@ class Tally:
         return transaction_id in self.settled
 
 
+def synced_cleanly(expense: ExpenseRecord) -> bool:
+    """Counts as synced in a job: in Xero as the expense is (a refused update leaves SYNCED with an error)."""
+    return expense.status == ExpenseStatus.SYNCED and expense.error is None
+
+
 def takes(expense: ExpenseRecord, job_id: str) -> bool:
     """Whether this job's batch may sync the expense now."""
     if expense.job_id == job_id:
@@ -174,7 +179,7 @@ class SpendMoneyWorker:
             record = records.get(transaction_id)
             if record is None or tally.done(transaction_id) or record.job_id != batch.job_id:
                 continue
-            if record.status == ExpenseStatus.SYNCED and record.error is None:
+            if synced_cleanly(record):
                 earlier.append(record)
             elif record.status in (ExpenseStatus.SYNCED, ExpenseStatus.SYNC_ERROR):
                 tally.failed.append(transaction_id)
@@ -279,7 +284,7 @@ class SpendMoneyWorker:
         update left it."""
         linked = Tally()
         self._settle(recovered, linked)
-        updated = Tally(sending=True)
+        updated = Tally()
         if linked.synced:
             self._update(batch, linked.synced, context, session, attempt, updated)
         tally.settled |= linked.settled
@@ -321,7 +326,7 @@ class SpendMoneyWorker:
         stored = in_parallel(lambda decision: self._write(*decision), decided)
         for (expense, _), saved in zip(decided, stored, strict=True):
             tally.settled.add(expense.transaction_id)
-            if saved.status == ExpenseStatus.SYNCED and saved.error is None:
+            if synced_cleanly(saved):
                 tally.synced.append(saved)
             else:
                 tally.failed.append(expense.transaction_id)
