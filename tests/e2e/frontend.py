@@ -42,10 +42,17 @@ class Frontend:
         raise AssertionError(f"the sync did not finish: {progress}")
 
 
-def connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: str) -> None:
-    started = user.call("POST", "/v1/xero/connect")
-    redirect = stack.xero.consent(started["authorize_url"], tenant_ids=[tenant])
+def connect(stack: DevStack, token: str, tenant_id: str) -> Any:
+    """Start connecting, consent in Xero to ``tenant_id`` (headless) and complete: the completion's response."""
+    started = stack.api("POST", "/v1/xero/connect", token=token).json()
+    redirect = stack.xero.consent(started["authorize_url"], tenant_ids=[tenant_id])
     query = {k: v[0] for k, v in parse_qs(urlsplit(redirect).query).items()}
-    user.call("POST", "/v1/xero/connect/complete", {"code": query["code"], "state": query["state"]})
+    return stack.api("POST", "/v1/xero/connect/complete", token=token,
+                     json_body={"code": query["code"], "state": query["state"]})
+
+
+def connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: str) -> None:
+    completed = connect(stack, user.token, tenant)
+    assert completed.status_code == 200, completed.text[:500]
     bank = next(a for a in user.call("GET", "/v1/xero/bank-accounts")["accounts"] if a["currency_code"] == "HKD")
     user.call("PUT", f"/v1/bank-accounts/{account_id}/feed", {"xero_account_id": bank["account_id"]})

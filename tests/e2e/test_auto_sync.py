@@ -5,22 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from local.stack import DevStack
+from tests.e2e.frontend import connect
 from xerosync.feeds.statements import BookingCalendar
 
 pytestmark = pytest.mark.e2e
-
-
-def _connect(stack: DevStack, token: str, tenant_id: str) -> Any:
-    started = stack.api("POST", "/v1/xero/connect", token=token).json()
-    redirect = stack.xero.consent(started["authorize_url"], tenant_ids=[tenant_id])
-    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect).query).items()}
-    return stack.api("POST", "/v1/xero/connect/complete", token=token,
-                     json_body={"code": query["code"], "state": query["state"]})
 
 
 def _ledger_ids(stack: DevStack, account_id: str, since: Any) -> list[str]:
@@ -45,7 +37,7 @@ def test_the_schedule_syncs_every_transaction_from_the_chosen_day_and_the_last_s
                                 posted_at=int((now - timedelta(hours=hours)).timestamp()))
     tenant = xero.seed_organisation("Auto Sync Books", base_currency="HKD")
     token = stack.token(business_id=business.business_id, user_id="u_fiona", role="Finance")
-    assert _connect(stack, token, tenant).status_code == 200
+    assert connect(stack, token, tenant).status_code == 200
     # And Fiona links the account, choosing to send the last 7 days
     since = (now - timedelta(days=7)).date()
     hkd_in_xero = next(a for a in stack.api("GET", "/v1/xero/bank-accounts", token=token).json()["accounts"]

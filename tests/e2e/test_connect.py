@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
 import pytest
 
 from local.stack import DevStack
+from tests.e2e.frontend import connect
 
 pytestmark = pytest.mark.e2e
-
-
-def _connect(stack: DevStack, token: str, tenant_id: str) -> Any:
-    started = stack.api("POST", "/v1/xero/connect", token=token).json()
-    redirect = stack.xero.consent(started["authorize_url"], tenant_ids=[tenant_id])
-    query = {k: v[0] for k, v in parse_qs(urlsplit(redirect).query).items()}
-    return stack.api("POST", "/v1/xero/connect/complete", token=token,
-                     json_body={"code": query["code"], "state": query["state"]})
 
 
 def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(stack: DevStack) -> None:
@@ -30,11 +20,11 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     token = stack.token(business_id=business.business_id, user_id="u_e2e", role="Finance")
 
     # A Partner Edition organisation is refused with the reason
-    refused = _connect(stack, token, partner)
+    refused = connect(stack, token, partner)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "partner_edition"
 
     # Connect, and link an HKD account (to Xero's HKD bank account) and a USD one (to a new Xero account)
-    assert _connect(stack, token, tenant).status_code == 200
+    assert connect(stack, token, tenant).status_code == 200
     hkd_in_xero = next(a for a in stack.api("GET", "/v1/xero/bank-accounts", token=token).json()["accounts"]
                        if a["currency_code"] == "HKD")
     assert stack.api("PUT", f"/v1/bank-accounts/{hkd}/feed", token=token,
@@ -51,7 +41,7 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     sister = ledger.create_business("SG")
     sister_hkd = ledger.create_account(sister.business_id, "HKD").account_id
     sister_token = stack.token(business_id=sister.business_id, user_id="u_sister", role="Admin")
-    assert _connect(stack, sister_token, tenant).status_code == 200
+    assert connect(stack, sister_token, tenant).status_code == 200
     taken = stack.api("PUT", f"/v1/bank-accounts/{sister_hkd}/feed", token=sister_token,
                       json_body={"xero_account_id": hkd_in_xero["account_id"]})
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "feed_already_connected"
@@ -61,7 +51,7 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     stack.fire("Hourly")
     connection = stack.api("GET", "/v1/xero/connection", token=token).json()["connection"]
     assert connection["status"] == "NEEDS_RECONNECT" and connection["action"]
-    assert _connect(stack, token, tenant).status_code == 200
+    assert connect(stack, token, tenant).status_code == 200
     assert stack.api("GET", "/v1/xero/connection", token=token).json()["connection"]["status"] == "ACTIVE"
 
     # The business maps a spend category to a Xero account (Sync expenses' mapping)
@@ -75,7 +65,7 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     assert gone.status_code == 200 and gone.json()["status"] == "DISCONNECTED"
     assert stack.api("GET", "/v1/xero/connection", token=token).json()["accounts"][0]["link"]["status"] == \
         "DISCONNECTED"
-    assert _connect(stack, token, tenant).status_code == 200
+    assert connect(stack, token, tenant).status_code == 200
     restored = stack.api("GET", "/v1/xero/connection", token=token).json()
     assert restored["connection"]["status"] == "ACTIVE"
     # ...and finds what it had: each account's Xero bank account and last sync, to link again with one click,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,9 +22,11 @@ from local.event_sources import Scheduler, SqsEventSourceMapping, scheduled_even
 from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.template import Template
 from local.xero_emulator import XeroEmulator
-from tests.integration.conftest import local_template, xeros_specification_allowed_every_request
+from tests.integration.emulated import (  # noqa: F401 (the fixtures of tests against the emulators)
+    _every_request_matches_xeros_specification,
+    template,
+)
 from tests.integration.xero_client.conftest import connect
 from xerosync.feeds import wiring
 from xerosync.feeds.statements import BookingCalendar
@@ -39,17 +40,6 @@ from xerosync.xero.governor import Limits
 from xerosync.xero.models import FeedConnection
 from xerosync.xero.session import idempotency_key
 from xerosync.xero.transport import RetryPolicy
-
-
-@pytest.fixture
-def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
-    return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url)
-
-
-@pytest.fixture(autouse=True)
-def _every_request_matches_xeros_specification(xero: XeroEmulator) -> Iterator[None]:
-    yield
-    xeros_specification_allowed_every_request(xero)
 
 
 @pytest.fixture

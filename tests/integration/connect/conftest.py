@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,21 +10,11 @@ import pytest
 
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
-from local.ledger_emulator import LedgerEmulator
-from local.template import Template
 from local.xero_emulator import XeroEmulator
-from tests.integration.conftest import local_template, xeros_specification_allowed_every_request
-
-
-@pytest.fixture
-def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
-    return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url)
-
-
-@pytest.fixture(autouse=True)
-def _every_request_matches_xeros_specification(xero: XeroEmulator) -> Iterator[None]:
-    yield
-    xeros_specification_allowed_every_request(xero)
+from tests.integration.emulated import (  # noqa: F401 (the fixtures of tests against the emulators)
+    _every_request_matches_xeros_specification,
+    template,
+)
 
 
 class Api:
