@@ -56,3 +56,19 @@ def connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: s
     assert completed.status_code == 200, completed.text[:500]
     bank = next(a for a in user.call("GET", "/v1/xero/bank-accounts")["accounts"] if a["currency_code"] == "HKD")
     user.call("PUT", f"/v1/bank-accounts/{account_id}/feed", {"xero_account_id": bank["account_id"]})
+
+
+def ready_to_sync_expenses(stack: DevStack, business_name: str, organisation: str, **mappings: str
+                           ) -> tuple[str, str, Frontend, dict[str, str]]:
+    """A Singapore business connected to a new organisation, its HKD account linked, its categories mapped to
+    Xero accounts by code (``travel="493"``), as Fiona sets it up: the HKD account, the tenant, Fiona, and the
+    Xero accounts offered for expenses by code."""
+    business = stack.ledger.create_business("SG", business_name).business_id
+    hkd = stack.ledger.create_account(business, "HKD").account_id
+    tenant = stack.xero.seed_organisation(organisation, base_currency="HKD")
+    user = Frontend(stack, stack.token(business_id=business, user_id="u_fiona", role="Finance"))
+    connect_and_link(stack, user, tenant, hkd)
+    accounts = {a["code"]: a["account_id"] for a in user.call("GET", "/v1/expenses/reference-data")["accounts"]}
+    user.call("PUT", "/v1/expenses/mappings", {"mappings": [
+        {"category": category, "xero_account_id": accounts[code]} for category, code in mappings.items()]})
+    return hkd, tenant, user, accounts

@@ -10,21 +10,15 @@ import pytest
 
 from local.ledger_emulator import Counterparty, generated_spec
 from local.stack import DevStack
-from tests.e2e.frontend import Frontend, connect_and_link
+from tests.e2e.frontend import ready_to_sync_expenses
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_expense_with_three_receipts_has_all_three_in_xero(stack: DevStack) -> None:
     ledger, xero = stack.ledger, stack.xero
-    business = ledger.create_business("SG", "Receipts Trading Pte. Ltd.").business_id
-    hkd = ledger.create_account(business, "HKD").account_id
-    tenant = xero.seed_organisation("Receipts Books", base_currency="HKD")
-    user = Frontend(stack, stack.token(business_id=business, user_id="u_fiona", role="Finance"))
-    connect_and_link(stack, user, tenant, hkd)
-    accounts = {a["code"]: a["account_id"] for a in user.call("GET", "/v1/expenses/reference-data")["accounts"]}
-    user.call("PUT", "/v1/expenses/mappings",
-              {"mappings": [{"category": "travel", "xero_account_id": accounts["493"]}]})
+    hkd, tenant, user, _ = ready_to_sync_expenses(stack, "Receipts Trading Pte. Ltd.", "Receipts Books",
+                                                  travel="493")
     # A hotel stay paid from the HKD account, with the bill, a taxi receipt and a photo of the dinner bill
     receipts = (generated_spec("pdf", 180_000, seed=1, file_name="Hotel bill.pdf"),
                 generated_spec("png", 60_000, seed=2, file_name="taxi.png"),

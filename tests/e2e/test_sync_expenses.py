@@ -13,7 +13,7 @@ import pytest
 
 from local.ledger_emulator import Counterparty, LedgerEmulator
 from local.stack import DevStack
-from tests.e2e.frontend import Frontend, connect_and_link
+from tests.e2e.frontend import ready_to_sync_expenses
 from xerosync import aws
 from xerosync.expenses.store import ReferenceDataStore
 from xerosync.settings import get_settings
@@ -76,16 +76,10 @@ def test_a_thousand_expenses_three_invalid_synced_fixed_and_an_updated_one_synce
         expense_pollers_only: DevStack) -> None:
     stack = expense_pollers_only
     ledger, xero = stack.ledger, stack.xero
-    # Given a Singapore business connected to Xero, its HKD account linked (the connect issue's API)
-    business = ledger.create_business("SG", "Expense Sync Trading Pte. Ltd.").business_id
-    hkd = ledger.create_account(business, "HKD").account_id
-    tenant = xero.seed_organisation("Expense Sync Books", base_currency="HKD")
-    user = Frontend(stack, stack.token(business_id=business, user_id="u_fiona", role="Finance"))
-    connect_and_link(stack, user, tenant, hkd)
-    accounts = {a["code"]: a["account_id"] for a in user.call("GET", "/v1/expenses/reference-data")["accounts"]}
-    user.call("PUT", "/v1/expenses/mappings", {"mappings": [
-        {"category": "travel", "xero_account_id": accounts["493"]},
-        {"category": "software", "xero_account_id": accounts["429"]}]})
+    # Given a Singapore business connected to Xero, its HKD account linked (the connect issue's API), and its
+    # travel and software payments mapped
+    hkd, tenant, user, accounts = ready_to_sync_expenses(stack, "Expense Sync Trading Pte. Ltd.",
+                                                        "Expense Sync Books", travel="493", software="429")
 
     # And 1000 payments out of the account, as the day's postings arrive: one uncategorised, the others travel
     # or software

@@ -228,9 +228,7 @@ def test_a_reconciled_spend_money_cannot_be_updated_and_the_expense_says_so(worl
 
 
 def test_a_spend_money_deleted_in_xero_is_created_again_on_the_next_sync(world: World) -> None:
-    business = world.business()
-    user = world.user(business.business_id)
-    world.map_categories(business, travel="493")
+    business, user = world.mapped_business()
     paid = world.pay(business)
     user.sync([paid])
     world.pump_worker()
@@ -254,9 +252,7 @@ def test_a_spend_money_deleted_in_xero_is_created_again_on_the_next_sync(world: 
 
 def test_a_connection_removed_in_xero_ends_in_sync_error_with_reconnect_guidance_without_looping(
         world: World) -> None:
-    business = world.business()
-    user = world.user(business.business_id)
-    world.map_categories(business, travel="493")
+    business, user = world.mapped_business()
     ids = [world.pay(business, pump=False) for _ in range(2)]
     world.pump_events()
     job = user.sync(ids)
@@ -276,9 +272,7 @@ def test_a_connection_removed_in_xero_ends_in_sync_error_with_reconnect_guidance
 
 
 def test_xeros_rate_limit_returns_the_batch_for_later_instead_of_failing_it(world: World) -> None:
-    business = world.business()
-    user = world.user(business.business_id)
-    world.map_categories(business, travel="493")
+    business, user = world.mapped_business()
     paid = world.pay(business)
     user.sync([paid])
     world.xero.add_fault("rate_limit", path="*/BankTransactions", method="PUT", times=1, retry_after=1,
@@ -293,9 +287,7 @@ def test_xeros_rate_limit_returns_the_batch_for_later_instead_of_failing_it(worl
 
 def test_progress_is_readable_batch_by_batch(world: World) -> None:
     # Given 51 expenses: two batches (50 and 1), one Xero call each
-    business = world.business()
-    user = world.user(business.business_id)
-    world.map_categories(business, travel="493")
+    business, user = world.mapped_business()
     ids = world.seed_expenses(business, 51)
     job = user.sync(ids)
     assert (job["status"], job["total"], job["remaining"], job["percent_done"]) == ("RUNNING", 51, 51, 0)
@@ -316,9 +308,7 @@ def test_receipts_are_handed_to_the_attachments_queue_unless_uploads_are_switche
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     from xerosync.lifecycle import new_cold_start
 
-    business = world.business()
-    user = world.user(business.business_id)
-    world.map_categories(business, travel="493")
+    business, user = world.mapped_business()
     receipt = (generated_spec("pdf", 3000, seed=1),)
     first = world.pay(business, receipts=receipt)
     # Switched off (ATTACHMENT_UPLOADS_ENABLED=false): nothing is handed over
