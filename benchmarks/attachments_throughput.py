@@ -58,12 +58,13 @@ def upload_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, 
             business = ledger.create_business("SG", "Bench Pte. Ltd.").business_id
             account = ledger.create_account(business, "HKD").account_id
             tenant = emulator.seed_organisation()
-            connect_business(client, emulator, business, tenant)
+            generation = connect_business(client, emulator, business, tenant)
             bank = next(a["AccountID"] for a in emulator.accounts(tenant)
                         if a["Type"] == "BANK" and a.get("CurrencyCode") == "HKD")
             table = boto3.resource("dynamodb").Table(settings.main_table_name)
             FeedStore(table).save(FeedRecord(business_id=business, account_id=account, currency="HKD",
                                              account_number="1", account_name="HKD Operating", tenant_id=tenant,
+                                             generation=generation,
                                              xero_account_id=bank, status=FeedStatus.ACTIVE))
             posted = [ledger.post_transaction(
                 account, f"{100 + n}.00", "DEBIT", spend_category="travel",

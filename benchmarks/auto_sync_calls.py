@@ -56,10 +56,10 @@ def main() -> None:
             worker = FeedSyncWorker(feeds=feeds_store, connections=ConnectionStore(table),
                                     ledger=LedgerClient(ledger.base_url), xero=client, clock=client.clock)
             now = datetime.now(UTC)
-            plan: dict[str, list[tuple[str, str]]] = {}  # tenant -> (business, account)
+            plan: dict[str, list[tuple[str, str, str]]] = {}  # tenant -> (business, account)
 
             def add_business(tenant: str, business: str) -> None:
-                connect_business(client, xero, business, tenant)
+                generation = connect_business(client, xero, business, tenant)
                 ledger.create_business("SG", business_id=business)
                 session = client.session(business)
                 for currency in CURRENCIES:
@@ -76,9 +76,9 @@ def main() -> None:
                     feeds_store.save(FeedRecord(
                         business_id=business, account_id=account.account_id, currency=currency,
                         account_number=account.account_number, account_name=account.name, tenant_id=tenant,
-                        feed_connection_id=created.id, status=FeedStatus.PENDING,
+                        generation=generation, feed_connection_id=created.id, status=FeedStatus.PENDING,
                         backfill_from=(now - timedelta(days=BACKFILL_DAYS)).date()))
-                    plan.setdefault(tenant, []).append((business, account.account_id))
+                    plan.setdefault(tenant, []).append((business, account.account_id, generation))
 
             for n in range(ORGANISATIONS):
                 add_business(xero.seed_organisation(f"Org {n}"), f"biz_{n}")
@@ -90,7 +90,7 @@ def main() -> None:
             for window in range(WINDOWS):
                 if window:  # the ledger keeps posting between windows; some accounts stay idle
                     for accounts in plan.values():
-                        for _, account_id in accounts:
+                        for _, account_id, _ in accounts:
                             count = rng.choice((0, 0, 2, 5, 12))
                             if count:
                                 ledger.post_generated(account_id, count)
@@ -98,7 +98,8 @@ def main() -> None:
                 new_lines: Counter[str] = Counter()
                 for tenant, accounts in plan.items():
                     request = FeedSyncRequest(tenant_id=tenant, reason="schedule", origin=f"bench{window}",
-                                              feeds=[FeedRef(business_id=b, account_id=a) for b, a in accounts])
+                                              feeds=[FeedRef(business_id=b, account_id=a, generation=g)
+                                                     for b, a, g in accounts])
                     report = worker.sync(request, time_left=lambda: 100.0)
                     new_lines[tenant] = report.lines_accepted
                 xero.settle_pending()  # Xero processes what it accepted before the next window

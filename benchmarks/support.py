@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "layers" / "common", *sorted((ROOT / "functions").iterdir())):
@@ -45,18 +44,11 @@ def local_aws(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http://12
         yield provisioned
 
 
-def connect_business(client: Any, emulator: Any, business_id: str, tenant_id: str) -> None:
-    from xerosync.clock import iso, utc_now
-    from xerosync.store.connections import XeroConnectionRecord
+def connect_business(client: Any, emulator: Any, business_id: str, tenant_id: str) -> str:
+    """Connect without the HTTP flow; returns the connection's generation."""
+    from local.direct_connect import connect_directly
 
-    redirect = emulator.consent(client.identity.authorize_url("bench"), tenant_ids=[tenant_id])
-    tokens = client.identity.exchange_code(parse_qs(urlsplit(redirect).query)["code"][0])
-    client.vault.save(business_id, tokens, expected_version=None)
-    connection = next(c for c in client.identity.connections(tokens.access_token) if c.tenant_id == tenant_id)
-    client.connections.put(XeroConnectionRecord(
-        business_id=business_id, tenant_id=tenant_id, xero_connection_id=connection.id,
-        organisation_name=connection.tenant_name or "", base_currency="HKD", connected_by="bench",
-        connected_at=iso(utc_now(client.clock))))
+    return connect_directly(client, emulator, business_id, tenant_id, user_id="bench")
 
 
 def median_of(values: list[float]) -> float:

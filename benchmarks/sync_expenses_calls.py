@@ -78,12 +78,13 @@ def sync_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, fl
             client = build_xero_client(settings, clock=clock, limits=Limits(max_wait_seconds=24 * 3600))
             tenant = emulator.seed_organisation()
             business = "biz_bench"
-            connect_business(client, emulator, business, tenant)
+            generation = connect_business(client, emulator, business, tenant)
             bank = next(a["AccountID"] for a in emulator.accounts(tenant)
                         if a["Type"] == "BANK" and a.get("CurrencyCode") == "HKD")
             table = boto3.resource("dynamodb").Table(settings.main_table_name)
             FeedStore(table).save(FeedRecord(business_id=business, account_id="acc_hkd", currency="HKD",
                                              account_number="1", account_name="HKD Operating", tenant_id=tenant,
+                                             generation=generation,
                                              xero_account_id=bank, status=FeedStatus.ACTIVE))
             now = iso(utc_now(clock))
             records = [apply_ledger(None, t, now) for t in

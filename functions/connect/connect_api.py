@@ -25,7 +25,7 @@ from xerosync.connect.models import (
     LinkedAccount,
     XeroBankAccounts,
 )
-from xerosync.connect.wiring import get_connect_service
+from xerosync.connect.wiring import get_connect
 from xerosync.health import HealthReport, check_health
 from xerosync.observability import instrument
 
@@ -45,49 +45,49 @@ def health() -> HealthReport:
 
 @app.post("/v1/xero/connect", summary="Start connecting to Xero", tags=["connect"], responses=http.ERROR_RESPONSES)
 def start_connect() -> ConnectStarted:
-    return get_connect_service().start(http.current_caller(app))
+    return get_connect().oauth.start(http.current_caller(app))
 
 
 @app.post("/v1/xero/connect/complete", summary="Finish connecting with Xero's code and state", tags=["connect"],
           responses=REFUSABLE)
 def complete_connect(body: Annotated[CompleteConnect, Body()]) -> ConnectOutcome:
-    return get_connect_service().complete(http.current_caller(app), body)
+    return get_connect().oauth.complete(http.current_caller(app), body)
 
 
 @app.post("/v1/xero/connect/organisation", summary="Choose the organisation when Xero's consent covered several",
           tags=["connect"], responses=REFUSABLE)
 def choose_organisation(body: Annotated[ChooseOrganisation, Body()]) -> ConnectOutcome:
-    return get_connect_service().choose_organisation(http.current_caller(app), body)
+    return get_connect().oauth.choose_organisation(http.current_caller(app), body)
 
 
 @app.get("/v1/xero/connection", summary="Connection, bank accounts with their links, last sync", tags=["connect"],
          responses=http.ERROR_RESPONSES)
 def connection_status() -> ConnectionStatusView:
-    return get_connect_service().status(http.current_caller(app))
+    return get_connect().status.status(http.current_caller(app))
 
 
 @app.delete("/v1/xero/connection", summary="Disconnect Xero (idempotent)", tags=["connect"],
             responses=http.with_not_found("The business was never connected to Xero."))
 def disconnect() -> ConnectionView:
-    return get_connect_service().disconnect(http.current_caller(app))
+    return get_connect().disconnect.disconnect(http.current_caller(app))
 
 
 @app.get("/v1/xero/bank-accounts", summary="Xero bank accounts to link to", tags=["connect"],
          responses=http.ERROR_RESPONSES)
 def xero_bank_accounts() -> XeroBankAccounts:
-    return get_connect_service().xero_bank_accounts(http.current_caller(app))
+    return get_connect().linking.xero_bank_accounts(http.current_caller(app))
 
 
 @app.put("/v1/bank-accounts/<account_id>/feed", summary="Link a bank account to a Xero bank account",
          tags=["connect"], responses=ACCOUNT_ROUTE)
 def link_account(account_id: AccountId, body: Annotated[LinkAccount, Body()]) -> LinkedAccount:
-    return get_connect_service().link(http.current_caller(app), account_id, body)
+    return get_connect().linking.link(http.current_caller(app), account_id, body)
 
 
 @app.delete("/v1/bank-accounts/<account_id>/feed", summary="Unlink a bank account from Xero", tags=["connect"],
             responses=ACCOUNT_ROUTE)
 def unlink_account(account_id: AccountId) -> LinkedAccount:
-    return get_connect_service().unlink(http.current_caller(app), account_id)
+    return get_connect().linking.unlink(http.current_caller(app), account_id)
 
 
 @instrument(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -1,5 +1,6 @@
-"""Scheduled: notices organisations disconnected on Xero's side (and grants Xero no longer accepts), and bank
-feeds whose Xero bank account was deleted there."""
+"""Scheduled (hourly): gives up Xero consents nobody finished (their connections removed, their tokens wiped),
+then notices organisations disconnected on Xero's side (and grants Xero no longer accepts), and bank feeds whose
+Xero bank account was deleted there."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import aws
 from xerosync.connect.check import check_connections
+from xerosync.connect.wiring import get_connect
 from xerosync.observability import instrument, logger, metrics
 from xerosync.settings import get_settings
 from xerosync.xero.client import get_xero_client
@@ -17,6 +19,7 @@ from xerosync.xero.client import get_xero_client
 
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    given_up = get_connect().oauth.sweep_consents(lambda: context.get_remaining_time_in_millis() / 1000)
     report = check_connections(get_xero_client(), aws.table(get_settings().main_table_name),
                                context.get_remaining_time_in_millis)
     metrics.add_metric(name="ConnectionsChecked", unit="Count", value=report.checked)
@@ -24,5 +27,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="FeedsDeletedInXero", unit="Count", value=len(report.feeds_gone))
     logger.info("connection check", extra={
         "checked": report.checked, "needs_reconnect": len(report.needs_reconnect), "feeds_gone": len(report.feeds_gone),
-        "finished_pass": report.finished_pass})
-    return asdict(report)
+        "finished_pass": report.finished_pass, "consents_given_up": given_up})
+    return {**asdict(report), "consents_given_up": given_up}

@@ -11,17 +11,18 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.connect.cleanup import XeroCleanup, job_from_body
+from xerosync.connect.cleanup import job_from_body
+from xerosync.connect.wiring import get_connect
 from xerosync.observability import instrument, logger
 from xerosync.queue import consume
-from xerosync.xero.client import get_xero_client
 
 
 def _clean(record: SQSRecord) -> None:
     job = job_from_body(record.body)
-    logger.append_keys(business_id=job.business_id, tenant_id=job.tenant_id)
-    XeroCleanup(get_xero_client()).run(job)
-    logger.info("Xero cleanup done", extra={"feed_connections": len(job.feed_connection_ids)})
+    logger.append_keys(business_id=job.business_id, tenant_id=job.tenant_id, generation=job.generation)
+    get_connect().cleanup.run(job)
+    logger.info("Xero cleanup done", extra={"feed_connections": len(job.feed_connection_ids),
+                                            "xero_connections": len(job.xero_connection_ids)})
 
 
 @instrument()

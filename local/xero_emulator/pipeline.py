@@ -77,6 +77,8 @@ class RequestPipeline:
             "correlation_id": request.correlation_id,
             "status": None,
             "client_id": None,
+            "grant_id": None,  # the token family (one per consent) whose access token the request carried
+            "auth_event_id": None,
             "fault": None,
             "replayed": False,
             "dropped": False,
@@ -116,6 +118,8 @@ class RequestPipeline:
         if isinstance(token, ApiResponse):
             return token
         request.client_id, request.user_id, request.scopes = token.client_id, token.user_id, token.scopes
+        grant = self.state.grants.get(token.grant_id)
+        entry["grant_id"], entry["auth_event_id"] = token.grant_id, grant.auth_event_id if grant else None
         app = self.state.apps.get(token.client_id)
         request.app_name = app.name if app else "Emulated App"
 

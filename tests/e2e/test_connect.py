@@ -12,6 +12,9 @@ pytestmark = pytest.mark.e2e
 
 def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(stack: DevStack) -> None:
     ledger, xero = stack.ledger, stack.xero
+    # Xero settles feed connections and their removal a while after answering; the test moves Xero's clock (or
+    # settles them) where it means to, so a slow machine cannot let a removal finish before it looks.
+    xero.configure(feed_connection_delay_s=120)
     business = ledger.create_business("SG", "E2E Trading Pte. Ltd.")
     hkd = ledger.create_account(business.business_id, "HKD").account_id
     usd = ledger.create_account(business.business_id, "USD").account_id

@@ -16,9 +16,11 @@ from xerosync.lifecycle import per_cold_start
 
 # Xero's scopes as named in the official OpenAPI files (16.1.0). Apps created after March 2026 use the
 # granular `accounting.banktransactions` in place of `accounting.transactions`: set XERO_SCOPES for them.
+# Only what the product uses (docs/architecture.md, Connect): refresh tokens; Spend Money; reading the
+# organisation, accounts, tax rates, tracking and currencies; contacts (created for payees); receipts; bank feeds.
 DEFAULT_XERO_SCOPES = (
-    "openid profile email offline_access accounting.transactions accounting.settings "
-    "accounting.contacts accounting.attachments bankfeeds"
+    "offline_access accounting.transactions accounting.settings.read accounting.contacts accounting.attachments "
+    "bankfeeds"
 )
 
 NonEmpty = Annotated[str, Field(min_length=1)]
@@ -87,6 +89,8 @@ class Settings(BaseModel):
     statement_utc_offset_minutes: int = Field(480, ge=-720, le=840, alias="STATEMENT_UTC_OFFSET_MINUTES")
     # Sync now: at most once per business in this many seconds, so it cannot drain the organisation's budget.
     sync_now_interval_seconds: int = Field(600, ge=0, alias="SYNC_NOW_INTERVAL_SECONDS")
+    # Opening the Xero page confirms an active connection with Xero at most this often per business.
+    connection_confirm_seconds: int = Field(300, ge=0, alias="CONNECTION_CONFIRM_SECONDS")
 
     @field_validator("xero_scopes")
     @classmethod

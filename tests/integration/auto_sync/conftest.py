@@ -107,7 +107,7 @@ class AutoSync:
         return self.feeds.save(FeedRecord(
             business_id=business_id, account_id=account.account_id, currency=account.currency,
             account_number=account.account_number, account_name=account.name, tenant_id=record.tenant_id,
-            feed_connection_id=created.id, status=FeedStatus.PENDING, linked_by="u_fiona",
+            generation=record.generation, feed_connection_id=created.id, status=FeedStatus.PENDING, linked_by="u_fiona",
             linked_at=datetime.now(UTC).isoformat(), backfill_from=backfill_from or datetime.now(UTC).date()))
 
     # ------------------------------------------------------------------ when

@@ -15,13 +15,13 @@ from xerosync.store.feeds import FeedRecord, FeedStatus
 def _business(auto_sync: AutoSync, tenant_id: str, business_id: str, accounts: list[str],
               status: ConnectionStatus = ConnectionStatus.ACTIVE, feed_status: FeedStatus = FeedStatus.ACTIVE) -> None:
     auto_sync.connections.put(XeroConnectionRecord(
-        business_id=business_id, tenant_id=tenant_id, xero_connection_id=f"conn-{business_id}",
+        business_id=business_id, tenant_id=tenant_id, generation="gen-1", xero_connection_id=f"conn-{business_id}",
         organisation_name="Org", base_currency="HKD", connected_by="u_fiona", connected_at="2026-11-20T00:00:00Z",
         status=status))
     for account in accounts:
         auto_sync.feeds.save(FeedRecord(
             business_id=business_id, account_id=account, currency="HKD", account_number="1", account_name="HKD",
-            tenant_id=tenant_id, feed_connection_id=f"fc-{account}", status=feed_status))
+            tenant_id=tenant_id, generation="gen-1", feed_connection_id=f"fc-{account}", status=feed_status))
 
 
 def test_the_schedule_sends_each_organisations_due_feeds_in_its_own_message_group(auto_sync: AutoSync) -> None:

@@ -34,7 +34,7 @@ def test_a_link_starts_the_backfill_at_once_from_the_chosen_day_within_xeros_yea
     chosen = (now - timedelta(days=365)).date()
     feed = auto_sync.link("biz_backfill", account, backfill_from=chosen)
     # When connect asks for the feed's sync right after the link
-    request_feed_sync(tenant, "biz_backfill", [account.account_id], "linked")
+    request_feed_sync(tenant, "biz_backfill", feed.generation, [account.account_id], "linked")
     auto_sync.pump()
     xero.settle_pending()
     # Then Xero has the history from the first day it takes (a day inside its one-year window), once
@@ -63,7 +63,7 @@ def test_the_outbound_payments_of_a_linked_accounts_history_become_pending_expen
               for days_ago, direction in [(40, "DEBIT"), (20, "DEBIT"), (10, "CREDIT"), (5, "DEBIT")]}
     # When it is linked with its history from 30 days ago, and the feed syncs
     feed = auto_sync.link("biz_history", account, backfill_from=(now - timedelta(days=30)).date())
-    request_feed_sync(tenant, "biz_history", [account.account_id], "linked")
+    request_feed_sync(tenant, "biz_history", feed.generation, [account.account_id], "linked")
     auto_sync.pump()
     # Then the payments from the chosen start are PENDING expenses; money in and older payments are not
     expenses = ExpenseStore(boto3.resource("dynamodb").Table(auto_sync.aws.refs["MainTable"]))
@@ -115,7 +115,7 @@ def test_a_feed_xero_refuses_after_the_link_shows_xeros_reason_and_leaves_the_sc
     assert xero.reject_next_feed_connections(tenant, {
         "type": "account-not-valid", "title": "Account Not Valid", "status": 400,
         "detail": "The bank account is closed in Xero."}) == 1
-    request_feed_sync(tenant, "biz_refused", [account.account_id], "linked")
+    request_feed_sync(tenant, "biz_refused", feed.generation, [account.account_id], "linked")
     auto_sync.pump()
     first = auto_sync.feed(feed)
     assert first.cursor == 4 and first.unconfirmed_statements  # accepted while the feed was pending

@@ -6,10 +6,12 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
+from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.emulated import (  # noqa: F401 (the fixtures of tests against the emulators)
     _every_request_matches_xeros_specification,
@@ -39,18 +41,25 @@ class User:
         payload = json.dumps(body) if body is not None else b""
         return self.api.gateway.handle(method, path, headers=headers, body=payload)
 
-    def consent(self, tenant_ids: list[str]) -> dict[str, str]:
-        """Start connecting and consent in Xero (headless); returns the code and state Xero redirects with."""
+    def consent(self, tenant_ids: list[str], xero_user: str | None = None) -> dict[str, str]:
+        """Start connecting and consent in Xero (headless, as ``xero_user`` or Xero's default user); returns the
+        code and state Xero redirects with."""
         started = self.call("POST", "/v1/xero/connect")
         assert started.status == 200, started.body
-        redirect = self.api.xero.consent(started.json()["authorize_url"], tenant_ids=tenant_ids)
+        redirect = self.api.xero.consent(started.json()["authorize_url"], tenant_ids=tenant_ids, user=xero_user)
         query = parse_qs(urlsplit(redirect).query)
         return {"code": query["code"][0], "state": query["state"][0]}
 
-    def connect(self, tenant_id: str) -> GatewayResponse:
-        return self.call("POST", "/v1/xero/connect/complete", self.consent([tenant_id]))
+    def connect(self, tenant_id: str, xero_user: str | None = None) -> GatewayResponse:
+        return self.call("POST", "/v1/xero/connect/complete", self.consent([tenant_id], xero_user))
 
 
 @pytest.fixture
 def api(gateway: HttpApi, authority: DevTokenAuthority, xero: XeroEmulator) -> Api:
     return Api(gateway, authority, xero)
+
+
+def token_items(aws: Provisioned, business_id: str) -> list[dict[str, Any]]:
+    """Every item of the tokens table that belongs to the business (one per connection generation)."""
+    items = boto3.resource("dynamodb").Table(aws.refs["TokensTable"]).scan()["Items"]
+    return [i for i in items if str(i["pk"]).startswith(f"BIZ#{business_id}#GEN#")]

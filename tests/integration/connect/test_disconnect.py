@@ -9,8 +9,7 @@ from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
-from tests.integration.connect.conftest import Api, User
-from xerosync.store.keys import tokens_key
+from tests.integration.connect.conftest import Api, User, token_items
 
 
 def _linked_business(api: Api, xero: XeroEmulator, ledger: LedgerEmulator, name: str = "Harbour Trading Ltd"
@@ -23,10 +22,6 @@ def _linked_business(api: Api, xero: XeroEmulator, ledger: LedgerEmulator, name:
     assert fiona.call("PUT", f"/v1/bank-accounts/{account}/feed",
                       {"new_account": {"name": "HKD Operating", "number": "42"}}).status == 200
     return fiona, business.business_id, account, tenant
-
-
-def _tokens_item(aws: Provisioned, business_id: str) -> dict[str, object] | None:
-    return boto3.resource("dynamodb").Table(aws.refs["TokensTable"]).get_item(Key=tokens_key(business_id)).get("Item")
 
 
 def _live_connections(xero: XeroEmulator) -> set[str]:
@@ -48,7 +43,7 @@ def test_disconnect_removes_feeds_connection_and_tokens_and_is_idempotent(
     assert tenant not in _live_connections(xero)
     assert xero.token_stats()["revocations"] == 1
     # And the tokens are gone from the tokens table
-    assert _tokens_item(aws, business_id) is None
+    assert token_items(aws, business_id) == []
     # And the status shows what happened and the way back
     status = fiona.call("GET", "/v1/xero/connection").json()
     assert status["connection"]["status"] == "DISCONNECTED" and status["connection"]["action"]
@@ -78,7 +73,7 @@ def test_disconnect_while_xero_is_unreachable_finishes_later_from_the_queue(
     xero.settle_pending()
     assert [f["state"] for f in xero.feed_connections(tenant)] == ["DELETED"]
     assert tenant not in _live_connections(xero)
-    assert _tokens_item(aws, business_id) is None
+    assert token_items(aws, business_id) == []
 
 
 def test_disconnect_after_xero_already_cut_the_connection(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
@@ -88,7 +83,7 @@ def test_disconnect_after_xero_already_cut_the_connection(api: Api, xero: XeroEm
     response = fiona.call("DELETE", "/v1/xero/connection")
     assert response.status == 200 and response.json()["status"] == "DISCONNECTED"
     assert response.json()["cleanup_pending"] is False
-    assert _tokens_item(aws, business_id) is None
+    assert token_items(aws, business_id) == []
 
 
 def test_a_disconnect_in_xero_is_noticed_on_the_next_call_with_reconnect_guidance(
@@ -197,7 +192,7 @@ def test_disconnecting_one_business_keeps_the_same_xero_users_other_organisation
     # revoking would remove every connection of that Xero user, the second business's included
     assert _live_connections(xero) == {subsidiary}
     assert xero.token_stats()["revocations"] == 0
-    assert _tokens_item(aws, first_id) is None
+    assert token_items(aws, first_id) == []
     assert second.call("GET", "/v1/xero/bank-accounts").status == 200
     assert second.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
     # And once the last of that user's organisations is disconnected, the grant is revoked too

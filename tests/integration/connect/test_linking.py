@@ -9,7 +9,7 @@ import pytest
 from local.ledger_emulator import LedgerEmulator
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User
-from xerosync.connect.service import ALREADY_CONNECTED, ALREADY_CONNECTED_ACTION
+from xerosync.connect.linking import ALREADY_CONNECTED, ALREADY_CONNECTED_ACTION
 
 
 def _business(ledger: LedgerEmulator, *currencies: str, country: str = "SG") -> tuple[str, dict[str, str]]:
@@ -199,25 +199,25 @@ def test_backfill_from_is_kept_for_auto_sync(api: Api, xero: XeroEmulator, ledge
 
 def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_lost(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
-    from xerosync.connect.wiring import get_connect_service
+    from xerosync.connect.wiring import get_connect
     from xerosync.store.feeds import FeedStatus
 
     business_id, accounts = _business(ledger, "HKD")
     fiona, _ = _connected(api, xero, business_id)
     fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
-    service = get_connect_service()
-    seen = service.feeds.get(business_id, accounts["HKD"])
+    feeds = get_connect().linking.feeds
+    seen = feeds.get(business_id, accounts["HKD"])
     assert seen is not None and seen.status == FeedStatus.PENDING
     # Auto-sync saves the feed (its cursor) after this request read it
-    service.feeds.save(seen.model_copy(update={"cursor": 42}))
+    feeds.save(seen.model_copy(update={"cursor": 42}))
     # The status read's settle, working from the older copy, still lands, and keeps auto-sync's cursor
-    settled = service._change_feed(seen, only_if=FeedStatus.PENDING, status=FeedStatus.ACTIVE)
+    settled = feeds.change(seen, only_if=frozenset({FeedStatus.PENDING}), status=FeedStatus.ACTIVE)
     assert settled.status == FeedStatus.ACTIVE and settled.cursor == 42
     # An unlink racing the same way is applied too
-    stale = service.feeds.get(business_id, accounts["HKD"])
+    stale = feeds.get(business_id, accounts["HKD"])
     assert stale is not None
-    service.feeds.save(stale.model_copy(update={"cursor": 43}))
-    unlinked = service._change_feed(stale, status=FeedStatus.UNLINKED)
+    feeds.save(stale.model_copy(update={"cursor": 43}))
+    unlinked = feeds.change(stale, status=FeedStatus.UNLINKED)
     assert unlinked.status == FeedStatus.UNLINKED and unlinked.cursor == 43
 
 
@@ -226,7 +226,7 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     from datetime import date as day
     from decimal import Decimal
 
-    from xerosync.connect.wiring import get_connect_service
+    from xerosync.connect.wiring import get_connect
     from xerosync.store.feeds import SentStatement
 
     business_id, accounts = _business(ledger, "HKD")
@@ -235,14 +235,14 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
     assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
     # Given a feed that sent lines 1-10, of which Xero never delivered the statement of lines 6-10
-    service = get_connect_service()
-    feed = service.feeds.get(business_id, accounts["HKD"])
+    feeds = get_connect().linking.feeds
+    feed = feeds.get(business_id, accounts["HKD"])
     assert feed is not None
     undelivered = SentStatement(statement_id="6f1c1b7e-0000-4000-8000-000000000006", first_sequence=6,
                                 last_sequence=10, start_balance=Decimal("500.00"), end_balance=Decimal("450.00"),
                                 start_date=day(2026, 11, 1), end_date=day(2026, 11, 2), sent_at="2026-11-02T00:00:00Z",
                                 line_count=5)
-    service.feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
+    feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
                                                "unconfirmed_statements": [undelivered]}))
     # When the account is unlinked before Xero delivered it, and linked again to the same Xero account
     assert fiona.call("DELETE", path).status == 200
@@ -250,6 +250,6 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     xero.settle_pending()
     assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
     # Then the new feed starts where the lines surely in Xero end: lines 6-10 go again, nothing is lost
-    relinked = service.feeds.get(business_id, accounts["HKD"])
+    relinked = feeds.get(business_id, accounts["HKD"])
     assert relinked is not None
     assert (relinked.cursor, relinked.cursor_balance, relinked.unconfirmed_statements) == (5, Decimal("500.00"), [])

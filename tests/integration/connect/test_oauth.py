@@ -11,9 +11,9 @@ from local.clock import OffsetClock
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
-from tests.integration.connect.conftest import Api
-from xerosync.connect.wiring import get_connect_service
-from xerosync.store.keys import connection_key, tokens_key
+from tests.integration.connect.conftest import Api, token_items
+from xerosync.connect.wiring import get_connect
+from xerosync.store.keys import connection_key
 from xerosync.xero.client import get_xero_client
 
 
@@ -21,19 +21,20 @@ def _connection_item(aws: Provisioned, business_id: str) -> dict[str, object] | 
     return boto3.resource("dynamodb").Table(aws.refs["MainTable"]).get_item(Key=connection_key(business_id)).get("Item")
 
 
-def _tokens_item(aws: Provisioned, business_id: str) -> dict[str, object] | None:
-    return boto3.resource("dynamodb").Table(aws.refs["TokensTable"]).get_item(Key=tokens_key(business_id)).get("Item")
-
-
-def test_start_gives_xeros_authorize_url_with_the_products_scopes_and_a_state(api: Api, xero: XeroEmulator) -> None:
+def test_start_gives_xeros_authorize_url_with_the_products_scopes_a_state_and_pkce(api: Api, xero: XeroEmulator
+                                                                                   ) -> None:
     response = api.as_user("biz_1").call("POST", "/v1/xero/connect")
     assert response.status == 200
     url = urlsplit(response.json()["authorize_url"])
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
     assert url.geturl().startswith(xero.base_url + "/identity/connect/authorize")
     assert query["response_type"] == "code" and query["client_id"] == "local-dev-client"
-    assert {"offline_access", "bankfeeds", "accounting.settings"} <= set(query["scope"].split())
+    # Only the scopes the product uses: no sign-in scopes (the id token is never read), settings read-only
+    assert set(query["scope"].split()) == {"offline_access", "accounting.transactions", "accounting.settings.read",
+                                           "accounting.contacts", "accounting.attachments", "bankfeeds"}
     assert query["state"] == response.json()["state"] and len(query["state"]) >= 40
+    # PKCE: the code can only be exchanged with the verifier kept beside the state
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
 
 
 def test_only_admin_and_finance_may_connect(api: Api) -> None:
@@ -56,8 +57,8 @@ def test_completing_stores_the_connection_and_sealed_tokens(api: Api, xero: Xero
     assert connection["connected_by"] == "u_fiona" and connection["connected_at"]
     # And tokens are stored only in the tokens table, sealed
     assert "access_token" not in str(_connection_item(aws, "biz_sg"))
-    sealed = _tokens_item(aws, "biz_sg")
-    assert sealed is not None and "sealed" in sealed and "refresh_token" not in str(sealed)
+    [sealed] = token_items(aws, "biz_sg")
+    assert "sealed" in sealed and "refresh_token" not in str(sealed) and "ttl" not in sealed
 
 
 def test_consent_to_several_organisations_asks_for_one_and_removes_the_others(api: Api, xero: XeroEmulator) -> None:
@@ -104,7 +105,7 @@ def test_partner_edition_and_inactive_organisations_are_refused_and_disconnected
     assert response.status == 422
     error = response.json()["error"]
     assert error["code"] == code and words in error["message"] and error["action"]
-    assert _connection_item(aws, "biz_refused") is None and _tokens_item(aws, "biz_refused") is None
+    assert _connection_item(aws, "biz_refused") is None and token_items(aws, "biz_refused") == []
     assert tenant not in {c["tenantId"] for c in xero.connections() if c.get("active", True)}
 
 
@@ -125,8 +126,8 @@ def test_a_bad_state_is_refused_with_its_reason_and_nothing_is_stored(
     elif case == "other user":
         caller = api.as_user("biz_state", user_id="u_mallory")
     else:
-        service = get_connect_service()
-        monkeypatch.setattr(service, "clock", OffsetClock(service.clock, 601))
+        oauth = get_connect().oauth
+        monkeypatch.setattr(oauth, "clock", OffsetClock(oauth.clock, 601))
     before = _connection_item(aws, caller_business(caller, api))
     response = caller.call("POST", "/v1/xero/connect/complete", redirect)
     expected = {"unknown": "state_unknown", "replayed": "state_replayed", "other business": "state_mismatch",

@@ -243,6 +243,7 @@ class World:
         FeedStore(self.table).save(FeedRecord(
             business_id=business.business_id, account_id=business.accounts[currency], currency=currency,
             account_number="0123456789", account_name=f"{currency} Operating", tenant_id=business.tenant_id,
+            generation=self.client.connections.get(business.business_id).generation,  # type: ignore[union-attr]
             feed_connection_id=f"feed-{currency}", xero_account_id=xero_account_id, status=FeedStatus.ACTIVE,
             linked_by="u_fiona", linked_at=now))
 

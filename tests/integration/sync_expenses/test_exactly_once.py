@@ -45,8 +45,10 @@ def test_a_redelivered_batch_changes_nothing(world: World) -> None:
                                    MessageSystemAttributeNames=["MessageGroupId"])["Messages"]
     bodies = [m["Body"] for m in messages]
     # (the batch message is the documented one: one tenant's group, up to 50 expenses)
+    generation = world.client.connections.get(business.business_id).generation  # type: ignore[union-attr]
     assert json.loads(bodies[0]) == {"kind": "spend_money_batch", "business_id": business.business_id,
-                                     "tenant_id": business.tenant_id, "job_id": job["job_id"], "batch": 0,
+                                     "tenant_id": business.tenant_id, "generation": generation,
+                                     "job_id": job["job_id"], "batch": 0,
                                      "operation": "create", "transaction_ids": ids}
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {business.tenant_id}
     world.pump_worker()

@@ -331,8 +331,9 @@ def test_receipts_are_handed_to_the_attachments_queue_unless_uploads_are_switche
                                                     MessageSystemAttributeNames=["MessageGroupId"])["Messages"]
     body = json.loads(message["Body"])
     expense = user.ok("GET", f"/v1/expenses/{with_receipts}")
+    generation = world.client.connections.get(business.business_id).generation  # type: ignore[union-attr]
     assert body == {"kind": "expense_attachments", "business_id": business.business_id,
-                    "tenant_id": business.tenant_id, "account_id": business.accounts["HKD"],
+                    "tenant_id": business.tenant_id, "generation": generation, "account_id": business.accounts["HKD"],
                     "transaction_id": with_receipts,
                     "bank_transaction_id": expense["spend_money"]["bank_transaction_id"], "expense_version": 1}
     assert message["Attributes"]["MessageGroupId"] == business.tenant_id

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from local.clock import SystemClock
+from local.direct_connect import connect_directly
 from local.provision import Provisioned
 from local.template import Template
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template, serving, xeros_specification_allowed_every_request
-from xerosync.clock import iso, utc_now
 from xerosync.settings import get_settings
-from xerosync.store.connections import XeroConnectionRecord
 from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.governor import Limits
 from xerosync.xero.session import XeroSession
@@ -58,13 +56,11 @@ def _every_request_matches_xeros_specification(emulator: XeroEmulator) -> Iterat
 
 def connect(client: XeroClient, emulator: XeroEmulator, business_id: str, tenant_id: str) -> XeroSession:
     """Connect a business the way the connect flow does: consent, code exchange, tokens sealed, record stored."""
-    redirect = emulator.consent(client.identity.authorize_url("state-1"), tenant_ids=[tenant_id])
-    code = parse_qs(urlsplit(redirect).query)["code"][0]
-    tokens = client.identity.exchange_code(code)
-    client.vault.save(business_id, tokens, expected_version=None)
-    connection = next(c for c in client.identity.connections(tokens.access_token) if c.tenant_id == tenant_id)
-    client.connections.put(XeroConnectionRecord(
-        business_id=business_id, tenant_id=tenant_id, xero_connection_id=connection.id,
-        organisation_name=connection.tenant_name or "", base_currency="HKD", connected_by="u_test",
-        connected_at=iso(utc_now(client.clock))))
+    connect_directly(client, emulator, business_id, tenant_id)
     return client.session(business_id)
+
+
+def generation_of(client: XeroClient, business_id: str) -> str:
+    record = client.connections.get(business_id)
+    assert record is not None
+    return record.generation

@@ -10,7 +10,7 @@ import pytest
 
 from local.clock import ManualClock
 from local.xero_emulator import XeroEmulator
-from tests.integration.xero_client.conftest import connect
+from tests.integration.xero_client.conftest import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.keys import tokens_key
 from xerosync.xero.client import XeroClient
@@ -20,10 +20,11 @@ from xerosync.xero.models import TokenSet
 
 def _expire_stored_access_token(client: XeroClient, business_id: str) -> TokenSet:
     """Store the same tokens with an access-token expiry in the past, as 30 minutes later would."""
-    stored = client.vault.load(business_id)
-    assert stored is not None
+    generation = generation_of(client, business_id)
+    stored = client.vault.load(business_id, generation)
+    assert stored is not None and stored.tokens is not None
     expired = stored.tokens.model_copy(update={"expires_at": client.clock.time() - 1})
-    client.vault.save(business_id, expired, expected_version=stored.version)
+    client.vault.save(business_id, generation, expired, expected_version=stored.version)
     return expired
 
 
@@ -31,19 +32,22 @@ def test_tokens_are_sealed_with_the_business_as_encryption_context(client: XeroC
     # Given a connected business
     tenant = emulator.seed_organisation()
     connect(client, emulator, "biz_seal", tenant)
-    item = client.vault.table.get_item(Key=tokens_key("biz_seal"))["Item"]
-    stored = client.vault.load("biz_seal")
-    assert stored is not None
+    generation = generation_of(client, "biz_seal")
+    item = client.vault.table.get_item(Key=tokens_key("biz_seal", generation))["Item"]
+    stored = client.vault.load("biz_seal", generation)
+    assert stored is not None and stored.tokens is not None
     # Then no token appears in clear in the item
     raw = repr(item)
     assert stored.tokens.access_token not in raw and stored.tokens.refresh_token not in raw
     assert {"sealed", "wrapped_key", "nonce", "version"} <= set(item)
-    # And the wrapped key opens only with this business as encryption context
+    # And the wrapped key opens only with this business and this generation as encryption context
     kms = boto3.client("kms")
-    with pytest.raises(kms.exceptions.InvalidCiphertextException):
-        kms.decrypt(CiphertextBlob=bytes(item["wrapped_key"]), EncryptionContext={"business_id": "biz_other"})
+    for wrong in ({"business_id": "biz_other", "generation": generation}, {"business_id": "biz_seal"},
+                  {"business_id": "biz_seal", "generation": "another-generation"}):
+        with pytest.raises(kms.exceptions.InvalidCiphertextException):
+            kms.decrypt(CiphertextBlob=bytes(item["wrapped_key"]), EncryptionContext=wrong)
     assert kms.decrypt(CiphertextBlob=bytes(item["wrapped_key"]),
-                       EncryptionContext={"business_id": "biz_seal"})["Plaintext"]
+                       EncryptionContext={"business_id": "biz_seal", "generation": generation})["Plaintext"]
 
 
 def test_twenty_threads_with_an_expired_token_cause_one_refresh(client: XeroClient, emulator: XeroEmulator) -> None:
@@ -60,7 +64,7 @@ def test_twenty_threads_with_an_expired_token_cause_one_refresh(client: XeroClie
     def need_token() -> None:
         barrier.wait()
         try:
-            tokens.append(client.tokens.access_token("biz_20"))
+            tokens.append(client.tokens.access_token("biz_20", generation_of(client, "biz_20")))
         except BaseException as error:  # collected and asserted below
             errors.append(error)
 
@@ -95,13 +99,13 @@ def test_a_crash_after_xero_rotated_the_token_does_not_force_a_reconnect(
 
     monkeypatch.setattr(client.vault, "save", crash_on_save)
     with pytest.raises(SystemExit):
-        client.tokens.access_token("biz_crash")
+        client.tokens.access_token("biz_crash", generation_of(client, "biz_crash"))
     monkeypatch.setattr(client.vault, "save", real_save)
     assert emulator.token_stats()["refreshes"] == 1
 
     # And the next invocation comes once the dead Lambda's lease has lapsed (within Xero's 30 minutes)
     clock.advance(31)
-    token = client.tokens.access_token("biz_crash")
+    token = client.tokens.access_token("biz_crash", generation_of(client, "biz_crash"))
 
     # Then the stored (already rotated) refresh token is accepted as a retry, and nothing needs reconnecting
     stats = emulator.token_stats()
@@ -126,7 +130,8 @@ def test_invalid_grant_marks_needs_reconnect_and_stops_all_calls(client: XeroCli
     assert record is not None and record.status == ConnectionStatus.NEEDS_RECONNECT
     assert "no longer accepts this connection" in (record.status_reason or "")
     assert "no longer accepts" in refused.value.reason
-    stored_item = client.vault.table.get_item(Key=tokens_key("biz_revoked"))["Item"]
+    stored_item = client.vault.table.get_item(
+        Key=tokens_key("biz_revoked", generation_of(client, "biz_revoked")))["Item"]
     assert "sealed" not in stored_item and stored_item["disabled_reason"]
     # And nothing calls Xero for it again: no retry loop
     calls_before = len(emulator.request_log)
@@ -134,18 +139,18 @@ def test_invalid_grant_marks_needs_reconnect_and_stops_all_calls(client: XeroCli
         with pytest.raises(ReconnectRequired):
             client.session("biz_revoked").accounts()
         with pytest.raises(ReconnectRequired):
-            client.tokens.access_token("biz_revoked")
+            client.tokens.access_token("biz_revoked", generation_of(client, "biz_revoked"))
     assert len(emulator.request_log) == calls_before
 
 
-def test_a_token_set_is_cached_per_version_so_reads_do_not_call_kms_each_time(
+def test_a_token_set_is_cached_per_seal_so_reads_do_not_call_kms_each_time(
         client: XeroClient, emulator: XeroEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     tenant = emulator.seed_organisation()
     connect(client, emulator, "biz_cache", tenant)
-    client.tokens.access_token("biz_cache")
+    client.tokens.access_token("biz_cache", generation_of(client, "biz_cache"))
     decrypts: list[Any] = []
     real_decrypt = client.vault.kms.decrypt
     monkeypatch.setattr(client.vault.kms, "decrypt", lambda **kw: decrypts.append(kw) or real_decrypt(**kw))
     for _ in range(5):
-        client.tokens.access_token("biz_cache")
+        client.tokens.access_token("biz_cache", generation_of(client, "biz_cache"))
     assert decrypts == []

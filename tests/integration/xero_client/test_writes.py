@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from local.xero_emulator import XeroEmulator
-from tests.integration.xero_client.conftest import connect
+from tests.integration.xero_client.conftest import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.client import XeroClient
 from xerosync.xero.errors import ReconnectRequired, XeroNotFound, XeroTooLarge
@@ -116,10 +116,11 @@ def test_an_unauthorised_token_is_refreshed_once_and_the_call_retried(client: Xe
                                                                      emulator: XeroEmulator) -> None:
     tenant = emulator.seed_organisation()
     connect(client, emulator, "biz_401", tenant)
-    stored = client.vault.load("biz_401")
-    assert stored is not None
+    generation = generation_of(client, "biz_401")
+    stored = client.vault.load("biz_401", generation)
+    assert stored is not None and stored.tokens is not None
     broken = stored.tokens.model_copy(update={"access_token": "not-a-valid-token"})
-    client.vault.save("biz_401", broken, expected_version=stored.version)
+    client.vault.save("biz_401", generation, broken, expected_version=stored.version)
     organisation = client.session("biz_401").organisation()
     assert organisation.organisation_id
     assert emulator.token_stats()["refreshes"] == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xerosync.connect.service import _refusal
+from xerosync.connect.oauth import _refusal
 
 
 @pytest.mark.parametrize(("edition", "status", "code", "words"), [

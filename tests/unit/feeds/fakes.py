@@ -12,8 +12,10 @@ from typing import Any
 
 from xerosync.ledger.models import Counterparty, Direction, LedgerTransaction
 from xerosync.store.feeds import FeedRecord, FeedStatus, StaleFeed
-from xerosync.xero.errors import ReconnectRequired, XeroNotFound, XeroRateLimited
+from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroNotFound, XeroRateLimited
 from xerosync.xero.models import FeedConnection, Problem, Statement
+
+GENERATION = "gen-1"
 
 NOW = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # 12:00 in Hong Kong
 
@@ -108,12 +110,15 @@ class FakeXero:
         self.reject_on_arrival: dict[str, Problem] = {}  # feed -> problem for its next statement
         self.raise_on_post: list[BaseException] = []
         self.reconnect = False
+        self.generation = GENERATION  # the business's current connection generation
         self.crash_after_accepting = 0  # the worker dies after Xero accepted, before it saw the answer
         self.statement_reads_allowed: int | None = None  # then the tenant's minute is used up (429)
         self.answer_out_of_order = False  # the answers' items come back in another order than sent
         self._ids = itertools.count(1)
 
-    def session(self, business_id: str) -> FakeXero:
+    def session(self, business_id: str, generation: str | None = None) -> FakeXero:
+        if generation is not None and generation != self.generation:
+            raise GenerationChanged("The Xero connection this work was made for has ended.", generation=generation)
         if self.reconnect:
             raise ReconnectRequired("gone", reason="The connection was removed in Xero.")
         return self
@@ -181,4 +186,4 @@ def feed(account_id: str = "acc_1", *, status: FeedStatus = FeedStatus.ACTIVE, b
          tenant_id: str = "tenant-1", **changes: Any) -> FeedRecord:
     return FeedRecord(business_id=business_id, account_id=account_id, currency="HKD", account_number="123",
                       account_name="HKD Operating", tenant_id=tenant_id, feed_connection_id=f"fc-{account_id}",
-                      xero_account_id="xa", status=status, **changes)
+                      xero_account_id="xa", status=status, **{"generation": GENERATION, **changes})

@@ -16,17 +16,21 @@ from xerosync.feeds.messages import (
 )
 from xerosync.store.connections import ConnectionStatus
 
+GENERATION = "gen-1"
+
 
 class Index:
-    def __init__(self, positions: list[str], statuses: dict[str, ConnectionStatus]) -> None:
+    def __init__(self, positions: list[str], statuses: dict[str, ConnectionStatus],
+                 generations: dict[str, str] | None = None) -> None:
         self.positions = sorted(positions)
         self.statuses = dict(sorted(statuses.items()))
+        self.generations = generations or {}  # position -> the feed's generation, where not GENERATION
 
-    def live_positions(self, after: str | None = None) -> Iterator[str]:
-        return iter([p for p in self.positions if after is None or p > after])
+    def live_positions(self, after: str | None = None) -> Iterator[tuple[str, str]]:
+        return iter([(p, self.generations.get(p, GENERATION)) for p in self.positions if after is None or p > after])
 
-    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus]]:
-        return iter([(k, v) for k, v in self.statuses.items() if after is None or k > after])
+    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus, str]]:
+        return iter([(k, v, GENERATION) for k, v in self.statuses.items() if after is None or k > after])
 
 
 class Outbox:
@@ -81,6 +85,18 @@ def test_businesses_that_must_reconnect_or_are_disconnected_are_skipped() -> Non
     assert report.feeds_skipped == 5
 
 
+def test_a_feed_of_another_generation_than_its_business_connection_is_skipped() -> None:
+    # Given a business that connected again, one of whose feeds still carries the previous generation
+    index = _world(tenants=1, businesses=1, accounts=2)
+    index.generations["tenant-000#biz_000_0#acc_1"] = "gen-0"
+    outbox = Outbox()
+    report = dispatch_due_feeds(window="w", feeds=index, connections=index, sender=outbox, continuer=outbox,
+                                time_left=lambda: 300.0)
+    # Then only the feed of the current generation is sent, carrying that generation
+    assert [(f.account_id, f.generation) for m in outbox.sent for f in m.feeds] == [("acc_0", GENERATION)]
+    assert report.feeds_skipped == 1
+
+
 def test_a_tenant_with_many_feeds_is_split_into_messages_of_the_same_group() -> None:
     index = _world(tenants=1, businesses=1, accounts=MAX_FEEDS_PER_MESSAGE * 2 + 1)
     outbox = Outbox()
@@ -126,12 +142,13 @@ def test_deduplication_ids_fit_sqs_and_differ_per_tenant_window_and_continuation
     assert one == []
     from xerosync.feeds.messages import FeedRef
 
-    feeds = [FeedRef(business_id="b", account_id="a")]
+    feeds = [FeedRef(business_id="b", account_id="a", generation=GENERATION)]
     a = schedule_requests("20261120T09", "tenant-a", feeds)[0]
     b = schedule_requests("20261120T09", "tenant-b", feeds)[0]
     c = schedule_requests("20261120T12", "tenant-a", feeds)[0]
     assert len({a.deduplication_id, b.deduplication_id, c.deduplication_id}) == 3
     follow = a.continuation(feeds)
     assert follow.deduplication_id == f"{a.deduplication_id}~1" and follow.group_id == a.group_id
-    now = on_demand_requests("tenant-a", "b" * 128, ["x" * 128], "sync-now", datetime(2026, 11, 20, tzinfo=UTC))[0]
+    now = on_demand_requests("tenant-a", "b" * 128, GENERATION, ["x" * 128], "sync-now",
+                             datetime(2026, 11, 20, tzinfo=UTC))[0]
     assert all(len(r.deduplication_id) <= 128 for r in (a, follow, now))

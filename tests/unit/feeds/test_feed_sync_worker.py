@@ -7,7 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from tests.unit.feeds.fakes import NOW, FakeConnections, FakeFeeds, FakeLedger, FakeXero, FixedClock, feed
+from tests.unit.feeds.fakes import (
+    GENERATION,
+    NOW,
+    FakeConnections,
+    FakeFeeds,
+    FakeLedger,
+    FakeXero,
+    FixedClock,
+    feed,
+)
 from xerosync.feeds.messages import FeedRef, FeedSyncRequest
 from xerosync.feeds.worker import FeedSyncWorker, SyncReport, XeroAnswerMismatch
 from xerosync.store.feeds import FeedStatus
@@ -34,7 +43,8 @@ class World:
 
     def run(self, time_left: float = 100.0) -> SyncReport:
         request = FeedSyncRequest(tenant_id="tenant-1", reason="schedule", origin="w1:t",
-                                  feeds=[FeedRef(business_id="biz_1", account_id=a) for a in self.accounts])
+                                  feeds=[FeedRef(business_id="biz_1", account_id=a, generation=GENERATION)
+                                         for a in self.accounts])
         return self.worker.sync(request, time_left=lambda: time_left)
 
     def record(self, account: str = "acc_1"):  # type: ignore[no-untyped-def]
@@ -253,7 +263,8 @@ def test_a_run_out_of_time_leaves_its_place_and_reports_the_feed_unfinished() ->
     world = World()
     world.post(3)
     report = world.run(time_left=5.0)
-    assert world.xero.posts == [] and report.unfinished == [FeedRef(business_id="biz_1", account_id="acc_1")]
+    assert world.xero.posts == [] and report.unfinished == [
+        FeedRef(business_id="biz_1", account_id="acc_1", generation=GENERATION)]
     assert world.record().last_sync_at is None
 
 
@@ -284,3 +295,17 @@ def test_lines_outside_xeros_window_move_the_cursor_without_being_sent() -> None
     assert [line.transaction_id for line in statement.statement_lines] == ["txn_acc_1_2"]
     assert statement.start_balance is not None and statement.start_balance.amount == Decimal("5.00")
     assert world.record().cursor == 2
+
+
+def test_a_message_made_for_an_ended_connection_is_dropped_without_a_xero_call() -> None:
+    # Given a feed with new transactions, and a message made while the business had its previous connection
+    world = World()
+    world.post(3)
+    world.xero.generation = "gen-2"  # the business disconnected and connected again since
+    before = world.record()
+    # When the message is processed
+    report = world.run()
+    # Then nothing reaches Xero and the feed is left as it was, for the new connection's own sync
+    assert world.xero.posts == [] and world.xero.keys == []
+    assert report.stale == 1 and report.feeds_synced == 0
+    assert world.record() == before

@@ -140,9 +140,10 @@ class AttachmentStatusService:
         if self.queue is None:
             raise Conflict("Receipt uploads are switched off.", action="Ask the bank's support team.",
                            code="receipt_uploads_off")
-        tenant_id = self.gate.admit(caller).tenant_id
+        connection = self.gate.admit(caller).connection
         request = AttachmentUploadRequest(
-            business_id=expense.business_id, tenant_id=tenant_id, account_id=expense.account_id,
+            business_id=expense.business_id, tenant_id=connection.tenant_id, generation=connection.generation,
+            account_id=expense.account_id,
             transaction_id=expense.transaction_id, bank_transaction_id=expense.spend_money.bank_transaction_id,
             expense_version=expense.payment.ledger_version)
         # Retries of an unchanged expense within SQS's deduplication window are one message (a double click).

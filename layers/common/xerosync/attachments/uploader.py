@@ -22,7 +22,7 @@ from xerosync.expenses.models import AttachmentUploadRequest as UploadRequest
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import AttachmentMeta
 from xerosync.observability import logger, metrics
-from xerosync.xero.errors import ReconnectRequired, XeroTooLarge, XeroValidationError
+from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroTooLarge, XeroValidationError
 from xerosync.xero.models import Attachment
 from xerosync.xero.session import XeroSession, idempotency_key
 
@@ -37,7 +37,7 @@ class UploadReport:
 
 
 class ReceiptUploader:
-    def __init__(self, *, ledger: LedgerClient, session_for: Callable[[str], XeroSession],
+    def __init__(self, *, ledger: LedgerClient, session_for: Callable[[str, str], XeroSession],
                  uploads: ReceiptUploadStore, report_problems: Callable[[UploadRequest, list[UploadRecord]], None],
                  max_bytes: int, max_count: int, clock: Clock) -> None:
         self.ledger = ledger
@@ -58,7 +58,7 @@ class ReceiptUploader:
         state = self._state(request)
         report = UploadReport()
         try:
-            session = self.session_for(request.business_id)
+            session = self.session_for(request.business_id, request.generation)
             decisions = plan_uploads(transaction.attachments, state.records, max_bytes=self.max_bytes,
                                      max_count=self.max_count)
             in_xero: list[Attachment] | None = None
@@ -68,12 +68,18 @@ class ReceiptUploader:
                     state = self._verify(state, decision, in_xero, request, session, report)
                 else:
                     state = self._decide(state, decision, request, session, report)
-        except ReconnectRequired as error:
-            # Nothing retries a dead connection: the receipts wait, and the expense says why.
-            logger.warning("receipts not uploaded: Xero connection needs reconnecting",
-                           extra={"transaction_id": request.transaction_id})
-            waiting = [self._problem(f, error.reason or error.message,
-                                     "Connect to Xero again, then sync the expense again.")
+        except (ReconnectRequired, GenerationChanged) as error:
+            # Nothing retries a dead connection, and an ended one's receipts never go with another's grant: the
+            # receipts wait, and the expense says why.
+            if isinstance(error, GenerationChanged):
+                reason = "The connection to Xero changed (it was disconnected or connected again) before the " \
+                         "receipt was sent."
+                action = "Send the receipts again from the expense (or sync the expense again)."
+            else:
+                reason, action = error.reason or error.message, "Connect to Xero again, then sync the expense again."
+            logger.warning("receipts not uploaded: the Xero connection ended or needs reconnecting",
+                           extra={"transaction_id": request.transaction_id, "error": type(error).__name__})
+            waiting = [self._problem(f, reason, action)
                        for f in transaction.attachments if f.attachment_id not in state.records
                        or state.records[f.attachment_id].state != UploadState.UPLOADED]
             self.report_problems(request, waiting)

@@ -47,7 +47,8 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
             continue
         report.checked += 1
         try:
-            token = xero.tokens.access_token(record.business_id)  # invalid_grant marks NEEDS_RECONNECT itself
+            # invalid_grant marks NEEDS_RECONNECT itself
+            token = xero.tokens.access_token(record.business_id, record.generation)
             tenants = {c.tenant_id for c in xero.identity.connections(token)}
         except ReconnectRequired:
             report.needs_reconnect.append(record.business_id)
@@ -64,8 +65,7 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
             except XeroError:
                 report.unreachable += 1
             continue
-        xero.vault.disable(record.business_id, DISCONNECTED_IN_XERO)
-        xero.mark_needs_reconnect(record.business_id, DISCONNECTED_IN_XERO)
+        xero.connection_lost(record.business_id, record.generation, DISCONNECTED_IN_XERO)
         report.needs_reconnect.append(record.business_id)
         logger.warning("organisation disconnected on Xero's side", extra={"business_id": record.business_id,
                                                                          "tenant_id": record.tenant_id})
@@ -80,10 +80,10 @@ FEED_DELETED_IN_XERO = "The Xero bank account this account fed, or its bank feed
 def _feeds_deleted_in_xero(xero: XeroClient, feeds: FeedStore, record: XeroConnectionRecord) -> list[str]:
     """Active feeds of the business whose feed connection Xero no longer has: REJECTED, with the way back."""
     active = [f for f in feeds.for_business(record.business_id)
-              if f.status == FeedStatus.ACTIVE and f.feed_connection_id and f.tenant_id == record.tenant_id]
+              if f.status == FeedStatus.ACTIVE and f.feed_connection_id and f.generation == record.generation]
     if not active:
         return []
-    session = xero.session_for_tenant(record.business_id, record.tenant_id)
+    session = xero.session_for_generation(record.business_id, record.tenant_id, record.generation)
     listed = {str(c.id).lower() for c in session.feed_connections() if c.id}
     gone = []
     for feed in active:

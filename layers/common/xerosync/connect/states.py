@@ -1,4 +1,5 @@
-"""OAuth ``state``: random, single use, bound to the business and the user, valid 10 minutes (DESIGN §4)."""
+"""OAuth ``state``: random, single use, bound to the business and the user, valid 10 minutes; it keeps the
+sign-in's PKCE verifier, which only the token exchange of this very sign-in uses (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -18,23 +19,26 @@ class OAuthStateStore:
     def __init__(self, table: Any) -> None:
         self.table = table
 
-    def issue(self, business_id: str, user_id: str, now: float) -> tuple[str, float]:
+    def issue(self, business_id: str, user_id: str, now: float, code_verifier: str) -> tuple[str, float]:
         state = secrets.token_urlsafe(32)
         expires_at = now + STATE_LIFETIME_SECONDS
         self.table.put_item(Item={**oauth_state_key(state), "business_id": business_id, "user_id": user_id,
-                                  "expires_at": int(expires_at), "ttl": int(expires_at) + 86400},
+                                  "code_verifier": code_verifier, "expires_at": int(expires_at),
+                                  "ttl": int(expires_at) + 86400},
                             ConditionExpression="attribute_not_exists(pk)")
         return state, expires_at
 
-    def consume(self, state: str, business_id: str, user_id: str, now: float) -> None:
-        """Use the state once; refuse an unknown, expired, replayed or foreign one with its reason."""
+    def consume(self, state: str, business_id: str, user_id: str, now: float) -> str:
+        """Use the state once and return its PKCE verifier; refuse an unknown, expired, replayed or foreign one
+        with its reason."""
         try:
-            self.table.update_item(
-                Key=oauth_state_key(state), UpdateExpression="SET used_at = :now",
+            updated = self.table.update_item(
+                Key=oauth_state_key(state), UpdateExpression="SET used_at = :now REMOVE code_verifier",
                 ConditionExpression="attribute_exists(pk) AND attribute_not_exists(used_at) AND "
                                     "business_id = :b AND user_id = :u AND expires_at > :now",
-                ExpressionAttributeValues={":now": int(now), ":b": business_id, ":u": user_id})
-            return
+                ExpressionAttributeValues={":now": int(now), ":b": business_id, ":u": user_id},
+                ReturnValues="ALL_OLD")
+            return str(updated["Attributes"]["code_verifier"])
         except ClientError as error:
             if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

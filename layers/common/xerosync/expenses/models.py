@@ -189,6 +189,7 @@ class SpendMoneyBatch(BaseModel):
     kind: Literal["spend_money_batch"] = "spend_money_batch"
     business_id: str
     tenant_id: str
+    generation: str  # the connection the job was started on: an ended one's batch is never sent
     job_id: str
     batch: int
     operation: SyncOperation
@@ -202,6 +203,7 @@ class AttachmentUploadRequest(BaseModel):
     kind: Literal["expense_attachments"] = "expense_attachments"
     business_id: str
     tenant_id: str
+    generation: str  # the connection the Spend Money was synced on: an ended one's receipts are never sent
     account_id: str
     transaction_id: str
     bank_transaction_id: str

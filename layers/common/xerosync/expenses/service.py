@@ -390,7 +390,7 @@ def _plan_batches(admission: Admission, job_id: str, records: list[ExpenseRecord
         group = [r.transaction_id for r in records if (r.spend_money is not None) == is_update]
         for ids in chunks(group, SPEND_MONEY_BATCH_SIZE):
             batches.append(SpendMoneyBatch(business_id=admission.business_id, tenant_id=admission.tenant_id,
-                                           job_id=job_id, batch=len(batches), operation=operation,
-                                           transaction_ids=ids))
+                                           generation=admission.connection.generation, job_id=job_id,
+                                           batch=len(batches), operation=operation, transaction_ids=ids))
     return batches
 

@@ -40,6 +40,7 @@ from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
 from xerosync.store.feeds import FeedRecord
 from xerosync.xero.errors import (
+    GenerationChanged,
     ReconnectRequired,
     XeroConflict,
     XeroForbidden,
@@ -61,7 +62,7 @@ Decision = tuple[ExpenseRecord, Transition]  # an expense and what Xero's answer
 
 
 class SessionFactory(Protocol):
-    def session(self, business_id: str) -> XeroSession: ...
+    def session(self, business_id: str, generation: str | None = None) -> XeroSession: ...
 
 
 class FeedSource(Protocol):
@@ -122,7 +123,15 @@ class SpendMoneyWorker:
             self.jobs.mark_last_delivery(batch.business_id, batch.job_id, batch.batch, self.clock.time())
         try:
             if work:
-                self._sync(batch, work, self.xero.session(batch.business_id), tally)
+                self._sync(batch, work, self.xero.session(batch.business_id, batch.generation), tally)
+        except GenerationChanged:
+            # The job was started on a connection that has ended (disconnected, or connected again): its batch
+            # is never sent with another connection's grant; its expenses say so and may be synced again.
+            self._end_unsettled(batch, work, tally, partial(
+                lifecycle.not_synced, code="connection_changed",
+                message="The expense was not synced: the connection to Xero changed (it was disconnected or "
+                        "connected again) before it was sent.",
+                action="Sync the expense again."))
         except ReconnectRequired as error:
             logger.warning("xero connection gone; expenses of the batch marked for reconnecting",
                            extra={"job_id": batch.job_id, "batch": batch.batch, "reason": error.reason})
@@ -347,7 +356,7 @@ class SpendMoneyWorker:
         if self.attachment_uploads is None:
             return
         requests = [AttachmentUploadRequest(
-            business_id=e.business_id, tenant_id=batch.tenant_id, account_id=e.account_id,
+            business_id=e.business_id, tenant_id=batch.tenant_id, generation=batch.generation, account_id=e.account_id,
             transaction_id=e.transaction_id, bank_transaction_id=e.spend_money.bank_transaction_id,
             expense_version=e.payment.ledger_version)
             for e in synced if e.spend_money is not None and e.payment.receipts]

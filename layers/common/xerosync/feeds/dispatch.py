@@ -3,7 +3,8 @@
 Two index walks, no per-feed reads: the live feeds (``FEEDS#LIVE``, sorted ``tenant#business#account``) and
 the connections (``CONNECTIONS``, sorted ``tenant#business``) come back in the same order, so one pass
 joins them like a merge. Feeds of a business whose connection is NEEDS_RECONNECT or DISCONNECTED are
-skipped: their work cannot succeed until the user reconnects, and the status route already says so.
+skipped: their work cannot succeed until the user reconnects, and the status route already says so; so is a
+feed of another connection generation than the business's (a reconnection is moving it).
 
 The walk checks the time left at every tenant boundary; when too little is left it sends the rest of the
 window to itself (DispatchQueue) with the position reached, so any number of feeds is covered in time.
@@ -25,11 +26,11 @@ FLUSH_AT = 500
 
 
 class LiveFeedIndex(Protocol):
-    def live_positions(self, after: str | None = None) -> Iterator[str]: ...
+    def live_positions(self, after: str | None = None) -> Iterator[tuple[str, str]]: ...
 
 
 class ConnectionIndex(Protocol):
-    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus]]: ...
+    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus, str]]: ...
 
 
 class FeedSyncSender(Protocol):
@@ -65,14 +66,15 @@ class _ConnectionJoin:
         self._current = next(self._walk, None)
         self._last_key = start or ""
 
-    def status(self, key: str) -> ConnectionStatus | None:
+    def status(self, key: str) -> tuple[ConnectionStatus, str] | None:
+        """The connection's status and generation."""
         if key < self._last_key:  # ids outside the usual alphabet can sort differently: start again there
             self._restart(_just_before(key))
         self._last_key = key
         while self._current is not None and self._current[0] < key:
             self._current = next(self._walk, None)
         if self._current is not None and self._current[0] == key:
-            return self._current[1]
+            return self._current[1], self._current[2]
         return None
 
 
@@ -100,7 +102,7 @@ def dispatch_due_feeds(*, window: str, feeds: LiveFeedIndex, connections: Connec
     tenant: str | None = None
     due: list[FeedRef] = []
     last_position: str | None = None
-    for position in feeds.live_positions(after):
+    for position, generation in feeds.live_positions(after):
         tenant_id, business_id, account_id = position.split("#", 2)
         if tenant_id != tenant:
             if tenant is not None:
@@ -114,9 +116,9 @@ def dispatch_due_feeds(*, window: str, feeds: LiveFeedIndex, connections: Connec
                     report.continued_after = last_position
                     return report
             tenant, due = tenant_id, []
-        status = join.status(f"{tenant_id}#{business_id}")
-        if status == ConnectionStatus.ACTIVE:
-            due.append(FeedRef(business_id=business_id, account_id=account_id))
+        connection = join.status(f"{tenant_id}#{business_id}")
+        if connection == (ConnectionStatus.ACTIVE, generation):
+            due.append(FeedRef(business_id=business_id, account_id=account_id, generation=generation))
         else:
             report.feeds_skipped += 1
         last_position = position

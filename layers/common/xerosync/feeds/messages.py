@@ -29,6 +29,9 @@ class FeedRef(BaseModel):
 
     business_id: str = Field(min_length=1, max_length=128)
     account_id: str = Field(min_length=1, max_length=128)
+    # The connection generation the feed was live in when the message was made: a message for an ended
+    # generation is dropped by the worker, never sent with a newer connection's grant.
+    generation: str = Field(min_length=1, max_length=64)
 
 
 class FeedSyncRequest(BaseModel):
@@ -50,14 +53,14 @@ class FeedSyncRequest(BaseModel):
     def deduplication_id(self) -> str:
         return self.origin if self.hop == 0 else f"{self.origin}~{self.hop}"
 
-    def by_business(self) -> list[tuple[str, list[str]]]:
-        """The feeds grouped by business, in message order (each business has its own Xero grant)."""
-        grouped: dict[str, list[str]] = {}
+    def by_connection(self) -> list[tuple[str, str, list[str]]]:
+        """``(business, generation, accounts)`` in message order: each business's connection has its own grant."""
+        grouped: dict[tuple[str, str], list[str]] = {}
         for feed in self.feeds:
-            accounts = grouped.setdefault(feed.business_id, [])
+            accounts = grouped.setdefault((feed.business_id, feed.generation), [])
             if feed.account_id not in accounts:
                 accounts.append(feed.account_id)
-        return list(grouped.items())
+        return [(business, generation, accounts) for (business, generation), accounts in grouped.items()]
 
     def continuation(self, feeds: Sequence[FeedRef]) -> FeedSyncRequest:
         return self.model_copy(update={"feeds": list(feeds), "hop": self.hop + 1})
@@ -91,16 +94,16 @@ def schedule_requests(window: str, tenant_id: str, feeds: Sequence[FeedRef]) -> 
     ]
 
 
-def on_demand_requests(tenant_id: str, business_id: str, account_ids: Sequence[str], reason: str,
+def on_demand_requests(tenant_id: str, business_id: str, generation: str, account_ids: Sequence[str], reason: str,
                        requested_at: datetime) -> list[FeedSyncRequest]:
     """Messages for a sync asked for now (after a link, or sync now). Repeats of the same request within the
     same second collapse into one; anything later is a new request (a repeat only costs a read)."""
     unique = list(dict.fromkeys(account_ids))
-    feeds = [FeedRef(business_id=business_id, account_id=a) for a in unique]
+    feeds = [FeedRef(business_id=business_id, account_id=a, generation=generation) for a in unique]
     second = str(int(requested_at.timestamp()))
     return [
         FeedSyncRequest(tenant_id=tenant_id, reason=reason[:32], feeds=feeds[start:start + MAX_FEEDS_PER_MESSAGE],
-                        origin=_origin(reason[:16], tenant_id, business_id, *unique, second, str(part)))
+                        origin=_origin(reason[:16], tenant_id, business_id, generation, *unique, second, str(part)))
         for part, start in enumerate(range(0, len(feeds), MAX_FEEDS_PER_MESSAGE))
     ]
 

@@ -26,7 +26,7 @@ from xerosync.store.feeds import FeedRecord
 from xerosync.xero.errors import RECONNECT_ACTION
 
 
-def request_feed_sync(tenant_id: str, business_id: str, account_ids: list[str], reason: str, *,
+def request_feed_sync(tenant_id: str, business_id: str, generation: str, account_ids: list[str], reason: str, *,
                       queue: FeedSyncSender | None = None, clock: Clock | None = None) -> None:
     """Queue a sync of these accounts' feeds now (grouped with the organisation's other Xero work).
 
@@ -40,7 +40,7 @@ def request_feed_sync(tenant_id: str, business_id: str, account_ids: list[str], 
 
         queue = get_feed_sync_queue()
     requested_at = utc_now(clock or SystemClock())
-    queue.send(on_demand_requests(tenant_id, business_id, account_ids, reason, requested_at))
+    queue.send(on_demand_requests(tenant_id, business_id, generation, account_ids, reason, requested_at))
     logger.info("feed sync requested", extra={"tenant_id": tenant_id, "business_id": business_id,
                                               "accounts": len(account_ids), "reason": reason})
 
@@ -86,7 +86,7 @@ class SyncNowService:
             raise Conflict(connection.status_reason or "The connection to Xero needs to be renewed.",
                            code="reconnect_required", action=RECONNECT_ACTION)
         linked = [f.account_id for f in self.feeds.for_business(caller.business_id)
-                  if f.is_live and f.tenant_id == connection.tenant_id]
+                  if f.is_live and f.generation == connection.generation]
         if not linked:
             raise Conflict("No bank account is linked to Xero yet.", code="no_linked_accounts",
                            action="Link a bank account to Xero first.")
@@ -100,8 +100,8 @@ class SyncNowService:
                 retry_after=retry_after, code="sync_now_too_soon",
                 action=f"Try Sync now again after {iso(at)}.")
         try:
-            request_feed_sync(connection.tenant_id, caller.business_id, linked, "sync-now", queue=self.queue,
-                              clock=self.clock)
+            request_feed_sync(connection.tenant_id, caller.business_id, connection.generation, linked, "sync-now",
+                              queue=self.queue, clock=self.clock)
         except Exception:
             self.turns.release(caller.business_id, now)  # the turn was not used: do not make the user wait
             raise

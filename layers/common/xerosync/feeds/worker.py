@@ -39,6 +39,7 @@ from xerosync.observability import logger
 from xerosync.store.feeds import FeedRecord, FeedStatus, SentStatement, StaleFeed
 from xerosync.xero.errors import (
     RECONNECT_ACTION,
+    GenerationChanged,
     ReconnectRequired,
     XeroError,
     XeroNotFound,
@@ -100,7 +101,7 @@ class BankFeedSession(Protocol):
 
 
 class XeroSessions(Protocol):
-    def session(self, business_id: str) -> BankFeedSession: ...
+    def session(self, business_id: str, generation: str | None = None) -> BankFeedSession: ...
 
 
 @dataclass
@@ -112,6 +113,7 @@ class SyncReport:
     lines_accepted: int = 0
     statement_posts: int = 0
     status_reads: int = 0
+    stale: int = 0  # businesses whose part of the message was made for an ended connection (dropped)
     unfinished: list[FeedRef] = field(default_factory=list)
 
     @property
@@ -132,7 +134,8 @@ class _FeedRun:
 
     @property
     def ref(self) -> FeedRef:
-        return FeedRef(business_id=self.record.business_id, account_id=self.record.account_id)
+        return FeedRef(business_id=self.record.business_id, account_id=self.record.account_id,
+                       generation=self.record.generation)
 
     @property
     def has_unsent(self) -> bool:
@@ -157,14 +160,19 @@ class FeedSyncWorker:
     # ------------------------------------------------------------------ one message
     def sync(self, request: FeedSyncRequest, time_left: Callable[[], float]) -> SyncReport:
         report = SyncReport()
-        for business_id, account_ids in request.by_business():
-            runs = self._load(request.tenant_id, business_id, account_ids)
+        for business_id, generation, account_ids in request.by_connection():
+            runs = self._load(request.tenant_id, business_id, generation, account_ids)
             report.feeds += len(runs)
             if not runs:
                 continue
             try:
-                session = self.xero.session(business_id)
+                session = self.xero.session(business_id, generation)
                 self._sync_business(session, runs, report, time_left)
+            except GenerationChanged:
+                # Made for a connection that has ended: dropped (the session logged and counted it). What this
+                # run learnt is saved already; the feeds now belong to the new connection, which syncs them.
+                report.stale += 1
+                continue
             except ReconnectRequired as needed:
                 # Only the user can fix this: record it where the status route shows it and finish the
                 # message (retrying would loop until the user reconnects).
@@ -174,11 +182,12 @@ class FeedSyncWorker:
             self._finish(business_id, runs, report)
         return report
 
-    def _load(self, tenant_id: str, business_id: str, account_ids: list[str]) -> list[_FeedRun]:
+    def _load(self, tenant_id: str, business_id: str, generation: str, account_ids: list[str]) -> list[_FeedRun]:
         runs = []
         for account_id in account_ids:
             record = self.feeds.get(business_id, account_id)
-            if record is None or not record.is_live or record.tenant_id != tenant_id:
+            if (record is None or not record.is_live or record.tenant_id != tenant_id
+                    or record.generation != generation):
                 continue  # unlinked, disconnected or moved since the message was sent: nothing to do
             runs.append(_FeedRun(record=record, loaded_status=record.status))
         return runs

@@ -27,6 +27,10 @@ class ConnectionStatus(StrEnum):
 class XeroConnectionRecord(BaseModel):
     business_id: str
     tenant_id: str
+    # The consent this connection came from (docs/architecture.md, "Connection generations"): its tokens, feed
+    # links and queued work carry it, and anything made for another generation is dropped.
+    generation: str
+    auth_event_id: str | None = None
     xero_connection_id: str
     organisation_name: str
     organisation_id: str | None = None
@@ -40,7 +44,12 @@ class XeroConnectionRecord(BaseModel):
     connected_at: str
     status_changed_at: str | None = None
     last_sync_at: str | None = None
+    confirmed_at: int | None = None  # epoch seconds: when Xero last confirmed the connection for a user looking at it
     version: int = 0
+
+
+class StaleConnection(Exception):
+    """Another writer replaced the business's connection first (optimistic version check)."""
 
 
 class ConnectionStore:
@@ -52,20 +61,33 @@ class ConnectionStore:
         return _record(item) if item else None
 
     def put(self, record: XeroConnectionRecord) -> XeroConnectionRecord:
-        """Create or replace the business's connection (a reconnect replaces the previous one)."""
+        """Create or replace the business's connection if nobody changed it since ``record.version`` was read
+        (0: there was none); ``StaleConnection`` otherwise (two consents finishing at once: one wins)."""
         stored = record.model_copy(update={"version": record.version + 1})
         item = {**connection_key(record.business_id), **stored.model_dump(mode="json", exclude_none=True),
                 **connection_gsi(record.tenant_id, record.business_id)}
-        self.table.put_item(Item=item)
+        kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        if record.version:
+            kwargs.update(ConditionExpression="version = :v", ExpressionAttributeValues={":v": record.version})
+        try:
+            self.table.put_item(**kwargs)
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise StaleConnection(f"the connection of {record.business_id} changed meanwhile") from None
+            raise
         return stored
 
     def set_status(self, business_id: str, status: ConnectionStatus, reason: str | None, at: str,
-                   only_if: ConnectionStatus | None = None) -> bool:
-        """Change the status; with ``only_if`` the change happens only from that status. False if nothing."""
+                   only_if: ConnectionStatus | None = None, generation: str | None = None) -> bool:
+        """Change the status; with ``only_if`` the change happens only from that status, with ``generation``
+        only while that generation is the business's connection. False if nothing changed."""
         condition = "attribute_exists(pk)" + (" AND #status = :only_if" if only_if else "")
         values: dict[str, Any] = {":status": status.value, ":reason": reason or "", ":at": at, ":one": 1}
         if only_if:
             values[":only_if"] = only_if.value
+        if generation:
+            condition += " AND generation = :generation"
+            values[":generation"] = generation
         try:
             self.table.update_item(
                 Key=connection_key(business_id),
@@ -97,19 +119,38 @@ class ConnectionStore:
             raise
         return True
 
-    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus]]:
-        """``(tenant#business, status)`` of every connection in index order, after ``after`` (the auto-sync
-        dispatcher joins it with the live feeds, which the same index sorts the same way)."""
+    def claim_confirmation(self, business_id: str, generation: str, now: float, interval_seconds: float) -> bool:
+        """Take the turn to confirm an ACTIVE connection with Xero: True at most once per interval, whoever
+        asks (so many users opening the page cost one Xero call)."""
+        try:
+            self.table.update_item(
+                Key=connection_key(business_id), UpdateExpression="SET confirmed_at = :now",
+                ConditionExpression="generation = :g AND #status = :active AND "
+                                    "(attribute_not_exists(confirmed_at) OR confirmed_at <= :due)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":now": int(now), ":g": generation,
+                                           ":active": ConnectionStatus.ACTIVE.value,
+                                           ":due": int(now - interval_seconds)})
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus, str]]:
+        """``(tenant#business, status, generation)`` of every connection in index order, after ``after`` (the
+        auto-sync dispatcher joins it with the live feeds, which the same index sorts the same way)."""
         condition = Key("gsi1pk").eq(CONNECTIONS_GSI_PK)
         if after:
             condition = condition & Key("gsi1sk").gt(after)
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition,
-                                  "ProjectionExpression": "gsi1sk, #status",
+                                  "ProjectionExpression": "gsi1sk, #status, generation",
                                   "ExpressionAttributeNames": {"#status": "status"}}
         while True:
             page = self.table.query(**kwargs)
             for item in page.get("Items", []):
-                yield str(item["gsi1sk"]), ConnectionStatus(item.get("status", ConnectionStatus.ACTIVE))
+                yield (str(item["gsi1sk"]), ConnectionStatus(item.get("status", ConnectionStatus.ACTIVE)),
+                       str(item.get("generation", "")))
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

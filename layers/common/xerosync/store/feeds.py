@@ -57,6 +57,7 @@ class FeedRecord(BaseModel):
     account_number: str
     account_name: str
     tenant_id: str
+    generation: str  # the connection generation the link was made (or adopted) in
     feed_connection_id: str | None = None
     xero_account_id: str | None = None
     xero_account_name: str | None = None
@@ -82,6 +83,9 @@ class FeedRecord(BaseModel):
 
 class StaleFeed(Exception):
     """Another writer changed the feed first (optimistic version check)."""
+
+
+CHANGE_ATTEMPTS = 5
 
 
 class FeedStore:
@@ -115,18 +119,18 @@ class FeedStore:
                 return [_record(i) for i in items]
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def live_positions(self, after: str | None = None) -> Iterator[str]:
-        """``tenant#business#account`` of every live feed in index order, after ``after`` (the dispatcher's
-        walk: positions only, so that 100,000 feeds cost a few pages and no parsing)."""
+    def live_positions(self, after: str | None = None) -> Iterator[tuple[str, str]]:
+        """``(tenant#business#account, generation)`` of every live feed in index order, after ``after`` (the
+        dispatcher's walk: two attributes only, so that 100,000 feeds cost a few pages and no parsing)."""
         condition = Key("gsi1pk").eq(LIVE_FEEDS_GSI_PK)
         if after:
             condition = condition & Key("gsi1sk").gt(after)
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition,
-                                  "ProjectionExpression": "gsi1sk"}
+                                  "ProjectionExpression": "gsi1sk, generation"}
         while True:
             page = self.table.query(**kwargs)
             for item in page.get("Items", []):
-                yield str(item["gsi1sk"])
+                yield str(item["gsi1sk"]), str(item.get("generation", ""))
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -150,6 +154,23 @@ class FeedStore:
                 raise StaleFeed(f"feed {record.account_id} changed meanwhile") from None
             raise
         return stored
+
+    def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
+               **changes: Any) -> FeedRecord:
+        """Apply ``changes`` to the feed, re-reading and re-applying them when another writer (auto-sync moves
+        the cursor on the same item) saved first. With ``only_if``, a feed that has left those statuses
+        meanwhile is returned as it is, unchanged."""
+        for _ in range(CHANGE_ATTEMPTS):
+            if only_if is not None and feed.status not in only_if:
+                return feed
+            try:
+                return self.save(feed.model_copy(update=changes))
+            except StaleFeed:
+                fresh = self.get(feed.business_id, feed.account_id)
+                if fresh is None:
+                    raise
+                feed = fresh
+        raise StaleFeed(f"feed {feed.account_id} kept changing")
 
 
 def _record(item: dict[str, Any]) -> FeedRecord:

@@ -36,9 +36,15 @@ def app_minute_key(minute: int) -> dict[str, str]:
     return {"pk": "XEROAPP", "sk": f"MINUTE#{minute}"}
 
 
-def tokens_key(business_id: str) -> dict[str, str]:
-    """Key in the tokens table (a table of its own, readable only by functions that call Xero)."""
-    return {"pk": business_pk(business_id)}
+def tokens_key(business_id: str, generation: str) -> dict[str, str]:
+    """Key in the tokens table (a table of its own, readable only by functions that call Xero): one item per
+    connection generation, so a late cleanup or a warm cache of an ended connection can never reach a newer one."""
+    return {"pk": f"{business_pk(business_id)}#GEN#{generation}"}
+
+
+def xero_connection_claim_key(connection_id: str) -> dict[str, str]:
+    """Who holds a Xero connection (one per Xero user and organisation, so several businesses may share it)."""
+    return {"pk": f"XEROCONN#{connection_id}", "sk": "CLAIM"}
 
 
 PARKED_PK = "PARKED"
@@ -66,8 +72,17 @@ def oauth_state_key(state: str) -> dict[str, str]:
     return {"pk": f"OAUTH#{state}", "sk": "STATE"}
 
 
-def pending_selection_key(business_id: str) -> dict[str, str]:
-    return {"pk": business_pk(business_id), "sk": "PENDING_SELECTION"}
+def consent_key(business_id: str, generation: str) -> dict[str, str]:
+    """A Xero consent whose tokens were received: being finished, or waiting for its user to choose."""
+    return {"pk": business_pk(business_id), "sk": f"CONSENT#{generation}"}
+
+
+# Every open consent in one index partition, sorted by when it expires: the sweeper reads what is due.
+CONSENTS_GSI_PK = "CONSENTS"
+
+
+def consent_gsi(expires_at: float, business_id: str, generation: str) -> dict[str, str]:
+    return {"gsi1pk": CONSENTS_GSI_PK, "gsi1sk": f"{int(expires_at):012d}#{business_id}#{generation}"}
 
 
 def connection_check_key() -> dict[str, str]:

@@ -2,6 +2,7 @@
 
     client = get_xero_client()
     session = client.session(business_id)     # ReconnectRequired unless the connection is ACTIVE
+    session = client.session(business_id, generation)   # and GenerationChanged unless still that connection
     session.accounts(where='Type=="BANK"')
 
 Tests build ``XeroClient`` with their own clock, limits or store.
@@ -18,10 +19,11 @@ from aws_lambda_powertools.utilities import parameters
 from xerosync import aws
 from xerosync.clock import Clock, SystemClock, iso, utc_now
 from xerosync.lifecycle import per_cold_start
+from xerosync.observability import logger, metrics
 from xerosync.settings import Settings, get_settings
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
 from xerosync.store.rate_limits import DynamoGovernorStore
-from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired
+from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, ReconnectRequired
 from xerosync.xero.governor import Limits, TenantRateGovernor
 from xerosync.xero.identity import XeroIdentity
 from xerosync.xero.session import XeroSession
@@ -42,30 +44,46 @@ class XeroClient:
     connections: ConnectionStore
     clock: Clock
 
-    def session(self, business_id: str) -> XeroSession:
+    def session(self, business_id: str, generation: str | None = None) -> XeroSession:
+        """The business's connection as it is now; with ``generation``, only if it is still that one (work made
+        for an earlier connection raises ``GenerationChanged`` and is dropped by its caller)."""
         record = self.connections.get(business_id)
         if record is None or record.status == ConnectionStatus.DISCONNECTED:
             reason = "This business is not connected to Xero."
             raise ReconnectRequired(reason, reason=reason)
+        if generation is not None and record.generation != generation:
+            metrics.add_metric(name="StaleGenerationDropped", unit="Count", value=1)
+            logger.warning("work made for an earlier Xero connection dropped",
+                           extra={"business_id": business_id, "generation": generation,
+                                  "current_generation": record.generation})
+            raise GenerationChanged("The Xero connection this work was made for has ended.", generation=generation)
         if record.status == ConnectionStatus.NEEDS_RECONNECT:
             reason = record.status_reason or "The connection to Xero needs to be renewed."
             raise ReconnectRequired(reason, reason=reason)
-        return self.session_for_tenant(business_id, record.tenant_id)
+        return self.session_for_generation(business_id, record.tenant_id, record.generation)
 
-    def session_for_tenant(self, business_id: str, tenant_id: str) -> XeroSession:
-        """A session regardless of the stored status (connect and disconnect flows use it)."""
-        return XeroSession(business_id=business_id, tenant_id=tenant_id, transport=self.transport,
-                           tokens=self.tokens, identity=self.identity, api_url=str(self.settings.xero_api_url),
-                           on_reconnect_required=self.mark_needs_reconnect, clock=self.clock)
+    def session_for_generation(self, business_id: str, tenant_id: str, generation: str, *,
+                               retired_ok: bool = False) -> XeroSession:
+        """A session on one generation's tokens regardless of the stored status (the connect flow, before the
+        connection is stored; the periodic check; ``retired_ok``: a cleanup of an ended generation)."""
+        return XeroSession(business_id=business_id, tenant_id=tenant_id, generation=generation,
+                           transport=self.transport, tokens=self.tokens, identity=self.identity,
+                           api_url=str(self.settings.xero_api_url), clock=self.clock, retired_ok=retired_ok)
 
-    def mark_needs_reconnect(self, business_id: str, reason: str) -> None:
-        mark_needs_reconnect(self.connections, self.clock, business_id, reason)
+    def mark_needs_reconnect(self, business_id: str, generation: str, reason: str) -> None:
+        mark_needs_reconnect(self.connections, self.clock, business_id, generation, reason)
+
+    def connection_lost(self, business_id: str, generation: str, reason: str) -> None:
+        """Xero no longer has this generation's connection: its tokens are disabled and the user told."""
+        self.tokens.connection_lost(business_id, generation, reason)
 
 
-def mark_needs_reconnect(connections: ConnectionStore, clock: Clock, business_id: str, reason: str) -> None:
-    """Only an ACTIVE connection moves to NEEDS_RECONNECT (a disconnect in progress stays DISCONNECTED)."""
+def mark_needs_reconnect(connections: ConnectionStore, clock: Clock, business_id: str, generation: str,
+                         reason: str) -> None:
+    """Only an ACTIVE connection of that very generation moves to NEEDS_RECONNECT: a disconnect in progress
+    stays DISCONNECTED, and an ended generation's failure never touches the connection that replaced it."""
     connections.set_status(business_id, ConnectionStatus.NEEDS_RECONNECT, reason, iso(utc_now(clock)),
-                           only_if=ConnectionStatus.ACTIVE)
+                           only_if=ConnectionStatus.ACTIVE, generation=generation)
 
 
 def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits: Limits | None = None,
@@ -89,8 +107,8 @@ def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits:
                             redirect_uri=str(settings.xero_redirect_uri), scopes=settings.xero_scopes, clock=clock)
     vault = TokenVault(aws.table(settings.tokens_table_name), aws.client("kms"), settings.tokens_kms_key_id)
     connections = ConnectionStore(main_table)
-    tokens = AccessTokens(vault, identity, lambda business, reason: mark_needs_reconnect(
-        connections, clock, business, reason), clock)
+    tokens = AccessTokens(vault, identity, lambda business, generation, reason: mark_needs_reconnect(
+        connections, clock, business, generation, reason), clock)
     return XeroClient(settings=settings, transport=transport, identity=identity, vault=vault, tokens=tokens,
                       governor=governor, connections=connections, clock=clock)
 

@@ -108,3 +108,11 @@ class ReconnectRequired(XeroError):
     it by connecting again. Nothing retries this."""
 
     reason: str = ""
+
+
+@dataclass
+class GenerationChanged(XeroError):
+    """The work was made for a Xero connection that has since ended (the business disconnected, or connected
+    again, which starts a new generation). It is dropped: never sent to Xero with another connection's grant."""
+
+    generation: str | None = None

@@ -7,6 +7,8 @@ The app is a confidential client: the token endpoint is called with HTTP Basic c
 from __future__ import annotations
 
 import base64
+import hashlib
+import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
 
@@ -30,9 +32,12 @@ class XeroIdentity:
         self.scopes = scopes
         self.clock = clock or SystemClock()
 
-    def authorize_url(self, state: str) -> str:
+    def authorize_url(self, state: str, code_challenge: str) -> str:
+        """Xero's consent page for this sign-in. PKCE (S256): only the holder of the verifier behind
+        ``code_challenge`` can exchange the code, so a code leaked from the browser is useless to anyone else."""
         query = {"response_type": "code", "client_id": self.client_id, "redirect_uri": self.redirect_uri,
-                 "scope": self.scopes, "state": state}
+                 "scope": self.scopes, "state": state, "code_challenge": code_challenge,
+                 "code_challenge_method": "S256"}
         return f"{self.login_url}/identity/connect/authorize?{urlencode(query)}"
 
     def _token_call(self, form: dict[str, str], *, repeatable: bool) -> TokenSet:
@@ -58,10 +63,11 @@ class XeroIdentity:
             scope=body.get("scope", ""), id_token=body.get("id_token"),
         )
 
-    def exchange_code(self, code: str) -> TokenSet:
+    def exchange_code(self, code: str, code_verifier: str) -> TokenSet:
         # A code is single use: a retry after a lost answer would only get invalid_grant.
         return self._token_call({"grant_type": "authorization_code", "code": code,
-                                 "redirect_uri": self.redirect_uri}, repeatable=False)
+                                 "redirect_uri": self.redirect_uri, "code_verifier": code_verifier},
+                                repeatable=False)
 
     def refresh(self, refresh_token: str) -> TokenSet:
         # Repeating a refresh with the same token is what Xero's 30-minute grace period is for.
@@ -88,6 +94,13 @@ class XeroIdentity:
         except XeroNotFound:
             return False
         return True
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A PKCE verifier (RFC 7636: 43 to 128 characters of its alphabet) and its S256 challenge."""
+    verifier = secrets.token_urlsafe(64)  # 86 characters
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
 
 
 def _basic(client_id: str, client_secret: str) -> str:

@@ -56,24 +56,30 @@ def idempotency_key(tenant_id: str, kind: str, *parts: object) -> str:
 
 
 class XeroSession:
-    def __init__(self, *, business_id: str, tenant_id: str, transport: XeroTransport, tokens: AccessTokens,
-                 identity: XeroIdentity, api_url: str, on_reconnect_required: Callable[[str, str], None],
-                 clock: Clock | None = None) -> None:
+    """Bound to one connection generation of one business: its calls carry only that generation's tokens."""
+
+    def __init__(self, *, business_id: str, tenant_id: str, generation: str, transport: XeroTransport,
+                 tokens: AccessTokens, identity: XeroIdentity, api_url: str, clock: Clock | None = None,
+                 retired_ok: bool = False) -> None:
         self.business_id = business_id
         self.tenant_id = tenant_id
+        self.generation = generation
         self.transport = transport
         self.tokens = tokens
         self.identity = identity
         self.api_url = api_url.rstrip("/")
-        self.on_reconnect_required = on_reconnect_required
         self.clock = clock or SystemClock()
+        self.retired_ok = retired_ok  # the generation's own cleanup, after its connection ended
+
+    def access_token(self, *, stale: str | None = None) -> str:
+        return self.tokens.access_token(self.business_id, self.generation, stale=stale, retired_ok=self.retired_ok)
 
     # ------------------------------------------------------------------ the call
     def call(self, method: str, path: str, *, api: str = ACCOUNTING, params: dict[str, Any] | None = None,
              json_body: Any = None, data: bytes | None = None, content_type: str | None = None,
              idempotency_key: str | None = None, purpose: str = "general", safe_to_repeat: bool | None = None,
              headers: dict[str, str] | None = None) -> XeroResponse:
-        token = self.tokens.access_token(self.business_id)
+        token = self.access_token()
         request = XeroRequest(
             method=method, url=f"{self.api_url}{api}{path}", tenant_id=self.tenant_id, access_token=token,
             params=params, json_body=json_body, data=data, content_type=content_type,
@@ -85,7 +91,7 @@ class XeroSession:
         try:
             return self.transport.send(request)
         except XeroUnauthorised:
-            fresh = self.tokens.access_token(self.business_id, stale=token)
+            fresh = self.access_token(stale=token)
             return self.transport.send(replace(request, access_token=fresh))
         except XeroForbidden as error:
             self._check_still_connected(token, error)
@@ -100,8 +106,7 @@ class XeroSession:
             logger.warning("organisation disconnected on Xero's side",
                            extra={"business_id": self.business_id, "tenant_id": self.tenant_id,
                                   "xero_correlation_id": error.correlation_id})
-            self.tokens.vault.disable(self.business_id, DISCONNECTED_IN_XERO)
-            self.on_reconnect_required(self.business_id, DISCONNECTED_IN_XERO)
+            self.tokens.connection_lost(self.business_id, self.generation, DISCONNECTED_IN_XERO)
             raise ReconnectRequired(DISCONNECTED_IN_XERO, reason=DISCONNECTED_IN_XERO, status=403,
                                     correlation_id=error.correlation_id) from None
 

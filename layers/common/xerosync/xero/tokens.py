@@ -1,18 +1,27 @@
-"""Xero tokens per business: encrypted at rest, refreshed once at a time, never lost to a crash.
+"""Xero tokens per connection generation: encrypted at rest, refreshed once at a time, never lost to a crash,
+and never used for another generation (docs/architecture.md, "Connection generations").
 
-Storage (``TokenVault``): the tokens table, one item per business. The token set is sealed with AES-256-GCM
-under a fresh data key from KMS (``GenerateDataKey``, encryption context = the business id, so a ciphertext
-copied to another business's item cannot be opened); the item holds the sealed bytes, the wrapped data key
-and the nonce, never a token in clear. Tokens appear in no log, error body or the main table.
+Generations: every Xero consent a business completes starts a *generation* (a random id), and its tokens live
+in an item of their own, ``tokens_key(business, generation)``. Work is bound to the generation it was made for,
+so a warm Lambda of an ended connection, a late cleanup or a queued message can only ever reach that
+generation's item: after a disconnect the item is *retired* (work refuses it; only its cleanup may use it), and
+a new connection never reuses it. An item's ``version`` starts at 1 and only ever increases, by conditional
+writes; each seal has its own ``seal_id``, which is what the in-memory cache is keyed by.
+
+Storage (``TokenVault``): the token set is sealed with AES-256-GCM under a fresh data key from KMS
+(``GenerateDataKey``, encryption context = business id and generation, so a ciphertext copied to another
+item cannot be opened); the item holds the sealed bytes, the wrapped data key and the nonce, never a token in
+clear. Tokens appear in no log, error body or the main table. Items that may be abandoned (the tokens of a
+consent not finished yet, or of a retired generation waiting for its cleanup) carry a ``ttl``.
 
 Refresh (``AccessTokens``): an access token lives 30 minutes and is refreshed 5 minutes ahead. Exactly one
-Lambda refreshes a connection at a time: it takes a short lease on the item with a conditional write; the
+Lambda refreshes a generation at a time: it takes a short lease on the item with a conditional write; the
 others wait for the item's version to move and use what was stored. Xero rotates the refresh token on
 every use, so a crash after Xero answered but before the new pair was stored would leave the stored token
 "used"; Xero accepts a used refresh token again for 30 minutes as a retry of a lost answer, so the lease
 simply expires (30 s) and the next caller repeats the refresh with the stored token. ``invalid_grant``
-means the connection is gone: the business is marked NEEDS_RECONNECT, its tokens are disabled, and every
-later call fails at once with ``ReconnectRequired`` until the user connects again.
+means the connection is gone: the generation's tokens are disabled, the business is marked NEEDS_RECONNECT
+(if that generation is still its connection), and every later call fails at once with ``ReconnectRequired``.
 """
 
 from __future__ import annotations
@@ -29,23 +38,31 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from xerosync.clock import Clock, SystemClock
-from xerosync.observability import logger
+from xerosync.observability import logger, metrics
 from xerosync.store.keys import tokens_key
-from xerosync.xero.errors import ReconnectRequired, XeroInvalidGrant, XeroRateLimited
+from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.models import TokenSet
 
 REFRESH_AHEAD_SECONDS = 300
 LEASE_SECONDS = 30
 WAIT_FOR_OTHERS_SECONDS = 15
+NOT_CONNECTED = "There is no Xero connection for this business."
+GRANT_REFUSED = ("Xero no longer accepts this connection (it was revoked, disconnected in Xero, or unused for "
+                 "60 days).")
 
 
 @dataclass
 class StoredTokens:
-    tokens: TokenSet
+    tokens: TokenSet | None  # None once disabled
     version: int
     lease_owner: str | None
     lease_until: float
     disabled_reason: str | None
+    retired: bool
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class TokenVault:
@@ -53,107 +70,135 @@ class TokenVault:
         self.table = table
         self.kms = kms
         self.key_id = key_id
-        self._plain: dict[tuple[str, int], TokenSet] = {}  # per execution environment: saves a KMS call
+        # Per execution environment, one opened seal per generation: saves a KMS call. Keyed by the seal's own
+        # id, so it can only ever serve the very tokens that were sealed under it.
+        self._plain: dict[tuple[str, str], tuple[str, TokenSet]] = {}
         self._lock = threading.Lock()
 
-    def _context(self, business_id: str) -> dict[str, str]:
-        return {"business_id": business_id}
+    @staticmethod
+    def _context(business_id: str, generation: str) -> dict[str, str]:
+        return {"business_id": business_id, "generation": generation}
 
-    def seal(self, business_id: str, tokens: TokenSet) -> dict[str, Any]:
+    def _seal(self, business_id: str, generation: str, tokens: TokenSet) -> dict[str, Any]:
         data_key = self.kms.generate_data_key(KeyId=self.key_id, KeySpec="AES_256",
-                                              EncryptionContext=self._context(business_id))
+                                              EncryptionContext=self._context(business_id, generation))
         nonce = os.urandom(12)
-        plaintext = tokens.model_dump_json().encode()
-        sealed = AESGCM(data_key["Plaintext"]).encrypt(nonce, plaintext, business_id.encode())
-        return {"sealed": sealed, "wrapped_key": data_key["CiphertextBlob"], "nonce": nonce}
+        aad = f"{business_id}#{generation}".encode()
+        sealed = AESGCM(data_key["Plaintext"]).encrypt(nonce, tokens.model_dump_json().encode(), aad)
+        return {"sealed": sealed, "wrapped_key": data_key["CiphertextBlob"], "nonce": nonce,
+                "seal_id": uuid.uuid4().hex, "expires_at": int(tokens.expires_at)}
 
-    def _open(self, business_id: str, item: dict[str, Any]) -> TokenSet:
-        version = int(item["version"])
+    def _open(self, business_id: str, generation: str, item: dict[str, Any]) -> TokenSet:
+        seal_id = str(item["seal_id"])
         with self._lock:
-            cached = self._plain.get((business_id, version))
-        if cached is not None:
-            return cached
+            cached = self._plain.get((business_id, generation))
+        if cached is not None and cached[0] == seal_id:
+            return cached[1]
         key = self.kms.decrypt(CiphertextBlob=bytes(item["wrapped_key"]),
-                               EncryptionContext=self._context(business_id), KeyId=self.key_id)["Plaintext"]
-        plaintext = AESGCM(key).decrypt(bytes(item["nonce"]), bytes(item["sealed"]), business_id.encode())
+                               EncryptionContext=self._context(business_id, generation),
+                               KeyId=self.key_id)["Plaintext"]
+        plaintext = AESGCM(key).decrypt(bytes(item["nonce"]), bytes(item["sealed"]),
+                                        f"{business_id}#{generation}".encode())
         tokens = TokenSet.model_validate(json.loads(plaintext))
         with self._lock:
-            self._plain = {k: v for k, v in self._plain.items() if k[0] != business_id}
-            self._plain[(business_id, version)] = tokens
+            self._plain[(business_id, generation)] = (seal_id, tokens)
         return tokens
 
-    def load(self, business_id: str) -> StoredTokens | None:
-        item = self.table.get_item(Key=tokens_key(business_id), ConsistentRead=True).get("Item")
-        if not item or "sealed" not in item:
+    def _forget(self, business_id: str, generation: str) -> None:
+        with self._lock:
+            self._plain.pop((business_id, generation), None)
+
+    def load(self, business_id: str, generation: str) -> StoredTokens | None:
+        item = self.table.get_item(Key=tokens_key(business_id, generation), ConsistentRead=True).get("Item")
+        if not item:
             return None
         return StoredTokens(
-            tokens=self._open(business_id, item), version=int(item["version"]),
-            lease_owner=item.get("lease_owner"), lease_until=int(item.get("lease_until", 0)) / 1000,
-            disabled_reason=item.get("disabled_reason") or None,
+            tokens=self._open(business_id, generation, item) if "sealed" in item else None,
+            version=int(item["version"]), lease_owner=item.get("lease_owner"),
+            lease_until=int(item.get("lease_until", 0)) / 1000, disabled_reason=item.get("disabled_reason") or None,
+            retired="retired_at" in item,
         )
 
-    def save(self, business_id: str, tokens: TokenSet, *, expected_version: int | None, lease_owner: str | None = None
-             ) -> int:
-        """Store a new token set. ``expected_version`` None: a fresh connection (replaces anything).
+    def create(self, business_id: str, generation: str, tokens: TokenSet, *, expires_at: float | None) -> None:
+        """The first tokens of a generation (a consent's). ``expires_at``: the item is removed by the table's TTL
+        after then unless ``keep`` is called (a consent that is never finished leaves nothing behind)."""
+        item = {**tokens_key(business_id, generation), **self._seal(business_id, generation, tokens),
+                "business_id": business_id, "generation": generation, "version": 1}
+        if expires_at is not None:
+            item["ttl"] = int(expires_at)
+        self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
 
-        With a version, the write succeeds only if the item is still at that version and, when
-        ``lease_owner`` is given, still leased by it: a refresher whose lease was taken over must not
-        overwrite the newer tokens.
-        """
-        version = (expected_version or 0) + 1
-        item = {**tokens_key(business_id), **self.seal(business_id, tokens), "version": version,
-                "expires_at": int(tokens.expires_at)}
-        kwargs: dict[str, Any] = {"Item": item}
-        if expected_version is not None:
-            condition = "version = :v"
-            values: dict[str, Any] = {":v": expected_version}
-            if lease_owner:
-                condition += " AND lease_owner = :owner"
-                values[":owner"] = lease_owner
-            kwargs.update(ConditionExpression=condition, ExpressionAttributeValues=values)
-        self.table.put_item(**kwargs)
+    def save(self, business_id: str, generation: str, tokens: TokenSet, *, expected_version: int,
+             lease_owner: str | None = None) -> int:
+        """Store refreshed tokens if the item is still at ``expected_version`` and, with ``lease_owner``, still
+        leased by it: a refresher whose lease was taken over must not overwrite the newer tokens. Everything
+        else on the item (retired, ttl) stays as it is."""
+        version = expected_version + 1
+        sealed = self._seal(business_id, generation, tokens)
+        condition = "version = :v"
+        values: dict[str, Any] = {":v": expected_version, ":next": version,
+                                  **{f":{name}": value for name, value in sealed.items()}}
+        if lease_owner:
+            condition += " AND lease_owner = :owner"
+            values[":owner"] = lease_owner
+        self.table.update_item(
+            Key=tokens_key(business_id, generation),
+            UpdateExpression="SET sealed = :sealed, wrapped_key = :wrapped_key, nonce = :nonce, seal_id = :seal_id, "
+                             "expires_at = :expires_at, version = :next REMOVE lease_owner, lease_until",
+            ConditionExpression=condition, ExpressionAttributeValues=values)
         return version
 
-    def try_lease(self, business_id: str, version: int, owner: str, now: float, seconds: float) -> bool:
+    def _update_existing(self, business_id: str, generation: str, expression: str,
+                         values: dict[str, Any] | None = None, condition: str = "") -> bool:
+        """One update of an item that must exist (never creates one); False when the condition failed."""
+        kwargs: dict[str, Any] = {
+            "Key": tokens_key(business_id, generation), "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)" + (f" AND {condition}" if condition else "")}
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        if "#ttl" in expression:
+            kwargs["ExpressionAttributeNames"] = {"#ttl": "ttl"}
         try:
-            self.table.update_item(
-                Key=tokens_key(business_id),
-                UpdateExpression="SET lease_owner = :owner, lease_until = :until",
-                ConditionExpression="version = :v AND (attribute_not_exists(lease_until) OR lease_until < :now)",
-                ExpressionAttributeValues={":owner": owner, ":until": int((now + seconds) * 1000),
-                                           ":v": version, ":now": int(now * 1000)},
-            )
+            self.table.update_item(**kwargs)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if _conditional_failed(error):
                 return False
             raise
         return True
 
-    def release_lease(self, business_id: str, owner: str) -> None:
-        try:
-            self.table.update_item(Key=tokens_key(business_id), UpdateExpression="REMOVE lease_owner, lease_until",
-                                   ConditionExpression="lease_owner = :owner",
-                                   ExpressionAttributeValues={":owner": owner})
-        except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+    def try_lease(self, business_id: str, generation: str, version: int, owner: str, now: float,
+                  seconds: float) -> bool:
+        return self._update_existing(
+            business_id, generation, "SET lease_owner = :owner, lease_until = :until",
+            {":owner": owner, ":until": int((now + seconds) * 1000), ":v": version, ":now": int(now * 1000)},
+            "version = :v AND (attribute_not_exists(lease_until) OR lease_until < :now)")
 
-    def disable(self, business_id: str, reason: str) -> None:
-        """Stop every call for this business until it reconnects (the tokens are dropped too)."""
-        self.table.update_item(
-            Key=tokens_key(business_id),
-            UpdateExpression="SET disabled_reason = :r ADD version :one REMOVE sealed, wrapped_key, nonce",
-            ExpressionAttributeValues={":r": reason, ":one": 1},
-        )
+    def release_lease(self, business_id: str, generation: str, owner: str) -> None:
+        self._update_existing(business_id, generation, "REMOVE lease_owner, lease_until", {":owner": owner},
+                              "lease_owner = :owner")
 
-    def disabled_reason(self, business_id: str) -> str | None:
-        item = self.table.get_item(Key=tokens_key(business_id), ConsistentRead=True).get("Item")
-        return (item or {}).get("disabled_reason") or None
+    def disable(self, business_id: str, generation: str, reason: str) -> None:
+        """Stop every call with this generation (the tokens are dropped too); nothing if it is gone already."""
+        self._update_existing(business_id, generation,
+                              "SET disabled_reason = :r ADD version :one REMOVE sealed, wrapped_key, nonce, seal_id",
+                              {":r": reason, ":one": 1})
+        self._forget(business_id, generation)
 
-    def wipe(self, business_id: str) -> None:
-        self.table.delete_item(Key=tokens_key(business_id))
-        with self._lock:
-            self._plain = {k: v for k, v in self._plain.items() if k[0] != business_id}
+    def retire(self, business_id: str, generation: str, *, now: float, keep_until: float) -> bool:
+        """The generation's connection ended: work may no longer use its tokens, only its cleanup, and the item
+        goes by itself at ``keep_until`` even if the cleanup never finishes."""
+        retired = self._update_existing(business_id, generation, "SET retired_at = :now, #ttl = :until",
+                                        {":now": int(now), ":until": int(keep_until)})
+        self._forget(business_id, generation)
+        return retired
+
+    def keep(self, business_id: str, generation: str) -> bool:
+        """The consent became the business's connection: its tokens stay until it ends."""
+        return self._update_existing(business_id, generation, "REMOVE #ttl")
+
+    def wipe(self, business_id: str, generation: str) -> None:
+        self.table.delete_item(Key=tokens_key(business_id, generation))
+        self._forget(business_id, generation)
 
 
 class Refresher(Protocol):
@@ -161,27 +206,33 @@ class Refresher(Protocol):
 
 
 class AccessTokens:
-    """Hands out a valid access token for a business, refreshing it at most once at a time."""
+    """Hands out a valid access token of one generation, refreshing it at most once at a time."""
 
     def __init__(self, vault: TokenVault, refresher: Refresher,
-                 on_reconnect_required: Callable[[str, str], None], clock: Clock | None = None) -> None:
+                 on_reconnect_required: Callable[[str, str, str], None], clock: Clock | None = None) -> None:
         self.vault = vault
         self.refresher = refresher
-        self.on_reconnect_required = on_reconnect_required
+        self.on_reconnect_required = on_reconnect_required  # (business, generation, reason)
         self.clock = clock or SystemClock()
         self.refreshes = 0  # refreshes this process performed (tests and benchmarks read it)
 
-    def access_token(self, business_id: str, *, stale: str | None = None) -> str:
-        """A token valid for at least the refresh margin; ``stale``: one Xero refused, refresh past it."""
+    def access_token(self, business_id: str, generation: str, *, stale: str | None = None,
+                     retired_ok: bool = False) -> str:
+        """A token valid for at least the refresh margin; ``stale``: one Xero refused, refresh past it.
+        ``retired_ok``: the caller is the generation's own cleanup, which may use it after the connection ended."""
         deadline = self.clock.time() + WAIT_FOR_OTHERS_SECONDS
         seen_version: int | None = None
         while True:
-            stored = self.vault.load(business_id)
+            stored = self.vault.load(business_id, generation)
             if stored is None:
-                reason = self.vault.disabled_reason(business_id) or "There is no Xero connection for this business."
+                raise ReconnectRequired(NOT_CONNECTED, reason=NOT_CONNECTED)
+            if stored.retired and not retired_ok:
+                metrics.add_metric(name="StaleGenerationRefused", unit="Count", value=1)
+                raise GenerationChanged("The Xero connection this work was made for has ended.",
+                                        generation=generation)
+            if stored.tokens is None:
+                reason = stored.disabled_reason or NOT_CONNECTED
                 raise ReconnectRequired(reason, reason=reason)
-            if stored.disabled_reason:
-                raise ReconnectRequired(stored.disabled_reason, reason=stored.disabled_reason)
             now = self.clock.time()
             fresh = stored.tokens.expires_at - now > REFRESH_AHEAD_SECONDS
             if fresh and stored.tokens.access_token != stale:
@@ -190,29 +241,32 @@ class AccessTokens:
                 return stored.tokens.access_token  # another Lambda refreshed while we waited
             seen_version = stored.version
             owner = uuid.uuid4().hex
-            if self.vault.try_lease(business_id, stored.version, owner, now, LEASE_SECONDS):
-                return self._refresh(business_id, stored, owner)
+            if self.vault.try_lease(business_id, generation, stored.version, owner, now, LEASE_SECONDS):
+                return self._refresh(business_id, generation, stored.tokens, stored.version, owner)
             if self.clock.time() > deadline:
                 # The holder is slow or gone; its lease expires in LEASE_SECONDS and a retry will take over.
                 raise XeroRateLimited("Another process is refreshing this connection's Xero token",
                                       retry_after=LEASE_SECONDS, problem="token-refresh")
             self.clock.sleep(0.1)
 
-    def _refresh(self, business_id: str, stored: StoredTokens, owner: str) -> str:
+    def connection_lost(self, business_id: str, generation: str, reason: str) -> None:
+        """Xero no longer accepts this generation: no call uses it again, and the user is told to reconnect."""
+        self.vault.disable(business_id, generation, reason)
+        self.on_reconnect_required(business_id, generation, reason)
+
+    def _refresh(self, business_id: str, generation: str, tokens: TokenSet, version: int, owner: str) -> str:
         try:
-            tokens = self.refresher.refresh(stored.tokens.refresh_token)
+            fresh = self.refresher.refresh(tokens.refresh_token)
         except XeroInvalidGrant as error:
-            reason = ("Xero no longer accepts this connection (it was revoked, disconnected in Xero, or unused "
-                      "for 60 days).")
             logger.warning("refresh refused by Xero: connection needs reconnecting",
-                           extra={"business_id": business_id, "xero_correlation_id": error.correlation_id})
-            self.vault.disable(business_id, reason)
-            self.on_reconnect_required(business_id, reason)
-            raise ReconnectRequired(reason, reason=reason, status=error.status,
+                           extra={"business_id": business_id, "generation": generation,
+                                  "xero_correlation_id": error.correlation_id})
+            self.connection_lost(business_id, generation, GRANT_REFUSED)
+            raise ReconnectRequired(GRANT_REFUSED, reason=GRANT_REFUSED, status=error.status,
                                     correlation_id=error.correlation_id) from None
         except Exception:
-            self.vault.release_lease(business_id, owner)
+            self.vault.release_lease(business_id, generation, owner)
             raise
         self.refreshes += 1
-        self.vault.save(business_id, tokens, expected_version=stored.version, lease_owner=owner)
-        return tokens.access_token
+        self.vault.save(business_id, generation, fresh, expected_version=version, lease_owner=owner)
+        return fresh.access_token

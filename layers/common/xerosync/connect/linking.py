@@ -1,0 +1,245 @@
+"""Linking the business's bank accounts to Xero bank accounts as bank feeds, and unlinking them.
+
+The help centre: several bank accounts (and several businesses) may feed one organisation; an account already
+linked gives Xero's "already connected" error in the help centre's words, with its way out. A link belongs to
+the connection generation it was made in; its feed connection is created with that generation's grant, and
+an unlink's cleanup names that generation. docs/architecture.md, Connect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from xerosync.auth import Caller
+from xerosync.clock import Clock, iso, utc_now
+from xerosync.connect.cleanup import CleanupJob
+from xerosync.connect.models import LinkAccount, LinkedAccount, XeroBankAccounts, XeroBankAccountView
+from xerosync.connect.ports import (
+    Cleaner,
+    Connections,
+    ConnectSession,
+    ConnectSessions,
+    Feeds,
+    FeedSyncRequester,
+    LedgerAccounts,
+)
+from xerosync.connect.views import account_view
+from xerosync.errors import Conflict, InvalidRequest, NotFound
+from xerosync.ledger.models import LedgerAccount
+from xerosync.observability import logger, metrics
+from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
+from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, StaleFeed
+from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, XeroError, XeroNotFound, XeroRateLimited
+from xerosync.xero.models import FeedConnection
+from xerosync.xero.session import idempotency_key
+
+# The help centre's wording for Xero's feed-already-connected-in-current-organisation, and its way out.
+ALREADY_CONNECTED = ("The AccountToken, AccountNumber, or AccountId is already connected to another bank account "
+                     "in the selected Xero organization")
+ALREADY_CONNECTED_ACTION = ("Choose another Xero bank account, or create a new account in Xero's Chart of Accounts "
+                            "and choose it.")
+BACKFILL_DAYS = 365  # Xero accepts statement lines from the last 365 days only
+
+
+@dataclass
+class FeedLinking:
+    connections: Connections
+    feeds: Feeds
+    ledger: LedgerAccounts
+    sessions: ConnectSessions
+    cleaner: Cleaner
+    clock: Clock
+    request_feed_sync: FeedSyncRequester | None = None
+
+    def _now(self) -> str:
+        return iso(utc_now(self.clock))
+
+    def _active(self, business_id: str) -> tuple[XeroConnectionRecord, ConnectSession]:
+        record = self.connections.get(business_id)
+        if record is None or record.status == ConnectionStatus.DISCONNECTED:
+            raise Conflict("This business is not connected to Xero.",
+                           action="Connect to Xero first from Accounting > Xero.", code="not_connected")
+        if record.status == ConnectionStatus.NEEDS_RECONNECT:
+            raise Conflict(record.status_reason or "The connection to Xero needs to be renewed.",
+                           action=RECONNECT_ACTION, code="reconnect_required")
+        try:
+            return record, self.sessions.session(business_id, record.generation)
+        except GenerationChanged:
+            raise Conflict("The business's Xero connection changed while this request ran.",
+                           action="Refresh the page and try again.", code="connection_changed") from None
+
+    # ------------------------------------------------------------------ the picker
+    def xero_bank_accounts(self, caller: Caller) -> XeroBankAccounts:
+        caller.require_accounting_role()
+        record, session = self._active(caller.business_id)
+        fed = {f.xero_account_id for f in self.feeds.live_for_tenant(record.tenant_id)}
+        accounts = session.accounts(where='Type=="BANK" AND Status=="ACTIVE"')
+        return XeroBankAccounts(accounts=[XeroBankAccountView(
+            account_id=a.account_id, name=a.name, code=a.code, bank_account_number=a.bank_account_number,
+            currency_code=a.currency_code or record.base_currency, linked=a.account_id in fed) for a in accounts])
+
+    # ------------------------------------------------------------------ linking
+    def link(self, caller: Caller, account_id: str, body: LinkAccount) -> LinkedAccount:
+        caller.require_accounting_role()
+        account = self._business_account(caller.business_id, account_id)
+        existing = self.feeds.get(caller.business_id, account_id)
+        if existing is not None and existing.is_live:
+            raise Conflict("This bank account is already linked to Xero.",
+                           action="Unlink it first to link it to another Xero bank account.", code="already_linked")
+        backfill_from = self._backfill_from(body.backfill_from)
+        record, session = self._active(caller.business_id)
+        foreign = account.currency != record.base_currency
+        if foreign and session.organisation_actions().get("UseMulticurrency") != "ALLOWED":
+            raise _multicurrency_refusal(record, account.currency)
+        feed, xero_account_name = self._feed_connection_for(session, record, account, body)
+        # The same link sent twice (a double click) is one write; another target is another write.
+        target = feed.account_id or f"new:{feed.account_name}:{feed.account_number}"
+        key = idempotency_key(record.tenant_id, "feed-connection", account_id, existing.version if existing else 0,
+                              target)
+        result = session.create_feed_connections([feed], key=key)[0]
+        if result.status == "REJECTED":
+            if (existing is not None and existing.tenant_id == record.tenant_id and result.error is not None
+                    and result.error.type == "feed-already-connected-in-current-organisation"
+                    and feed.account_id is not None and existing.xero_account_id == feed.account_id):
+                # This account's own earlier feed to that Xero account: Xero removes a feed connection
+                # asynchronously after an unlink or a disconnect, and refuses a new one until it is gone.
+                raise Conflict("Xero is still removing this account's earlier bank feed.",
+                               action="Wait a few minutes, then link the account again.",
+                               code="feed_still_being_removed")
+            raise _feed_refusal(result, record, account.currency)
+        xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
+        keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id and existing.cursor > 0
+                       and body.backfill_from is None)
+        cursor, cursor_balance = self._delivered_through(session, existing) if keep_cursor and existing else (0, None)
+        saved = self._replace_feed(existing, FeedRecord(
+            business_id=caller.business_id, account_id=account_id, currency=account.currency,
+            account_number=account.account_number, account_name=account.name, tenant_id=record.tenant_id,
+            generation=record.generation, feed_connection_id=result.id, xero_account_id=xero_account_id,
+            xero_account_name=xero_account_name,
+            status=FeedStatus.PENDING, linked_by=caller.user_id, linked_at=self._now(),
+            cursor=cursor, cursor_balance=cursor_balance,
+            backfill_from=existing.backfill_from if keep_cursor and existing else backfill_from,
+            # Relinked to the same Xero account: its sync history (the last sync shown) continues.
+            last_sync_at=existing.last_sync_at if existing and existing.xero_account_id == xero_account_id else None,
+        ))
+        if self.request_feed_sync is not None:
+            self.request_feed_sync(record.tenant_id, caller.business_id, record.generation, [account_id], "linked")
+        metrics.add_metric(name="AccountLinked", unit="Count", value=1)
+        return LinkedAccount(account=account_view(account, saved, record))
+
+    @staticmethod
+    def _delivered_through(session: ConnectSession, previous: FeedRecord) -> tuple[int, Decimal | None]:
+        """Where the previous feed's lines are surely in Xero: its cursor, or the start of the first statement
+        Xero had not delivered when the feed was removed (those lines go again, to the new feed)."""
+        for entry in previous.unconfirmed_statements:
+            try:
+                statement = session.statement(entry.statement_id) if entry.statement_id else None
+            except XeroRateLimited:
+                raise  # the user tries again in a moment; nothing is stored yet
+            except XeroError:
+                statement = None  # unknown to Xero now: its lines go again
+            if statement is None or not statement.delivered:
+                logger.info("relink resends what the previous feed had not delivered", extra={
+                    "account_id": previous.account_id, "from_sequence": entry.first_sequence})
+                return entry.first_sequence - 1, entry.start_balance
+        return previous.cursor, previous.cursor_balance
+
+    def _business_account(self, business_id: str, account_id: str) -> LedgerAccount:
+        account = next((a for a in self.ledger.accounts(business_id) if a.account_id == account_id), None)
+        if account is None:
+            raise NotFound("This bank account is not one of your business's accounts.", code="account_not_found")
+        if account.status != "ACTIVE":
+            raise Conflict("This bank account is closed and cannot be linked to Xero.", code="account_closed")
+        return account
+
+    def _backfill_from(self, chosen: date | None) -> date:
+        today = utc_now(self.clock).date()
+        if chosen is None:
+            return today
+        if chosen > today:
+            raise InvalidRequest("The history start date is in the future.", code="backfill_in_future",
+                                 action="Choose today or an earlier date.")
+        if chosen < today - timedelta(days=BACKFILL_DAYS):
+            raise InvalidRequest(f"Xero accepts bank transactions from the last {BACKFILL_DAYS} days only.",
+                                 code="backfill_too_old",
+                                 action=f"Choose a date on or after {today - timedelta(days=BACKFILL_DAYS)}.")
+        return chosen
+
+    @staticmethod
+    def _feed_connection_for(session: ConnectSession, record: XeroConnectionRecord, account: LedgerAccount,
+                             body: LinkAccount) -> tuple[FeedConnection, str]:
+        """The feed connection to ask Xero for, and the name of the Xero bank account it will feed."""
+        common = {"account_token": account.account_id, "account_type": "BANK", "currency": account.currency}
+        if body.new_account is not None:
+            return FeedConnection(account_number=body.new_account.number, account_name=body.new_account.name,
+                                  **common), body.new_account.name
+        try:
+            target = session.account(str(body.xero_account_id))
+        except XeroNotFound:
+            raise InvalidRequest("That Xero account does not exist in your organisation.",
+                                 action="Choose one of your Xero bank accounts.",
+                                 code="xero_account_not_found") from None
+        if target.type != "BANK" or target.status != "ACTIVE":
+            raise InvalidRequest(f"'{target.name}' is not an active bank account in Xero.",
+                                 action="Choose one of your Xero bank accounts, or create a new one.",
+                                 code="not_a_bank_account")
+        currency = target.currency_code or record.base_currency
+        if currency != account.currency:
+            raise Conflict(f"'{target.name}' is a {currency} account in Xero, and this bank account is in "
+                           f"{account.currency}.", action=f"Choose a {account.currency} bank account in Xero, or "
+                                                          "create a new one.", code="currency_mismatch")
+        return FeedConnection(account_id=target.account_id, **common), target.name
+
+    def _replace_feed(self, previous: FeedRecord | None, record: FeedRecord) -> FeedRecord:
+        """Store a new link over a previous (not live) one; a link made meanwhile by another request wins."""
+        try:
+            return self.feeds.save(record.model_copy(update={"version": previous.version if previous else 0,
+                                                             "status_changed_at": self._now()}))
+        except StaleFeed:
+            raise Conflict("This bank account was linked by another request at the same time.",
+                           action="Refresh to see its link.", code="already_linked") from None
+
+    # ------------------------------------------------------------------ unlinking
+    def unlink(self, caller: Caller, account_id: str) -> LinkedAccount:
+        caller.require_accounting_role()
+        account = self._business_account(caller.business_id, account_id)
+        feed = self.feeds.get(caller.business_id, account_id)
+        if feed is None or not feed.is_live:
+            raise Conflict("This bank account is not linked to Xero.", code="not_linked")
+        try:
+            saved = self.feeds.change(feed, only_if=LIVE_STATUSES, status=FeedStatus.UNLINKED,
+                                      status_reason="Unlinked by a user.", status_changed_at=self._now())
+        except StaleFeed:
+            raise Conflict("The bank account's link changed while this request ran.", action="Try again.",
+                           code="link_changed") from None
+        if saved.status != FeedStatus.UNLINKED:
+            raise Conflict("This bank account is not linked to Xero.", code="not_linked")
+        if feed.feed_connection_id:
+            self.cleaner.clean_or_queue(CleanupJob(business_id=caller.business_id, tenant_id=feed.tenant_id,
+                                                   generation=feed.generation,
+                                                   feed_connection_ids=[feed.feed_connection_id]))
+        return LinkedAccount(account=account_view(account, saved, self.connections.get(caller.business_id)))
+
+
+def _multicurrency_refusal(record: XeroConnectionRecord, currency: str) -> Conflict:
+    return Conflict(
+        f"The Xero organisation '{record.organisation_name}' does not have multi-currency, so this {currency} "
+        f"account cannot be linked.",
+        action=f"In Xero, turn on multi-currency and add {currency} (Settings > Currencies), then link the account "
+               f"again; or link an account in {record.base_currency}.", code="multicurrency_required")
+
+
+def _feed_refusal(result: FeedConnection, record: XeroConnectionRecord, currency: str) -> Exception:
+    problem = result.error.type if result.error else None
+    if problem == "feed-already-connected-in-current-organisation":
+        return Conflict(ALREADY_CONNECTED, action=ALREADY_CONNECTED_ACTION, code="feed_already_connected")
+    if problem == "invalid-organisation-multi-currency":
+        return _multicurrency_refusal(record, currency)
+    if problem == "invalid-organisation-bank-feeds":
+        return Conflict(f"The Xero organisation '{record.organisation_name}' cannot receive bank feeds (a demo "
+                        "company cannot).", action="Connect your real Xero organisation.", code="no_bank_feeds")
+    detail = (result.error.detail if result.error else None) or "Xero refused the bank feed."
+    return Conflict(detail, action="Check the account in Xero and try again, or choose another Xero bank account.",
+                    code=f"feed_rejected_{problem or 'unknown'}".replace("-", "_"))

@@ -1,0 +1,138 @@
+"""What the connect use cases need from the outside world, as small Protocols (docs/architecture.md, Connect).
+
+The use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``, ``sweeper``) depend on these
+ports only; ``wiring`` hands in the DynamoDB stores, the KMS token vault and the Xero client, and tests may hand
+in their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from xerosync.connect.cleanup import CleanupJob
+from xerosync.connect.consents import Consent
+from xerosync.ledger.models import LedgerAccount
+from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
+from xerosync.store.feeds import FeedRecord, FeedStatus
+from xerosync.xero.models import Account, FeedConnection, Organisation, Statement, TokenSet, XeroConnection
+
+
+class Connections(Protocol):
+    def get(self, business_id: str) -> XeroConnectionRecord | None: ...
+
+    def put(self, record: XeroConnectionRecord) -> XeroConnectionRecord: ...
+
+    def set_status(self, business_id: str, status: ConnectionStatus, reason: str | None, at: str,
+                   only_if: ConnectionStatus | None = None, generation: str | None = None) -> bool: ...
+
+    def claim_confirmation(self, business_id: str, generation: str, now: float, interval_seconds: float) -> bool: ...
+
+
+class Feeds(Protocol):
+    def get(self, business_id: str, account_id: str) -> FeedRecord | None: ...
+
+    def for_business(self, business_id: str) -> list[FeedRecord]: ...
+
+    def live_for_tenant(self, tenant_id: str) -> list[FeedRecord]: ...
+
+    def save(self, record: FeedRecord) -> FeedRecord: ...
+
+    def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
+               **changes: Any) -> FeedRecord: ...
+
+
+class LedgerAccounts(Protocol):
+    def accounts(self, business_id: str) -> list[LedgerAccount]: ...
+
+
+class OAuthStates(Protocol):
+    def issue(self, business_id: str, user_id: str, now: float, code_verifier: str) -> tuple[str, float]: ...
+
+    def consume(self, state: str, business_id: str, user_id: str, now: float) -> str: ...
+
+
+class Consents(Protocol):
+    def open(self, consent: Consent) -> None: ...
+
+    def waiting_choice(self, business_id: str, user_id: str, now: float) -> Consent | None: ...
+
+    def waiting_choices(self, business_id: str, user_id: str) -> list[Consent]: ...
+
+    def take_choice(self, consent: Consent, user_id: str, now: float) -> bool: ...
+
+    def abandon(self, consent: Consent, now: float) -> bool: ...
+
+    def due(self, now: float, limit: int = 50) -> list[Consent]: ...
+
+    def claim_for_ending(self, consent: Consent, now: float) -> bool: ...
+
+    def close(self, business_id: str, generation: str) -> None: ...
+
+
+class ConnectionClaims(Protocol):
+    def hold(self, connection_id: str, who: str, now: float) -> None: ...
+
+    def release(self, connection_id: str, who: str) -> None: ...
+
+
+class TokenStore(Protocol):
+    """The generation-keyed token vault (``xerosync.xero.tokens.TokenVault``)."""
+
+    def create(self, business_id: str, generation: str, tokens: TokenSet, *, expires_at: float | None) -> None: ...
+
+    def keep(self, business_id: str, generation: str) -> bool: ...
+
+    def retire(self, business_id: str, generation: str, *, now: float, keep_until: float) -> bool: ...
+
+
+class XeroSignIn(Protocol):
+    """Xero's identity service, as the OAuth use case and the live status use it."""
+
+    def authorize_url(self, state: str, code_challenge: str) -> str: ...
+
+    def exchange_code(self, code: str, code_verifier: str) -> TokenSet: ...
+
+    def connections(self, access_token: str, auth_event_id: str | None = None) -> list[XeroConnection]: ...
+
+
+class ConnectSession(Protocol):
+    """One business's Xero organisation through one generation's tokens (``xerosync.xero.session``)."""
+
+    tenant_id: str
+
+    def access_token(self, *, stale: str | None = None) -> str: ...
+
+    def organisation(self) -> Organisation: ...
+
+    def organisation_actions(self) -> dict[str, str]: ...
+
+    def accounts(self, where: str | None = None) -> list[Account]: ...
+
+    def account(self, account_id: str) -> Account: ...
+
+    def create_feed_connections(self, connections: Sequence[FeedConnection], *, key: str) -> list[FeedConnection]: ...
+
+    def feed_connection(self, feed_connection_id: str) -> FeedConnection: ...
+
+    def statement(self, statement_id: str) -> Statement: ...
+
+
+class ConnectSessions(Protocol):
+    def session(self, business_id: str, generation: str | None = None) -> ConnectSession: ...
+
+    def session_for_generation(self, business_id: str, tenant_id: str, generation: str, *,
+                               retired_ok: bool = False) -> ConnectSession: ...
+
+    def connection_lost(self, business_id: str, generation: str, reason: str) -> None: ...
+
+
+class Cleaner(Protocol):
+    def clean_or_queue(self, job: CleanupJob) -> bool:
+        """Do the job in Xero now; on any failure hand it to the cleanup queue. True when done now."""
+        ...
+
+
+class FeedSyncRequester(Protocol):
+    def __call__(self, tenant_id: str, business_id: str, generation: str, account_ids: list[str],
+                 reason: str) -> None: ...
