@@ -29,6 +29,9 @@ def _sync(record: SQSRecord, context: LambdaContext) -> None:
         get_feed_sync_queue().send([request.continuation(report.unfinished)])
     metrics.add_metric(name="StatementLinesAccepted", unit="Count", value=report.lines_accepted)
     metrics.add_metric(name="StatementsRejected", unit="Count", value=report.statements_rejected)
+    if report.stale:
+        metrics.add_metric(name="StaleGenerationDropped", unit="Count", value=report.stale)
+        logger.warning("feed-sync work made for an ended Xero connection dropped", extra={"feeds": report.stale})
     logger.info("feeds synced", extra={
         "feeds": report.feeds, "synced": report.feeds_synced, "statements": report.statements_accepted,
         "lines": report.lines_accepted, "rejected": report.statements_rejected, "posts": report.statement_posts,

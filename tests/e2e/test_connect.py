@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from local.stack import DevStack
-from tests.e2e.frontend import connect
+from tests.e2e.frontend import Frontend, connect
 
 pytestmark = pytest.mark.e2e
 
@@ -94,3 +96,60 @@ def test_connect_link_refuse_disconnect_in_xero_reconnect_disconnect_reconnect(s
     assert relinked["HKD"]["last_sync_at"] >= remembered["HKD"]["last_sync_at"]
     mappings = stack.api("GET", "/v1/expenses/mappings", token=token).json()["mappings"]
     assert [(m["category"], m["xero_account"]["code"]) for m in mappings if m["xero_account"]] == [("travel", "493")]
+
+
+def test_disconnect_while_xero_fails_reconnect_recover_and_auto_sync_delivers_to_the_new_connection(
+        stack: DevStack) -> None:
+    ledger, xero = stack.ledger, stack.xero
+    business = ledger.create_business("SG", "Lifecycle Trading Pte. Ltd.").business_id
+    hkd = ledger.create_account(business, "HKD").account_id
+    now = datetime.now(UTC)
+    for hours in range(48, 0, -4):
+        ledger.post_transaction(hkd, "80.25", "CREDIT" if hours % 8 else "DEBIT",
+                                posted_at=int((now - timedelta(hours=hours)).timestamp()))
+    tenant = xero.seed_organisation("Lifecycle Books", base_currency="HKD")
+    user = Frontend(stack, stack.token(business_id=business, user_id="u_fiona", role="Finance"))
+    since = (now - timedelta(days=2)).date().isoformat()
+    # Given a connected business whose account's history went to Xero
+    assert connect(stack, user.token, tenant).status_code == 200
+    bank = next(a for a in user.call("GET", "/v1/xero/bank-accounts")["accounts"] if a["currency_code"] == "HKD")
+    user.call("PUT", f"/v1/bank-accounts/{hkd}/feed", {"xero_account_id": bank["account_id"], "backfill_from": since})
+    stack.fire("EveryThreeHours")
+    stack.drain()
+    xero.settle_pending()
+    first_feed = next(f["id"] for f in xero.feed_connections(tenant) if f["accountToken"] == hkd)
+    delivered_before = [line["transactionId"] for line in xero.statement_lines(tenant, first_feed)]
+    assert delivered_before
+    # When Fiona disconnects while Xero fails to remove the feed, and connects again at once
+    revocations = xero.token_stats()["revocations"]
+    xero.add_fault("error", path="*/FeedConnections/DeleteRequests", status=503, times=None)
+    assert user.call("DELETE", "/v1/xero/connection")["cleanup_pending"] is True
+    assert connect(stack, user.token, tenant).status_code == 200
+    # And Xero recovers, so the queued cleanup runs
+    xero.clear_faults()
+    stack.drain()
+    xero.settle_pending()
+    # Then the cleanup removed only the old feed: the new connection, its grant and its tokens stand
+    assert {f["id"]: f["state"] for f in xero.feed_connections(tenant)}[first_feed] == "DELETED"
+    assert tenant in {c["tenantId"] for c in xero.connections()}
+    assert xero.token_stats()["revocations"] == revocations
+    assert user.call("GET", "/v1/xero/connection")["connection"]["status"] == "ACTIVE"
+    # And once the account is linked again, auto-sync delivers what was posted since to the new connection
+    user.call("PUT", f"/v1/bank-accounts/{hkd}/feed", {"xero_account_id": bank["account_id"]})
+    posted_after = [ledger.post_transaction(hkd, f"{n + 10}.00", "DEBIT").transaction_id for n in range(3)]
+    stack.fire("EveryThreeHours")
+    stack.drain()
+    xero.settle_pending()
+    new_feed = next(f["id"] for f in xero.feed_connections(tenant)
+                    if f["accountToken"] == hkd and f["state"] != "DELETED")
+    delivered_after = [line["transactionId"] for line in xero.statement_lines(tenant, new_feed)]
+    assert delivered_after == posted_after
+    # And nothing else changed: the old feed's lines are as they were, every transaction once, no dead letters
+    assert [line["transactionId"] for line in xero.statement_lines(tenant, first_feed)] == delivered_before
+    assert sorted(delivered_before + delivered_after) == sorted(
+        t.transaction_id for t in ledger.iter_transactions(hkd) if t.transaction_id in set(
+            delivered_before + posted_after))
+    assert len(set(delivered_before + delivered_after)) == len(delivered_before) + len(delivered_after)
+    assert all(stack.queue_depth(q) == 0 for q in ("XeroCleanupDeadLetterQueue", "FeedSyncDeadLetterQueue"))
+    link = user.call("GET", "/v1/xero/connection")["accounts"][0]["link"]
+    assert link["status"] == "ACTIVE" and link["last_sync_error"] is None

@@ -113,7 +113,7 @@ class SyncReport:
     lines_accepted: int = 0
     statement_posts: int = 0
     status_reads: int = 0
-    stale: int = 0  # businesses whose part of the message was made for an ended connection (dropped)
+    stale: int = 0  # feeds (or businesses) whose part of the message was made for an ended connection: dropped
     unfinished: list[FeedRef] = field(default_factory=list)
 
     @property
@@ -161,7 +161,7 @@ class FeedSyncWorker:
     def sync(self, request: FeedSyncRequest, time_left: Callable[[], float]) -> SyncReport:
         report = SyncReport()
         for business_id, generation, account_ids in request.by_connection():
-            runs = self._load(request.tenant_id, business_id, generation, account_ids)
+            runs = self._load(request.tenant_id, business_id, generation, account_ids, report)
             report.feeds += len(runs)
             if not runs:
                 continue
@@ -171,7 +171,7 @@ class FeedSyncWorker:
             except GenerationChanged:
                 # Made for a connection that has ended: dropped (the session logged and counted it). What this
                 # run learnt is saved already; the feeds now belong to the new connection, which syncs them.
-                report.stale += 1
+                report.stale += len(runs)
                 continue
             except ReconnectRequired as needed:
                 # Only the user can fix this: record it where the status route shows it and finish the
@@ -182,13 +182,16 @@ class FeedSyncWorker:
             self._finish(business_id, runs, report)
         return report
 
-    def _load(self, tenant_id: str, business_id: str, generation: str, account_ids: list[str]) -> list[_FeedRun]:
+    def _load(self, tenant_id: str, business_id: str, generation: str, account_ids: list[str],
+              report: SyncReport) -> list[_FeedRun]:
         runs = []
         for account_id in account_ids:
             record = self.feeds.get(business_id, account_id)
-            if (record is None or not record.is_live or record.tenant_id != tenant_id
-                    or record.generation != generation):
+            if record is None or not record.is_live or record.tenant_id != tenant_id:
                 continue  # unlinked, disconnected or moved since the message was sent: nothing to do
+            if record.generation != generation:
+                report.stale += 1  # moved to a newer connection since: its own syncs carry it
+                continue
             runs.append(_FeedRun(record=record, loaded_status=record.status))
         return runs
 
