@@ -145,6 +145,7 @@ def test_tokens_are_readable_only_by_functions_that_call_xero() -> None:
 
 
 def test_sealed_tokens_are_reached_by_key_only_and_deleted_only_by_connect() -> None:
+    # Connect's functions: the API (a refused or given-up consent), the cleanup, and the hourly consent sweeper.
     for lid in FUNCTIONS:
         policies = _props(lid).get("Policies", [])
         assert "TokensTable" not in str([p for p in policies if not (isinstance(p, dict) and "Statement" in p)]), \
@@ -153,7 +154,8 @@ def test_sealed_tokens_are_reached_by_key_only_and_deleted_only_by_connect() -> 
                    for statement in policy.get("Statement", [])
                    if statement["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]} for action in statement["Action"]}
         assert not actions & {"dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem"}, lid
-        assert ("dynamodb:DeleteItem" in actions) == (lid in {"ConnectApiFunction", "XeroCleanupFunction"}), lid
+        assert ("dynamodb:DeleteItem" in actions) == (
+            lid in {"ConnectApiFunction", "XeroCleanupFunction", "ConnectionCheckFunction"}), lid
 
 
 def test_the_client_secret_lives_in_secrets_manager_not_in_the_environment() -> None:
