@@ -8,7 +8,7 @@ from typing import Any
 from tests.unit.feeds.fakes import FakeFeeds
 from xerosync.connect.cleanup import CleanupJob
 from xerosync.store.connections import ConnectionStatus, StaleConnection, XeroConnectionRecord
-from xerosync.store.feeds import FeedRecord, FeedStatus, StaleFeed
+from xerosync.store.feeds import FeedRecord, FeedStore
 from xerosync.xero.errors import XeroError
 from xerosync.xero.models import FeedConnection, TokenSet, XeroConnection
 from xerosync.xero.tokens import StoredTokens
@@ -72,18 +72,7 @@ class FeedTable(FakeFeeds):
     def live_for_tenant(self, tenant_id: str) -> list[FeedRecord]:
         return [r.model_copy(deep=True) for r in self.items.values() if r.is_live and r.tenant_id == tenant_id]
 
-    def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
-               **changes: Any) -> FeedRecord:
-        for _ in range(5):
-            if only_if is not None and feed.status not in only_if:
-                return feed
-            try:
-                return self.save(feed.model_copy(update=changes))
-            except StaleFeed:
-                fresh = self.get(feed.business_id, feed.account_id)
-                assert fresh is not None
-                feed = fresh
-        raise StaleFeed("kept changing")
+    change = FeedStore.change  # the store's own read-change-save loop, over this fake's get and save
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import xero_connection_claim_key
 
 # A removal is one DELETE /connections call (the transport's timeout is well below this).
@@ -35,9 +36,6 @@ def holder(business_id: str, generation: str) -> str:
     return f"{business_id}#{generation}"
 
 
-def _failed_condition(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
-
 
 class XeroConnectionClaims:
     def __init__(self, table: Any) -> None:
@@ -50,7 +48,7 @@ class XeroConnectionClaims:
                 ConditionExpression="attribute_not_exists(removing_until) OR removing_until < :now",
                 ExpressionAttributeValues={":who": {who}, ":now": int(now * 1000)})
         except ClientError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 raise ConnectionBeingRemoved(connection_id) from None
             raise
 
@@ -60,7 +58,7 @@ class XeroConnectionClaims:
                                    UpdateExpression="DELETE holders :who", ConditionExpression="attribute_exists(pk)",
                                    ExpressionAttributeValues={":who": {who}})
         except ClientError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise
 
     def holders(self, connection_id: str) -> set[str]:
@@ -79,7 +77,7 @@ class XeroConnectionClaims:
                 ExpressionAttributeValues={":until": int((now + REMOVAL_LEASE_SECONDS) * 1000), ":lease": lease,
                                            ":now": int(now * 1000)})
         except ClientError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 return None
             raise
         return lease
@@ -95,5 +93,5 @@ class XeroConnectionClaims:
                                        ConditionExpression="removal = :lease",
                                        ExpressionAttributeValues={":lease": lease})
         except ClientError as error:
-            if not _failed_condition(error):
+            if not condition_failed(error):
                 raise

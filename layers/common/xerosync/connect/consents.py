@@ -23,6 +23,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import CONSENTS_GSI_PK, business_pk, consent_gsi, consent_key
 from xerosync.xero.models import XeroConnection
 
@@ -46,9 +47,6 @@ class Consent(BaseModel):
     status: ConsentStatus
     expires_at: int
 
-
-def _failed_condition(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class ConsentStore:
@@ -95,7 +93,7 @@ class ConsentStore:
                     ":position": consent_gsi(expires_at, consent.business_id, consent.generation)["gsi1sk"],
                     ":ttl": expires_at + TTL_AFTER_EXPIRY_SECONDS, **values})
         except ClientError as error:
-            if _failed_condition(error):
+            if condition_failed(error):
                 return False
             raise
         return True

@@ -15,6 +15,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
+from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_gsi, connection_key
 
 
@@ -72,7 +73,7 @@ class ConnectionStore:
         try:
             self.table.put_item(**kwargs)
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 raise StaleConnection(f"the connection of {record.business_id} changed meanwhile") from None
             raise
         return stored
@@ -98,7 +99,7 @@ class ConnectionStore:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
@@ -114,7 +115,7 @@ class ConnectionStore:
                 ExpressionAttributeValues={":at": at},
             )
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True
@@ -132,7 +133,7 @@ class ConnectionStore:
                                            ":active": ConnectionStatus.ACTIVE.value,
                                            ":due": int(now - interval_seconds)})
         except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            if condition_failed(error):
                 return False
             raise
         return True

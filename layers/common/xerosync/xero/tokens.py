@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from xerosync.clock import Clock, SystemClock
 from xerosync.observability import logger, metrics
+from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import tokens_key
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.models import TokenSet
@@ -60,9 +61,6 @@ class StoredTokens:
     disabled_reason: str | None
     retired: bool
 
-
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 class TokenVault:
@@ -161,7 +159,7 @@ class TokenVault:
         try:
             self.table.update_item(**kwargs)
         except ClientError as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         return True
