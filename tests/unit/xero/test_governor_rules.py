@@ -90,3 +90,77 @@ def test_a_short_wait_is_slept_not_refused() -> None:
     started = clock.time()
     assert governor.acquire("t")
     assert clock.time() - started >= 3
+
+
+def _spend(governor: TenantRateGovernor, business: str, calls: int, purpose: str = "general") -> None:
+    for _ in range(calls):
+        governor.release("t", governor.acquire("t", purpose, business), None)
+
+
+def test_a_business_alone_may_use_the_whole_minute() -> None:
+    governor, _, _ = _governor(max_wait_seconds=0)
+    _spend(governor, "biz_a", 60)
+    with pytest.raises(XeroRateLimited) as limited:
+        governor.acquire("t", "general", "biz_a")
+    assert limited.value.problem == "minute"
+
+
+def test_a_sibling_arriving_mid_minute_finds_its_share_and_the_heavy_one_waits_for_it() -> None:
+    # Given one business that used 50 of the minute's 60 calls
+    governor, clock, _ = _governor(max_wait_seconds=0)
+    _spend(governor, "biz_a", 50)
+    clock.advance(1)
+    # When a sibling on the same organisation starts calling, it gets slots while the heavy one is held back
+    _spend(governor, "biz_b", 1)
+    with pytest.raises(XeroRateLimited) as limited:  # a's share is 30, and the 9 left must cover b's share
+        governor.acquire("t", "general", "biz_a")
+    assert limited.value.problem == "minute-share"
+    _spend(governor, "biz_b", 9)  # b takes what is left of the minute
+    with pytest.raises(XeroRateLimited) as full:
+        governor.acquire("t", "general", "biz_b")
+    assert full.value.problem == "minute"
+
+
+def test_three_businesses_calling_together_get_a_third_of_the_minute_each() -> None:
+    governor, clock, _ = _governor(max_wait_seconds=0)
+    taken = {"biz_a": 0, "biz_b": 0, "biz_c": 0}
+    for _ in range(40):  # each asks in turn, as three Lambdas would; a refused one is known to be waiting
+        for business in taken:
+            try:
+                governor.release("t", governor.acquire("t", "general", business), None)
+                taken[business] += 1
+            except XeroRateLimited:
+                pass
+        clock.advance(0.2)
+    assert sum(taken.values()) == 60 and set(taken.values()) == {20}
+
+
+def test_a_waiting_business_keeps_its_share_of_the_day_and_the_heavy_one_stops_at_its_own() -> None:
+    governor, clock, _ = _governor(max_wait_seconds=0, per_day=120, feeds_reserved_per_day=20, per_minute=1000)
+    _spend(governor, "biz_a", 60)  # alone for a while: beyond a half share of the general 100
+    clock.advance(60)
+    _spend(governor, "biz_b", 1)  # a sibling arrives
+    _spend(governor, "biz_a", 0)
+    with pytest.raises(XeroRateLimited) as limited:
+        governor.acquire("t", "general", "biz_a")
+    assert limited.value.problem == "day-share"
+    _spend(governor, "biz_b", 39)  # the sibling may use what is left of the day
+    with pytest.raises(XeroRateLimited) as spent:
+        governor.acquire("t", "general", "biz_b")
+    assert spent.value.problem == "day"
+
+
+def test_calls_for_a_users_request_are_capped_per_business() -> None:
+    governor, clock, _ = _governor(max_wait_seconds=0, interactive_per_minute=15, interactive_per_day=40)
+    _spend(governor, "biz_a", 15, "interactive")
+    with pytest.raises(XeroRateLimited) as limited:
+        governor.acquire("t", "interactive", "biz_a")
+    assert limited.value.problem == "business-minute" and 59 <= limited.value.retry_after <= 61
+    _spend(governor, "biz_a", 5)  # its background work is not capped
+    _spend(governor, "biz_b", 15, "interactive")  # nor are its siblings' requests
+    for _ in range(2):
+        clock.advance(61)
+        _spend(governor, "biz_a", 15 if _ == 0 else 10, "interactive")
+    with pytest.raises(XeroRateLimited) as day:
+        governor.acquire("t", "interactive", "biz_a")
+    assert day.value.problem == "business-day"

@@ -24,7 +24,7 @@ from xerosync.settings import Settings, get_settings
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
 from xerosync.store.rate_limits import DynamoGovernorStore
 from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, ReconnectRequired
-from xerosync.xero.governor import Limits, TenantRateGovernor
+from xerosync.xero.governor import GENERAL, Limits, TenantRateGovernor
 from xerosync.xero.identity import XeroIdentity
 from xerosync.xero.session import XeroSession
 from xerosync.xero.tokens import AccessTokens, TokenVault
@@ -44,7 +44,7 @@ class XeroClient:
     connections: ConnectionStore
     clock: Clock
 
-    def session(self, business_id: str, generation: str | None = None) -> XeroSession:
+    def session(self, business_id: str, generation: str | None = None, *, purpose: str = GENERAL) -> XeroSession:
         """The business's connection as it is now; with ``generation``, only if it is still that one (work made
         for an earlier connection raises ``GenerationChanged`` and is dropped by its caller)."""
         record = self.connections.get(business_id)
@@ -60,15 +60,16 @@ class XeroClient:
         if record.status == ConnectionStatus.NEEDS_RECONNECT:
             reason = record.status_reason or "The connection to Xero needs to be renewed."
             raise ReconnectRequired(reason, reason=reason)
-        return self.session_for_generation(business_id, record.tenant_id, record.generation)
+        return self.session_for_generation(business_id, record.tenant_id, record.generation, purpose=purpose)
 
     def session_for_generation(self, business_id: str, tenant_id: str, generation: str, *,
-                               retired_ok: bool = False) -> XeroSession:
+                               retired_ok: bool = False, purpose: str = GENERAL) -> XeroSession:
         """A session on one generation's tokens regardless of the stored status (the connect flow, before the
         connection is stored; the periodic check; ``retired_ok``: a cleanup of an ended generation)."""
         return XeroSession(business_id=business_id, tenant_id=tenant_id, generation=generation,
                            transport=self.transport, tokens=self.tokens, identity=self.identity,
-                           api_url=str(self.settings.xero_api_url), clock=self.clock, retired_ok=retired_ok)
+                           api_url=str(self.settings.xero_api_url), clock=self.clock, retired_ok=retired_ok,
+                           purpose=purpose)
 
     def mark_needs_reconnect(self, business_id: str, generation: str, reason: str) -> None:
         mark_needs_reconnect(self.connections, self.clock, business_id, generation, reason)

@@ -27,7 +27,7 @@ from xerosync.xero.errors import (
     XeroUncertainOutcome,
     XeroValidationError,
 )
-from xerosync.xero.governor import FEEDS
+from xerosync.xero.governor import FEEDS, GENERAL
 from xerosync.xero.identity import XeroIdentity
 from xerosync.xero.models import (
     Account,
@@ -60,7 +60,7 @@ class XeroSession:
 
     def __init__(self, *, business_id: str, tenant_id: str, generation: str, transport: XeroTransport,
                  tokens: AccessTokens, identity: XeroIdentity, api_url: str, clock: Clock | None = None,
-                 retired_ok: bool = False) -> None:
+                 retired_ok: bool = False, purpose: str = GENERAL) -> None:
         self.business_id = business_id
         self.tenant_id = tenant_id
         self.generation = generation
@@ -70,6 +70,7 @@ class XeroSession:
         self.api_url = api_url.rstrip("/")
         self.clock = clock or SystemClock()
         self.retired_ok = retired_ok  # the generation's own cleanup, after its connection ended
+        self.purpose = purpose  # INTERACTIVE when a user waits for the answer (counted against the business's cap)
 
     def access_token(self, *, stale: str | None = None) -> str:
         return self.tokens.access_token(self.business_id, self.generation, stale=stale, retired_ok=self.retired_ok)
@@ -77,13 +78,14 @@ class XeroSession:
     # ------------------------------------------------------------------ the call
     def call(self, method: str, path: str, *, api: str = ACCOUNTING, params: dict[str, Any] | None = None,
              json_body: Any = None, data: bytes | None = None, content_type: str | None = None,
-             idempotency_key: str | None = None, purpose: str = "general", safe_to_repeat: bool | None = None,
+             idempotency_key: str | None = None, purpose: str | None = None, safe_to_repeat: bool | None = None,
              headers: dict[str, str] | None = None) -> XeroResponse:
         token = self.access_token()
         request = XeroRequest(
             method=method, url=f"{self.api_url}{api}{path}", tenant_id=self.tenant_id, access_token=token,
             params=params, json_body=json_body, data=data, content_type=content_type,
-            idempotency_key=idempotency_key, purpose=purpose, safe_to_repeat=safe_to_repeat,
+            idempotency_key=idempotency_key, purpose=purpose or self.purpose, business_id=self.business_id,
+            safe_to_repeat=safe_to_repeat,
             extra_headers=dict(headers or {}),
             # Spelled as each specification spells it.
             tenant_header="xero-tenant-id" if api == ACCOUNTING else "Xero-Tenant-Id",

@@ -55,7 +55,7 @@ class RetryPolicy:
 class Limiter(Protocol):
     """What the transport needs from the tenant rate governor."""
 
-    def acquire(self, tenant_id: str, purpose: str) -> str: ...
+    def acquire(self, tenant_id: str, purpose: str, business_id: str | None = None) -> str: ...
 
     def release(self, tenant_id: str, lease: str, headers: Mapping[str, str] | None) -> None: ...
 
@@ -84,6 +84,7 @@ class XeroRequest:
     idempotency_key: str | None = None
     extra_headers: dict[str, str] = field(default_factory=dict)
     purpose: str = "general"  # "feeds" draws on the daily budget reserved for bank-feed statements
+    business_id: str | None = None  # on whose behalf: the organisation's budget is shared fairly between them
     safe_to_repeat: bool | None = None  # None: reads are, writes are not
     tenant_header: str = "xero-tenant-id"
 
@@ -126,7 +127,7 @@ class XeroTransport:
     def _send_once(self, request: XeroRequest) -> XeroResponse:
         lease = None
         if self.limiter and request.tenant_id:
-            lease = self.limiter.acquire(request.tenant_id, request.purpose)
+            lease = self.limiter.acquire(request.tenant_id, request.purpose, request.business_id)
         response: requests.Response | None = None
         try:
             response = self._http(request)
