@@ -1,4 +1,5 @@
-"""Scheduled every 15 minutes: sends parked work (waiting out Xero's daily limit) back to its queue."""
+"""Scheduled every minute: sends parked work (waiting out Xero's limits) back to its queue when its wait is over,
+so a message comes back within a minute of Xero's Retry-After, whatever its length."""
 
 from __future__ import annotations
 

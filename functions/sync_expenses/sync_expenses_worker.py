@@ -1,5 +1,7 @@
-"""Queue consumer of ExpenseSyncQueue (FIFO, group = Xero tenant): one message is one batch of up to 50
-expenses, sent to Xero as Spend Money in one call, each expense's result recorded (xerosync.expenses.worker).
+"""Queue consumer of ExpenseSyncQueue (FIFO, one group per business on its organisation): a message is either a
+started job's plan (its decisions made durable and its batches sent, xerosync.expenses.planner) or one batch of
+up to 50 expenses, sent to Xero as Spend Money in one call, each expense's result recorded
+(xerosync.expenses.worker).
 
 A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
 SQS redeliver it until the DLQ, whose alarm tells a person; the last delivery first marks the batch's expenses
@@ -13,15 +15,24 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.expenses.models import SpendMoneyBatch
-from xerosync.expenses.wiring import get_spend_money_worker
+from xerosync.expenses.models import SpendMoneyBatch, SpendMoneyPlan
+from xerosync.expenses.wiring import get_spend_money_planner, get_spend_money_worker
 from xerosync.observability import instrument, logger
-from xerosync.queue import consume, receives
+from xerosync.queue import body_json, consume, receives
 from xerosync.settings import get_settings
 
 
 def _process(record: SQSRecord) -> None:
-    batch = SpendMoneyBatch.model_validate_json(record.body)
+    body = body_json(record)
+    if body.get("kind") == "spend_money_plan":
+        plan = SpendMoneyPlan.model_validate(body)
+        logger.append_keys(job_id=plan.job_id, tenant_id=plan.tenant_id)
+        try:
+            get_spend_money_planner().plan(plan)
+        finally:
+            logger.remove_keys(["job_id", "tenant_id"])
+        return
+    batch = SpendMoneyBatch.model_validate(body)
     logger.append_keys(job_id=batch.job_id, batch=batch.batch, tenant_id=batch.tenant_id)
     try:
         last_delivery = receives(record) >= get_settings().expense_batch_max_receives

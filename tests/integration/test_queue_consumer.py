@@ -106,4 +106,4 @@ def test_a_wait_beyond_what_sqs_can_hold_parks_the_work_and_the_schedule_resumes
 
 
 def test_the_parked_work_schedule_runs_through_its_handler(aws: Provisioned, runtime: LambdaRuntime) -> None:
-    assert Scheduler(aws.template, runtime).fire("EveryFifteenMinutes") == {"resumed": 0}
+    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0}

@@ -5,7 +5,7 @@ EventBridge rule and LedgerEventsQueue, Spend Money batches through ExpenseSyncQ
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -144,9 +144,10 @@ def _empty(sqs: Any, queue_url: str) -> None:
 
 
 class ApiUser:
-    def __init__(self, gateway: HttpApi, token: str) -> None:
+    def __init__(self, gateway: HttpApi, token: str, plan: Callable[[], object] | None = None) -> None:
         self.gateway = gateway
         self.token = token
+        self.plan = plan  # the worker taking a started job's plan message
 
     def call(self, method: str, path: str, body: Any = None, *, query: str = "",
              headers: dict[str, str] | None = None) -> GatewayResponse:
@@ -174,8 +175,13 @@ class ApiUser:
             if not cursor:
                 return items
 
-    def sync(self, transaction_ids: list[str], status: int = 202) -> dict[str, Any]:
-        return dict(self.ok("POST", "/v1/expenses/sync-jobs", {"transaction_ids": transaction_ids}, status=status))
+    def sync(self, transaction_ids: list[str], status: int = 202, *, plan: bool = True) -> dict[str, Any]:
+        """Start a sync; with ``plan``, the worker then takes the job's plan message (the first in its queue when
+        a test starts a job), which marks the expenses and sends the batches."""
+        started = dict(self.ok("POST", "/v1/expenses/sync-jobs", {"transaction_ids": transaction_ids}, status=status))
+        if plan and status == 202 and self.plan is not None:
+            self.plan()
+        return started
 
 
 @dataclass
@@ -203,7 +209,8 @@ class World:
 
     # ------------------------------------------------------------------ people
     def user(self, business_id: str, role: str = "Finance", user_id: str = "u_fiona") -> ApiUser:
-        return ApiUser(self.gateway, self.authority.mint(business_id=business_id, user_id=user_id, role=role))
+        return ApiUser(self.gateway, self.authority.mint(business_id=business_id, user_id=user_id, role=role),
+                       plan=lambda: self.mapping("SyncExpensesWorkerFunction").poll_once())
 
     # ------------------------------------------------------------------ set-up the connect issue provides
     def business(self, country: str = "SG", currencies: tuple[str, ...] = ("HKD",), *, link: bool = True,

@@ -20,8 +20,8 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, World
 from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
-from xerosync.expenses.service import ABANDONED_AFTER_SECONDS
-from xerosync.expenses.wiring import get_expense_service
+from xerosync.expenses.planner import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 
 MAX_RECEIVES = 4  # the template's ExpenseBatchMaxReceives, lowered so the test reaches the last delivery
@@ -138,14 +138,14 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     assert {e["status"] for e in user.pending()} == {"QUEUED"}
     monkeypatch.undo()
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
-    service = get_expense_service()
-    monkeypatch.setattr(service, "clock", OffsetClock(service.clock, ABANDONED_AFTER_SECONDS + 60))
+    for use_case in (get_expense_service(), get_spend_money_planner()):  # the API and the worker's planner
+        monkeypatch.setattr(use_case, "clock", OffsetClock(use_case.clock, ABANDONED_AFTER_SECONDS + 60))
     again = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids},
                       headers={"Idempotency-Key": "a later click"})  # (not a double click of the first)
     assert again.status == 202
     assert again.json()["job_id"] != first["job_id"] and again.json()["skipped"] == []
-    monkeypatch.undo()
     world.pump_worker()
+    monkeypatch.undo()
     # Then each is synced once
     _exactly_once(world, business, ids)
 

@@ -50,12 +50,14 @@ def test_a_redelivered_batch_changes_nothing(world: World) -> None:
                                      "tenant_id": business.tenant_id, "generation": generation,
                                      "job_id": job["job_id"], "batch": 0,
                                      "operation": "create", "transaction_ids": ids}
-    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {business.tenant_id}
+    # (one business's group on its organisation: its batches are serial, its siblings' go side by side)
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {f"{business.tenant_id}:{business.business_id}"}
     world.pump_worker()
     calls = len(world.xero.request_log)
     # When SQS delivers the batch again (at least once), after its deduplication window
     for n, body in enumerate(bodies):
-        sqs.send_message(QueueUrl=queue, MessageBody=body, MessageGroupId=business.tenant_id,
+        sqs.send_message(QueueUrl=queue, MessageBody=body,
+                         MessageGroupId=f"{business.tenant_id}:{business.business_id}",
                          MessageDeduplicationId=f"again-{n}")
     outcomes = world.pump_worker()
     # Then they are consumed without a Xero call, and the progress is not counted twice

@@ -15,7 +15,7 @@ from tests.integration.sync_expenses.conftest import ApiUser, World, worker_dies
 from tests.integration.xero_client.conftest import connect
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import lifecycle
-from xerosync.expenses.service import STUCK_JOB_SECONDS
+from xerosync.expenses.planner import STUCK_JOB_SECONDS
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.wiring import get_expense_service
 from xerosync.expenses.worker import SpendMoneyWorker
@@ -100,7 +100,7 @@ def test_receipts_are_handed_over_even_when_the_delivery_that_synced_died_first(
     assert (progress["status"], progress["synced"]) == ("COMPLETED", 1)
 
 
-def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_not_left_queued(
+def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_synced_by_the_same_job(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     business = world.business()
     user = world.user(business.business_id)
@@ -117,14 +117,16 @@ def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_not_left_queued
         return original(self, records)
 
     monkeypatch.setattr(ExpenseStore, "save_many", edit_lands_first)
-    user.sync([paid])
+    job = user.sync([paid])
     monkeypatch.setattr(ExpenseStore, "save_many", original)
+    assert (job["total"], job["failed"]) == (1, 1)  # what the API saw: refused before sending
     world.pump_worker()
-    # The expense, in no batch of that job, is not QUEUED: it waits to be synced, and syncs
-    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "PENDING"
-    user.sync([paid])
-    world.pump_worker()
+    # The planner decided again from the edited expense: it is queued in the job's batch and synced once, and
+    # the job's figures say so (nothing left QUEUED, nothing counted twice)
     assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNCED"
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"], progress["total"]) == ("COMPLETED", 1, 0, 1)
+    assert len(world.spend_money(business.tenant_id)) == 1
 
 
 def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: World,

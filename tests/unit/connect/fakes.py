@@ -55,13 +55,14 @@ class ConnectionTable:
                                                              "version": current.version + 1})
         return True
 
-    def claim_confirmation(self, business_id: str, generation: str, now: float, interval_seconds: float) -> bool:
+    def claim_turn(self, business_id: str, generation: str, turn: str, now: float, interval_seconds: float) -> bool:
         current = self.items[business_id]
+        last = getattr(current, turn)
         if current.generation != generation or current.status != ConnectionStatus.ACTIVE or (
-                current.confirmed_at is not None and current.confirmed_at > now - interval_seconds):
+                last is not None and last > now - interval_seconds):
             return False
-        self.items[business_id] = current.model_copy(update={"confirmed_at": int(now)})
-        self.confirmations += 1
+        self.items[business_id] = current.model_copy(update={turn: int(now)})
+        self.confirmations += turn == "confirmed_at"
         return True
 
 

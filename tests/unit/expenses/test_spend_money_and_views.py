@@ -110,6 +110,13 @@ class _Store:
     def put(self, data: Any) -> None:
         self.snapshot, self.puts = data, self.puts + 1
 
+    def refreshed(self, tenant_id: str, fetch: Any, *, unless_since: float) -> Any:
+        """As the shared cache does alone: a value fresh enough is kept, otherwise one fetch."""
+        if self.snapshot is not None and self.snapshot.refreshed_at >= unless_since:
+            return self.snapshot
+        self.put(fetch())
+        return self.snapshot
+
 
 class _Clock:
     def __init__(self, now: float) -> None:

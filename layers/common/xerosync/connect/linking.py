@@ -8,9 +8,12 @@ an unlink's cleanup names that generation. docs/architecture.md, Connect.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Protocol
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
@@ -31,16 +34,33 @@ from xerosync.ledger.models import LedgerAccount
 from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, StaleFeed
+from xerosync.store.keys import xero_bank_accounts_key
+from xerosync.store.shared_cache import Cached
 from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, XeroError, XeroNotFound, XeroRateLimited
-from xerosync.xero.models import FeedConnection
+from xerosync.xero.governor import INTERACTIVE
+from xerosync.xero.models import Account, FeedConnection
 from xerosync.xero.session import idempotency_key
 
 # The help centre's wording for Xero's feed-already-connected-in-current-organisation, and its way out.
 ALREADY_CONNECTED = ("The AccountToken, AccountNumber, or AccountId is already connected to another bank account "
                      "in the selected Xero organization")
+_ACTIVE_BANK_ACCOUNTS = 'Type=="BANK" AND Status=="ACTIVE"'
 ALREADY_CONNECTED_ACTION = ("Choose another Xero bank account, or create a new account in Xero's Chart of Accounts "
                             "and choose it.")
 BACKFILL_DAYS = 365  # Xero accepts statement lines from the last 365 days only
+# The picker's list of the organisation's Xero bank accounts is shared by its businesses for this long (and
+# forgotten when a link creates a new one), so that reloading the page costs Xero nothing.
+BANK_ACCOUNTS_MAX_AGE_SECONDS = 60.0
+
+
+class OrganisationCache(Protocol):
+    """``store.shared_cache.SharedCache``: values cached per organisation, refreshed by one Lambda at a time."""
+
+    def get(self, key: dict[str, str]) -> Cached | None: ...
+
+    def refreshed(self, key: dict[str, str], fetch: Callable[[], str], *, unless_since: float) -> Cached | None: ...
+
+    def forget(self, key: dict[str, str]) -> None: ...
 
 
 @dataclass
@@ -51,6 +71,7 @@ class FeedLinking:
     sessions: ConnectSessions
     cleaner: Cleaner
     clock: Clock
+    cache: OrganisationCache
     request_feed_sync: FeedSyncRequester | None = None
 
     def _now(self) -> str:
@@ -65,7 +86,7 @@ class FeedLinking:
             raise Conflict(record.status_reason or "The connection to Xero needs to be renewed.",
                            action=RECONNECT_ACTION, code="reconnect_required")
         try:
-            return record, self.sessions.session(business_id, record.generation)
+            return record, self.sessions.session(business_id, record.generation, purpose=INTERACTIVE)
         except GenerationChanged:
             raise Conflict("The business's Xero connection changed while this request ran.",
                            action="Refresh the page and try again.", code="connection_changed") from None
@@ -75,10 +96,24 @@ class FeedLinking:
         caller.require_accounting_role()
         record, session = self._active(caller.business_id)
         fed = {f.xero_account_id for f in self.feeds.live_for_tenant(record.tenant_id)}
-        accounts = session.accounts(where='Type=="BANK" AND Status=="ACTIVE"')
         return XeroBankAccounts(accounts=[XeroBankAccountView(
             account_id=a.account_id, name=a.name, code=a.code, bank_account_number=a.bank_account_number,
-            currency_code=a.currency_code or record.base_currency, linked=a.account_id in fed) for a in accounts])
+            currency_code=a.currency_code or record.base_currency, linked=a.account_id in fed)
+            for a in self._bank_accounts(record, session)])
+
+    def _bank_accounts(self, record: XeroConnectionRecord, session: ConnectSession) -> list[Account]:
+        """The organisation's active Xero bank accounts: cached, one Xero read a minute whoever asks."""
+        key = xero_bank_accounts_key(record.tenant_id)
+        now = self.clock.time()
+        cached = self.cache.get(key)
+        if cached is None or cached.refreshed_at < now - BANK_ACCOUNTS_MAX_AGE_SECONDS:
+            cached = self.cache.refreshed(key, lambda: json.dumps([a.model_dump(mode="json", by_alias=True) for a in
+                                                                   session.accounts(where=_ACTIVE_BANK_ACCOUNTS)]),
+                                          unless_since=now - BANK_ACCOUNTS_MAX_AGE_SECONDS) or cached
+        if cached is None:
+            raise XeroRateLimited("The organisation's Xero bank accounts are being read", status=429, retry_after=2,
+                                  problem="refresh")
+        return [Account.model_validate(a) for a in json.loads(cached.data)]
 
     # ------------------------------------------------------------------ linking
     def link(self, caller: Caller, account_id: str, body: LinkAccount) -> LinkedAccount:
@@ -109,6 +144,8 @@ class FeedLinking:
                                action="Wait a few minutes, then link the account again.",
                                code="feed_still_being_removed")
             raise _feed_refusal(result, record, account.currency)
+        if body.new_account is not None:
+            self.cache.forget(xero_bank_accounts_key(record.tenant_id))  # Xero creates the bank account now
         xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
         keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id and existing.cursor > 0
                        and body.backfill_from is None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,11 +45,11 @@ from xerosync.connect.ports import (
 )
 from xerosync.connect.states import RESTART
 from xerosync.connect.views import connection_view
-from xerosync.errors import Conflict, InvalidRequest, Unprocessable, UpstreamUnavailable
+from xerosync.errors import Conflict, InvalidRequest, TooManyRequests, Unprocessable, UpstreamUnavailable
 from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, StaleConnection, XeroConnectionRecord
 from xerosync.store.feeds import LIVE_STATUSES, FeedStatus
-from xerosync.xero.errors import ReconnectRequired, XeroError, XeroInvalidGrant
+from xerosync.xero.errors import ReconnectRequired, XeroError, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.identity import pkce_pair
 from xerosync.xero.models import OrganisationEdition, TokenSet, XeroConnection
 
@@ -178,9 +179,15 @@ class ConnectOAuth:
                            f"'{existing.organisation_name}'.",
                            action="Disconnect it first (Manage connection > Disconnect Xero), then connect again.",
                            code="already_connected")
+        # One call, and a sign-in cannot be repeated without a new consent: not held to the per-user cap.
         session = self.sessions.session_for_generation(business_id, chosen.tenant_id, generation)
         try:
             organisation = session.organisation()
+        except XeroRateLimited as busy:
+            self.give_up(consent)
+            wait = max(1, math.ceil(busy.retry_after))
+            raise TooManyRequests("Xero's limits for your organisation are used up for the moment.", retry_after=wait,
+                                  action=f"Connect to Xero again in {wait} seconds.", code="xero_busy") from None
         except ReconnectRequired:
             self.give_up(consent)
             raise Conflict("Xero removed this connection while it was being made.", action=RESTART,

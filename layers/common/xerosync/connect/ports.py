@@ -13,8 +13,9 @@ from typing import Any, Protocol
 from xerosync.connect.cleanup import CleanupJob
 from xerosync.connect.consents import Consent
 from xerosync.ledger.models import LedgerAccount
-from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
+from xerosync.store.connections import ConnectionStatus, Turn, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStatus
+from xerosync.xero.governor import GENERAL
 from xerosync.xero.models import Account, FeedConnection, Organisation, Statement, TokenSet, XeroConnection
 
 
@@ -26,7 +27,8 @@ class Connections(Protocol):
     def set_status(self, business_id: str, status: ConnectionStatus, reason: str | None, at: str,
                    only_if: ConnectionStatus | None = None, generation: str | None = None) -> bool: ...
 
-    def claim_confirmation(self, business_id: str, generation: str, now: float, interval_seconds: float) -> bool: ...
+    def claim_turn(self, business_id: str, generation: str, turn: Turn, now: float, interval_seconds: float
+                   ) -> bool: ...
 
 
 class Feeds(Protocol):
@@ -119,10 +121,13 @@ class ConnectSession(Protocol):
 
 
 class ConnectSessions(Protocol):
-    def session(self, business_id: str, generation: str | None = None) -> ConnectSession: ...
+    """Sessions opened for a user's request are ``INTERACTIVE`` (capped per business by the governor)."""
+
+    def session(self, business_id: str, generation: str | None = None, *,
+                purpose: str = GENERAL) -> ConnectSession: ...
 
     def session_for_generation(self, business_id: str, tenant_id: str, generation: str, *,
-                               retired_ok: bool = False) -> ConnectSession: ...
+                               retired_ok: bool = False, purpose: str = GENERAL) -> ConnectSession: ...
 
     def connection_lost(self, business_id: str, generation: str, reason: str) -> None: ...
 

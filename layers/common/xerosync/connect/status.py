@@ -4,7 +4,8 @@ Live status: while the connection is ACTIVE, a user opening the page has it conf
 connections list, one call), at most once every ``confirm_every_seconds`` per business whoever looks (one
 conditional write takes the turn), so a disconnect made in Xero shows when the user looks rather than at the
 next hourly check. A confirmation that Xero cannot answer leaves what is stored. A PENDING feed is settled
-(ACTIVE or REJECTED with Xero's reason) on the same read. docs/architecture.md, Connect.
+(ACTIVE or REJECTED with Xero's reason) when an Admin or Finance user looks, at most every 30 seconds per
+business; auto-sync settles it too, right after the link. docs/architecture.md, Connect.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStatus
 from xerosync.xero.errors import ReconnectRequired, XeroError
+from xerosync.xero.governor import INTERACTIVE
 from xerosync.xero.session import DISCONNECTED_IN_XERO
 
 CONFIRM_EVERY_SECONDS = 300
+# Pending feeds are asked about at most this often per business (auto-sync settles them too, right after a link).
+SETTLE_EVERY_SECONDS = 30
 
 
 @dataclass
@@ -40,9 +44,12 @@ class ConnectionStatusService:
         if record is not None and record.status == ConnectionStatus.ACTIVE:
             record = self._confirmed(record)
         feeds = {f.account_id: f for f in self.feeds.for_business(caller.business_id)}
-        if record is not None and record.status == ConnectionStatus.ACTIVE:
-            pending = [f for f in feeds.values()
-                       if f.status == FeedStatus.PENDING and f.generation == record.generation]
+        pending = [f for f in feeds.values() if f.status == FeedStatus.PENDING and record is not None
+                   and f.generation == record.generation]
+        if (pending and record is not None and record.status == ConnectionStatus.ACTIVE
+                and caller.can_manage_accounting  # a Viewer's look never reaches Xero for them
+                and self.connections.claim_turn(record.business_id, record.generation, "feeds_checked_at",
+                                                self.clock.time(), SETTLE_EVERY_SECONDS)):
             self._settle_pending_feeds(record, pending, feeds)
         accounts = [account_view(a, feeds.get(a.account_id), record) for a in self.ledger.accounts(caller.business_id)]
         return ConnectionStatusView(connection=connection_view(record) if record else None, accounts=accounts,
@@ -50,8 +57,8 @@ class ConnectionStatusService:
 
     def _confirmed(self, record: XeroConnectionRecord) -> XeroConnectionRecord:
         """The connection after asking Xero whether it still has it, when it is this business's turn to ask."""
-        if not self.connections.claim_confirmation(record.business_id, record.generation, self.clock.time(),
-                                                   self.confirm_every_seconds):
+        if not self.connections.claim_turn(record.business_id, record.generation, "confirmed_at", self.clock.time(),
+                                           self.confirm_every_seconds):
             return record
         metrics.add_metric(name="ConnectionConfirmations", unit="Count", value=1)
         session = self.sessions.session_for_generation(record.business_id, record.tenant_id, record.generation)
@@ -76,7 +83,7 @@ class ConnectionStatusService:
             return
         now = iso(utc_now(self.clock))
         try:
-            session = self.sessions.session(record.business_id, record.generation)
+            session = self.sessions.session(record.business_id, record.generation, purpose=INTERACTIVE)
             for feed in pending:
                 current = session.feed_connection(str(feed.feed_connection_id))
                 if current.status == "REJECTED":

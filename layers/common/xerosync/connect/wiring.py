@@ -19,6 +19,7 @@ from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.feeds import FeedStore
+from xerosync.store.shared_cache import SharedCache
 from xerosync.xero.client import XeroClient, get_xero_client
 
 
@@ -47,7 +48,8 @@ def build_connect(settings: Settings, *, xero: XeroClient, ledger: LedgerClient)
                                        identity=xero.identity, clock=xero.clock,
                                        confirm_every_seconds=settings.connection_confirm_seconds),
         linking=FeedLinking(connections=xero.connections, feeds=feeds, ledger=ledger, sessions=xero, cleaner=cleaner,
-                            clock=xero.clock, request_feed_sync=request_feed_sync),
+                            clock=xero.clock, cache=SharedCache(table, xero.clock),
+                            request_feed_sync=request_feed_sync),
         disconnect=Disconnect(connections=xero.connections, feeds=feeds, tokens=xero.vault, claims=claims,
                               cleaner=cleaner, clock=xero.clock),
         cleanup=cleanup, consents=consents)

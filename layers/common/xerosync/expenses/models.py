@@ -196,6 +196,16 @@ class SpendMoneyBatch(BaseModel):
     transaction_ids: list[str] = Field(min_length=1, max_length=SPEND_MONEY_BATCH_SIZE)
 
 
+class SpendMoneyPlan(BaseModel):
+    """The message on ExpenseSyncQueue that makes a started job's decisions durable and sends its batches."""
+
+    kind: Literal["spend_money_plan"] = "spend_money_plan"
+    business_id: str
+    tenant_id: str
+    generation: str
+    job_id: str
+
+
 class AttachmentUploadRequest(BaseModel):
     """The message on AttachmentsQueue after a Spend Money was created or updated (documented in
     docs/sync-expenses.md and docs/attachments.md)."""
@@ -222,10 +232,16 @@ class SyncJobStatus(StrEnum):
     NOT_STARTED = "NOT_STARTED"  # the request failed before any batch was sent; nothing happened
 
 
+class PlannedBatch(Record):
+    operation: SyncOperation
+    transaction_ids: list[str]
+
+
 class SyncJob(Record):
     business_id: str
     job_id: str
     tenant_id: str
+    generation: str | None = None  # the connection the job was started on
     created_by: str
     created_at: str
     requested: int  # distinct expenses asked for
@@ -233,7 +249,17 @@ class SyncJob(Record):
     rejected: int  # failed validation at once, without a Xero call
     skipped: list[SkippedExpense] = Field(default_factory=list)
     batches_total: int
+    # The request's selection, and the expenses it found syncable: being synced from the answer on, until the
+    # planner has marked them (docs/sync-expenses.md, "Starting a sync").
+    selection: list[str] = Field(default_factory=list)
+    queued_ids: list[str] = Field(default_factory=list)
+    # The planner's batches, kept so that a redelivered plan sends exactly them again.
+    batches: list[PlannedBatch] = Field(default_factory=list)
+    planned_at: str | None = None
     dispatched_at: str | None = None
+    # Set while a batch waits for Xero (its limits), so the job and its expenses can say why and until when.
+    waiting_reason: str | None = None
+    waiting_until: str | None = None
     # Written by the worker, one batch at a time (atomic counters, each batch counted once).
     batches_done: int = 0
     synced: int = 0

@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 from xerosync.clock import from_iso
 from xerosync.expenses.mapping import CategoryMappings
-from xerosync.expenses.models import SPEND_CATEGORIES, ExpenseRecord, ExpenseTab, SyncJob, SyncJobStatus
+from xerosync.expenses.models import (
+    SPEND_CATEGORIES,
+    ExpenseRecord,
+    ExpenseStatus,
+    ExpenseTab,
+    SyncJob,
+    SyncJobStatus,
+)
 from xerosync.expenses.reference_data import ReferenceData, XeroAccount
 from xerosync.expenses.validation import (
     ENABLE_PAYMENTS_ACTION,
@@ -31,6 +38,7 @@ from xerosync.expenses.views import (
     TrackingCategoryView,
     TrackingChoiceView,
     TrackingOptionView,
+    WaitView,
 )
 
 # A job whose batches were never handed to the worker (the request died half-way) is reported as such
@@ -79,7 +87,34 @@ def mappings_view(mappings: CategoryMappings, reference: ReferenceData | None) -
     return MappingsView(mappings=rows, changed_by=mappings.changed_by, changed_at=mappings.changed_at)
 
 
-def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: dict[str, str]) -> ExpenseView:
+# What a sync waits for, by the limit Xero (or the rate governor) named.
+WAITS_FOR = {
+    "minute": "Xero's per-minute limit for your organisation",
+    "day": "Xero's daily limit for your organisation",
+    "concurrent": "Xero's limit on calls at once",
+    "appminute": "Xero's limit for all the bank's customers",
+    "minute-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's limits)",
+    "day-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's daily limit)",
+    "token-refresh": "the connection to Xero to be renewed",
+    "refresh": "Xero's data to be read",
+}
+
+
+def wait_reason(problem: str) -> str:
+    return WAITS_FOR.get(problem, "Xero to be ready")
+
+
+def wait_view(reason: str | None, until: str | None, now: float) -> WaitView | None:
+    """The wait, while it lasts (a wait whose time has come shows no more: its work is going on)."""
+    if not reason or not until or from_iso(until).timestamp() <= now:
+        return None
+    at = from_iso(until)
+    return WaitView(reason=reason, until=until, message=f"Waiting for {reason}; continues at about {at:%H:%M} UTC.")
+
+
+def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: dict[str, str], *,
+                 being_synced_by: str | None = None, waiting: WaitView | None = None) -> ExpenseView:
+    """``being_synced_by``: a job started on it whose planner has not marked it yet (it shows QUEUED already)."""
     payment = expense.payment
     reference = context.reference
     resolved = context.resolve(expense)
@@ -102,13 +137,16 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
                                            category_name=category.name if category else None,
                                            tracking_option_id=choice.tracking_option_id,
                                            option_name=option.name if option else None))
+    status, job_id = expense.status, expense.job_id
+    if being_synced_by is not None and not (status == ExpenseStatus.QUEUED and job_id == being_synced_by):
+        status, job_id = ExpenseStatus.QUEUED, being_synced_by
     on_pending_tab = expense.tab == ExpenseTab.PENDING_SYNC or expense.updated
-    problems = problems_for_sync(expense, context) if on_pending_tab else []
+    problems = problems_for_sync(expense, context) if on_pending_tab and status != ExpenseStatus.QUEUED else []
     return ExpenseView(
         transaction_id=expense.transaction_id, account_id=payment.account_id,
         account_name=account_names.get(payment.account_id), posted_at=payment.posted_at, date=resolved.date,
         amount=f"{payment.amount:.2f}", currency=payment.currency, payee=payment.payee, reference=resolved.reference,
-        description=resolved.description, spend_category=payment.spend_category, status=expense.status,
+        description=resolved.description, spend_category=payment.spend_category, status=status,
         tab=expense.tab, updated=expense.updated, xero_account=account_view, tax_rate=tax_view, tracking=tracking,
         contact_name=resolved.contact_name, attachment_count=len(payment.receipts),
         attachments=[ReceiptView(attachment_id=r.attachment_id, file_name=r.file_name, content_type=r.content_type,
@@ -117,7 +155,8 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
         spend_money=SpendMoneyView(bank_transaction_id=expense.spend_money.bank_transaction_id,
                                    url=expense.spend_money.url, synced_at=expense.spend_money.synced_at)
         if expense.spend_money else None,
-        ready_to_sync=not problems, problems=problems, job_id=expense.job_id,
+        ready_to_sync=not problems and status != ExpenseStatus.QUEUED, problems=problems, job_id=job_id,
+        waiting=waiting if status == ExpenseStatus.QUEUED else None,
     )
 
 
@@ -145,9 +184,12 @@ def job_view(job: SyncJob, now: float) -> SyncJobView:
             f", {job.failed} failed (each failed expense shows why)." if job.failed else ".")
     else:
         summary = f"Syncing: {job.synced} of {total} synced, {job.failed} failed, {remaining} to go."
+    waiting = wait_view(job.waiting_reason, job.waiting_until, now) if status == SyncJobStatus.RUNNING else None
+    if waiting is not None:
+        summary = f"{summary} {waiting.message}"
     return SyncJobView(
         job_id=job.job_id, status=status, summary=summary, requested=job.requested, total=total, synced=job.synced,
         failed=job.failed, remaining=remaining, percent_done=100 if total == 0 else done * 100 // total,
         skipped=job.skipped, failed_transaction_ids=job.failed_ids, created_at=job.created_at,
-        completed_at=job.completed_at,
+        completed_at=job.completed_at, waiting=waiting,
     )

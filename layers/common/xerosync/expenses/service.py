@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Protocol
+from datetime import date
+from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,18 +19,22 @@ from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import (
     MAX_EXPENSES_PER_SYNC,
     SPEND_CATEGORIES,
-    SPEND_MONEY_BATCH_SIZE,
     ExpenseRecord,
     ExpenseStatus,
     Problem,
-    SkippedExpense,
-    SpendMoneyBatch,
+    SpendMoneyPlan,
     SyncJob,
-    SyncJobStatus,
-    SyncOperation,
     TrackingChoice,
 )
-from xerosync.expenses.presenter import expense_view, job_status, job_view, mappings_view, reference_view
+from xerosync.expenses.planner import decide, new_job_id, stranded_jobs
+from xerosync.expenses.presenter import (
+    DISPATCH_GRACE_SECONDS,
+    expense_view,
+    job_view,
+    mappings_view,
+    reference_view,
+    wait_view,
+)
 from xerosync.expenses.reference_data import ReferenceData
 from xerosync.expenses.request_dedup import SyncRequestDeduplicator
 from xerosync.expenses.store import (
@@ -39,14 +42,14 @@ from xerosync.expenses.store import (
     ExpenseStore,
     MappingStore,
     StaleExpense,
+    SyncActivityStore,
     SyncJobStore,
-    chunks,
 )
 from xerosync.expenses.validation import (
     SyncContext,
     account_problem,
     category_label,
-    problems_for_sync,
+    depends_on_reference_data,
     tax_rate_problem,
     tracking_problems,
 )
@@ -62,27 +65,18 @@ from xerosync.expenses.views import (
     SyncJobView,
 )
 from xerosync.expenses.xero_gateway import ReferenceDataCache
-from xerosync.observability import logger, metrics
+from xerosync.observability import logger
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.errors import RECONNECT_ACTION
+from xerosync.xero.governor import GENERAL, INTERACTIVE
 from xerosync.xero.session import XeroSession
 
-_SAVE_ATTEMPTS = 4
+C = TypeVar("C")
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # what the lists' date filters accept
-# Longer than a batch's deliveries and retries (10 x 12 minutes) and a wait parked behind Xero's daily limit.
-STUCK_JOB_SECONDS = 26 * 3600
-# A batch's last delivery that began this long ago and was never counted was killed (the worker's timeout
-# is 120 s): its expenses may be synced again at once.
-ABANDONED_AFTER_SECONDS = 600
 
 
 class SessionFactory(Protocol):
-    def session(self, business_id: str) -> XeroSession: ...
-
-
-def new_job_id(now: datetime) -> str:
-    """Jobs sort by creation time and never collide."""
-    return f"job_{now:%Y%m%d%H%M%S}_{uuid.uuid4().hex[:12]}"
+    def session(self, business_id: str, generation: str | None = None, *, purpose: str = GENERAL) -> XeroSession: ...
 
 
 @dataclass
@@ -95,6 +89,7 @@ class ExpenseService:
     xero: SessionFactory
     spend_money_queue: SpendMoneyQueue
     deduplicator: SyncRequestDeduplicator
+    activity: SyncActivityStore
     clock: Clock
     bank_contact_name: str
     booking_offset_minutes: int = 480
@@ -107,13 +102,18 @@ class ExpenseService:
                            linked_accounts=admission.linked_accounts, bank_contact_name=self.bank_contact_name,
                            booking_offset_minutes=self.booking_offset_minutes)
 
+    def _session_for(self, admission: Admission) -> Callable[[], XeroSession]:
+        """Opens the admitted connection's session when Xero is really called, for a user who waits."""
+        return lambda: self.xero.session(admission.business_id, admission.connection.generation,
+                                         purpose=INTERACTIVE)
+
     def _reference(self, admission: Admission) -> ReferenceData | None:
         """The cached snapshot, refreshed when stale (a stale one, or none, when Xero cannot be asked); a
         connection that needs renewing serves the cache only. A connection found gone raises
         ReconnectRequired, which reaches the caller through xerosync.http's mapping (409)."""
         if admission.connection.status != ConnectionStatus.ACTIVE:
             return self.reference.cached(admission.tenant_id)
-        return self.reference.current(admission.tenant_id, lambda: self.xero.session(admission.business_id))
+        return self.reference.current(admission.tenant_id, self._session_for(admission))
 
     def _reference_needed(self, admission: Admission, *, force: bool = False) -> ReferenceData:
         """The snapshot, for what cannot be answered without one (validating a choice, listing the options)."""
@@ -123,8 +123,8 @@ class ExpenseService:
                 raise Conflict("Your connection to Xero needs to be renewed.", action=RECONNECT_ACTION,
                                code="reconnect_required")
             return cached
-        reference = self.reference.current(admission.tenant_id, lambda: self.xero.session(admission.business_id),
-                                           force=force, required=True)
+        reference = self.reference.current(admission.tenant_id, self._session_for(admission), force=force,
+                                           required=True)
         assert reference is not None  # required: Xero's answer, or Xero's error
         return reference
 
@@ -139,25 +139,8 @@ class ExpenseService:
 
     def set_mappings(self, caller: Caller, update: MappingsUpdate) -> MappingsView:
         admission = self.gate.admit(caller)
-        reference = self._reference_needed(admission)
-        problems: list[dict[str, Any]] = []
-        accounts: dict[str, str] = {}
-        for choice in update.mappings:
-            problem: Problem | None = None
-            if choice.category not in SPEND_CATEGORIES:
-                problem = Problem(code="unknown_category", message=f"'{choice.category}' is not a bank spend category.",
-                                  action="Use one of: " + ", ".join(SPEND_CATEGORIES) + ".")
-            elif choice.category in accounts or any(p["category"] == choice.category for p in problems):
-                problem = Problem(code="category_repeated", message=f"'{choice.category}' is mapped twice.",
-                                  action="Map each category once.")
-            elif choice.xero_account_id:
-                problem = account_problem(choice.xero_account_id, reference)
-            if problem is not None:
-                problems.append({"category": choice.category, **problem.model_dump(exclude_none=True)})
-            elif choice.xero_account_id:
-                account = reference.account(choice.xero_account_id)
-                assert account is not None  # account_problem found it
-                accounts[choice.category] = account.account_id  # as Xero spells it
+        reference, _, (problems, accounts) = self._checked(admission, self._reference_needed(admission),
+                                                           lambda ref: _mapping_choices(update, ref))
         if problems:
             first = problems[0]
             raise InvalidRequest(f"The mapping for {category_label(first['category'])} cannot be saved: "
@@ -173,6 +156,19 @@ class ExpenseService:
                            action="Reload the mapping and make your change again.", code="mapping_changed") from None
         return mappings_view(saved, reference)
 
+    def _checked(self, admission: Admission, reference: ReferenceData,
+                 check: Callable[[ReferenceData], tuple[list[Problem], C]]) -> tuple[ReferenceData, list[Problem], C]:
+        """``check`` against the snapshot; if what it found depends on Xero's reference data (something missing
+        or archived), against a snapshot refreshed once, since the user may just have changed it in Xero."""
+        problems, found = check(reference)
+        if depends_on_reference_data(problems):
+            session = self._session_for(admission) if admission.connection.status == ConnectionStatus.ACTIVE \
+                else None
+            fresher = self.reference.without_gaps(reference, admission.tenant_id, session)
+            if fresher is not None and fresher is not reference:
+                return (fresher, *check(fresher))
+        return reference, problems, found
+
     # ------------------------------------------------------------------ the tabs
     def list_expenses(self, caller: Caller, query: ListQuery) -> ExpensePage:
         admission = self.gate.admit(caller)
@@ -187,14 +183,38 @@ class ExpenseService:
         records, cursor = self.expenses.page(admission.business_id, wanted, limit=query.limit, cursor=query.cursor)
         # Listing never calls Xero: names come from the cached reference data, whatever its age.
         context = self._context(admission, self.reference.cached(admission.tenant_id))
-        return ExpensePage(items=[expense_view(r, context, admission.account_names) for r in records],
-                           next_cursor=cursor)
+        return ExpensePage(items=self._views(admission, records, context), next_cursor=cursor)
 
     def get_expense(self, caller: Caller, transaction_id: str) -> ExpenseView:
         admission = self.gate.admit(caller)
         record = self._expense(admission, transaction_id)
         context = self._context(admission, self.reference.cached(admission.tenant_id))
-        return expense_view(record, context, admission.account_names)
+        return self._views(admission, [record], context)[0]
+
+    def _views(self, admission: Admission, records: list[ExpenseRecord], context: SyncContext) -> list[ExpenseView]:
+        """The expenses as the tabs show them: those a started job will sync already show as being synced, and
+        those whose sync waits for Xero say why and until when (a few job reads per page, no Xero call)."""
+        now = self.clock.time()
+        being_synced: dict[str, str] = {}
+        planning = self.activity.planning(admission.business_id)
+        if planning:
+            for job_id, job in self.jobs.many(admission.business_id, planning,
+                                              "queued_ids, created_at, dispatched_at").items():
+                started = from_iso(str(job["created_at"])).timestamp()
+                if "dispatched_at" not in job and now - started <= DISPATCH_GRACE_SECONDS:
+                    being_synced.update((transaction_id, job_id) for transaction_id in job.get("queued_ids") or [])
+        listed = {r.transaction_id for r in records}
+        jobs_of_queued = {job_id for transaction_id, job_id in being_synced.items() if transaction_id in listed} | {
+            r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
+        waits = {job_id: wait_view(job.get("waiting_reason"), job.get("waiting_until"), now)
+                 for job_id, job in self.jobs.many(admission.business_id, jobs_of_queued,
+                                                   "waiting_reason, waiting_until").items()} if jobs_of_queued else {}
+        views = []
+        for record in records:
+            planned_by = being_synced.get(record.transaction_id)
+            views.append(expense_view(record, context, admission.account_names, being_synced_by=planned_by,
+                                      waiting=waits.get(planned_by or record.job_id or "")))
+        return views
 
     def _expense(self, admission: Admission, transaction_id: str) -> ExpenseRecord:
         return expense_or_not_found(self.expenses, admission.business_id, transaction_id)
@@ -208,8 +228,11 @@ class ExpenseService:
             changes["tracking"] = [TrackingChoice(**c.model_dump()).model_dump() for c in edit.tracking or []]
         reference = None
         if {"xero_account_id", "tax_type", "tracking"} & {k for k, v in changes.items() if v}:
-            reference = self._reference_needed(admission)
-            self._check_choices(changes, reference)
+            reference, problems, _ = self._checked(admission, self._reference_needed(admission),
+                                                   lambda ref: (_choice_problems(changes, ref), None))
+            if problems:
+                raise InvalidRequest(problems[0].message, action=problems[0].action, code=problems[0].code,
+                                     details=[p.model_dump(exclude_none=True) for p in problems])
         def edited(record: ExpenseRecord | None) -> ExpenseRecord:
             record = _must_exist(record)
             if record.status == ExpenseStatus.QUEUED:
@@ -228,23 +251,6 @@ class ExpenseService:
         assert saved is not None  # edited never leaves the expense alone
         context = self._context(admission, reference or self.reference.cached(admission.tenant_id))
         return expense_view(saved, context, admission.account_names)
-
-    @staticmethod
-    def _check_choices(changes: dict[str, Any], reference: ReferenceData) -> None:
-        problems: list[Problem] = []
-        if changes.get("xero_account_id"):
-            problem = account_problem(changes["xero_account_id"], reference)
-            if problem:
-                problems.append(problem)
-        if changes.get("tax_type"):
-            problem = tax_rate_problem(changes["tax_type"], reference)
-            if problem:
-                problems.append(problem)
-        if changes.get("tracking"):
-            problems.extend(tracking_problems([TrackingChoice(**c) for c in changes["tracking"]], reference))
-        if problems:
-            raise InvalidRequest(problems[0].message, action=problems[0].action, code=problems[0].code,
-                                 details=[p.model_dump(exclude_none=True) for p in problems])
 
     # ------------------------------------------------------------------ sync jobs
     def start_sync(self, caller: Caller, request: StartSync, *, client_key: str | None = None,
@@ -269,88 +275,34 @@ class ExpenseService:
         return SyncJobView.model_validate(created)
 
     def _start_job(self, admission: Admission, ids: list[str], records: dict[str, ExpenseRecord]) -> dict[str, Any]:
+        """Decide in memory, record the job and hand it to the planner (``expenses.planner``): the answer does not
+        wait for a write per expense, and the Pending Sync tab shows the expenses being synced from now on."""
         moment = utc_now(self.clock)
         now = iso(moment)
         job_id = new_job_id(moment)
         context = self._context(admission, self._reference(admission))
-        stranded = self._stranded_jobs(admission.business_id, records.values())
-        skipped: list[SkippedExpense] = []
-        to_queue: list[ExpenseRecord] = []
-        rejected: list[ExpenseRecord] = []
-        for transaction_id in ids:
-            record = records.get(transaction_id)
-            reason = _skip_reason(record, stranded)
-            if reason is not None:
-                skipped.append(SkippedExpense(transaction_id=transaction_id, reason=reason[0], message=reason[1]))
-                continue
-            assert record is not None
-            problems = problems_for_sync(record, context)
-            if problems:
-                rejected.append(lifecycle.reject(record, problems, job_id, now))
-            else:
-                to_queue.append(record)
-        batches = _plan_batches(admission, job_id, to_queue)
+        stranded = stranded_jobs(self.jobs, admission.business_id, records.values(), self.clock.time())
+        decisions = decide(ids, records, context, stranded, job_id, now)
+        batches = decisions.batches()
+        nothing_to_do = not decisions.to_queue and not decisions.rejected
         job = SyncJob(business_id=admission.business_id, job_id=job_id, tenant_id=admission.tenant_id,
-                      created_by=admission.caller.user_id, created_at=now, requested=len(ids), queued=len(to_queue),
-                      rejected=len(rejected), skipped=skipped, batches_total=len(batches), failed=len(rejected),
-                      failed_ids=[r.transaction_id for r in rejected], completed_at=None if batches else now)
-        # The job first (progress has a home), then each expense's decision (QUEUED, or SYNC_ERROR at once), then
-        # the batches, which the worker only ever finds marked. If this request dies before the batches are sent,
-        # the job reads NOT_STARTED after a grace period and its expenses can be synced again.
+                      generation=admission.connection.generation, created_by=admission.caller.user_id,
+                      created_at=now, requested=len(ids), queued=len(decisions.to_queue),
+                      rejected=len(decisions.rejected), skipped=decisions.skipped, batches_total=len(batches),
+                      failed=len(decisions.rejected), failed_ids=[r.transaction_id for r in decisions.rejected],
+                      selection=ids, queued_ids=[r.transaction_id for r in decisions.to_queue],
+                      dispatched_at=now if nothing_to_do else None, completed_at=now if nothing_to_do else None)
         self.jobs.create(job)
-        self._write_decisions(admission, job_id, now, rejected, [lifecycle.queue(r, job_id, now) for r in to_queue],
-                              context)
-        self.spend_money_queue.send(batches)
-        self.jobs.mark_dispatched(admission.business_id, job_id, now)
-        metrics.add_metric(name="ExpensesQueued", unit="Count", value=len(to_queue))
-        metrics.add_metric(name="ExpensesRejectedBeforeSending", unit="Count", value=len(rejected))
-        logger.info("sync job started", extra={"job_id": job_id, "queued": len(to_queue), "rejected": len(rejected),
-                                               "skipped": len(skipped), "batches": len(batches)})
-        return job_view(job.model_copy(update={"dispatched_at": now}), self.clock.time()).model_dump(mode="json")
-
-    def _stranded_jobs(self, business_id: str, records: Iterable[ExpenseRecord]) -> set[str]:
-        """Jobs whose QUEUED expenses nobody will settle: their batches were never all sent (the request died
-        half-way), a batch's last delivery began long enough ago to have been killed at its timeout without
-        being counted, or the job is older than any delivery, retry or parked wait lasts. A new job may take
-        their expenses over; it looks Xero up before creating anything."""
-        queued_by = {r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
-        stranded = set()
-        now = self.clock.time()
-        for job_id in queued_by:
-            job = self.jobs.get(business_id, job_id)
-            if job is None or self._nobody_will_finish(job, now):
-                stranded.add(job_id)
-        return stranded
-
-    def _nobody_will_finish(self, job: SyncJob, now: float) -> bool:
-        if job_status(job, now) == SyncJobStatus.NOT_STARTED:
-            return True
-        if job.completed_at is not None:
-            return False
-        return now - from_iso(job.created_at).timestamp() > STUCK_JOB_SECONDS or self.jobs.abandoned(
-            job.business_id, job.job_id, last_delivery_before=now - ABANDONED_AFTER_SECONDS)
-
-    def _write_decisions(self, admission: Admission, job_id: str, now: str, rejected: list[ExpenseRecord],
-                         queued: list[ExpenseRecord], context: SyncContext) -> None:
-        pending = rejected + queued
-        for _ in range(_SAVE_ATTEMPTS):
-            results = self.expenses.save_many(pending)
-            lost = [r.transaction_id for r, saved in zip(pending, results, strict=True) if saved is None]
-            if not lost:
-                return
-            # Someone wrote first (a ledger event, an edit): decide again from what is there now.
-            fresh = self.expenses.get_many(admission.business_id, lost)
-            pending = []
-            batched = {r.transaction_id for r in queued}
-            for record in fresh.values():
-                if record.job_id == job_id or _skip_reason(record, set()) is not None:
-                    continue
-                problems = problems_for_sync(record, context)
-                if problems:
-                    pending.append(lifecycle.reject(record, problems, job_id, now))  # its batch then skips it
-                elif record.transaction_id in batched:
-                    pending.append(lifecycle.queue(record, job_id, now))
-                # (rejected at first and fine now: it is in no batch, so it stays as it is, to be synced again)
+        if not nothing_to_do:
+            if decisions.to_queue:
+                self.activity.started(admission.business_id, job_id)
+            self.spend_money_queue.plan(SpendMoneyPlan(
+                business_id=admission.business_id, tenant_id=admission.tenant_id,
+                generation=admission.connection.generation, job_id=job_id))
+        logger.info("sync job started", extra={"job_id": job_id, "queued": len(decisions.to_queue),
+                                               "rejected": len(decisions.rejected),
+                                               "skipped": len(decisions.skipped), "batches": len(batches)})
+        return job_view(job, self.clock.time()).model_dump(mode="json")
 
     def get_job(self, caller: Caller, job_id: str) -> SyncJobView:
         admission = self.gate.admit(caller)
@@ -360,14 +312,45 @@ class ExpenseService:
         return job_view(job, self.clock.time())
 
 
-def _skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str]) -> tuple[Any, str] | None:
-    if record is None:
-        return "not_found", "There is no expense with this id (only outbound payments of linked accounts are)."
-    if record.status == ExpenseStatus.QUEUED and record.job_id not in stranded_jobs:
-        return "already_queued", "This expense is already being synced."
-    if record.status == ExpenseStatus.SYNCED and not record.updated:
-        return "already_synced", "This expense is already synced and has not changed since."
-    return None
+def _mapping_choices(update: MappingsUpdate, reference: ReferenceData
+                     ) -> tuple[list[Problem], tuple[list[dict[str, Any]], dict[str, str]]]:
+    """The mapping's problems, and per category, with the accounts chosen (as Xero spells their ids)."""
+    problems: list[dict[str, Any]] = []
+    found: list[Problem] = []
+    accounts: dict[str, str] = {}
+    for choice in update.mappings:
+        problem: Problem | None = None
+        if choice.category not in SPEND_CATEGORIES:
+            problem = Problem(code="unknown_category", message=f"'{choice.category}' is not a bank spend category.",
+                              action="Use one of: " + ", ".join(SPEND_CATEGORIES) + ".")
+        elif choice.category in accounts or any(p["category"] == choice.category for p in problems):
+            problem = Problem(code="category_repeated", message=f"'{choice.category}' is mapped twice.",
+                              action="Map each category once.")
+        elif choice.xero_account_id:
+            problem = account_problem(choice.xero_account_id, reference)
+        if problem is not None:
+            found.append(problem)
+            problems.append({"category": choice.category, **problem.model_dump(exclude_none=True)})
+        elif choice.xero_account_id:
+            account = reference.account(choice.xero_account_id)
+            assert account is not None  # account_problem found it
+            accounts[choice.category] = account.account_id  # as Xero spells it
+    return found, (problems, accounts)
+
+
+def _choice_problems(changes: dict[str, Any], reference: ReferenceData) -> list[Problem]:
+    problems: list[Problem] = []
+    if changes.get("xero_account_id"):
+        problem = account_problem(changes["xero_account_id"], reference)
+        if problem:
+            problems.append(problem)
+    if changes.get("tax_type"):
+        problem = tax_rate_problem(changes["tax_type"], reference)
+        if problem:
+            problems.append(problem)
+    if changes.get("tracking"):
+        problems.extend(tracking_problems([TrackingChoice(**c) for c in changes["tracking"]], reference))
+    return problems
 
 
 def expense_or_not_found(expenses: ExpenseStore, business_id: str, transaction_id: str) -> ExpenseRecord:
@@ -380,17 +363,3 @@ def _must_exist(record: ExpenseRecord | None) -> ExpenseRecord:
                        action="Only outbound payments of bank accounts linked to Xero are expenses.",
                        code="expense_not_found")
     return record
-
-
-def _plan_batches(admission: Admission, job_id: str, records: list[ExpenseRecord]) -> list[SpendMoneyBatch]:
-    """Creates and updates go in separate batches of up to 50: each batch is exactly one Xero call."""
-    batches: list[SpendMoneyBatch] = []
-    for operation in (SyncOperation.CREATE, SyncOperation.UPDATE):
-        is_update = operation == SyncOperation.UPDATE
-        group = [r.transaction_id for r in records if (r.spend_money is not None) == is_update]
-        for ids in chunks(group, SPEND_MONEY_BATCH_SIZE):
-            batches.append(SpendMoneyBatch(business_id=admission.business_id, tenant_id=admission.tenant_id,
-                                           generation=admission.connection.generation, job_id=job_id,
-                                           batch=len(batches), operation=operation, transaction_ids=ids))
-    return batches
-

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
+from xerosync.clock import Clock, SystemClock
 from xerosync.errors import InvalidRequest
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SyncJob
@@ -30,14 +31,19 @@ from xerosync.store.keys import (
     expense_list_gsi,
     expense_mappings_key,
     expense_reference_data_key,
+    sync_activity_key,
     sync_batch_key,
     sync_job_key,
 )
+from xerosync.store.shared_cache import SharedCache
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 _DERIVED = ("account_id", "has_error")  # top-level copies for the lists' filters
 _BATCH_GET = 100  # DynamoDB's BatchGetItem limit
 _FILTERED_READ = 500  # items read per query when a filter drops some (well under DynamoDB's 1 MB a query)
+# A list request reads at most this many pages of the index: a filter that matches little answers a short page
+# (even an empty one) with a cursor to go on, instead of walking the whole partition in one request.
+_MAX_READS_PER_PAGE = 4
 _WRITERS = 8
 _CHANGE_ATTEMPTS = 5  # lost races in a row before a writer gives up (the caller's retry decides again)
 T = TypeVar("T")
@@ -129,7 +135,8 @@ class ExpenseStore:
 
     def page(self, business_id: str, wanted: ExpenseFilter, *, limit: int, cursor: str | None
              ) -> tuple[list[ExpenseRecord], str | None]:
-        """One page of a tab, newest payment first, filtered; the cursor is opaque to the caller."""
+        """One page of a tab, newest payment first, filtered; the cursor is opaque to the caller. A page holds at
+        most ``limit`` items and may hold fewer (even none) with a cursor, when a filter matches little."""
         partition = expense_list_gsi(business_id, wanted.tab.value, "", "")["gsi1pk"]
         key = Key("gsi1pk").eq(partition)
         low, high = wanted.bounds()  # high: the first instant after the last day
@@ -149,7 +156,7 @@ class ExpenseStore:
         if cursor:
             kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition, wanted.fingerprint())
         records: list[ExpenseRecord] = []
-        while True:
+        for _ in range(_MAX_READS_PER_PAGE):
             try:
                 response = self.table.query(**kwargs)
             except ClientError as error:
@@ -165,6 +172,7 @@ class ExpenseStore:
             if "LastEvaluatedKey" not in response:
                 return records, None
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return records, _encode_cursor(kwargs["ExclusiveStartKey"], wanted.fingerprint())
 
     # ------------------------------------------------------------------ writes
     def save(self, record: ExpenseRecord) -> ExpenseRecord:
@@ -260,6 +268,27 @@ def _decode_cursor(cursor: str, partition: str, fingerprint: str) -> dict[str, s
     return {k: str(position[k]) for k in _KEYS}
 
 
+# ---------------------------------------------------------------------------------------------- activity
+class SyncActivityStore:
+    """The jobs of a business whose decisions the planner has not made durable yet: one small item, so the
+    Pending Sync tab can show at once which expenses are being synced."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def planning(self, business_id: str) -> set[str]:
+        item = self.table.get_item(Key=sync_activity_key(business_id), ConsistentRead=True).get("Item") or {}
+        return set(item.get("planning") or set())
+
+    def started(self, business_id: str, job_id: str) -> None:
+        self.table.update_item(Key=sync_activity_key(business_id), UpdateExpression="ADD planning :job",
+                               ExpressionAttributeValues={":job": {job_id}})
+
+    def planned(self, business_id: str, job_id: str) -> None:
+        self.table.update_item(Key=sync_activity_key(business_id), UpdateExpression="DELETE planning :job",
+                               ExpressionAttributeValues={":job": {job_id}})
+
+
 # ---------------------------------------------------------------------------------------------- mappings
 class MappingStore:
     def __init__(self, table: Any) -> None:
@@ -310,10 +339,57 @@ class SyncJobStore:
         self.table.update_item(Key=sync_job_key(business_id, job_id), UpdateExpression="SET dispatched_at = :at",
                                ExpressionAttributeValues={":at": at})
 
+    def record_plan(self, job: SyncJob, at: str) -> bool:
+        """The planner's decisions (counts, skipped, batches), once: before any batch is sent, so no worker has
+        counted anything yet. False when a plan was recorded already (a redelivered plan message)."""
+        values: dict[str, Any] = {
+            ":queued": job.queued, ":rejected": job.rejected, ":failed": job.failed,
+            ":skipped": [s.model_dump(mode="json") for s in job.skipped], ":total": job.batches_total,
+            ":batches": [b.model_dump(mode="json") for b in job.batches], ":at": at}
+        expression = ("SET queued = :queued, rejected = :rejected, failed = :failed, skipped = :skipped, "
+                      "batches_total = :total, batches = :batches, planned_at = :at REMOVE queued_ids")
+        if job.failed_ids:
+            expression = expression.replace(" REMOVE", ", failed_ids = :ids REMOVE")
+            values[":ids"] = set(job.failed_ids)
+        else:
+            expression += ", failed_ids"
+        try:
+            self.table.update_item(Key=sync_job_key(job.business_id, job.job_id), UpdateExpression=expression,
+                                   ConditionExpression="attribute_exists(pk) AND attribute_not_exists(planned_at)",
+                                   ExpressionAttributeValues=values)
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def note_wait(self, business_id: str, job_id: str, reason: str, until: str) -> None:
+        """A batch of the job waits for Xero: why, and until when (shown until it goes on)."""
+        self.table.update_item(Key=sync_job_key(business_id, job_id),
+                               UpdateExpression="SET waiting_reason = :reason, waiting_until = :until",
+                               ConditionExpression="attribute_exists(pk)",
+                               ExpressionAttributeValues={":reason": reason, ":until": until})
+
+    def many(self, business_id: str, job_ids: Iterable[str], fields: str) -> dict[str, dict[str, Any]]:
+        """A few attributes of several jobs of the business at once (what a list page needs to show)."""
+        wanted = list(dict.fromkeys(job_ids))
+        found: dict[str, dict[str, Any]] = {}
+        client = self.table.meta.client
+        for keys in chunks([sync_job_key(business_id, j) for j in wanted], _BATCH_GET):
+            request: dict[str, Any] = {self.table.name: {"Keys": keys, "ProjectionExpression": f"job_id, {fields}"}}
+            while request:
+                response = client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table.name, []):
+                    found[str(item["job_id"])] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
     def count_batch(self, business_id: str, job_id: str, batch: int, *, synced: int, failed_ids: list[str]) -> bool:
         """Add one batch's results to the job, once: a redelivered batch is not counted twice."""
         marker = str(batch)
-        expression = "ADD batches_done :one, synced :synced, failed :failed, counted_batches :batch"
+        # Counting a batch also ends any wait the job showed: its work has gone on.
+        expression = ("REMOVE waiting_reason, waiting_until "
+                      "ADD batches_done :one, synced :synced, failed :failed, counted_batches :batch")
         values: dict[str, Any] = {":one": 1, ":synced": synced, ":failed": len(failed_ids), ":batch": {marker},
                                   ":marker": marker}
         if failed_ids:
@@ -380,17 +456,26 @@ class SyncJobStore:
 
 # ---------------------------------------------------------------------------------------------- reference data
 class ReferenceDataStore:
-    """One item per organisation; the snapshot is kept as one JSON document (read and written whole)."""
+    """One item per organisation; the snapshot is one JSON document, read and written whole, and refreshed by
+    one Lambda at a time (``store.shared_cache``)."""
 
-    def __init__(self, table: Any) -> None:
-        self.table = table
+    def __init__(self, table: Any, clock: Clock | None = None) -> None:
+        self.cache = SharedCache(table, clock or SystemClock())
 
     def get(self, tenant_id: str) -> ReferenceData | None:
-        item = self.table.get_item(Key=expense_reference_data_key(tenant_id)).get("Item")
-        return ReferenceData.model_validate_json(item["data"]) if item else None
+        cached = self.cache.get(expense_reference_data_key(tenant_id))
+        return ReferenceData.model_validate_json(cached.data) if cached else None
 
     def put(self, data: ReferenceData) -> None:
-        self.table.put_item(Item={**expense_reference_data_key(data.tenant_id), "data": data.model_dump_json()})
+        self.cache.put(expense_reference_data_key(data.tenant_id), data.model_dump_json(), data.refreshed_at)
+
+    def refreshed(self, tenant_id: str, fetch: Callable[[], ReferenceData], *, unless_since: float
+                  ) -> ReferenceData | None:
+        """The snapshot refreshed at or after ``unless_since`` (fetched here, or by another Lambda meanwhile);
+        the one there is when another refresh is slow."""
+        cached = self.cache.refreshed(expense_reference_data_key(tenant_id), lambda: fetch().model_dump_json(),
+                                      unless_since=unless_since)
+        return ReferenceData.model_validate_json(cached.data) if cached else None
 
 
 def in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:

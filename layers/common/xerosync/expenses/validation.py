@@ -104,6 +104,20 @@ def tracking_problems(choices: list[TrackingChoice], reference: ReferenceData) -
     return problems
 
 
+# What only Xero's reference data says (an account, bank account, tax rate or tracking option missing or archived):
+# a snapshot taken before the user changed something in Xero may say it wrongly, so it is refreshed once before
+# any of these is shown (``ReferenceDataCache.without_gaps``).
+FROM_REFERENCE_DATA = frozenset({
+    "xero_bank_account_unavailable", "currency_mismatch", "currency_not_in_organisation", "account_not_found",
+    "account_archived", "account_payments_disabled", "tax_rate_not_found", "tax_rate_archived",
+    "tax_rate_not_for_expenses", "tracking_category_not_found", "tracking_category_archived",
+    "tracking_option_not_found", "tracking_option_archived", "date_locked"})
+
+
+def depends_on_reference_data(problems: list[Problem]) -> bool:
+    return any(p.code in FROM_REFERENCE_DATA for p in problems)
+
+
 def problems_for_sync(expense: ExpenseRecord, context: SyncContext) -> list[Problem]:
     """Everything that would stop this expense from becoming a Spend Money, known without calling Xero.
 

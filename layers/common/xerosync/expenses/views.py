@@ -123,6 +123,12 @@ class SpendMoneyView(BaseModel):
     synced_at: str
 
 
+class WaitView(BaseModel):
+    reason: str = Field(description="What the sync waits for, in the product's words.")
+    until: str = Field(description="When it goes on, about (ISO 8601, UTC).")
+    message: str = Field(description="Both in a sentence, for the page.")
+
+
 class ExpenseView(BaseModel):
     transaction_id: str
     account_id: str
@@ -150,11 +156,14 @@ class ExpenseView(BaseModel):
     ready_to_sync: bool = Field(description="False when validation finds a problem (listed in problems).")
     problems: list[Problem] = Field(default_factory=list)
     job_id: str | None = None
+    waiting: WaitView | None = Field(None, description="While its sync waits for Xero's limits: why and until when.")
 
 
 class ExpensePage(BaseModel):
     items: list[ExpenseView]
-    next_cursor: str | None = Field(None, description="Pass it back as cursor for the next page; null at the end.")
+    next_cursor: str | None = Field(None, description=(
+        "Pass it back as cursor for the next page; null at the end. A page may hold fewer items than the limit, "
+        "even none, when a filter matches little: each request reads a bounded part of the list."))
 
 
 class TrackingChoiceIn(StrictBody):
@@ -199,6 +208,7 @@ class SyncJobView(BaseModel):
     failed_transaction_ids: list[str] = Field(default_factory=list)
     created_at: str
     completed_at: str | None = None
+    waiting: WaitView | None = Field(None, description="While the sync waits for Xero's limits: why and until when.")
 
 
 class ListQuery(BaseModel):

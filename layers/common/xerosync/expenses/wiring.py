@@ -13,9 +13,16 @@ from xerosync.clock import Clock, SystemClock
 from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
 from xerosync.expenses.ledger_events import LedgerEventConsumer
+from xerosync.expenses.planner import SpendMoneyPlanner
 from xerosync.expenses.request_dedup import SyncRequestDeduplicator
 from xerosync.expenses.service import ExpenseService
-from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncJobStore
+from xerosync.expenses.store import (
+    ExpenseStore,
+    MappingStore,
+    ReferenceDataStore,
+    SyncActivityStore,
+    SyncJobStore,
+)
 from xerosync.expenses.worker import SpendMoneyWorker
 from xerosync.expenses.xero_gateway import ReferenceDataCache
 from xerosync.ledger.client import LedgerClient, get_ledger_client
@@ -27,7 +34,7 @@ from xerosync.xero.client import XeroClient, get_xero_client
 
 
 def _reference_cache(settings: Settings, clock: Clock) -> ReferenceDataCache:
-    return ReferenceDataCache(ReferenceDataStore(aws.table(settings.main_table_name)), clock,
+    return ReferenceDataCache(ReferenceDataStore(aws.table(settings.main_table_name), clock), clock,
                               settings.expense_reference_data_max_age_seconds)
 
 
@@ -47,7 +54,7 @@ def build_expense_service(settings: Settings, *, xero: XeroClient, ledger: Ledge
         spend_money_queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
         deduplicator=SyncRequestDeduplicator(settings.idempotency_table_name, aws.client("dynamodb"),
                                              settings.expense_sync_request_window_seconds),
-        clock=clock, bank_contact_name=settings.expense_bank_contact_name,
+        activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
         booking_offset_minutes=settings.statement_utc_offset_minutes,
     )
 
@@ -80,6 +87,23 @@ def get_expense_service() -> ExpenseService:
 @per_cold_start
 def get_spend_money_worker() -> SpendMoneyWorker:
     return build_spend_money_worker(get_settings(), xero=get_xero_client())
+
+
+def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Clock | None = None
+                              ) -> SpendMoneyPlanner:
+    clock = clock or xero.clock
+    table = aws.table(settings.main_table_name)
+    return SpendMoneyPlanner(
+        expenses=ExpenseStore(table), jobs=SyncJobStore(table), mappings=MappingStore(table), feeds=FeedStore(table),
+        reference=_reference_cache(settings, clock), xero=xero,
+        queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
+        activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
+        booking_offset_minutes=settings.statement_utc_offset_minutes)
+
+
+@per_cold_start
+def get_spend_money_planner() -> SpendMoneyPlanner:
+    return build_spend_money_planner(get_settings(), xero=get_xero_client())
 
 
 @per_cold_start

@@ -19,7 +19,8 @@ expense is left "being synced" with nobody working on it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from functools import partial
 from typing import Protocol
 
@@ -32,9 +33,10 @@ from xerosync.expenses.models import (
     ExpenseStatus,
     SpendMoneyBatch,
 )
+from xerosync.expenses.presenter import wait_reason
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
-from xerosync.expenses.validation import SyncContext, problems_for_sync
+from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, update_spend_money
 from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
@@ -137,7 +139,8 @@ class SpendMoneyWorker:
                            extra={"job_id": batch.job_id, "batch": batch.batch, "reason": error.reason})
             reason = error.reason or error.message
             self._end_unsettled(batch, work, tally, partial(lifecycle.reconnect_required, reason=reason))
-        except WAITS:
+        except WAITS as wait:
+            self._note_wait(batch, wait)
             raise  # not a failure: the message comes back when the wait is over
         except REFUSALS as error:
             # Xero refused the whole request (not an expense of it): sending it again cannot succeed.
@@ -163,6 +166,15 @@ class SpendMoneyWorker:
             raise  # the message still goes to the dead-letter queue, whose alarm tells a person
         self._finish(batch, tally, records)
         return tally
+
+    def _note_wait(self, batch: SpendMoneyBatch, wait: Exception) -> None:
+        """The job, and through it each of its waiting expenses, says what it waits for and until about when."""
+        if isinstance(wait, XeroRateLimited):
+            seconds, problem = wait.retry_after, wait.problem
+        else:
+            seconds, problem = float(getattr(wait, "seconds", 60)), "lease"
+        until = iso(utc_now(self.clock) + timedelta(seconds=max(1.0, seconds)))
+        self.jobs.note_wait(batch.business_id, batch.job_id, wait_reason(problem), until)
 
     def _end_unsettled(self, batch: SpendMoneyBatch, work: list[ExpenseRecord], tally: Tally,
                        ending: Callable[..., ExpenseRecord]) -> None:
@@ -206,10 +218,16 @@ class SpendMoneyWorker:
                              if f is not None and f.is_live and f.xero_account_id},
             bank_contact_name=self.bank_contact_name, booking_offset_minutes=self.booking_offset_minutes)
         now = self._now()
+        found = [(expense, problems_for_sync(expense, context)) for expense in work]
+        if any(depends_on_reference_data(problems) for _, problems in found):
+            # The snapshot may predate what the user did in Xero: it says "archived or deleted" only once fresh.
+            fresher = self.reference.without_gaps(context.reference, batch.tenant_id, lambda: session)
+            if fresher is not context.reference:
+                context = replace(context, reference=fresher)
+                found = [(expense, problems_for_sync(expense, context)) for expense in work]
         rejected: list[Decision] = []
         valid: list[ExpenseRecord] = []
-        for expense in work:
-            problems = problems_for_sync(expense, context)
+        for expense, problems in found:
             if problems:
                 rejected.append((expense, partial(lifecycle.reject, problems=problems, job_id=batch.job_id, now=now)))
             else:

@@ -2,7 +2,9 @@
 
 Reference data is cached per organisation (``ReferenceDataCache``): listing and validating read the cache;
 only a stale or missing snapshot (or a user asking for a refresh, at most once a minute) costs Xero calls,
-five of them, whatever the number of expenses.
+five of them, whatever the number of expenses, and one Lambda refreshes while the others wait for its result.
+A snapshot that lacks something an expense names (an account or bank account created in Xero since) is
+refreshed once before the product calls it archived or deleted.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from xerosync.expenses.reference_data import (
 )
 from xerosync.expenses.store import ReferenceDataStore
 from xerosync.observability import logger
-from xerosync.xero.errors import ReconnectRequired, XeroError
+from xerosync.xero.errors import ReconnectRequired, XeroError, XeroRateLimited
 from xerosync.xero.models import BankTransaction
 from xerosync.xero.session import XeroSession, in_order_of
 
 # A user's "refresh" goes to Xero at most this often per organisation: one person's clicks must not spend the
 # organisation's 60 calls a minute.
 FORCED_REFRESH_INTERVAL_SECONDS = 60.0
+# A snapshot that lacks what an expense names is refreshed unless it was refreshed this recently.
+MISSING_REFRESH_INTERVAL_SECONDS = 10.0
 
 
 def fetch_reference_data(session: XeroSession, now: float) -> ReferenceData:
@@ -77,10 +81,26 @@ class ReferenceDataCache:
         recently = snapshot is not None and snapshot.age(now) < FORCED_REFRESH_INTERVAL_SECONDS
         if snapshot is not None and (recently if force else fresh):
             return snapshot
+        wanted_since = now - (FORCED_REFRESH_INTERVAL_SECONDS if force else self.max_age_seconds)
+        return self._refreshed(tenant_id, open_session, snapshot, wanted_since, required=required)
+
+    def without_gaps(self, snapshot: ReferenceData | None, tenant_id: str,
+                     open_session: Callable[[], XeroSession] | None) -> ReferenceData | None:
+        """A snapshot that lacks something an expense names, refreshed once (unless it is a moment old)."""
+        now = self.clock.time()
+        if snapshot is not None and snapshot.age(now) < MISSING_REFRESH_INTERVAL_SECONDS:
+            return snapshot
+        return self._refreshed(tenant_id, open_session, snapshot, now - MISSING_REFRESH_INTERVAL_SECONDS,
+                               required=False)
+
+    def _refreshed(self, tenant_id: str, open_session: Callable[[], XeroSession] | None,
+                   snapshot: ReferenceData | None, wanted_since: float, *, required: bool) -> ReferenceData | None:
         if open_session is None:
             return snapshot
         try:
-            refreshed = fetch_reference_data(open_session(), now)
+            refreshed = self.store.refreshed(tenant_id, lambda: fetch_reference_data(open_session(),
+                                                                                    self.clock.time()),
+                                             unless_since=wanted_since)
         except ReconnectRequired:
             raise
         except XeroError as error:
@@ -89,8 +109,10 @@ class ReferenceDataCache:
             if snapshot is None and required:
                 raise
             return snapshot
-        self.store.put(refreshed)
-        return refreshed
+        if refreshed is None and required:
+            raise XeroRateLimited("The organisation's reference data is being fetched from Xero",
+                                  status=429, retry_after=2, problem="refresh")
+        return refreshed or snapshot
 
 
 def update_spend_money(session: XeroSession, items: Sequence[BankTransaction], *, key: str) -> list[BankTransaction]:

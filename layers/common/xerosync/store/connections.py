@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
@@ -46,7 +46,11 @@ class XeroConnectionRecord(BaseModel):
     status_changed_at: str | None = None
     last_sync_at: str | None = None
     confirmed_at: int | None = None  # epoch seconds: when Xero last confirmed the connection for a user looking at it
+    feeds_checked_at: int | None = None  # epoch seconds: when a user's look last asked Xero about pending feeds
     version: int = 0
+
+
+Turn = Literal["confirmed_at", "feeds_checked_at"]
 
 
 class StaleConnection(Exception):
@@ -120,15 +124,16 @@ class ConnectionStore:
             raise
         return True
 
-    def claim_confirmation(self, business_id: str, generation: str, now: float, interval_seconds: float) -> bool:
-        """Take the turn to confirm an ACTIVE connection with Xero: True at most once per interval, whoever
-        asks (so many users opening the page cost one Xero call)."""
+    def claim_turn(self, business_id: str, generation: str, turn: Turn, now: float, interval_seconds: float) -> bool:
+        """Take the turn to ask Xero something about an ACTIVE connection for a user looking at it (``confirmed_at``:
+        is it still connected; ``feeds_checked_at``: are its pending feeds settled): True at most once per
+        interval, whoever asks, so many users opening the page cost one Xero call."""
         try:
             self.table.update_item(
-                Key=connection_key(business_id), UpdateExpression="SET confirmed_at = :now",
+                Key=connection_key(business_id), UpdateExpression="SET #turn = :now",
                 ConditionExpression="generation = :g AND #status = :active AND "
-                                    "(attribute_not_exists(confirmed_at) OR confirmed_at <= :due)",
-                ExpressionAttributeNames={"#status": "status"},
+                                    "(attribute_not_exists(#turn) OR #turn <= :due)",
+                ExpressionAttributeNames={"#status": "status", "#turn": turn},
                 ExpressionAttributeValues={":now": int(now), ":g": generation,
                                            ":active": ConnectionStatus.ACTIVE.value,
                                            ":due": int(now - interval_seconds)})

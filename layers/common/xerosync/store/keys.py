@@ -114,6 +114,11 @@ def sync_job_key(business_id: str, job_id: str) -> dict[str, str]:
     return {"pk": business_pk(business_id), "sk": f"SYNCJOB#{job_id}"}
 
 
+def sync_activity_key(business_id: str) -> dict[str, str]:
+    """The business's jobs being planned (their expenses show as being synced before the planner marks them)."""
+    return {"pk": business_pk(business_id), "sk": "SYNC_ACTIVITY"}
+
+
 def sync_batch_key(business_id: str, job_id: str, batch: int) -> dict[str, str]:
     """A job's batch remembers its send attempts, so a redelivered batch looks Xero up before sending."""
     return {"pk": business_pk(business_id), "sk": f"SYNCJOB#{job_id}#BATCH#{batch:04d}"}
@@ -122,6 +127,11 @@ def sync_batch_key(business_id: str, job_id: str, batch: int) -> dict[str, str]:
 def expense_reference_data_key(tenant_id: str) -> dict[str, str]:
     """Xero's accounts, tax rates, tracking and currencies, cached per organisation (shared by businesses)."""
     return {"pk": tenant_pk(tenant_id), "sk": "EXPENSE_REFERENCE_DATA"}
+
+
+def xero_bank_accounts_key(tenant_id: str) -> dict[str, str]:
+    """The organisation's Xero bank accounts, cached for the picker (shared by its businesses)."""
+    return {"pk": tenant_pk(tenant_id), "sk": "XERO_BANK_ACCOUNTS"}
 
 
 def receipt_uploads_key(business_id: str, transaction_id: str) -> dict[str, str]:

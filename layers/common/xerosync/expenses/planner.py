@@ -1,0 +1,272 @@
+"""Starting a sync job in two steps, so that "Sync Expenses" answers at once (docs/sync-expenses.md, "Starting a
+sync"):
+
+1. The API (``ExpenseService.start_sync``) reads the selection and decides in memory what each expense becomes
+   (``decide``): the answer carries the counts. It records the job with its selection and the expenses it will
+   sync (``queued_ids``), marks the job as being planned, and sends one plan message. From that moment the
+   Pending Sync tab shows those expenses as being synced.
+2. The planner (``SpendMoneyPlanner``, in the Spend Money worker) makes the decisions durable: each expense
+   QUEUED or Sync error with a conditional write (deciding again from what is there now when another writer got
+   there first), the plan recorded on the job once, the batches sent, the job dispatched.
+
+Repeating the plan is harmless: an expense this job queued before counts as its own, a recorded plan is sent
+again exactly (deterministic deduplication ids; the worker settles each expense once), and a job already
+dispatched is left alone. A job whose plan message never left the API shows NOT_STARTED after a grace period,
+and its expenses were never touched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from xerosync.clock import Clock, from_iso, iso, utc_now
+from xerosync.expenses import lifecycle
+from xerosync.expenses.mapping import CategoryMappings
+from xerosync.expenses.models import (
+    SPEND_MONEY_BATCH_SIZE,
+    ExpenseRecord,
+    ExpenseStatus,
+    PlannedBatch,
+    SkippedExpense,
+    SpendMoneyBatch,
+    SpendMoneyPlan,
+    SyncJob,
+    SyncJobStatus,
+    SyncOperation,
+)
+from xerosync.expenses.presenter import job_status
+from xerosync.expenses.reference_data import ReferenceData
+from xerosync.expenses.store import StaleExpense, chunks
+from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
+from xerosync.observability import logger, metrics
+from xerosync.store.feeds import FeedRecord
+from xerosync.xero.session import XeroSession
+
+SAVE_ATTEMPTS = 4
+# Longer than a batch's deliveries and retries (10 x 12 minutes) and a wait parked behind Xero's daily limit.
+STUCK_JOB_SECONDS = 26 * 3600
+# A batch's last delivery that began this long ago and was never counted was killed (the worker's timeout
+# is 120 s): its expenses may be synced again at once.
+ABANDONED_AFTER_SECONDS = 600
+
+
+def new_job_id(now: datetime) -> str:
+    """Jobs sort by creation time and never collide."""
+    return f"job_{now:%Y%m%d%H%M%S}_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Decisions:
+    skipped: list[SkippedExpense] = field(default_factory=list)
+    to_queue: list[ExpenseRecord] = field(default_factory=list)
+    rejected: list[ExpenseRecord] = field(default_factory=list)  # already turned into Sync errors
+
+    def batches(self) -> list[PlannedBatch]:
+        """Creates and updates in separate batches of up to 50: each batch is exactly one Xero call."""
+        planned: list[PlannedBatch] = []
+        for operation in (SyncOperation.CREATE, SyncOperation.UPDATE):
+            is_update = operation == SyncOperation.UPDATE
+            group = [r.transaction_id for r in self.to_queue if (r.spend_money is not None) == is_update]
+            planned.extend(PlannedBatch(operation=operation, transaction_ids=ids)
+                           for ids in chunks(group, SPEND_MONEY_BATCH_SIZE))
+        return planned
+
+
+def skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str], job_id: str | None = None
+                ) -> tuple[Any, str] | None:
+    if record is None:
+        return "not_found", "There is no expense with this id (only outbound payments of linked accounts are)."
+    if record.status == ExpenseStatus.QUEUED and record.job_id not in stranded_jobs and record.job_id != job_id:
+        return "already_queued", "This expense is already being synced."
+    if record.status == ExpenseStatus.SYNCED and not record.updated:
+        return "already_synced", "This expense is already synced and has not changed since."
+    return None
+
+
+def decide(ids: list[str], records: dict[str, ExpenseRecord], context: SyncContext, stranded: set[str],
+           job_id: str, now: str) -> Decisions:
+    """What each selected expense becomes in this job: skipped (with why), queued, or a Sync error at once."""
+    decisions = Decisions()
+    for transaction_id in ids:
+        record = records.get(transaction_id)
+        reason = skip_reason(record, stranded, job_id)
+        if reason is not None:
+            decisions.skipped.append(SkippedExpense(transaction_id=transaction_id, reason=reason[0],
+                                                    message=reason[1]))
+            continue
+        assert record is not None
+        problems = problems_for_sync(record, context)
+        if problems:
+            decisions.rejected.append(lifecycle.reject(record, problems, job_id, now))
+        else:
+            decisions.to_queue.append(record)
+    return decisions
+
+
+class ExpenseReads(Protocol):
+    def get_many(self, business_id: str, transaction_ids: Iterable[str]) -> dict[str, ExpenseRecord]: ...
+
+    def save_many(self, records: list[ExpenseRecord]) -> list[ExpenseRecord | None]: ...
+
+
+class JobRecords(Protocol):
+    def get(self, business_id: str, job_id: str) -> SyncJob | None: ...
+
+    def abandoned(self, business_id: str, job_id: str, last_delivery_before: float) -> bool: ...
+
+    def record_plan(self, job: SyncJob, at: str) -> bool: ...
+
+    def mark_dispatched(self, business_id: str, job_id: str, at: str) -> None: ...
+
+    def complete_if_done(self, business_id: str, job_id: str, at: str) -> bool: ...
+
+
+def stranded_jobs(jobs: JobRecords, business_id: str, records: Iterable[ExpenseRecord], now: float) -> set[str]:
+    """Jobs whose QUEUED expenses nobody will settle: their batches were never all sent (the request died
+    half-way), a batch's last delivery began long enough ago to have been killed at its timeout without
+    being counted, or the job is older than any delivery, retry or parked wait lasts. A new job may take
+    their expenses over; it looks Xero up before creating anything."""
+    queued_by = {r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
+    stranded = set()
+    for job_id in queued_by:
+        job = jobs.get(business_id, job_id)
+        if job is None or _nobody_will_finish(jobs, job, now):
+            stranded.add(job_id)
+    return stranded
+
+
+def _nobody_will_finish(jobs: JobRecords, job: SyncJob, now: float) -> bool:
+    if job_status(job, now) == SyncJobStatus.NOT_STARTED:
+        return True
+    if job.completed_at is not None:
+        return False
+    return now - from_iso(job.created_at).timestamp() > STUCK_JOB_SECONDS or jobs.abandoned(
+        job.business_id, job.job_id, last_delivery_before=now - ABANDONED_AFTER_SECONDS)
+
+
+class BatchSender(Protocol):
+    def send(self, batches: list[SpendMoneyBatch]) -> None: ...
+
+
+class Activity(Protocol):
+    def planned(self, business_id: str, job_id: str) -> None: ...
+
+
+class Mappings(Protocol):
+    def get(self, business_id: str) -> CategoryMappings: ...
+
+
+class BusinessFeeds(Protocol):
+    def for_business(self, business_id: str) -> list[FeedRecord]: ...
+
+
+class Reference(Protocol):
+    def cached(self, tenant_id: str) -> ReferenceData | None: ...
+
+    def without_gaps(self, snapshot: ReferenceData | None, tenant_id: str, open_session: Any) -> ReferenceData | None:
+        ...
+
+
+class Sessions(Protocol):
+    def session(self, business_id: str, generation: str | None = None) -> XeroSession: ...
+
+
+@dataclass
+class SpendMoneyPlanner:
+    expenses: ExpenseReads
+    jobs: JobRecords
+    mappings: Mappings
+    feeds: BusinessFeeds
+    reference: Reference
+    xero: Sessions
+    queue: BatchSender
+    activity: Activity
+    clock: Clock
+    bank_contact_name: str
+    booking_offset_minutes: int = 480
+
+    def plan(self, message: SpendMoneyPlan) -> None:
+        job = self.jobs.get(message.business_id, message.job_id)
+        if job is None or job.dispatched_at is not None:
+            self.activity.planned(message.business_id, message.job_id)
+            return  # a repeat of a plan that went through
+        now = iso(utc_now(self.clock))
+        if job.planned_at is None:
+            self.jobs.record_plan(self._decide(job, message, now), now)
+            recorded = self.jobs.get(message.business_id, message.job_id)  # as recorded (by this or a repeat)
+            assert recorded is not None
+            job = recorded
+        self.queue.send([SpendMoneyBatch(
+            business_id=job.business_id, tenant_id=job.tenant_id, generation=message.generation, job_id=job.job_id,
+            batch=n, operation=planned.operation, transaction_ids=planned.transaction_ids)
+            for n, planned in enumerate(job.batches)])
+        self.jobs.mark_dispatched(job.business_id, job.job_id, now)
+        if not job.batches:
+            self.jobs.complete_if_done(job.business_id, job.job_id, now)  # every expense ended at once
+        self.activity.planned(job.business_id, job.job_id)
+        metrics.add_metric(name="ExpensesQueued", unit="Count", value=job.queued)
+        metrics.add_metric(name="ExpensesRejectedBeforeSending", unit="Count", value=job.rejected)
+        logger.info("sync job planned", extra={"job_id": job.job_id, "queued": job.queued, "rejected": job.rejected,
+                                               "skipped": len(job.skipped), "batches": len(job.batches)})
+
+    def _decide(self, job: SyncJob, message: SpendMoneyPlan, now: str) -> SyncJob:
+        """The job's final decisions, written on each expense (QUEUED, or Sync error at once)."""
+        context = self._context(message)
+        records = self.expenses.get_many(job.business_id, job.selection)
+        stranded = stranded_jobs(self.jobs, job.business_id, records.values(), self.clock.time())
+        decisions = decide(job.selection, records, context, stranded, job.job_id, now)
+        if any(r.error is not None and depends_on_reference_data(r.error.problems) for r in decisions.rejected):
+            # The snapshot may predate what the user did in Xero: it says "archived or deleted" only once fresh.
+            fresher = self.reference.without_gaps(context.reference, job.tenant_id,
+                                                  lambda: self.xero.session(job.business_id, message.generation))
+            if fresher is not None and fresher is not context.reference:
+                context = replace(context, reference=fresher)
+                decisions = decide(job.selection, records, context, stranded, job.job_id, now)
+        decisions = self._write(job, decisions, context, stranded, now)
+        batches = decisions.batches()
+        return job.model_copy(update={
+            "queued": len(decisions.to_queue), "rejected": len(decisions.rejected), "skipped": decisions.skipped,
+            "failed": len(decisions.rejected), "failed_ids": [r.transaction_id for r in decisions.rejected],
+            "batches": batches, "batches_total": len(batches)})
+
+    def _context(self, message: SpendMoneyPlan) -> SyncContext:
+        feeds = self.feeds.for_business(message.business_id)
+        return SyncContext(reference=self.reference.cached(message.tenant_id),
+                           mappings=self.mappings.get(message.business_id),
+                           linked_accounts={f.account_id: f.xero_account_id for f in feeds
+                                            if f.is_live and f.xero_account_id},
+                           bank_contact_name=self.bank_contact_name, booking_offset_minutes=self.booking_offset_minutes)
+
+    def _write(self, job: SyncJob, decisions: Decisions, context: SyncContext, stranded: set[str],
+               now: str) -> Decisions:
+        """Each decision by a conditional write; an expense another writer changed meanwhile (a ledger event, an
+        edit) is decided again from what is there now. Returns the decisions as written."""
+        final: dict[str, ExpenseRecord] = {}
+        skipped = list(decisions.skipped)
+        rejected, to_queue = decisions.rejected, decisions.to_queue
+        for _ in range(SAVE_ATTEMPTS):
+            ours = {r.transaction_id: r for r in to_queue
+                    if r.status == ExpenseStatus.QUEUED and r.job_id == job.job_id}
+            final.update(ours)  # queued by this job before (a repeated plan): nothing to write
+            to_save = rejected + [lifecycle.queue(r, job.job_id, now) for r in to_queue if r.transaction_id not in ours]
+            lost = []
+            for record, saved in zip(to_save, self.expenses.save_many(to_save), strict=True):
+                if saved is None:
+                    lost.append(record.transaction_id)
+                else:
+                    final[record.transaction_id] = saved
+            if not lost:
+                break
+            again = decide(lost, self.expenses.get_many(job.business_id, lost), context, stranded, job.job_id, now)
+            skipped.extend(again.skipped)
+            rejected, to_queue = again.rejected, again.to_queue
+        else:
+            # Another writer kept winning: the message comes back and the plan is made again from scratch.
+            raise StaleExpense(f"expenses of job {job.job_id} kept changing while it was planned")
+        ordered = [final[i] for i in job.selection if i in final]
+        return Decisions(skipped=skipped, to_queue=[r for r in ordered if r.status == ExpenseStatus.QUEUED],
+                         rejected=[r for r in ordered if r.status == ExpenseStatus.SYNC_ERROR])
