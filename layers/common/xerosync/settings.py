@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
+from xerosync.auth import DEFAULT_ACCOUNTING_ROLES
 from xerosync.lifecycle import per_cold_start
 
 # Xero's scopes as named in the official OpenAPI files (16.1.0). Apps created after March 2026 use the
@@ -62,6 +63,8 @@ class Settings(BaseModel):
     claim_business_id: NonEmpty = Field("business_id", alias="AUTH_CLAIM_BUSINESS_ID")
     claim_user_id: NonEmpty = Field("sub", alias="AUTH_CLAIM_USER_ID")
     claim_role: NonEmpty = Field("role", alias="AUTH_CLAIM_ROLE")
+    # The roles that may manage the integration, spelled exactly as the identity provider issues them.
+    accounting_roles: frozenset[str] = Field(DEFAULT_ACCOUNTING_ROLES, alias="AUTH_ACCOUNTING_ROLES")
 
     # Xero's attachment limits have changed over time (3 MB, later 10 MB); the product promises "less than
     # 3MB", read as 3,000,000 bytes, the strictest value Xero has used.
@@ -87,6 +90,16 @@ class Settings(BaseModel):
     statement_utc_offset_minutes: int = Field(480, ge=-720, le=840, alias="STATEMENT_UTC_OFFSET_MINUTES")
     # Sync now: at most once per business in this many seconds, so it cannot drain the organisation's budget.
     sync_now_interval_seconds: int = Field(600, ge=0, alias="SYNC_NOW_INTERVAL_SECONDS")
+
+    @field_validator("accounting_roles", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            roles = [role.strip() for role in value.split(",")]
+            if not all(roles):
+                raise ValueError("must list role names separated by commas, none empty")
+            return frozenset(roles)
+        return value
 
     @field_validator("xero_scopes")
     @classmethod
