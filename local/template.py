@@ -130,6 +130,10 @@ class Template:
             raise ValueError(f"not parameters of the template: {sorted(unknown)}")
         return values
 
+    def with_parameters(self, **values: str) -> Template:
+        """The same template with some parameters' values replaced."""
+        return Template(self.body, {**self.parameters, **values}, self.stack_name)
+
     # ------------------------------------------------------------------ resources by type
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {lid: res for lid, res in self.resources.items() if res["Type"] == resource_type}
@@ -153,6 +157,8 @@ class Template:
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}",
             "AWS::Serverless::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
         }.get(rtype, f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{name}")
 
     # ------------------------------------------------------------------ intrinsics
@@ -204,6 +210,8 @@ class Template:
         raise KeyError(f"Ref to unknown name {name}")
 
     def _get_att(self, logical_id: str, attribute: str, refs: dict[str, str]) -> Any:
+        if attribute == "Arn" and self.resources[logical_id]["Type"] == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{refs.get(logical_id, logical_id)}"
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute == "QueueName":
