@@ -79,6 +79,10 @@ class LambdaRuntime:
         for path in {LAYER_DIR, *(spec.code_uri for spec in self.functions.values())}:
             if str(path) not in sys.path:
                 sys.path.insert(0, str(path))
+        # Each function keeps its own cold-start caches (clients, the secret, tokens), as in Lambda.
+        from xerosync.lifecycle import set_environment_key
+
+        set_environment_key(acting_function)
 
     def handler(self, function: str) -> Callable[[dict[str, Any], Any], Any]:
         with self._lock:

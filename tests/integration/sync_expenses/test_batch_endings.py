@@ -14,6 +14,7 @@ import pytest
 
 from local.clock import OffsetClock
 from local.event_sources import BatchOutcome
+from local.lambda_runtime import acting_as
 from local.ledger_emulator import LedgerEmulator
 from local.template import Template
 from local.xero_emulator import XeroEmulator
@@ -138,7 +139,8 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     assert {e["status"] for e in user.pending()} == {"QUEUED"}
     monkeypatch.undo()
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
-    service = get_expense_service()
+    with acting_as("SyncExpensesApiFunction"):  # the expense API's own service, as it runs
+        service = get_expense_service()
     monkeypatch.setattr(service, "clock", OffsetClock(service.clock, ABANDONED_AFTER_SECONDS + 60))
     again = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids},
                       headers={"Idempotency-Key": "a later click"})  # (not a double click of the first)
