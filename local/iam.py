@@ -179,22 +179,17 @@ class CallRecorder:
 
 def _implied(request: Request, environment: Provisioned) -> list[Request]:
     """What a service does with the caller's permissions: Secrets Manager decrypts a secret under its key, SQS
-    the messages of a queue under a customer-managed key."""
-    if request.action == "secretsmanager:GetSecretValue":
-        key = environment.secret_keys.get(request.resource)
-        if key:
-            return [Request("kms:Decrypt", key_arn(key),
-                            _context(**{"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com",
-                                        "kms:CallerAccount": ACCOUNT_ID,
-                                        "kms:EncryptionContext:SecretARN": request.resource}))]
-    if request.action == "sqs:ReceiveMessage":
-        key = environment.queue_keys.get(request.resource)
-        if key:
-            return [Request("kms:Decrypt", key_arn(key),
-                            _context(**{"kms:ViaService": f"sqs.{REGION}.amazonaws.com",
-                                        "kms:CallerAccount": ACCOUNT_ID,
-                                        "kms:EncryptionContext:aws:sqs:arn": request.resource}))]
-    return []
+    the messages of a queue under a customer-managed key (each with the encryption context it uses)."""
+    service, keys, context_key = {
+        "secretsmanager:GetSecretValue": ("secretsmanager", environment.secret_keys, "SecretARN"),
+        "sqs:ReceiveMessage": ("sqs", environment.queue_keys, "aws:sqs:arn"),
+    }.get(request.action, ("", {}, ""))
+    key = keys.get(request.resource)
+    if not key:
+        return []
+    return [Request("kms:Decrypt", key_arn(key), _context(**{
+        "kms:ViaService": f"{service}.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT_ID,
+        f"kms:EncryptionContext:{context_key}": request.resource}))]
 
 
 _submit = concurrent.futures.ThreadPoolExecutor.submit
@@ -355,6 +350,7 @@ class AccessModel:
         documents = [(f"{role_lid}/{p['PolicyName']}", p["PolicyDocument"]) for p in props.get("Policies", [])]
         for lid, res in resources.items():
             if res["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") \
+                    and template.conditions.get(res.get("Condition", ""), True) \
                     and {"Ref": role_lid} in res["Properties"].get("Roles", []):
                 documents.append((lid, res["Properties"]["PolicyDocument"]))
         return [Statement.parse(s, source, template, self.environment.refs) for source, document in documents
