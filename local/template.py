@@ -178,7 +178,8 @@ class Template:
             if key == "Fn::Sub":
                 return self._sub(arg, refs)
             if key == "Fn::Join":
-                return str(arg[0]).join(str(self.resolve(v, refs)) for v in arg[1])
+                joined = self.resolve(arg[1], refs)
+                return str(arg[0]).join(str(v) for v in (joined if isinstance(joined, list) else [joined]))
             if key == "Fn::If":
                 return self.resolve(arg[1] if self.conditions[arg[0]] else arg[2], refs)
             if key == "Fn::Equals":
@@ -202,7 +203,11 @@ class Template:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
-            return self.parameters[name]
+            value = self.parameters[name]
+            kind = str(self.body.get("Parameters", {}).get(name, {}).get("Type", "String"))
+            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                return [item.strip() for item in value.split(",")] if value else []
+            return value
         if name in refs:
             return refs[name]
         if name in self.resources:

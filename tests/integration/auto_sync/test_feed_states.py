@@ -147,3 +147,4 @@ def test_a_ledger_refusal_shows_the_products_words_never_the_ledgers(auto_sync: 
     error = auto_sync.feed(feed).last_sync_error
     assert error == LEDGER_REFUSED
     assert "not_found" not in error and account.account_id not in error and "No account" not in error
+
