@@ -5,29 +5,41 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 SAM_VENV := .venv-sam
+TOOLS_VENV := .venv-tools
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
+# Every environment installs a lock file (every package pinned, with its hashes; `make lock` writes them from
+# the *.in files): nothing floats, and a package whose bytes changed is refused.
+PIP_LOCKED := pip install --quiet --disable-pip-version-check --require-hashes --no-deps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+$(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (Lambda runtime python3.11); found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/$(PIP_LOCKED) -r requirements-dev.txt
+	$(BIN)/pip check --disable-pip-version-check
 	@touch $@
 
 # aws-sam-cli pins boto3 and pydantic exactly and would downgrade the project's own: it gets its own venv.
 $(SAM_VENV)/.installed: requirements-sam.txt
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	$(SAM_VENV)/bin/$(PIP_LOCKED) -r requirements-sam.txt
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv with the pinned dependencies
-sam-venv: $(SAM_VENV)/.installed ## create .venv-sam with aws-sam-cli
+# checkov pins its own boto3 and networkx: the policy scanner and the audit get a third venv.
+$(TOOLS_VENV)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/$(PIP_LOCKED) -r requirements-tools.txt
+	@touch $@
 
-test: venv ## run every test (unit, integration, e2e)
+venv: $(VENV)/.installed ## create .venv with the locked dependencies
+sam-venv: $(SAM_VENV)/.installed ## create .venv-sam with aws-sam-cli
+tools-venv: $(TOOLS_VENV)/.installed ## create .venv-tools with checkov and pip-audit
+
+test: venv sam-venv ## run every test (unit, integration, e2e, and the IAM check, which uses SAM's translator)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv ## run the product end to end on the local stack and tell its story
@@ -42,11 +54,25 @@ token: venv ## mint a local user token: make token BUSINESS=biz_demo USER=u_1 RO
 openapi: venv ## regenerate docs/openapi.json from the handlers
 	$(BIN)/python -m local openapi
 
-lint: venv sam-venv ## ruff, mypy, cfn-lint and sam validate --lint
+lint: venv sam-venv tools-venv ## ruff, mypy, cfn-lint, sam validate --lint and checkov
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1
+	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation --file template.yaml
+
+audit: tools-venv ## vulnerability audit of every lock file (needs the package index; says so when out of reach)
+	@$(TOOLS_VENV)/bin/python tools/audit.py layers/common/requirements.txt requirements-dev.txt \
+		requirements-sam.txt requirements-tools.txt
+
+# uv resolves each *.in file for Python 3.11 on every platform, with the hashes of every file of each release.
+LOCK := $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command 'make lock'
+lock: venv ## re-resolve the *.in files into the lock files (needs the package index)
+	$(LOCK) layers/common/requirements.in -o layers/common/requirements.txt
+	$(LOCK) requirements-dev.in -o requirements-dev.txt
+	$(LOCK) requirements-sam.in -o requirements-sam.txt
+	$(LOCK) requirements-tools.in -o requirements-tools.txt
 
 build: sam-venv ## sam build (no container: needs this machine's Python 3.11)
 	SAM_CLI_TELEMETRY=0 $(SAM) build --region us-east-1
@@ -60,4 +86,4 @@ deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
 
-.PHONY: help venv sam-venv test demo up token openapi lint build bench deploy clean
+.PHONY: help venv sam-venv tools-venv test demo up token openapi lint audit lock build bench deploy clean

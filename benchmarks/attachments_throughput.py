@@ -33,7 +33,7 @@ def upload_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, 
     import boto3
 
     from xerosync.attachments.wiring import build_receipts_worker
-    from xerosync.auth import Caller, Role
+    from xerosync.auth import Caller
     from xerosync.clock import iso, utc_now
     from xerosync.expenses.lifecycle import apply_ledger
     from xerosync.expenses.models import AttachmentUploadRequest, SpendMoneyBatch
@@ -75,7 +75,7 @@ def upload_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, 
             records = [apply_ledger(None, LedgerTransaction.model_validate(t.to_json()), now) for t in posted]
             ExpenseStore(table).save_many([r for r in records if r is not None])
             service = build_expense_service(settings, xero=client, ledger=_Profiles(), clock=clock)
-            caller = Caller(business_id=business, user_id="u_bench", role=Role.FINANCE, raw_role="Finance")
+            caller = Caller(business_id=business, user_id="u_bench", role="Finance", can_manage_accounting=True)
             codes = {a["Code"]: a["AccountID"] for a in emulator.accounts(tenant) if a.get("Code")}
             service.set_mappings(caller, MappingsUpdate.model_validate(
                 {"mappings": [{"category": "travel", "xero_account_id": codes["493"]}]}))

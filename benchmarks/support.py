@@ -22,7 +22,7 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 from moto import mock_aws  # noqa: E402
 
 from local import moto_patches  # noqa: E402
-from local.provision import Provisioned, provision  # noqa: E402
+from local.provision import Provisioned, create_locally, provision  # noqa: E402
 from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI  # noqa: E402
 from local.template import Template, load_template  # noqa: E402
 
@@ -32,7 +32,8 @@ def local_aws(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http://12
     moto_patches.apply()
     template = Template(load_template(), {
         "Stage": "bench", "JwtIssuer": "https://auth.bank.local/", "JwtAudience": "xero-sync-local",
-        "XeroClientId": LOCAL_CLIENT_ID, "XeroClientSecret": LOCAL_CLIENT_SECRET, "XeroRedirectUri": LOCAL_REDIRECT_URI,
+        "XeroClientId": LOCAL_CLIENT_ID, "XeroClientSecretArn": create_locally(LOCAL_CLIENT_SECRET),
+        "XeroRedirectUri": LOCAL_REDIRECT_URI,
         "XeroLoginUrl": xero_url, "XeroIdentityUrl": xero_url, "XeroApiUrl": xero_url, "LedgerApiUrl": ledger_url,
         "LedgerEventBusName": LEDGER_BUS, "LogLevel": "ERROR"})
     with mock_aws():

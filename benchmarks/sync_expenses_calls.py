@@ -56,7 +56,7 @@ def _transactions(business_id: str, account_id: str, count: int, start: datetime
 def sync_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, float]:
     import boto3
 
-    from xerosync.auth import Caller, Role
+    from xerosync.auth import Caller
     from xerosync.clock import iso, utc_now
     from xerosync.expenses.lifecycle import apply_ledger
     from xerosync.expenses.models import SpendMoneyBatch
@@ -92,7 +92,7 @@ def sync_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, fl
             ExpenseStore(table).save_many([r for r in records if r is not None])
             service = build_expense_service(settings, xero=client, ledger=_Profiles(), clock=clock)  # type: ignore[arg-type]
             worker = build_spend_money_worker(settings, xero=client, clock=clock)
-            caller = Caller(business_id=business, user_id="u_bench", role=Role.FINANCE, raw_role="Finance")
+            caller = Caller(business_id=business, user_id="u_bench", role="Finance", can_manage_accounting=True)
             codes = {a["Code"]: a["AccountID"] for a in emulator.accounts(tenant) if a.get("Code")}
             emulator.clear_request_log()
             started_at = clock.time()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from local.lambda_runtime import LambdaRuntime
+from local.lambda_runtime import LambdaRuntime, acting_as
 from local.template import ACCOUNT_ID, REGION, ScheduleSource, SqsSource, Template
 
 log = logging.getLogger("local.event_sources")
@@ -58,10 +58,11 @@ class SqsEventSourceMapping:
         wanted = self.source.batch_size
         messages: list[dict[str, Any]] = []
         while len(messages) < wanted:
-            received = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, wanted - len(messages)),
-                MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0,
-            ).get("Messages", [])
+            with acting_as(self.source.function):  # Lambda polls with the function's execution role
+                received = self.sqs.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, wanted - len(messages)),
+                    MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0,
+                ).get("Messages", [])
             if not received:
                 break
             messages.extend(received)
@@ -89,10 +90,11 @@ class SqsEventSourceMapping:
                 failed_ids.add(identifier)
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         if done:
-            self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
+            with acting_as(self.source.function):
+                self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                )
         return BatchOutcome(received=len(messages), deleted=len(done), failed=len(failed_ids))
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:

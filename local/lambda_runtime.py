@@ -6,18 +6,37 @@ CodeUri on ``sys.path`` (module names are unique across functions, so they never
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from local.template import REPO_ROOT, FunctionSpec, Template
 
 LAYER_DIR = REPO_ROOT / "layers" / "common"
+
+# The function whose execution role AWS would use for what runs now (its handler, or Lambda's poller
+# receiving and deleting its messages); None for everything else in the process.
+_acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("local_lambda_function", default=None)
+
+
+def acting_function() -> str | None:
+    return _acting.get()
+
+
+@contextmanager
+def acting_as(function: str) -> Iterator[None]:
+    token = _acting.set(function)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 
 @dataclass
@@ -60,6 +79,10 @@ class LambdaRuntime:
         for path in {LAYER_DIR, *(spec.code_uri for spec in self.functions.values())}:
             if str(path) not in sys.path:
                 sys.path.insert(0, str(path))
+        # Each function keeps its own cold-start caches (clients, the secret, tokens), as in Lambda.
+        from xerosync.lifecycle import set_environment_key
+
+        set_environment_key(acting_function)
 
     def handler(self, function: str) -> Callable[[dict[str, Any], Any], Any]:
         with self._lock:
@@ -90,7 +113,8 @@ class LambdaRuntime:
         record = Invocation(function=function, event=event)
         started = time.perf_counter()
         try:
-            record.result = handler(event, self.context(self.functions[function]))
+            with acting_as(function):
+                record.result = handler(event, self.context(self.functions[function]))
             return record.result
         except BaseException as exc:
             record.error = exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,15 @@ class Provisioned:
     template: Template
     refs: dict[str, str]
     environment: dict[str, str] = field(default_factory=dict)
+    secret_keys: dict[str, str] = field(default_factory=dict)  # secret ARN -> id of the KMS key encrypting it
+    queue_keys: dict[str, str] = field(default_factory=dict)  # queue ARN -> id of its customer-managed key
 
     def queue_url(self, logical_id: str) -> str:
         return self.refs[logical_id]
+
+
+# Called with each environment provisioned (the IAM check in the tests follows the latest one).
+LISTENERS: list[Callable[[Provisioned], None]] = []
 
 
 def _session_clients(session: boto3.session.Session, endpoint_url: str | None) -> dict[str, Any]:
@@ -43,10 +50,14 @@ def provision(template: Template, *, endpoint_url: str | None = None,
                                                region_name=REGION)
     c = _session_clients(session, endpoint_url)
     refs: dict[str, str] = {}
+    template, secret_keys = _create_outside_secrets(template, c)
 
     for lid, res in template.of_type("AWS::KMS::Key").items():
         key = c["kms"].create_key(Description=res["Properties"].get("Description", lid))
         refs[lid] = key["KeyMetadata"]["KeyId"]
+    for lid, res in template.of_type("AWS::KMS::Key").items():  # policies name roles and other keys
+        policy = template.resolve(res["Properties"]["KeyPolicy"], refs)
+        c["kms"].put_key_policy(KeyId=refs[lid], PolicyName="default", Policy=json.dumps(policy))
     for lid, res in template.of_type("AWS::KMS::Alias").items():
         props = template.resolve(res["Properties"], refs)
         c["kms"].create_alias(AliasName=props["AliasName"], TargetKeyId=props["TargetKeyId"])
@@ -61,12 +72,6 @@ def provision(template: Template, *, endpoint_url: str | None = None,
     for lid in ordered:
         props = template.resolve(queues[lid].get("Properties", {}), refs)
         refs[lid] = _create_queue(c["sqs"], template.physical_name(lid), props, visibility_timeout_override)
-
-    for lid, res in template.of_type("AWS::SecretsManager::Secret").items():
-        props = template.resolve(res["Properties"], refs)
-        secret = c["secretsmanager"].create_secret(Name=template.physical_name(lid),
-                                                   SecretString=props.get("SecretString", ""))
-        refs[lid] = secret["ARN"]
 
     for lid, res in template.of_type("AWS::Events::Rule").items():
         refs[lid] = _create_rule(c["events"], template, lid, template.resolve(res["Properties"], refs))
@@ -92,9 +97,35 @@ def provision(template: Template, *, endpoint_url: str | None = None,
     for lid in template.resources:
         refs.setdefault(lid, template.physical_name(lid))
 
-    provisioned = Provisioned(template=template, refs=refs)
+    queue_keys = {template.arn(lid): refs[key["Fn::GetAtt"][0]] for lid, res in queues.items()
+                  if isinstance(key := res.get("Properties", {}).get("KmsMasterKeyId"), dict)}
+    provisioned = Provisioned(template=template, refs=refs, secret_keys=secret_keys, queue_keys=queue_keys)
     provisioned.environment = function_environment(template, refs)
+    for listener in LISTENERS:
+        listener(provisioned)
     return provisioned
+
+
+# A secret parameter given as ``create_locally(value)`` names a secret that the operator creates outside the
+# stack (README, Deploying); the runner creates it in moto, under a customer-managed key of its own.
+_CREATE_LOCALLY = "create-locally:"
+
+
+def create_locally(value: str) -> str:
+    return _CREATE_LOCALLY + value
+
+
+def _create_outside_secrets(template: Template, c: dict[str, Any]) -> tuple[Template, dict[str, str]]:
+    created: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    for name, value in template.parameters.items():
+        if not value.startswith(_CREATE_LOCALLY):
+            continue
+        key = c["kms"].create_key(Description=f"{template.stack_name}: {name}")["KeyMetadata"]["KeyId"]
+        arn = c["secretsmanager"].create_secret(Name=f"{template.stack_name}/{name}", KmsKeyId=key,
+                                                SecretString=value.removeprefix(_CREATE_LOCALLY))["ARN"]
+        created[name], keys[arn] = arn, key
+    return (template.with_parameters(**created) if created else template), keys
 
 
 def function_environment(template: Template, refs: dict[str, str]) -> dict[str, str]:
@@ -131,7 +162,7 @@ def _create_table(dynamodb: Any, name: str, props: dict[str, Any]) -> str:
 
 _QUEUE_ATTRIBUTES = ("FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
                      "VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
-                     "SqsManagedSseEnabled")
+                     "SqsManagedSseEnabled", "KmsMasterKeyId", "KmsDataKeyReusePeriodSeconds")
 
 
 def _create_queue(sqs: Any, name: str, props: dict[str, Any], visibility_override: int | None) -> str:
@@ -161,4 +192,4 @@ def _create_rule(events: Any, template: Template, lid: str, props: dict[str, Any
     return name
 
 
-__all__ = ["ACCOUNT_ID", "Provisioned", "function_environment", "provision"]
+__all__ = ["ACCOUNT_ID", "Provisioned", "create_locally", "function_environment", "provision"]

@@ -28,7 +28,7 @@ from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.clock import SystemClock
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
-from local.provision import Provisioned, provision
+from local.provision import Provisioned, create_locally, provision
 from local.template import REGION, Template, load_template
 
 LOCAL_CLIENT_ID = "local-dev-client"
@@ -97,7 +97,7 @@ class DevStack:
             self._start_emulators()
         parameters = {
             "Stage": "local", "JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE,
-            "XeroClientId": LOCAL_CLIENT_ID, "XeroClientSecret": LOCAL_CLIENT_SECRET,
+            "XeroClientId": LOCAL_CLIENT_ID, "XeroClientSecretArn": create_locally(LOCAL_CLIENT_SECRET),
             "XeroRedirectUri": LOCAL_REDIRECT_URI,
             "XeroLoginUrl": self.urls.get("xero", "http://127.0.0.1:9"),
             "XeroIdentityUrl": self.urls.get("xero", "http://127.0.0.1:9"),
@@ -108,6 +108,7 @@ class DevStack:
         self.template = Template(load_template(), parameters)
         self.provisioned = provision(self.template, endpoint_url=self.urls["moto"],
                                      visibility_timeout_override=cfg.visibility_timeout)
+        self.template = self.provisioned.template  # with the ARNs of what lives outside the stack
         os.environ.update(self.provisioned.environment)
         # No X-Ray daemon locally; metrics still print as EMF lines when the log level lets them through.
         os.environ.update({"POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",

@@ -130,6 +130,10 @@ class Template:
             raise ValueError(f"not parameters of the template: {sorted(unknown)}")
         return values
 
+    def with_parameters(self, **values: str) -> Template:
+        """The same template with some parameters' values replaced."""
+        return Template(self.body, {**self.parameters, **values}, self.stack_name)
+
     # ------------------------------------------------------------------ resources by type
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {lid: res for lid, res in self.resources.items() if res["Type"] == resource_type}
@@ -153,6 +157,8 @@ class Template:
             "AWS::Events::Rule": f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{name}",
             "AWS::Serverless::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
         }.get(rtype, f"arn:aws:local:{REGION}:{ACCOUNT_ID}:{name}")
 
     # ------------------------------------------------------------------ intrinsics
@@ -172,7 +178,8 @@ class Template:
             if key == "Fn::Sub":
                 return self._sub(arg, refs)
             if key == "Fn::Join":
-                return str(arg[0]).join(str(self.resolve(v, refs)) for v in arg[1])
+                joined = self.resolve(arg[1], refs)
+                return str(arg[0]).join(str(v) for v in (joined if isinstance(joined, list) else [joined]))
             if key == "Fn::If":
                 return self.resolve(arg[1] if self.conditions[arg[0]] else arg[2], refs)
             if key == "Fn::Equals":
@@ -196,7 +203,11 @@ class Template:
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
-            return self.parameters[name]
+            value = self.parameters[name]
+            kind = str(self.body.get("Parameters", {}).get(name, {}).get("Type", "String"))
+            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                return [item.strip() for item in value.split(",")] if value else []
+            return value
         if name in refs:
             return refs[name]
         if name in self.resources:
@@ -204,6 +215,8 @@ class Template:
         raise KeyError(f"Ref to unknown name {name}")
 
     def _get_att(self, logical_id: str, attribute: str, refs: dict[str, str]) -> Any:
+        if attribute == "Arn" and self.resources[logical_id]["Type"] == "AWS::KMS::Key":
+            return f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{refs.get(logical_id, logical_id)}"
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute == "QueueName":

@@ -1,4 +1,4 @@
-"""Shared by every test folder: the local parameters the template is read with."""
+"""Shared by every test folder: no real AWS, and the IAM check of every AWS call a function makes."""
 
 from __future__ import annotations
 
@@ -22,3 +22,54 @@ def _no_metrics_carried_between_tests() -> Iterator[None]:
     from xerosync.observability import metrics
 
     metrics.clear_metrics()
+
+
+# moto does not enforce IAM: every AWS call a function makes under the local runner is recorded here and held
+# to that function's role as SAM expands the template (local/iam.py). A call the role does not allow fails
+# the test that made it, naming the function, the action and the resource; tests/iam checks that every
+# granted action was used. Installed before any botocore session exists, so that every client is hooked.
+from local import provision as _provision  # noqa: E402
+from local.iam import CallRecorder, PolicyChecker, describe  # noqa: E402
+
+RECORDER = CallRecorder.install()
+_provision.LISTENERS.append(RECORDER.provisioned)
+CHECKER = PolicyChecker()
+
+
+@pytest.fixture(autouse=True)
+def _every_aws_call_is_allowed_by_the_functions_role() -> Iterator[None]:
+    mark = RECORDER.mark()
+    yield
+    denied = CHECKER.denied(RECORDER.since(mark))
+    if denied:
+        pytest.fail("AWS would refuse these calls (the function's role in template.yaml does not allow them):\n"
+                    + describe(denied), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def aws_calls() -> CallRecorder:
+    return RECORDER
+
+
+@pytest.fixture(scope="session")
+def policy_checker() -> PolicyChecker:
+    return CHECKER
+
+
+@pytest.fixture(scope="session")
+def whole_suite(request: pytest.FixtureRequest) -> bool:
+    return request.config.stash.get(WHOLE_SUITE, False)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Whether this run is the whole suite: only then can it show that every granted action is needed."""
+    config = session.config
+    session.config.stash[WHOLE_SUITE] = (
+        config.args_source == pytest.Config.ArgsSource.TESTPATHS
+        and not config.option.keyword and not config.option.markexpr
+        and not getattr(config.option, "lf", False) and not getattr(config.option, "deselect", None)
+        and "PYTEST_XDIST_WORKER" not in os.environ and not getattr(config.option, "numprocesses", None)
+    )
+
+
+WHOLE_SUITE = pytest.StashKey[bool]()

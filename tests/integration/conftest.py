@@ -15,7 +15,7 @@ from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import LedgerEmulator
-from local.provision import Provisioned, provision
+from local.provision import Provisioned, create_locally, provision
 from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI
 from local.template import Template, load_template
 from local.xero_emulator import XeroEmulator
@@ -33,7 +33,7 @@ def local_template(xero_url: str = "http://127.0.0.1:9", ledger_url: str = "http
             "JwtIssuer": LOCAL_ISSUER,
             "JwtAudience": LOCAL_AUDIENCE,
             "XeroClientId": LOCAL_CLIENT_ID,
-            "XeroClientSecret": LOCAL_CLIENT_SECRET,
+            "XeroClientSecretArn": create_locally(LOCAL_CLIENT_SECRET),
             "XeroRedirectUri": LOCAL_REDIRECT_URI,
             "XeroLoginUrl": xero_url,
             "XeroIdentityUrl": xero_url,

@@ -12,7 +12,7 @@ from parked_work import resume_due_work
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
-from xerosync.queue import PARK_FROM_RECEIVE, consume
+from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited
 
@@ -105,5 +105,19 @@ def test_a_wait_beyond_what_sqs_can_hold_parks_the_work_and_the_schedule_resumes
     assert resumed is not None and resumed.deleted == 1
 
 
-def test_the_parked_work_schedule_runs_through_its_handler(aws: Provisioned, runtime: LambdaRuntime) -> None:
+def test_the_parked_work_schedule_sends_each_queues_work_back_through_its_handler(
+        aws: Provisioned, runtime: LambdaRuntime) -> None:
+    # Given work parked from each queue that waits on Xero, its wait over (as consume parks it: queue by ARN)
+    sqs = boto3.client("sqs")
+    store = ParkedWorkStore(boto3.resource("dynamodb").Table(aws.refs["MainTable"]))
+    queues = ("FeedSyncQueue", "ExpenseSyncQueue", "AttachmentsQueue", "XeroCleanupQueue")
+    for queue in queues:
+        store.park(queue_url=queue_url_from_arn(aws.template.arn(queue)), body=json.dumps({"from": queue}),
+                   group_id="tenant-1", message_id=f"m-{queue}", resume_at=time.time() - 1, reason="Xero day limit")
+    # When the schedule fires, the parked-work function sends each back to its queue and forgets it
+    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 4}
+    assert store.due(time.time()) == []
+    for queue in queues:
+        [message] = sqs.receive_message(QueueUrl=aws.queue_url(queue)).get("Messages", [])
+        assert json.loads(message["Body"]) == {"from": queue}
     assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from xerosync.auth import caller_from_claims
 from xerosync.settings import DEFAULT_XERO_SCOPES, ConfigurationError, Settings
 
 COMPLETE = {
@@ -62,3 +63,25 @@ def test_attachment_limit_is_configurable_but_never_above_xeros_ten() -> None:
     assert Settings.from_environ({**COMPLETE, "ATTACHMENT_MAX_BYTES": "10485760"}).attachment_max_bytes == 10485760
     with pytest.raises(ConfigurationError, match="ATTACHMENT_MAX_COUNT is malformed"):
         Settings.from_environ({**COMPLETE, "ATTACHMENT_MAX_COUNT": "11"})
+
+
+def test_accounting_roles_are_the_identity_providers_spellings_and_matched_exactly() -> None:
+    claims = {"business_id": "biz_1", "sub": "u_1"}
+    default = Settings.from_environ(COMPLETE)
+    assert default.accounting_roles == {"Admin", "Finance"}
+    configured = Settings.from_environ({**COMPLETE, "AUTH_ACCOUNTING_ROLES": "admin, finance-manager"})
+    assert configured.accounting_roles == {"admin", "finance-manager"}
+
+    def may_manage(role: str, settings: Settings) -> bool:
+        return caller_from_claims({**claims, "role": role}, business_claim="business_id", user_claim="sub",
+                                  role_claim="role", accounting_roles=settings.accounting_roles).can_manage_accounting
+
+    assert may_manage("Admin", default) and may_manage("Finance", default)
+    assert not any(may_manage(role, default) for role in ("admin", "FINANCE", "Admin ", "finance-manager", ""))
+    assert may_manage("admin", configured) and may_manage("finance-manager", configured)
+    assert not may_manage("Admin", configured)
+
+
+def test_an_empty_role_in_the_configured_list_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="AUTH_ACCOUNTING_ROLES"):
+        Settings.from_environ({**COMPLETE, "AUTH_ACCOUNTING_ROLES": "Admin,,Finance"})

@@ -124,45 +124,114 @@ def test_powertools_settings_are_global_and_responses_are_never_traced() -> None
     assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
 
 
-def test_every_sqs_consumer_may_hand_its_message_back_for_later() -> None:
-    # xerosync.queue.consume sets a waiting message's visibility on the queue it came from; moto does not
-    # enforce IAM, so only this test stands between a missing grant and an AccessDenied after deploy.
+XERO_CALLERS = {"ConnectApiFunction", "XeroCleanupFunction", "ConnectionCheckFunction", "AutoSyncWorkerFunction",
+                "SyncExpensesApiFunction", "SyncExpensesWorkerFunction", "AttachmentsWorkerFunction"}
+
+
+def _role(function: str) -> str:
+    role = _props(function)["Role"]
+    assert set(role) == {"Fn::GetAtt"} and role["Fn::GetAtt"][1] == "Arn", f"{function} must use its own role"
+    return str(role["Fn::GetAtt"][0])
+
+
+def _statements(function: str) -> list[dict[str, Any]]:
+    return [statement for policy in _props(_role(function))["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def _grants(function: str, resource: Any) -> set[str]:
+    found = set()
+    for statement in _statements(function):
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if resource in resources:
+            found.update(statement["Action"])
+    return found
+
+
+def test_every_function_has_a_role_of_its_own_with_no_managed_policy() -> None:
+    # Managed policies (Lambda's basic and SQS execution roles) grant logs and SQS on every resource.
+    roles = [_role(lid) for lid in FUNCTIONS]
+    assert len(set(roles)) == len(roles)
+    for role in roles:
+        assert RESOURCES[role]["Type"] == "AWS::IAM::Role" and "ManagedPolicyArns" not in _props(role)
+
+
+def test_no_role_scans_batch_writes_or_grants_by_wildcard() -> None:
+    for lid in FUNCTIONS:
+        for statement in _statements(lid):
+            assert not {"dynamodb:Scan", "dynamodb:BatchWriteItem"} & set(statement["Action"]), lid
+            assert not any("*" in action for action in statement["Action"]), (lid, statement["Sid"])
+            if statement["Resource"] == "*":  # X-Ray has no resource-level permissions
+                assert set(statement["Action"]) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}, lid
+            if "index" in str(statement["Resource"]):
+                assert statement["Action"] == ["dynamodb:Query"], lid
+
+
+def test_every_sqs_consumer_polls_its_own_queue_and_xeros_callers_may_hand_messages_back() -> None:
+    # Lambda's poller receives and deletes with the function's role; xerosync.queue.consume sets a message's
+    # visibility when Xero says wait, so only consumers that call Xero need it. tests/iam proves the rest.
     for source in TEMPLATE.sqs_sources():
-        statements = [statement for policy in _props(source.function).get("Policies", [])
-                      if isinstance(policy, dict) for statement in policy.get("Statement", [])]
-        assert any("sqs:ChangeMessageVisibility" in statement["Action"]
-                   and statement["Resource"] == {"Fn::GetAtt": [source.queue, "Arn"]} for statement in statements), \
-            f"{source.function} may not change visibility on {source.queue}"
+        granted = _grants(source.function, {"Fn::GetAtt": [source.queue, "Arn"]})
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= granted, source.function
+        assert ("sqs:ChangeMessageVisibility" in granted) == (source.function in XERO_CALLERS), source.function
 
 
-def test_tokens_are_readable_only_by_functions_that_call_xero() -> None:
-    xero_callers = {"ConnectApiFunction", "XeroCleanupFunction", "ConnectionCheckFunction", "AutoSyncWorkerFunction",
-                    "SyncExpensesApiFunction", "SyncExpensesWorkerFunction", "AttachmentsWorkerFunction"}
+def test_tokens_are_readable_and_the_key_usable_only_by_functions_that_call_xero() -> None:
+    tokens = {"Fn::GetAtt": ["TokensTable", "Arn"]}
     for lid in FUNCTIONS:
-        policies = str(_props(lid).get("Policies", []))
-        touches_tokens = "TokensTable" in policies or "TokensKey" in policies
-        assert touches_tokens == (lid in xero_callers), lid
-
-
-def test_sealed_tokens_are_reached_by_key_only_and_deleted_only_by_connect() -> None:
-    # Connect's functions: the API (a refused or given-up consent), the cleanup, and the hourly consent sweeper.
-    for lid in FUNCTIONS:
-        policies = _props(lid).get("Policies", [])
-        assert "TokensTable" not in str([p for p in policies if not (isinstance(p, dict) and "Statement" in p)]), \
-            f"{lid}: a SAM policy template on the tokens table would allow Scan"
-        actions = {action for policy in policies if isinstance(policy, dict)
-                   for statement in policy.get("Statement", [])
-                   if statement["Resource"] == {"Fn::GetAtt": ["TokensTable", "Arn"]} for action in statement["Action"]}
+        actions = _grants(lid, tokens)
+        assert bool(actions) == (lid in XERO_CALLERS), lid
         assert not actions & {"dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem"}, lid
+        # Connect's functions delete sealed tokens: the API (a refused or given-up consent), the cleanup, and the
+        # hourly check's consent sweeper.
         assert ("dynamodb:DeleteItem" in actions) == (
             lid in {"ConnectApiFunction", "XeroCleanupFunction", "ConnectionCheckFunction"}), lid
+    [use] = [s for s in _props("TokensKey")["KeyPolicy"]["Statement"] if s["Sid"] == "SealAndOpenTokens"]
+    assert {p["Fn::GetAtt"][0] for p in use["Principal"]["AWS"]} == {_role(lid) for lid in XERO_CALLERS}
+    assert sorted(use["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert use["Condition"] == {"Null": {"kms:EncryptionContext:business_id": "false"}}
 
 
-def test_the_client_secret_lives_in_secrets_manager_not_in_the_environment() -> None:
+def test_key_administrators_can_never_encrypt_or_decrypt() -> None:
+    crypto = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+              "kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext"}
+    for lid in TEMPLATE.of_type("AWS::KMS::Key"):
+        [admin] = [s for s in _props(lid)["KeyPolicy"]["Statement"] if s["Sid"] == "Administer"]
+        assert not crypto & set(admin["Action"]) and not any("*" in a for a in admin["Action"]), lid
+        for statement in _props(lid)["KeyPolicy"]["Statement"]:
+            assert statement["Principal"] != {"AWS": "*"} or statement.get("Condition"), (lid, statement["Sid"])
+
+
+def test_the_client_secret_is_created_outside_the_stack_and_never_a_parameter_value() -> None:
     env = BODY["Globals"]["Function"]["Environment"]["Variables"]
-    assert env["XERO_CLIENT_SECRET_ARN"] == {"Ref": "XeroClientSecretSecret"}
-    assert not any(str(v.get("Ref")) == "XeroClientSecret" for v in env.values() if isinstance(v, dict))
-    assert BODY["Parameters"]["XeroClientSecret"]["NoEcho"] is True
+    assert env["XERO_CLIENT_SECRET_ARN"] == {"Ref": "XeroClientSecretArn"}
+    assert not TEMPLATE.of_type("AWS::SecretsManager::Secret")
+    assert not any(spec.get("NoEcho") for spec in BODY["Parameters"].values()), "no secret value is typed at deploy"
+    for lid in FUNCTIONS:
+        statements = [s for s in _statements(lid) if "kms:Decrypt" in s["Action"] and s["Sid"] == "XeroClientSecretKey"]
+        for statement in statements:  # the secret's key only through Secrets Manager, for this secret only
+            assert statement["Condition"]["StringEquals"]["kms:EncryptionContext:SecretARN"] == \
+                {"Ref": "XeroClientSecretArn"}
+
+
+def test_audit_grade_logs_tables_that_survive_and_xero_callers_within_xeros_limits() -> None:
+    assert int(BODY["Parameters"]["LogRetentionDays"]["Default"]) >= 365
+    for lid, group in TEMPLATE.of_type("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["StorageKey", "Arn"]}, lid
+        assert group.get("DeletionPolicy") == "Retain", lid
+    log_format = _props("HttpApi")["AccessLogSettings"]["Format"]["Fn::Sub"]
+    for field in ("$context.requestId", "$context.authorizer.claims.${AuthClaimUserId}",
+                  "$context.authorizer.claims.${AuthClaimBusinessId}", "$context.identity.sourceIp",
+                  "$context.identity.userAgent", "$context.routeKey", "$context.status", "$context.responseLatency"):
+        assert field in log_format, field
+    for lid, table in TEMPLATE.of_type("AWS::DynamoDB::Table").items():
+        props = table["Properties"]
+        assert props["DeletionProtectionEnabled"] is True and table["DeletionPolicy"] == "Retain", lid
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, lid
+        assert props["SSESpecification"]["KMSMasterKeyId"] == {"Fn::GetAtt": ["StorageKey", "Arn"]}, lid
+    reserved = {lid: _props(lid).get("ReservedConcurrentExecutions") for lid in FUNCTIONS}
+    assert {lid for lid, value in reserved.items() if value} == XERO_CALLERS
+    assert sum(v for v in reserved.values() if v) <= 60  # ~50 instances reach Xero's 10,000 calls a minute
 
 
 def test_auto_sync_fires_every_three_hours() -> None:

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from xerosync.errors import Forbidden, Unauthenticated
 
-
-class Role(StrEnum):
-    ADMIN = "Admin"
-    FINANCE = "Finance"
-    EMPLOYEE = "Employee"
-    VIEWER = "Viewer"
-
-    @classmethod
-    def parse(cls, raw: str) -> Role | None:
-        for role in cls:
-            if role.value.lower() == raw.strip().lower():
-                return role
-        return None
-
-
-# The help centre: "Any user who has access to the accounting features, i.e Admins and Finance users".
-ACCOUNTING_ROLES = frozenset({Role.ADMIN, Role.FINANCE})
+# The help centre: "Any user who has access to the accounting features, i.e Admins and Finance users". The
+# identity provider's own spellings of those roles are configured (AUTH_ACCOUNTING_ROLES) and matched exactly:
+# "admin" or "FINANCE" is another role, not a typing variant, unless the bank configures it.
+DEFAULT_ACCOUNTING_ROLES = frozenset({"Admin", "Finance"})
 
 
 class Caller(BaseModel):
@@ -33,12 +19,8 @@ class Caller(BaseModel):
 
     business_id: str
     user_id: str
-    role: Role | None
-    raw_role: str
-
-    @property
-    def can_manage_accounting(self) -> bool:
-        return self.role in ACCOUNTING_ROLES
+    role: str  # as the identity provider spells it
+    can_manage_accounting: bool
 
     def require_accounting_role(self) -> None:
         if not self.can_manage_accounting:
@@ -49,14 +31,15 @@ class Caller(BaseModel):
             )
 
 
-def caller_from_claims(claims: dict[str, Any], *, business_claim: str, user_claim: str, role_claim: str) -> Caller:
+def caller_from_claims(claims: dict[str, Any], *, business_claim: str, user_claim: str, role_claim: str,
+                       accounting_roles: frozenset[str] = DEFAULT_ACCOUNTING_ROLES) -> Caller:
     """Build the caller from API Gateway's JWT claims (values arrive as strings)."""
     business_id = str(claims.get(business_claim) or "").strip()
     user_id = str(claims.get(user_claim) or "").strip()
-    raw_role = str(claims.get(role_claim) or "").strip()
+    role = str(claims.get(role_claim) or "")
     if not business_id or not user_id:
         raise Unauthenticated(
             "Your sign-in does not identify a business and a user.",
             action="Sign in to the bank again.",
         )
-    return Caller(business_id=business_id, user_id=user_id, role=Role.parse(raw_role), raw_role=raw_role)
+    return Caller(business_id=business_id, user_id=user_id, role=role, can_manage_accounting=role in accounting_roles)

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from xerosync.lifecycle import new_cold_start, per_cold_start
+from xerosync.lifecycle import new_cold_start, per_cold_start, per_process
 
 # Lambda's own budget is seconds; a stuck AWS call must fail fast and let SQS redeliver.
 # Pool as wide as the widest fan-out in one function (the dispatcher's and the workers' threads).
@@ -21,7 +21,7 @@ _CONFIG = Config(connect_timeout=3, read_timeout=10, retries={"mode": "standard"
 _lock = threading.Lock()
 
 
-@per_cold_start
+@per_process
 def session() -> boto3.session.Session:
     """One session per cold start: it loads each service's model once (a client then costs ~5 ms, not ~80)."""
     return boto3.session.Session()

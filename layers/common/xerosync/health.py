@@ -27,7 +27,7 @@ def check_health(caller: Caller) -> HealthReport:
         status="ok",
         business_id=caller.business_id,
         user_id=caller.user_id,
-        role=caller.raw_role,
+        role=caller.role,
         can_manage_accounting=caller.can_manage_accounting,
         xero_connection=str(item.get("status", "UNKNOWN")) if item else "NOT_CONNECTED",
         checked_at=iso(utc_now(SystemClock())),

@@ -94,6 +94,7 @@ def current_caller(app: APIGatewayHttpResolver) -> Caller:
         business_claim=settings.claim_business_id,
         user_claim=settings.claim_user_id,
         role_claim=settings.claim_role,
+        accounting_roles=settings.accounting_roles,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
+from xerosync.auth import DEFAULT_ACCOUNTING_ROLES
 from xerosync.lifecycle import per_cold_start
 
 # Xero's scopes as named in the official OpenAPI files (16.1.0). Apps created after March 2026 use the
@@ -64,6 +65,8 @@ class Settings(BaseModel):
     claim_business_id: NonEmpty = Field("business_id", alias="AUTH_CLAIM_BUSINESS_ID")
     claim_user_id: NonEmpty = Field("sub", alias="AUTH_CLAIM_USER_ID")
     claim_role: NonEmpty = Field("role", alias="AUTH_CLAIM_ROLE")
+    # The roles that may manage the integration, spelled exactly as the identity provider issues them.
+    accounting_roles: frozenset[str] = Field(DEFAULT_ACCOUNTING_ROLES, alias="AUTH_ACCOUNTING_ROLES")
 
     # Xero's attachment limits have changed over time (3 MB, later 10 MB); the product promises "less than
     # 3MB", read as 3,000,000 bytes, the strictest value Xero has used.
@@ -91,6 +94,16 @@ class Settings(BaseModel):
     sync_now_interval_seconds: int = Field(600, ge=0, alias="SYNC_NOW_INTERVAL_SECONDS")
     # Opening the Xero page confirms an active connection with Xero at most this often per business.
     connection_confirm_seconds: int = Field(300, ge=0, alias="CONNECTION_CONFIRM_SECONDS")
+
+    @field_validator("accounting_roles", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            roles = [role.strip() for role in value.split(",")]
+            if not all(roles):
+                raise ValueError("must list role names separated by commas, none empty")
+            return frozenset(roles)
+        return value
 
     @field_validator("xero_scopes")
     @classmethod

@@ -14,6 +14,7 @@ from xerosync.expenses.models import ExpenseStatus
 from xerosync.expenses.store import ExpenseStore
 from xerosync.feeds.requests import request_feed_sync
 from xerosync.feeds.statements import BookingCalendar
+from xerosync.feeds.worker import LEDGER_REFUSED
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.feeds import FeedStatus
 
@@ -130,3 +131,20 @@ def test_a_feed_xero_refuses_after_the_link_shows_xeros_reason_and_leaves_the_sc
     assert refused.cursor == 0 and refused.unconfirmed_statements == []
     assert refused.last_sync_error == "The bank account is closed in Xero."
     assert auto_sync.fire()["feeds"] == 0
+
+
+def test_a_ledger_refusal_shows_the_products_words_never_the_ledgers(auto_sync: AutoSync, xero: XeroEmulator) -> None:
+    # Given a linked account with new transactions, and then the bank's ledger no longer knows the account
+    _, account = auto_sync.connected_account("biz_ledger_gone")
+    auto_sync.ledger.post_generated(account.account_id, 2)
+    feed = auto_sync.link("biz_ledger_gone", account)
+    auto_sync.ledger.reset()
+    # When the schedule runs
+    auto_sync.fire()
+    auto_sync.pump()
+    # Then the account's last sync error (what the status page shows) is the product's sentence with its way
+    # out; the ledger's own text (its code, its message) stays in the logs
+    error = auto_sync.feed(feed).last_sync_error
+    assert error == LEDGER_REFUSED
+    assert "not_found" not in error and account.account_id not in error and "No account" not in error
+

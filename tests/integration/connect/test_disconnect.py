@@ -76,6 +76,26 @@ def test_disconnect_while_xero_is_unreachable_finishes_later_from_the_queue(
     assert token_items(aws, business_id) == []
 
 
+def test_a_cleanup_that_meets_xeros_rate_limit_hands_its_message_back_for_later(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    # Given a disconnect whose cleanup in Xero was deferred to the queue during an outage
+    fiona, business_id, _, _ = _linked_business(api, xero, ledger)
+    xero.add_fault("error", path="*", status=503, times=None)
+    assert fiona.call("DELETE", "/v1/xero/connection").json()["cleanup_pending"] is True
+    xero.clear_faults()
+    # When the cleanup worker meets Xero's minute limit (ten minutes to wait)
+    xero.add_fault("rate_limit", path="*", times=None, retry_after=600, problem="minute")
+    source = next(s for s in aws.template.sqs_sources() if s.function == "XeroCleanupFunction")
+    mapping = SqsEventSourceMapping(source, aws.template, runtime, boto3.client("sqs"), aws.queue_url(source.queue))
+    outcome = mapping.poll_once()
+    # Then the message goes back to the queue, hidden for the wait, neither lost nor dead-lettered
+    assert outcome is not None and outcome.failed == 1 and outcome.deleted == 0
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=aws.queue_url(source.queue), AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "1"
+    assert token_items(aws, business_id) != []  # nothing wiped before Xero's side is done
+
+
 def test_disconnect_after_xero_already_cut_the_connection(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
                                                          aws: Provisioned) -> None:
     fiona, business_id, _, tenant = _linked_business(api, xero, ledger)

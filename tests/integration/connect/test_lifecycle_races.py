@@ -26,7 +26,7 @@ from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import aws_on_moto, local_template, serving
-from xerosync.auth import Caller, Role
+from xerosync.auth import Caller
 from xerosync.connect.cleanup import job_from_body
 from xerosync.connect.models import ChooseOrganisation, CompleteConnect, LinkAccount, NewXeroAccount
 from xerosync.connect.wiring import ConnectFeature, build_connect
@@ -113,11 +113,11 @@ class World:
 
     @property
     def fiona(self) -> Caller:
-        return Caller(business_id=self.business, user_id="u_fiona", role=Role.FINANCE, raw_role="Finance")
+        return Caller(business_id=self.business, user_id="u_fiona", role="Finance", can_manage_accounting=True)
 
     @property
     def adam(self) -> Caller:
-        return Caller(business_id=self.business, user_id="u_adam", role=Role.ADMIN, raw_role="Admin")
+        return Caller(business_id=self.business, user_id="u_adam", role="Admin", can_manage_accounting=True)
 
     @property
     def xero_user(self) -> str:  # the business's usual Xero user

@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from local.clock import OffsetClock
+from local.lambda_runtime import acting_as
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
@@ -126,7 +127,8 @@ def test_a_bad_state_is_refused_with_its_reason_and_nothing_is_stored(
     elif case == "other user":
         caller = api.as_user("biz_state", user_id="u_mallory")
     else:
-        oauth = get_connect().oauth
+        with acting_as("ConnectApiFunction"):  # the connect function's own use case, as it runs
+            oauth = get_connect().oauth
         monkeypatch.setattr(oauth, "clock", OffsetClock(oauth.clock, 601))
     before = _connection_item(aws, caller_business(caller, api))
     response = caller.call("POST", "/v1/xero/connect/complete", redirect)

@@ -30,9 +30,15 @@ def test_tables_queues_key_secret_and_alarms_exist_as_declared(aws: Provisioned)
     assert redrive["maxReceiveCount"] == 10
     assert attributes["Attributes"]["FifoQueue"] == "true"
     assert len(sqs.list_queues()["QueueUrls"]) == len(template.of_type("AWS::SQS::Queue"))
-    assert boto3.client("kms").describe_key(KeyId=aws.refs["TokensKey"])["KeyMetadata"]["Enabled"]
-    secret = boto3.client("secretsmanager").get_secret_value(SecretId=aws.refs["XeroClientSecretSecret"])
-    assert secret["SecretString"] == "local-dev-secret"
+    kms = boto3.client("kms")
+    assert kms.describe_key(KeyId=aws.refs["TokensKey"])["KeyMetadata"]["Enabled"]
+    key_policy = json.loads(kms.get_key_policy(KeyId=aws.refs["TokensKey"], PolicyName="default")["Policy"])
+    assert {s["Sid"] for s in key_policy["Statement"]} == {"Administer", "SealAndOpenTokens"}
+    # The Xero client secret lives outside the stack: the runner creates it, under a key of its own
+    secrets = boto3.client("secretsmanager")
+    arn = aws.environment["XERO_CLIENT_SECRET_ARN"]
+    assert secrets.get_secret_value(SecretId=arn)["SecretString"] == "local-dev-secret"
+    assert secrets.describe_secret(SecretId=arn)["KmsKeyId"] == aws.secret_keys[arn]
     alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
     assert len(alarms) == len(template.of_type("AWS::CloudWatch::Alarm"))
 

@@ -14,8 +14,9 @@ ROUTES = [("GET", "/v1/expenses/reference-data", None), ("GET", "/v1/expenses/ma
 def test_only_admin_and_finance_users_may_use_any_route(world: World) -> None:
     # Given a Singapore business with a linked account
     business = world.business()
-    # When an Employee or a Viewer calls any route, then 403 with the reason; Admin and Finance get in
-    for role in ("Employee", "Viewer"):
+    # When an Employee or a Viewer calls any route, then 403 with the reason; Admin and Finance get in.
+    # Roles match as the identity provider spells them: "admin" or "FINANCE" is not a configured role.
+    for role in ("Employee", "Viewer", "admin", "FINANCE", " Admin"):
         user = world.user(business.business_id, role=role)
         for method, path, body in ROUTES:
             response = user.call(method, path, body)

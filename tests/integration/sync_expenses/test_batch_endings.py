@@ -14,6 +14,7 @@ import pytest
 
 from local.clock import OffsetClock
 from local.event_sources import BatchOutcome
+from local.lambda_runtime import acting_as
 from local.ledger_emulator import LedgerEmulator
 from local.template import Template
 from local.xero_emulator import XeroEmulator
@@ -138,7 +139,11 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     assert {e["status"] for e in user.pending()} == {"QUEUED"}
     monkeypatch.undo()
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
-    for use_case in (get_expense_service(), get_spend_money_planner()):  # the API and the worker's planner
+    # The API decides in its own function, the planner in the worker's: both see time the same way
+    for function, build in (("SyncExpensesApiFunction", get_expense_service),
+                            ("SyncExpensesWorkerFunction", get_spend_money_planner)):
+        with acting_as(function):
+            use_case = build()
         monkeypatch.setattr(use_case, "clock", OffsetClock(use_case.clock, ABANDONED_AFTER_SECONDS + 60))
     again = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids},
                       headers={"Idempotency-Key": "a later click"})  # (not a double click of the first)

@@ -337,3 +337,26 @@ def test_receipts_are_handed_to_the_attachments_queue_unless_uploads_are_switche
                     "transaction_id": with_receipts,
                     "bank_transaction_id": expense["spend_money"]["bank_transaction_id"], "expense_version": 1}
     assert message["Attributes"]["MessageGroupId"] == f"{business.tenant_id}:{business.business_id}"
+
+
+def test_a_sync_request_that_failed_half_way_is_forgotten_by_the_double_click_guard(world: World) -> None:
+    # Given pending expenses, and the expense queue unreachable when Fiona clicks Sync
+    business = world.business()
+    user = world.user(business.business_id)
+    world.map_categories(business, travel="493")
+    ids = [world.pay(business, pump=False) for _ in range(2)]
+    world.pump_events()
+    sqs = boto3.client("sqs")
+    url = world.aws.queue_url("ExpenseSyncQueue")
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    sqs.delete_queue(QueueUrl=url)
+    failed = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids})
+    assert failed.status == 500 and failed.json()["error"]["code"] == "internal_error"
+    # When the queue is back and she clicks again, the guard does not hold the failed request against her
+    # (no "already being started", no replay of the failure): a new job answers and takes both expenses, which
+    # the failed one never marked (its plan never left the API)
+    kept = ("FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit",
+            "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy")
+    sqs.create_queue(QueueName=url.rsplit("/", 1)[1], Attributes={k: attributes[k] for k in kept if k in attributes})
+    again = user.sync(ids)
+    assert again["requested"] == 2 and again["skipped"] == [] and again["queued"] == 2

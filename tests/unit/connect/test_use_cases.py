@@ -6,14 +6,14 @@ from typing import Any
 
 from tests.unit.connect.fakes import Claims, ConnectionTable, FeedTable, Jobs, Vault, XeroSide, connection
 from tests.unit.feeds.fakes import FixedClock, feed
-from xerosync.auth import Caller, Role
+from xerosync.auth import Caller
 from xerosync.connect.cleanup import CleanupJob, XeroCleanup
 from xerosync.connect.disconnect import Disconnect
 from xerosync.connect.status import ConnectionStatusService
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.feeds import FeedStatus
 
-FIONA = Caller(business_id="biz_1", user_id="u_fiona", role=Role.FINANCE, raw_role="Finance")
+FIONA = Caller(business_id="biz_1", user_id="u_fiona", role="Finance", can_manage_accounting=True)
 
 
 class World:

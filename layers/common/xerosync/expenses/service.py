@@ -203,6 +203,8 @@ class ExpenseService:
                 started = from_iso(str(job["created_at"])).timestamp()
                 if "dispatched_at" not in job and now - started <= DISPATCH_GRACE_SECONDS:
                     being_synced.update((transaction_id, job_id) for transaction_id in job.get("queued_ids") or [])
+                else:
+                    self.activity.planned(admission.business_id, job_id)  # planned (or never will be): forget it
         listed = {r.transaction_id for r in records}
         jobs_of_queued = {job_id for transaction_id, job_id in being_synced.items() if transaction_id in listed} | {
             r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
@@ -294,11 +296,11 @@ class ExpenseService:
                       dispatched_at=now if nothing_to_do else None, completed_at=now if nothing_to_do else None)
         self.jobs.create(job)
         if not nothing_to_do:
-            if decisions.to_queue:
-                self.activity.started(admission.business_id, job_id)
             self.spend_money_queue.plan(SpendMoneyPlan(
                 business_id=admission.business_id, tenant_id=admission.tenant_id,
                 generation=admission.connection.generation, job_id=job_id))
+            if decisions.to_queue:  # (after the plan is sent: a job whose plan never left shows nothing)
+                self.activity.started(admission.business_id, job_id)
         logger.info("sync job started", extra={"job_id": job_id, "queued": len(decisions.to_queue),
                                                "rejected": len(decisions.rejected),
                                                "skipped": len(decisions.skipped), "batches": len(batches)})

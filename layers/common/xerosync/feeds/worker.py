@@ -65,6 +65,8 @@ MAX_UNCONFIRMED_STATEMENTS = 100
 POST_ATTEMPTS = 3
 # Stop starting Xero calls when less than this is left of the invocation (a call may take 25 s).
 TIME_MARGIN_SECONDS = 30.0
+LEDGER_REFUSED = ("The bank could not provide this account's transactions to send to Xero. Auto-sync tries again "
+                  "at the next sync; if this message stays, contact the bank.")
 _SYNC_FIELDS = ("cursor", "cursor_balance", "unconfirmed_statements", "last_sync_at", "last_sync_error")
 
 
@@ -310,7 +312,12 @@ class FeedSyncWorker:
                 return []
             return self._new_statements(run)
         except (NotFound, LedgerError) as refused:
-            run.blocked, run.error = True, f"The bank's ledger could not provide the transactions: {refused}"
+            # The ledger's own words are for the bank's engineers (the log); the user reads the product's.
+            run.blocked, run.error = True, LEDGER_REFUSED
+            logger.warning("the ledger refused the account's transactions", extra={
+                "business_id": record.business_id, "account_id": record.account_id,
+                "ledger_error": type(refused).__name__, "ledger_code": getattr(refused, "code", None),
+                "ledger_message": str(refused)})
             return []
 
     def _new_statements(self, run: _FeedRun) -> list[PlannedStatement]:
