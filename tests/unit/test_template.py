@@ -253,3 +253,10 @@ def test_main_table_has_gsi_and_ttl_and_idempotency_table_uses_powertools_defaul
     idem = _props("IdempotencyTable")
     assert idem["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     assert idem["TimeToLiveSpecification"]["AttributeName"] == "expiration"
+
+
+def test_parked_work_comes_back_within_a_minute_of_its_wait() -> None:
+    # A message parked behind Xero's Retry-After (any length, up to the daily reset) is sent back by the first
+    # run of the parked-work schedule after its wait: the schedule runs every minute.
+    events = _props("ParkedWorkFunction")["Events"]
+    assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == ["rate(1 minute)"]

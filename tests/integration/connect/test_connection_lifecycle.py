@@ -11,7 +11,7 @@ import pytest
 
 from local.clock import OffsetClock
 from local.event_sources import Scheduler, SqsEventSourceMapping
-from local.lambda_runtime import LambdaRuntime
+from local.lambda_runtime import LambdaRuntime, acting_as
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
@@ -141,8 +141,9 @@ def test_an_abandoned_consent_leaves_no_xero_connection_and_no_tokens_once_swept
     [waiting] = token_items(aws, "biz_abandon")
     assert int(waiting["ttl"]) > 0  # tokens of a consent that may be abandoned expire on their own
     # When the hourly check runs after the choice expired
-    connect = get_connect()
-    monkeypatch.setattr(connect.oauth, "clock", OffsetClock(connect.oauth.clock, 601))
+    with acting_as("ConnectionCheckFunction"):  # the check's own use case, as it runs
+        oauth = get_connect().oauth
+    monkeypatch.setattr(oauth, "clock", OffsetClock(oauth.clock, 601))
     report = Scheduler(aws.template, runtime).fire("Hourly")
     # Then the consent is given up: its connections removed in Xero, its grant revoked, its tokens wiped
     assert report["consents_given_up"] == 1
@@ -151,6 +152,25 @@ def test_an_abandoned_consent_leaves_no_xero_connection_and_no_tokens_once_swept
     # And the user is told when they come back
     late = fiona.call("POST", "/v1/xero/connect/organisation", {"tenant_id": first})
     assert late.status == 400 and late.json()["error"]["code"] == "no_pending_choice"
+
+
+def test_a_consent_swept_while_xero_is_down_is_finished_by_the_cleanup_queue(
+        api: Api, xero: XeroEmulator, aws: Provisioned, runtime: LambdaRuntime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = xero.seed_organisation("Parent Holdings"), xero.seed_organisation("Subsidiary One")
+    fiona = api.as_user("biz_down")
+    fiona.call("POST", "/v1/xero/connect/complete", fiona.consent([first, second]))
+    with acting_as("ConnectionCheckFunction"):
+        oauth = get_connect().oauth
+    monkeypatch.setattr(oauth, "clock", OffsetClock(oauth.clock, 601))
+    # When the sweeper gives the expired consent up while Xero cannot remove its connections
+    xero.add_fault("error", path="/connections/*", method="DELETE", status=503, times=None)
+    assert Scheduler(aws.template, runtime).fire("Hourly")["consents_given_up"] == 1
+    assert {c["tenantId"] for c in xero.connections()} == {first, second}
+    # Then the cleanup queue finishes the job once Xero is back: nothing is left in Xero or in the tables
+    xero.clear_faults()
+    assert _drain_cleanup_queue(aws, runtime) == 1
+    assert xero.connections() == [] and token_items(aws, "biz_down") == []
 
 
 def test_a_new_sign_in_abandons_the_users_open_choice_without_cutting_what_the_new_one_offers(
@@ -171,7 +191,8 @@ def test_a_new_sign_in_abandons_the_users_open_choice_without_cutting_what_the_n
 
 
 def _looking_later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    status = get_connect().status
+    with acting_as("ConnectApiFunction"):  # the API's own use case, as it runs
+        status = get_connect().status
     monkeypatch.setattr(status, "clock", OffsetClock(status.clock, seconds))
 
 

@@ -42,6 +42,7 @@ from xerosync.expenses.presenter import job_status
 from xerosync.expenses.reference_data import ReferenceData
 from xerosync.expenses.store import StaleExpense, chunks
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
+from xerosync.expenses.xero_gateway import chosen_since
 from xerosync.observability import logger, metrics
 from xerosync.store.feeds import FeedRecord
 from xerosync.xero.session import XeroSession
@@ -167,8 +168,8 @@ class BusinessFeeds(Protocol):
 class Reference(Protocol):
     def cached(self, tenant_id: str) -> ReferenceData | None: ...
 
-    def without_gaps(self, snapshot: ReferenceData | None, tenant_id: str, open_session: Any) -> ReferenceData | None:
-        ...
+    def without_gaps(self, snapshot: ReferenceData | None, tenant_id: str, open_session: Any, *,
+                     known_since: float = 0.0) -> ReferenceData | None: ...
 
 
 class Sessions(Protocol):
@@ -215,14 +216,16 @@ class SpendMoneyPlanner:
 
     def _decide(self, job: SyncJob, message: SpendMoneyPlan, now: str) -> SyncJob:
         """The job's final decisions, written on each expense (QUEUED, or Sync error at once)."""
-        context = self._context(message)
+        feeds = self.feeds.for_business(message.business_id)
+        context = self._context(message, feeds)
         records = self.expenses.get_many(job.business_id, job.selection)
         stranded = stranded_jobs(self.jobs, job.business_id, records.values(), self.clock.time())
         decisions = decide(job.selection, records, context, stranded, job.job_id, now)
         if any(r.error is not None and depends_on_reference_data(r.error.problems) for r in decisions.rejected):
             # The snapshot may predate what the user did in Xero: it says "archived or deleted" only once fresh.
             fresher = self.reference.without_gaps(context.reference, job.tenant_id,
-                                                  lambda: self.xero.session(job.business_id, message.generation))
+                                                  lambda: self.xero.session(job.business_id, message.generation),
+                                                  known_since=chosen_since(feeds, context.mappings))
             if fresher is not None and fresher is not context.reference:
                 context = replace(context, reference=fresher)
                 decisions = decide(job.selection, records, context, stranded, job.job_id, now)
@@ -233,8 +236,7 @@ class SpendMoneyPlanner:
             "failed": len(decisions.rejected), "failed_ids": [r.transaction_id for r in decisions.rejected],
             "batches": batches, "batches_total": len(batches)})
 
-    def _context(self, message: SpendMoneyPlan) -> SyncContext:
-        feeds = self.feeds.for_business(message.business_id)
+    def _context(self, message: SpendMoneyPlan, feeds: list[FeedRecord]) -> SyncContext:
         return SyncContext(reference=self.reference.cached(message.tenant_id),
                            mappings=self.mappings.get(message.business_id),
                            linked_accounts={f.account_id: f.xero_account_id for f in feeds

@@ -64,7 +64,7 @@ from xerosync.expenses.views import (
     StartSync,
     SyncJobView,
 )
-from xerosync.expenses.xero_gateway import ReferenceDataCache
+from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since
 from xerosync.observability import logger
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.errors import RECONNECT_ACTION
@@ -164,7 +164,9 @@ class ExpenseService:
         if depends_on_reference_data(problems):
             session = self._session_for(admission) if admission.connection.status == ConnectionStatus.ACTIVE \
                 else None
-            fresher = self.reference.without_gaps(reference, admission.tenant_id, session)
+            fresher = self.reference.without_gaps(reference, admission.tenant_id, session,
+                                                  known_since=chosen_since(admission.feeds,
+                                                                           self.mappings.get(admission.business_id)))
             if fresher is not None and fresher is not reference:
                 return (fresher, *check(fresher))
         return reference, problems, found

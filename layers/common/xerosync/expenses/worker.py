@@ -37,7 +37,7 @@ from xerosync.expenses.presenter import wait_reason
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
-from xerosync.expenses.xero_gateway import ReferenceDataCache, update_spend_money
+from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
 from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
 from xerosync.store.feeds import FeedRecord
@@ -221,7 +221,9 @@ class SpendMoneyWorker:
         found = [(expense, problems_for_sync(expense, context)) for expense in work]
         if any(depends_on_reference_data(problems) for _, problems in found):
             # The snapshot may predate what the user did in Xero: it says "archived or deleted" only once fresh.
-            fresher = self.reference.without_gaps(context.reference, batch.tenant_id, lambda: session)
+            fresher = self.reference.without_gaps(context.reference, batch.tenant_id, lambda: session,
+                                                  known_since=chosen_since(
+                                                      [f for f in feeds if f is not None], context.mappings))
             if fresher is not context.reference:
                 context = replace(context, reference=fresher)
                 found = [(expense, problems_for_sync(expense, context)) for expense in work]

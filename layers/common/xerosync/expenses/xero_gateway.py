@@ -9,9 +9,10 @@ refreshed once before the product calls it archived or deleted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from xerosync.clock import Clock
+from xerosync.clock import Clock, from_iso
+from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.reference_data import (
     ReferenceData,
     XeroAccount,
@@ -21,6 +22,7 @@ from xerosync.expenses.reference_data import (
 )
 from xerosync.expenses.store import ReferenceDataStore
 from xerosync.observability import logger
+from xerosync.store.feeds import FeedRecord
 from xerosync.xero.errors import ReconnectRequired, XeroError, XeroRateLimited
 from xerosync.xero.models import BankTransaction
 from xerosync.xero.session import XeroSession, in_order_of
@@ -85,13 +87,16 @@ class ReferenceDataCache:
         return self._refreshed(tenant_id, open_session, snapshot, wanted_since, required=required)
 
     def without_gaps(self, snapshot: ReferenceData | None, tenant_id: str,
-                     open_session: Callable[[], XeroSession] | None) -> ReferenceData | None:
-        """A snapshot that lacks something an expense names, refreshed once (unless it is a moment old)."""
+                     open_session: Callable[[], XeroSession] | None, *, known_since: float = 0.0
+                     ) -> ReferenceData | None:
+        """A snapshot that lacks something an expense names, refreshed once: unless it is a moment old and
+        newer than ``known_since`` (when the business last chose something in Xero: a link, a mapping)."""
         now = self.clock.time()
-        if snapshot is not None and snapshot.age(now) < MISSING_REFRESH_INTERVAL_SECONDS:
+        if (snapshot is not None and snapshot.age(now) < MISSING_REFRESH_INTERVAL_SECONDS
+                and snapshot.refreshed_at >= known_since):
             return snapshot
-        return self._refreshed(tenant_id, open_session, snapshot, now - MISSING_REFRESH_INTERVAL_SECONDS,
-                               required=False)
+        return self._refreshed(tenant_id, open_session, snapshot,
+                               max(known_since, now - MISSING_REFRESH_INTERVAL_SECONDS), required=False)
 
     def _refreshed(self, tenant_id: str, open_session: Callable[[], XeroSession] | None,
                    snapshot: ReferenceData | None, wanted_since: float, *, required: bool) -> ReferenceData | None:
@@ -113,6 +118,16 @@ class ReferenceDataCache:
             raise XeroRateLimited("The organisation's reference data is being fetched from Xero",
                                   status=429, retry_after=2, problem="refresh")
         return refreshed or snapshot
+
+
+def chosen_since(feeds: Iterable[FeedRecord], mappings: CategoryMappings | None) -> float:
+    """When the business last chose something the reference data must know (a link, a mapping): a snapshot
+    older than that cannot know it, so it is refreshed before anything is called missing."""
+    moments = [m for f in feeds for m in (f.linked_at, f.status_changed_at) if m]
+    if mappings is not None and mappings.changed_at:
+        moments.append(mappings.changed_at)
+    # The product's times are whole seconds: a snapshot taken within that second may still predate the choice.
+    return max((from_iso(m).timestamp() + 1 for m in moments), default=0.0)
 
 
 def update_spend_money(session: XeroSession, items: Sequence[BankTransaction], *, key: str) -> list[BankTransaction]:
