@@ -123,11 +123,13 @@ def _hkd_history(ledger: LedgerEmulator, account_id: str, start: int, end: int) 
         if n % RECEIPT_EVERY == 0 and n:
             size = 3_100_000 if n == RECEIPT_EVERY else 40_000 + n
             receipts = [generated_spec("pdf", size, seed=n, file_name=f"{payee} receipt {n}.pdf")]
+        categorised = n % UNCATEGORISED_EVERY != 0
         payments.append(ledger.post_transaction(
             account_id, f"{18 + (n * 37) % 900}.{n % 100:02d}", "DEBIT",
-            spend_category=None if n % UNCATEGORISED_EVERY == 0 else category,
-            counterparty=Counterparty(payee), reference=f"INV-{2300 + n}", description=f"{payee} ({category})",
-            attachments=receipts, posted_at=moment).transaction_id)
+            spend_category=category if categorised else None, counterparty=Counterparty(payee),
+            reference=f"INV-{2300 + n}",
+            description=f"{payee}, {category.replace('_', ' ')}" if categorised else "", attachments=receipts,
+            posted_at=moment).transaction_id)
     return payments
 
 

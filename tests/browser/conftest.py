@@ -18,8 +18,6 @@ from local.console.seed import ConsoleSeed, seed_console
 from local.stack import DevStack, DevStackConfig
 from tests.browser.console import SCREENSHOTS, Console
 
-pytestmark = pytest.mark.browser
-
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # Headless, and nothing that reaches for the network: this machine (and CI's) has none beyond loopback.
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

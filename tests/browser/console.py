@@ -58,6 +58,10 @@ class Console:
         row_id = self.account(name).get_attribute("data-account-id")
         return self.page.locator(f'#accounts tr.detail[data-account-id="{row_id}"]')
 
+    def list_ready(self) -> None:
+        """The Sync expenses list has been read again after a tab, filter or page change."""
+        expect(self.page.locator("#expenses-panel")).to_have_attribute("aria-busy", "false")
+
     # ------------------------------------------------------------------------------------------ acting
     def open(self, business: str, role: str = "Finance") -> None:
         self.page.goto(self.stack.urls["console"])
@@ -92,5 +96,5 @@ class Console:
         """Click a local control (an emulator or a schedule) and wait until the panel says it was done."""
         log = self.page.locator("#controls-log")
         done = int(log.get_attribute("data-done") or 0)
-        self.page.locator("#controls").get_by_role("button", name=name, exact=True).click()
+        self.page.locator("#controls, .local-box").get_by_role("button", name=name, exact=True).click()
         expect(log).to_have_attribute("data-done", str(done + 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import boto3
@@ -91,5 +92,4 @@ def test_a_schedule_fired_as_its_next_firing_gets_a_window_of_its_own(aws: Provi
     scheduler.fire("EveryThreeHours", as_next=True)
     stamps = [datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%SZ") for e in received]
     assert abs((stamps[1] - stamps[0]).total_seconds()) <= 1
-    assert [round((later - earlier).total_seconds() / 3600) for earlier, later in zip(stamps[1:], stamps[2:])] == \
-        [3, 3]
+    assert [round((later - earlier).total_seconds() / 3600) for earlier, later in pairwise(stamps[1:])] == [3, 3]

@@ -95,7 +95,8 @@ def test_given_a_bank_account_deleted_over_http_then_it_and_its_feed_connection_
     deleted = control(base_url, "DELETE", f"organisations/{tenant}/accounts/{bank_account_id}")
     # Then the chart no longer has it and its feed connection went with it
     assert deleted.status_code == 200 and deleted.json() == {"removed_feed_connections": 1}
-    assert bank_account_id not in [a["AccountID"] for a in control(base_url, "GET", f"organisations/{tenant}/accounts").json()]
+    chart = control(base_url, "GET", f"organisations/{tenant}/accounts").json()
+    assert bank_account_id not in [a["AccountID"] for a in chart]
     assert [f["state"] for f in control(base_url, "GET", f"organisations/{tenant}/feed-connections").json()
             if f["id"] == feed_id] == ["DELETED"]
     # And deleting it again names what is missing

@@ -238,6 +238,7 @@ export async function loadPage(app, { keepPage = true } = {}) {
     state.page = 0;
   }
   state.loading = true;
+  app.render(); // aria-busy: the list is being read again
   try {
     const page = await api("GET", query(state, state.cursors[state.page], state.limit));
     state.items = page.items;
@@ -270,8 +271,8 @@ function listTable(app) {
   return h("div", { id: "expenses-panel", role: "tabpanel", "aria-labelledby": `tab-${state.tab}`,
     "aria-busy": String(state.loading) },
   state.items.length === 0 && !state.loading
-    ? h("p", { className: "empty" }, state.tab === "pending" ? "No expenses are waiting to be synced."
-      : "No expenses have been synced yet.")
+    ? h("p", { className: "empty" }, filtered(state) ? "No expenses match these filters."
+      : state.tab === "pending" ? "No expenses are waiting to be synced." : "No expenses have been synced yet.")
     : h("table", { id: "expenses" },
       h("caption", { className: "visually-hidden" }, `${tabLabel} expenses`),
       h("thead", {}, h("tr", {},
@@ -281,6 +282,10 @@ function listTable(app) {
         ["Date", "Payee", "Amount", "Xero account", "Tax rate", "Receipts", "Status"].map(
           (title) => h("th", { scope: "col" }, title)))),
       h("tbody", {}, state.items.map((expense) => expenseRow(app, expense)))));
+}
+
+function filtered(state) {
+  return Object.values(state.filters).some(Boolean);
 }
 
 function expenseRow(app, expense) {
@@ -375,10 +380,10 @@ function pager(app) {
   const state = app.expenses;
   return h("nav", { className: "pager", "aria-label": "Pages" },
     h("button", { type: "button", className: "secondary", disabled: state.page === 0,
-      onclick: () => turnPage(app, -1) }, "‹ Previous"),
+      onclick: () => turnPage(app, -1) }, h("span", { "aria-hidden": "true" }, "‹ "), "Previous"),
     h("span", { id: "page-number" }, `Page ${state.page + 1}`),
     h("button", { type: "button", className: "secondary", disabled: !state.nextCursor,
-      onclick: () => turnPage(app, 1) }, "Next ›"));
+      onclick: () => turnPage(app, 1) }, "Next", h("span", { "aria-hidden": "true" }, " ›")));
 }
 
 // ----------------------------------------------------------------------------------------- sync and job
@@ -431,6 +436,8 @@ function progressPanel(job) {
 
 // ------------------------------------------------------------------------------------ the details pane
 
+const RECEIPTS_POLL_MS = 2000;
+
 export async function openDetail(app, transactionId) {
   const state = app.expenses;
   try {
@@ -442,6 +449,18 @@ export async function openDetail(app, transactionId) {
     return;
   }
   app.render();
+  // Receipts go to Xero after the Spend Money, one by one: follow them while the pane shows this expense.
+  const inFlight = state.detail.receipts.files.some((f) => ["QUEUED", "UPLOADING"].includes(f.state))
+    || (state.detail.expense.status === "SYNCED" && state.detail.receipts.waiting > 0);
+  if (inFlight) {
+    setTimeout(() => {
+      const open = app.expenses.detail;
+      const editing = document.activeElement && document.activeElement.closest("#edit-form");
+      if (app.view === "expenses" && open && open.expense.transaction_id === transactionId && !editing) {
+        openDetail(app, transactionId);
+      }
+    }, RECEIPTS_POLL_MS);
+  }
 }
 
 function detailPane(app) {
@@ -477,11 +496,13 @@ function errorBlock(expense) {
   const blocks = [];
   const error = expense.error;
   if (error) {
+    // Each problem once: the error's own sentence often is its only problem's.
+    const others = (error.problems || []).filter((p) => p.message !== error.message);
     blocks.push(h("div", { className: "notice error", role: "alert", id: "sync-error" },
       h("strong", {}, "Sync error"),
       h("p", { className: "message" }, error.message),
-      (error.problems || []).length ? h("ul", {}, error.problems.map((p) => h("li", {}, p.message,
-        p.action ? h("span", { className: "action" }, ` ${p.action}`) : null))) : null,
+      others.length ? h("ul", {}, others.map((p) => h("li", {}, p.message,
+        p.action && p.action !== error.action ? h("span", { className: "action" }, ` ${p.action}`) : null))) : null,
       (error.xero_messages || []).length ? [h("p", {}, "Xero said:"),
         h("ul", {}, error.xero_messages.map((m) => h("li", {}, m)))] : null,
       error.action ? h("p", { className: "action" }, error.action) : null,
@@ -604,19 +625,40 @@ function titleCase(text) {
   return text.charAt(0) + text.slice(1).toLowerCase();
 }
 
+const FOLLOW_MS = 1000;
+const FOLLOW_TRIES = 20;
+
+// The ledger's event reaches the product a moment after the change: the pane and the list follow until it has.
+async function followBankChange(app, before) {
+  const seen = (e) => JSON.stringify([e.spend_category, e.attachment_count, e.description, e.updated]);
+  for (let attempt = 0; attempt < FOLLOW_TRIES; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
+    const open = app.expenses.detail;
+    if (app.view !== "expenses" || !open || open.expense.transaction_id !== before.transaction_id) return;
+    let now;
+    try {
+      now = await api("GET", `/v1/expenses/${encodeURIComponent(before.transaction_id)}`);
+    } catch {
+      return;
+    }
+    if (seen(now) !== seen(before)) {
+      await loadPage(app);
+      await openDetail(app, before.transaction_id);
+      return;
+    }
+  }
+}
+
 // A local control: change the payment in the bank (the ledger emulator), as the customer would in the app.
 function bankControls(app, expense) {
   const categories = (app.expenses.mappings && app.expenses.mappings.mappings) || [];
   const path = `/_local/ledger/accounts/${encodeURIComponent(expense.account_id)}/transactions/`
     + `${encodeURIComponent(expense.transaction_id)}`;
-  const change = async (body, done) => {
-    try {
-      await local(body.kind ? "POST" : "PATCH", body.kind ? `${path}/attachments` : path, body);
-      app.log(done);
-    } catch (error) {
-      app.fail(error, "Bank ledger");
-    }
-  };
+  const change = (body, done) => app.control(async () => {
+    await local(body.kind ? "POST" : "PATCH", body.kind ? `${path}/attachments` : path, body);
+    followBankChange(app, expense);
+    return done;
+  });
   const select = h("select", { "aria-label": "Bank category" }, categories.map((c) => h("option", {
     value: c.category, selected: c.category === expense.spend_category }, c.label)));
   return h("section", { className: "local-box", "aria-labelledby": "bank-side-title" },
