@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from local.demo_sync_expenses import MAPPING, PAYEES
 from local.ledger_emulator import Counterparty, LedgerEmulator, generated_spec
 from local.stack import DevStack
 
@@ -31,16 +32,9 @@ PAYMENTS = 300
 HISTORY_DAYS = 21
 UNCATEGORISED_EVERY = 150  # payments 0 and 150: no category, so no Xero account until someone picks one
 RECEIPT_EVERY = 30
-PAYEES = {
-    "travel": ("Cathay Pacific", "Grab", "Harbour Taxi", "Marina Bay Hotel"),
-    "software": ("GitHub", "Atlassian", "Notion Labs", "Zoom Video"),
-    "office_supplies": ("Popular Bookstore", "IKEA Alexandra", "Pacific Office Supplies"),
-    "advertising": ("Google Asia Pacific", "Meta Platforms"),
-    "entertainment": ("Jumbo Seafood", "Lau Pa Sat"),
-}
-# The mapping a finance user would choose (category -> Xero account code of the seeded chart).
-SUGGESTED_MAPPING = {"travel": "493", "software": "429", "office_supplies": "429", "advertising": "400",
-                     "entertainment": "420"}
+# The payees are the demo's (PAYEES), and so is the mapping a finance user would choose (category -> Xero
+# account code of the seeded chart).
+SUGGESTED_MAPPING = MAPPING
 
 
 @dataclass(frozen=True)
