@@ -22,8 +22,9 @@ CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # Headless, and nothing that reaches for the network: this machine (and CI's) has none beyond loopback.
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# What the page shows may wait on the local stack's queues and on Xero's (emulated) delays: seconds, not minutes.
-expect.set_options(timeout=30_000)
+# What the page shows may wait on the local stack's queues and on Xero's (emulated) delays: seconds, not minutes
+# (a minute allows for a machine busy with other work).
+expect.set_options(timeout=60_000)
 NO_BROWSER = ("No Chromium to run the web console's browser tests in (looked for {where}). Install Debian's "
               "package: `make browser` (as root) or `sudo apt-get install chromium`, or set CHROMIUM to a "
               "Chromium binary; then run them again.")

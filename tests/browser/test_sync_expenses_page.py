@@ -70,7 +70,7 @@ def test_map_categories_then_sync_every_pending_expense_with_the_progress_bar(co
     # Then the progress bar follows the job to 100%, and the two payments without a category fail with a reason
     progress = page.locator("#sync-progress-bar")
     expect(progress).to_be_visible()
-    expect(progress).to_have_attribute("value", "100")
+    expect(progress).to_have_attribute("value", "100", timeout=180_000)  # 300 expenses: 6 batches to Xero
     expect(page.locator("#sync-summary")).to_have_text(
         f"Done: {PAYMENTS - 2} of {PAYMENTS} synced, 2 failed (each failed expense shows why).")
     expect(rows(console)).to_have_count(2)
