@@ -2,7 +2,7 @@
 // recover. None of this is the product: it is what the bank's ledger, Xero and time would do.
 
 import { local } from "./api.js";
-import { field, h, replace } from "./dom.js";
+import { field, h, remember, replace } from "./dom.js";
 
 const PAYEES = [
   ["travel", "Grab"], ["travel", "Cathay Pacific"], ["software", "GitHub"], ["software", "Atlassian"],
@@ -34,6 +34,7 @@ function ledgerControls(app, accounts) {
       h("option", { value: "payments" }, "Payments out, categorised"))),
     field("How many", h("input", { type: "number", name: "count", min: 1, max: 200, value: 5 })),
     h("button", { type: "submit", className: "secondary" }, "Post transactions"));
+  remember(form, "controls:ledger");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(form);
@@ -92,9 +93,20 @@ function xeroControls(app, tenant) {
   });
   const bankAccounts = ((app.connection && app.connection.accounts) || [])
     .filter((a) => a.link && a.link.xero_account_id && ["ACTIVE", "PENDING"].includes(a.link.status));
-  const deleteSelect = h("select", { "aria-label": "Bank account to delete in Xero" },
+  const deleteSelect = h("select", { "aria-label": "Bank account to delete in Xero", name: "xero_account_id" },
     bankAccounts.map((a) => h("option", { value: a.link.xero_account_id },
       `${a.link.xero_account_name || a.link.xero_account_id} (fed by ${a.name})`)));
+  const deleteForm = remember(h("form", { className: "inline-fields", "aria-label": "Delete a bank account in Xero" },
+    deleteSelect, h("button", { type: "submit", className: "secondary" }, "Delete in Xero")), "controls:delete");
+  deleteForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    app.control(async () => {
+      const answer = await local("DELETE",
+        `/_local/xero/organisations/${tenant}/accounts/${encodeURIComponent(deleteSelect.value)}`);
+      return `The bank account was deleted in Xero's chart of accounts (${answer.removed_feed_connections} bank `
+        + "feed removed). The hourly connection check notices it.";
+    });
+  });
   return h("details", { open: true }, h("summary", {}, "Xero"),
     tenant ? null : h("p", { className: "hint" }, "Connect to Xero to use these."),
     h("div", { className: "stack" },
@@ -121,11 +133,5 @@ function xeroControls(app, tenant) {
           return `The app was disconnected in Xero (${answer.removed} connection(s) removed). The product notices `
             + "at its next call to Xero or at the hourly connection check.";
         }) }, "Disconnect the app in Xero"),
-      bankAccounts.length ? h("div", { className: "inline-fields" }, deleteSelect,
-        h("button", { type: "button", className: "secondary", onclick: () => app.control(async () => {
-          const answer = await local("DELETE",
-            `/_local/xero/organisations/${tenant}/accounts/${encodeURIComponent(deleteSelect.value)}`);
-          return `The bank account was deleted in Xero's chart of accounts (${answer.removed_feed_connections} bank `
-            + "feed removed). The hourly connection check notices it.";
-        }) }, "Delete in Xero")) : null));
+      bankAccounts.length ? deleteForm : null));
 }

@@ -85,3 +85,39 @@ export function problemBox(problem, { title = null, kind = "error" } = {}) {
 export function badge(text, kind = "neutral") {
   return h("span", { className: `badge ${kind}` }, text);
 }
+
+// What the user has typed or chosen in a form outlives the form: the page is redrawn from the API's answers
+// (after an action, a poll or a local control), and a half-filled form must come back as it was left.
+const drafts = new Map();
+
+export function remember(form, key) {
+  const saved = drafts.get(key);
+  if (saved) {
+    for (const element of form.elements) {
+      if (!element.name || !saved.has(element.name)) continue;
+      const value = saved.get(element.name);
+      if (element.type === "checkbox") element.checked = value === true;
+      else if (element.type === "radio") element.checked = element.value === value;
+      else if (element.tagName === "SELECT" && ![...element.options].some((o) => o.value === value)) continue;
+      else element.value = value;
+    }
+  }
+  const save = () => {
+    const values = new Map();
+    for (const element of form.elements) {
+      if (!element.name) continue;
+      if (element.type === "checkbox") values.set(element.name, element.checked);
+      else if (element.type === "radio") {
+        if (element.checked) values.set(element.name, element.value);
+      } else values.set(element.name, element.value);
+    }
+    drafts.set(key, values);
+  };
+  form.addEventListener("input", save);
+  form.addEventListener("change", save);
+  return form;
+}
+
+export function forget(key) {
+  drafts.delete(key);
+}

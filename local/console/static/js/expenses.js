@@ -2,7 +2,7 @@
 // 1000), the expense details pane with its edit form and receipts, and a sync job's progress.
 
 import { api, ApiError, local } from "./api.js";
-import { badge, day, h, money, problemBox, replace, when } from "./dom.js";
+import { badge, day, forget, h, money, problemBox, remember, replace, when } from "./dom.js";
 
 const MAX_SELECTION = 1000; // the help centre: "a maximum of 1000 transactions at a time"
 const PAGE_SIZES = [25, 50, 100, 200];
@@ -126,9 +126,13 @@ function mappingCard(app) {
       h("tbody", {}, rows)),
     h("div", { className: "actions" },
       h("button", { type: "submit", className: "primary" }, "Save mapping"),
-      state.mappings.changed_at ? h("button", { type: "button", className: "secondary",
-        onclick: () => { state.showMapping = false; app.render(); loadPage(app); } }, "Cancel") : null),
+      state.mappings.changed_at ? h("button", { type: "button", className: "secondary", onclick: () => {
+        forget("mapping");
+        state.showMapping = false;
+        loadPage(app);
+      } }, "Cancel") : null),
     error);
+  remember(form, "mapping");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const chosen = state.mappings.mappings.map((mapping) => ({
@@ -137,6 +141,7 @@ function mappingCard(app) {
     }));
     try {
       state.mappings = await api("PUT", "/v1/expenses/mappings", { mappings: chosen });
+      forget("mapping");
       state.showMapping = false;
       app.flash(h("div", { className: "notice ok", role: "status" }, h("p", { className: "message" },
         "Mapping saved: expenses of a mapped category use its Xero account unless you choose another.")));
@@ -470,8 +475,11 @@ function detailPane(app) {
   return h("aside", { id: "expense-pane", className: "card pane", "aria-labelledby": "pane-title" },
     h("div", { className: "pane-head" },
       h("h2", { id: "pane-title" }, "Expense details"),
-      h("button", { type: "button", className: "link", "aria-label": "Close details",
-        onclick: () => { state.detail = null; app.render(); } }, "✕")),
+      h("button", { type: "button", className: "link", "aria-label": "Close details", onclick: () => {
+        forget(`edit:${expense.transaction_id}`);
+        state.detail = null;
+        app.render();
+      } }, "✕")),
     h("p", { className: "headline" }, h("strong", {}, name), ` ${money(expense.amount, expense.currency)}`),
     h("div", { className: "labels" }, labels(expense)),
     h("dl", { className: "facts" },
@@ -558,6 +566,8 @@ function editForm(app, expense) {
     h("label", {}, "Contact", h("input", { name: "contact_name", maxlength: 255, value: expense.contact_name })),
     h("div", { className: "actions" }, h("button", { type: "submit" }, "Save changes")),
     error);
+  const draft = `edit:${expense.transaction_id}`;
+  remember(form, draft);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(form);
@@ -581,6 +591,7 @@ function editForm(app, expense) {
     }
     try {
       state.detail.expense = await api("PATCH", `/v1/expenses/${encodeURIComponent(expense.transaction_id)}`, edit);
+      forget(draft);
       app.flash(h("div", { className: "notice ok", role: "status" }, h("p", { className: "message" },
         `Saved: ${expense.payee || "the expense"} is ready to sync again.`)));
       await loadPage(app);

@@ -2,7 +2,7 @@
 // Sync now, Manage Connection -> Disconnect Xero, the reconnect prompt, and the way into Sync expenses.
 
 import { api, ApiError } from "./api.js";
-import { append, badge, h, isoDay, problemBox, replace, when } from "./dom.js";
+import { append, badge, forget, h, isoDay, problemBox, remember, replace, when } from "./dom.js";
 
 const CONNECTING_KEY = "xero-console.connecting";
 const FEED_STATES = {
@@ -248,6 +248,7 @@ function linkForm(app, account) {
   const usual = new Date(today.getTime() - DEFAULT_HISTORY_DAYS * 86400000);
   const error = h("div", { className: "form-error" });
   const existing = candidates.length > 0;
+  const draft = `link:${account.account_id}`;
   const form = h("form", { id: "link-form", "aria-label": `Link ${account.name} to Xero` },
     h("fieldset", {},
       h("legend", {}, `Feed ${account.name} (${account.currency}) into`),
@@ -272,9 +273,13 @@ function linkForm(app, account) {
         value: isoDay(usual) })),
     h("div", { className: "actions" },
       h("button", { type: "submit", className: "primary" }, "Link account"),
-      h("button", { type: "button", className: "secondary", onclick: () => { app.linking = null; app.render(); } },
-        "Cancel")),
+      h("button", { type: "button", className: "secondary", onclick: () => {
+        app.linking = null;
+        forget(draft);
+        app.render();
+      } }, "Cancel")),
     error);
+  remember(form, draft);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const data = new FormData(form);
@@ -284,6 +289,7 @@ function linkForm(app, account) {
     try {
       await api("PUT", `/v1/bank-accounts/${encodeURIComponent(account.account_id)}/feed`, body);
       app.linking = null;
+      forget(draft);
       app.flash(h("div", { className: "notice ok", role: "status" },
         h("p", { className: "message" }, `${account.name} is linked; Xero activates its bank feed in a moment.`)));
       app.watchClosely();
