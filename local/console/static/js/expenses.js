@@ -24,6 +24,7 @@ export function newExpensesState() {
     mappings: null,
     showMapping: false,
     detail: null,
+    wanted: null, // the expense whose details were asked for last
     job: null,
     problem: null,
   };
@@ -422,7 +423,7 @@ async function followJob(app, job) {
     if (slot) slot.replaceWith(progressPanel(state.job));
   }
   await loadPage(app);
-  if (state.detail) await openDetail(app, state.detail.expense.transaction_id);
+  if (state.wanted) await openDetail(app, state.wanted);
 }
 
 function progressPanel(job) {
@@ -445,12 +446,14 @@ const RECEIPTS_POLL_MS = 2000;
 
 export async function openDetail(app, transactionId) {
   const state = app.expenses;
+  state.wanted = transactionId; // the last expense asked for wins over any answer still on its way
   try {
     const path = `/v1/expenses/${encodeURIComponent(transactionId)}`;
     const [expense, receipts] = await Promise.all([api("GET", path), api("GET", `${path}/attachments`)]);
+    if (state.wanted !== transactionId) return;
     state.detail = { expense, receipts };
   } catch (error) {
-    app.fail(error, "Expense details");
+    if (state.wanted === transactionId) app.fail(error, "Expense details");
     return;
   }
   app.render();
@@ -459,9 +462,8 @@ export async function openDetail(app, transactionId) {
     || (state.detail.expense.status === "SYNCED" && state.detail.receipts.waiting > 0);
   if (inFlight) {
     setTimeout(() => {
-      const open = app.expenses.detail;
       const editing = document.activeElement && document.activeElement.closest("#edit-form");
-      if (app.view === "expenses" && open && open.expense.transaction_id === transactionId && !editing) {
+      if (app.view === "expenses" && app.expenses.wanted === transactionId && !editing) {
         openDetail(app, transactionId);
       }
     }, RECEIPTS_POLL_MS);
@@ -478,6 +480,7 @@ function detailPane(app) {
       h("button", { type: "button", className: "link", "aria-label": "Close details", onclick: () => {
         forget(`edit:${expense.transaction_id}`);
         state.detail = null;
+        state.wanted = null;
         app.render();
       } }, "✕")),
     h("p", { className: "headline" }, h("strong", {}, name), ` ${money(expense.amount, expense.currency)}`),
@@ -644,8 +647,7 @@ async function followBankChange(app, before) {
   const seen = (e) => JSON.stringify([e.spend_category, e.attachment_count, e.description, e.updated]);
   for (let attempt = 0; attempt < FOLLOW_TRIES; attempt += 1) {
     await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
-    const open = app.expenses.detail;
-    if (app.view !== "expenses" || !open || open.expense.transaction_id !== before.transaction_id) return;
+    if (app.view !== "expenses" || app.expenses.wanted !== before.transaction_id) return;
     let now;
     try {
       now = await api("GET", `/v1/expenses/${encodeURIComponent(before.transaction_id)}`);
