@@ -13,8 +13,12 @@ PYTEST_ARGS ?=
 # the *.in files): nothing floats, and a package whose bytes changed is refused.
 PIP_LOCKED := pip install --quiet --disable-pip-version-check --require-hashes --no-deps
 
+# The browser tests' Chromium: Debian's package (never a browser downloaded at run time).
+CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+export CHROMIUM
+
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (Lambda runtime python3.11); found " + sys.version.split()[0])'
@@ -39,7 +43,19 @@ venv: $(VENV)/.installed ## create .venv with the locked dependencies
 sam-venv: $(SAM_VENV)/.installed ## create .venv-sam with aws-sam-cli
 tools-venv: $(TOOLS_VENV)/.installed ## create .venv-tools with checkov and pip-audit
 
-test: venv sam-venv ## run every test (unit, integration, e2e, and the IAM check, which uses SAM's translator)
+browser: ## install Debian's Chromium for the browser tests where it can (as root, with apt-get)
+	@if [ -n "$(CHROMIUM)" ]; then \
+		echo "Chromium for the browser tests: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium >/dev/null && echo "Chromium installed: /usr/bin/chromium"; \
+	else \
+		echo "No Chromium, and no root apt-get to install it: the browser tests will skip. Install Debian's" \
+			"'chromium' package (sudo apt-get install chromium), or set CHROMIUM=/path/to/chromium."; \
+	fi
+
+test: venv sam-venv browser ## run every test (unit, integration, e2e, browser, and the IAM check, which uses SAM's translator)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: venv ## run the product end to end on the local stack and tell its story
@@ -47,6 +63,12 @@ demo: venv ## run the product end to end on the local stack and tell its story
 
 up: venv ## bring the local stack up on fixed ports and keep it up
 	$(BIN)/python -m local up
+
+console: venv ## the stack with seeded businesses and Xero organisations, and the web console's address
+	$(BIN)/python -m local console
+
+screenshots: venv browser ## run the browser tests and refresh the README's screenshots in docs/screenshots
+	UPDATE_README_SCREENSHOTS=1 $(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 token: venv ## mint a local user token: make token BUSINESS=biz_demo USER=u_1 ROLE=Finance
 	@$(BIN)/python -m local token --business $(or $(BUSINESS),biz_demo) --user $(or $(USER_ID),u_1) --role $(or $(ROLE),Finance)
@@ -86,4 +108,4 @@ deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
 
-.PHONY: help venv sam-venv tools-venv test demo up token openapi lint audit lock build bench deploy clean
+.PHONY: help venv sam-venv tools-venv browser test demo up console screenshots token openapi lint audit lock build bench deploy clean

@@ -1,6 +1,7 @@
 """Command line of the local stack.
 
     python -m local up        bring everything up and keep it up (Ctrl-C stops it)
+    python -m local console   the same, seeded with businesses and Xero organisations, for the web console
     python -m local token     mint a user token for the running stack
     python -m local fire      fire a schedule of the running stack now
     python -m local openapi   write docs/openapi.json from the handlers
@@ -35,8 +36,14 @@ def _up(args: argparse.Namespace) -> int:
     STATE_FILE.write_text(json.dumps(stack.urls, indent=2))
     print(stack.describe())
     print(f"  {'ready in':<44} {stack.ready_seconds:.2f} s")
-    print("\nMint a token:  .venv/bin/python -m local token --business biz_demo --user u_1 --role Finance")
-    print("Fire a schedule now:  .venv/bin/python -m local fire EveryThreeHours")
+    if args.seed:
+        from local.console.seed import describe, seed_console
+
+        print("\n" + describe(seed_console(stack)))
+        print(f"\nOpen the web console: {stack.urls['console']}")
+    else:
+        print("\nMint a token:  .venv/bin/python -m local token --business biz_demo --user u_1 --role Finance")
+        print("Fire a schedule now:  .venv/bin/python -m local fire EveryThreeHours")
     print("Ctrl-C stops the stack.")
     sys.stdout.flush()
     stopped = threading.Event()
@@ -93,16 +100,18 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="bring the local stack up and keep it up")
-    up.add_argument("--api-port", type=int, default=3000)
-    up.add_argument("--moto-port", type=int, default=5000)
-    up.add_argument("--xero-port", type=int, default=4010)
-    up.add_argument("--ledger-port", type=int, default=4020)
-    up.add_argument("--schedule-speed", type=float, default=1.0,
-                    help="run schedules this many times faster than their rate (default: real time)")
-    up.add_argument("--visibility", type=int, default=30, help="local queue visibility timeout, seconds")
-    up.add_argument("--log-level", default="INFO")
-    up.set_defaults(run=_up)
+    for name, seeded, helped in (("up", False, "bring the local stack up and keep it up"),
+                                 ("console", True, "bring the stack up seeded, and serve the web console")):
+        up = commands.add_parser(name, help=helped)
+        up.add_argument("--api-port", type=int, default=3000)
+        up.add_argument("--moto-port", type=int, default=5000)
+        up.add_argument("--xero-port", type=int, default=4010)
+        up.add_argument("--ledger-port", type=int, default=4020)
+        up.add_argument("--schedule-speed", type=float, default=1.0,
+                        help="run schedules this many times faster than their rate (default: real time)")
+        up.add_argument("--visibility", type=int, default=30, help="local queue visibility timeout, seconds")
+        up.add_argument("--log-level", default="INFO" if not seeded else "WARNING")
+        up.set_defaults(run=_up, seed=seeded)
 
     token = commands.add_parser("token", help="mint a user token (business, user, role) for the local stack")
     token.add_argument("--business", required=True)

@@ -11,6 +11,7 @@ import concurrent.futures
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
@@ -87,6 +88,8 @@ class HttpApi:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-http")
         # Local-only operations (fire a schedule...), outside the template's API and its authorizer.
         self.control_routes: dict[tuple[str, str], Callable[[dict[str, Any]], Any]] = {}
+        # Local-only sites (the web console) asked first: each answers a request or returns None.
+        self.local_sites: list[Callable[[Request], Response | None]] = []
 
     # ------------------------------------------------------------------ the gateway
     def handle(self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | str = b"",
@@ -168,13 +171,16 @@ class HttpApi:
         return event
 
     # ------------------------------------------------------------------ on a socket
-    def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
+    def serve(self, host: str = "127.0.0.1", port: int = 0, listener: socket.socket | None = None) -> str:
+        """Answer on ``host:port``, or on ``listener``, a socket already bound (its port known in advance)."""
         self._server = make_server(host, port, Request.application(self._wsgi), threaded=True,
-                                   request_handler=_RequestLog)
+                                   request_handler=_RequestLog, fd=listener.fileno() if listener else None)
+        if listener is not None:
+            listener.close()  # the server holds its own duplicate of the socket
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="http-api", daemon=True)
         self._thread.start()
-        return f"http://{host}:{self._server.server_port}"
+        return f"http://{host}:{self._server.port}"
 
     def stop(self) -> None:
         if self._server is not None:
@@ -193,6 +199,10 @@ class HttpApi:
             asset = swagger_asset(request.path.rsplit("/", 1)[-1])
             if asset is not None:
                 return Response(asset[0], content_type=asset[1])
+        for site in self.local_sites:
+            answer = site(request)
+            if answer is not None:
+                return answer
         control = self.control_routes.get((request.method, request.path))
         if control is not None:
             try:

@@ -163,6 +163,7 @@ class Scheduler:
         self.runtime = runtime
         self.speed = speed
         self.fired: list[tuple[str, float]] = []
+        self._last_due: dict[str, float] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -170,12 +171,23 @@ class Scheduler:
         rule = f"{self.template.stack_name}-{schedule.function}-{schedule.name}"
         return f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"
 
-    def fire(self, name: str) -> Any:
+    def fire(self, name: str, *, as_next: bool = False) -> Any:
+        """Fire a schedule now. Its event is stamped now: fired twice within one period, the second is what
+        EventBridge's at-least-once delivery looks like (the same window), and the product drops it. With
+        ``as_next`` the firing is the schedule's next one, stamped a period after the last (a window of its
+        own), as if that much time had passed: what "run the 3-hour sync now" means to someone watching."""
         if name not in self.schedules:
             raise KeyError(f"no schedule named {name}; known: {sorted(self.schedules)}")
         schedule = self.schedules[name]
-        self.fired.append((name, time.time()))
-        return self.runtime.invoke(schedule.function, scheduled_event(self.rule_arn(schedule)))
+        now = time.time()
+        due = now
+        last = self._last_due.get(name)
+        if as_next and last is not None and schedule.rate_seconds:
+            due = max(now, last + schedule.rate_seconds)
+        self._last_due[name] = due
+        self.fired.append((name, now))
+        return self.runtime.invoke(schedule.function,
+                                   scheduled_event(self.rule_arn(schedule), datetime.fromtimestamp(due, tz=UTC)))
 
     def start(self, on_error: Callable[[str, BaseException], None] | None = None) -> None:
         self._stop.clear()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from local import moto_patches
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.clock import SystemClock
+from local.console import CONSOLE_PATH, ConsoleSite
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned, create_locally, provision
@@ -34,6 +36,7 @@ from local.template import REGION, Template, load_template
 LOCAL_CLIENT_ID = "local-dev-client"
 LOCAL_CLIENT_SECRET = "local-dev-secret"  # the Xero emulator's development app, not a real secret
 LOCAL_REDIRECT_URI = "http://127.0.0.1:3000/xero/callback"
+CALLBACK_PATH = "/xero/callback"  # the frontend's page Xero redirects to: the console's, locally
 LEDGER_BUS = "bank-ledger"
 
 log = logging.getLogger("local.stack")
@@ -93,12 +96,15 @@ class DevStack:
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
         })
 
+        # The API's port is taken first: Xero redirects the browser to the console's callback page on it.
+        listener = socket.create_server((cfg.host, cfg.api_port))
+        redirect_uri = f"http://{cfg.host}:{listener.getsockname()[1]}{CALLBACK_PATH}"
         if cfg.emulators:
-            self._start_emulators()
+            self._start_emulators(redirect_uri)
         parameters = {
             "Stage": "local", "JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE,
             "XeroClientId": LOCAL_CLIENT_ID, "XeroClientSecretArn": create_locally(LOCAL_CLIENT_SECRET),
-            "XeroRedirectUri": LOCAL_REDIRECT_URI,
+            "XeroRedirectUri": redirect_uri,
             "XeroLoginUrl": self.urls.get("xero", "http://127.0.0.1:9"),
             "XeroIdentityUrl": self.urls.get("xero", "http://127.0.0.1:9"),
             "XeroApiUrl": self.urls.get("xero", "http://127.0.0.1:9"),
@@ -121,8 +127,11 @@ class DevStack:
                                            key_path=cfg.key_path)
         self.http = HttpApi(self.template, self.runtime, self.authority)
         self.http.control_routes[("POST", "/_local/schedules")] = self._fire_from_request
-        self.urls["api"] = self.http.serve(cfg.host, cfg.api_port)
+        self.http.local_sites.append(ConsoleSite(self.authority, xero_url=self.urls.get("xero"),
+                                                 ledger_url=self.urls.get("ledger")))
+        self.urls["api"] = self.http.serve(cfg.host, cfg.api_port, listener=listener)
         self.urls["docs"] = self.urls["api"] + "/docs"
+        self.urls["console"] = self.urls["api"] + CONSOLE_PATH
 
         sqs = boto3.client("sqs", endpoint_url=self.urls["moto"], region_name=REGION)
         for source in self.template.sqs_sources():
@@ -143,13 +152,14 @@ class DevStack:
         self.ready_seconds = time.perf_counter() - started
         return self
 
-    def _start_emulators(self) -> None:
+    def _start_emulators(self, redirect_uri: str) -> None:
         from local.ledger_emulator import EventBridgePublisher, LedgerEmulator
         from local.xero_emulator import XeroEmulator
 
         cfg = self.config
         self.xero = XeroEmulator(clock=cfg.xero_clock or SystemClock())
         self.urls["xero"] = self.xero.start(host=cfg.host, port=cfg.xero_port)
+        self.xero.register_app(LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, [redirect_uri], name="Local Dev App")
         events = boto3.client("events", endpoint_url=self.urls["moto"], region_name=REGION)
         self.ledger = LedgerEmulator(clock=cfg.ledger_clock or SystemClock(),
                                      event_publisher=EventBridgePublisher(events, LEDGER_BUS))
@@ -192,13 +202,13 @@ class DevStack:
             sent["Authorization"] = f"Bearer {token}"
         return requests.request(method, self.urls["api"] + path, json=json_body, headers=sent, timeout=timeout)
 
-    def fire(self, schedule_name: str) -> Any:
+    def fire(self, schedule_name: str, *, as_next: bool = False) -> Any:
         assert self.scheduler is not None
-        return self.scheduler.fire(schedule_name)
+        return self.scheduler.fire(schedule_name, as_next=as_next)
 
     def _fire_from_request(self, body: dict[str, Any]) -> dict[str, Any]:
         name = str(body.get("name", ""))
-        result = self.fire(name)
+        result = self.fire(name, as_next=bool(body.get("next", False)))
         return {"fired": name, "result": result}
 
     def sqs(self) -> Any:
@@ -228,6 +238,7 @@ class DevStack:
     def describe(self) -> str:
         lines = ["Local stack is up:"]
         labels = {"api": "HTTP API (API Gateway v2 + JWT authorizer)", "docs": "API documentation",
+                  "console": "Web console (local only)",
                   "moto": "AWS (moto server)", "xero": "Xero emulator", "ledger": "Ledger emulator"}
         for key, label in labels.items():
             if key in self.urls:

@@ -38,6 +38,11 @@ class ControlApi:
         self._add("GET", org + "/accounts", lambda r, v, b: e.accounts(v["tenant"]))
         self._add("POST", org + "/accounts", lambda r, v, b: e.add_account(v["tenant"], b))
         self._add("PATCH", org + "/accounts/(?P<id>[^/]+)", lambda r, v, b: e.update_account(v["tenant"], v["id"], b))
+        self._add(
+            "DELETE",
+            org + "/accounts/(?P<id>[^/]+)",
+            lambda r, v, b: {"removed_feed_connections": e.delete_bank_account(v["tenant"], v["id"])},
+        )
         self._add("GET", org + "/tracking-categories", lambda r, v, b: e.tracking_categories(v["tenant"]))
         self._add("PATCH", org + "/tracking/(?P<id>[^/]+)", self._tracking_status)
         self._add("GET", org + "/contacts", lambda r, v, b: e.contacts(v["tenant"]))

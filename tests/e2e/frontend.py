@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,11 +52,15 @@ def connect(stack: DevStack, token: str, tenant_id: str) -> Any:
                      json_body={"code": query["code"], "state": query["state"]})
 
 
-def connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: str) -> None:
+def connect_and_link(stack: DevStack, user: Frontend, tenant: str, account_id: str,
+                     backfill_from: date | None = None) -> None:
+    """Connect to ``tenant`` and link the HKD ``account_id`` to its HKD bank account (history from ``backfill_from``,
+    else from today)."""
     completed = connect(stack, user.token, tenant)
     assert completed.status_code == 200, completed.text[:500]
     bank = next(a for a in user.call("GET", "/v1/xero/bank-accounts")["accounts"] if a["currency_code"] == "HKD")
-    user.call("PUT", f"/v1/bank-accounts/{account_id}/feed", {"xero_account_id": bank["account_id"]})
+    user.call("PUT", f"/v1/bank-accounts/{account_id}/feed", {
+        "xero_account_id": bank["account_id"], "backfill_from": backfill_from.isoformat() if backfill_from else None})
 
 
 def ready_to_sync_expenses(stack: DevStack, business_name: str, organisation: str, **mappings: str

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import boto3
@@ -82,3 +84,18 @@ def test_a_fired_schedule_invokes_its_function_with_a_scheduled_event(aws: Provi
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
     assert event["resources"][0].startswith("arn:aws:events:")
     assert scheduler.schedules["EveryThreeHours"].rate_seconds == 3 * 3600
+
+
+def test_a_schedule_fired_as_its_next_firing_gets_a_window_of_its_own(aws: Provisioned, runtime: LambdaRuntime) -> None:
+    received: list[dict[str, Any]] = []
+    runtime.override("AutoSyncDispatcherFunction", lambda event, ctx: received.append(event) or {"ok": True})
+    scheduler = Scheduler(aws.template, runtime)
+    # Fired twice at once: the same moment, as EventBridge's repeat of one firing would be
+    scheduler.fire("EveryThreeHours")
+    scheduler.fire("EveryThreeHours")
+    # Fired as the next firing: stamped a period (3 hours) after the last, and again after that one
+    scheduler.fire("EveryThreeHours", as_next=True)
+    scheduler.fire("EveryThreeHours", as_next=True)
+    stamps = [datetime.strptime(e["time"], "%Y-%m-%dT%H:%M:%SZ") for e in received]
+    assert abs((stamps[1] - stamps[0]).total_seconds()) <= 1
+    assert [round((later - earlier).total_seconds() / 3600) for earlier, later in pairwise(stamps[1:])] == [3, 3]

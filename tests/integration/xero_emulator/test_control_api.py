@@ -85,6 +85,24 @@ def test_given_account_changes_over_http_then_pickers_change(base_url: str, tena
     assert "499" in codes
 
 
+def test_given_a_bank_account_deleted_over_http_then_it_and_its_feed_connection_are_gone(
+    base_url: str, tenant: str, xero: XeroHarness, bank_account_id: str
+) -> None:
+    # Given a feed connection to the organisation's bank account
+    feed = {"accountToken": "t9", "accountId": bank_account_id, "accountType": "BANK", "currency": "HKD"}
+    feed_id = xero.bankfeeds("POST", "FeedConnections", json={"items": [feed]}).json()["items"][0]["id"]
+    # When the user deletes the bank account in Xero's chart of accounts (the console's local control)
+    deleted = control(base_url, "DELETE", f"organisations/{tenant}/accounts/{bank_account_id}")
+    # Then the chart no longer has it and its feed connection went with it
+    assert deleted.status_code == 200 and deleted.json() == {"removed_feed_connections": 1}
+    chart = control(base_url, "GET", f"organisations/{tenant}/accounts").json()
+    assert bank_account_id not in [a["AccountID"] for a in chart]
+    assert [f["state"] for f in control(base_url, "GET", f"organisations/{tenant}/feed-connections").json()
+            if f["id"] == feed_id] == ["DELETED"]
+    # And deleting it again names what is missing
+    assert control(base_url, "DELETE", f"organisations/{tenant}/accounts/{bank_account_id}").status_code == 400
+
+
 def test_given_writes_then_reads_over_http_show_transactions_attachments_contacts(
     base_url: str, tenant: str, xero: XeroHarness, bank_account_id: str
 ) -> None:
