@@ -173,9 +173,12 @@ def sync_start(stack: DevStack, tenant: str) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for label, chosen in (("1", ids[:1]), ("100", ids[1:101]), ("1000", ids[101:101 + EXPENSES])):
         started = time.perf_counter()
-        job = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": chosen}, expect=202).json()
+        response = user.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": chosen}, expect=None)
         figures[label] = time.perf_counter() - started
-        _wait_for_job(user, job["job_id"])
+        if response.status_code != 202:  # (API Gateway cuts a request at 30 s: the start did not answer)
+            figures[f"{label} answered"] = response.status_code
+            continue
+        _wait_for_job(user, response.json()["job_id"])
     double = ids[101 + EXPENSES:]
     barrier = threading.Barrier(2)
 
@@ -242,7 +245,8 @@ def main() -> None:
         start = sync_start(stack, xero.seed_organisation("Timing Books", base_currency="HKD"))
         print("Sync start (time to the 202):")
         for label in ("1", "100", "1000", "double click of 1000"):
-            print(f"  {label:<22} {start[label] * 1000:8.1f} ms")
+            answered = start.get(f"{label} answered")
+            print(f"  {label:<22} {start[label] * 1000:8.1f} ms" + (f"  (answered {answered})" if answered else ""))
         print(f"  double click made one job: {start['double click: one job']}")
         fair = fairness(stack, users, tenant, ids)
         print(f"Three businesses syncing {EXPENSES - 1} expenses each on one organisation:")
