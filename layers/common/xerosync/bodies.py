@@ -6,12 +6,21 @@ import re
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonDict
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# What trimming removes: Unicode's White_Space characters (written out: regular expressions' \s differs between
+# the document's readers and this code).
+WHITESPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+# Strings are trimmed, so a required one must hold more than spaces: said in the document as a pattern (a
+# character that is not a space, anywhere), so that "   " is invalid there as it is here.
+NOT_BLANK: JsonDict = {"pattern": f"[^{WHITESPACE}]"}
 
 
 def _xero_id(value: str) -> str:

@@ -121,7 +121,7 @@ def test_only_the_user_who_consented_can_choose_and_nobody_else_can_destroy_the_
     refused = adam.call("POST", "/v1/xero/connect/organisation", {"tenant_id": first})
     assert refused.status == 400 and refused.json()["error"]["code"] == "no_pending_choice"
     # And Fiona mistypes hers (an organisation not offered): refused, and her choice stays open
-    typo = fiona.call("POST", "/v1/xero/connect/organisation", {"tenant_id": "not-offered"})
+    typo = fiona.call("POST", "/v1/xero/connect/organisation", {"tenant_id": "297c2dc5-cc47-4afd-8ec8-74990b8761e9"})
     assert typo.status == 400 and typo.json()["error"]["code"] == "organisation_not_offered"
     # Then Fiona's choice is still hers to make
     chosen = fiona.call("POST", "/v1/xero/connect/organisation", {"tenant_id": second})

@@ -118,7 +118,7 @@ def test_a_bad_state_is_refused_with_its_reason_and_nothing_is_stored(
     redirect = fiona.consent([tenant])
     caller = fiona
     if case == "unknown":
-        redirect["state"] = "made-up-state"
+        redirect["state"] = "made-up-state-of-the-right-shape"
     elif case == "replayed":
         assert fiona.call("POST", "/v1/xero/connect/complete", redirect).status == 200
         redirect = {**fiona.consent([tenant]), "state": redirect["state"]}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from xerosync.bodies import StrictBody, XeroId
+from xerosync.text import NO_FORBIDDEN_CHARACTERS, NOT_BLANK_PATTERN
 
 
 class ConnectStarted(BaseModel):
@@ -17,12 +18,14 @@ class ConnectStarted(BaseModel):
 
 
 class CompleteConnect(StrictBody):
-    code: str = Field(min_length=1, max_length=2048, description="The `code` Xero added to the redirect.")
-    state: str = Field(min_length=1, max_length=256, description="The `state` Xero added to the redirect.")
+    code: str = Field(min_length=1, max_length=2048, pattern=r"^[\x21-\x7e]+$",
+                      description="The `code` Xero added to the redirect (visible ASCII, no spaces).")
+    state: str = Field(min_length=16, max_length=256, pattern=r"^[A-Za-z0-9_-]+$",
+                       description="The `state` Xero added to the redirect, as `POST /v1/xero/connect` issued it.")
 
 
 class ChooseOrganisation(StrictBody):
-    tenant_id: str = Field(min_length=1, max_length=64, description="One of the organisations offered.")
+    tenant_id: XeroId = Field(description="One of the organisations offered (Xero's tenantId, a UUID).")
 
 
 class OrganisationChoice(BaseModel):
@@ -94,11 +97,23 @@ class XeroBankAccounts(BaseModel):
 
 class NewXeroAccount(StrictBody):
     # Xero's limits for a feed connection that creates its bank account [OAS xero_bankfeeds.yaml].
-    name: str = Field(min_length=1, max_length=30, description="Name of the new Xero bank account (at most 30).")
-    number: str = Field(min_length=1, max_length=40, description="Its account number (at most 40).")
+    name: Annotated[str, NO_FORBIDDEN_CHARACTERS] = Field(
+        min_length=1, max_length=30, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="Name of the new Xero bank account (at most 30).")
+    number: Annotated[str, NO_FORBIDDEN_CHARACTERS] = Field(
+        min_length=1, max_length=40, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description="Its account number (at most 40).")
 
 
 class LinkAccount(StrictBody):
+    # Exactly one target, said in the document as the validator below checks it.
+    model_config = ConfigDict(json_schema_extra={"oneOf": [
+        {"required": ["xero_account_id"], "properties": {"xero_account_id": {"type": "string"},
+                                                         "new_account": {"type": "null"}}},
+        {"required": ["new_account"], "properties": {"new_account": {"type": "object"},
+                                                     "xero_account_id": {"type": "null"}}},
+    ]})
+
     xero_account_id: XeroId | None = Field(None, description="An existing Xero bank account (its AccountID).")
     new_account: NewXeroAccount | None = Field(None, description="Or a new Xero bank account to create.")
     backfill_from: date | None = Field(

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from xerosync.expenses.models import ExpenseRecord, TrackingChoice
 from xerosync.expenses.reference_data import ReferenceData
+from xerosync.text import for_xero
 
 # Payments the bank makes itself carry no payee name in the ledger (fees, FX, interest).
 BANK_ORIGINATED_TYPES = frozenset({"FEE", "FX", "INTEREST"})
@@ -50,8 +51,9 @@ class ResolvedExpense:
 
 
 def normalise_name(name: str) -> str:
-    """Xero refuses contact names with leading, trailing or repeated spaces."""
-    return " ".join(name.split())[:MAX_CONTACT_NAME]
+    """Xero refuses contact names with leading, trailing or repeated spaces; control and text-direction
+    characters from the ledger go too (docs/http-api.md "Text sent to Xero")."""
+    return for_xero(name, MAX_CONTACT_NAME)
 
 
 def resolve(expense: ExpenseRecord, mappings: CategoryMappings, reference: ReferenceData | None,
@@ -89,6 +91,6 @@ def resolve(expense: ExpenseRecord, mappings: CategoryMappings, reference: Refer
     return ResolvedExpense(
         xero_account_id=account_id, account_source=account_source, tax_type=tax_type, tax_source=tax_source,
         tracking=list(overrides.tracking or []), contact_name=contact,
-        description=description.strip()[:MAX_DESCRIPTION], reference=reference_text.strip()[:MAX_REFERENCE],
+        description=for_xero(description, MAX_DESCRIPTION), reference=for_xero(reference_text, MAX_REFERENCE),
         date=payment.booking_day(booking_offset_minutes),
     )

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from xerosync.bodies import StrictBody, XeroId
+from xerosync.bodies import NOT_BLANK, StrictBody, XeroId
 from xerosync.expenses.mapping import MAX_CONTACT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
 from xerosync.expenses.models import (
     MAX_EXPENSES_PER_SYNC,
@@ -20,6 +20,7 @@ from xerosync.expenses.models import (
     SyncError,
     SyncJobStatus,
 )
+from xerosync.text import NO_FORBIDDEN_CHARACTERS, NOT_BLANK_PATTERN, PATTERN
 
 Source = Literal["expense", "mapping", "account"]
 
@@ -81,7 +82,7 @@ class MappingsView(BaseModel):
 
 
 class MappingChoice(StrictBody):
-    category: str = Field(min_length=1, max_length=64)
+    category: str = Field(min_length=1, max_length=64, json_schema_extra=NOT_BLANK)
     xero_account_id: XeroId | None = Field(None, description="The Xero account's AccountID; null removes the mapping.")
 
 
@@ -115,6 +116,10 @@ class ReceiptView(BaseModel):
     file_name: str
     content_type: str
     size_bytes: int
+    will_sync: bool = Field(True, description="Before the expense is synced: false when Xero will not take this "
+                                              "file (too big, one too many, a type Xero refuses); reason says why.")
+    reason: str | None = None
+    action: str | None = None
 
 
 class SpendMoneyView(BaseModel):
@@ -175,23 +180,21 @@ class ExpenseEdit(StrictBody):
     """Only the fields sent change; null puts a field back to its default (mapping, account or ledger)."""
 
     xero_account_id: XeroId | None = None
-    tax_type: str | None = Field(None, min_length=1, max_length=50)
+    tax_type: str | None = Field(None, min_length=1, max_length=50, json_schema_extra=NOT_BLANK)
     tracking: list[TrackingChoiceIn] | None = Field(None, max_length=MAX_TRACKING_PER_LINE)
-    description: str | None = Field(None, min_length=1, max_length=MAX_DESCRIPTION)
-    reference: str | None = Field(None, max_length=MAX_REFERENCE)
-    contact_name: str | None = Field(None, min_length=1, max_length=MAX_CONTACT_NAME)
+    # Text that goes to Xero: refused when it holds control or text-direction characters (docs/http-api.md).
+    description: Annotated[str | None, NO_FORBIDDEN_CHARACTERS] = Field(
+        None, min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra={"pattern": NOT_BLANK_PATTERN})
+    reference: Annotated[str | None, NO_FORBIDDEN_CHARACTERS] = Field(
+        None, max_length=MAX_REFERENCE, json_schema_extra={"pattern": PATTERN})
+    contact_name: Annotated[str | None, NO_FORBIDDEN_CHARACTERS] = Field(
+        None, min_length=1, max_length=MAX_CONTACT_NAME, json_schema_extra={"pattern": NOT_BLANK_PATTERN})
 
 
 # ---------------------------------------------------------------------------------------------- sync jobs
 class StartSync(StrictBody):
-    transaction_ids: list[str] = Field(min_length=1, description=f"1 to {MAX_EXPENSES_PER_SYNC} expenses.")
-
-    @field_validator("transaction_ids")
-    @classmethod
-    def _ids_are_ids(cls, value: list[str]) -> list[str]:
-        if any(not isinstance(v, str) or not v.strip() or len(v) > 64 for v in value):
-            raise ValueError("every transaction id is a non-empty string of at most 64 characters")
-        return [v.strip() for v in value]
+    transaction_ids: list[Annotated[str, Field(min_length=1, max_length=64, json_schema_extra=NOT_BLANK)]] = Field(
+        min_length=1, description=f"1 to {MAX_EXPENSES_PER_SYNC} expenses (a repeated id counts once).")
 
 
 class SyncJobView(BaseModel):

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from xerosync.ledger.models import Direction, LedgerTransaction
+from xerosync.text import for_xero
 from xerosync.xero.models import Balance, CreditDebit, Statement, StatementLine
 
 # Xero refuses a POST /Statements body over 3,000,000 bytes [OAS 413 example]. The budget keeps a margin
@@ -97,8 +98,9 @@ def signed(balance: Balance) -> Decimal:
 
 
 def _clip(text: str, limit: int) -> str | None:
-    text = " ".join(text.split())  # Xero shows one line; newlines and runs of spaces only cost bytes
-    return text[:limit] or None
+    # Xero shows one line: newlines and runs of spaces only cost bytes, control and text-direction characters
+    # go (docs/http-api.md "Text sent to Xero").
+    return for_xero(text, limit) or None
 
 
 def statement_line(transaction: LedgerTransaction, calendar: BookingCalendar) -> StatementLine:
