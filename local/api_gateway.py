@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote, unquote
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -92,11 +92,12 @@ class HttpApi:
         self.local_sites: list[Callable[[Request], Response | None]] = []
 
     # ------------------------------------------------------------------ the gateway
-    def handle(self, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes | str = b"",
+    def handle(self, method: str, path: str | bytes, *, headers: dict[str, str] | None = None, body: bytes | str = b"",
                query: str = "", source_ip: str = "127.0.0.1") -> GatewayResponse:
         method = method.upper()
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         raw = body.encode() if isinstance(body, str) else body
+        path = raw_path(path)
         if len(raw) > MAX_PAYLOAD_BYTES:
             return _message(413, "Request Entity Too Large")
         matched = self._match(method, path)
@@ -125,7 +126,7 @@ class HttpApi:
                 continue
             found = compiled.pattern.match(path)
             if found:
-                return compiled, found.groupdict()
+                return compiled, {name: unquote(value) for name, value in found.groupdict().items()}
         return None
 
     def _event(self, compiled: _CompiledRoute, method: str, path: str, headers: dict[str, str], body: bytes,
@@ -133,6 +134,11 @@ class HttpApi:
         now = datetime.now(UTC)
         content_type = headers.get("content-type", "")
         is_text = not body or any(content_type.startswith(t) for t in _TEXT_TYPES)
+        if is_text and body:
+            try:
+                body.decode()
+            except UnicodeDecodeError:
+                is_text = False  # as API Gateway does: bytes that are not UTF-8 reach the function base64-encoded
         query_params: dict[str, str] = {}
         for key, value in parse_qsl(query, keep_blank_values=True):
             # Payload 2.0 joins repeated query parameters with commas.
@@ -211,7 +217,9 @@ class HttpApi:
                 return Response(json.dumps({"message": str(exc)}), status=404, content_type="application/json")
             return Response(json.dumps(payload, default=str), content_type="application/json")
         started = time.perf_counter()
-        result = self.handle(request.method, request.path, headers=dict(request.headers),
+        sent = str(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or "").split("?")[0]
+        path = sent.encode("latin-1") if sent.startswith("/") else request.path  # WSGI hands bytes as latin-1
+        result = self.handle(request.method, path, headers=dict(request.headers),
                              body=request.get_data(), query=request.query_string.decode(),
                              source_ip=request.remote_addr or "127.0.0.1")
         response = Response(result.body, status=result.status, headers=result.headers)
@@ -225,6 +233,17 @@ class HttpApi:
 class _RequestLog(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         log.info("%s %s -> %s", self.command, self.path, code)
+
+
+# Characters a path keeps as they are; anything else (spaces, controls, non-ASCII) is percent-encoded, and an
+# escape already there stays one.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+def raw_path(path: str | bytes) -> str:
+    """The path as API Gateway passes it to the function (``rawPath``): percent-encoded, as a client sends it.
+    The function's routes match on it; ``pathParameters`` carry the decoded values."""
+    return quote(path, safe=_PATH_SAFE)
 
 
 def _message(status: int, message: str) -> GatewayResponse:

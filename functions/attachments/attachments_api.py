@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,7 +18,7 @@ from xerosync.attachments.service import AttachmentStatusView
 from xerosync.attachments.wiring import get_status_service
 from xerosync.observability import instrument
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = http.Resolver(enable_validation=True)
 http.install(app)
 
 TransactionId = Annotated[str, Path(min_length=1, max_length=64, description="The bank transaction's id.")]

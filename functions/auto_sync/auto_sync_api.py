@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -13,7 +12,7 @@ from xerosync.feeds.requests import SyncNowAccepted
 from xerosync.feeds.wiring import get_sync_now_service
 from xerosync.observability import instrument
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = http.Resolver(enable_validation=True)
 http.install(app)
 
 _RESPONSES = http.responses(

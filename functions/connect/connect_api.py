@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,7 +28,7 @@ from xerosync.connect.wiring import get_connect
 from xerosync.health import HealthReport, check_health
 from xerosync.observability import instrument
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = http.Resolver(enable_validation=True)
 http.install(app)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, description="The bank's account id.")]
@@ -61,7 +60,9 @@ def choose_organisation(body: Annotated[ChooseOrganisation, Body()]) -> ConnectO
 
 
 @app.get("/v1/xero/connection", summary="Connection, bank accounts with their links, last sync", tags=["connect"],
-         responses=http.ERROR_RESPONSES)
+         responses=http.responses(links={"LinkAccount": http.link(
+             "link_account_v1_bank_accounts__account_id__feed_put",
+             account_id="$response.body#/accounts/0/account_id")}))
 def connection_status() -> ConnectionStatusView:
     return get_connect().status.status(http.current_caller(app))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -31,13 +31,29 @@ from xerosync.expenses.views import (
 from xerosync.expenses.wiring import get_expense_service
 from xerosync.observability import instrument
 
-app = APIGatewayHttpResolver(enable_validation=True)
+app = http.Resolver(enable_validation=True)
 http.install(app)
 
 TransactionId = Annotated[str, Path(min_length=1, max_length=64, description="The bank transaction's id.")]
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="The sync job's id.")]
 TAGS = ["expenses"]
 WITH_NOT_FOUND = http.with_not_found("No such expense or sync job for this business.")
+# What a client can do next with an expense it was given (OpenAPI links; the fuzzer's stateful phase follows them).
+FIRST_LISTED = "$response.body#/items/0/transaction_id"
+EXPENSE_LINKS = {
+    "GetExpense": http.link("get_expense_v1_expenses__transaction_id__get", transaction_id=FIRST_LISTED),
+    "EditExpense": http.link("edit_expense_v1_expenses__transaction_id__patch", transaction_id=FIRST_LISTED),
+    "GetAttachments": http.link("attachment_status_v1_expenses__transaction_id__attachments_get",
+                                transaction_id=FIRST_LISTED),
+    "RetryAttachments": http.link("retry_attachments_v1_expenses__transaction_id__attachments_retry_post",
+                                  transaction_id=FIRST_LISTED),
+}
+THIS_EXPENSE = "$response.body#/transaction_id"
+EDITED_LINKS = {
+    "GetExpense": http.link("get_expense_v1_expenses__transaction_id__get", transaction_id=THIS_EXPENSE),
+    "GetAttachments": http.link("attachment_status_v1_expenses__transaction_id__attachments_get",
+                                transaction_id=THIS_EXPENSE),
+}
 
 
 @app.get("/v1/expenses/reference-data", summary="Xero accounts, tax rates and tracking offered for expenses",
@@ -61,7 +77,7 @@ def put_mappings(body: Annotated[MappingsUpdate, Body()]) -> MappingsView:
 
 
 @app.get("/v1/expenses", summary="The Pending Sync or Synced tab, paged and filtered", tags=TAGS,
-         responses=http.ERROR_RESPONSES)
+         responses=http.responses(links=EXPENSE_LINKS))
 def list_expenses(
     tab: Annotated[ExpenseTab, Query(description="pending (Pending Sync) or synced.")] = ExpenseTab.PENDING_SYNC,
     posted_from: Annotated[date | None, Query(description="First booking day, inclusive.")] = None,
@@ -85,14 +101,16 @@ def get_expense(transaction_id: TransactionId) -> ExpenseView:
 
 
 @app.patch("/v1/expenses/<transaction_id>", summary="Edit an expense waiting to be synced", tags=TAGS,
-           responses=WITH_NOT_FOUND)
+           responses=http.with_not_found("No such expense for this business.", links=EDITED_LINKS))
 def edit_expense(transaction_id: TransactionId, body: Annotated[ExpenseEdit, Body()]) -> ExpenseView:
     return get_expense_service().edit_expense(http.current_caller(app), transaction_id, body)
 
 
 @app.post("/v1/expenses/sync-jobs", summary="Sync 1 to 1000 expenses to Xero as Spend Money", tags=TAGS,
           responses=http.responses(success=202, success_model=SyncJobView,
-                                   success_text="The sync job; read its progress at /v1/expenses/sync-jobs/{job_id}."))
+                                   success_text="The sync job; read its progress at /v1/expenses/sync-jobs/{job_id}.",
+                                   links={"GetSyncJob": http.link("get_sync_job_v1_expenses_sync_jobs__job_id__get",
+                                                                  job_id="$response.body#/job_id")}))
 def start_sync_job(
     body: Annotated[StartSync, Body()],
     idempotency_key: Annotated[str | None, Header(max_length=128, description=(

@@ -1,14 +1,17 @@
 """What every HTTP function shares: the caller from the JWT claims and one mapping of errors to responses.
 
-Each handler module builds its own ``APIGatewayHttpResolver(enable_validation=True)`` (so the OpenAPI
+Each handler module builds its own ``Resolver(enable_validation=True)`` (so the OpenAPI
 document can be generated from it) and calls ``install(app)``.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+from re import Match
 from typing import Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -21,10 +24,19 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from xerosync.auth import Caller, caller_from_claims
-from xerosync.errors import ProductError, TooManyRequests, UnsupportedMediaType
+from xerosync.errors import InvalidRequest, ProductError, TooManyRequests, UnsupportedMediaType
 from xerosync.observability import logger
 from xerosync.settings import get_settings
 from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroRateLimited
+
+
+class Resolver(APIGatewayHttpResolver):
+    """Powertools' HTTP API resolver, with path parameters decoded as API Gateway decodes them: routes match
+    the percent-encoded ``rawPath``, so an id such as ``txn_%00`` would otherwise reach the route (and its
+    length check) still escaped (docs/http-api.md "Paths")."""
+
+    def _convert_matches_into_route_keys(self, match: Match[str]) -> dict[str, str]:
+        return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
 class ErrorDetail(BaseModel):
@@ -39,51 +51,80 @@ class ErrorBody(BaseModel):
     correlation_id: str | None = None
 
 
+class GatewayMessage(BaseModel):
+    """API Gateway's own answer, given before the function runs or instead of its answer."""
+
+    message: str
+
+
 # Documented once for every route, so that the OpenAPI document shows the error shape. The 200 entry has no
 # content on purpose: Powertools fills it from the route's return annotation, and leaves it out entirely
 # when a route lists responses without it.
-def _error(text: str) -> OpenAPIResponse:
-    return {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+#
+# API Gateway answers some statuses itself, with {"message": ...} (docs/http-api.md "Who answers"): a missing,
+# expired or forged token (401), a body over 10 MB (413), its throttling (429), a function that crashed,
+# answered malformed or ran past 30 seconds (500, 502, 503, 504). Those statuses document both shapes.
+GATEWAY_STATUSES = frozenset({401, 413, 429, 500, 502, 503, 504})
+
+
+def _error(status: int, text: str) -> OpenAPIResponse:
+    model: Any = ErrorBody | GatewayMessage if status in GATEWAY_STATUSES else ErrorBody
+    return {"description": text, "content": {"application/json": {"model": model}}}
 
 
 _ERRORS: dict[int, str] = {
     400: "The request is invalid; the message says which field and why.",
-    401: "No valid sign-in.",
+    401: "No valid sign-in: API Gateway's {\"message\": \"Unauthorized\"} when the token is missing, expired or "
+         "not the bank's; the product's body when the token names no business or user.",
     403: "The caller's role or business may not do this.",
     409: "The request conflicts with the current state (for example, Xero needs reconnecting).",
+    413: "The body is over API Gateway's 10 MB (API Gateway's own answer).",
     415: "The body is not JSON.",
-    429: "Xero's limits for the organisation are reached (or the route's own); Retry-After says when to try again.",
+    429: "Xero's limits for the organisation are reached (or the route's own); Retry-After says when to try again. "
+         "API Gateway's throttling answers {\"message\": \"Too Many Requests\"}.",
     500: "Something failed on our side; the correlation id helps support.",
     502: "Xero could not complete the request; try again in a few minutes.",
     503: "Xero or the bank's ledger could not be reached; the request may be sent again as it is.",
+    504: "The function did not answer within API Gateway's 30 seconds (API Gateway's own answer); the request "
+         "may be sent again as it is.",
 }
+
+
+def link(operation_id: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link from a route's success to another operation, each parameter taken from the answer
+    (``transaction_id="$response.body#/items/0/transaction_id"``): what a client (or the fuzzer's stateful
+    phase) can call next with what it was given."""
+    return {"operationId": operation_id, "parameters": parameters}
 
 
 def responses(*, success: int = 200, success_text: str = "Success.", success_model: Any = None,
               not_found: str | None = None, unprocessable: str | None = None,
-              **overrides: str) -> dict[int, OpenAPIResponse]:
+              links: dict[str, dict[str, Any]] | None = None, **overrides: str) -> dict[int, OpenAPIResponse]:
     """A route's documented responses: its success and every error it may answer with. Powertools documents
     only the responses listed once any are, so the success is listed too (its schema from the return annotation
     unless ``success_model`` names it). ``overrides`` (``e429="..."``) reword a status for the route."""
     documented: dict[int, OpenAPIResponse] = {success: {"description": success_text}}
     if success_model is not None:
         documented[success] = {"description": success_text, "content": {"application/json": {"model": success_model}}}
+    if links:
+        documented[success]["links"] = links
     errors = dict(_ERRORS)
     if not_found:
         errors[404] = not_found
     if unprocessable:
         errors[422] = unprocessable
     errors.update({int(key.removeprefix("e")): text for key, text in overrides.items()})
-    documented.update({status: _error(text) for status, text in sorted(errors.items())})
+    documented.update({status: _error(status, text) for status, text in sorted(errors.items())})
     return documented
 
 
 ERROR_RESPONSES = responses()
 
 
-def with_not_found(description: str) -> dict[int, OpenAPIResponse]:
+def with_not_found(description: str, links: dict[str, dict[str, Any]] | None = None
+                   ) -> dict[int, OpenAPIResponse]:
     """The responses of a route that names one object by id, with its 404."""
-    return responses(not_found=description)
+    return responses(not_found=description, links=links)
 
 
 def current_caller(app: APIGatewayHttpResolver) -> Caller:
@@ -128,12 +169,35 @@ NOT_JSON = UnsupportedMediaType("The request body must be JSON.",
                                 action="Send it with Content-Type: application/json.")
 
 
-def _json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
-    """Every body this API takes is JSON: a form or a file upload is refused before it is parsed."""
+NOT_UTF8 = InvalidRequest("The request body is not valid UTF-8 text, so it cannot be JSON.",
+                          action="Send the body as JSON encoded in UTF-8.", code="invalid_encoding")
+
+
+_FORM_TYPES = ("multipart/", "application/x-www-form-urlencoded")
+
+
+def _unreadable_body(app: APIGatewayHttpResolver) -> ProductError | None:
+    """Why the body cannot be this API's JSON, if it cannot: another media type (a form is refused even empty,
+    as it would be parsed as one), or bytes that are not UTF-8 (API Gateway hands those over base64-encoded)."""
     event = app.current_event
     content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-    if event.body and content_type and content_type != content_types.APPLICATION_JSON:
-        raise NOT_JSON
+    if content_type and content_type != content_types.APPLICATION_JSON and (
+            event.body or content_type.startswith(_FORM_TYPES)):
+        return NOT_JSON
+    if event.body and event.is_base64_encoded:
+        try:
+            base64.b64decode(event.body).decode()
+        except (ValueError, UnicodeDecodeError):
+            return NOT_UTF8
+    return None
+
+
+def _json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """A route that takes no body refuses one that is not JSON too (routes with a body are checked while
+    Powertools validates the request, which runs before any middleware: see ``_unexpected``)."""
+    refusal = _unreadable_body(app)
+    if refusal is not None:
+        raise refusal
     return next_middleware(app)
 
 
@@ -189,6 +253,9 @@ def install(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
+        refusal = _unreadable_body(app)  # Powertools' request validation failed reading a body it cannot read
+        if refusal is not None:
+            return _product_error(refusal)
         logger.exception("unexpected error")
         body = {"error": {"code": "internal_error",
                           "message": "Something went wrong on our side and the request could not be completed.",
