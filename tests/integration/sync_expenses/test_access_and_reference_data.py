@@ -37,6 +37,7 @@ def test_a_business_incorporated_in_hong_kong_gets_the_products_403(world: World
         error = response.json()["error"]
         assert error["code"] == "not_available_in_hong_kong"
         assert error["message"] == "Xero Sync Expense feature is not available for Hong Kong-incorporated businesses."
+        assert "bank-statement lines every 3 hours" in error["action"]  # like every error: a way out
 
 
 def test_without_a_linked_account_the_feature_answers_409_and_says_how_to_enable_it(world: World) -> None:

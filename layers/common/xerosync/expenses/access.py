@@ -19,6 +19,8 @@ from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord
 
 NOT_IN_HONG_KONG = "Xero Sync Expense feature is not available for Hong Kong-incorporated businesses."
+HONG_KONG_WAY = ("Your linked accounts' transactions still reach Xero as bank-statement lines every 3 hours: "
+                 "code and reconcile them in Xero.")
 # The help centre: "The expenses sync feature will only be available once you have connected at least one of
 # your Aspire accounts to Xero. You can click on the Connect Now button ..."
 NO_LINKED_ACCOUNT = "Sync expenses is available once at least one of your bank accounts is connected to Xero."
@@ -79,7 +81,7 @@ class FeatureGate:
                             action="Ask an Admin or Finance user of your business to sync expenses.",
                             code="role_not_allowed")
         if self._country(caller.business_id) == "HK":
-            raise Forbidden(NOT_IN_HONG_KONG, code="not_available_in_hong_kong")
+            raise Forbidden(NOT_IN_HONG_KONG, action=HONG_KONG_WAY, code="not_available_in_hong_kong")
         connection = self.connections.get(caller.business_id)
         feeds = [f for f in self.feeds.for_business(caller.business_id) if f.is_live and f.xero_account_id]
         if connection is None or connection.status == ConnectionStatus.DISCONNECTED or not feeds:
