@@ -297,11 +297,18 @@ class XeroSpecs:
             warnings.simplefilter("ignore")  # "Unsupported scheme type": OAuth2 is checked by the emulator
             result = self._openapi[found.api.name].unmarshal_request(request)
         errors = list(result.errors)
+        declared: list[str] = []
         if _is_attachment_upload(found, method):
-            # Attachments are raw bytes whatever their Content-Type: the file calls them a string of
-            # format "byte" (base64), but Xero and its SDKs send the file itself, so the body is not checked.
+            # Attachments are raw bytes: the file calls them a string of format "byte" (base64), but Xero and
+            # its SDKs send the file itself, so the body is not checked; its media type must be the one the
+            # file declares, application/octet-stream (Xero takes the file's type from its name).
             errors = [e for e in errors if "RequestBody" not in type(e).__name__]
+            media = (content_type or "").split(";")[0].strip().lower()
+            if media != "application/octet-stream":
+                declared.append(f"the attachment body is sent as {media or 'no media type'}; the specification "
+                                "declares application/octet-stream")
         messages, malformed = _describe_errors(errors)
+        messages = [*messages, *declared]
         if not messages:
             return None
         return SpecViolation(

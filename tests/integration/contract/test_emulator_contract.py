@@ -75,9 +75,10 @@ def test_accounting_bank_transactions_and_attachments(
     )
     xero.accounting("GET", f"BankTransactions/{transaction_id}", params={"unitdp": "4"})
     path = f"BankTransactions/{transaction_id}/Attachments"
-    xero.accounting("PUT", f"{path}/receipt.pdf", data=b"%PDF-1.4", headers={"Content-Type": "application/pdf"})
-    xero.accounting("POST", f"{path}/receipt.pdf", data=b"%PDF-1.5", headers={"Content-Type": "application/pdf"})
-    xero.accounting("PUT", f"{path}/photo.jpg", data=b"\xff\xd8\xff", headers={"Content-Type": "image/jpeg"})
+    binary = {"Content-Type": "application/octet-stream"}  # as the specification declares the body
+    xero.accounting("PUT", f"{path}/receipt.pdf", data=b"%PDF-1.4", headers=binary)
+    xero.accounting("POST", f"{path}/receipt.pdf", data=b"%PDF-1.5", headers=binary)
+    xero.accounting("PUT", f"{path}/photo.jpg", data=b"\xff\xd8\xff", headers=binary)
     xero.accounting("GET", path)
     xero.accounting("GET", f"{path}/receipt.pdf", headers={"contentType": "application/pdf"})
     emu.set_reconciled(xero.tenant_id or "", transaction_id)
@@ -205,3 +206,12 @@ def test_the_spec_loader_reads_xeros_files_as_yaml_1_2(xero_specs: XeroSpecs) ->
     )
     assert wrong is not None
     assert wrong.malformed
+
+
+def test_an_attachment_body_is_application_octet_stream_as_the_specification_declares(xero_specs: XeroSpecs) -> None:
+    path = "/api.xro/2.0/BankTransactions/297c2dc5-cc47-4afd-8ec8-74990b8761e9/Attachments/taxi.png"
+    headers = {"Xero-Tenant-Id": "t"}
+    body = b"\x89PNG\r\n\x1a\n" + b"0" * 64
+    assert xero_specs.validate_request("PUT", path, [], headers, body, "application/octet-stream") is None
+    wrong = xero_specs.validate_request("PUT", path, [], headers, body, "image/png")
+    assert wrong is not None and "application/octet-stream" in " ".join(wrong.messages)

@@ -269,7 +269,7 @@ def test_given_valid_requests_of_the_whole_product_flow_then_no_spec_violations(
         "PUT",
         f"BankTransactions/{transaction_id}/Attachments/r.jpg",
         data=b"\xff\xd8",
-        headers={"Content-Type": "image/jpeg"},
+        headers={"Content-Type": "application/octet-stream"},
     )
     xero.call("GET", "/connections", tenant=False)
     xero.bankfeeds("GET", "FeedConnections", params={"page": "1", "pageSize": "50"})

@@ -13,8 +13,8 @@ from xerosync.attachments.files import (
     PNG,
     TEXT,
     ZIP,
+    declared_type_problem,
     identify,
-    mime_type,
     xero_file_name,
 )
 
@@ -70,7 +70,10 @@ def test_long_names_keep_their_extension_within_255_characters() -> None:
     assert len(name) == 255 and name.endswith(".pdf")
 
 
-def test_the_mime_type_follows_the_family_member_the_name_names() -> None:
-    assert mime_type(ZIP, "report.xlsx").endswith("spreadsheetml.sheet")
-    assert mime_type(OLE2, "old.xls") == "application/vnd.ms-excel"
-    assert mime_type(PDF, "a.pdf") == "application/pdf"
+def test_before_the_bytes_are_read_the_name_or_declared_type_decides() -> None:
+    assert declared_type_problem("receipt.pdf", "application/pdf") is None
+    assert declared_type_problem("scan", "image/jpeg") is None  # named at upload from its content
+    assert declared_type_problem("report.xlsx", "application/octet-stream") is None
+    assert declared_type_problem("IMG_0001.HEIC", "image/heic") == "Xero does not accept this file: it is a HEIC file."
+    assert "a program" in str(declared_type_problem("setup.exe", "application/x-msdownload"))
+    assert "unknown type" in str(declared_type_problem("blob", "application/x-unknown"))

@@ -114,6 +114,19 @@ def xero_file_name(original: str, kind: FileKind, fallback_stem: str) -> str:
     return f"{stem[: MAX_NAME_LENGTH - len(extension) - 1]}.{extension}"
 
 
-def mime_type(kind: FileKind, file_name: str) -> str:
-    extension = file_name.rpartition(".")[2].lower()
-    return _MIME_BY_EXTENSION.get(extension, kind.mime_type) if extension in kind.family else kind.mime_type
+_KNOWN = (PDF, PNG, JPEG, GIF, BMP, TIFF, RTF, RAR, OLE2, ZIP, CSV, TEXT, HEIC, EXECUTABLE)
+_EXTENSION_BY_MIME = {**{k.mime_type: k.extension for k in _KNOWN if k is not EXECUTABLE},
+                      **{mime: extension for extension, mime in _MIME_BY_EXTENSION.items()}}
+
+
+def declared_type_problem(file_name: str, content_type: str) -> str | None:
+    """Before the bytes are read: why Xero will not take a file, judged from its name and declared type (a
+    file whose name or type is one Xero accepts passes here; its bytes are judged when it is sent)."""
+    extension = file_name.rpartition(".")[2].lower() if "." in file_name else ""
+    declared = _EXTENSION_BY_MIME.get(content_type.split(";")[0].strip().lower())
+    if extension in XERO_EXTENSIONS or declared in XERO_EXTENSIONS:
+        return None
+    what = declared or extension
+    if what in EXECUTABLE.family:
+        return "Xero does not accept this file: it is a program, not a document."
+    return f"Xero does not accept this file: it is {f'a {what.upper()} file' if what else 'of an unknown type'}."

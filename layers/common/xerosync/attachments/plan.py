@@ -7,11 +7,14 @@ same content is never sent again; a file whose content changed under the same na
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from pydantic import BaseModel
 
+from xerosync.attachments.files import declared_type_problem
 from xerosync.ledger.models import AttachmentMeta
 
 
@@ -53,6 +56,7 @@ class Decision:
 
 
 EMPTY = ("The file is empty.", "Attach the receipt again in the bank's app, then sync the expense again.")
+TYPE_ACTION = "Attach the receipt as a PDF, JPEG or PNG in the bank's app, then sync the expense again."
 TOO_MANY_ACTION = "Keep the 10 receipts that matter on this payment in the bank's app, then sync the expense again."
 
 
@@ -110,3 +114,30 @@ def plan_uploads(files: list[AttachmentMeta], previous: dict[str, UploadRecord],
         sending.add(file.sha256)
         decisions.append(Decision(file, Step.UPLOAD))
     return decisions
+
+
+class ReceiptFacts(Protocol):
+    """What the ledger says of a receipt (the ledger's AttachmentMeta, an expense's copy of it)."""
+
+    attachment_id: str
+    file_name: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+def before_sync(receipts: Sequence[ReceiptFacts], *, max_bytes: int, max_count: int) -> dict[str, tuple[str, str]]:
+    """The receipts that will not go to Xero when the expense is synced, each with its reason and way out: the
+    upload's own rules in its order (empty, size, count; then the type, judged from the name and declared type
+    until the upload reads the bytes)."""
+    files = [AttachmentMeta(attachment_id=r.attachment_id, file_name=r.file_name, content_type=r.content_type,
+                            size_bytes=r.size_bytes, sha256=r.sha256) for r in receipts]
+    refused: dict[str, tuple[str, str]] = {}
+    for decision in plan_uploads(files, {}, max_bytes=max_bytes, max_count=max_count):
+        if decision.step == Step.REJECT:
+            refused[decision.file.attachment_id] = (str(decision.reason), str(decision.action))
+        elif decision.step == Step.UPLOAD:
+            problem = declared_type_problem(decision.file.file_name, decision.file.content_type)
+            if problem is not None:
+                refused[decision.file.attachment_id] = (problem, TYPE_ACTION)
+    return refused

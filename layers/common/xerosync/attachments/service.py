@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from xerosync.attachments.plan import UploadRecord, UploadState
+from xerosync.attachments.plan import UploadRecord, UploadState, before_sync
 from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
 from xerosync.attachments.uploader import ReceiptUploader, UploadReport
 from xerosync.auth import Caller
@@ -41,6 +41,7 @@ class ReceiptState(StrEnum):
     UPLOADING = "UPLOADING"
     SYNCED = "SYNCED"
     ERROR = "ERROR"
+    NOT_ACCEPTED = "NOT_ACCEPTED"  # the expense is not in Xero yet, and this file will not go with it (reason)
 
 
 class ReceiptStatusView(BaseModel):
@@ -162,8 +163,13 @@ def receipts_view(expense: ExpenseRecord, uploads: ReceiptUploads | None, limits
     problems = {p.attachment_id: p for p in expense.attachment_errors}
     files = [_file_view(receipt, records, problems.get(receipt.attachment_id), in_xero=bank_transaction_id is not None)
              for receipt in expense.payment.receipts]
+    if bank_transaction_id is None:
+        refused = before_sync(expense.payment.receipts, max_bytes=limits.max_bytes, max_count=limits.max_count)
+        files = [f.model_copy(update={"state": ReceiptState.NOT_ACCEPTED, "reason": refused[f.attachment_id][0],
+                                      "action": refused[f.attachment_id][1]}) if f.attachment_id in refused else f
+                 for f in files]
     synced = sum(1 for f in files if f.state == ReceiptState.SYNCED)
-    failed = sum(1 for f in files if f.state == ReceiptState.ERROR)
+    failed = sum(1 for f in files if f.state in (ReceiptState.ERROR, ReceiptState.NOT_ACCEPTED))
     waiting = len(files) - synced - failed
     return AttachmentStatusView(
         transaction_id=expense.transaction_id, expense_status=expense.status, bank_transaction_id=bank_transaction_id,
@@ -197,7 +203,8 @@ def _summary(total: int, synced: int, failed: int, waiting: int, *, in_xero: boo
     if total == 0:
         return "No receipts are attached to this payment."
     if not in_xero:
-        return f"{total} receipt(s) will go to Xero when the expense is synced."
+        going = f"{waiting} receipt(s) will go to Xero when the expense is synced"
+        return f"{going}; {failed} will not (see each file's reason)." if failed else f"{going}."
     parts = [f"{synced} of {total} receipt(s) in Xero"]
     if failed:
         parts.append(f"{failed} not synced (see each file's reason)")

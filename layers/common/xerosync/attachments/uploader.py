@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from xerosync.attachments.files import HEAD_BYTES, identify, mime_type, xero_file_name
-from xerosync.attachments.plan import Decision, Step, UploadRecord, UploadState, plan_uploads
+from xerosync.attachments.files import HEAD_BYTES, identify, xero_file_name
+from xerosync.attachments.plan import TYPE_ACTION, Decision, Step, UploadRecord, UploadState, plan_uploads
 from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
@@ -25,8 +25,6 @@ from xerosync.observability import logger, metrics
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroTooLarge, XeroValidationError
 from xerosync.xero.models import Attachment
 from xerosync.xero.session import XeroSession, idempotency_key
-
-TYPE_ACTION = "Attach the receipt as a PDF, JPEG or PNG in the bank's app, then sync the expense again."
 
 
 @dataclass
@@ -174,8 +172,8 @@ class ReceiptUploader:
         state = self._record(state, record)  # before the call: a crash after it must not upload twice
         key = idempotency_key(request.tenant_id, "receipt", request.bank_transaction_id, file.sha256, name)
         try:
-            attachment = session.upload_attachment(request.bank_transaction_id, name, content,
-                                                   mime_type(kind, name), key=key, replace_existing=replacing)
+            attachment = session.upload_attachment(request.bank_transaction_id, name, content, key=key,
+                                                   replace_existing=replacing)
         except XeroTooLarge:
             return self._record(state, self._problem(file, "Xero refused the file as too large.",
                                                      "Attach a smaller copy in the bank's app, then sync the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from xerosync.attachments.plan import before_sync
 from xerosync.clock import from_iso
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import (
@@ -149,8 +150,7 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
         description=resolved.description, spend_category=payment.spend_category, status=status,
         tab=expense.tab, updated=expense.updated, xero_account=account_view, tax_rate=tax_view, tracking=tracking,
         contact_name=resolved.contact_name, attachment_count=len(payment.receipts),
-        attachments=[ReceiptView(attachment_id=r.attachment_id, file_name=r.file_name, content_type=r.content_type,
-                                 size_bytes=r.size_bytes) for r in payment.receipts],
+        attachments=_receipts(expense, context),
         error=expense.error, attachment_errors=expense.attachment_errors,
         spend_money=SpendMoneyView(bank_transaction_id=expense.spend_money.bank_transaction_id,
                                    url=expense.spend_money.url, synced_at=expense.spend_money.synced_at)
@@ -158,6 +158,21 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
         ready_to_sync=not problems and status != ExpenseStatus.QUEUED, problems=problems, job_id=job_id,
         waiting=waiting if status == ExpenseStatus.QUEUED else None,
     )
+
+
+def _receipts(expense: ExpenseRecord, context: SyncContext) -> list[ReceiptView]:
+    """The receipts, and before a sync which of them Xero will not take and why (the upload's own rules)."""
+    receipts = expense.payment.receipts
+    refused: dict[str, tuple[str, str]] = {}
+    if expense.spend_money is None and context.receipt_limits is not None and receipts:
+        max_bytes, max_count = context.receipt_limits
+        refused = before_sync(receipts, max_bytes=max_bytes, max_count=max_count)
+    views = []
+    for r in receipts:
+        reason, action = refused.get(r.attachment_id, (None, None))
+        views.append(ReceiptView(attachment_id=r.attachment_id, file_name=r.file_name, content_type=r.content_type,
+                                 size_bytes=r.size_bytes, will_sync=reason is None, reason=reason, action=action))
+    return views
 
 
 def job_status(job: SyncJob, now: float) -> SyncJobStatus:

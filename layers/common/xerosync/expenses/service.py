@@ -93,6 +93,7 @@ class ExpenseService:
     clock: Clock
     bank_contact_name: str
     booking_offset_minutes: int = 480
+    receipt_limits: tuple[int, int] | None = None  # (max bytes, max count) Xero takes, shown before a sync
 
     def _now(self) -> str:
         return iso(utc_now(self.clock))
@@ -100,7 +101,7 @@ class ExpenseService:
     def _context(self, admission: Admission, reference: ReferenceData | None) -> SyncContext:
         return SyncContext(reference=reference, mappings=self.mappings.get(admission.business_id),
                            linked_accounts=admission.linked_accounts, bank_contact_name=self.bank_contact_name,
-                           booking_offset_minutes=self.booking_offset_minutes)
+                           booking_offset_minutes=self.booking_offset_minutes, receipt_limits=self.receipt_limits)
 
     def _session_for(self, admission: Admission) -> Callable[[], XeroSession]:
         """Opens the admitted connection's session when Xero is really called, for a user who waits."""

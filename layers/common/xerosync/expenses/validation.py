@@ -28,6 +28,7 @@ class SyncContext:
     linked_accounts: dict[str, str]  # ledger account id -> the Xero BANK account its live feed uses
     bank_contact_name: str
     booking_offset_minutes: int = 480  # the bank's booking day (UTC+8), as auto-sync dates statement lines
+    receipt_limits: tuple[int, int] | None = None  # (max bytes, max count): receipts judged before a sync
 
     def resolve(self, expense: ExpenseRecord) -> ResolvedExpense:
         return resolve(expense, self.mappings, self.reference, self.bank_contact_name, self.booking_offset_minutes)

@@ -56,6 +56,7 @@ def build_expense_service(settings: Settings, *, xero: XeroClient, ledger: Ledge
                                              settings.expense_sync_request_window_seconds),
         activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
         booking_offset_minutes=settings.statement_utc_offset_minutes,
+        receipt_limits=(settings.attachment_max_bytes, settings.attachment_max_count),
     )
 
 

@@ -46,6 +46,7 @@ from xerosync.xero.transport import XeroRequest, XeroResponse, XeroTransport
 ACCOUNTING = "/api.xro/2.0"
 BANK_FEEDS = "/bankfeeds.xro/1.0"
 MAX_KEY_LENGTH = 128  # Xero's Idempotency-Key limit [OAS]
+OCTET_STREAM = "application/octet-stream"
 DISCONNECTED_IN_XERO = "The connection was removed in Xero (Settings > Connected apps)."
 
 
@@ -251,12 +252,14 @@ class XeroSession:
         path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments"
         return [Attachment.model_validate(a) for a in self._list(path, "Attachments")]
 
-    def upload_attachment(self, bank_transaction_id: str, file_name: str, content: bytes, content_type: str, *,
+    def upload_attachment(self, bank_transaction_id: str, file_name: str, content: bytes, *,
                           key: str, replace_existing: bool = False) -> Attachment:
-        """One Xero call per file. PUT adds; POST replaces the file of the same name."""
+        """One Xero call per file. PUT adds; POST replaces the file of the same name. The body is the file as
+        application/octet-stream, as Xero's specification declares; Xero takes the file's type from its name
+        (docs/attachments.md)."""
         path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments/{_path_segment(file_name)}"
         try:
-            body = self.call("POST" if replace_existing else "PUT", path, data=content, content_type=content_type,
+            body = self.call("POST" if replace_existing else "PUT", path, data=content, content_type=OCTET_STREAM,
                              idempotency_key=key, safe_to_repeat=replace_existing).body
         except (XeroUncertainOutcome, XeroServerError):
             for existing in self.attachments(bank_transaction_id):
