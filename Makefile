@@ -9,6 +9,7 @@ TOOLS_VENV := .venv-tools
 BIN := $(VENV)/bin
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
+FUZZ_EXAMPLES ?= 40
 # Every environment installs a lock file (every package pinned, with its hashes; `make lock` writes them from
 # the *.in files): nothing floats, and a package whose bytes changed is refused.
 PIP_LOCKED := pip install --quiet --disable-pip-version-check --require-hashes --no-deps
@@ -57,6 +58,9 @@ browser: ## install Debian's Chromium for the browser tests where it can (as roo
 
 test: venv sam-venv browser ## run every test (unit, integration, e2e, browser, and the IAM check, which uses SAM's translator)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+fuzz: venv ## fuzz the HTTP API against docs/openapi.json on the local stack (schemathesis; FUZZ_EXAMPLES=40)
+	$(BIN)/python -m local fuzz --max-examples $(FUZZ_EXAMPLES)
 
 demo: venv ## run the product end to end on the local stack and tell its story
 	$(BIN)/python -m local demo
@@ -108,4 +112,4 @@ deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
 
-.PHONY: help venv sam-venv tools-venv browser test demo up console screenshots token openapi lint audit lock build bench deploy clean
+.PHONY: help venv sam-venv tools-venv browser test fuzz demo up console screenshots token openapi lint audit lock build bench deploy clean

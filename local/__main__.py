@@ -95,6 +95,12 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _fuzz(args: argparse.Namespace) -> int:
+    from local.fuzz import run
+
+    return run(max_examples=args.max_examples, seed=args.seed, phases=args.phases)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="run the product's story end to end on the local stack")
     demo.set_defaults(run=_demo)
+
+    fuzz = commands.add_parser("fuzz", help="fuzz the HTTP API against its OpenAPI document (schemathesis)")
+    fuzz.add_argument("--max-examples", type=int, default=40, help="examples per operation and phase")
+    fuzz.add_argument("--seed", type=int, default=1)
+    fuzz.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
+    fuzz.set_defaults(run=_fuzz)
 
     args = parser.parse_args(argv)
     return int(args.run(args))
