@@ -607,7 +607,9 @@ function editForm(app, expense) {
     h("h3", { id: "edit-title" }, "Expense details to sync"), form);
 }
 
-const RECEIPT_STATES = { WAITING: "wait", QUEUED: "wait", UPLOADING: "wait", SYNCED: "ok", ERROR: "bad" };
+const RECEIPT_STATES = {
+  WAITING: "wait", QUEUED: "wait", UPLOADING: "wait", SYNCED: "ok", ERROR: "bad", NOT_ACCEPTED: "bad",
+};
 
 function receiptsBlock(app, expense, receipts) {
   if (!receipts || receipts.files.length === 0) {
@@ -626,7 +628,7 @@ function receiptsBlock(app, expense, receipts) {
     h("h3", { id: "receipts-title" }, "Receipts"),
     h("p", { id: "receipts-summary" }, receipts.summary),
     h("ul", { className: "files" }, receipts.files.map((file) => h("li", {},
-      badge(titleCase(file.state), RECEIPT_STATES[file.state] || "neutral"), " ",
+      badge(titleCase(file.state.replace("_", " ")), RECEIPT_STATES[file.state] || "neutral"), " ",
       h("span", { className: "file-name" }, file.file_name),
       h("span", { className: "sub" }, ` ${(file.size_bytes / 1_000_000).toFixed(2)} MB`),
       file.reason ? h("div", { className: "reason" }, file.reason,
