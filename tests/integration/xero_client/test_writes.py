@@ -151,7 +151,7 @@ def test_errors_are_typed_and_carry_xeros_correlation_id(client: XeroClient, emu
     assert created.bank_transaction_id
     with pytest.raises(XeroTooLarge) as too_large:
         session.upload_attachment(created.bank_transaction_id, "scan.pdf", b"%PDF-1.7\n" + b"0" * 3_200_000,
-                                  "application/pdf", key=idempotency_key(tenant, "att", "big"))
+                                  key=idempotency_key(tenant, "att", "big"))
     assert too_large.value.status == 413
 
 
