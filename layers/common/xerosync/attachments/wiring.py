@@ -1,17 +1,17 @@
 """The attachments adapters, built once per execution environment from the settings (``build_*`` take what a
-test wants to hand in; the ``get_*`` getters build the deployed ones once per cold start)."""
+test wants to hand in; the ``get_*`` getters build the deployed ones once per cold start).
+
+The receipts worker's code (the uploader, the Xero client) is imported by its own builder, so that the status
+API's cold start never loads it (docs/architecture.md, "Cold start").
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xerosync import aws
-from xerosync.attachments.service import (
-    AttachmentLimits,
-    AttachmentStatusService,
-    ReceiptsWorker,
-    write_problems,
-)
+from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
 from xerosync.attachments.store import ReceiptUploadStore
-from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import Clock, SystemClock
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
@@ -19,7 +19,11 @@ from xerosync.expenses.wiring import feature_gate
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
-from xerosync.xero.client import XeroClient, get_xero_client
+from xerosync.xero import get_xero_client
+
+if TYPE_CHECKING:
+    from xerosync.attachments.service import ReceiptsWorker
+    from xerosync.xero.client import XeroClient
 
 
 def _limits(settings: Settings) -> AttachmentLimits:
@@ -28,6 +32,9 @@ def _limits(settings: Settings) -> AttachmentLimits:
 
 def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
                           clock: Clock | None = None) -> ReceiptsWorker:
+    from xerosync.attachments.service import ReceiptsWorker, write_problems
+    from xerosync.attachments.uploader import ReceiptUploader
+
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
     expenses = ExpenseStore(table)
