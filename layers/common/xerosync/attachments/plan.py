@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel
-
 from xerosync.ledger.models import AttachmentMeta
+from xerosync.model import Model
 
 
 class UploadState(StrEnum):
@@ -21,7 +20,7 @@ class UploadState(StrEnum):
     REJECTED = "REJECTED"
 
 
-class UploadRecord(BaseModel):
+class UploadRecord(Model):
     """What the product knows of one receipt's upload (kept per expense)."""
 
     attachment_id: str

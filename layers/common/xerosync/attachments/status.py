@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.attachments.plan import UploadRecord, UploadState
 from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
@@ -21,6 +21,7 @@ from xerosync.expenses.models import (
     Receipt,
 )
 from xerosync.expenses.store import ExpenseStore, expense_or_not_found
+from xerosync.model import Model
 
 
 class ReceiptState(StrEnum):
@@ -31,7 +32,7 @@ class ReceiptState(StrEnum):
     ERROR = "ERROR"
 
 
-class ReceiptStatusView(BaseModel):
+class ReceiptStatusView(Model):
     attachment_id: str
     file_name: str = Field(description="The name in the bank's app.")
     content_type: str
@@ -42,12 +43,12 @@ class ReceiptStatusView(BaseModel):
     action: str | None = Field(None, description="What to do about it.")
 
 
-class AttachmentLimits(BaseModel):
+class AttachmentLimits(Model):
     max_count: int = Field(description="Attachments Xero allows on one transaction.")
     max_bytes: int = Field(description="Each file must be smaller than this.")
 
 
-class AttachmentStatusView(BaseModel):
+class AttachmentStatusView(Model):
     transaction_id: str
     expense_status: ExpenseStatus
     bank_transaction_id: str | None = Field(None, description="The Spend Money in Xero, once synced.")
