@@ -1,8 +1,8 @@
 """The attachments adapters, built once per execution environment from the settings (``build_*`` take what a
 test wants to hand in; the ``get_*`` getters build the deployed ones once per cold start).
 
-The receipts worker's code (the uploader, the Xero client) is imported by its own builder, so that the status
-API's cold start never loads it (docs/architecture.md, "Cold start").
+The receipts worker's code (the uploader, the Xero client) and the status route's are each imported by their own
+builder, so that neither function's cold start loads the other's (docs/architecture.md, "Cold start").
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xerosync import aws
-from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import Clock, SystemClock
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
@@ -23,11 +22,8 @@ from xerosync.xero import get_xero_client
 
 if TYPE_CHECKING:
     from xerosync.attachments.service import ReceiptsWorker
+    from xerosync.attachments.status import AttachmentStatusService
     from xerosync.xero.client import XeroClient
-
-
-def _limits(settings: Settings) -> AttachmentLimits:
-    return AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)
 
 
 def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
@@ -46,12 +42,15 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
+    from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
+
     table = aws.table(settings.main_table_name)
     gate = feature_gate(table, ledger, clock or SystemClock())
     queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
              if settings.attachment_uploads_enabled else None)
+    limits = AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)
     return AttachmentStatusService(gate=gate, expenses=ExpenseStore(table), uploads=ReceiptUploadStore(table),
-                                   queue=queue, limits=_limits(settings))
+                                   queue=queue, limits=limits)
 
 
 @per_cold_start
