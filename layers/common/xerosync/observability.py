@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
@@ -48,11 +48,13 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
 # A request that records no business metric is normal (a health check, a refused request).
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
-def tracing_enabled(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+_TRUE = {"1", "y", "yes", "t", "true", "on"}  # Powertools' spelling of a true environment variable
+
+
+def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
     """Powertools' own rule: tracing runs in Lambda (``LAMBDA_TASK_ROOT``), not under ``sam local`` or Chalice's
     local mode, and not when ``POWERTOOLS_TRACE_DISABLED`` says so."""
-    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in {"1", "y", "yes", "t", "true",
-                                                                                     "on"}
+    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in _TRUE
     local = environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE")
     return bool(environ.get("LAMBDA_TASK_ROOT")) and not local and not disabled
 
