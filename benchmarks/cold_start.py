@@ -4,8 +4,8 @@ Import. A fresh interpreter imports a handler module the way Lambda does (the la
 function's CodeUri on the path) and reports the CPU the import took and the process's peak resident memory.
 The *bare stack* is measured the same way: a fresh interpreter that imports boto3, requests and pydantic and
 builds Powertools' ``Logger``, ``Metrics`` and ``APIGatewayHttpResolver(enable_validation=True)``, the floor
-every handler stands on. Each handler run is paired with a bare run, the order alternating from pair to pair
-(this machine is shared and noisy), and the figures are ratios of medians measured in the same run.
+every handler stands on. Each handler run is paired with a bare run, in an order that alternates from pair to
+pair (this machine is shared and noisy), and the figures are ratios of medians measured in the same run.
 
 First invocation. The local stack (moto server, the Xero and ledger emulators, in this process) is seeded with
 a business of its own for each round; its queues are not polled, so each function's first event is caught as
@@ -14,10 +14,11 @@ interpreter, which imports the handler and answers it: settings validated, AWS c
 secret, tokens, DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the
 answer is checked (a 2xx, no failed record), so a figure never times an error.
 
-    .venv/bin/python benchmarks/cold_start.py [--pairs 9] [--first 3] [--only api] [--code DIR]
+    .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--first 3] [--only api] [--against DIR]
 
-``--code DIR`` measures the handlers of another checkout (``git worktree``/``git archive`` of a commit) against
-the same bare stack and the same seeded stack, for a before/after.
+``--against DIR`` measures another checkout's handlers (``git archive`` of a commit, unpacked) in the same run,
+its runs interleaved with this one's against the same bare runs and the same seeded stack: a before/after that
+the machine's drift cannot bend. ``--code DIR`` measures another checkout instead of this one.
 """
 
 from __future__ import annotations
@@ -120,20 +121,27 @@ def _import_once(code: Path, spec: FunctionSpec | None) -> tuple[float, float]:
     return float(cpu), float(rss)
 
 
-def measure_imports(code: Path, specs: list[FunctionSpec], pairs: int, figures: dict[str, Figures]) -> None:
-    for spec in [None, *specs]:  # compile every module once, so that no run pays for writing .pyc files
-        _import_once(code, spec)
-    for round_ in range(pairs):
+def _rotated(items: list[Any], by: int) -> list[Any]:
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def measure_imports(trees: list[Path], specs: list[FunctionSpec], rounds: int,
+                    figures: dict[tuple[Path, str], Figures]) -> None:
+    """Per handler and round, one bare run and one run of the handler from each tree, in an order that rotates."""
+    for tree in trees:  # compile every module once, so that no run pays for writing .pyc files
+        for spec in [None, *specs]:
+            _import_once(tree, spec)
+    for round_ in range(rounds):
         for index, spec in enumerate(specs):
-            handler_first = (round_ + index) % 2 == 1
-            runs: dict[bool, tuple[float, float]] = {}
-            for is_handler in (handler_first, not handler_first):
-                runs[is_handler] = _import_once(code, spec if is_handler else None)
-            mine = figures[spec.module]
-            mine.cpu.append(runs[True][0])
-            mine.rss.append(runs[True][1])
-            mine.paired_bare.append(runs[False])
-        print(f"  import pairs: round {round_ + 1}/{pairs} done", file=sys.stderr)
+            runs = {side: _import_once(side or trees[0], spec if side else None)
+                    for side in _rotated([None, *trees], round_ + index)}
+            for tree in trees:
+                mine = figures[tree, spec.module]
+                mine.cpu.append(runs[tree][0])
+                mine.rss.append(runs[tree][1])
+                mine.paired_bare.append(runs[None])
+        print(f"  imports: round {round_ + 1}/{rounds} done", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- first invocation
@@ -241,12 +249,13 @@ def _sync_job(seeded: SeededStack, business: Business, ids: list[str]) -> None:
     seeded.poll("SyncExpensesWorkerFunction")
 
 
-def first_events(seeded: SeededStack, round_: int) -> dict[str, Callable[[], dict[str, Any]]]:
-    """For each handler module, how to get its first event of this round (called just before its run)."""
+def first_events(seeded: SeededStack, name: str) -> dict[str, Callable[[], dict[str, Any]]]:
+    """For each handler module, how to get its first event, about a business seeded here (each called just before
+    its run)."""
     from xerosync.store.parked import ParkedWorkStore
 
     stack = seeded.stack
-    business = seed_business(seeded, f"Cold Start {round_}")
+    business = seed_business(seeded, f"Cold Start {name}")
 
     def api(function: str, method: str, path: str, body: Any = None) -> Callable[[], dict[str, Any]]:
         return lambda: seeded.catch(function, lambda: stack.api(method, path, token=business.token, json_body=body))
@@ -278,7 +287,7 @@ def first_events(seeded: SeededStack, round_: int) -> dict[str, Callable[[], dic
         stack.api("POST", "/v1/xero/sync", token=business.token).raise_for_status()
 
     def disconnect_during_an_outage() -> None:
-        leaving = seed_business(seeded, f"Cold Start {round_} Leaving", expenses=False)
+        leaving = seed_business(seeded, f"Cold Start {name} Leaving", expenses=False)
         stack.xero.add_fault("error", path="*", status=503, times=None)
         try:
             stack.api("DELETE", "/v1/xero/connection", token=leaving.token).raise_for_status()
@@ -292,7 +301,7 @@ def first_events(seeded: SeededStack, round_: int) -> dict[str, Callable[[], dic
         table = boto3.resource("dynamodb").Table(stack.provisioned.environment["MAIN_TABLE_NAME"])
         ParkedWorkStore(table).park(
             queue_url=stack.provisioned.queue_url("FeedSyncQueue"), body=json.dumps({"tenant_id": business.tenant}),
-            group_id=business.tenant, message_id=f"parked-{round_}", resume_at=time.time() - 1, reason="bench")
+            group_id=business.tenant, message_id=f"parked-{name}", resume_at=time.time() - 1, reason="bench")
 
     return {
         "connect_api": api("ConnectApiFunction", "GET", "/v1/xero/connection"),
@@ -325,19 +334,21 @@ def _invoke_once(code: Path, spec: FunctionSpec, event: dict[str, Any], env: dic
     return result
 
 
-def measure_first_invocations(code: Path, specs: list[FunctionSpec], rounds: int, figures: dict[str, Figures]
-                              ) -> None:
+def measure_first_invocations(trees: list[Path], specs: list[FunctionSpec], rounds: int,
+                              figures: dict[tuple[Path, str], Figures]) -> None:
     seeded = SeededStack()
     try:
         env = seeded.environment()
         for round_ in range(rounds):
-            events = first_events(seeded, round_)
-            for spec in specs:
-                result = _invoke_once(code, spec, events[spec.module](), env)
-                mine = figures[spec.module]
-                mine.first_wall.append(result["wall"])
-                mine.first_cpu.append(result["cpu"])
-                mine.first_rss.append(result["rss"])
+            # A business of its own for each tree: a first event changes what it is about (a sync, a cleanup).
+            events = {tree: first_events(seeded, f"{round_}-{n}") for n, tree in enumerate(trees)}
+            for index, spec in enumerate(specs):
+                for tree in _rotated(trees, round_ + index):
+                    result = _invoke_once(tree, spec, events[tree][spec.module](), env)
+                    mine = figures[tree, spec.module]
+                    mine.first_wall.append(result["wall"])
+                    mine.first_cpu.append(result["cpu"])
+                    mine.first_rss.append(result["rss"])
             print(f"  first invocations: round {round_ + 1}/{rounds} done", file=sys.stderr)
     finally:
         seeded.stop()
@@ -353,52 +364,60 @@ def _mib(kib: list[float]) -> float:
     return statistics.median(kib) / 1024
 
 
-def report(specs: list[FunctionSpec], figures: dict[str, Figures], pairs: int, first: int, code: Path) -> None:
-    bare_cpu = [b[0] for f in figures.values() for b in f.paired_bare]
-    bare_rss = [b[1] for f in figures.values() for b in f.paired_bare]
-    print(f"Cold start of each handler ({code}); import: {pairs} pairs with the bare stack per handler, alternating;"
-          f" first invocation: {first} run(s), each in a fresh process.")
-    if bare_cpu:
-        print(f"Bare stack: import CPU {_ms(bare_cpu):.0f} ms, peak memory {_mib(bare_rss):.1f} MiB (median of "
-              f"{len(bare_cpu)}).")
-    print(f"{'handler module':<22} {'import CPU':>10} {'x bare':>7} {'peak MiB':>9} {'x bare':>7}   "
-          f"{'1st call ms':>11} {'its CPU ms':>10} {'peak MiB':>9}")
-    for spec in specs:
-        mine = figures[spec.module]
-        row = f"{spec.module:<22}"
-        if mine.cpu:
-            cpu_ratio = statistics.median(mine.cpu) / statistics.median([b[0] for b in mine.paired_bare])
-            rss_ratio = statistics.median(mine.rss) / statistics.median([b[1] for b in mine.paired_bare])
-            row += (f" {_ms(mine.cpu):>10.0f} {cpu_ratio:>6.2f}{'' if cpu_ratio <= GOAL_CPU else '!'}"
-                    f"{' ' if cpu_ratio <= GOAL_CPU else ''}{_mib(mine.rss):>9.1f} "
-                    f"{rss_ratio:>6.2f}{' ' if rss_ratio <= GOAL_MEMORY else '!'}")
-        else:
-            row += " " * 36
-        if mine.first_wall:
-            row += f"   {_ms(mine.first_wall):>11.0f} {_ms(mine.first_cpu):>10.0f} {_mib(mine.first_rss):>9.1f}"
-        print(row)
-    print(f"Goal: import CPU at most {GOAL_CPU:.2f}x the bare stack's, peak memory at most {GOAL_MEMORY:.2f}x "
-          "(! marks a handler above it). Ratios are medians of the handler's runs over medians of the bare runs\n"
+def report(trees: list[Path], specs: list[FunctionSpec], figures: dict[tuple[Path, str], Figures], rounds: int,
+           first: int) -> None:
+    print(f"Cold start of each handler. Import: {rounds} runs per handler, each with a run of the bare stack"
+          f"{' and of the other checkout' if len(trees) > 1 else ''} in an order that rotates; first invocation: "
+          f"{first} run(s), each in a fresh process. One run of this benchmark.")
+    for tree in trees:
+        mine_all = [figures[tree, spec.module] for spec in specs]
+        bare_cpu = [b[0] for f in mine_all for b in f.paired_bare]
+        bare_rss = [b[1] for f in mine_all for b in f.paired_bare]
+        print(f"\n{tree}")
+        if bare_cpu:
+            print(f"Bare stack: import CPU {_ms(bare_cpu):.0f} ms, peak memory {_mib(bare_rss):.1f} MiB (median of "
+                  f"{len(bare_cpu)}).")
+        print(f"{'handler module':<22} {'import CPU':>10} {'x bare':>7} {'peak MiB':>9} {'x bare':>7}   "
+              f"{'1st call ms':>11} {'its CPU ms':>10} {'peak MiB':>9}")
+        for spec in specs:
+            print(_row(spec.module, figures[tree, spec.module]))
+    print(f"\nGoal: import CPU at most {GOAL_CPU:.2f}x the bare stack's, peak memory at most {GOAL_MEMORY:.2f}x "
+          "(! marks a handler above it). Ratios are medians of the handler's runs\nover medians of the bare runs "
           "paired with them. '1st call' is the handler answering its first event in a fresh process (wall time); "
-          "'its CPU' is that process's\nCPU for it (AWS and Xero run in this one); peak MiB is the process's "
-          "after answering.")
+          "'its CPU'\nis that process's CPU for it (AWS and Xero run in this one); peak MiB is the process's after "
+          "answering.")
+
+
+def _row(module: str, mine: Figures) -> str:
+    row = f"{module:<22}"
+    if mine.cpu:
+        cpu_ratio = statistics.median(mine.cpu) / statistics.median([b[0] for b in mine.paired_bare])
+        rss_ratio = statistics.median(mine.rss) / statistics.median([b[1] for b in mine.paired_bare])
+        row += (f" {_ms(mine.cpu):>10.0f} {cpu_ratio:>6.2f}{' ' if cpu_ratio <= GOAL_CPU else '!'}"
+                f"{_mib(mine.rss):>9.1f} {rss_ratio:>6.2f}{' ' if rss_ratio <= GOAL_MEMORY else '!'}")
+    else:
+        row += " " * 36
+    if mine.first_wall:
+        row += f"   {_ms(mine.first_wall):>11.0f} {_ms(mine.first_cpu):>10.0f} {_mib(mine.first_rss):>9.1f}"
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=9, help="import runs per handler, each paired with a bare one")
-    parser.add_argument("--first", type=int, default=3, help="first invocations per handler (0: none)")
+    parser.add_argument("--rounds", type=int, default=15, help="import runs of each handler (0: none)")
+    parser.add_argument("--first", type=int, default=3, help="first invocations of each handler (0: none)")
     parser.add_argument("--only", help="handler modules whose name contains this")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose handlers are measured")
+    parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
     args = parser.parse_args()
-    code = args.code.resolve()
+    trees = [args.code.resolve(), *([args.against.resolve()] if args.against else [])]
     specs = _functions(args.only)
-    figures = {spec.module: Figures() for spec in specs}
-    if args.pairs:
-        measure_imports(code, specs, args.pairs, figures)
+    figures = {(tree, spec.module): Figures() for tree in trees for spec in specs}
+    if args.rounds:
+        measure_imports(trees, specs, args.rounds, figures)
     if args.first:
-        measure_first_invocations(code, specs, args.first, figures)
-    report(specs, figures, args.pairs, args.first, code)
+        measure_first_invocations(trees, specs, args.first, figures)
+    report(trees, specs, figures, args.rounds, args.first)
 
 
 if __name__ == "__main__":
