@@ -102,7 +102,7 @@ def _functions(only: str | None) -> list[FunctionSpec]:
     body = load_template()
     template = Template(body, {n: "x" for n, spec in body["Parameters"].items() if "Default" not in spec})
     specs = sorted(template.functions().values(), key=lambda s: s.module)
-    return [s for s in specs if not only or only in s.module]
+    return [s for s in specs if not only or any(part in s.module for part in only.split(","))]
 
 
 def _paths(code: Path, spec: FunctionSpec | None) -> list[str]:
@@ -406,7 +406,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15, help="import runs of each handler (0: none)")
     parser.add_argument("--first", type=int, default=3, help="first invocations of each handler (0: none)")
-    parser.add_argument("--only", help="handler modules whose name contains this")
+    parser.add_argument("--only", help="handler modules whose name contains this (or one of these, comma-separated)")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose handlers are measured")
     parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
     args = parser.parse_args()

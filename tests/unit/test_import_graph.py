@@ -103,6 +103,13 @@ def test_heavy_libraries_wait_for_their_first_use(function: str) -> None:
     assert not loaded, f"{function} imports with its handler what loads on first use: {loaded[:5]}"
 
 
+@pytest.mark.parametrize("function", sorted(set(OWNED.values()) - HTTP))
+def test_a_queue_or_schedule_function_loads_its_use_case_with_its_handler(function: str) -> None:
+    # Every event runs it: its first event should not wait for its import (docs/architecture.md, "Cold start").
+    missing = [module for module, owner in OWNED.items() if owner == function and module not in imported_by(function)]
+    assert not missing, f"{function} leaves {missing} to its first event"
+
+
 def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
     # The expenses API calls Xero for reference data, mappings and starting a sync only; the receipts' status and
     # Sync now never do (docs/architecture.md, "Cold start").

@@ -23,16 +23,17 @@ from xerosync.expenses.models import (
     SyncJobStatus,
     SyncOperation,
 )
-from xerosync.expenses.presenter import job_status
 from xerosync.expenses.store import chunks
 from xerosync.expenses.validation import SyncContext, problems_for_sync
 
+# A job whose batches were never handed to the worker (the request died half-way) is reported as such
+# once this long has passed, so nobody waits for progress that will not come.
+DISPATCH_GRACE_SECONDS = 120
 # Longer than a batch's deliveries and retries (10 x 12 minutes) and a wait parked behind Xero's daily limit.
 STUCK_JOB_SECONDS = 26 * 3600
 # A batch's last delivery that began this long ago and was never counted was killed (the worker's timeout
 # is 120 s): its expenses may be synced again at once.
 ABANDONED_AFTER_SECONDS = 600
-
 
 
 def new_job_id(now: datetime) -> str:
@@ -92,6 +93,16 @@ class JobReads(Protocol):
     def get(self, business_id: str, job_id: str) -> SyncJob | None: ...
 
     def abandoned(self, business_id: str, job_id: str, last_delivery_before: float) -> bool: ...
+
+
+def job_status(job: SyncJob, now: float) -> SyncJobStatus:
+    """Running, done, or never started (its plan never left the API: nothing of it will happen)."""
+    if job.completed_at:
+        return SyncJobStatus.COMPLETED
+    created = from_iso(job.created_at).timestamp()
+    if job.dispatched_at is None and now - created > DISPATCH_GRACE_SECONDS:
+        return SyncJobStatus.NOT_STARTED
+    return SyncJobStatus.RUNNING
 
 
 def stranded_jobs(jobs: JobReads, business_id: str, records: Iterable[ExpenseRecord], now: float) -> set[str]:

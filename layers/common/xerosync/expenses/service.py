@@ -14,7 +14,7 @@ from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import Conflict, InvalidRequest, NotFound
 from xerosync.expenses import lifecycle
 from xerosync.expenses.access import Admission, FeatureGate
-from xerosync.expenses.decisions import decide, new_job_id, stranded_jobs
+from xerosync.expenses.decisions import DISPATCH_GRACE_SECONDS, decide, new_job_id, stranded_jobs
 from xerosync.expenses.dispatch import SpendMoneyQueue
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import (
@@ -28,7 +28,6 @@ from xerosync.expenses.models import (
     TrackingChoice,
 )
 from xerosync.expenses.presenter import (
-    DISPATCH_GRACE_SECONDS,
     expense_view,
     job_view,
     mappings_view,
