@@ -10,9 +10,9 @@ pair (this machine is shared and noisy), and the figures are ratios of medians m
 First invocation. The local stack (moto server, the Xero and ledger emulators, in this process) is seeded with
 a business of its own for each round; its queues are not polled, so each function's first event is caught as
 the stack would deliver it (an API request, a queue's messages, a schedule's firing) and handed to a fresh
-interpreter, which imports the handler and answers it: settings validated, AWS clients built, the client
-secret, tokens, DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the
-answer is checked (a 2xx, no failed record), so a figure never times an error.
+interpreter, which imports the handler and answers it: settings validated, AWS clients built, tokens opened,
+the DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the answer is checked
+(a 2xx, no failed record), so a figure never times an error.
 
     .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--first 3] [--only api] [--against DIR]
 
