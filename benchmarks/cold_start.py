@@ -14,11 +14,13 @@ interpreter, which imports the handler and answers it: settings validated, AWS c
 the DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the answer is checked
 (a 2xx, no failed record), so a figure never times an error.
 
-    .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--first 3] [--only api] [--against DIR]
+    .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--first 3] [--only api] [--against DIR] [--tracing]
 
 ``--against DIR`` measures another checkout's handlers (``git archive`` of a commit, unpacked) in the same run,
 its runs interleaved with this one's against the same bare runs and the same seeded stack: a before/after that
-the machine's drift cannot bend. ``--code DIR`` measures another checkout instead of this one.
+the machine's drift cannot bend. ``--code DIR`` measures another checkout instead of this one. Imports run with
+tracing off, as the issue's bare stack has no tracer; ``--tracing`` imports the handlers as Lambda does with the
+template's ``Tracing: Active``, the X-Ray SDK loaded and patching boto3 and requests.
 """
 
 from __future__ import annotations
@@ -110,11 +112,14 @@ def _paths(code: Path, spec: FunctionSpec | None) -> list[str]:
     return [layer] if spec is None else [layer, str(code / "functions" / spec.code_uri.name)]
 
 
-def _import_once(code: Path, spec: FunctionSpec | None) -> tuple[float, float]:
+def _import_once(code: Path, spec: FunctionSpec | None, tracing: bool) -> tuple[float, float]:
     body = BARE_STACK if spec is None else f"import {spec.module}"
     probe = IMPORT_PROBE.format(paths=_paths(code, spec), body=body, peak=PEAK)
+    # Tracing on is Lambda's environment with the template's Tracing: Active (the X-Ray SDK loaded, its patches
+    # applied); off is the local stack's and the tests' (POWERTOOLS_TRACE_DISABLED).
+    switch = {"LAMBDA_TASK_ROOT": _paths(code, spec)[-1]} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False,
-                         env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
+                         env={"PATH": "/usr/bin:/bin", **switch})
     if out.returncode:
         raise RuntimeError(f"importing {spec.module if spec else BARE} failed:\n{out.stderr[-3000:]}")
     cpu, _wall, rss = out.stdout.split()
@@ -127,14 +132,14 @@ def _rotated(items: list[Any], by: int) -> list[Any]:
 
 
 def measure_imports(trees: list[Path], specs: list[FunctionSpec], rounds: int,
-                    figures: dict[tuple[Path, str], Figures]) -> None:
+                    figures: dict[tuple[Path, str], Figures], tracing: bool = False) -> None:
     """Per handler and round, one bare run and one run of the handler from each tree, in an order that rotates."""
     for tree in trees:  # compile every module once, so that no run pays for writing .pyc files
         for spec in [None, *specs]:
-            _import_once(tree, spec)
+            _import_once(tree, spec, tracing)
     for round_ in range(rounds):
         for index, spec in enumerate(specs):
-            runs = {side: _import_once(side or trees[0], spec if side else None)
+            runs = {side: _import_once(side or trees[0], spec if side else None, tracing)
                     for side in _rotated([None, *trees], round_ + index)}
             for tree in trees:
                 mine = figures[tree, spec.module]
@@ -365,10 +370,11 @@ def _mib(kib: list[float]) -> float:
 
 
 def report(trees: list[Path], specs: list[FunctionSpec], figures: dict[tuple[Path, str], Figures], rounds: int,
-           first: int) -> None:
-    print(f"Cold start of each handler. Import: {rounds} runs per handler, each with a run of the bare stack"
-          f"{' and of the other checkout' if len(trees) > 1 else ''} in an order that rotates; first invocation: "
-          f"{first} run(s), each in a fresh process. One run of this benchmark.")
+           first: int, tracing: bool = False) -> None:
+    print(f"Cold start of each handler. Import (tracing {'on, as in Lambda' if tracing else 'off'}): {rounds} runs "
+          f"per handler, each with a run of the bare stack{' and of the other checkout' if len(trees) > 1 else ''} "
+          f"in an order that rotates; first invocation: {first} run(s), each in a fresh process. One run of this "
+          "benchmark.")
     for tree in trees:
         mine_all = [figures[tree, spec.module] for spec in specs]
         bare_cpu = [b[0] for f in mine_all for b in f.paired_bare]
@@ -409,15 +415,17 @@ def main() -> None:
     parser.add_argument("--only", help="handler modules whose name contains this (or one of these, comma-separated)")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose handlers are measured")
     parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
+    parser.add_argument("--tracing", action="store_true",
+                        help="import with tracing on, as in Lambda (the bare stack stays without it)")
     args = parser.parse_args()
     trees = [args.code.resolve(), *([args.against.resolve()] if args.against else [])]
     specs = _functions(args.only)
     figures = {(tree, spec.module): Figures() for tree in trees for spec in specs}
     if args.rounds:
-        measure_imports(trees, specs, args.rounds, figures)
+        measure_imports(trees, specs, args.rounds, figures, args.tracing)
     if args.first:
         measure_first_invocations(trees, specs, args.first, figures)
-    report(trees, specs, figures, args.rounds, args.first)
+    report(trees, specs, figures, args.rounds, args.first, args.tracing)
 
 
 if __name__ == "__main__":
