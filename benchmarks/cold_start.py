@@ -1,41 +1,431 @@
-"""Cold import time of each handler module: what a Lambda cold start pays before the first event.
+"""Cold start of every handler against the stack it stands on, and its first invocation.
 
-Each figure is the median of 5 fresh interpreter processes importing the module the way Lambda does
-(the layer's directory and the function's CodeUri on the path).
+Import. A fresh interpreter imports a handler module the way Lambda does (the layer's directory and the
+function's CodeUri on the path) and reports the CPU the import took and the process's peak resident memory.
+The *bare stack* is measured the same way: a fresh interpreter that imports boto3, requests and pydantic and
+builds Powertools' ``Logger``, ``Metrics`` and ``APIGatewayHttpResolver(enable_validation=True)``, the floor
+every handler stands on. Each handler run is paired with a bare run, in an order that alternates from pair to
+pair (this machine is shared and noisy), and the figures are ratios of medians measured in the same run.
+
+First invocation. The local stack (moto server, the Xero and ledger emulators, in this process) is seeded with
+a business of its own for each round; its queues are not polled, so each function's first event is caught as
+the stack would deliver it (an API request, a queue's messages, a schedule's firing) and handed to a fresh
+interpreter, which imports the handler and answers it: settings validated, AWS clients built, tokens opened,
+the DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the answer is checked
+(a 2xx, no failed record), so a figure never times an error.
+
+    .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--first 3] [--only api] [--against DIR] [--tracing]
+
+``--against DIR`` measures another checkout's handlers (``git archive`` of a commit, unpacked) in the same run,
+its runs interleaved with this one's against the same bare runs and the same seeded stack: a before/after that
+the machine's drift cannot bend. ``--code DIR`` measures another checkout instead of this one. Imports run with
+tracing off, as the issue's bare stack has no tracer; ``--tracing`` imports the handlers as Lambda does with the
+template's ``Tracing: Active``, the X-Ray SDK loaded and patching boto3 and requests.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local.template import Template, load_template  # noqa: E402
+from local.template import FunctionSpec, Template, load_template  # noqa: E402
 
-RUNS = 5
-PROBE = (
-    "import sys, time; sys.path[:0] = [{layer!r}, {code!r}]; t = time.perf_counter(); "
-    "import {module}; print(time.perf_counter() - t)"
-)
+# The process's peak resident memory: VmHWM starts afresh with the new program (getrusage's ru_maxrss would
+# carry the parent's over a fork and exec).
+PEAK = "int(next(line for line in open('/proc/self/status') if line.startswith('VmHWM:')).split()[1])"
+IMPORT_PROBE = """\
+import sys, time
+sys.path[:0] = {paths!r}
+cpu, wall = time.process_time(), time.perf_counter()
+{body}
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+print(cpu, wall, {peak})
+"""
+BARE_STACK = ("import boto3, requests, pydantic\n"
+              "from aws_lambda_powertools import Logger, Metrics\n"
+              "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
+              "Logger(); Metrics(); APIGatewayHttpResolver(enable_validation=True)")
+BARE = "bare stack"
+
+# The first event arrives on stdin; the answer is summed up on a marked line (the handler's logs go to stdout too).
+INVOKE_PROBE = """\
+import json, sys, time
+sys.path[:0] = {paths!r}
+event = json.loads(sys.stdin.read())
+import {module} as handler_module
+
+class Context:
+    function_name, memory_limit_in_mb, function_version = {name!r}, {memory!r}, "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + {name!r}
+    aws_request_id, log_group_name, log_stream_name = "cold-start-bench", "/aws/lambda/" + {name!r}, "bench"
+    _deadline = time.monotonic() + {timeout!r}
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+cpu, wall = time.process_time(), time.perf_counter()
+answer = handler_module.{attribute}(event, Context())
+cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+if isinstance(answer, dict) and "statusCode" in answer:
+    summary = {{"status": answer["statusCode"]}}
+elif isinstance(answer, dict) and "batchItemFailures" in answer:
+    summary = {{"failed": len(answer["batchItemFailures"])}}
+else:
+    summary = {{"returned": str(answer)[:200]}}
+print("COLD_START_RESULT", json.dumps({{"cpu": cpu, "wall": wall, "summary": summary,
+      "rss": {peak}}}))
+"""
+
+GOAL_CPU, GOAL_MEMORY = 1.20, 1.15
+
+
+@dataclass
+class Figures:
+    cpu: list[float] = field(default_factory=list)  # seconds
+    rss: list[float] = field(default_factory=list)  # KiB
+    paired_bare: list[tuple[float, float]] = field(default_factory=list)  # the bare runs of this handler's pairs
+    first_wall: list[float] = field(default_factory=list)
+    first_cpu: list[float] = field(default_factory=list)
+    first_rss: list[float] = field(default_factory=list)
+
+
+def _functions(only: str | None) -> list[FunctionSpec]:
+    body = load_template()
+    template = Template(body, {n: "x" for n, spec in body["Parameters"].items() if "Default" not in spec})
+    specs = sorted(template.functions().values(), key=lambda s: s.module)
+    return [s for s in specs if not only or any(part in s.module for part in only.split(","))]
+
+
+def _paths(code: Path, spec: FunctionSpec | None) -> list[str]:
+    layer = str(code / "layers" / "common")
+    return [layer] if spec is None else [layer, str(code / "functions" / spec.code_uri.name)]
+
+
+def _import_once(code: Path, spec: FunctionSpec | None, tracing: bool) -> tuple[float, float]:
+    body = BARE_STACK if spec is None else f"import {spec.module}"
+    probe = IMPORT_PROBE.format(paths=_paths(code, spec), body=body, peak=PEAK)
+    # Tracing on is Lambda's environment with the template's Tracing: Active (the X-Ray SDK loaded, its patches
+    # applied); off is the local stack's and the tests' (POWERTOOLS_TRACE_DISABLED).
+    switch = {"LAMBDA_TASK_ROOT": _paths(code, spec)[-1]} if tracing else {"POWERTOOLS_TRACE_DISABLED": "true"}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False,
+                         env={"PATH": "/usr/bin:/bin", **switch})
+    if out.returncode:
+        raise RuntimeError(f"importing {spec.module if spec else BARE} failed:\n{out.stderr[-3000:]}")
+    cpu, _wall, rss = out.stdout.split()
+    return float(cpu), float(rss)
+
+
+def _rotated(items: list[Any], by: int) -> list[Any]:
+    by %= len(items)
+    return items[by:] + items[:by]
+
+
+def measure_imports(trees: list[Path], specs: list[FunctionSpec], rounds: int,
+                    figures: dict[tuple[Path, str], Figures], tracing: bool = False) -> None:
+    """Per handler and round, one bare run and one run of the handler from each tree, in an order that rotates."""
+    for tree in trees:  # compile every module once, so that no run pays for writing .pyc files
+        for spec in [None, *specs]:
+            _import_once(tree, spec, tracing)
+    for round_ in range(rounds):
+        for index, spec in enumerate(specs):
+            runs = {side: _import_once(side or trees[0], spec if side else None, tracing)
+                    for side in _rotated([None, *trees], round_ + index)}
+            for tree in trees:
+                mine = figures[tree, spec.module]
+                mine.cpu.append(runs[tree][0])
+                mine.rss.append(runs[tree][1])
+                mine.paired_bare.append(runs[None])
+        print(f"  imports: round {round_ + 1}/{rounds} done", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------- first invocation
+
+class SeededStack:
+    """The local stack with no queue pollers: the benchmark moves the messages, so that it can catch a function's
+    first event and hand it to a fresh process instead of running it here."""
+
+    def __init__(self) -> None:
+        from local.stack import DevStack, DevStackConfig
+
+        # Sync now and the live connection check would answer a second request from what the first recorded.
+        self.stack = DevStack(DevStackConfig(log_level="ERROR", pollers_per_queue=0, extra_environment={
+            "SYNC_NOW_INTERVAL_SECONDS": "0", "CONNECTION_CONFIRM_SECONDS": "0"})).start()
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+    def environment(self) -> dict[str, str]:
+        """What the function's environment holds in the template, pointed at the local stack."""
+        assert self.stack.provisioned is not None
+        names = set(self.stack.provisioned.environment) | {"SYNC_NOW_INTERVAL_SECONDS", "CONNECTION_CONFIRM_SECONDS"}
+        env = {k: v for k, v in os.environ.items() if k in names or k.startswith(("AWS_", "POWERTOOLS_"))}
+        return {**env, "PATH": "/usr/bin:/bin", "POWERTOOLS_LOG_LEVEL": "INFO"}
+
+    def catch(self, function: str, trigger: Callable[[], Any]) -> dict[str, Any]:
+        """The event ``trigger`` makes the stack deliver to ``function``, caught instead of run."""
+        runtime = self.stack.runtime
+        assert runtime is not None
+        real = runtime.handler(function)
+        caught: list[dict[str, Any]] = []
+
+        def catcher(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            caught.append(event)
+            return {"statusCode": 200, "body": "{}"} if "requestContext" in event else {"batchItemFailures": []}
+
+        runtime.override(function, catcher)
+        try:
+            trigger()
+        finally:
+            runtime.override(function, real)
+        if not caught:
+            raise RuntimeError(f"{function} received nothing")
+        return caught[0]
+
+    def poll(self, function: str) -> None:
+        outcome = self.stack.mappings[function].poll_once()
+        if outcome is None or outcome.failed:
+            raise RuntimeError(f"{function}: {outcome}")
+
+    def empty(self, *queues: str) -> None:
+        assert self.stack.provisioned is not None
+        sqs = self.stack.sqs()
+        for queue in queues:
+            url = self.stack.provisioned.queue_url(queue)
+            while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                sqs.delete_message_batch(QueueUrl=url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+
+@dataclass
+class Business:
+    token: str
+    account: str
+    tenant: str
+    with_receipts: str
+    plain: list[str]
+
+
+def seed_business(seeded: SeededStack, name: str, *, expenses: bool = True) -> Business:
+    """A Singapore business connected to an organisation of its own, its HKD account linked, travel mapped to
+    Xero's 493, and (``expenses``) four payments waiting in Pending Sync, one with two receipts."""
+    from local.ledger_emulator import Counterparty, generated_spec
+    from tests.e2e.frontend import Frontend, connect_and_link
+
+    stack = seeded.stack
+    business = stack.ledger.create_business("SG", f"{name} Pte. Ltd.").business_id
+    account = stack.ledger.create_account(business, "HKD").account_id
+    tenant = stack.xero.seed_organisation(f"{name} Books", base_currency="HKD")
+    user = Frontend(stack, stack.token(business_id=business, user_id="u_bench", role="Finance"))
+    connect_and_link(stack, user, tenant, account)
+    if not expenses:
+        return Business(user.token, account, tenant, "", [])
+    codes = {a["code"]: a["account_id"] for a in user.call("GET", "/v1/expenses/reference-data")["accounts"]}
+    user.call("PUT", "/v1/expenses/mappings", {"mappings": [{"category": "travel", "xero_account_id": codes["493"]}]})
+    posted = [stack.ledger.post_transaction(
+        account, f"{120 + n}.50", "DEBIT", spend_category="travel", counterparty=Counterparty(f"Hotel {n}", "1"),
+        description=f"Trip {n}", attachments=[generated_spec("pdf", 60_000, seed=n), generated_spec("png", 30_000)]
+        if n == 0 else ()) for n in range(4)]
+    stack.ledger.post_transaction(account, "5000.00", "CREDIT", counterparty=Counterparty("Client", "2"))
+    seeded.empty("FeedSyncQueue")
+    while stack.queue_depth("LedgerEventsQueue"):
+        seeded.poll("LedgerEventsFunction")
+    ids = [t.transaction_id for t in posted]
+    return Business(user.token, account, tenant, ids[0], ids[1:])
+
+
+def _sync_job(seeded: SeededStack, business: Business, ids: list[str]) -> None:
+    """Start a sync job from the API and let the Spend Money worker run its plan here."""
+    seeded.empty("ExpenseSyncQueue")
+    answer = seeded.stack.api("POST", "/v1/expenses/sync-jobs", token=business.token,
+                              json_body={"transaction_ids": ids})
+    if answer.status_code != 202:
+        raise RuntimeError(answer.text)
+    seeded.poll("SyncExpensesWorkerFunction")
+
+
+def first_events(seeded: SeededStack, name: str) -> dict[str, Callable[[], dict[str, Any]]]:
+    """For each handler module, how to get its first event, about a business seeded here (each called just before
+    its run)."""
+    from xerosync.store.parked import ParkedWorkStore
+
+    stack = seeded.stack
+    business = seed_business(seeded, f"Cold Start {name}")
+
+    def api(function: str, method: str, path: str, body: Any = None) -> Callable[[], dict[str, Any]]:
+        return lambda: seeded.catch(function, lambda: stack.api(method, path, token=business.token, json_body=body))
+
+    def from_queue(function: str, queue: str, before: Callable[[], Any]) -> Callable[[], dict[str, Any]]:
+        def event() -> dict[str, Any]:
+            seeded.empty(queue)
+            before()
+            return seeded.catch(function, lambda: seeded.poll(function))
+        return event
+
+    def schedule(function: str, name: str, before: Callable[[], Any] = lambda: None) -> Callable[[], dict[str, Any]]:
+        def event() -> dict[str, Any]:
+            before()
+            return seeded.catch(function, lambda: stack.fire(name, as_next=True))
+        return event
+
+    def spend_money_batch() -> None:
+        _sync_job(seeded, business, business.plain)  # the plan runs here; its batch is the worker's first event
+
+    def receipts() -> None:
+        _sync_job(seeded, business, [business.with_receipts])
+        seeded.poll("SyncExpensesWorkerFunction")  # the batch: its receipts go to AttachmentsQueue
+
+    def ledger_payment() -> None:
+        stack.ledger.post_transaction(business.account, "42.00", "DEBIT", spend_category="travel")
+
+    def sync_now() -> None:
+        stack.api("POST", "/v1/xero/sync", token=business.token).raise_for_status()
+
+    def disconnect_during_an_outage() -> None:
+        leaving = seed_business(seeded, f"Cold Start {name} Leaving", expenses=False)
+        stack.xero.add_fault("error", path="*", status=503, times=None)
+        try:
+            stack.api("DELETE", "/v1/xero/connection", token=leaving.token).raise_for_status()
+        finally:
+            stack.xero.clear_faults()
+
+    def parked_message() -> None:
+        assert stack.provisioned is not None
+        import boto3
+
+        table = boto3.resource("dynamodb").Table(stack.provisioned.environment["MAIN_TABLE_NAME"])
+        ParkedWorkStore(table).park(
+            queue_url=stack.provisioned.queue_url("FeedSyncQueue"), body=json.dumps({"tenant_id": business.tenant}),
+            group_id=business.tenant, message_id=f"parked-{name}", resume_at=time.time() - 1, reason="bench")
+
+    return {
+        "connect_api": api("ConnectApiFunction", "GET", "/v1/xero/connection"),
+        "auto_sync_api": api("AutoSyncApiFunction", "POST", "/v1/xero/sync"),
+        "sync_expenses_api": api("SyncExpensesApiFunction", "GET", "/v1/expenses?tab=pending&limit=50"),
+        "attachments_api": api("AttachmentsApiFunction", "GET", f"/v1/expenses/{business.with_receipts}/attachments"),
+        "ledger_events": from_queue("LedgerEventsFunction", "LedgerEventsQueue", ledger_payment),
+        "sync_expenses_worker": from_queue("SyncExpensesWorkerFunction", "ExpenseSyncQueue", spend_money_batch),
+        "attachments_worker": from_queue("AttachmentsWorkerFunction", "AttachmentsQueue", receipts),
+        "auto_sync_worker": from_queue("AutoSyncWorkerFunction", "FeedSyncQueue", sync_now),
+        "xero_cleanup": from_queue("XeroCleanupFunction", "XeroCleanupQueue", disconnect_during_an_outage),
+        "auto_sync_dispatcher": schedule("AutoSyncDispatcherFunction", "EveryThreeHours"),
+        "connection_check": schedule("ConnectionCheckFunction", "Hourly"),
+        "parked_work": schedule("ParkedWorkFunction", "EveryMinute", parked_message),
+    }
+
+
+def _invoke_once(code: Path, spec: FunctionSpec, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    probe = INVOKE_PROBE.format(paths=_paths(code, spec), module=spec.module, attribute=spec.attribute,
+                                name=spec.logical_id, memory=spec.memory, timeout=spec.timeout, peak=PEAK)
+    out = subprocess.run([sys.executable, "-c", probe], input=json.dumps(event), capture_output=True, text=True,
+                         check=False, env=env)
+    marked = [line for line in out.stdout.splitlines() if line.startswith("COLD_START_RESULT ")]
+    if out.returncode or not marked:
+        raise RuntimeError(f"{spec.module}'s first invocation failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(marked[0].split(" ", 1)[1])
+    summary = result["summary"]
+    if summary.get("failed") or not 200 <= summary.get("status", 200) < 300:
+        raise RuntimeError(f"{spec.module}'s first invocation did not succeed: {summary}\n{out.stdout[-3000:]}")
+    return result
+
+
+def measure_first_invocations(trees: list[Path], specs: list[FunctionSpec], rounds: int,
+                              figures: dict[tuple[Path, str], Figures]) -> None:
+    seeded = SeededStack()
+    try:
+        env = seeded.environment()
+        for round_ in range(rounds):
+            # A business of its own for each tree: a first event changes what it is about (a sync, a cleanup).
+            events = {tree: first_events(seeded, f"{round_}-{n}") for n, tree in enumerate(trees)}
+            for index, spec in enumerate(specs):
+                for tree in _rotated(trees, round_ + index):
+                    result = _invoke_once(tree, spec, events[tree][spec.module](), env)
+                    mine = figures[tree, spec.module]
+                    mine.first_wall.append(result["wall"])
+                    mine.first_cpu.append(result["cpu"])
+                    mine.first_rss.append(result["rss"])
+            print(f"  first invocations: round {round_ + 1}/{rounds} done", file=sys.stderr)
+    finally:
+        seeded.stop()
+
+
+# ---------------------------------------------------------------------------------------------- the report
+
+def _ms(seconds: list[float]) -> float:
+    return statistics.median(seconds) * 1000
+
+
+def _mib(kib: list[float]) -> float:
+    return statistics.median(kib) / 1024
+
+
+def report(trees: list[Path], specs: list[FunctionSpec], figures: dict[tuple[Path, str], Figures], rounds: int,
+           first: int, tracing: bool = False) -> None:
+    print(f"Cold start of each handler. Import (tracing {'on, as in Lambda' if tracing else 'off'}): {rounds} runs "
+          f"per handler, each with a run of the bare stack{' and of the other checkout' if len(trees) > 1 else ''} "
+          f"in an order that rotates; first invocation: {first} run(s), each in a fresh process. One run of this "
+          "benchmark.")
+    for tree in trees:
+        mine_all = [figures[tree, spec.module] for spec in specs]
+        bare_cpu = [b[0] for f in mine_all for b in f.paired_bare]
+        bare_rss = [b[1] for f in mine_all for b in f.paired_bare]
+        print(f"\n{tree}")
+        if bare_cpu:
+            print(f"Bare stack: import CPU {_ms(bare_cpu):.0f} ms, peak memory {_mib(bare_rss):.1f} MiB (median of "
+                  f"{len(bare_cpu)}).")
+        print(f"{'handler module':<22} {'import CPU':>10} {'x bare':>7} {'peak MiB':>9} {'x bare':>7}   "
+              f"{'1st call ms':>11} {'its CPU ms':>10} {'peak MiB':>9}")
+        for spec in specs:
+            print(_row(spec.module, figures[tree, spec.module]))
+    print(f"\nGoal: import CPU at most {GOAL_CPU:.2f}x the bare stack's, peak memory at most {GOAL_MEMORY:.2f}x "
+          "(! marks a handler above it). Ratios are medians of the handler's runs\nover medians of the bare runs "
+          "paired with them. '1st call' is the handler answering its first event in a fresh process (wall time); "
+          "'its CPU'\nis that process's CPU for it (AWS and Xero run in this one); peak MiB is the process's after "
+          "answering.")
+
+
+def _row(module: str, mine: Figures) -> str:
+    row = f"{module:<22}"
+    if mine.cpu:
+        cpu_ratio = statistics.median(mine.cpu) / statistics.median([b[0] for b in mine.paired_bare])
+        rss_ratio = statistics.median(mine.rss) / statistics.median([b[1] for b in mine.paired_bare])
+        row += (f" {_ms(mine.cpu):>10.0f} {cpu_ratio:>6.2f}{' ' if cpu_ratio <= GOAL_CPU else '!'}"
+                f"{_mib(mine.rss):>9.1f} {rss_ratio:>6.2f}{' ' if rss_ratio <= GOAL_MEMORY else '!'}")
+    else:
+        row += " " * 36
+    if mine.first_wall:
+        row += f"   {_ms(mine.first_wall):>11.0f} {_ms(mine.first_cpu):>10.0f} {_mib(mine.first_rss):>9.1f}"
+    return row
 
 
 def main() -> None:
-    body = load_template()
-    template = Template(body, {n: "x" for n, spec in body["Parameters"].items() if "Default" not in spec})
-    layer = str(ROOT / "layers" / "common")
-    print(f"{'handler module':<28} {'median ms':>10} {'min':>8} {'max':>8}   (fresh process each, n={RUNS})")
-    for spec in sorted(template.functions().values(), key=lambda s: s.module):
-        times = []
-        for _ in range(RUNS):
-            code = PROBE.format(layer=layer, code=str(spec.code_uri), module=spec.module)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                 env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
-            times.append(float(out.stdout.strip()) * 1000)
-        print(f"{spec.module:<28} {statistics.median(times):>10.0f} {min(times):>8.0f} {max(times):>8.0f}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=15, help="import runs of each handler (0: none)")
+    parser.add_argument("--first", type=int, default=3, help="first invocations of each handler (0: none)")
+    parser.add_argument("--only", help="handler modules whose name contains this (or one of these, comma-separated)")
+    parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose handlers are measured")
+    parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
+    parser.add_argument("--tracing", action="store_true",
+                        help="import with tracing on, as in Lambda (the bare stack stays without it)")
+    args = parser.parse_args()
+    trees = [args.code.resolve(), *([args.against.resolve()] if args.against else [])]
+    specs = _functions(args.only)
+    figures = {(tree, spec.module): Figures() for tree in trees for spec in specs}
+    if args.rounds:
+        measure_imports(trees, specs, args.rounds, figures, args.tracing)
+    if args.first:
+        measure_first_invocations(trees, specs, args.first, figures)
+    report(trees, specs, figures, args.rounds, args.first, args.tracing)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.attachments.service import AttachmentStatusView
+from xerosync.attachments.status import AttachmentStatusView
 from xerosync.attachments.wiring import get_status_service
 from xerosync.observability import instrument
 

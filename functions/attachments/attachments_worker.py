@@ -12,6 +12,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# Every message runs the receipts worker: it loads with the handler (docs/architecture.md, "Cold start").
+from xerosync.attachments import service  # noqa: F401
 from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.expenses.models import AttachmentUploadRequest
 from xerosync.observability import instrument, logger

@@ -13,6 +13,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# Every message runs the feed-sync worker: it loads with the handler (docs/architecture.md, "Cold start").
+from xerosync.feeds import worker  # noqa: F401
 from xerosync.feeds.messages import FeedSyncRequest
 from xerosync.feeds.wiring import get_feed_sync_queue, get_feed_sync_worker
 from xerosync.observability import instrument, logger, metrics

@@ -10,6 +10,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import aws
+
+# Every run sweeps consents first: the sweeper loads with the handler (docs/architecture.md, "Cold start").
+from xerosync.connect import oauth  # noqa: F401
 from xerosync.connect.check import check_connections
 from xerosync.connect.wiring import get_connect
 from xerosync.observability import instrument, logger, metrics

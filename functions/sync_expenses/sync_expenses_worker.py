@@ -15,6 +15,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+# Every message runs the planner or the worker: both load with the handler (docs/architecture.md, "Cold start").
+from xerosync.expenses import planner, worker  # noqa: F401
 from xerosync.expenses.models import SpendMoneyBatch, SpendMoneyPlan
 from xerosync.expenses.wiring import get_spend_money_planner, get_spend_money_worker
 from xerosync.observability import instrument, logger

@@ -1,4 +1,4 @@
-"""No token, secret or credential reaches a log line."""
+"""No token, secret or credential reaches a log line; tracing runs where Powertools would trace."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 from aws_lambda_powertools import Logger
 
-from xerosync.observability import REDACTED, RedactingFormatter, redact
+from xerosync.observability import REDACTED, RedactingFormatter, redact, tracing_enabled
 
 
 def test_credentials_are_redacted_by_key_and_by_form() -> None:
@@ -36,3 +36,13 @@ def test_logger_output_is_redacted() -> None:
     # Then neither value is written, and ordinary keys are
     assert "rt-secret" not in stream.getvalue() and "abc.def" not in stream.getvalue()
     assert line["refresh_token"] == REDACTED and line["tenant_id"] == "t-1"
+
+
+def test_tracing_is_on_in_lambda_only_and_as_powertools_decides() -> None:
+    # The X-Ray SDK is imported only where this says so (docs/architecture.md, "Cold start")
+    assert tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task"})
+    assert not tracing_enabled({})  # a test, the local runner, a benchmark
+    assert not tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert not tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "1"})
+    assert tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "false"})
+    assert not tracing_enabled({"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"})

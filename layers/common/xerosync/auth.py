@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from xerosync.errors import Forbidden, Unauthenticated
+from xerosync.model import Model
 
 # The help centre: "Any user who has access to the accounting features, i.e Admins and Finance users". The
 # identity provider's own spellings of those roles are configured (AUTH_ACCOUNTING_ROLES) and matched exactly:
@@ -14,7 +15,7 @@ from xerosync.errors import Forbidden, Unauthenticated
 DEFAULT_ACCOUNTING_ROLES = frozenset({"Admin", "Finance"})
 
 
-class Caller(BaseModel):
+class Caller(Model):
     model_config = ConfigDict(frozen=True)
 
     business_id: str

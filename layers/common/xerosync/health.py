@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
 from xerosync import aws
 from xerosync.auth import Caller
 from xerosync.clock import SystemClock, iso, utc_now
+from xerosync.model import Model
 from xerosync.settings import get_settings
 from xerosync.store.keys import connection_key
 
 
-class HealthReport(BaseModel):
+class HealthReport(Model):
     status: str
     business_id: str
     user_id: str

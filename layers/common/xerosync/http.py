@@ -21,10 +21,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel
 
 from xerosync.auth import Caller, caller_from_claims
 from xerosync.errors import InvalidRequest, ProductError, TooManyRequests, UnsupportedMediaType
+from xerosync.model import Model
 from xerosync.observability import logger
 from xerosync.settings import get_settings
 from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroRateLimited
@@ -39,19 +39,19 @@ class Resolver(APIGatewayHttpResolver):
         return {name: unquote(value) for name, value in match.groupdict().items()}
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     code: str
     message: str
     action: str | None = None
     details: Any = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     error: ErrorDetail
     correlation_id: str | None = None
 
 
-class GatewayMessage(BaseModel):
+class GatewayMessage(Model):
     """API Gateway's own answer, given before the function runs or instead of its answer."""
 
     message: str

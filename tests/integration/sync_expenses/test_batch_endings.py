@@ -21,7 +21,7 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, World
 from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
-from xerosync.expenses.planner import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 

@@ -16,7 +16,7 @@ from tests.integration.sync_expenses.conftest import ApiUser, World, worker_dies
 from tests.integration.xero_client.conftest import connect
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import lifecycle
-from xerosync.expenses.planner import STUCK_JOB_SECONDS
+from xerosync.expenses.decisions import STUCK_JOB_SECONDS
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.wiring import get_expense_service
 from xerosync.expenses.worker import SpendMoneyWorker

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from pydantic import BaseModel
-
 from xerosync.attachments.files import declared_type_problem
 from xerosync.ledger.models import AttachmentMeta
+from xerosync.model import Model
 
 
 class UploadState(StrEnum):
@@ -24,7 +23,7 @@ class UploadState(StrEnum):
     REJECTED = "REJECTED"
 
 
-class UploadRecord(BaseModel):
+class UploadRecord(Model):
     """What the product knows of one receipt's upload (kept per expense)."""
 
     attachment_id: str

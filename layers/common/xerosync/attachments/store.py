@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.attachments.plan import UploadRecord
+from xerosync.model import Model
 from xerosync.store.keys import receipt_uploads_key
 
 
-class ReceiptUploads(BaseModel):
+class ReceiptUploads(Model):
     business_id: str
     transaction_id: str
     bank_transaction_id: str

@@ -1,17 +1,16 @@
 """The attachments adapters, built once per execution environment from the settings (``build_*`` take what a
-test wants to hand in; the ``get_*`` getters build the deployed ones once per cold start)."""
+test wants to hand in; the ``get_*`` getters build the deployed ones once per cold start).
+
+The receipts worker's code (the uploader, the Xero client) and the status route's are each imported by their own
+builder, so that neither function's cold start loads the other's (docs/architecture.md, "Cold start").
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xerosync import aws
-from xerosync.attachments.service import (
-    AttachmentLimits,
-    AttachmentStatusService,
-    ReceiptsWorker,
-    write_problems,
-)
 from xerosync.attachments.store import ReceiptUploadStore
-from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import Clock, SystemClock
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
@@ -19,15 +18,19 @@ from xerosync.expenses.wiring import feature_gate
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
-from xerosync.xero.client import XeroClient, get_xero_client
+from xerosync.xero import get_xero_client
 
-
-def _limits(settings: Settings) -> AttachmentLimits:
-    return AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)
+if TYPE_CHECKING:
+    from xerosync.attachments.service import ReceiptsWorker
+    from xerosync.attachments.status import AttachmentStatusService
+    from xerosync.xero.client import XeroClient
 
 
 def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
                           clock: Clock | None = None) -> ReceiptsWorker:
+    from xerosync.attachments.service import ReceiptsWorker, write_problems
+    from xerosync.attachments.uploader import ReceiptUploader
+
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
     expenses = ExpenseStore(table)
@@ -39,12 +42,15 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
+    from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
+
     table = aws.table(settings.main_table_name)
     gate = feature_gate(table, ledger, clock or SystemClock())
     queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
              if settings.attachment_uploads_enabled else None)
+    limits = AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)
     return AttachmentStatusService(gate=gate, expenses=ExpenseStore(table), uploads=ReceiptUploadStore(table),
-                                   queue=queue, limits=_limits(settings))
+                                   queue=queue, limits=limits)
 
 
 @per_cold_start

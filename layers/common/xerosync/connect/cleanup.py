@@ -23,9 +23,10 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.clock import Clock
+from xerosync.model import Model
 from xerosync.observability import logger, metrics
 from xerosync.store.feeds import FeedRecord
 from xerosync.xero.errors import ReconnectRequired, XeroForbidden, XeroInvalidGrant, XeroUnauthorised
@@ -33,7 +34,7 @@ from xerosync.xero.models import FeedConnection, XeroConnection
 from xerosync.xero.tokens import StoredTokens
 
 
-class CleanupJob(BaseModel):
+class CleanupJob(Model):
     business_id: str
     tenant_id: str  # the organisation of the feed connections (and the message group)
     generation: str  # whose grant does the work

@@ -21,8 +21,8 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
+from xerosync.model import Model
 from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import CONSENTS_GSI_PK, business_pk, consent_gsi, consent_key
 from xerosync.xero.models import XeroConnection
@@ -38,7 +38,7 @@ class ConsentStatus(StrEnum):
     ENDING = "ENDING"
 
 
-class Consent(BaseModel):
+class Consent(Model):
     business_id: str
     generation: str
     user_id: str

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from xerosync.bodies import StrictBody, XeroId
+from xerosync.model import Model
 from xerosync.text import NO_FORBIDDEN_CHARACTERS, NOT_BLANK_PATTERN
 
 
-class ConnectStarted(BaseModel):
+class ConnectStarted(Model):
     authorize_url: str = Field(description="Send the user's browser here; Xero redirects back with code and state.")
     state: str
     expires_at: str
@@ -28,12 +29,12 @@ class ChooseOrganisation(StrictBody):
     tenant_id: XeroId = Field(description="One of the organisations offered (Xero's tenantId, a UUID).")
 
 
-class OrganisationChoice(BaseModel):
+class OrganisationChoice(Model):
     tenant_id: str
     name: str
 
 
-class ConnectionView(BaseModel):
+class ConnectionView(Model):
     status: str = Field(description="ACTIVE, NEEDS_RECONNECT or DISCONNECTED")
     status_reason: str | None = None
     action: str | None = Field(None, description="What the user can do about the status, when anything.")
@@ -48,13 +49,13 @@ class ConnectionView(BaseModel):
     cleanup_pending: bool = False
 
 
-class ConnectOutcome(BaseModel):
+class ConnectOutcome(Model):
     status: Literal["CONNECTED", "CHOOSE_ORGANISATION"]
     connection: ConnectionView | None = None
     organisations: list[OrganisationChoice] = Field(default_factory=list)
 
 
-class LinkView(BaseModel):
+class LinkView(Model):
     status: str = Field(description="PENDING, ACTIVE, REJECTED, UNLINKED or DISCONNECTED")
     status_reason: str | None = None
     action: str | None = None
@@ -68,7 +69,7 @@ class LinkView(BaseModel):
     last_sync_error: str | None = None
 
 
-class BankAccountView(BaseModel):
+class BankAccountView(Model):
     account_id: str
     name: str
     account_number: str
@@ -76,13 +77,13 @@ class BankAccountView(BaseModel):
     link: LinkView | None = None
 
 
-class ConnectionStatusView(BaseModel):
+class ConnectionStatusView(Model):
     connection: ConnectionView | None
     accounts: list[BankAccountView]
     can_manage: bool = Field(description="Whether the caller may change the connection (Admin and Finance).")
 
 
-class XeroBankAccountView(BaseModel):
+class XeroBankAccountView(Model):
     account_id: str
     name: str
     code: str | None = None
@@ -91,7 +92,7 @@ class XeroBankAccountView(BaseModel):
     linked: bool = Field(description="Already fed by a bank account (of this or another business).")
 
 
-class XeroBankAccounts(BaseModel):
+class XeroBankAccounts(Model):
     accounts: list[XeroBankAccountView]
 
 
@@ -126,5 +127,5 @@ class LinkAccount(StrictBody):
         return self
 
 
-class LinkedAccount(BaseModel):
+class LinkedAccount(Model):
     account: BankAccountView

@@ -1,58 +1,104 @@
 """The connect feature's composition root: its use cases over the deployed adapters, built once per execution
-environment from the settings (``build_*`` take what a test wants to hand in)."""
+environment from the settings (``build_*`` take what a test wants to hand in).
+
+Three functions use it: the API (every use case), the cleanup queue's consumer (the cleanup) and the hourly
+check (the consent sweeper). Each use case is built, and its module imported, when a request first needs it,
+so that a function's cold start loads only its own (docs/architecture.md, "Cold start").
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 from xerosync import aws
 from xerosync.connect.claims import XeroConnectionClaims
-from xerosync.connect.cleanup import CleanupQueue, CleanupRunner, XeroCleanup
-from xerosync.connect.consents import ConsentStore
-from xerosync.connect.disconnect import Disconnect
-from xerosync.connect.linking import FeedLinking
-from xerosync.connect.oauth import ConnectOAuth
-from xerosync.connect.states import OAuthStateStore
-from xerosync.connect.status import ConnectionStatusService
-from xerosync.feeds.requests import request_feed_sync
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.feeds import FeedStore
-from xerosync.store.shared_cache import SharedCache
 from xerosync.xero.client import XeroClient, get_xero_client
 
+if TYPE_CHECKING:
+    from xerosync.connect.cleanup import CleanupRunner, XeroCleanup
+    from xerosync.connect.consents import ConsentStore
+    from xerosync.connect.disconnect import Disconnect
+    from xerosync.connect.linking import FeedLinking
+    from xerosync.connect.oauth import ConnectOAuth
+    from xerosync.connect.status import ConnectionStatusService
 
-@dataclass
+
 class ConnectFeature:
-    oauth: ConnectOAuth
-    status: ConnectionStatusService
-    linking: FeedLinking
-    disconnect: Disconnect
-    cleanup: XeroCleanup
-    consents: ConsentStore
+    """The connect use cases of one Xero client and ledger client; each is built on first use, then kept."""
+
+    def __init__(self, settings: Settings, *, xero: XeroClient, ledger: LedgerClient) -> None:
+        self.settings, self.xero, self.ledger = settings, xero, ledger
+        self.table = aws.table(settings.main_table_name)
+        self.feeds = FeedStore(self.table)
+        self.claims = XeroConnectionClaims(self.table)
+
+    @cached_property
+    def consents(self) -> ConsentStore:
+        from xerosync.connect.consents import ConsentStore
+
+        return ConsentStore(self.table)
+
+    @cached_property
+    def cleanup(self) -> XeroCleanup:
+        from xerosync.connect.cleanup import XeroCleanup
+
+        return XeroCleanup(self.xero, self.claims, self.feeds, self.xero.clock)
+
+    @cached_property
+    def cleaner(self) -> CleanupRunner:
+        """Cleans up in Xero now, or hands the job to the cleanup queue."""
+        from xerosync.connect.cleanup import CleanupQueue, CleanupRunner
+
+        return CleanupRunner(self.cleanup, CleanupQueue(aws.client("sqs"), self.settings.xero_cleanup_queue_url))
+
+    @cached_property
+    def oauth(self) -> ConnectOAuth:
+        from xerosync.connect.oauth import ConnectOAuth
+        from xerosync.connect.states import OAuthStateStore
+        from xerosync.feeds.requests import request_feed_sync
+
+        xero = self.xero
+        return ConnectOAuth(states=OAuthStateStore(self.table), identity=xero.identity, sessions=xero,
+                            tokens=xero.vault, consents=self.consents, claims=self.claims,
+                            connections=xero.connections, feeds=self.feeds, cleaner=self.cleaner, clock=xero.clock,
+                            request_feed_sync=request_feed_sync)
+
+    @cached_property
+    def status(self) -> ConnectionStatusService:
+        from xerosync.connect.status import ConnectionStatusService
+
+        xero = self.xero
+        return ConnectionStatusService(connections=xero.connections, feeds=self.feeds, ledger=self.ledger,
+                                       sessions=xero, identity=xero.identity, clock=xero.clock,
+                                       confirm_every_seconds=self.settings.connection_confirm_seconds)
+
+    @cached_property
+    def linking(self) -> FeedLinking:
+        from xerosync.connect.linking import FeedLinking
+        from xerosync.feeds.requests import request_feed_sync
+        from xerosync.store.shared_cache import SharedCache
+
+        xero = self.xero
+        return FeedLinking(connections=xero.connections, feeds=self.feeds, ledger=self.ledger, sessions=xero,
+                           cleaner=self.cleaner, clock=xero.clock, cache=SharedCache(self.table, xero.clock),
+                           request_feed_sync=request_feed_sync)
+
+    @cached_property
+    def disconnect(self) -> Disconnect:
+        from xerosync.connect.disconnect import Disconnect
+
+        xero = self.xero
+        return Disconnect(connections=xero.connections, feeds=self.feeds, tokens=xero.vault, claims=self.claims,
+                          cleaner=self.cleaner, clock=xero.clock)
 
 
 def build_connect(settings: Settings, *, xero: XeroClient, ledger: LedgerClient) -> ConnectFeature:
-    table = aws.table(settings.main_table_name)
-    feeds = FeedStore(table)
-    claims = XeroConnectionClaims(table)
-    consents = ConsentStore(table)
-    cleanup = XeroCleanup(xero, claims, feeds, xero.clock)
-    cleaner = CleanupRunner(cleanup, CleanupQueue(aws.client("sqs"), settings.xero_cleanup_queue_url))
-    return ConnectFeature(
-        oauth=ConnectOAuth(states=OAuthStateStore(table), identity=xero.identity, sessions=xero, tokens=xero.vault,
-                           consents=consents, claims=claims, connections=xero.connections, feeds=feeds,
-                           cleaner=cleaner, clock=xero.clock, request_feed_sync=request_feed_sync),
-        status=ConnectionStatusService(connections=xero.connections, feeds=feeds, ledger=ledger, sessions=xero,
-                                       identity=xero.identity, clock=xero.clock,
-                                       confirm_every_seconds=settings.connection_confirm_seconds),
-        linking=FeedLinking(connections=xero.connections, feeds=feeds, ledger=ledger, sessions=xero, cleaner=cleaner,
-                            clock=xero.clock, cache=SharedCache(table, xero.clock),
-                            request_feed_sync=request_feed_sync),
-        disconnect=Disconnect(connections=xero.connections, feeds=feeds, tokens=xero.vault, claims=claims,
-                              cleaner=cleaner, clock=xero.clock),
-        cleanup=cleanup, consents=consents)
+    return ConnectFeature(settings, xero=xero, ledger=ledger)
 
 
 @per_cold_start

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
@@ -20,6 +20,7 @@ from xerosync.expenses import lifecycle
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.store import ExpenseStore
 from xerosync.ledger.models import Direction, LedgerTransaction
+from xerosync.model import Model
 from xerosync.observability import logger
 from xerosync.store.feeds import FeedRecord
 
@@ -27,7 +28,7 @@ LEDGER_SOURCE = "bank.ledger"
 DETAIL_TYPES = frozenset({"TransactionPosted", "TransactionUpdated"})
 
 
-class TransactionEvent(BaseModel):
+class TransactionEvent(Model):
     """The ``detail`` of a ledger event."""
 
     business_id: str

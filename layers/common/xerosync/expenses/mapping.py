@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.expenses.models import ExpenseRecord, TrackingChoice
 from xerosync.expenses.reference_data import ReferenceData
+from xerosync.model import Model
 from xerosync.text import for_xero
 
 # Payments the bank makes itself carry no payee name in the ledger (fees, FX, interest).
@@ -27,7 +28,7 @@ MAX_DESCRIPTION = 4000
 Source = Literal["expense", "mapping", "account", "ledger", "default"]
 
 
-class CategoryMappings(BaseModel):
+class CategoryMappings(Model):
     business_id: str
     accounts: dict[str, str] = Field(default_factory=dict)  # spend category -> Xero AccountID
     changed_by: str | None = None

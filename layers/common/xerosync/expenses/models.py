@@ -13,9 +13,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from xerosync.clock import from_iso
+from xerosync.model import Model
 
 # The ledger contract's spend categories (docs/ledger-contract.md), the left side of the mapping.
 SPEND_CATEGORIES: tuple[str, ...] = (
@@ -53,7 +54,7 @@ def booking_day(posted_at: str, utc_offset_minutes: int) -> str:
     return (from_iso(posted_at) + timedelta(minutes=utc_offset_minutes)).date().isoformat()
 
 
-class Record(BaseModel):
+class Record(Model):
     model_config = ConfigDict(extra="ignore")
 
 
@@ -183,7 +184,7 @@ class SyncOperation(StrEnum):
     UPDATE = "update"  # POST: the Spend Money of an Updated, already synced expense
 
 
-class SpendMoneyBatch(BaseModel):
+class SpendMoneyBatch(Model):
     """The message on ExpenseSyncQueue: up to 50 expenses of one business, one Xero call."""
 
     kind: Literal["spend_money_batch"] = "spend_money_batch"
@@ -196,7 +197,7 @@ class SpendMoneyBatch(BaseModel):
     transaction_ids: list[str] = Field(min_length=1, max_length=SPEND_MONEY_BATCH_SIZE)
 
 
-class SpendMoneyPlan(BaseModel):
+class SpendMoneyPlan(Model):
     """The message on ExpenseSyncQueue that makes a started job's decisions durable and sends its batches."""
 
     kind: Literal["spend_money_plan"] = "spend_money_plan"
@@ -206,7 +207,7 @@ class SpendMoneyPlan(BaseModel):
     job_id: str
 
 
-class AttachmentUploadRequest(BaseModel):
+class AttachmentUploadRequest(Model):
     """The message on AttachmentsQueue after a Spend Money was created or updated (documented in
     docs/sync-expenses.md and docs/attachments.md)."""
 
@@ -220,7 +221,7 @@ class AttachmentUploadRequest(BaseModel):
     expense_version: int  # the ledger version of the transaction whose receipts are to be in Xero
 
 
-class SkippedExpense(BaseModel):
+class SkippedExpense(Model):
     transaction_id: str
     reason: Literal["not_found", "already_queued", "already_synced"]
     message: str

@@ -2,9 +2,9 @@
 sync"):
 
 1. The API (``ExpenseService.start_sync``) reads the selection and decides in memory what each expense becomes
-   (``decide``): the answer carries the counts. It records the job with its selection and the expenses it will
-   sync (``queued_ids``), marks the job as being planned, and sends one plan message. From that moment the
-   Pending Sync tab shows those expenses as being synced.
+   (``expenses.decisions.decide``): the answer carries the counts. It records the job with its selection and the
+   expenses it will sync (``queued_ids``), marks the job as being planned, and sends one plan message. From that
+   moment the Pending Sync tab shows those expenses as being synced.
 2. The planner (``SpendMoneyPlanner``, in the Spend Money worker) makes the decisions durable: each expense
    QUEUED or Sync error with a conditional write (deciding again from what is there now when another writer got
    there first), the plan recorded on the job once, the batches sent, the job dispatched.
@@ -17,95 +17,24 @@ and its expenses were never touched.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from xerosync.clock import Clock, from_iso, iso, utc_now
+from xerosync.clock import Clock, iso, utc_now
 from xerosync.expenses import lifecycle
+from xerosync.expenses.decisions import Decisions, JobReads, decide, stranded_jobs
 from xerosync.expenses.mapping import CategoryMappings
-from xerosync.expenses.models import (
-    SPEND_MONEY_BATCH_SIZE,
-    ExpenseRecord,
-    ExpenseStatus,
-    PlannedBatch,
-    SkippedExpense,
-    SpendMoneyBatch,
-    SpendMoneyPlan,
-    SyncJob,
-    SyncJobStatus,
-    SyncOperation,
-)
-from xerosync.expenses.presenter import job_status
+from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, SpendMoneyBatch, SpendMoneyPlan, SyncJob
 from xerosync.expenses.reference_data import ReferenceData
-from xerosync.expenses.store import StaleExpense, chunks
-from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
+from xerosync.expenses.store import StaleExpense
+from xerosync.expenses.validation import SyncContext, depends_on_reference_data
 from xerosync.expenses.xero_gateway import chosen_since
 from xerosync.observability import logger, metrics
 from xerosync.store.feeds import FeedRecord
 from xerosync.xero.session import XeroSession
 
 SAVE_ATTEMPTS = 4
-# Longer than a batch's deliveries and retries (10 x 12 minutes) and a wait parked behind Xero's daily limit.
-STUCK_JOB_SECONDS = 26 * 3600
-# A batch's last delivery that began this long ago and was never counted was killed (the worker's timeout
-# is 120 s): its expenses may be synced again at once.
-ABANDONED_AFTER_SECONDS = 600
-
-
-def new_job_id(now: datetime) -> str:
-    """Jobs sort by creation time and never collide."""
-    return f"job_{now:%Y%m%d%H%M%S}_{uuid.uuid4().hex[:12]}"
-
-
-@dataclass
-class Decisions:
-    skipped: list[SkippedExpense] = field(default_factory=list)
-    to_queue: list[ExpenseRecord] = field(default_factory=list)
-    rejected: list[ExpenseRecord] = field(default_factory=list)  # already turned into Sync errors
-
-    def batches(self) -> list[PlannedBatch]:
-        """Creates and updates in separate batches of up to 50: each batch is exactly one Xero call."""
-        planned: list[PlannedBatch] = []
-        for operation in (SyncOperation.CREATE, SyncOperation.UPDATE):
-            is_update = operation == SyncOperation.UPDATE
-            group = [r.transaction_id for r in self.to_queue if (r.spend_money is not None) == is_update]
-            planned.extend(PlannedBatch(operation=operation, transaction_ids=ids)
-                           for ids in chunks(group, SPEND_MONEY_BATCH_SIZE))
-        return planned
-
-
-def skip_reason(record: ExpenseRecord | None, stranded_jobs: set[str], job_id: str | None = None
-                ) -> tuple[Any, str] | None:
-    if record is None:
-        return "not_found", "There is no expense with this id (only outbound payments of linked accounts are)."
-    if record.status == ExpenseStatus.QUEUED and record.job_id not in stranded_jobs and record.job_id != job_id:
-        return "already_queued", "This expense is already being synced."
-    if record.status == ExpenseStatus.SYNCED and not record.updated:
-        return "already_synced", "This expense is already synced and has not changed since."
-    return None
-
-
-def decide(ids: list[str], records: dict[str, ExpenseRecord], context: SyncContext, stranded: set[str],
-           job_id: str, now: str) -> Decisions:
-    """What each selected expense becomes in this job: skipped (with why), queued, or a Sync error at once."""
-    decisions = Decisions()
-    for transaction_id in ids:
-        record = records.get(transaction_id)
-        reason = skip_reason(record, stranded, job_id)
-        if reason is not None:
-            decisions.skipped.append(SkippedExpense(transaction_id=transaction_id, reason=reason[0],
-                                                    message=reason[1]))
-            continue
-        assert record is not None
-        problems = problems_for_sync(record, context)
-        if problems:
-            decisions.rejected.append(lifecycle.reject(record, problems, job_id, now))
-        else:
-            decisions.to_queue.append(record)
-    return decisions
 
 
 class ExpenseReads(Protocol):
@@ -114,39 +43,12 @@ class ExpenseReads(Protocol):
     def save_many(self, records: list[ExpenseRecord]) -> list[ExpenseRecord | None]: ...
 
 
-class JobRecords(Protocol):
-    def get(self, business_id: str, job_id: str) -> SyncJob | None: ...
-
-    def abandoned(self, business_id: str, job_id: str, last_delivery_before: float) -> bool: ...
-
+class JobRecords(JobReads, Protocol):
     def record_plan(self, job: SyncJob, at: str) -> bool: ...
 
     def mark_dispatched(self, business_id: str, job_id: str, at: str) -> None: ...
 
     def complete_if_done(self, business_id: str, job_id: str, at: str) -> bool: ...
-
-
-def stranded_jobs(jobs: JobRecords, business_id: str, records: Iterable[ExpenseRecord], now: float) -> set[str]:
-    """Jobs whose QUEUED expenses nobody will settle: their batches were never all sent (the request died
-    half-way), a batch's last delivery began long enough ago to have been killed at its timeout without
-    being counted, or the job is older than any delivery, retry or parked wait lasts. A new job may take
-    their expenses over; it looks Xero up before creating anything."""
-    queued_by = {r.job_id for r in records if r.status == ExpenseStatus.QUEUED and r.job_id}
-    stranded = set()
-    for job_id in queued_by:
-        job = jobs.get(business_id, job_id)
-        if job is None or _nobody_will_finish(jobs, job, now):
-            stranded.add(job_id)
-    return stranded
-
-
-def _nobody_will_finish(jobs: JobRecords, job: SyncJob, now: float) -> bool:
-    if job_status(job, now) == SyncJobStatus.NOT_STARTED:
-        return True
-    if job.completed_at is not None:
-        return False
-    return now - from_iso(job.created_at).timestamp() > STUCK_JOB_SECONDS or jobs.abandoned(
-        job.business_id, job.job_id, last_delivery_before=now - ABANDONED_AFTER_SECONDS)
 
 
 class BatchSender(Protocol):

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from xerosync.attachments.plan import before_sync
 from xerosync.clock import from_iso
+from xerosync.expenses.decisions import job_status
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import (
     SPEND_CATEGORIES,
@@ -41,10 +42,6 @@ from xerosync.expenses.views import (
     TrackingOptionView,
     WaitView,
 )
-
-# A job whose batches were never handed to the worker (the request died half-way) is reported as such
-# once this long has passed, so nobody waits for progress that will not come.
-DISPATCH_GRACE_SECONDS = 120
 
 
 def account_option(account: XeroAccount) -> AccountOption:
@@ -86,23 +83,6 @@ def mappings_view(mappings: CategoryMappings, reference: ReferenceData | None) -
         rows.append(CategoryMappingView(category=category, label=category_label(category), xero_account=option,
                                         problem=problem))
     return MappingsView(mappings=rows, changed_by=mappings.changed_by, changed_at=mappings.changed_at)
-
-
-# What a sync waits for, by the limit Xero (or the rate governor) named.
-WAITS_FOR = {
-    "minute": "Xero's per-minute limit for your organisation",
-    "day": "Xero's daily limit for your organisation",
-    "concurrent": "Xero's limit on calls at once",
-    "appminute": "Xero's limit for all the bank's customers",
-    "minute-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's limits)",
-    "day-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's daily limit)",
-    "token-refresh": "the connection to Xero to be renewed",
-    "refresh": "Xero's data to be read",
-}
-
-
-def wait_reason(problem: str) -> str:
-    return WAITS_FOR.get(problem, "Xero to be ready")
 
 
 def wait_view(reason: str | None, until: str | None, now: float) -> WaitView | None:
@@ -173,15 +153,6 @@ def _receipts(expense: ExpenseRecord, context: SyncContext) -> list[ReceiptView]
         views.append(ReceiptView(attachment_id=r.attachment_id, file_name=r.file_name, content_type=r.content_type,
                                  size_bytes=r.size_bytes, will_sync=reason is None, reason=reason, action=action))
     return views
-
-
-def job_status(job: SyncJob, now: float) -> SyncJobStatus:
-    if job.completed_at:
-        return SyncJobStatus.COMPLETED
-    created = from_iso(job.created_at).timestamp()
-    if job.dispatched_at is None and now - created > DISPATCH_GRACE_SECONDS:
-        return SyncJobStatus.NOT_STARTED
-    return SyncJobStatus.RUNNING
 
 
 def job_view(job: SyncJob, now: float) -> SyncJobView:

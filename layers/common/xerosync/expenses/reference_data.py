@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from xerosync.model import Model
 
 ACTIVE = "ACTIVE"
 
 
-class XeroAccount(BaseModel):
+class XeroAccount(Model):
     account_id: str
     code: str | None = None
     name: str
@@ -41,7 +43,7 @@ class XeroAccount(BaseModel):
         return self.status == ACTIVE and self.enable_payments_to_account and not self.is_bank
 
 
-class XeroTaxRate(BaseModel):
+class XeroTaxRate(Model):
     tax_type: str
     name: str
     status: str = ACTIVE
@@ -53,13 +55,13 @@ class XeroTaxRate(BaseModel):
         return self.status == ACTIVE and self.can_apply_to_expenses
 
 
-class XeroTrackingOption(BaseModel):
+class XeroTrackingOption(Model):
     tracking_option_id: str
     name: str
     status: str = ACTIVE
 
 
-class XeroTrackingCategory(BaseModel):
+class XeroTrackingCategory(Model):
     tracking_category_id: str
     name: str
     status: str = ACTIVE
@@ -69,7 +71,7 @@ class XeroTrackingCategory(BaseModel):
         return next((o for o in self.options if o.tracking_option_id == option_id), None)
 
 
-class ReferenceData(BaseModel):
+class ReferenceData(Model):
     """One organisation's snapshot; ``refreshed_at`` is epoch seconds."""
 
     tenant_id: str

@@ -14,6 +14,7 @@ from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import Conflict, InvalidRequest, NotFound
 from xerosync.expenses import lifecycle
 from xerosync.expenses.access import Admission, FeatureGate
+from xerosync.expenses.decisions import DISPATCH_GRACE_SECONDS, decide, new_job_id, stranded_jobs
 from xerosync.expenses.dispatch import SpendMoneyQueue
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import (
@@ -26,9 +27,7 @@ from xerosync.expenses.models import (
     SyncJob,
     TrackingChoice,
 )
-from xerosync.expenses.planner import decide, new_job_id, stranded_jobs
 from xerosync.expenses.presenter import (
-    DISPATCH_GRACE_SECONDS,
     expense_view,
     job_view,
     mappings_view,
@@ -44,6 +43,8 @@ from xerosync.expenses.store import (
     StaleExpense,
     SyncActivityStore,
     SyncJobStore,
+    expense_or_not_found,
+    must_exist,
 )
 from xerosync.expenses.validation import (
     SyncContext,
@@ -239,7 +240,7 @@ class ExpenseService:
                 raise InvalidRequest(problems[0].message, action=problems[0].action, code=problems[0].code,
                                      details=[p.model_dump(exclude_none=True) for p in problems])
         def edited(record: ExpenseRecord | None) -> ExpenseRecord:
-            record = _must_exist(record)
+            record = must_exist(record)
             if record.status == ExpenseStatus.QUEUED:
                 raise Conflict("This expense is being synced right now.", action="Edit it when the sync is done.",
                                code="expense_being_synced")
@@ -356,15 +357,3 @@ def _choice_problems(changes: dict[str, Any], reference: ReferenceData) -> list[
     if changes.get("tracking"):
         problems.extend(tracking_problems([TrackingChoice(**c) for c in changes["tracking"]], reference))
     return problems
-
-
-def expense_or_not_found(expenses: ExpenseStore, business_id: str, transaction_id: str) -> ExpenseRecord:
-    return _must_exist(expenses.get(business_id, transaction_id))
-
-
-def _must_exist(record: ExpenseRecord | None) -> ExpenseRecord:
-    if record is None:
-        raise NotFound("There is no expense with this id.",
-                       action="Only outbound payments of bank accounts linked to Xero are expenses.",
-                       code="expense_not_found")
-    return record

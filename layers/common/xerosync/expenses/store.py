@@ -22,7 +22,7 @@ from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from xerosync.clock import Clock, SystemClock
-from xerosync.errors import InvalidRequest
+from xerosync.errors import InvalidRequest, NotFound
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SyncJob
 from xerosync.expenses.reference_data import ReferenceData
@@ -106,6 +106,19 @@ class ExpenseFilter:
         for part in parts[1:]:
             combined = combined & part
         return combined
+
+
+def must_exist(record: ExpenseRecord | None) -> ExpenseRecord:
+    """The expense a route names, or the 404 that says which payments are expenses."""
+    if record is None:
+        raise NotFound("There is no expense with this id.",
+                       action="Only outbound payments of bank accounts linked to Xero are expenses.",
+                       code="expense_not_found")
+    return record
+
+
+def expense_or_not_found(expenses: ExpenseStore, business_id: str, transaction_id: str) -> ExpenseRecord:
+    return must_exist(expenses.get(business_id, transaction_id))
 
 
 class ExpenseStore:

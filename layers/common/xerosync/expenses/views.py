@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.bodies import NOT_BLANK, StrictBody, XeroId
 from xerosync.expenses.mapping import MAX_CONTACT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
@@ -20,13 +20,14 @@ from xerosync.expenses.models import (
     SyncError,
     SyncJobStatus,
 )
+from xerosync.model import Model
 from xerosync.text import NO_FORBIDDEN_CHARACTERS, NOT_BLANK_PATTERN, PATTERN
 
 Source = Literal["expense", "mapping", "account"]
 
 
 # ---------------------------------------------------------------------------------------------- reference data
-class AccountOption(BaseModel):
+class AccountOption(Model):
     account_id: str
     code: str | None = None
     name: str
@@ -34,30 +35,30 @@ class AccountOption(BaseModel):
     tax_type: str | None = Field(None, description="The account's default tax rate.")
 
 
-class TaxRateOption(BaseModel):
+class TaxRateOption(Model):
     tax_type: str
     name: str
     rate: str | None = Field(None, description="Effective rate in percent, as a decimal string.")
 
 
-class TrackingOptionView(BaseModel):
+class TrackingOptionView(Model):
     tracking_option_id: str
     name: str
 
 
-class TrackingCategoryView(BaseModel):
+class TrackingCategoryView(Model):
     tracking_category_id: str
     name: str
     options: list[TrackingOptionView]
 
 
-class Notice(BaseModel):
+class Notice(Model):
     code: str
     message: str
     action: str | None = None
 
 
-class ReferenceDataView(BaseModel):
+class ReferenceDataView(Model):
     accounts: list[AccountOption] = Field(description="Xero accounts that accept payments (the only ones offered).")
     tax_rates: list[TaxRateOption] = Field(description="Active tax rates that apply to expenses.")
     tracking_categories: list[TrackingCategoryView] = Field(description="Active categories, active options.")
@@ -68,14 +69,14 @@ class ReferenceDataView(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------- mappings
-class CategoryMappingView(BaseModel):
+class CategoryMappingView(Model):
     category: str
     label: str
     xero_account: AccountOption | None = None
     problem: Problem | None = Field(None, description="Why the mapped account cannot be used now, if so.")
 
 
-class MappingsView(BaseModel):
+class MappingsView(Model):
     mappings: list[CategoryMappingView] = Field(description="Every bank spend category, mapped or not.")
     changed_by: str | None = None
     changed_at: str | None = None
@@ -91,27 +92,27 @@ class MappingsUpdate(StrictBody):
 
 
 # ---------------------------------------------------------------------------------------------- expenses
-class AccountChoiceView(BaseModel):
+class AccountChoiceView(Model):
     account_id: str
     code: str | None = None
     name: str | None = Field(None, description="Null when the account is not in the cached reference data.")
     source: Source = Field(description="expense: chosen for this expense; mapping: from its category.")
 
 
-class TaxRateChoiceView(BaseModel):
+class TaxRateChoiceView(Model):
     tax_type: str
     name: str | None = None
     source: Source = Field(description="expense: chosen for this expense; account: the account's default.")
 
 
-class TrackingChoiceView(BaseModel):
+class TrackingChoiceView(Model):
     tracking_category_id: str
     category_name: str | None = None
     tracking_option_id: str
     option_name: str | None = None
 
 
-class ReceiptView(BaseModel):
+class ReceiptView(Model):
     attachment_id: str
     file_name: str
     content_type: str
@@ -122,19 +123,19 @@ class ReceiptView(BaseModel):
     action: str | None = None
 
 
-class SpendMoneyView(BaseModel):
+class SpendMoneyView(Model):
     bank_transaction_id: str
     url: str = Field(description="Opens the Spend Money in Xero.")
     synced_at: str
 
 
-class WaitView(BaseModel):
+class WaitView(Model):
     reason: str = Field(description="What the sync waits for, in the product's words.")
     until: str = Field(description="When it goes on, about (ISO 8601, UTC).")
     message: str = Field(description="Both in a sentence, for the page.")
 
 
-class ExpenseView(BaseModel):
+class ExpenseView(Model):
     transaction_id: str
     account_id: str
     account_name: str | None = None
@@ -164,7 +165,7 @@ class ExpenseView(BaseModel):
     waiting: WaitView | None = Field(None, description="While its sync waits for Xero's limits: why and until when.")
 
 
-class ExpensePage(BaseModel):
+class ExpensePage(Model):
     items: list[ExpenseView]
     next_cursor: str | None = Field(None, description=(
         "Pass it back as cursor for the next page; null at the end. A page may hold fewer items than the limit, "
@@ -197,7 +198,7 @@ class StartSync(StrictBody):
         min_length=1, description=f"1 to {MAX_EXPENSES_PER_SYNC} expenses (a repeated id counts once).")
 
 
-class SyncJobView(BaseModel):
+class SyncJobView(Model):
     job_id: str
     status: SyncJobStatus
     summary: str = Field(description="The progress in a sentence.")
@@ -214,7 +215,7 @@ class SyncJobView(BaseModel):
     waiting: WaitView | None = Field(None, description="While the sync waits for Xero's limits: why and until when.")
 
 
-class ListQuery(BaseModel):
+class ListQuery(Model):
     tab: ExpenseTab = ExpenseTab.PENDING_SYNC
     posted_from: date | None = None
     posted_to: date | None = None

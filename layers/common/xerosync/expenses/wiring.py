@@ -2,38 +2,42 @@
 
 ``build_*`` take the adapters a test wants to hand in (a Xero client with its own clock and retry policy,
 a ledger client); the ``get_*`` getters build the deployed ones once per cold start.
+
+Three functions use this module: the API, the Spend Money worker and the ledger-events consumer. Each use case
+is imported by its own builder, so that a function's cold start imports its own code and no other's
+(docs/architecture.md, "Cold start").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xerosync import aws
 from xerosync.clock import Clock, SystemClock
 from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
-from xerosync.expenses.ledger_events import LedgerEventConsumer
-from xerosync.expenses.planner import SpendMoneyPlanner
-from xerosync.expenses.request_dedup import SyncRequestDeduplicator
-from xerosync.expenses.service import ExpenseService
-from xerosync.expenses.store import (
-    ExpenseStore,
-    MappingStore,
-    ReferenceDataStore,
-    SyncActivityStore,
-    SyncJobStore,
-)
-from xerosync.expenses.worker import SpendMoneyWorker
-from xerosync.expenses.xero_gateway import ReferenceDataCache
+from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncActivityStore, SyncJobStore
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.connections import ConnectionStore
 from xerosync.store.feeds import FeedStore
-from xerosync.xero.client import XeroClient, get_xero_client
+from xerosync.xero import get_xero_client
+from xerosync.xero.governor import GENERAL
+
+if TYPE_CHECKING:
+    from xerosync.expenses.ledger_events import LedgerEventConsumer
+    from xerosync.expenses.planner import SpendMoneyPlanner
+    from xerosync.expenses.service import ExpenseService, SessionFactory
+    from xerosync.expenses.worker import SpendMoneyWorker
+    from xerosync.expenses.xero_gateway import ReferenceDataCache
+    from xerosync.xero.client import XeroClient
+    from xerosync.xero.session import XeroSession
 
 
 def _reference_cache(settings: Settings, clock: Clock) -> ReferenceDataCache:
+    from xerosync.expenses.xero_gateway import ReferenceDataCache
+
     return ReferenceDataCache(ReferenceDataStore(aws.table(settings.main_table_name), clock), clock,
                               settings.expense_reference_data_max_age_seconds)
 
@@ -43,9 +47,20 @@ def feature_gate(table: Any, ledger: LedgerClient, clock: Clock) -> FeatureGate:
     return FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock)
 
 
-def build_expense_service(settings: Settings, *, xero: XeroClient, ledger: LedgerClient,
+class XeroOnFirstUse:
+    """The cold start's Xero client, built when a request first opens a Xero session: most of the API's requests
+    (the tabs, an expense, an edit, a job's progress) never call Xero, and never pay for its client."""
+
+    def session(self, business_id: str, generation: str | None = None, *, purpose: str = GENERAL) -> XeroSession:
+        return get_xero_client().session(business_id, generation, purpose=purpose)
+
+
+def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: LedgerClient,
                           clock: Clock | None = None) -> ExpenseService:
-    clock = clock or xero.clock
+    from xerosync.expenses.request_dedup import SyncRequestDeduplicator
+    from xerosync.expenses.service import ExpenseService
+
+    clock = clock or SystemClock()
     table = aws.table(settings.main_table_name)
     return ExpenseService(
         gate=feature_gate(table, ledger, clock),
@@ -61,6 +76,8 @@ def build_expense_service(settings: Settings, *, xero: XeroClient, ledger: Ledge
 
 
 def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clock | None = None) -> SpendMoneyWorker:
+    from xerosync.expenses.worker import SpendMoneyWorker
+
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
     uploads = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
@@ -75,23 +92,17 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
 
 def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                                 ) -> LedgerEventConsumer:
+    from xerosync.expenses.ledger_events import LedgerEventConsumer
+
     table = aws.table(settings.main_table_name)
     return LedgerEventConsumer(expenses=ExpenseStore(table), feeds=FeedStore(table), ledger=ledger,
                                clock=clock or SystemClock())
 
 
-@per_cold_start
-def get_expense_service() -> ExpenseService:
-    return build_expense_service(get_settings(), xero=get_xero_client(), ledger=get_ledger_client())
-
-
-@per_cold_start
-def get_spend_money_worker() -> SpendMoneyWorker:
-    return build_spend_money_worker(get_settings(), xero=get_xero_client())
-
-
 def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Clock | None = None
                               ) -> SpendMoneyPlanner:
+    from xerosync.expenses.planner import SpendMoneyPlanner
+
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
     return SpendMoneyPlanner(
@@ -100,6 +111,16 @@ def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Cl
         queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
         activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
         booking_offset_minutes=settings.statement_utc_offset_minutes)
+
+
+@per_cold_start
+def get_expense_service() -> ExpenseService:
+    return build_expense_service(get_settings(), xero=XeroOnFirstUse(), ledger=get_ledger_client())
+
+
+@per_cold_start
+def get_spend_money_worker() -> SpendMoneyWorker:
+    return build_spend_money_worker(get_settings(), xero=get_xero_client())
 
 
 @per_cold_start

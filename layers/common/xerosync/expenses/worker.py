@@ -33,7 +33,6 @@ from xerosync.expenses.models import (
     ExpenseStatus,
     SpendMoneyBatch,
 )
-from xerosync.expenses.presenter import wait_reason
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
@@ -54,6 +53,23 @@ from xerosync.xero.errors import (
 )
 from xerosync.xero.models import BankTransaction
 from xerosync.xero.session import XeroSession, idempotency_key
+
+# What a sync waits for, by the limit Xero (or the rate governor) named: the job's progress shows it.
+WAITS_FOR = {
+    "minute": "Xero's per-minute limit for your organisation",
+    "day": "Xero's daily limit for your organisation",
+    "concurrent": "Xero's limit on calls at once",
+    "appminute": "Xero's limit for all the bank's customers",
+    "minute-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's limits)",
+    "day-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's daily limit)",
+    "token-refresh": "the connection to Xero to be renewed",
+    "refresh": "Xero's data to be read",
+}
+
+
+def wait_reason(problem: str) -> str:
+    return WAITS_FOR.get(problem, "Xero to be ready")
+
 
 # Xero's answers to a whole request that the same request will get again; and the ones that only say "later".
 REFUSALS = (XeroValidationError, XeroForbidden, XeroNotFound, XeroConflict, XeroTooLarge, XeroUnprocessable)

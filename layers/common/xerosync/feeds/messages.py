@@ -15,7 +15,9 @@ import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from xerosync.model import Model
 
 # One message's Xero calls must fit Xero's 60 per minute per organisation: about one status read per feed
 # plus the statements calls. 40 feeds leave room for those and for a retry.
@@ -24,7 +26,7 @@ SCHEDULE_PERIOD_SECONDS = 3 * 3600  # the help centre's promise: every 3 hours
 _MAX_ORIGIN = 100  # SQS allows 128 characters of deduplication id; continuations add a suffix
 
 
-class FeedRef(BaseModel):
+class FeedRef(Model):
     model_config = ConfigDict(frozen=True)
 
     business_id: str = Field(min_length=1, max_length=128)
@@ -34,7 +36,7 @@ class FeedRef(BaseModel):
     generation: str = Field(min_length=1, max_length=64)
 
 
-class FeedSyncRequest(BaseModel):
+class FeedSyncRequest(Model):
     """Bring these feeds of one Xero tenant up to date."""
 
     model_config = ConfigDict(frozen=True)
@@ -66,7 +68,7 @@ class FeedSyncRequest(BaseModel):
         return self.model_copy(update={"feeds": list(feeds), "hop": self.hop + 1})
 
 
-class DispatchContinuation(BaseModel):
+class DispatchContinuation(Model):
     """The dispatcher's own message: carry on with the live feeds after ``after`` for ``window``."""
 
     window: str = Field(min_length=1, max_length=32)

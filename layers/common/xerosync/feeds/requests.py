@@ -13,13 +13,14 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock, SystemClock, iso, utc_now
 from xerosync.errors import Conflict, TooManyRequests
 from xerosync.feeds.dispatch import FeedSyncSender
 from xerosync.feeds.messages import on_demand_requests
+from xerosync.model import Model
 from xerosync.observability import logger
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord
@@ -45,7 +46,7 @@ def request_feed_sync(tenant_id: str, business_id: str, generation: str, account
                                               "accounts": len(account_ids), "reason": reason})
 
 
-class SyncNowAccepted(BaseModel):
+class SyncNowAccepted(Model):
     status: Literal["QUEUED"] = "QUEUED"
     account_ids: list[str] = Field(description="The linked bank accounts whose transactions are being synced.")
     requested_at: str = Field(description="When the sync was asked for (ISO 8601, UTC).")

@@ -1,21 +1,25 @@
-"""Auto-sync's adapters, built once per execution environment from the settings (tests hand in their own)."""
+"""Auto-sync's adapters, built once per execution environment from the settings (tests hand in their own).
+
+The feed-sync worker's code (statements, the ledger and Xero clients) is imported by its own getter, so that
+Sync now and the dispatcher never load it (docs/architecture.md, "Cold start").
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xerosync import aws
 from xerosync.clock import SystemClock
-from xerosync.expenses.catch_up import PaymentCatchUp
-from xerosync.expenses.store import ExpenseStore
 from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
-from xerosync.feeds.requests import SyncNowService
-from xerosync.feeds.statements import BookingCalendar, StatementBuilder
-from xerosync.feeds.worker import FeedSyncWorker
-from xerosync.ledger.client import get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.connections import ConnectionStore
 from xerosync.store.feeds import FeedStore
-from xerosync.xero.client import get_xero_client
+from xerosync.xero import get_xero_client
+
+if TYPE_CHECKING:
+    from xerosync.feeds.requests import SyncNowService
+    from xerosync.feeds.worker import FeedSyncWorker
 
 
 @per_cold_start
@@ -40,6 +44,12 @@ def get_connection_store() -> ConnectionStore:
 
 @per_cold_start
 def get_feed_sync_worker() -> FeedSyncWorker:
+    from xerosync.expenses.catch_up import PaymentCatchUp
+    from xerosync.expenses.store import ExpenseStore
+    from xerosync.feeds.statements import BookingCalendar, StatementBuilder
+    from xerosync.feeds.worker import FeedSyncWorker
+    from xerosync.ledger.client import get_ledger_client
+
     settings = get_settings()
     xero = get_xero_client()
     return FeedSyncWorker(
@@ -51,6 +61,8 @@ def get_feed_sync_worker() -> FeedSyncWorker:
 
 @per_cold_start
 def get_sync_now_service() -> SyncNowService:
+    from xerosync.feeds.requests import SyncNowService
+
     settings = get_settings()
     return SyncNowService(
         connections=get_connection_store(), feeds=get_feed_store(),

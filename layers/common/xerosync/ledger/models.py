@@ -6,7 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from xerosync.model import Model
 
 
 class Direction(StrEnum):
@@ -14,7 +16,7 @@ class Direction(StrEnum):
     DEBIT = "DEBIT"  # money out
 
 
-class LedgerModel(BaseModel):
+class LedgerModel(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 

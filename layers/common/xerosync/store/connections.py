@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
+from xerosync.model import Model
 from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_gsi, connection_key
 
@@ -25,7 +25,7 @@ class ConnectionStatus(StrEnum):
     DISCONNECTED = "DISCONNECTED"
 
 
-class XeroConnectionRecord(BaseModel):
+class XeroConnectionRecord(Model):
     business_id: str
     tenant_id: str
     # The consent this connection came from (docs/architecture.md, "Connection generations"): its tokens, feed

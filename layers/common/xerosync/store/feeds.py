@@ -15,8 +15,8 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
+from xerosync.model import Model
 from xerosync.store.keys import LIVE_FEEDS_GSI_PK, business_pk, feed_key, live_feed_gsi
 
 
@@ -31,7 +31,7 @@ class FeedStatus(StrEnum):
 LIVE_STATUSES = frozenset({FeedStatus.PENDING, FeedStatus.ACTIVE})
 
 
-class SentStatement(BaseModel):
+class SentStatement(Model):
     """A statement auto-sync sent to Xero whose delivery it has not confirmed yet (docs/auto-sync.md).
 
     ``statement_id`` stays None from just before the request until its answer is recorded: after a crash in
@@ -50,7 +50,7 @@ class SentStatement(BaseModel):
     sent_at: str
 
 
-class FeedRecord(BaseModel):
+class FeedRecord(Model):
     business_id: str
     account_id: str
     currency: str

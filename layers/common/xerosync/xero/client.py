@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import requests
-from aws_lambda_powertools.utilities import parameters
 
 from xerosync import aws
 from xerosync.clock import Clock, SystemClock, iso, utc_now
@@ -95,12 +95,10 @@ def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits:
     governor = TenantRateGovernor(DynamoGovernorStore(main_table), limits, clock)
     transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep)
 
-    secrets = parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
-
     def secret() -> str:
         if client_secret is not None:
             return client_secret
-        return str(secrets.get(settings.xero_client_secret_arn, max_age=300))
+        return str(_secrets().get(settings.xero_client_secret_arn, max_age=300))
 
     identity = XeroIdentity(transport, login_url=str(settings.xero_login_url),
                             identity_url=str(settings.xero_identity_url), api_url=str(settings.xero_api_url),
@@ -112,6 +110,15 @@ def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits:
         connections, clock, business, generation, reason), clock)
     return XeroClient(settings=settings, transport=transport, identity=identity, vault=vault, tokens=tokens,
                       governor=governor, connections=connections, clock=clock)
+
+
+@per_cold_start
+def _secrets() -> Any:
+    """The client secret's provider (Powertools' cache over Secrets Manager), built on the first token exchange or
+    refresh: a cold start whose tokens are fresh never needs it, nor its client."""
+    from aws_lambda_powertools.utilities import parameters
+
+    return parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
 
 
 _lock = threading.Lock()

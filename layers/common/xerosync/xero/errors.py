@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+# A subclass that adds no field inherits the dataclass's methods; only those with fields of their own are dataclasses
+# (each @dataclass generates its methods when the module is imported: every function imports this one).
 @dataclass
 class XeroError(Exception):
     message: str
@@ -34,32 +36,26 @@ class XeroValidationError(XeroError):
     elements: list[list[str]] = field(default_factory=list)
 
 
-@dataclass
 class XeroUnauthorised(XeroError):
     """401: the access token was not accepted."""
 
 
-@dataclass
 class XeroForbidden(XeroError):
     """403: not permitted (missing scope, or the organisation is not connected to this token)."""
 
 
-@dataclass
 class XeroNotFound(XeroError):
     """404."""
 
 
-@dataclass
 class XeroConflict(XeroError):
     """409, e.g. a bank-feed statement Xero has already received."""
 
 
-@dataclass
 class XeroTooLarge(XeroError):
     """413: a request body or an attachment above Xero's size limit."""
 
 
-@dataclass
 class XeroUnprocessable(XeroError):
     """422: a bank-feed statement that does not add up or whose dates are wrong."""
 
@@ -75,17 +71,14 @@ class XeroRateLimited(XeroError):
     problem: str = "minute"
 
 
-@dataclass
 class XeroServerError(XeroError):
     """5xx: Xero failed; the same request may be sent again."""
 
 
-@dataclass
 class XeroUnavailable(XeroError):
     """Xero could not be reached (connection refused, DNS, TLS) before anything was sent."""
 
 
-@dataclass
 class XeroUncertainOutcome(XeroError):
     """A write whose answer never arrived (timeout, dropped connection): it may or may not have happened.
 
@@ -93,7 +86,6 @@ class XeroUncertainOutcome(XeroError):
     """
 
 
-@dataclass
 class XeroInvalidGrant(XeroError):
     """The token endpoint said invalid_grant: the refresh token is revoked, expired or already used."""
 

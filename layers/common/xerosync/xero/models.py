@@ -13,8 +13,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BeforeValidator, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel, to_pascal
+
+from xerosync.model import Model
 
 _XERO_DATE = re.compile(r"/Date\((-?\d+)([+-]\d{4})?\)/")
 
@@ -52,14 +54,14 @@ XeroDate = Annotated[date, BeforeValidator(parse_xero_date), PlainSerializer(lam
 Money = Annotated[Decimal, PlainSerializer(money_json, when_used="json")]
 
 
-class AccountingModel(BaseModel):
+class AccountingModel(Model):
     model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="ignore")
 
     def to_xero(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class BankFeedsModel(BaseModel):
+class BankFeedsModel(Model):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     def to_xero(self) -> dict[str, Any]:
@@ -67,7 +69,7 @@ class BankFeedsModel(BaseModel):
 
 
 # ---------------------------------------------------------------------------------------------- identity
-class TokenSet(BaseModel):
+class TokenSet(Model):
     """What the token endpoint returns, with the absolute expiry worked out on receipt."""
 
     access_token: str
@@ -78,7 +80,7 @@ class TokenSet(BaseModel):
     id_token: str | None = None
 
 
-class XeroConnection(BaseModel):
+class XeroConnection(Model):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     id: str

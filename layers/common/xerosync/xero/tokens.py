@@ -32,10 +32,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from xerosync.clock import Clock, SystemClock
 from xerosync.observability import logger, metrics
@@ -43,6 +42,9 @@ from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import tokens_key
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.models import TokenSet
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 REFRESH_AHEAD_SECONDS = 300
 LEASE_SECONDS = 30
@@ -61,6 +63,14 @@ class StoredTokens:
     disabled_reason: str | None
     retired: bool
 
+
+
+def _cipher(key: bytes) -> AESGCM:
+    """AES-256-GCM under one data key. Its library (a native extension of some 6 MiB) loads with the first seal or
+    opening, not with this module: the cold starts of requests that never touch tokens skip it."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(key)
 
 
 class TokenVault:
@@ -82,7 +92,7 @@ class TokenVault:
                                               EncryptionContext=self._context(business_id, generation))
         nonce = os.urandom(12)
         aad = f"{business_id}#{generation}".encode()
-        sealed = AESGCM(data_key["Plaintext"]).encrypt(nonce, tokens.model_dump_json().encode(), aad)
+        sealed = _cipher(data_key["Plaintext"]).encrypt(nonce, tokens.model_dump_json().encode(), aad)
         return {"sealed": sealed, "wrapped_key": data_key["CiphertextBlob"], "nonce": nonce,
                 "seal_id": uuid.uuid4().hex, "expires_at": int(tokens.expires_at)}
 
@@ -95,7 +105,7 @@ class TokenVault:
         key = self.kms.decrypt(CiphertextBlob=bytes(item["wrapped_key"]),
                                EncryptionContext=self._context(business_id, generation),
                                KeyId=self.key_id)["Plaintext"]
-        plaintext = AESGCM(key).decrypt(bytes(item["nonce"]), bytes(item["sealed"]),
+        plaintext = _cipher(key).decrypt(bytes(item["nonce"]), bytes(item["sealed"]),
                                         f"{business_id}#{generation}".encode())
         tokens = TokenSet.model_validate(json.loads(plaintext))
         with self._lock:

@@ -1,0 +1,128 @@
+"""Each handler's cold start imports what its function needs and nothing of the others (docs/architecture.md,
+"Cold start"; benchmarks/cold_start.py measures what that costs).
+
+Every handler is imported in a fresh interpreter, as Lambda imports it (the layer's directory and the
+function's CodeUri on the path), with tracing off, and the modules it loaded are held to the rules below.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import pytest
+
+from local.template import REPO_ROOT, FunctionSpec, Template, load_template
+
+BODY = load_template()
+TEMPLATE = Template(BODY, {name: "x" for name, spec in BODY["Parameters"].items() if "Default" not in spec})
+FUNCTIONS = TEMPLATE.functions()
+HTTP = {route.function for route in TEMPLATE.http_routes()}
+CONSUMERS = {source.function for source in TEMPLATE.sqs_sources()}
+
+# Code that belongs to one function: a module here is imported by its owner only (and by nobody at import time
+# if it is built on first use).
+OWNED = {
+    "xerosync.expenses.worker": "SyncExpensesWorkerFunction",
+    "xerosync.expenses.planner": "SyncExpensesWorkerFunction",
+    "xerosync.expenses.ledger_events": "LedgerEventsFunction",
+    "xerosync.feeds.worker": "AutoSyncWorkerFunction",
+    "xerosync.feeds.statements": "AutoSyncWorkerFunction",
+    "xerosync.attachments.service": "AttachmentsWorkerFunction",
+    "xerosync.attachments.uploader": "AttachmentsWorkerFunction",
+    "xerosync.attachments.status": "AttachmentsApiFunction",
+    "xerosync.connect.check": "ConnectionCheckFunction",
+}
+# Queue consumers' machinery: Powertools' batch processing and the product's RetryLater/parking around it.
+CONSUMER_ONLY = ("xerosync.queue", "aws_lambda_powertools.utilities.batch")
+# HTTP machinery: the validating resolver and the product's error mapping.
+HTTP_ONLY = ("xerosync.http", "aws_lambda_powertools.event_handler")
+# Loaded on first use, by every function: the X-Ray SDK only where tracing is on; the token cipher (a native
+# library of some 6 MiB) with the first tokens opened; the client secret's provider with the first refresh.
+NEVER_AT_IMPORT = ("aws_xray_sdk", "cryptography", "aws_lambda_powertools.utilities.parameters")
+
+PROBE = """
+import json, sys
+sys.path[:0] = {paths!r}
+import {module}
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _probe(spec: FunctionSpec) -> frozenset[str]:
+    probe = PROBE.format(paths=[str(REPO_ROOT / "layers" / "common"), str(spec.code_uri)], module=spec.module)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return frozenset(json.loads(done.stdout))
+
+
+@cache
+def _graphs() -> dict[str, frozenset[str]]:
+    """Every handler's modules, from interpreters started side by side (a few seconds in all)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(FUNCTIONS, pool.map(_probe, FUNCTIONS.values()), strict=True))
+
+
+def imported_by(function: str) -> frozenset[str]:
+    return _graphs()[function]
+
+
+def _loaded(function: str, prefixes: tuple[str, ...] | str) -> list[str]:
+    prefixes = (prefixes,) if isinstance(prefixes, str) else prefixes
+    return sorted(m for m in imported_by(function) if any(m == p or m.startswith(p + ".") for p in prefixes))
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_a_handler_imports_no_other_functions_code(function: str) -> None:
+    others = {spec.module for name, spec in FUNCTIONS.items() if name != function}
+    assert not others & imported_by(function), "a handler module imports another function's handler"
+    loaded = imported_by(function)
+    foreign = {module: owner for module, owner in OWNED.items() if owner != function and module in loaded}
+    assert not foreign, f"{function} imports code that belongs to another function: {foreign}"
+
+
+@pytest.mark.parametrize("function", sorted(HTTP))
+def test_an_http_function_imports_no_queue_consumer_machinery(function: str) -> None:
+    loaded = _loaded(function, CONSUMER_ONLY)
+    assert not loaded, f"{function} imports what only queue consumers need: {loaded[:5]}"
+
+
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - HTTP))
+def test_a_queue_or_schedule_function_imports_no_http_machinery(function: str) -> None:
+    loaded = _loaded(function, HTTP_ONLY)
+    assert not loaded, f"{function} imports the HTTP API's resolver or error mapping: {loaded[:5]}"
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_heavy_libraries_wait_for_their_first_use(function: str) -> None:
+    loaded = _loaded(function, NEVER_AT_IMPORT)
+    assert not loaded, f"{function} imports with its handler what loads on first use: {loaded[:5]}"
+
+
+@pytest.mark.parametrize("function", sorted(set(OWNED.values()) - HTTP))
+def test_a_queue_or_schedule_function_loads_its_use_case_with_its_handler(function: str) -> None:
+    # Every event runs it: its first event should not wait for its import (docs/architecture.md, "Cold start").
+    missing = [module for module, owner in OWNED.items() if owner == function and module not in imported_by(function)]
+    assert not missing, f"{function} leaves {missing} to its first event"
+
+
+def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
+    # The expenses API calls Xero for reference data, mappings and starting a sync only; the receipts' status and
+    # Sync now never do (docs/architecture.md, "Cold start").
+    for function in ("SyncExpensesApiFunction", "AttachmentsApiFunction", "AutoSyncApiFunction"):
+        loaded = _loaded(function, ("xerosync.xero.client", "xerosync.xero.models"))
+        assert not loaded, f"{function} imports {loaded}"
+
+
+def test_the_probe_sees_what_a_handler_imports() -> None:
+    # A rule that could never fail would prove nothing: each kind of function loads its own machinery.
+    for function in CONSUMERS:
+        assert _loaded(function, "aws_lambda_powertools.utilities.batch"), function
+    for function in HTTP:
+        assert _loaded(function, "aws_lambda_powertools.event_handler.api_gateway"), function
+    assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
+    assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
