@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 import boto3
+import pytest
 from parked_work import resume_due_work
 
 from local.event_sources import Scheduler, SqsEventSourceMapping
@@ -14,7 +16,7 @@ from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
-from xerosync.xero.errors import XeroRateLimited
+from xerosync.xero.errors import XeroRateLimited, XeroServerError
 
 
 def _mapping(aws: Provisioned, runtime: LambdaRuntime, function: str) -> SqsEventSourceMapping:
@@ -75,6 +77,30 @@ def test_a_message_that_keeps_meeting_429s_is_parked_instead_of_reaching_the_dea
     assert mapping.poll_once() is None
     dead = sqs.receive_message(QueueUrl=aws.queue_url("ExpenseSyncDeadLetterQueue"), WaitTimeSeconds=0)
     assert dead.get("Messages", []) == []
+
+
+def test_the_log_says_why_each_message_failed(aws: Provisioned, runtime: LambdaRuntime,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    # Given a worker that fails its message twice: Xero answers 500, then the ledger is unreachable
+    runtime.override("SyncExpensesWorkerFunction", _consumer([
+        XeroServerError("Intermittent Internal Xero Error", status=500, correlation_id="corr-1"),
+        ConnectionError("the ledger could not be reached")]))
+    _send(aws, {"id": "batch-failing"})
+    mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
+    # When SQS delivers it and hands it back
+    with caplog.at_level(logging.WARNING):
+        first = mapping.poll_once()
+        time.sleep(1.1)
+        second = mapping.poll_once()
+    assert first is not None and second is not None and first.failed == second.failed == 1
+    # Then each failure is a WARNING naming the message, its group, the receive and the reason
+    failures = [r for r in caplog.records if r.getMessage().startswith("message failed")]
+    assert [(r.levelname, r.receive_count, r.error, r.reason) for r in failures] == [  # type: ignore[attr-defined]
+        ("WARNING", 1, "XeroServerError", "Intermittent Internal Xero Error status=500 xero-correlation-id=corr-1"),
+        ("WARNING", 2, "ConnectionError", "the ledger could not be reached")]
+    assert {r.message_group_id for r in failures} == {"tenant-1"}  # type: ignore[attr-defined]
+    assert len({r.message_id for r in failures}) == 1  # type: ignore[attr-defined]
+    assert (failures[0].status, failures[0].xero_correlation_id) == (500, "corr-1")  # type: ignore[attr-defined]
 
 
 def test_every_queue_consumer_parks_before_its_dead_letter_queue_takes_a_waiting_message(aws: Provisioned) -> None:
