@@ -12,7 +12,7 @@ from xerosync.attachments.service import (
 )
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.attachments.uploader import ReceiptUploader
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.wiring import feature_gate
@@ -40,7 +40,7 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
     table = aws.table(settings.main_table_name)
-    gate = feature_gate(table, ledger, clock or SystemClock())
+    gate = feature_gate(table, ledger, clock or process_clock())
     queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
              if settings.attachment_uploads_enabled else None)
     return AttachmentStatusService(gate=gate, expenses=ExpenseStore(table), uploads=ReceiptUploadStore(table),

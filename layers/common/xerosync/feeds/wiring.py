@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xerosync import aws
-from xerosync.clock import SystemClock
+from xerosync.clock import process_clock
 from xerosync.expenses.catch_up import PaymentCatchUp
 from xerosync.expenses.store import ExpenseStore
 from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
@@ -55,5 +55,5 @@ def get_sync_now_service() -> SyncNowService:
     return SyncNowService(
         connections=get_connection_store(), feeds=get_feed_store(),
         turns=SyncNowLimiter(aws.table(settings.main_table_name)), queue=get_feed_sync_queue(),
-        clock=SystemClock(), interval_seconds=settings.sync_now_interval_seconds,
+        clock=process_clock(), interval_seconds=settings.sync_now_interval_seconds,
     )

@@ -17,7 +17,7 @@ import requests
 from aws_lambda_powertools.utilities import parameters
 
 from xerosync import aws
-from xerosync.clock import Clock, SystemClock, iso, utc_now
+from xerosync.clock import Clock, iso, process_clock, utc_now
 from xerosync.lifecycle import per_cold_start
 from xerosync.observability import logger, metrics
 from xerosync.settings import Settings, get_settings
@@ -90,7 +90,7 @@ def mark_needs_reconnect(connections: ConnectionStore, clock: Clock, business_id
 def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits: Limits | None = None,
                       http: requests.Session | None = None, retry: RetryPolicy | None = None,
                       client_secret: str | None = None) -> XeroClient:
-    clock = clock or SystemClock()
+    clock = clock or process_clock()
     main_table = aws.table(settings.main_table_name)
     governor = TenantRateGovernor(DynamoGovernorStore(main_table), limits, clock)
     transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep)

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.observability import logger, metrics
 from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import tokens_key
@@ -211,7 +211,7 @@ class AccessTokens:
         self.vault = vault
         self.refresher = refresher
         self.on_reconnect_required = on_reconnect_required  # (business, generation, reason)
-        self.clock = clock or SystemClock()
+        self.clock = clock or process_clock()
         self.refreshes = 0  # refreshes this process performed (tests and benchmarks read it)
 
     def access_token(self, business_id: str, generation: str, *, stale: str | None = None,
