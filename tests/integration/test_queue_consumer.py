@@ -141,9 +141,9 @@ def test_the_parked_work_schedule_sends_each_queues_work_back_through_its_handle
         store.park(queue_url=queue_url_from_arn(aws.template.arn(queue)), body=json.dumps({"from": queue}),
                    group_id="tenant-1", message_id=f"m-{queue}", resume_at=time.time() - 1, reason="Xero day limit")
     # When the schedule fires, the parked-work function sends each back to its queue and forgets it
-    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 4}
+    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 4, "batches_settled": 0}
     assert store.due(time.time()) == []
     for queue in queues:
         [message] = sqs.receive_message(QueueUrl=aws.queue_url(queue)).get("Messages", [])
         assert json.loads(message["Body"]) == {"from": queue}
-    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0}
+    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0, "batches_settled": 0}

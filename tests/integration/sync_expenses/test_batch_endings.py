@@ -15,7 +15,7 @@ import boto3
 import pytest
 
 from local.clock import OffsetClock
-from local.event_sources import BatchOutcome
+from local.event_sources import BatchOutcome, Scheduler
 from local.lambda_runtime import acting_as
 from local.ledger_emulator import LedgerEmulator, generated_spec
 from local.template import Template
@@ -27,6 +27,7 @@ from xerosync.expenses.planner import ABANDONED_AFTER_SECONDS
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.attachments.service import GAVE_UP
 from xerosync.attachments.uploader import ReceiptUploader
+from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.worker import SpendMoneyWorker
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery
@@ -160,6 +161,46 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     # Then each is synced once
     _exactly_once(world, business, ids)
 
+
+
+def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_error_with_the_way_out(
+        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout, the last one too
+    business, ids = _ready(world, 2)
+    user = world.user(business.business_id)
+
+    def killed(*_: object) -> None:
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    monkeypatch.setattr(SpendMoneyWorker, "_sync", killed)
+    job = user.sync(ids)
+    for _ in range(MAX_RECEIVES):
+        with pytest.raises(SystemExit):
+            _next_delivery(world)
+    assert _next_delivery(world, within=1.5) is None
+    assert len(dead_letters()) == 1
+    monkeypatch.undo()
+    schedule = Scheduler(world.aws.template, world.runtime)
+    # When the minute's schedule runs before such a delivery could have ended, it leaves the batch alone
+    assert schedule.fire("EveryMinute")["batches_settled"] == 0
+    assert {e["status"] for e in user.pending()} == {"QUEUED"}
+    # And when it runs once the last delivery began longer ago than any delivery lasts
+    use_process_clock(OffsetClock(SystemClock(), ABANDONED_AFTER_SECONDS + 60))
+    try:
+        assert schedule.fire("EveryMinute")["batches_settled"] >= 1  # (an earlier test's too)
+        assert schedule.fire("EveryMinute")["batches_settled"] == 0  # (settled once)
+    finally:
+        use_process_clock(None)
+    # Then each expense is in Sync error with why and what to do, and the job is complete with them failed
+    errors = user.pending()
+    assert {(e["status"], e["error"]["code"]) for e in errors} == {("SYNC_ERROR", "sync_interrupted")}
+    assert errors[0]["error"]["action"].startswith("Sync the expense again")
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
+    # And syncing them again creates each Spend Money once
+    user.sync(ids)
+    world.pump_worker()
+    _exactly_once(world, business, ids)
 
 
 def _synced_with_receipts(world: World) -> tuple[Business, str]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from xerosync import aws
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
 from xerosync.expenses.ledger_events import LedgerEventConsumer
 from xerosync.expenses.planner import SpendMoneyPlanner
 from xerosync.expenses.request_dedup import SyncRequestDeduplicator
 from xerosync.expenses.service import ExpenseService
+from xerosync.expenses.sweeper import AbandonedBatchSweeper
 from xerosync.expenses.store import (
     ExpenseStore,
     MappingStore,
@@ -76,7 +77,7 @@ def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clo
                                 ) -> LedgerEventConsumer:
     table = aws.table(settings.main_table_name)
     return LedgerEventConsumer(expenses=ExpenseStore(table), feeds=FeedStore(table), ledger=ledger,
-                               clock=clock or SystemClock())
+                               clock=clock or process_clock())
 
 
 @per_cold_start
@@ -109,3 +110,9 @@ def get_spend_money_planner() -> SpendMoneyPlanner:
 @per_cold_start
 def get_ledger_event_consumer() -> LedgerEventConsumer:
     return build_ledger_event_consumer(get_settings(), ledger=get_ledger_client())
+
+
+@per_cold_start
+def get_abandoned_batch_sweeper() -> AbandonedBatchSweeper:
+    return AbandonedBatchSweeper(jobs=SyncJobStore(aws.table(get_settings().main_table_name)),
+                                 worker=build_spend_money_worker(get_settings(), xero=get_xero_client()))
