@@ -23,11 +23,11 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, Business, World
 from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
-from xerosync.expenses.planner import ABANDONED_AFTER_SECONDS
-from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.attachments.service import GAVE_UP
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
+from xerosync.expenses.planner import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery

@@ -16,7 +16,6 @@ from xerosync.expenses.ledger_events import LedgerEventConsumer
 from xerosync.expenses.planner import SpendMoneyPlanner
 from xerosync.expenses.request_dedup import SyncRequestDeduplicator
 from xerosync.expenses.service import ExpenseService
-from xerosync.expenses.sweeper import AbandonedBatchSweeper
 from xerosync.expenses.store import (
     ExpenseStore,
     MappingStore,
@@ -24,6 +23,7 @@ from xerosync.expenses.store import (
     SyncActivityStore,
     SyncJobStore,
 )
+from xerosync.expenses.sweeper import AbandonedBatchSweeper
 from xerosync.expenses.worker import SpendMoneyWorker
 from xerosync.expenses.xero_gateway import ReferenceDataCache
 from xerosync.ledger.client import LedgerClient, get_ledger_client
