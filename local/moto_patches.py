@@ -6,6 +6,17 @@ its *last* message is reached, which it then delivers first: the group comes bac
 SQS redelivers the group from its oldest message. Clearing every timed-out mark before the walk gives
 SQS's order. ``tests/integration/local_runner`` proves the order with the patch applied.
 
+Concurrent consumers: moto's SQS keeps a queue's messages and in-flight groups in plain lists and sets, so
+two receives at once could both hand out one FIFO group. The local runner polls a queue with several
+invocations in flight, as Lambda does: the SQS backend's operations run one at a time.
+
+Whose visibility: a consumer's ``ChangeMessageVisibility`` (the product's "come back after Retry-After") is
+remembered by receipt handle, so that the local runner, which shortens the visibility of a failed message
+(seconds instead of the queue's minutes), leaves a visibility the consumer chose alone.
+
+SQS on another clock: ``use_clock`` makes SQS's visibility timeouts, delays and deduplication windows run on
+the clock handed in (the soak's virtual clock, shared with the product and the emulators).
+
 Atomic conditional writes: moto evaluates a write's condition and then applies it with no lock, so two
 threads can both pass ``attribute_not_exists`` or ``version = :v``. DynamoDB applies each conditional
 write atomically, and the product's leases and optimistic versions rely on it; the writes are serialised.
@@ -18,14 +29,40 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any
+from typing import Any, Protocol
 
+import moto.sqs.models as sqs_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import SQSBackend
 
 _applied = False
 _dynamodb_writes = threading.RLock()
+_sqs = threading.RLock()
+_visibility_set: set[str] = set()  # receipt handles whose visibility a consumer changed
+_SQS_TIME = (sqs_models.unix_time, sqs_models.unix_time_millis)
+
+
+class _Clock(Protocol):
+    def time(self) -> float: ...
+
+
+def use_clock(clock: _Clock | None) -> None:
+    """Run moto's SQS on ``clock`` (None: real time again)."""
+    if clock is None:
+        sqs_models.unix_time, sqs_models.unix_time_millis = _SQS_TIME  # type: ignore[assignment]
+        return
+    sqs_models.unix_time = lambda dt=None: clock.time()  # type: ignore[assignment]
+    sqs_models.unix_time_millis = lambda dt=None: clock.time() * 1000.0  # type: ignore[assignment]
+
+
+def visibility_set_by_consumer(receipt_handle: str) -> bool:
+    """Whether a consumer changed this received message's visibility (and forget it)."""
+    with _sqs:
+        if receipt_handle in _visibility_set:
+            _visibility_set.discard(receipt_handle)
+            return True
+        return False
 
 
 def apply() -> None:
@@ -42,18 +79,31 @@ def apply() -> None:
         return original(self, queue_name, *args, **kwargs)
 
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    change_visibility = SQSBackend.change_message_visibility
+
+    def change_message_visibility(self: SQSBackend, queue_name: str, receipt_handle: str,
+                                  visibility_timeout: int) -> None:
+        change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        _visibility_set.add(receipt_handle)
+
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    for name in ("receive_message", "send_message", "send_message_batch", "delete_message",
+                 "delete_message_batch", "change_message_visibility", "change_message_visibility_batch",
+                 "purge_queue", "get_queue_attributes"):
+        if hasattr(SQSBackend, name):
+            setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name), _sqs))
 
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
-            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-    DynamoHandler.update_item = _serialised(DynamoHandler.update_item)  # type: ignore[method-assign]
+            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_writes))
+    DynamoHandler.update_item = _serialised(DynamoHandler.update_item, _dynamodb_writes)  # type: ignore[method-assign]
     _applied = True
 
 
-def _serialised(write: Any) -> Any:
-    @functools.wraps(write)
+def _serialised(operation: Any, lock: threading.RLock) -> Any:
+    @functools.wraps(operation)
     def atomic(*args: Any, **kwargs: Any) -> Any:
-        with _dynamodb_writes:
-            return write(*args, **kwargs)
+        with lock:
+            return operation(*args, **kwargs)
 
     return atomic
