@@ -43,6 +43,8 @@ class Settings(BaseModel):
     xero_client_secret_arn: NonEmpty = Field(alias="XERO_CLIENT_SECRET_ARN")
     xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
     xero_scopes: NonEmpty = Field(DEFAULT_XERO_SCOPES, alias="XERO_SCOPES")
+    # How long a call waits for Xero's answer before it counts as lost (a write's outcome is then looked up).
+    xero_read_timeout_seconds: float = Field(25.0, gt=0, le=60, alias="XERO_READ_TIMEOUT_SECONDS")
 
     ledger_api_url: HttpUrl = Field(alias="LEDGER_API_URL")
     # The bank's transaction page, linked from each Spend Money's Url; {transaction_id} is filled in.

@@ -93,7 +93,8 @@ def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits:
     clock = clock or process_clock()
     main_table = aws.table(settings.main_table_name)
     governor = TenantRateGovernor(DynamoGovernorStore(main_table), limits, clock)
-    transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep)
+    transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep,
+                              timeout=(3.05, settings.xero_read_timeout_seconds))
 
     secrets = parameters.SecretsProvider(boto3_client=aws.client("secretsmanager"))
 
