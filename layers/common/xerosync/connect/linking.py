@@ -175,12 +175,13 @@ class FeedLinking:
     def _own_unrecorded(session: ConnectSession, account_id: str, existing: FeedRecord | None,
                         wanted: FeedConnection) -> FeedConnection | None:
         """A feed connection Xero has for this bank account that no link of the product records, if any: returned
-        when it feeds the Xero account wanted; otherwise Xero is asked to remove it (the user is asked to wait)."""
+        when it feeds the Xero account wanted; otherwise Xero is asked to remove it (the user is asked to wait).
+        The ended link's own feed connection, still there (its cleanup waits in the queue), is removed too."""
         recorded = existing.feed_connection_id if existing is not None else None
         for candidate in session.feed_connections():
-            if candidate.account_token != account_id or candidate.id == recorded or candidate.status == "REJECTED":
+            if candidate.account_token != account_id or candidate.status == "REJECTED":
                 continue
-            if _feeds(candidate, wanted):
+            if candidate.id != recorded and _feeds(candidate, wanted):
                 logger.info("adopting the feed connection an earlier link request made", extra={
                     "account_id": account_id, "feed_connection_id": candidate.id})
                 return candidate
