@@ -77,6 +77,7 @@ class SqsEventSourceMapping:
         self.outcomes: collections.deque[BatchOutcome] = collections.deque(maxlen=KEEP_OUTCOMES)
         self.hooks: DeliveryHooks | None = None
         self.in_flight = 0  # batches received and not finished (a receive in progress counts)
+        self.on_change: Callable[[], None] | None = None  # told whenever ``in_flight`` changes
         self.overlaps = 0  # batches of a group received while another of its batches was in flight (never, in SQS)
         self._groups: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
@@ -101,6 +102,8 @@ class SqsEventSourceMapping:
     def _busy(self, change: int) -> None:
         with self._lock:
             self.in_flight += change
+        if self.on_change is not None:
+            self.on_change()
 
     def _receive(self) -> list[dict[str, Any]]:
         wanted = self.source.batch_size

@@ -40,6 +40,7 @@ _applied = False
 _dynamodb_writes = threading.RLock()
 _sqs = threading.RLock()
 _visibility_set: set[str] = set()  # receipt handles whose visibility a consumer changed
+SQS_LISTENERS: list[Any] = []  # called after each message sent (a simulation's driver watches the world)
 _SQS_TIME = (sqs_models.unix_time, sqs_models.unix_time_millis)
 
 
@@ -50,10 +51,10 @@ class _Clock(Protocol):
 def use_clock(clock: _Clock | None) -> None:
     """Run moto's SQS on ``clock`` (None: real time again)."""
     if clock is None:
-        sqs_models.unix_time, sqs_models.unix_time_millis = _SQS_TIME  # type: ignore[assignment]
+        sqs_models.unix_time, sqs_models.unix_time_millis = _SQS_TIME
         return
-    sqs_models.unix_time = lambda dt=None: clock.time()  # type: ignore[assignment]
-    sqs_models.unix_time_millis = lambda dt=None: clock.time() * 1000.0  # type: ignore[assignment]
+    sqs_models.unix_time = lambda dt=None: clock.time()
+    sqs_models.unix_time_millis = lambda dt=None: clock.time() * 1000.0
 
 
 def visibility_set_by_consumer(receipt_handle: str) -> bool:
@@ -87,6 +88,15 @@ def apply() -> None:
         _visibility_set.add(receipt_handle)
 
     SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    send = SQSBackend.send_message
+
+    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        sent = send(self, *args, **kwargs)
+        for listener in SQS_LISTENERS:
+            listener()
+        return sent
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
     for name in ("receive_message", "send_message", "send_message_batch", "delete_message",
                  "delete_message_batch", "change_message_visibility", "change_message_visibility_batch",
                  "purge_queue", "get_queue_attributes"):
@@ -107,3 +117,30 @@ def _serialised(operation: Any, lock: threading.RLock) -> Any:
             return operation(*args, **kwargs)
 
     return atomic
+
+
+def sqs_outlook(queue_names: list[str], account: str, region: str) -> tuple[bool, float | None, int]:
+    """For a simulation's driver, in one look at moto's SQS (in this process): whether any of these queues has
+    a message a receive would hand out now, the earliest moment (epoch seconds, on SQS's clock) a hidden or
+    delayed one becomes receivable, and how many messages they hold in all."""
+    backend = sqs_models.sqs_backends[account][region]
+    deliverable, earliest, held = False, None, 0
+    with _sqs:
+        for name in queue_names:
+            queue = backend.queues.get(name)
+            if queue is None:
+                continue
+            busy_groups = {m.group_id for m in queue.pending_messages if m.group_id is not None and not m.visible}
+            for message in queue._messages:
+                held += 1
+                if message.delayed:
+                    moment = message.delayed_until / 1000.0
+                elif not message.visible:
+                    moment = message.visible_at / 1000.0
+                elif queue.fifo_queue and message.group_id in busy_groups:
+                    continue  # waits for its group, which a running invocation holds
+                else:
+                    deliverable = True
+                    continue
+                earliest = moment if earliest is None else min(earliest, moment)
+    return deliverable, earliest, held

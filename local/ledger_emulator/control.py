@@ -7,7 +7,8 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -34,9 +35,10 @@ class _Fault:
     seed: int = 0
     slow_s: float | None = None  # a slow page: answered normally, this many real seconds late
     fired: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def as_json(self) -> dict[str, Any]:
-        return {"status": self.status, "remaining": self.remaining, "path_contains": self.path_contains,
+        return {"id": self.id, "status": self.status, "remaining": self.remaining, "path_contains": self.path_contains,
                 "probability": self.probability, "slow_s": self.slow_s, "fired": self.fired}
 
 
@@ -64,7 +66,7 @@ class FaultInjector:
         self.fired_total = 0
 
     def add(self, status: int = 503, count: int | None = 1, path_contains: str | None = None, *,
-            probability: float | None = None, seed: int = 0, slow_s: float | None = None) -> None:
+            probability: float | None = None, seed: int = 0, slow_s: float | None = None) -> str:
         if slow_s is None and not 500 <= status <= 599:
             raise invalid("An injected fault is a 5xx status.")
         if count is not None and count < 1:
@@ -75,8 +77,16 @@ class FaultInjector:
             raise invalid("probability must be above 0 and at most 1.")
         if slow_s is not None and not 0 < slow_s <= 60:
             raise invalid("slow_s must be above 0 and at most 60 seconds.")
+        fault = _Fault(status, count, path_contains, probability, seed, slow_s)
         with self._lock:
-            self._faults.append(_Fault(status, count, path_contains, probability, seed, slow_s))
+            self._faults.append(fault)
+        return fault.id
+
+    def remove(self, fault_id: str) -> bool:
+        with self._lock:
+            before = len(self._faults)
+            self._faults = [f for f in self._faults if f.id != fault_id]
+            return len(self._faults) != before
 
     def take(self, path: str, identity: str = "") -> FaultDecision | None:
         """What to do with a request for ``path`` (``identity``: its query), counting the firing; None: answer."""
