@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -21,7 +22,7 @@ from local.ledger_emulator import LedgerEmulator, generated_spec
 from local.template import Template
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
-from tests.integration.sync_expenses.conftest import MODULE, Business, World
+from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
 from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
 from xerosync.attachments.service import GAVE_UP
 from xerosync.attachments.uploader import ReceiptUploader
@@ -127,24 +128,31 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     assert len(_creates(world)) == creates_before + 1
 
 
-def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
-        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
-    business, ids = _ready(world, 2)
-    user = world.user(business.business_id)
-
+def _killed_on_every_delivery(world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch,
+                              user: ApiUser, ids: list[str]) -> dict[str, Any]:
+    """The user syncs ``ids`` and every delivery of the batch is killed at the Lambda timeout, the last one too
+    (its message in the dead-letter queue): the job the user was given."""
     def killed(*_: object) -> None:
         raise SystemExit("the Lambda was killed at its timeout")
 
     monkeypatch.setattr(SpendMoneyWorker, "_sync", killed)
-    first = user.sync(ids)
+    job = user.sync(ids)
     for _ in range(MAX_RECEIVES):
         with pytest.raises(SystemExit):
             _next_delivery(world)
     assert _next_delivery(world, within=1.5) is None
     assert len(dead_letters()) == 1
-    assert {e["status"] for e in user.pending()} == {"QUEUED"}
     monkeypatch.undo()
+    return job
+
+
+def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
+        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
+    business, ids = _ready(world, 2)
+    user = world.user(business.business_id)
+    first = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
+    assert {e["status"] for e in user.pending()} == {"QUEUED"}
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
     # The API decides in its own function, the planner in the worker's: both see time the same way
     for function, build in (("SyncExpensesApiFunction", get_expense_service),
@@ -162,24 +170,12 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     _exactly_once(world, business, ids)
 
 
-
 def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_error_with_the_way_out(
         world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a batch whose every delivery is killed at the Lambda timeout, the last one too
     business, ids = _ready(world, 2)
     user = world.user(business.business_id)
-
-    def killed(*_: object) -> None:
-        raise SystemExit("the Lambda was killed at its timeout")
-
-    monkeypatch.setattr(SpendMoneyWorker, "_sync", killed)
-    job = user.sync(ids)
-    for _ in range(MAX_RECEIVES):
-        with pytest.raises(SystemExit):
-            _next_delivery(world)
-    assert _next_delivery(world, within=1.5) is None
-    assert len(dead_letters()) == 1
-    monkeypatch.undo()
+    job = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
     schedule = Scheduler(world.aws.template, world.runtime)
     # When the minute's schedule runs before such a delivery could have ended, it leaves the batch alone
     assert schedule.fire("EveryMinute")["batches_settled"] == 0
