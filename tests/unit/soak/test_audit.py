@@ -194,3 +194,19 @@ def test_work_left_queued_at_the_end_fails_the_soak() -> None:
     facts = _facts()
     facts.leftovers["FeedSyncQueue"] = 2
     assert _failing(facts) == {"leftovers": 2}
+
+
+def test_an_expense_in_xero_with_another_amount_than_the_ledgers_is_reported() -> None:
+    facts = _facts()
+    facts.spend_money[0] = replace(facts.spend_money[0], total=Decimal("4.00"))
+    assert _failing(facts) == {"expenses_stale": 1}
+    # (unless the user edited it after sync, which the product shows as updated)
+    facts.expenses[0] = replace(facts.expenses[0], updated=True)
+    assert audit(facts).failures == []
+
+
+def test_postings_of_an_account_whose_link_did_not_survive_are_reported_not_silently_skipped() -> None:
+    facts = _facts()
+    facts.feeds[0] = replace(facts.feeds[0], status="DISCONNECTED")
+    found = _failing(facts)
+    assert found["unlinked"] == 2
