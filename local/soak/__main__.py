@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import pickle
 import signal
 import sys
 import time
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--organisations", type=int, help="override the number of Xero organisations")
     parser.add_argument("--days", type=int, help="override the number of days")
     parser.add_argument("--concurrency", type=int, default=4, help="invocations in flight per queue (default 4)")
+    parser.add_argument("--facts", metavar="FILE",
+                        help="also keep what the auditor read (a pickle), to look into a failure")
     parser.add_argument("--strict", action="store_true",
                         help="hold every request to Xero's OpenAPI files, as the tests do (slower)")
     args = parser.parse_args(argv)
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     facts = Driver(world, Options(seed=args.seed, rate=args.rate, concurrency=args.concurrency, strict=args.strict,
                                   progress=lambda line: print(line, flush=True))).run()
+    if args.facts:
+        with open(args.facts, "wb") as kept:
+            pickle.dump(facts, kept)
     report = audit(facts)
     title = (f"Soak, seed {args.seed}, faults at {args.rate:.0%} of calls at every boundary: {world.describe()}; "
              f"{time.monotonic() - started:,.0f} s")
