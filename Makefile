@@ -65,6 +65,9 @@ fuzz: venv ## fuzz the HTTP API against docs/openapi.json on the local stack (sc
 demo: venv ## run the product end to end on the local stack and tell its story
 	$(BIN)/python -m local demo
 
+soak: venv ## the chaos soak, audited: SEED=1 RATE=0.2, SHORT=1 for a few businesses over a few days (exit 1: lost, doubled or stuck)
+	$(BIN)/python -m local.soak --seed $(or $(SEED),1) --rate $(or $(RATE),0.2) $(if $(SHORT),--short) $(SOAK_ARGS)
+
 up: venv ## bring the local stack up on fixed ports and keep it up
 	$(BIN)/python -m local up
 
@@ -112,4 +115,4 @@ deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
 
-.PHONY: help venv sam-venv tools-venv browser test fuzz demo up console screenshots token openapi lint audit lock build bench deploy clean
+.PHONY: help venv sam-venv tools-venv browser test fuzz demo soak up console screenshots token openapi lint audit lock build bench deploy clean

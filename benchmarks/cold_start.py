@@ -159,7 +159,7 @@ class SeededStack:
         from local.stack import DevStack, DevStackConfig
 
         # Sync now and the live connection check would answer a second request from what the first recorded.
-        self.stack = DevStack(DevStackConfig(log_level="ERROR", pollers_per_queue=0, extra_environment={
+        self.stack = DevStack(DevStackConfig(log_level="ERROR", concurrency=0, extra_environment={
             "SYNC_NOW_INTERVAL_SECONDS": "0", "CONNECTION_CONFIRM_SECONDS": "0"})).start()
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ CodeUri on ``sys.path`` (module names are unique across functions, so they never
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import importlib
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 from local.template import REPO_ROOT, FunctionSpec, Template
 
 LAYER_DIR = REPO_ROOT / "layers" / "common"
+KEEP_INVOCATIONS = 1000  # the last invocations, for tests to read (a long run must not keep every event)
 
 # The function whose execution role AWS would use for what runs now (its handler, or Lambda's poller
 # receiving and deleting its messages); None for everything else in the process.
@@ -67,14 +69,15 @@ class Invocation:
 
 
 class LambdaRuntime:
-    """Imports handlers on first use and invokes them; keeps a log of invocations for tests."""
+    """Imports handlers on first use and invokes them, several at once if asked (each in its own thread, as
+    concurrent Lambda instances); keeps the last invocations for tests."""
 
-    def __init__(self, template: Template) -> None:
+    def __init__(self, template: Template, clock: Any = None) -> None:
         self.functions = template.functions()
         self.template = template
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()
-        self.invocations: list[Invocation] = []
+        self.invocations: collections.deque[Invocation] = collections.deque(maxlen=KEEP_INVOCATIONS)
         self.listeners: list[Callable[[Invocation], None]] = []
         for path in {LAYER_DIR, *(spec.code_uri for spec in self.functions.values())}:
             if str(path) not in sys.path:
@@ -83,6 +86,18 @@ class LambdaRuntime:
         from xerosync.lifecycle import set_environment_key
 
         set_environment_key(acting_function)
+        self._clock = clock
+        if clock is not None:
+            from xerosync.clock import use_process_clock
+
+            use_process_clock(clock)  # the functions' time (as on the emulators and SQS): a soak's virtual clock
+
+    def close(self) -> None:
+        """The functions' clock is real time again."""
+        if self._clock is not None:
+            from xerosync.clock import use_process_clock
+
+            use_process_clock(None)
 
     def handler(self, function: str) -> Callable[[dict[str, Any], Any], Any]:
         with self._lock:

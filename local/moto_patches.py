@@ -6,6 +6,17 @@ its *last* message is reached, which it then delivers first: the group comes bac
 SQS redelivers the group from its oldest message. Clearing every timed-out mark before the walk gives
 SQS's order. ``tests/integration/local_runner`` proves the order with the patch applied.
 
+Concurrent consumers: moto's SQS keeps a queue's messages and in-flight groups in plain lists and sets, so
+two receives at once could both hand out one FIFO group. The local runner polls a queue with several
+invocations in flight, as Lambda does: the SQS backend's operations run one at a time.
+
+Whose visibility: a consumer's ``ChangeMessageVisibility`` (the product's "come back after Retry-After") is
+remembered by receipt handle, so that the local runner, which shortens the visibility of a failed message
+(seconds instead of the queue's minutes), leaves a visibility the consumer chose alone.
+
+SQS on another clock: ``use_clock`` makes SQS's visibility timeouts, delays and deduplication windows run on
+the clock handed in (the soak's virtual clock, shared with the product and the emulators).
+
 Atomic conditional writes: moto evaluates a write's condition and then applies it with no lock, so two
 threads can both pass ``attribute_not_exists`` or ``version = :v``. DynamoDB applies each conditional
 write atomically, and the product's leases and optimistic versions rely on it; the writes are serialised.
@@ -18,14 +29,41 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any
+from typing import Any, Protocol
 
+import moto.sqs.models as sqs_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.models import SQSBackend
 
 _applied = False
 _dynamodb_writes = threading.RLock()
+_sqs = threading.RLock()
+_visibility_set: set[str] = set()  # receipt handles whose visibility a consumer changed
+SQS_LISTENERS: list[Any] = []  # called after each message sent (a simulation's driver watches the world)
+_SQS_TIME = (sqs_models.unix_time, sqs_models.unix_time_millis)
+
+
+class _Clock(Protocol):
+    def time(self) -> float: ...
+
+
+def use_clock(clock: _Clock | None) -> None:
+    """Run moto's SQS on ``clock`` (None: real time again)."""
+    if clock is None:
+        sqs_models.unix_time, sqs_models.unix_time_millis = _SQS_TIME
+        return
+    sqs_models.unix_time = lambda dt=None: clock.time()
+    sqs_models.unix_time_millis = lambda dt=None: clock.time() * 1000.0
+
+
+def visibility_set_by_consumer(receipt_handle: str) -> bool:
+    """Whether a consumer changed this received message's visibility (and forget it)."""
+    with _sqs:
+        if receipt_handle in _visibility_set:
+            _visibility_set.discard(receipt_handle)
+            return True
+        return False
 
 
 def apply() -> None:
@@ -42,18 +80,67 @@ def apply() -> None:
         return original(self, queue_name, *args, **kwargs)
 
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+    change_visibility = SQSBackend.change_message_visibility
+
+    def change_message_visibility(self: SQSBackend, queue_name: str, receipt_handle: str,
+                                  visibility_timeout: int) -> None:
+        change_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        _visibility_set.add(receipt_handle)
+
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign]
+    send = SQSBackend.send_message
+
+    def send_message(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        sent = send(self, *args, **kwargs)
+        for listener in SQS_LISTENERS:
+            listener()
+        return sent
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    for name in ("receive_message", "send_message", "send_message_batch", "delete_message",
+                 "delete_message_batch", "change_message_visibility", "change_message_visibility_batch",
+                 "purge_queue", "get_queue_attributes"):
+        if hasattr(SQSBackend, name):
+            setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name), _sqs))
 
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
-            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
-    DynamoHandler.update_item = _serialised(DynamoHandler.update_item)  # type: ignore[method-assign]
+            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_writes))
+    DynamoHandler.update_item = _serialised(DynamoHandler.update_item, _dynamodb_writes)  # type: ignore[method-assign]
     _applied = True
 
 
-def _serialised(write: Any) -> Any:
-    @functools.wraps(write)
+def _serialised(operation: Any, lock: threading.RLock) -> Any:
+    @functools.wraps(operation)
     def atomic(*args: Any, **kwargs: Any) -> Any:
-        with _dynamodb_writes:
-            return write(*args, **kwargs)
+        with lock:
+            return operation(*args, **kwargs)
 
     return atomic
+
+
+def sqs_outlook(queue_names: list[str], account: str, region: str) -> tuple[bool, float | None, int]:
+    """For a simulation's driver, in one look at moto's SQS (in this process): whether any of these queues has
+    a message a receive would hand out now, the earliest moment (epoch seconds, on SQS's clock) a hidden or
+    delayed one becomes receivable, and how many messages they hold in all."""
+    backend = sqs_models.sqs_backends[account][region]
+    deliverable, earliest, held = False, None, 0
+    with _sqs:
+        for name in queue_names:
+            queue = backend.queues.get(name)
+            if queue is None:
+                continue
+            busy_groups = {m.group_id for m in queue.pending_messages if m.group_id is not None and not m.visible}
+            for message in queue._messages:
+                held += 1
+                if message.delayed:
+                    moment = message.delayed_until / 1000.0
+                elif not message.visible:
+                    moment = message.visible_at / 1000.0
+                elif queue.fifo_queue and message.group_id in busy_groups:
+                    continue  # waits for its group, which a running invocation holds
+                else:
+                    deliverable = True
+                    continue
+                earliest = moment if earliest is None else min(earliest, moment)
+    return deliverable, earliest, held

@@ -51,13 +51,21 @@ class DevStackConfig:
     ledger_port: int = 0
     # Deployed queues hide a failed message for minutes; locally it comes back after this many seconds.
     visibility_timeout: int | None = 2
-    pollers_per_queue: int = 2  # on standard queues (FIFO queues get one); 0: no polling, tests pump by hand
+    # Invocations each queue's mapping keeps in flight at once (several FIFO message groups, never two batches of
+    # one), capped by the template's MaximumConcurrency; 0: no polling, tests pump by hand.
+    concurrency: int = 4
     schedule_speed: float | None = None  # None: schedules fire only on demand
     log_level: str = "WARNING"
     key_path: Path | None = None
+    # One clock for everything (the functions, the emulators, SQS's timing): the soak's virtual clock. None: real
+    # time, with the emulators on ``xero_clock`` / ``ledger_clock`` if given.
+    clock: Any = None
     xero_clock: Any = None
     ledger_clock: Any = None
     emulators: bool = True
+    # Xero's OpenAPI files checked on every request (when they are there): the tests' guard; a soak that sends
+    # a hundred thousand requests the tests already hold to the files may turn it off (a third of the cost).
+    xero_strict: bool = True
     extra_environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -83,6 +91,8 @@ class DevStack:
         cfg = self.config
         self._saved_environ = dict(os.environ)
         moto_patches.apply()
+        if cfg.clock is not None:
+            moto_patches.use_clock(cfg.clock)
         # moto server logs every AWS call through werkzeug; the API's own request log is local.http.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.moto = ThreadedMotoServer(ip_address=cfg.host, port=cfg.moto_port, verbose=False)
@@ -121,7 +131,7 @@ class DevStack:
                            **cfg.extra_environment})
         _forget_cached_adapters()
 
-        self.runtime = LambdaRuntime(self.template)
+        self.runtime = LambdaRuntime(self.template, clock=cfg.clock)
         issuer = self.template.authorizer()
         self.authority = DevTokenAuthority(issuer=issuer["issuer"], audience=issuer["audience"],
                                            key_path=cfg.key_path)
@@ -138,15 +148,9 @@ class DevStack:
             mapping = SqsEventSourceMapping(source, self.template, self.runtime, sqs,
                                             self.provisioned.queue_url(source.queue))
             self.mappings[source.function] = mapping
-            if cfg.pollers_per_queue:
-                # Lambda never receives a message again while an invocation holds it (a queue's visibility
-                # timeout outlasts its consumer's timeout). Locally visibility is seconds, so on a FIFO queue,
-                # where one tenant's batch may take longer than that, a single poller keeps that promise:
-                # the message can come back only after its invocation has ended.
-                fifo = self.template.resolve(self.template.body["Resources"][source.queue]["Properties"]).get(
-                    "FifoQueue", False)
-                mapping.start(pollers=1 if fifo else cfg.pollers_per_queue)
-        self.scheduler = Scheduler(self.template, self.runtime, speed=cfg.schedule_speed or 1.0)
+            if cfg.concurrency:
+                mapping.start(concurrency=cfg.concurrency)
+        self.scheduler = Scheduler(self.template, self.runtime, speed=cfg.schedule_speed or 1.0, clock=cfg.clock)
         if cfg.schedule_speed:
             self.scheduler.start()
         self.ready_seconds = time.perf_counter() - started
@@ -157,11 +161,11 @@ class DevStack:
         from local.xero_emulator import XeroEmulator
 
         cfg = self.config
-        self.xero = XeroEmulator(clock=cfg.xero_clock or SystemClock())
+        self.xero = XeroEmulator(clock=cfg.xero_clock or cfg.clock or SystemClock(), strict=cfg.xero_strict)
         self.urls["xero"] = self.xero.start(host=cfg.host, port=cfg.xero_port)
         self.xero.register_app(LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, [redirect_uri], name="Local Dev App")
         events = boto3.client("events", endpoint_url=self.urls["moto"], region_name=REGION)
-        self.ledger = LedgerEmulator(clock=cfg.ledger_clock or SystemClock(),
+        self.ledger = LedgerEmulator(clock=cfg.ledger_clock or cfg.clock or SystemClock(),
                                      event_publisher=EventBridgePublisher(events, LEDGER_BUS))
         self.urls["ledger"] = self.ledger.start(host=cfg.host, port=cfg.ledger_port)
 
@@ -177,6 +181,10 @@ class DevStack:
                 emulator.stop()
         if self.moto:
             self.moto.stop()
+        if self.config.clock is not None:
+            moto_patches.use_clock(None)
+        if self.runtime is not None:
+            self.runtime.close()
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)

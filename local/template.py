@@ -70,6 +70,7 @@ class SqsSource:
     batch_size: int
     batching_window: int
     report_failures: bool
+    maximum_concurrency: int | None = None  # ScalingConfig: invocations the mapping may have in flight at once
 
 
 @dataclass
@@ -277,6 +278,8 @@ class Template:
                 function=lid, queue=queue, batch_size=int(props.get("BatchSize", 10)),
                 batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
                 report_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                maximum_concurrency=(int(props["ScalingConfig"]["MaximumConcurrency"])
+                                     if "MaximumConcurrency" in props.get("ScalingConfig", {}) else None),
             ))
         return sources
 

@@ -2,7 +2,9 @@
 receipts are to be in its Spend Money; each missing file is one Xero call (xerosync.attachments).
 
 A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
-SQS redeliver it until the DLQ, whose alarm tells a person. What is already in Xero is never sent again.
+SQS redeliver it until the DLQ, whose alarm tells a person. The last delivery first marks the receipts not in
+Xero failed, with the reason and the way out, so that none is left "on the way". What is already in Xero is
+never sent again.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from xerosync.attachments import service  # noqa: F401
 from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.expenses.models import AttachmentUploadRequest
 from xerosync.observability import instrument, logger
-from xerosync.queue import consume
+from xerosync.queue import consume, receives
+from xerosync.settings import get_settings
 
 
 def _process(record: SQSRecord) -> None:
     request = AttachmentUploadRequest.model_validate_json(record.body)
     logger.append_keys(transaction_id=request.transaction_id, tenant_id=request.tenant_id)
     try:
-        get_receipts_worker().process(request)
+        last_delivery = receives(record) >= get_settings().receipt_upload_max_receives
+        get_receipts_worker().process(request, last_delivery=last_delivery)
     finally:
         logger.remove_keys(["transaction_id", "tenant_id"])
 

@@ -7,12 +7,13 @@ itself through DispatchQueue from where it stopped.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from xerosync.clock import process_clock, utc_now
 from xerosync.feeds.dispatch import DispatchReport, dispatch_due_feeds
 from xerosync.feeds.messages import DispatchContinuation, schedule_window
 from xerosync.feeds.wiring import get_connection_store, get_dispatch_queue, get_feed_store, get_feed_sync_queue
@@ -38,7 +39,7 @@ def _dispatch(context: LambdaContext, window: str, after: str | None = None, hop
 def _scheduled_window(event: dict[str, Any]) -> str:
     # EventBridge stamps a scheduled event with the time it was due; a redelivery carries the same time.
     raw = str(event.get("time") or "")
-    moment = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else datetime.now(UTC)
+    moment = datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else utc_now(process_clock())
     return schedule_window(moment)
 
 

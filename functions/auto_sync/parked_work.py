@@ -1,5 +1,7 @@
 """Scheduled every minute: sends parked work (waiting out Xero's limits) back to its queue when its wait is over,
-so a message comes back within a minute of Xero's Retry-After, whatever its length."""
+so a message comes back within a minute of Xero's Retry-After, whatever its length; and settles Spend Money
+batches killed on their last delivery, so their expenses say so instead of waiting without a word
+(``xerosync.expenses.sweeper``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import aws
-from xerosync.clock import SystemClock
+from xerosync.clock import process_clock
+from xerosync.expenses.wiring import get_abandoned_batch_sweeper
 from xerosync.observability import instrument, logger, metrics
 from xerosync.settings import get_settings
 from xerosync.store.parked import ParkedWorkStore
@@ -34,7 +37,9 @@ def resume_due_work(store: ParkedWorkStore, sqs: Any, now: float) -> int:
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     store = ParkedWorkStore(aws.table(get_settings().main_table_name))
-    resumed = resume_due_work(store, aws.client("sqs"), SystemClock().time())
+    now = process_clock().time()
+    resumed = resume_due_work(store, aws.client("sqs"), now)
     metrics.add_metric(name="WorkResumed", unit="Count", value=resumed)
-    logger.info("parked work resumed", extra={"resumed": resumed})
-    return {"resumed": resumed}
+    settled = get_abandoned_batch_sweeper().sweep(now, lambda: context.get_remaining_time_in_millis() / 1000)
+    logger.info("parked work resumed", extra={"resumed": resumed, "batches_settled": settled})
+    return {"resumed": resumed, "batches_settled": settled}

@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
+from local.chance import Occurrences, chance, draw
 from local.ledger_emulator.models import Counterparty, ReceiptSpec, invalid, parse_time
 from local.ledger_emulator.receipts import generated_spec, uploaded_spec
 from local.ledger_emulator.state import UNSET, TransactionChanges, Unset
@@ -27,12 +29,32 @@ if TYPE_CHECKING:
 @dataclass
 class _Fault:
     status: int
-    remaining: int
+    remaining: int | None  # None: no limit
     path_contains: str | None
+    probability: float | None = None
+    seed: int = 0
+    slow_s: float | None = None  # a slow page: answered normally, this many real seconds late
+    fired: int = 0
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status, "remaining": self.remaining, "path_contains": self.path_contains,
+                "probability": self.probability, "slow_s": self.slow_s, "fired": self.fired}
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """What happens to one contract request: a 5xx ``status``, or a ``delay`` before the normal answer."""
+
+    status: int | None = None
+    delay: float = 0.0
 
 
 class FaultInjector:
-    """Makes the next ``count`` contract requests (optionally only paths containing a string) fail.
+    """Makes contract requests (optionally only paths containing a string) fail with a 5xx, or answer slowly:
+    the next ``count`` of them, or each with ``probability`` (drawn from ``seed`` and the request, so a seed gives
+    a request the same fate whatever order concurrent requests arrive in; ``local.chance``). Every firing is
+    counted, per fault and in total.
 
     The contract allows 5xx answers; a product's retry logic needs a ledger that gives them on demand.
     """
@@ -40,36 +62,124 @@ class FaultInjector:
     def __init__(self) -> None:
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
+        self._occurrences = Occurrences()
+        self.fired_total = 0
 
-    def add(self, status: int = 503, count: int = 1, path_contains: str | None = None) -> None:
-        if not 500 <= status <= 599:
+    def add(self, status: int = 503, count: int | None = 1, path_contains: str | None = None, *,
+            probability: float | None = None, seed: int = 0, slow_s: float | None = None) -> str:
+        if slow_s is None and not 500 <= status <= 599:
             raise invalid("An injected fault is a 5xx status.")
-        if count < 1:
+        if count is not None and count < 1:
             raise invalid("count must be 1 or more.")
+        if count is None and probability is None:
+            raise invalid("A fault without a count needs a probability.")
+        if probability is not None and not 0 < probability <= 1:
+            raise invalid("probability must be above 0 and at most 1.")
+        if slow_s is not None and not 0 < slow_s <= 60:
+            raise invalid("slow_s must be above 0 and at most 60 seconds.")
+        fault = _Fault(status, count, path_contains, probability, seed, slow_s)
         with self._lock:
-            self._faults.append(_Fault(status, count, path_contains))
+            self._faults.append(fault)
+        return fault.id
 
-    def take(self, path: str) -> int | None:
-        """The status to answer ``path`` with, consuming one use of the first matching fault."""
+    def remove(self, fault_id: str) -> bool:
+        with self._lock:
+            before = len(self._faults)
+            self._faults = [f for f in self._faults if f.id != fault_id]
+            return len(self._faults) != before
+
+    def take(self, path: str, identity: str = "") -> FaultDecision | None:
+        """What to do with a request for ``path`` (``identity``: its query), counting the firing; None: answer."""
         with self._lock:
             for fault in self._faults:
-                if fault.path_contains is None or fault.path_contains in path:
+                if fault.path_contains is not None and fault.path_contains not in path:
+                    continue
+                if fault.probability is not None and draw(fault.seed, self._occurrences, fault.status,
+                                                          fault.slow_s, path, identity) >= fault.probability:
+                    continue
+                fault.fired += 1
+                self.fired_total += 1
+                if fault.remaining is not None:
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)
-                    return fault.status
+                if fault.slow_s is not None:
+                    return FaultDecision(delay=fault.slow_s)
+                return FaultDecision(status=fault.status)
         return None
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self.fired_total = 0
+        self._occurrences.clear()
 
     @property
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [
-                {"status": f.status, "remaining": f.remaining, "path_contains": f.path_contains} for f in self._faults
-            ]
+            return [f.as_json() for f in self._faults]
+
+
+class EventFaults:
+    """What EventBridge delivery does to the ledger's events (the contract: at least once, in any order): each
+    event is lost, duplicated or delayed (published after events that came later) with its probability, drawn
+    from ``seed`` and the event (transaction, version, type). Counted per kind."""
+
+    def __init__(self) -> None:
+        self.lose = self.duplicate = self.delay = 0.0
+        self.seed = 0
+        self.counts = {"lost": 0, "duplicated": 0, "delayed": 0}
+        self._held: list[tuple[int, Any]] = []  # (publishes still to wait, event)
+        self._occurrences = Occurrences()
+        self._lock = threading.Lock()
+
+    def configure(self, *, lose: float = 0.0, duplicate: float = 0.0, delay: float = 0.0, seed: int = 0) -> None:
+        for name, value in (("lose", lose), ("duplicate", duplicate), ("delay", delay)):
+            if not 0 <= value <= 1:
+                raise invalid(f"{name} must be between 0 and 1.")
+        with self._lock:
+            self.lose, self.duplicate, self.delay, self.seed = lose, duplicate, delay, seed
+
+    def apply(self, events: list[Any]) -> list[Any]:
+        """The events to publish now, in the order EventBridge would deliver them."""
+        out: list[Any] = []
+        with self._lock:
+            due = [event for wait, event in self._held if wait <= 1]
+            self._held = [(wait - 1, event) for wait, event in self._held if wait > 1]
+            for event in events:
+                identity = (event.detail.get("transaction_id"), event.detail.get("version"), event.detail_type)
+                roll = draw(self.seed, self._occurrences, *identity)
+                if roll < self.lose:
+                    self.counts["lost"] += 1
+                elif roll < self.lose + self.delay:
+                    self.counts["delayed"] += 1
+                    self._held.append((1 + int(chance(self.seed, "hold", *identity) * 5), event))
+                elif roll < self.lose + self.delay + self.duplicate:
+                    self.counts["duplicated"] += 1
+                    out.extend([event, event])
+                else:
+                    out.append(event)
+            out.extend(due)  # after newer ones: out of order
+        return out
+
+    def release(self) -> list[Any]:
+        """Every event still held back, to publish now."""
+        with self._lock:
+            held = [event for _, event in self._held]
+            self._held.clear()
+        return held
+
+    def clear(self) -> None:
+        with self._lock:
+            self.lose = self.duplicate = self.delay = 0.0
+            self.counts = {"lost": 0, "duplicated": 0, "delayed": 0}
+            self._held.clear()
+        self._occurrences.clear()
+
+    def as_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {"lose": self.lose, "duplicate": self.duplicate, "delay": self.delay, "seed": self.seed,
+                    "counts": dict(self.counts), "held": len(self._held)}
 
 
 # ---------------------------------------------------------------------------------------------- bodies
@@ -188,8 +298,18 @@ class SeedIn(_Body):
 
 class FaultIn(_Body):
     status: StrictInt = 503
-    count: StrictInt = 1
+    count: StrictInt | None = 1
     path_contains: StrictStr | None = None
+    probability: float | None = None
+    seed: StrictInt = 0
+    slow_s: float | None = None
+
+
+class EventFaultsIn(_Body):
+    lose: float = 0.0
+    duplicate: float = 0.0
+    delay: float = 0.0
+    seed: StrictInt = 0
 
 
 def _body() -> dict[str, Any]:
@@ -331,12 +451,31 @@ def control_blueprint(emulator: LedgerEmulator) -> Blueprint:
     @bp.post("/faults")
     def add_fault() -> Response:
         body = FaultIn.model_validate(_body())
-        emulator.faults.add(body.status, body.count, body.path_contains)
+        emulator.faults.add(body.status, body.count, body.path_contains, probability=body.probability,
+                            seed=body.seed, slow_s=body.slow_s)
         return _created({"faults": emulator.faults.pending})
+
+    @bp.get("/faults")
+    def list_faults() -> Response:
+        return jsonify({"faults": emulator.faults.pending, "fired": emulator.faults.fired_total})
 
     @bp.delete("/faults")
     def clear_faults() -> Response:
         emulator.faults.clear()
         return jsonify({"faults": []})
+
+    @bp.put("/event-faults")
+    def set_event_faults() -> Response:
+        body = EventFaultsIn.model_validate(_body())
+        emulator.event_faults.configure(lose=body.lose, duplicate=body.duplicate, delay=body.delay, seed=body.seed)
+        return jsonify(emulator.event_faults.as_json())
+
+    @bp.get("/event-faults")
+    def event_faults() -> Response:
+        return jsonify(emulator.event_faults.as_json())
+
+    @bp.post("/event-faults/release")
+    def release_events() -> Response:
+        return jsonify({"released": emulator.release_held_events()})
 
     return bp

@@ -15,7 +15,7 @@ from decimal import Decimal
 from types import TracebackType
 
 from local.clock import SystemClock
-from local.ledger_emulator.control import FaultInjector
+from local.ledger_emulator.control import EventFaults, FaultInjector
 from local.ledger_emulator.events import EventPublisher, LedgerEvent
 from local.ledger_emulator.generator import SeedSummary, business_plan, ongoing_generator, seed_ledger
 from local.ledger_emulator.http_api import create_app
@@ -67,6 +67,7 @@ class LedgerEmulator:
         self.event_bus_name = event_bus_name
         self.state = LedgerState(self.clock)
         self.faults = FaultInjector()
+        self.event_faults = EventFaults()
         # Errors from the publisher: a failed delivery must not fail the posting (the ledger's write has
         # happened), but a test must be able to see it.
         self.publish_errors: list[Exception] = []
@@ -90,6 +91,7 @@ class LedgerEmulator:
         """Forget every business, account, transaction, event, fault and publish error."""
         self.state.reset()
         self.faults.clear()
+        self.event_faults.clear()
         self.publish_errors.clear()
 
     def __enter__(self) -> LedgerEmulator:
@@ -348,7 +350,16 @@ class LedgerEmulator:
 
     # ------------------------------------------------------------------------------------------ events
 
+    def release_held_events(self) -> int:
+        """Publish every event the event faults hold back (delayed delivery); returns how many."""
+        held = self.event_faults.release()
+        self._deliver(held)
+        return len(held)
+
     def _publish(self, events: Sequence[LedgerEvent]) -> None:
+        self._deliver(self.event_faults.apply(list(events)))
+
+    def _deliver(self, events: Sequence[LedgerEvent]) -> None:
         if not events or self.event_publisher is None:
             return
         entries = [e.to_entry(self.event_bus_name) for e in events]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -61,10 +62,12 @@ def create_app(emulator: LedgerEmulator) -> Flask:
     def _correlate_and_inject_faults() -> Response | None:
         g.request_id = request.headers.get(REQUEST_ID_HEADER) or f"led-{uuid.uuid4().hex[:16]}"
         if request.path.startswith("/v1/"):
-            status = emulator.faults.take(request.path)
-            if status is not None:
-                code = "ledger_unavailable" if status == 503 else "internal_error"
-                return error_response(status, code, "Fault injected through /_ledger/faults.")
+            fault = emulator.faults.take(request.path, request.query_string.decode())
+            if fault is not None and fault.delay:
+                time.sleep(fault.delay)  # a slow page (real time: the caller's timeout is real)
+            elif fault is not None and fault.status is not None:
+                code = "ledger_unavailable" if fault.status == 503 else "internal_error"
+                return error_response(fault.status, code, "Fault injected through /_ledger/faults.")
         return None
 
     @app.after_request

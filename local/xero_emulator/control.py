@@ -81,6 +81,9 @@ class ControlApi:
         self._add("GET", "/_emulator/spec-violations", lambda r, v, b: e.spec_violations)
         self._add("DELETE", "/_emulator/spec-violations", self._clear_violations)
         self._add("GET", "/_emulator/faults", lambda r, v, b: e.faults())
+        self._add("GET", "/_emulator/faults/fired", lambda r, v, b: e.fired_faults())
+        self._add("POST", "/_emulator/tokens/expire",
+                  lambda r, v, b: {"expired": e.expire_access_tokens(b.get("tenant_id"))})
         self._add("POST", "/_emulator/faults", lambda r, v, b: e.add_fault(**b))
         self._add("DELETE", "/_emulator/faults", self._clear_faults)
         self._add("DELETE", "/_emulator/faults/(?P<id>[^/]+)", lambda r, v, b: {"removed": e.remove_fault(v["id"])})

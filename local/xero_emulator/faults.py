@@ -15,10 +15,15 @@ Kinds:
 ``invalid_grant`` the token endpoint answers 400 ``{"error":"invalid_grant"}``.
 ``disconnect``    the tenant's connections are removed (as if the user disconnected the app in Xero) just
                   before the request is authorised, so it and every later tenant call get 403.
+``token_expired`` the request's access token expires now (before the request is authorised), so it gets
+                  Xero's 401 for an expired token and the client must refresh: a forced token refresh.
 
 Matching: ``path`` is a glob (``*`` crosses ``/``) or ``re:<regex>``, compared case-insensitively;
 ``method`` is a verb or ``*``; ``tenant`` a tenant id or None for any. A fault fires on every
-``every``-th matching request, at most ``times`` times (None: no limit).
+``every``-th matching request, or, with ``probability``, on each matching request with that chance, drawn
+from ``seed`` and the request's identity (``local.chance``: the same seed gives the same request the same
+fate whatever order concurrent requests arrive in); at most ``times`` times (None: no limit). Every firing is
+counted (``fired``) and logged (``FaultPlan.fired_log``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-FAULT_KINDS = frozenset({"error", "rate_limit", "timeout", "drop", "invalid_grant", "disconnect"})
+from local.chance import Occurrences, draw
+
+FAULT_KINDS = frozenset({"error", "rate_limit", "timeout", "drop", "invalid_grant", "disconnect", "token_expired"})
 RATE_LIMIT_PROBLEMS = frozenset({"minute", "day", "concurrent", "appminute"})
 
 
@@ -48,6 +55,8 @@ class Fault:
     hold_s: float | None = None
     commit: bool = False
     body: Any = None
+    probability: float | None = None
+    seed: int = 0
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     matched: int = 0
     fired: int = 0
@@ -59,6 +68,8 @@ class Fault:
             raise ValueError(f"problem must be one of {sorted(RATE_LIMIT_PROBLEMS)}")
         if self.every < 1:
             raise ValueError("every must be at least 1")
+        if self.probability is not None and not 0 < self.probability <= 1:
+            raise ValueError("probability must be above 0 and at most 1")
         if self.times is not None and self.times < 0:
             raise ValueError("times must be positive or None")
         if self.path.startswith("re:"):
@@ -97,6 +108,9 @@ class FaultPlan:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._occurrences = Occurrences()
+        #: Every firing: the fault, its kind and the request it fell on (emulator time, for the caller's report).
+        self.fired_log: list[dict[str, Any]] = []
 
     def add(self, fault: Fault) -> Fault:
         with self._lock:
@@ -112,19 +126,35 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self.fired_log.clear()
+        self._occurrences.clear()
 
     def all(self) -> list[Fault]:
         with self._lock:
             return list(self._faults)
 
-    def take(self, method: str, path: str, tenant: str | None, stage: str) -> Fault | None:
-        """The fault to apply to this request at this stage, counting the match; None when none fires."""
+    def take(self, method: str, path: str, tenant: str | None, stage: str, identity: str = "",
+             at: float | None = None) -> Fault | None:
+        """The fault to apply to this request at this stage, counting the match; None when none fires.
+        ``identity`` tells requests apart for probabilities (the Idempotency-Key, or a digest of the body)."""
         with self._lock:
             for fault in self._faults:
                 if fault.stage != stage or fault.exhausted or not fault.matches(method, path, tenant):
                     continue
                 fault.matched += 1
-                if fault.matched % fault.every == 0:
+                if fault.probability is not None:
+                    fires = draw(fault.seed, self._occurrences, fault.kind, fault.status, fault.problem,
+                                 method.upper(), path.lower(), (tenant or "").lower(), identity) < fault.probability
+                else:
+                    fires = fault.matched % fault.every == 0
+                if fires:
                     fault.fired += 1
+                    self.fired_log.append({"fault_id": fault.id, "kind": fault.kind, "status": fault.status,
+                                           "problem": fault.problem, "commit": fault.commit, "method": method,
+                                           "path": path, "tenant": tenant, "at": at})
                     return fault
         return None
+
+    def fired(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.fired_log)

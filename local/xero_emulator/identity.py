@@ -457,6 +457,30 @@ class IdentityService:
         )
 
     # ------------------------------------------------------------------------------------ bearer auth
+    def expire_access_token(self, request: ApiRequest) -> bool:
+        """The request's access token expires now (its next use, this request included, gets 401)."""
+        header = request.headers.get("Authorization", "")
+        with self.state.lock:
+            token = self.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+            if token is None:
+                return False
+            token.expires_at = min(token.expires_at, self.clock.time())
+            return True
+
+    def expire_access_tokens(self, tenant_id: str | None = None) -> int:
+        """Every live access token (of the users connected to ``tenant_id``, or all) expires now: the next call of
+        each client must refresh. Returns how many expired."""
+        now = self.clock.time()
+        with self.state.lock:
+            users = None if tenant_id is None else {
+                (c.client_id, c.user_id) for c in self.state.connections.values() if c.tenant_id == tenant_id.lower()}
+            expired = 0
+            for token in self.state.access_tokens.values():
+                if token.expires_at > now and (users is None or (token.client_id, token.user_id) in users):
+                    token.expires_at = now
+                    expired += 1
+            return expired
+
     def authenticate(self, request: ApiRequest) -> AccessToken | ApiResponse:
         header = request.headers.get("Authorization", "")
         if not header.lower().startswith("bearer "):

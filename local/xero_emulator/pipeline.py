@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +103,9 @@ class RequestPipeline:
             return json_response(405, {"Message": "Method not allowed"}) if path_known else not_found()
         request.path_vars = variables
 
-        edge = self.faults.take(request.method, request.path, request.headers.get("xero-tenant-id"), "edge")
+        identity = _identity(request)
+        edge = self.faults.take(request.method, request.path, request.headers.get("xero-tenant-id"), "edge",
+                                identity, self.clock.time())
         if edge is not None:
             entry["fault"] = edge.kind
             early = self._edge_fault(edge, request, route)
@@ -159,6 +162,9 @@ class RequestPipeline:
             return None  # the request carries on, and meets the missing connection
         if fault.kind == "invalid_grant":
             return oauth_error("invalid_grant")
+        if fault.kind == "token_expired":
+            self.identity.expire_access_token(request)
+            return None  # the request carries on, and meets its expired token
         if fault.kind == "rate_limit":
             return too_many_requests(fault.problem, fault.retry_after)
         if fault.kind == "timeout":
@@ -253,7 +259,8 @@ class RequestPipeline:
                     entry["replayed"] = True
                     stored = outcome.replay
                     return ApiResponse(stored.status, stored.body, stored.content_type, dict(stored.headers))
-            internal = self.faults.take(request.method, request.path, request.tenant_id, "handler")
+            internal = self.faults.take(request.method, request.path, request.tenant_id, "handler",
+                                        _identity(request), now)
             if internal is not None:
                 entry["fault"] = internal.kind
                 if internal.body is not None:
@@ -270,7 +277,8 @@ class RequestPipeline:
         return response
 
     def _after_handler(self, request: ApiRequest, entry: dict[str, Any], response: ApiResponse) -> None:
-        fault = self.faults.take(request.method, request.path, request.tenant_id, "after")
+        fault = self.faults.take(request.method, request.path, request.tenant_id, "after", _identity(request),
+                                 self.clock.time())
         if fault is None:
             return
         entry["fault"] = fault.kind
@@ -278,6 +286,15 @@ class RequestPipeline:
             response.drop = True
         else:
             self._hold(fault)  # a committing timeout: the answer leaves after the client gave up
+
+
+def _identity(request: ApiRequest) -> str:
+    """What tells one request from another for a fault's probability: its Idempotency-Key, else its query and
+    body (so a repeat of the same read is told apart only by how many times it was seen)."""
+    if request.idempotency_key:
+        return request.idempotency_key
+    digest = hashlib.sha256(repr(sorted(request.query.items(multi=True))).encode() + (request.body or b""))
+    return digest.hexdigest()[:32]
 
 
 def _bankfeeds_internal_error() -> ApiResponse:

@@ -519,6 +519,15 @@ class XeroEmulator:
     def faults(self) -> list[dict[str, Any]]:
         return [f.as_dict() for f in self.fault_plan.all()]
 
+    def fired_faults(self) -> list[dict[str, Any]]:
+        """Every firing of a planned fault, in order: its id, kind, status or problem, and the request."""
+        return self.fault_plan.fired()
+
+    def expire_access_tokens(self, tenant_id: str | None = None) -> int:
+        """Force a token refresh: every live access token (of the users connected to ``tenant_id``, or all)
+        expires now, so each client's next call gets 401 and must refresh. Returns how many expired."""
+        return self.identity.expire_access_tokens(tenant_id)
+
     def remove_fault(self, fault_id: str) -> bool:
         return self.fault_plan.remove(fault_id)
 

@@ -39,14 +39,14 @@ def expense_pollers_only(stack: DevStack) -> Iterator[DevStack]:
     for _, mapping in mappings:
         mapping.stop()
     for function in FEATURE_FUNCTIONS:
-        stack.mappings[function].start(pollers=1, idle_sleep=0.25)
+        stack.mappings[function].start(concurrency=1, idle_sleep=0.25)
     try:
         yield stack
     finally:
         for function in FEATURE_FUNCTIONS:
             stack.mappings[function].stop()
         for _, mapping in mappings:
-            mapping.start(pollers=stack.config.pollers_per_queue)
+            mapping.start(concurrency=stack.config.concurrency)
 
 
 @contextmanager

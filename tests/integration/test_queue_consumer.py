@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 import boto3
+import pytest
 from parked_work import resume_due_work
 
 from local.event_sources import Scheduler, SqsEventSourceMapping
@@ -14,7 +16,7 @@ from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
-from xerosync.xero.errors import XeroRateLimited
+from xerosync.xero.errors import XeroRateLimited, XeroServerError
 
 
 def _mapping(aws: Provisioned, runtime: LambdaRuntime, function: str) -> SqsEventSourceMapping:
@@ -77,6 +79,30 @@ def test_a_message_that_keeps_meeting_429s_is_parked_instead_of_reaching_the_dea
     assert dead.get("Messages", []) == []
 
 
+def test_the_log_says_why_each_message_failed(aws: Provisioned, runtime: LambdaRuntime,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    # Given a worker that fails its message twice: Xero answers 500, then the ledger is unreachable
+    runtime.override("SyncExpensesWorkerFunction", _consumer([
+        XeroServerError("Intermittent Internal Xero Error", status=500, correlation_id="corr-1"),
+        ConnectionError("the ledger could not be reached")]))
+    _send(aws, {"id": "batch-failing"})
+    mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
+    # When SQS delivers it and hands it back
+    with caplog.at_level(logging.WARNING):
+        first = mapping.poll_once()
+        time.sleep(1.1)
+        second = mapping.poll_once()
+    assert first is not None and second is not None and first.failed == second.failed == 1
+    # Then each failure is a WARNING naming the message, its group, the receive and the reason
+    failures = [r for r in caplog.records if r.getMessage().startswith("message failed")]
+    assert [(r.levelname, r.receive_count, r.error, r.reason) for r in failures] == [  # type: ignore[attr-defined]
+        ("WARNING", 1, "XeroServerError", "Intermittent Internal Xero Error status=500 xero-correlation-id=corr-1"),
+        ("WARNING", 2, "ConnectionError", "the ledger could not be reached")]
+    assert {r.message_group_id for r in failures} == {"tenant-1"}  # type: ignore[attr-defined]
+    assert len({r.message_id for r in failures}) == 1  # type: ignore[attr-defined]
+    assert (failures[0].status, failures[0].xero_correlation_id) == (500, "corr-1")  # type: ignore[attr-defined]
+
+
 def test_every_queue_consumer_parks_before_its_dead_letter_queue_takes_a_waiting_message(aws: Provisioned) -> None:
     for source in aws.template.sqs_sources():
         queue = aws.template.resolve(aws.template.body["Resources"][source.queue]["Properties"])
@@ -115,9 +141,9 @@ def test_the_parked_work_schedule_sends_each_queues_work_back_through_its_handle
         store.park(queue_url=queue_url_from_arn(aws.template.arn(queue)), body=json.dumps({"from": queue}),
                    group_id="tenant-1", message_id=f"m-{queue}", resume_at=time.time() - 1, reason="Xero day limit")
     # When the schedule fires, the parked-work function sends each back to its queue and forgets it
-    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 4}
+    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 4, "batches_settled": 0}
     assert store.due(time.time()) == []
     for queue in queues:
         [message] = sqs.receive_message(QueueUrl=aws.queue_url(queue)).get("Messages", [])
         assert json.loads(message["Body"]) == {"from": queue}
-    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0}
+    assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0, "batches_settled": 0}

@@ -24,6 +24,7 @@ def test_complete_environment_gives_xeros_real_hosts_by_default() -> None:
     assert settings.xero_scopes == DEFAULT_XERO_SCOPES
     assert settings.attachment_max_bytes == 3_000_000
     assert settings.attachment_max_count == 10
+    assert settings.xero_read_timeout_seconds == 25.0
 
 
 @pytest.mark.parametrize("missing", ["MAIN_TABLE_NAME", "XERO_CLIENT_ID", "LEDGER_API_URL", "TOKENS_KMS_KEY_ID"])
@@ -85,3 +86,9 @@ def test_accounting_roles_are_the_identity_providers_spellings_and_matched_exact
 def test_an_empty_role_in_the_configured_list_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="AUTH_ACCOUNTING_ROLES"):
         Settings.from_environ({**COMPLETE, "AUTH_ACCOUNTING_ROLES": "Admin,,Finance"})
+
+
+def test_the_xero_read_timeout_is_bounded_by_what_a_lambda_can_wait() -> None:
+    assert Settings.from_environ({**COMPLETE, "XERO_READ_TIMEOUT_SECONDS": "2.5"}).xero_read_timeout_seconds == 2.5
+    with pytest.raises(ConfigurationError, match="XERO_READ_TIMEOUT_SECONDS is malformed"):
+        Settings.from_environ({**COMPLETE, "XERO_READ_TIMEOUT_SECONDS": "90"})

@@ -24,6 +24,22 @@ class SystemClock:
             time.sleep(seconds)
 
 
+_process_clock: Clock = SystemClock()
+
+
+def process_clock() -> Clock:
+    """The clock this execution environment runs on: real time in Lambda. The local runner may hand in another
+    (the soak's virtual clock, which the emulators share) with ``use_process_clock`` before it invokes anything;
+    everything that is not handed a clock of its own reads this one."""
+    return _process_clock
+
+
+def use_process_clock(clock: Clock | None) -> None:
+    """Run this process on ``clock`` (None: real time again)."""
+    global _process_clock
+    _process_clock = clock if clock is not None else SystemClock()
+
+
 def utc_now(clock: Clock) -> datetime:
     return datetime.fromtimestamp(clock.time(), tz=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from xerosync import aws
 from xerosync.auth import Caller
-from xerosync.clock import SystemClock, iso, utc_now
+from xerosync.clock import iso, process_clock, utc_now
 from xerosync.model import Model
 from xerosync.settings import get_settings
 from xerosync.store.keys import connection_key
@@ -29,5 +29,5 @@ def check_health(caller: Caller) -> HealthReport:
         role=caller.role,
         can_manage_accounting=caller.can_manage_accounting,
         xero_connection=str(item.get("status", "UNKNOWN")) if item else "NOT_CONNECTED",
-        checked_at=iso(utc_now(SystemClock())),
+        checked_at=iso(utc_now(process_clock())),
     )

@@ -29,7 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import aws
-from xerosync.clock import SystemClock
+from xerosync.clock import process_clock
 from xerosync.observability import logger, metrics
 from xerosync.settings import get_settings
 from xerosync.store.parked import ParkedWorkStore
@@ -63,6 +63,12 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
             wait = RetryLater(limited.retry_after, f"Xero {limited.problem} limit")
         except RetryLater as retry:
             wait = retry
+        except Exception as error:
+            # Why, for whoever reads the log when the message comes back or reaches its dead-letter queue.
+            logger.warning("message failed; SQS hands it back, or moves it to its dead-letter queue", extra={
+                "message_id": record.message_id, "message_group_id": record.attributes.message_group_id,
+                "receive_count": receives(record), **failure(error)})
+            raise
         queue_url = queue_url_from_arn(record.event_source_arn)
         if wait.seconds > MAX_VISIBILITY_SECONDS or receives(record) >= PARK_FROM_RECEIVE:
             _park(record, queue_url, wait)
@@ -76,6 +82,17 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
     return handle
 
 
+def failure(error: BaseException) -> dict[str, Any]:
+    """What a log line says about an error: its kind, its message, and Xero's status and correlation id when it
+    came from Xero (what Xero's support asks for)."""
+    found: dict[str, Any] = {"error": type(error).__name__, "reason": str(error)[:500] or type(error).__name__}
+    for name, key in (("status", "status"), ("correlation_id", "xero_correlation_id")):
+        value = getattr(error, name, None)
+        if value is not None:
+            found[key] = value
+    return found
+
+
 def receives(record: SQSRecord) -> int:
     """How many times SQS has handed this message out, this time included."""
     try:
@@ -85,7 +102,7 @@ def receives(record: SQSRecord) -> int:
 
 
 def _park(record: SQSRecord, queue_url: str, wait: RetryLater) -> None:
-    resume_at = SystemClock().time() + wait.seconds
+    resume_at = process_clock().time() + wait.seconds
     ParkedWorkStore(aws.table(get_settings().main_table_name)).park(
         queue_url=queue_url, body=record.body, group_id=record.attributes.message_group_id,
         message_id=record.message_id, resume_at=resume_at, reason=wait.reason)

@@ -43,6 +43,8 @@ class Settings(BaseModel):
     xero_client_secret_arn: NonEmpty = Field(alias="XERO_CLIENT_SECRET_ARN")
     xero_redirect_uri: HttpUrl = Field(alias="XERO_REDIRECT_URI")
     xero_scopes: NonEmpty = Field(DEFAULT_XERO_SCOPES, alias="XERO_SCOPES")
+    # How long a call waits for Xero's answer before it counts as lost (a write's outcome is then looked up).
+    xero_read_timeout_seconds: float = Field(25.0, gt=0, le=60, alias="XERO_READ_TIMEOUT_SECONDS")
 
     ledger_api_url: HttpUrl = Field(alias="LEDGER_API_URL")
     # The bank's transaction page, linked from each Spend Money's Url; {transaction_id} is filled in.
@@ -79,6 +81,9 @@ class Settings(BaseModel):
     # Deliveries of a Spend Money batch before its dead-letter queue (the queue's maxReceiveCount); the last
     # one marks the batch's expenses Sync error before the message goes there.
     expense_batch_max_receives: int = Field(10, ge=4, alias="EXPENSE_BATCH_MAX_RECEIVES")
+    # Deliveries of a receipts message before its dead-letter queue; the last one marks the receipts not in Xero
+    # failed (reason and way out) before it tries, so that none is left "on the way".
+    receipt_upload_max_receives: int = Field(10, ge=4, alias="RECEIPT_UPLOAD_MAX_RECEIVES")
     # Xero reference data (accounts, tax rates, tracking, currencies) is cached per organisation this long.
     expense_reference_data_max_age_seconds: int = Field(900, ge=0, alias="EXPENSE_REFERENCE_DATA_MAX_AGE_SECONDS")
     # The same sync request (same expenses, unchanged) within this window returns the first job: a double click.

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
+from local.clock import OffsetClock
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
+from xerosync.clock import SystemClock, use_process_clock
+from xerosync.connect.disconnect import Disconnect
 
 
 def _linked_business(api: Api, xero: XeroEmulator, ledger: LedgerEmulator, name: str = "Harbour Trading Ltd"
@@ -218,3 +222,71 @@ def test_disconnecting_one_business_keeps_the_same_xero_users_other_organisation
     # And once the last of that user's organisations is disconnected, the grant is revoked too
     assert second.call("DELETE", "/v1/xero/connection").status == 200
     assert _live_connections(xero) == set() and xero.token_stats()["revocations"] == 1
+
+
+def _disconnect_that_dies_after_marking(fiona: User) -> None:
+    """Fiona disconnects, and the request dies right after the connection was marked DISCONNECTED (a Lambda
+    killed, a DynamoDB error): its links, tokens and what it left in Xero were not dealt with."""
+    def died(*_: object, **__: object) -> list[str]:
+        raise RuntimeError("the execution environment died")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Disconnect, "_retire_links", died)
+        assert fiona.call("DELETE", "/v1/xero/connection").status == 500
+    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "DISCONNECTED"
+
+
+def _ended_in_xero_and_here(fiona: User, xero: XeroEmulator, aws: Provisioned, business_id: str,
+                            tenant: str) -> None:
+    xero.advance_clock(5)
+    xero.settle_pending()
+    assert [f["state"] for f in xero.feed_connections(tenant)] == ["DELETED"]
+    assert tenant not in _live_connections(xero)
+    assert token_items(aws, business_id) == []
+    assert fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]["status"] == "DISCONNECTED"
+
+
+def test_disconnecting_again_finishes_a_disconnect_that_died_half_way(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned) -> None:
+    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    _disconnect_that_dies_after_marking(fiona)
+    # When Fiona, told it failed, disconnects again
+    again = fiona.call("DELETE", "/v1/xero/connection")
+    # Then the disconnect is finished: links ended, feed connection and Xero connection removed, tokens gone
+    assert again.status == 200 and again.json()["status"] == "DISCONNECTED"
+    _ended_in_xero_and_here(fiona, xero, aws, business_id, tenant)
+
+
+def test_the_periodic_check_finishes_a_disconnect_that_died_half_way(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    _disconnect_that_dies_after_marking(fiona)
+    # When nobody clicks again, the hourly check finds the disconnect unfinished (once it is surely not running)
+    # and finishes it
+    use_process_clock(OffsetClock(SystemClock(), 20 * 60))
+    try:
+        Scheduler(aws.template, runtime).fire("Hourly")
+    finally:
+        use_process_clock(None)
+    _ended_in_xero_and_here(fiona, xero, aws, business_id, tenant)
+
+
+def test_relinking_while_the_disconnects_cleanup_waits_removes_the_old_feed_and_asks_to_wait(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    # Given a disconnect whose cleanup could not remove the feed connection in Xero (it waits in the queue)
+    fiona, _, account, tenant = _linked_business(api, xero, ledger)
+    fault = xero.add_fault("error", path="*/FeedConnections/DeleteRequests", status=503, times=None)
+    assert fiona.call("DELETE", "/v1/xero/connection").json()["cleanup_pending"] is True
+    xero.remove_fault(fault["id"])
+    # When Fiona connects again and links the account to the same Xero account (by its number)
+    assert fiona.connect(tenant).status == 200
+    body = {"new_account": {"name": "HKD Operating", "number": "42"}}
+    waiting = fiona.call("PUT", f"/v1/bank-accounts/{account}/feed", body)
+    # Then she is asked to wait a few minutes (not told it is "already connected"), and the old feed goes
+    assert waiting.status == 409 and waiting.json()["error"]["code"] == "feed_still_being_removed"
+    xero.advance_clock(5)
+    xero.settle_pending()
+    linked = fiona.call("PUT", f"/v1/bank-accounts/{account}/feed", body)
+    assert linked.status == 200, linked.body
+    live = [f for f in xero.feed_connections(tenant) if f["state"] not in ("DELETED", "DELETING")]
+    assert [f["id"] for f in live] == [linked.json()["account"]["link"]["feed_connection_id"]]

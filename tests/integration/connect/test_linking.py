@@ -9,7 +9,7 @@ import pytest
 from local.ledger_emulator import LedgerEmulator
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User
-from xerosync.connect.linking import ALREADY_CONNECTED, ALREADY_CONNECTED_ACTION
+from xerosync.connect.linking import ALREADY_CONNECTED, ALREADY_CONNECTED_ACTION, FeedLinking
 
 
 def _business(ledger: LedgerEmulator, *currencies: str, country: str = "SG") -> tuple[str, dict[str, str]]:
@@ -253,3 +253,57 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     relinked = feeds.get(business_id, accounts["HKD"])
     assert relinked is not None
     assert (relinked.cursor, relinked.cursor_balance, relinked.unconfirmed_statements) == (5, Decimal("500.00"), [])
+
+
+@pytest.mark.parametrize("target", ["existing", "new"])
+def test_a_link_that_died_after_xero_made_its_feed_connection_can_be_made_again(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, target: str) -> None:
+    # Given a link request that died after Xero created the feed connection, before the product recorded it
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    body = ({"xero_account_id": _xero_bank_account(xero, tenant, "HKD")} if target == "existing"
+            else {"new_account": {"name": "HKD Operating", "number": "0011-22"}})
+    banks = len([a for a in xero.accounts(tenant) if a["Type"] == "BANK"])
+
+    def died(*_: object, **__: object) -> None:
+        raise RuntimeError("the execution environment died")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FeedLinking, "_replace_feed", died)
+        assert fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", body).status == 500
+    # When the user links it again, after Xero has forgotten the first request's Idempotency-Key
+    xero.advance_clock(7 * 60)
+    response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", body)
+    # Then the feed connection Xero made for the account is its link (not "already connected"), the only one
+    assert response.status == 200, response.body
+    link = response.json()["account"]["link"]
+    live = [f for f in xero.feed_connections(tenant) if f["state"] != "DELETED"]
+    assert [(f["id"], f["accountToken"]) for f in live] == [(link["feed_connection_id"], accounts["HKD"])]
+    assert len([a for a in xero.accounts(tenant) if a["Type"] == "BANK"]) == banks + (target == "new")
+
+
+def test_a_feed_connection_left_by_a_link_that_died_is_removed_when_the_user_chooses_another_account(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    # Given a link to a new Xero account that died after Xero made the feed connection
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+
+    def died(*_: object, **__: object) -> None:
+        raise RuntimeError("the execution environment died")
+
+    first = {"new_account": {"name": "HKD Operating", "number": "0011-22"}}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FeedLinking, "_replace_feed", died)
+        assert fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", first).status == 500
+    xero.advance_clock(7 * 60)
+    # When the user now chooses the organisation's existing HKD account instead
+    other = {"xero_account_id": _xero_bank_account(xero, tenant, "HKD")}
+    refused = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", other)
+    # Then the product removes the feed connection nobody recorded and asks for a few minutes
+    assert refused.status == 409 and refused.json()["error"]["code"] == "feed_still_being_removed"
+    xero.advance_clock(5)
+    xero.settle_pending()
+    response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", other)
+    assert response.status == 200, response.body
+    live = [f for f in xero.feed_connections(tenant) if f["state"] != "DELETED"]
+    assert [f["accountId"] for f in live] == [other["xero_account_id"]]

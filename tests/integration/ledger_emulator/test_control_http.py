@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 
 import pytest
 
@@ -233,6 +234,48 @@ def test_given_faults_over_http_when_armed_and_cleared_then_the_contract_api_fai
     assert first.json()["error"]["code"] == "internal_error"
     assert control_unaffected.status_code == 200
     assert after_clear.status_code == 200
+
+
+def test_given_a_fault_with_a_probability_then_about_that_share_fails_the_same_way_per_seed_and_is_counted(
+    http: LedgerHttp, ledger: LedgerEmulator, account_id: str
+) -> None:
+    def run(seed: int) -> list[int]:
+        ledger.faults.clear()
+        http.post("/_ledger/faults", {"status": 503, "count": None, "probability": 0.25, "seed": seed})
+        return [http.get(f"/v1/accounts/{account_id}/transactions", params={"limit": n}).status_code
+                for n in range(1, 101)]
+
+    first = run(3)
+    assert set(first) == {200, 503} and 10 <= first.count(503) <= 40
+    listed = http.get("/_ledger/faults").json()
+    assert listed["fired"] == first.count(503) and listed["faults"][0]["fired"] == first.count(503)
+    assert run(3) == first and run(4) != first
+
+
+def test_given_a_slow_page_fault_then_the_answer_comes_late_but_right(
+    http: LedgerHttp, ledger: LedgerEmulator, account_id: str
+) -> None:
+    http.post("/_ledger/faults", {"slow_s": 0.3, "count": 1, "path_contains": "/transactions"})
+    started = time.monotonic()
+    slow = http.get(f"/v1/accounts/{account_id}/transactions")
+    assert slow.status_code == 200 and time.monotonic() - started >= 0.3
+    assert http.get("/_ledger/faults").json()["fired"] == 1
+
+
+def test_given_event_faults_then_events_are_lost_duplicated_or_delayed_and_counted(
+    http: LedgerHttp, ledger: LedgerEmulator, publisher: RecordingPublisher, account_id: str
+) -> None:
+    http.put("/_ledger/event-faults", {"lose": 0.2, "duplicate": 0.2, "delay": 0.2, "seed": 5})
+    for n in range(60):
+        http.post(f"/_ledger/accounts/{account_id}/transactions", {"amount": f"{n + 1}.00", "direction": "CREDIT"})
+    counts = http.get("/_ledger/event-faults").json()["counts"]
+    assert all(5 <= counts[kind] <= 25 for kind in ("lost", "duplicated", "delayed")), counts
+    released = http.post("/_ledger/event-faults/release").json()["released"]
+    sequences = [d["sequence"] for d in publisher.details("TransactionPosted")]
+    # Every event not lost arrives (the duplicated ones twice), and the delayed ones after later ones
+    assert len(sequences) == 60 - counts["lost"] + counts["duplicated"]
+    assert len(set(sequences)) == 60 - counts["lost"]
+    assert sequences != sorted(sequences) and released <= counts["delayed"]
 
 
 def test_given_a_body_that_is_not_a_json_object_when_sent_then_400(http: LedgerHttp) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 import boto3
 
+from local.clock import ManualClock
 from local.event_sources import SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 from local.template import SqsSource
+from xerosync.clock import SystemClock, process_clock
 
 # maxReceiveCount of the expense-sync queue in template.yaml; the local visibility timeout is 1 s.
 EXPENSE_QUEUE_MAX_RECEIVES = 10
@@ -181,3 +184,95 @@ def test_batch_size_from_the_template_is_honoured(aws: Provisioned, runtime: Lam
         pass
     assert [len(batch) for batch in recorder.batches] == [10, 3]
     assert isinstance(mapping.source, SqsSource) and mapping.source.batch_size == 10
+
+
+class Gate:
+    """A consumer that holds each invocation until released, recording which message groups are in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight: list[str] = []
+        self.most_groups_at_once = 0
+        self.same_group_overlaps = 0
+        self.seen: list[str] = []
+        self.release = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        [record] = event["Records"]
+        group = record["attributes"]["MessageGroupId"]
+        with self.lock:
+            self.same_group_overlaps += group in self.in_flight
+            self.in_flight.append(group)
+            self.seen.append(record["body"])
+            self.most_groups_at_once = max(self.most_groups_at_once, len(set(self.in_flight)))
+        self.entered.release()
+        self.release.wait(timeout=10)
+        with self.lock:
+            self.in_flight.remove(group)
+        return {"batchItemFailures": []}
+
+
+def test_several_groups_are_in_flight_at_once_and_never_two_batches_of_one_group(
+    aws: Provisioned, runtime: LambdaRuntime
+) -> None:
+    # Given three tenants' messages on the feed-sync queue (batch size 1), tenant A with three in a row
+    gate = Gate()
+    runtime.override("AutoSyncWorkerFunction", gate)
+    _send_fifo(aws, "FeedSyncQueue", "tenant-A", ["A1", "A2", "A3"])
+    _send_fifo(aws, "FeedSyncQueue", "tenant-B", ["B1"])
+    _send_fifo(aws, "FeedSyncQueue", "tenant-C", ["C1"])
+    mapping = _mapping(aws, runtime, "AutoSyncWorkerFunction")
+    # When the mapping polls in the background with room for four invocations at once
+    mapping.start(concurrency=4)
+    try:
+        # Then one invocation per tenant runs at once (three of the same function), A's later messages wait
+        for _ in range(3):
+            assert gate.entered.acquire(timeout=10), "an invocation did not start"
+        time.sleep(0.5)  # room for a wrong fourth one to start
+        with gate.lock:
+            assert sorted(gate.in_flight) == ["tenant-A", "tenant-B", "tenant-C"]
+        gate.release.set()
+        for _ in range(2):
+            assert gate.entered.acquire(timeout=10)
+    finally:
+        mapping.stop()
+    assert gate.most_groups_at_once == 3 and gate.same_group_overlaps == 0 and mapping.overlaps == 0
+    assert [body for body in gate.seen if body.startswith("A")] == ["A1", "A2", "A3"]
+    assert sorted(gate.seen) == ["A1", "A2", "A3", "B1", "C1"]
+
+
+def test_a_batch_that_outlasts_the_local_visibility_timeout_is_not_delivered_again_while_it_runs(
+    aws: Provisioned, runtime: LambdaRuntime
+) -> None:
+    # Given a consumer whose first invocation takes longer than the queue's local visibility timeout (1 s)
+    calls: list[str] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event["Records"][0]["body"])
+        if len(calls) == 1:
+            time.sleep(2.5)
+        return {"batchItemFailures": []}
+
+    runtime.override("SyncExpensesWorkerFunction", slow)
+    _send_fifo(aws, "ExpenseSyncQueue", "tenant-a", ["first", "second"])
+    mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
+    mapping.start(concurrency=4)
+    try:
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        mapping.stop()
+    # Then it ran once, and the group's next message only after it
+    assert calls == ["first", "second"]
+
+
+def test_the_runtime_hands_its_clock_to_the_functions_and_gives_real_time_back(aws: Provisioned) -> None:
+    clock = ManualClock(start=1_772_409_600.0)
+    runtime = LambdaRuntime(aws.template, clock=clock)
+    try:
+        assert process_clock() is clock
+    finally:
+        runtime.close()
+    assert isinstance(process_clock(), SystemClock)

@@ -1,6 +1,8 @@
 """No expense stays "being synced" with nobody working on it: a request Xero refuses as a whole ends its
 expenses in Sync error at once; a batch that fails on every delivery ends them there on its last delivery,
 before the message goes to the dead-letter queue (with its alarm). Either way they can be synced again, once.
+No receipt stays "on the way" either: the last delivery of a receipts message marks what is not in Xero failed,
+with the reason and the way out.
 """
 
 from __future__ import annotations
@@ -8,30 +10,35 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import boto3
 import pytest
 
 from local.clock import OffsetClock
-from local.event_sources import BatchOutcome
+from local.event_sources import BatchOutcome, Scheduler
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import LedgerEmulator
+from local.ledger_emulator import LedgerEmulator, generated_spec
 from local.template import Template
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
-from tests.integration.sync_expenses.conftest import MODULE, World
+from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
 from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
+from xerosync.attachments.service import GAVE_UP
+from xerosync.attachments.uploader import ReceiptUploader
+from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 
-MAX_RECEIVES = 4  # the template's ExpenseBatchMaxReceives, lowered so the test reaches the last delivery
+# The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery
+MAX_RECEIVES = 4
 
 
 @pytest.fixture(scope=MODULE)
 def template(xero: XeroEmulator, ledger: LedgerEmulator) -> Template:
     return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url,
-                          ExpenseBatchMaxReceives=str(MAX_RECEIVES))
+                          ExpenseBatchMaxReceives=str(MAX_RECEIVES), ReceiptUploadMaxReceives=str(MAX_RECEIVES))
 
 
 @pytest.fixture
@@ -53,8 +60,9 @@ def dead_letters(world: World) -> Callable[[], list[str]]:
     return read
 
 
-def _next_delivery(world: World, within: float = 5) -> BatchOutcome | None:
-    mapping = world.mapping("SyncExpensesWorkerFunction")
+def _next_delivery(world: World, within: float = 5, function: str = "SyncExpensesWorkerFunction"
+                   ) -> BatchOutcome | None:
+    mapping = world.mapping(function)
     deadline = time.time() + within
     while time.time() < deadline:
         outcome = mapping.poll_once()
@@ -120,24 +128,31 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     assert len(_creates(world)) == creates_before + 1
 
 
-def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
-        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
-    business, ids = _ready(world, 2)
-    user = world.user(business.business_id)
-
+def _killed_on_every_delivery(world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch,
+                              user: ApiUser, ids: list[str]) -> dict[str, Any]:
+    """The user syncs ``ids`` and every delivery of the batch is killed at the Lambda timeout, the last one too
+    (its message in the dead-letter queue): the job the user was given."""
     def killed(*_: object) -> None:
         raise SystemExit("the Lambda was killed at its timeout")
 
     monkeypatch.setattr(SpendMoneyWorker, "_sync", killed)
-    first = user.sync(ids)
+    job = user.sync(ids)
     for _ in range(MAX_RECEIVES):
         with pytest.raises(SystemExit):
             _next_delivery(world)
     assert _next_delivery(world, within=1.5) is None
     assert len(dead_letters()) == 1
-    assert {e["status"] for e in user.pending()} == {"QUEUED"}
     monkeypatch.undo()
+    return job
+
+
+def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
+        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
+    business, ids = _ready(world, 2)
+    user = world.user(business.business_id)
+    first = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
+    assert {e["status"] for e in user.pending()} == {"QUEUED"}
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
     # The API decides in its own function, the planner in the worker's: both see time the same way
     for function, build in (("SyncExpensesApiFunction", get_expense_service),
@@ -154,3 +169,90 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     # Then each is synced once
     _exactly_once(world, business, ids)
 
+
+def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_error_with_the_way_out(
+        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout, the last one too
+    business, ids = _ready(world, 2)
+    user = world.user(business.business_id)
+    job = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
+    schedule = Scheduler(world.aws.template, world.runtime)
+    # When the minute's schedule runs before such a delivery could have ended, it leaves the batch alone
+    assert schedule.fire("EveryMinute")["batches_settled"] == 0
+    assert {e["status"] for e in user.pending()} == {"QUEUED"}
+    # And when it runs once the last delivery began longer ago than any delivery lasts
+    use_process_clock(OffsetClock(SystemClock(), ABANDONED_AFTER_SECONDS + 60))
+    try:
+        assert schedule.fire("EveryMinute")["batches_settled"] >= 1  # (an earlier test's too)
+        assert schedule.fire("EveryMinute")["batches_settled"] == 0  # (settled once)
+    finally:
+        use_process_clock(None)
+    # Then each expense is in Sync error with why and what to do, and the job is complete with them failed
+    errors = user.pending()
+    assert {(e["status"], e["error"]["code"]) for e in errors} == {("SYNC_ERROR", "sync_interrupted")}
+    assert errors[0]["error"]["action"].startswith("Sync the expense again")
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
+    # And syncing them again creates each Spend Money once
+    user.sync(ids)
+    world.pump_worker()
+    _exactly_once(world, business, ids)
+
+
+def _synced_with_receipts(world: World) -> tuple[Business, str]:
+    """A synced expense with two receipts waiting to go: the business and the transaction id."""
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("pdf", 5_000, seed=70), generated_spec("png", 5_000, seed=71)))
+    user.sync([paid])
+    world.pump_worker()
+    return business, paid
+
+
+def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_on_the_way(world: World) -> None:
+    # Given Xero failing every receipt upload (500), however often it is sent
+    business, paid = _synced_with_receipts(world)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    dead_letter = world.aws.queue_url("AttachmentsDeadLetterQueue")
+    # When SQS delivers the receipts message until its maxReceiveCount
+    for delivery in range(1, MAX_RECEIVES + 1):
+        outcome = _next_delivery(world, function="AttachmentsWorkerFunction")
+        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+        if delivery < MAX_RECEIVES:
+            assert status["waiting"] == 2 and status["failed"] == 0, f"delivery {delivery}"
+    # Then after the last one each receipt is failed with why and what to do, not "on the way"
+    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+    assert status["summary"] == "0 of 2 receipt(s) in Xero, 2 not synced (see each file's reason)."
+    assert [e["transaction_id"] for e in user.tab("synced", has_error="true")] == [paid]
+    assert _next_delivery(world, within=1.5, function="AttachmentsWorkerFunction") is None
+    assert boto3.client("sqs").receive_message(QueueUrl=dead_letter).get("Messages"), "the message is in the DLQ"
+    # And once Xero is back, the way out works: sent again, each file is in Xero once and the error is gone
+    world.xero.clear_faults()
+    user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
+    world.pump("AttachmentsWorkerFunction")
+    after = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert after["summary"] == "2 of 2 receipt(s) in Xero."
+    in_xero = world.xero.attachments(business.tenant_id, after["bank_transaction_id"])
+    assert len(in_xero) == 2
+    assert user.tab("synced", has_error="true") == []
+
+
+def test_receipts_whose_last_delivery_is_killed_at_its_timeout_are_failed_not_on_the_way(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given every delivery of the receipts message killed at the Lambda timeout (nothing after it runs)
+    business, paid = _synced_with_receipts(world)
+    user = world.user(business.business_id)
+
+    def killed(*_: object) -> None:
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    monkeypatch.setattr(ReceiptUploader, "run", killed)
+    for _ in range(MAX_RECEIVES):
+        with pytest.raises(SystemExit):
+            _next_delivery(world, function="AttachmentsWorkerFunction")
+    assert _next_delivery(world, within=1.5, function="AttachmentsWorkerFunction") is None
+    # Then its receipts say they failed, and what to do
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}

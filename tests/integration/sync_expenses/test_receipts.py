@@ -179,6 +179,47 @@ def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: Wo
     assert [f["state"] for f in _status(user, paid)["files"]] == ["SYNCED", "SYNCED"]
 
 
+def test_after_a_500_the_receipt_is_looked_up_and_sent_again_under_a_new_key(world: World) -> None:
+    # Given Xero failing the first upload with a 500 (which it remembers under that request's Idempotency-Key)
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("pdf", 4_000, seed=60),))
+    user.sync([paid])
+    world.pump_worker()
+    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=1)
+    # When the worker takes the receipts
+    [outcome] = world.pump("AttachmentsWorkerFunction")
+    # Then it looked up what landed, sent the file again under a key of its own, and the file is in Xero once
+    assert outcome.deleted == 1
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
+    assert len(_in_xero(world, business, bank_transaction_id)) == 1
+    sent = _uploads(world)
+    assert [r["status"] for r in sent] == [500, 200] and not any(r["replayed"] for r in sent)
+    assert len({r["idempotency_key"] for r in sent}) == 2
+    assert _status(user, paid)["summary"] == "1 of 1 receipt(s) in Xero."
+
+
+def test_a_receipt_xero_keeps_failing_goes_on_a_later_delivery_not_a_remembered_500(world: World) -> None:
+    # Given Xero failing every send of the first delivery (more than one delivery's tries)
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("png", 4_000, seed=61),))
+    user.sync([paid])
+    world.pump_worker()
+    fault = world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    [first] = world.pump("AttachmentsWorkerFunction")
+    assert first.failed == 1
+    world.xero.remove_fault(fault["id"])
+    # When SQS hands the message back within Xero's memory of those keys (minutes)
+    time.sleep(1.1)
+    [second] = world.pump("AttachmentsWorkerFunction")
+    # Then the redelivery looked Xero up and sent under a key Xero has not seen: the file is in Xero, once
+    assert second.deleted == 1
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
+    assert len(_in_xero(world, business, bank_transaction_id)) == 1
+    sent = _uploads(world)
+    assert sent[-1]["status"] == 200 and not sent[-1]["replayed"]
+    assert len({r["idempotency_key"] for r in sent}) == len(sent)
+
+
 def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: World) -> None:
     business, user = world.mapped_business()
     receipts = tuple(generated_spec("pdf", 3_000, seed=20 + n) for n in range(3))

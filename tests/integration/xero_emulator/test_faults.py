@@ -138,3 +138,53 @@ def test_given_an_unknown_fault_kind_over_http_then_400(xero: XeroHarness) -> No
     answer = xero.control("POST", "faults", {"kind": "meteor"})
     assert answer.status_code == 400
     assert "unknown fault kind" in answer.json()["message"]
+
+
+def test_given_a_probability_then_about_that_share_fails_and_a_seed_gives_each_request_the_same_fate(
+    emu: XeroEmulator, xero: XeroHarness
+) -> None:
+    def run(seed: int) -> list[int]:
+        emu.clear_faults()
+        emu.advance_clock(61)  # a fresh minute of Xero's rate limit
+        emu.add_fault("error", path="*/Accounts", status=503, probability=0.5, seed=seed, times=None)
+        return [xero.accounting("GET", "Accounts", params={"where": f'Code=="{n}"'}).status_code for n in range(50)]
+
+    first = run(7)
+    assert set(first) == {200, 503} and 12 <= first.count(503) <= 38  # half of 50, give or take
+    assert run(7) == first  # the same requests, the same fate
+    assert run(8) != first
+
+
+def test_given_faults_that_fired_then_each_firing_is_reported_with_its_request(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str
+) -> None:
+    emu.add_fault("error", path="*/Organisation", status=503, times=2)
+    emu.add_fault("rate_limit", path="*/Accounts", problem="day", retry_after=3600, times=1)
+    for _ in range(3):
+        xero.accounting("GET", "Organisation")
+    xero.accounting("GET", "Accounts")
+    fired = xero.control("GET", "faults/fired").json()
+    assert [(f["kind"], f["status"], f["path"], f["tenant"]) for f in fired[:2]] == [
+        ("error", 503, "/api.xro/2.0/Organisation", tenant)] * 2
+    assert (fired[2]["kind"], fired[2]["problem"]) == ("rate_limit", "day")
+    assert all(f["at"] == emu.now() for f in fired)  # on the emulator's clock
+
+
+def test_given_a_token_expired_fault_then_the_call_gets_401_and_a_refresh_carries_on(
+    emu: XeroEmulator, xero: XeroHarness
+) -> None:
+    emu.add_fault("token_expired", path="*/Organisation")
+    answer = xero.accounting("GET", "Organisation")
+    assert answer.status_code == 401 and "TokenExpired" in answer.text
+    assert xero.accounting("GET", "Accounts").status_code == 401  # the token stays expired
+    assert xero.refresh().status_code == 200
+    assert xero.accounting("GET", "Organisation").status_code == 200
+
+
+def test_given_tokens_expired_from_the_control_api_then_every_client_must_refresh(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str
+) -> None:
+    assert xero.control("POST", "tokens/expire", {"tenant_id": tenant}).json() == {"expired": 1}
+    assert xero.accounting("GET", "Organisation").status_code == 401
+    assert xero.refresh().status_code == 200
+    assert xero.accounting("GET", "Organisation").status_code == 200

@@ -55,6 +55,14 @@ class ConnectionTable:
                                                              "version": current.version + 1})
         return True
 
+    def mark_generation_ended(self, business_id: str, generation: str) -> bool:
+        current = self.items.get(business_id)
+        if current is None or current.generation != generation or current.status != ConnectionStatus.DISCONNECTED:
+            return False
+        self.items[business_id] = current.model_copy(update={"generation_ended": True,
+                                                             "version": current.version + 1})
+        return True
+
     def claim_turn(self, business_id: str, generation: str, turn: str, now: float, interval_seconds: float) -> bool:
         current = self.items[business_id]
         last = getattr(current, turn)

@@ -35,6 +35,7 @@ class UploadRecord(Model):
     xero_attachment_id: str | None = None
     reason: str | None = None
     action: str | None = None
+    attempts: int = 0  # uploads begun (each under a key of its own: Xero replays a remembered failure per key)
 
 
 class Step(StrEnum):

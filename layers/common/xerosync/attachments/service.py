@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xerosync.attachments.plan import UploadRecord
+from xerosync.attachments.plan import UploadRecord, UploadState
 from xerosync.attachments.uploader import ReceiptUploader, UploadReport
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.expenses import lifecycle
@@ -45,6 +45,11 @@ def _points_at(expense: ExpenseRecord, bank_transaction_id: str) -> bool:
     return expense.spend_money is not None and expense.spend_money.bank_transaction_id == bank_transaction_id
 
 
+# A receipts message's last delivery: what is not in Xero by then is not left "on the way".
+GAVE_UP = ("Xero did not take the receipt, however often it was tried.",
+           "Send the receipts again from the expense; if Xero still fails, sync the expense again later.")
+
+
 class ReceiptsWorker:
     """One AttachmentsQueue message: upload what is missing of one synced expense's receipts."""
 
@@ -52,14 +57,44 @@ class ReceiptsWorker:
         self.expenses = expenses
         self.uploader = uploader
 
-    def process(self, request: AttachmentUploadRequest) -> UploadReport | None:
+    def process(self, request: AttachmentUploadRequest, *, last_delivery: bool = False) -> UploadReport | None:
+        """Upload what is missing. ``last_delivery``: SQS will not hand the message back after this one, so every
+        receipt not in Xero is marked failed first (a run killed at its timeout leaves them so) and again if the
+        run fails; a run that finishes reports its own outcome in their place."""
         expense = self.expenses.get(request.business_id, request.transaction_id)
         if expense is None or not _points_at(expense, request.bank_transaction_id):
             logger.info("receipts message for a Spend Money the expense no longer points at; a newer one follows",
                         extra={"transaction_id": request.transaction_id})
             return None
-        report = self.uploader.run(request)
+        if last_delivery:
+            self._give_up_unsent(request, expense)
+        try:
+            report = self.uploader.run(request)
+        except Exception:
+            if last_delivery:
+                logger.exception("receipts failed on their last delivery; marked failed, message to the DLQ",
+                                 extra={"transaction_id": request.transaction_id})
+                self._give_up_unsent(request, expense)  # what went meanwhile is no longer listed
+            raise
         logger.info("receipts processed", extra={"transaction_id": request.transaction_id,
                                                    "uploaded": len(report.uploaded), "skipped": report.skipped,
                                                    "rejected": len(report.rejected)})
         return report
+
+    def _give_up_unsent(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> None:
+        """Every receipt of the expense not in Xero becomes a per-file problem: its own refusal if it had one,
+        else ``GAVE_UP``. Read from the expense and the upload records only (the ledger may be what fails)."""
+        uploads = self.uploader.uploads.get(request.business_id, request.transaction_id)
+        records = uploads.records if uploads and uploads.bank_transaction_id == request.bank_transaction_id else {}
+        in_xero = {r.sha256 for r in records.values() if r.state == UploadState.UPLOADED}
+        unsent = []
+        for receipt in expense.payment.receipts:
+            if receipt.sha256 in in_xero:
+                continue
+            record = records.get(receipt.attachment_id)
+            reason, action = ((record.reason, record.action) if record is not None
+                              and record.state == UploadState.REJECTED else GAVE_UP)
+            unsent.append(UploadRecord(
+                attachment_id=receipt.attachment_id, original_name=receipt.file_name, sha256=receipt.sha256,
+                size_bytes=receipt.size_bytes, state=UploadState.REJECTED, reason=reason, action=action))
+        self.uploader.report_problems(request, unsent)

@@ -167,10 +167,15 @@ class ReceiptUploader:
             taken = {r.xero_file_name for r in state.records.values() if r.attachment_id != file.attachment_id
                      and r.state in (UploadState.UPLOADED, UploadState.UPLOADING)}
             name = _unique(xero_file_name(file.file_name, kind, f"receipt-{len(state.records) + 1}"), taken)
+        earlier = state.records.get(file.attachment_id)
+        attempt = (earlier.attempts if earlier is not None else 0) + 1
         record = UploadRecord(attachment_id=file.attachment_id, original_name=file.file_name, sha256=file.sha256,
-                              size_bytes=len(content), state=UploadState.UPLOADING, xero_file_name=name)
+                              size_bytes=len(content), state=UploadState.UPLOADING, xero_file_name=name,
+                              attempts=attempt)
         state = self._record(state, record)  # before the call: a crash after it must not upload twice
-        key = idempotency_key(request.tenant_id, "receipt", request.bank_transaction_id, file.sha256, name)
+        # Each attempt has a key of its own (an earlier one's may be remembered by Xero with its failure); a
+        # crash or a redelivery looked Xero up (VERIFY) before coming here again.
+        key = idempotency_key(request.tenant_id, "receipt", request.bank_transaction_id, file.sha256, name, attempt)
         try:
             attachment = session.upload_attachment(request.bank_transaction_id, name, content, key=key,
                                                    replace_existing=replacing)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from xerosync import aws
 from xerosync.attachments.store import ReceiptUploadStore
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.wiring import feature_gate
@@ -45,7 +45,7 @@ def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clo
     from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
 
     table = aws.table(settings.main_table_name)
-    gate = feature_gate(table, ledger, clock or SystemClock())
+    gate = feature_gate(table, ledger, clock or process_clock())
     queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
              if settings.attachment_uploads_enabled else None)
     limits = AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xerosync.clock import iso, utc_now
+from xerosync.clock import from_iso, iso, utc_now
 from xerosync.observability import logger
 from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
 from xerosync.store.feeds import FeedStatus, FeedStore, StaleFeed
@@ -32,10 +32,12 @@ class CheckReport:
     needs_reconnect: list[str] = field(default_factory=list)
     feeds_gone: list[str] = field(default_factory=list)  # bank account ids whose feed was deleted in Xero
     unreachable: int = 0
+    disconnects_finished: int = 0
     finished_pass: bool = False
 
 
-def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], int]) -> CheckReport:
+def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], int],
+                      finish_disconnect: Callable[[XeroConnectionRecord], object] | None = None) -> CheckReport:
     report = CheckReport()
     position = table.get_item(Key=connection_check_key(), ConsistentRead=True).get("Item", {}).get("after")
     for record in xero.connections.all(after=position):
@@ -43,6 +45,10 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
             table.put_item(Item={**connection_check_key(), "after": position})
             return report
         position = ConnectionStore.position(record)
+        if finish_disconnect is not None and _unfinished_disconnect(record, xero.clock.time()):
+            logger.warning("finishing a disconnect that died half-way", extra={"business_id": record.business_id})
+            finish_disconnect(record)
+            report.disconnects_finished += 1
         if record.status != ConnectionStatus.ACTIVE:
             continue
         report.checked += 1
@@ -72,6 +78,18 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
     table.delete_item(Key=connection_check_key())
     report.finished_pass = True
     return report
+
+
+# A disconnect still unfinished this long after it marked the connection is not running any more (a request
+# lasts 30 seconds at most): it died half-way, and the check finishes it.
+UNFINISHED_DISCONNECT_SECONDS = 600
+
+
+def _unfinished_disconnect(record: XeroConnectionRecord, now: float) -> bool:
+    if record.status != ConnectionStatus.DISCONNECTED or record.generation_ended:
+        return False
+    changed = from_iso(record.status_changed_at).timestamp() if record.status_changed_at else 0.0
+    return now - changed > UNFINISHED_DISCONNECT_SECONDS
 
 
 FEED_DELETED_IN_XERO = "The Xero bank account this account fed, or its bank feed, was deleted in Xero."

@@ -5,6 +5,10 @@ first (its tokens retired, so no work uses them again, and its hold on the Xero 
 links are marked DISCONNECTED, and a cleanup job bound to that generation removes its feed connections, the Xero
 connection unless someone else holds it, and the grant, now or from the cleanup queue. Mappings, expenses and
 sync history stay, keyed by business, so a reconnection finds them. docs/architecture.md, Connect.
+
+A disconnect that dies after marking the connection (a Lambda killed, a DynamoDB error) is finished by the next
+one, or by the hourly check when nobody clicks again (``end``, recorded by ``generation_ended``): otherwise its
+feed connections would stay in Xero, and the accounts could never be linked again.
 """
 
 from __future__ import annotations
@@ -40,16 +44,25 @@ class Disconnect:
         if record is None:
             stored = self.connections.get(caller.business_id)
             assert stored is not None
-            return connection_view(stored)  # disconnected already
-        feed_ids = self._retire_links(record)
-        job = end_generation(self.tokens, self.claims, record, self.clock.time(), feed_ids)
-        pending = not self.cleaner.clean_or_queue(job)
+            if stored.generation_ended:
+                return connection_view(stored)  # disconnected already
+            record = stored  # an earlier disconnect died half-way: this one finishes it
+        pending = self.end(record)
         metrics.add_metric(name="Disconnected", unit="Count", value=1)
         stored = self.connections.get(caller.business_id)
         assert stored is not None
         view = connection_view(stored)
         view.cleanup_pending = pending
         return view
+
+    def end(self, record: XeroConnectionRecord) -> bool:
+        """End the disconnected connection's generation: its live links, its tokens and hold, and a cleanup of
+        what it left in Xero, now or queued. Safe to repeat. True when the cleanup waits in the queue."""
+        feed_ids = self._retire_links(record)
+        job = end_generation(self.tokens, self.claims, record, self.clock.time(), feed_ids)
+        pending = not self.cleaner.clean_or_queue(job)
+        self.connections.mark_generation_ended(record.business_id, record.generation)
+        return pending
 
     def _mark_disconnected(self, business_id: str) -> XeroConnectionRecord | None:
         """The connection this request ends (whichever generation is current when it lands), or None when it

@@ -133,7 +133,12 @@ class FeedLinking:
         target = feed.account_id or f"new:{feed.account_name}:{feed.account_number}"
         key = idempotency_key(record.tenant_id, "feed-connection", account_id, existing.version if existing else 0,
                               target)
-        result = session.create_feed_connections([feed], key=key)[0]
+        # Xero may hold a feed connection for this account that no link records: a link request that died after
+        # Xero made it (its answer, or the record, lost). It is this account's (its token is the bank's account
+        # id): adopted when it feeds the Xero account chosen now, removed otherwise. Asked before creating, so
+        # that Xero never remembers a refusal under the key a later attempt will send.
+        result = (self._own_unrecorded(session, account.account_id, existing, feed)
+                  or session.create_feed_connections([feed], key=key)[0])
         if result.status == "REJECTED":
             if (existing is not None and existing.tenant_id == record.tenant_id and result.error is not None
                     and result.error.type == "feed-already-connected-in-current-organisation"
@@ -165,6 +170,27 @@ class FeedLinking:
             self.request_feed_sync(record.tenant_id, caller.business_id, record.generation, [account_id], "linked")
         metrics.add_metric(name="AccountLinked", unit="Count", value=1)
         return LinkedAccount(account=account_view(account, saved, record))
+
+    @staticmethod
+    def _own_unrecorded(session: ConnectSession, account_id: str, existing: FeedRecord | None,
+                        wanted: FeedConnection) -> FeedConnection | None:
+        """A feed connection Xero has for this bank account that no link of the product records, if any: returned
+        when it feeds the Xero account wanted; otherwise Xero is asked to remove it (the user is asked to wait).
+        The ended link's own feed connection, still there (its cleanup waits in the queue), is removed too."""
+        recorded = existing.feed_connection_id if existing is not None else None
+        for candidate in session.feed_connections():
+            if candidate.account_token != account_id or candidate.status == "REJECTED":
+                continue
+            if candidate.id != recorded and _feeds(candidate, wanted):
+                logger.info("adopting the feed connection an earlier link request made", extra={
+                    "account_id": account_id, "feed_connection_id": candidate.id})
+                return candidate
+            assert candidate.id is not None
+            session.delete_feed_connections([candidate.id])
+            raise Conflict("Xero is still removing a bank feed an earlier link of this account left.",
+                           action="Wait a few minutes, then link the account again.",
+                           code="feed_still_being_removed")
+        return None
 
     @staticmethod
     def _delivered_through(session: ConnectSession, previous: FeedRecord) -> tuple[int, Decimal | None]:
@@ -258,6 +284,18 @@ class FeedLinking:
                                                    generation=feed.generation,
                                                    feed_connection_ids=[feed.feed_connection_id]))
         return LinkedAccount(account=account_view(account, saved, self.connections.get(caller.business_id)))
+
+
+def _feeds(candidate: FeedConnection, wanted: FeedConnection) -> bool:
+    """Whether a feed connection feeds the Xero bank account a link asks for (by AccountID, or by the number of
+    the new account, as Xero matches it: spaces and dashes aside)."""
+    if wanted.account_id is not None:
+        return (candidate.account_id or "").lower() == wanted.account_id.lower()
+
+    def number(value: str | None) -> str:
+        return "".join(ch for ch in (value or "") if ch not in " -").upper()
+
+    return bool(wanted.account_number) and number(candidate.account_number) == number(wanted.account_number)
 
 
 def _multicurrency_refusal(record: XeroConnectionRecord, currency: str) -> Conflict:

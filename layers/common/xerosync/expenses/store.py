@@ -21,16 +21,18 @@ from typing import Any, Literal, TypeVar
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.errors import InvalidRequest, NotFound
 from xerosync.expenses.mapping import CategoryMappings
-from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SyncJob
+from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SpendMoneyBatch, SyncJob
 from xerosync.expenses.reference_data import ReferenceData
 from xerosync.store.keys import (
+    LAST_DELIVERIES_GSI_PK,
     expense_key,
     expense_list_gsi,
     expense_mappings_key,
     expense_reference_data_key,
+    last_delivery_gsi,
     sync_activity_key,
     sync_batch_key,
     sync_job_key,
@@ -435,11 +437,36 @@ class SyncJobStore:
         item = self.table.get_item(Key=sync_batch_key(business_id, job_id, batch), ConsistentRead=True).get("Item")
         return int(item.get("attempts", 0)) if item else 0
 
-    def mark_last_delivery(self, business_id: str, job_id: str, batch: int, at: float) -> None:
-        """The batch's last delivery has begun: if it is killed (a timeout), nothing else will settle it."""
-        self.table.update_item(Key=sync_batch_key(business_id, job_id, batch),
-                               UpdateExpression="SET last_delivery_at = if_not_exists(last_delivery_at, :at)",
-                               ExpressionAttributeValues={":at": Decimal(str(at))})
+    def mark_last_delivery(self, batch: SpendMoneyBatch, at: float) -> None:
+        """The batch's last delivery has begun: if it is killed (a timeout), nothing else will settle it but the
+        sweeper, which finds it in the index by when it began (the first mark stands) and reads the batch here."""
+        index = last_delivery_gsi(at, batch.business_id, batch.job_id, batch.batch)
+        self.table.update_item(
+            Key=sync_batch_key(batch.business_id, batch.job_id, batch.batch),
+            UpdateExpression="SET last_delivery_at = if_not_exists(last_delivery_at, :at), "
+                             "gsi1pk = if_not_exists(gsi1pk, :pk), gsi1sk = if_not_exists(gsi1sk, :sk), "
+                             "last_delivery_batch = if_not_exists(last_delivery_batch, :batch)",
+            ExpressionAttributeValues={":at": Decimal(str(at)), ":pk": index["gsi1pk"], ":sk": index["gsi1sk"],
+                                       ":batch": batch.model_dump_json()})
+
+    def last_deliveries(self, began_before: float, limit: int = 25) -> list[SpendMoneyBatch]:
+        """Batches whose last delivery began before then and that the sweeper has not settled, oldest first."""
+        response = self.table.query(
+            IndexName="gsi1", Limit=limit,
+            KeyConditionExpression=Key("gsi1pk").eq(LAST_DELIVERIES_GSI_PK)
+            & Key("gsi1sk").lt(f"{int(began_before):012d}#"))
+        return [SpendMoneyBatch.model_validate_json(str(item["last_delivery_batch"]))
+                for item in response.get("Items", []) if item.get("last_delivery_batch")]
+
+    def counted(self, business_id: str, job_id: str, batch: int) -> bool:
+        item = self.table.get_item(Key=sync_job_key(business_id, job_id), ProjectionExpression="counted_batches",
+                                   ConsistentRead=True).get("Item") or {}
+        return str(batch) in (item.get("counted_batches") or set())
+
+    def forget_last_delivery(self, batch: SpendMoneyBatch) -> None:
+        """The batch is settled: it leaves the sweeper's index (its ``last_delivery_at`` stays for the record)."""
+        self.table.update_item(Key=sync_batch_key(batch.business_id, batch.job_id, batch.batch),
+                               UpdateExpression="REMOVE gsi1pk, gsi1sk")
 
     def abandoned(self, business_id: str, job_id: str, last_delivery_before: float) -> bool:
         """Whether a batch of the job began its last delivery before then and was never counted."""
@@ -473,7 +500,7 @@ class ReferenceDataStore:
     one Lambda at a time (``store.shared_cache``)."""
 
     def __init__(self, table: Any, clock: Clock | None = None) -> None:
-        self.cache = SharedCache(table, clock or SystemClock())
+        self.cache = SharedCache(table, clock or process_clock())
 
     def get(self, tenant_id: str) -> ReferenceData | None:
         cached = self.cache.get(expense_reference_data_key(tenant_id))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from xerosync import aws
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
 from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncActivityStore, SyncJobStore
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from xerosync.expenses.ledger_events import LedgerEventConsumer
     from xerosync.expenses.planner import SpendMoneyPlanner
     from xerosync.expenses.service import ExpenseService, SessionFactory
+    from xerosync.expenses.sweeper import AbandonedBatchSweeper
     from xerosync.expenses.worker import SpendMoneyWorker
     from xerosync.expenses.xero_gateway import ReferenceDataCache
     from xerosync.xero.client import XeroClient
@@ -60,7 +61,7 @@ def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: L
     from xerosync.expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.expenses.service import ExpenseService
 
-    clock = clock or SystemClock()
+    clock = clock or process_clock()
     table = aws.table(settings.main_table_name)
     return ExpenseService(
         gate=feature_gate(table, ledger, clock),
@@ -96,7 +97,7 @@ def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clo
 
     table = aws.table(settings.main_table_name)
     return LedgerEventConsumer(expenses=ExpenseStore(table), feeds=FeedStore(table), ledger=ledger,
-                               clock=clock or SystemClock())
+                               clock=clock or process_clock())
 
 
 def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Clock | None = None
@@ -131,3 +132,11 @@ def get_spend_money_planner() -> SpendMoneyPlanner:
 @per_cold_start
 def get_ledger_event_consumer() -> LedgerEventConsumer:
     return build_ledger_event_consumer(get_settings(), ledger=get_ledger_client())
+
+
+@per_cold_start
+def get_abandoned_batch_sweeper() -> AbandonedBatchSweeper:
+    from xerosync.expenses.sweeper import AbandonedBatchSweeper
+
+    return AbandonedBatchSweeper(jobs=SyncJobStore(aws.table(get_settings().main_table_name)),
+                                 worker=build_spend_money_worker(get_settings(), xero=get_xero_client()))

@@ -138,7 +138,7 @@ class SpendMoneyWorker:
         work = [records[t] for t in batch.transaction_ids if t in records and takes(records[t], batch.job_id)]
         tally = Tally()
         if last_delivery and work:
-            self.jobs.mark_last_delivery(batch.business_id, batch.job_id, batch.batch, self.clock.time())
+            self.jobs.mark_last_delivery(batch, self.clock.time())
         try:
             if work:
                 self._sync(batch, work, self.xero.session(batch.business_id, batch.generation), tally)
@@ -181,6 +181,24 @@ class SpendMoneyWorker:
             self._finish(batch, tally, records)
             raise  # the message still goes to the dead-letter queue, whose alarm tells a person
         self._finish(batch, tally, records)
+        return tally
+
+    def settle_abandoned(self, batch: SpendMoneyBatch) -> Tally:
+        """A batch whose last delivery was killed (at the Lambda's timeout) before it counted: SQS will not hand
+        it back, so its expenses still QUEUED by its job end Sync error with the reason and the way out (looked
+        up in Xero before anything is created, if a send had begun), and the batch is counted. No Xero call."""
+        records = self.expenses.get_many(batch.business_id, batch.transaction_ids)
+        work = [records[t] for t in batch.transaction_ids
+                if t in records and records[t].status == ExpenseStatus.QUEUED and records[t].job_id == batch.job_id]
+        tally = Tally()
+        self._end_unsettled(batch, work, tally, partial(
+            lifecycle.not_synced, code="sync_interrupted",
+            message="The expense's sync was cut off before it finished (the work ran out of time), and nothing "
+                    "could confirm whether it reached Xero.",
+            action="Sync the expense again: Xero is checked first, so it is never created twice."))
+        self._finish(batch, tally, records)
+        logger.warning("batch killed on its last delivery settled by the sweeper", extra={
+            "job_id": batch.job_id, "batch": batch.batch, "expenses": len(work)})
         return tally
 
     def _note_wait(self, batch: SpendMoneyBatch, wait: Exception) -> None:

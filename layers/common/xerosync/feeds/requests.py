@@ -16,7 +16,7 @@ from typing import Literal, Protocol
 from pydantic import Field
 
 from xerosync.auth import Caller
-from xerosync.clock import Clock, SystemClock, iso, utc_now
+from xerosync.clock import Clock, iso, process_clock, utc_now
 from xerosync.errors import Conflict, TooManyRequests
 from xerosync.feeds.dispatch import FeedSyncSender
 from xerosync.feeds.messages import on_demand_requests
@@ -40,7 +40,7 @@ def request_feed_sync(tenant_id: str, business_id: str, generation: str, account
         from xerosync.feeds.wiring import get_feed_sync_queue  # adapters only when none is handed in
 
         queue = get_feed_sync_queue()
-    requested_at = utc_now(clock or SystemClock())
+    requested_at = utc_now(clock or process_clock())
     queue.send(on_demand_requests(tenant_id, business_id, generation, account_ids, reason, requested_at))
     logger.info("feed sync requested", extra={"tenant_id": tenant_id, "business_id": business_id,
                                               "accounts": len(account_ids), "reason": reason})

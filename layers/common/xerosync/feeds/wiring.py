@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from xerosync import aws
-from xerosync.clock import SystemClock
+from xerosync.clock import process_clock
 from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
@@ -67,5 +67,5 @@ def get_sync_now_service() -> SyncNowService:
     return SyncNowService(
         connections=get_connection_store(), feeds=get_feed_store(),
         turns=SyncNowLimiter(aws.table(settings.main_table_name)), queue=get_feed_sync_queue(),
-        clock=SystemClock(), interval_seconds=settings.sync_now_interval_seconds,
+        clock=process_clock(), interval_seconds=settings.sync_now_interval_seconds,
     )

@@ -47,6 +47,9 @@ class XeroConnectionRecord(Model):
     last_sync_at: str | None = None
     confirmed_at: int | None = None  # epoch seconds: when Xero last confirmed the connection for a user looking at it
     feeds_checked_at: int | None = None  # epoch seconds: when a user's look last asked Xero about pending feeds
+    # A disconnect ends its generation after marking the connection DISCONNECTED (links, tokens, what it left in
+    # Xero); this says it got that far. Until then a disconnect is finished again (a click, the hourly check).
+    generation_ended: bool = False
     version: int = 0
 
 
@@ -102,6 +105,21 @@ class ConnectionStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=values,
             )
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def mark_generation_ended(self, business_id: str, generation: str) -> bool:
+        """The disconnected connection's generation has been ended (its cleanup done or queued)."""
+        try:
+            self.table.update_item(
+                Key=connection_key(business_id), UpdateExpression="SET generation_ended = :yes ADD version :one",
+                ConditionExpression="generation = :generation AND #status = :disconnected",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":yes": True, ":one": 1, ":generation": generation,
+                                           ":disconnected": ConnectionStatus.DISCONNECTED.value})
         except ClientError as error:
             if condition_failed(error):
                 return False

@@ -124,6 +124,15 @@ def sync_batch_key(business_id: str, job_id: str, batch: int) -> dict[str, str]:
     return {"pk": business_pk(business_id), "sk": f"SYNCJOB#{job_id}#BATCH#{batch:04d}"}
 
 
+# Batches whose last delivery has begun, in one index partition sorted by when: the minute's sweeper reads
+# those that began long enough ago to have been killed at their timeout, and settles what nobody counted.
+LAST_DELIVERIES_GSI_PK = "SYNCBATCHES#LAST_DELIVERY"
+
+
+def last_delivery_gsi(at: float, business_id: str, job_id: str, batch: int) -> dict[str, str]:
+    return {"gsi1pk": LAST_DELIVERIES_GSI_PK, "gsi1sk": f"{int(at):012d}#{business_id}#{job_id}#{batch:04d}"}
+
+
 def expense_reference_data_key(tenant_id: str) -> dict[str, str]:
     """Xero's accounts, tax rates, tracking and currencies, cached per organisation (shared by businesses)."""
     return {"pk": tenant_pk(tenant_id), "sk": "EXPENSE_REFERENCE_DATA"}

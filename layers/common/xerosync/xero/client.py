@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from xerosync import aws
-from xerosync.clock import Clock, SystemClock, iso, utc_now
+from xerosync.clock import Clock, iso, process_clock, utc_now
 from xerosync.lifecycle import per_cold_start
 from xerosync.observability import logger, metrics
 from xerosync.settings import Settings, get_settings
@@ -90,10 +90,11 @@ def mark_needs_reconnect(connections: ConnectionStore, clock: Clock, business_id
 def build_xero_client(settings: Settings, *, clock: Clock | None = None, limits: Limits | None = None,
                       http: requests.Session | None = None, retry: RetryPolicy | None = None,
                       client_secret: str | None = None) -> XeroClient:
-    clock = clock or SystemClock()
+    clock = clock or process_clock()
     main_table = aws.table(settings.main_table_name)
     governor = TenantRateGovernor(DynamoGovernorStore(main_table), limits, clock)
-    transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep)
+    transport = XeroTransport(http or requests.Session(), limiter=governor, retry=retry, sleep=clock.sleep,
+                              timeout=(3.05, settings.xero_read_timeout_seconds))
 
     def secret() -> str:
         if client_secret is not None:

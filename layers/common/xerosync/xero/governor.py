@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.xero.errors import XeroRateLimited
 
 FEEDS = "feeds"
@@ -194,7 +194,7 @@ class TenantRateGovernor:
     def __init__(self, store: GovernorStore, limits: Limits | None = None, clock: Clock | None = None) -> None:
         self.store = store
         self.limits = limits or Limits()
-        self.clock = clock or SystemClock()
+        self.clock = clock or process_clock()
 
     def _now_ms(self) -> int:
         return int(self.clock.time() * 1000)

@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.xero.errors import XeroError, XeroInvalidGrant, XeroNotFound, XeroValidationError
 from xerosync.xero.models import TokenSet, XeroConnection
 from xerosync.xero.transport import XeroRequest, XeroTransport
@@ -30,7 +30,7 @@ class XeroIdentity:
         self._client_secret = client_secret
         self.redirect_uri = redirect_uri
         self.scopes = scopes
-        self.clock = clock or SystemClock()
+        self.clock = clock or process_clock()
 
     def authorize_url(self, state: str, code_challenge: str) -> str:
         """Xero's consent page for this sign-in. PKCE (S256): only the holder of the verifier behind

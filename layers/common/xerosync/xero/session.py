@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.observability import logger
 from xerosync.xero.errors import (
     ReconnectRequired,
@@ -48,6 +48,7 @@ BANK_FEEDS = "/bankfeeds.xro/1.0"
 MAX_KEY_LENGTH = 128  # Xero's Idempotency-Key limit [OAS]
 OCTET_STREAM = "application/octet-stream"
 DISCONNECTED_IN_XERO = "The connection was removed in Xero (Settings > Connected apps)."
+UPLOAD_TRIES = 3  # sends of one file in one call of upload_attachment, each after looking Xero up
 
 
 def idempotency_key(tenant_id: str, kind: str, *parts: object) -> str:
@@ -69,7 +70,7 @@ class XeroSession:
         self.tokens = tokens
         self.identity = identity
         self.api_url = api_url.rstrip("/")
-        self.clock = clock or SystemClock()
+        self.clock = clock or process_clock()
         self.retired_ok = retired_ok  # the generation's own cleanup, after its connection ended
         self.purpose = purpose  # INTERACTIVE when a user waits for the answer (counted against the business's cap)
 
@@ -256,17 +257,30 @@ class XeroSession:
                           key: str, replace_existing: bool = False) -> Attachment:
         """One Xero call per file. PUT adds; POST replaces the file of the same name. The body is the file as
         application/octet-stream, as Xero's specification declares; Xero takes the file's type from its name
-        (docs/attachments.md)."""
+        (docs/attachments.md).
+
+        When Xero fails (5xx) or its answer is lost, what landed is looked up first; a file that is not there is
+        sent again under a key of its own (``<key>~<try>``): Xero replays a remembered failure for a key it has
+        seen, so the same key would get the same 500 for as long as Xero remembers it."""
         path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments/{_path_segment(file_name)}"
-        try:
-            body = self.call("POST" if replace_existing else "PUT", path, data=content, content_type=OCTET_STREAM,
-                             idempotency_key=key, safe_to_repeat=replace_existing).body
-        except (XeroUncertainOutcome, XeroServerError):
-            for existing in self.attachments(bank_transaction_id):
-                if existing.file_name == file_name and existing.content_length == len(content):
-                    return existing
-            raise
-        return Attachment.model_validate(body["Attachments"][0])
+        for attempt in range(UPLOAD_TRIES):
+            try:
+                body = self.call("POST" if replace_existing else "PUT", path, data=content,
+                                 content_type=OCTET_STREAM, idempotency_key=key if attempt == 0 else f"{key}~{attempt}",
+                                 safe_to_repeat=replace_existing).body
+            except (XeroUncertainOutcome, XeroServerError) as error:
+                landed = next((a for a in self.attachments(bank_transaction_id)
+                               if a.file_name == file_name and a.content_length == len(content)), None)
+                if landed is not None:
+                    return landed
+                if attempt == UPLOAD_TRIES - 1:
+                    raise
+                logger.warning("receipt upload outcome unknown and not in Xero; sending it again under a new key",
+                               extra={"bank_transaction_id": bank_transaction_id, "attempt": attempt + 1,
+                                      "error": type(error).__name__, "status": error.status})
+                continue
+            return Attachment.model_validate(body["Attachments"][0])
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     # ------------------------------------------------------------------ bank feeds
     def create_feed_connections(self, connections: Sequence[FeedConnection], *, key: str) -> list[FeedConnection]:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from xerosync.clock import Clock, SystemClock
+from xerosync.clock import Clock, process_clock
 from xerosync.observability import logger, metrics
 from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import tokens_key
@@ -221,7 +221,7 @@ class AccessTokens:
         self.vault = vault
         self.refresher = refresher
         self.on_reconnect_required = on_reconnect_required  # (business, generation, reason)
-        self.clock = clock or SystemClock()
+        self.clock = clock or process_clock()
         self.refreshes = 0  # refreshes this process performed (tests and benchmarks read it)
 
     def access_token(self, business_id: str, generation: str, *, stale: str | None = None,

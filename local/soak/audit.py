@@ -1,0 +1,427 @@
+"""The auditor: Xero against the ledger and the product's own tables, once the world is quiet.
+
+``audit(facts)`` is pure: ``Facts`` is what the driver read from the emulators, the tables, the dead-letter
+queues and the log (``driver.collect``), and every invariant below is a function of it, so that a unit test can
+plant the fault each one is for (tests/unit/soak). The report renders as the soak's table; ``Report.failures``
+lists what is missing, duplicated or stuck, and the soak exits non-zero when it is not empty.
+
+Invariants:
+- every posting of a linked account (from the history the user chose) is a statement line in Xero exactly
+  once, in a live Xero bank account; no line in Xero that the ledger does not have;
+- each Xero bank account's delivered statements continue one another, and each ends at the ledger's balance;
+- every outbound payment of a linked account of a business that may sync expenses is an expense;
+- each expense is in Xero at most once (by its Url marker), and ends synced (in Xero, as the ledger has it) or
+  in Sync error with a reason; none is left being synced;
+- each receipt of a synced expense is in Xero once, or refused with a reason; none is left on the way;
+- every sync job completes (or never started and touched nothing);
+- every message in a dead-letter queue is explained: why it failed (the log), and what became of its work.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+BOOKING_OFFSET = timedelta(hours=8)  # the product's STATEMENT_UTC_OFFSET_MINUTES
+LIVE_FEEDS = ("PENDING", "ACTIVE")
+
+
+# ---------------------------------------------------------------------------------------------- facts
+@dataclass(frozen=True)
+class Txn:
+    transaction_id: str
+    business_id: str
+    account_id: str
+    sequence: int
+    posted_at: str
+    direction: str
+    amount: Decimal
+    running_balance: Decimal
+    receipts: tuple[tuple[str, str, int], ...] = ()  # (attachment id, sha256, size)
+
+    @property
+    def booking_day(self) -> date:
+        return (datetime.fromisoformat(self.posted_at.replace("Z", "+00:00")) + BOOKING_OFFSET).date()
+
+
+@dataclass(frozen=True)
+class Feed:
+    business_id: str
+    account_id: str
+    status: str
+    tenant_id: str
+    xero_account_id: str | None
+    backfill_from: date | None
+
+
+@dataclass(frozen=True)
+class Line:
+    tenant_id: str
+    feed_connection_id: str
+    transaction_id: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    tenant_id: str
+    feed_connection_id: str
+    statement_id: str
+    status: str
+    start_balance: Decimal  # signed (money the customer holds is positive)
+    end_balance: Decimal
+    transaction_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SpendMoney:
+    tenant_id: str
+    bank_transaction_id: str
+    transaction_id: str | None  # from its Url marker
+    status: str
+    total: Decimal
+    attachments: tuple[tuple[str, str], ...] = ()  # (file name, sha256)
+
+
+@dataclass(frozen=True)
+class Expense:
+    business_id: str
+    transaction_id: str
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+    error_action: str | None = None
+    bank_transaction_id: str | None = None
+    job_id: str | None = None
+    updated: bool = False
+    attachment_errors: tuple[tuple[str, str, str | None], ...] = ()  # (attachment id, message, action)
+
+
+@dataclass(frozen=True)
+class Job:
+    business_id: str
+    job_id: str
+    completed: bool
+    dispatched: bool
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    message_id: str
+    body: dict[str, Any]
+
+
+@dataclass
+class Facts:
+    transactions: list[Txn]
+    syncing_businesses: set[str]  # those that may sync expenses (not incorporated in Hong Kong)
+    feeds: list[Feed]
+    live_xero_accounts: dict[str, set[str]]  # tenant -> live Xero bank accounts
+    feed_connection_accounts: dict[str, str]  # feed connection -> the Xero bank account it fed
+    lines: list[Line]
+    statements: list[Statement]  # in the order Xero received them
+    spend_money: list[SpendMoney]
+    expenses: list[Expense]
+    receipts_refused: dict[tuple[str, str], str]  # (transaction, attachment) -> the product's reason
+    jobs: list[Job]
+    dead_letters: list[DeadLetter]
+    failure_reasons: dict[str, str]  # message id -> why it last failed (the product's WARNING)
+    xero_calls: Counter[str] = field(default_factory=Counter)  # by kind (statements post, receipt uploads...)
+    first_link_at: dict[str, float] = field(default_factory=dict)  # business -> when it first connected
+    windows_from: float = 0.0  # the 3-hour schedule's windows are counted from here
+    faults: dict[str, Counter[str]] = field(default_factory=dict)
+    invocations: Counter[str] = field(default_factory=Counter)
+    dynamodb: Counter[str] = field(default_factory=Counter)
+    last_fault_at: float | None = None
+    quiet_at: float | None = None
+    real_seconds: float = 0.0
+    leftovers: Counter[str] = field(default_factory=Counter)  # queued, parked or marked work at the end
+
+
+# ---------------------------------------------------------------------------------------------- report
+@dataclass
+class Row:
+    label: str
+    value: str
+    failing: bool = False
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    numbers: dict[str, int] = field(default_factory=dict)
+
+    def add(self, label: str, value: int | str, *, key: str | None = None, must_be_zero: bool = False,
+            why: list[str] | None = None) -> None:
+        failing = must_be_zero and isinstance(value, int) and value > 0
+        self.rows.append(Row(label, f"{value:,}" if isinstance(value, int) else value, failing))
+        if key is not None and isinstance(value, int):
+            self.numbers[key] = value
+        if failing:
+            self.failures.append(f"{label.strip()}: {value}" + (f" ({'; '.join(why[:5])})" if why else ""))
+
+    def render(self, title: str) -> str:
+        width = max(len(r.label) for r in self.rows) + 2
+        lines = [title, "-" * len(title)]
+        for row in self.rows:
+            flag = "   <-- FAIL" if row.failing else ""
+            lines.append(f"{row.label:<{width}}{row.value:>14}{flag}")
+        if self.notes:
+            lines += ["", *self.notes]
+        lines += ["", "PASS: nothing missing, duplicated or stuck" if not self.failures
+                  else "FAIL:\n  " + "\n  ".join(self.failures)]
+        return "\n".join(lines)
+
+
+def audit(facts: Facts) -> Report:
+    report = Report()
+    _statement_lines(facts, report)
+    _balances(facts, report)
+    _expenses(facts, report)
+    _receipts(facts, report)
+    _jobs(facts, report)
+    _dead_letters(facts, report)
+    _figures(facts, report)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- invariants
+def _statement_lines(facts: Facts, report: Report) -> None:
+    feeds = {(f.business_id, f.account_id): f for f in facts.feeds}
+    delivered: Counter[str] = Counter()
+    stray: list[str] = []
+    known = {t.transaction_id for t in facts.transactions}
+    for line in facts.lines:
+        account = facts.feed_connection_accounts.get(line.feed_connection_id)
+        if account is None or account not in facts.live_xero_accounts.get(line.tenant_id, set()):
+            continue  # the Xero bank account was deleted in Xero: its lines went with it
+        delivered[line.transaction_id] += 1
+        if line.transaction_id not in known:
+            stray.append(line.transaction_id)
+    expected, unlinked = [], []
+    accounts_unlinked: Counter[str] = Counter()
+    for txn in facts.transactions:
+        feed = feeds.get((txn.business_id, txn.account_id))
+        if feed is None or feed.status not in LIVE_FEEDS:
+            unlinked.append(txn.transaction_id)
+            accounts_unlinked[f"{txn.business_id}/{txn.account_id} {feed.status if feed else 'never linked'}"] += 1
+        elif feed.backfill_from is None or txn.booking_day >= feed.backfill_from:
+            expected.append(txn)
+    once = sum(1 for t in expected if delivered[t.transaction_id] == 1)
+    missing = [t.transaction_id for t in expected if delivered[t.transaction_id] == 0]
+    doubled = [t.transaction_id for t in expected if delivered[t.transaction_id] > 1]
+    doubled += [t for t in delivered if delivered[t] > 1 and t not in {e.transaction_id for e in expected}]
+    report.add("Transactions posted in the ledger", len(facts.transactions), key="transactions")
+    report.add("  on accounts not linked at the end", len(unlinked), key="unlinked", must_be_zero=True,
+               why=[f"{a}: {n}" for a, n in accounts_unlinked.items()])
+    report.add("  delivered to Xero once", once, key="delivered_once")
+    report.add("  missing", len(missing), key="lines_missing", must_be_zero=True, why=missing)
+    report.add("  duplicated", len(doubled), key="lines_duplicated", must_be_zero=True, why=doubled)
+    report.add("  in Xero but not in the ledger", len(stray), key="lines_stray", must_be_zero=True, why=stray)
+
+
+def _balances(facts: Facts, report: Report) -> None:
+    """Per Xero bank account, the delivered statements in the order Xero received them: each starts where the
+    one before ended, and each ends at the ledger's running balance after its last line."""
+    balance_after = {t.transaction_id: t.running_balance for t in facts.transactions}
+    last_end: dict[str, Decimal] = {}
+    breaks: list[str] = []
+    for statement in facts.statements:
+        if statement.status != "DELIVERED":
+            continue
+        account = facts.feed_connection_accounts.get(statement.feed_connection_id, statement.feed_connection_id)
+        if account not in facts.live_xero_accounts.get(statement.tenant_id, set()):
+            continue
+        previous = last_end.get(account)
+        if previous is not None and previous != statement.start_balance:
+            breaks.append(f"{statement.statement_id} starts at {statement.start_balance}, the one before ended at "
+                          f"{previous}")
+        if statement.transaction_ids:
+            ledger = balance_after.get(statement.transaction_ids[-1])
+            if ledger is not None and ledger != statement.end_balance:
+                breaks.append(f"{statement.statement_id} ends at {statement.end_balance}, the ledger at {ledger}")
+        last_end[account] = statement.end_balance
+    report.add("Statement balance breaks", len(breaks), key="balance_breaks", must_be_zero=True, why=breaks)
+
+
+def _expenses(facts: Facts, report: Report) -> None:
+    feeds = {(f.business_id, f.account_id): f for f in facts.feeds}
+    by_id = {e.transaction_id: e for e in facts.expenses}
+    in_xero: dict[str, list[SpendMoney]] = defaultdict(list)
+    for spend in facts.spend_money:
+        if spend.status != "DELETED" and spend.transaction_id:
+            in_xero[spend.transaction_id].append(spend)
+    amounts = {t.transaction_id: t.amount for t in facts.transactions}
+    payments = [t for t in facts.transactions if t.direction == "DEBIT" and t.business_id in facts.syncing_businesses
+                and (t.business_id, t.account_id) in feeds]
+    no_record = [t.transaction_id for t in payments if t.transaction_id not in by_id]
+    mine = [e for e in facts.expenses if e.business_id in facts.syncing_businesses]
+    synced = [e for e in mine if e.status == "SYNCED" and len(in_xero[e.transaction_id]) == 1
+              and in_xero[e.transaction_id][0].bank_transaction_id == e.bank_transaction_id]
+    stale = [e.transaction_id for e in synced if not e.updated and e.error_code is None
+             and in_xero[e.transaction_id][0].total != amounts.get(e.transaction_id)]
+    lost_link = [e.transaction_id for e in mine if e.status == "SYNCED" and e not in synced]
+    doubled = [t for t, found in in_xero.items() if len(found) > 1]
+    unknown = [s.bank_transaction_id for s in facts.spend_money
+               if s.status != "DELETED" and (s.transaction_id is None or s.transaction_id not in by_id)]
+    errors = [e for e in mine if e.status == "SYNC_ERROR"]
+    without_reason = [e.transaction_id for e in errors if not e.error_message]
+    stuck = [e.transaction_id for e in mine if e.status == "QUEUED"]
+    pending = [e.transaction_id for e in mine if e.status == "PENDING"]
+    report.add("Expenses (outbound payments of linked accounts, outside Hong Kong)", len(payments), key="expenses")
+    report.add("  with no expense record", len(no_record), key="expenses_unrecorded", must_be_zero=True,
+               why=no_record)
+    report.add("  synced once", len(synced), key="expenses_synced")
+    report.add("  synced, but not as the ledger has it", len(stale), key="expenses_stale", must_be_zero=True,
+               why=stale)
+    report.add("  shown synced, but not in Xero as recorded", len(lost_link), key="expenses_lost",
+               must_be_zero=True, why=lost_link)
+    report.add("  duplicated in Xero", len(doubled) + len(unknown), key="expenses_duplicated", must_be_zero=True,
+               why=doubled + unknown)
+    report.add("  in Sync error with a reason", len(errors) - len(without_reason), key="expenses_sync_error")
+    codes = Counter(e.error_code or "?" for e in errors)
+    if codes:
+        report.notes.append("Sync errors by reason: " + ", ".join(f"{c} {n}" for c, n in codes.most_common()))
+    report.add("  in Sync error without a reason", len(without_reason), key="expenses_unexplained",
+               must_be_zero=True, why=without_reason)
+    report.add("  stuck (being synced, nobody working on it)", len(stuck), key="expenses_stuck", must_be_zero=True,
+               why=stuck)
+    report.add("  never selected for a sync", len(pending), key="expenses_pending")
+
+
+def _receipts(facts: Facts, report: Report) -> None:
+    txns = {t.transaction_id: t for t in facts.transactions}
+    spend = {s.bank_transaction_id: s for s in facts.spend_money if s.status != "DELETED"}
+    in_xero = refused = 0
+    missing: list[str] = []
+    doubled: list[str] = []
+    for expense in facts.expenses:
+        if expense.status != "SYNCED" or expense.bank_transaction_id not in spend:
+            continue
+        attached = Counter(sha for _, sha in spend[expense.bank_transaction_id].attachments)
+        problems = {a for a, _, _ in expense.attachment_errors}
+        txn = txns.get(expense.transaction_id)
+        for attachment_id, sha, _ in txn.receipts if txn else ():
+            found = attached[sha]
+            if found == 1:
+                in_xero += 1
+            elif found > 1:
+                doubled.append(f"{expense.transaction_id}/{attachment_id}")
+            elif attachment_id in problems or (expense.transaction_id, attachment_id) in facts.receipts_refused:
+                refused += 1
+            else:
+                missing.append(f"{expense.transaction_id}/{attachment_id}")
+    report.add("Receipts of synced expenses in Xero", in_xero, key="receipts_in_xero")
+    report.add("  not in Xero, with the reason and the way out", refused, key="receipts_refused")
+    report.add("  missing (on the way, nobody working on it)", len(missing), key="receipts_missing",
+               must_be_zero=True, why=missing)
+    report.add("  duplicated", len(doubled), key="receipts_duplicated", must_be_zero=True, why=doubled)
+
+
+def _jobs(facts: Facts, report: Report) -> None:
+    queued_by = {e.job_id for e in facts.expenses if e.status == "QUEUED" and e.job_id}
+    complete = [j for j in facts.jobs if j.completed]
+    never = [j for j in facts.jobs if not j.completed and not j.dispatched and j.job_id not in queued_by]
+    stuck = [j.job_id for j in facts.jobs if not j.completed and j not in never]
+    report.add("Sync jobs complete", len(complete), key="jobs_complete")
+    report.add("  never started (their request died first; nothing touched)", len(never), key="jobs_never_started")
+    report.add("  stuck", len(stuck), key="jobs_stuck", must_be_zero=True, why=stuck)
+
+
+def _dead_letters(facts: Facts, report: Report) -> None:
+    """Each message that reached a dead-letter queue: why (the product's WARNING), and what became of its work
+    (the invariants above hold for it)."""
+    by_queue: Counter[str] = Counter()
+    unexplained = []
+    expenses = {e.transaction_id: e for e in facts.expenses}
+    for letter in facts.dead_letters:
+        by_queue[letter.queue] += 1
+        reason = facts.failure_reasons.get(letter.message_id)
+        outcome = _outcome(letter, expenses)
+        if reason is None or outcome is None:
+            unexplained.append(f"{letter.queue} {letter.message_id}: "
+                               f"{'no reason in the log' if reason is None else outcome or 'its work is unsettled'}")
+        else:
+            report.notes.append(f"DLQ {letter.queue}: {letter.body.get('kind', 'message')} failed: {reason}; "
+                                f"{outcome}")
+    summary = ", ".join(f"{q} {n}" for q, n in by_queue.most_common()) or "none"
+    report.add("Messages in dead-letter queues", len(facts.dead_letters), key="dead_letters")
+    report.rows[-1].value = f"{len(facts.dead_letters):,}"
+    if facts.dead_letters:
+        report.notes.append(f"Dead letters by queue: {summary}")
+    report.add("  unexplained", len(unexplained), key="dead_letters_unexplained", must_be_zero=True, why=unexplained)
+
+
+def _outcome(letter: DeadLetter, expenses: dict[str, Expense]) -> str | None:
+    """What became of a dead letter's work, or None when it is not settled."""
+    body = letter.body
+    if body.get("kind") == "spend_money_batch":
+        ids = body.get("transaction_ids") or []
+        unsettled = [t for t in ids if (e := expenses.get(t)) is not None and e.status == "QUEUED"
+                     and e.job_id == body.get("job_id")]
+        return None if unsettled else f"its {len(ids)} expenses ended (synced, or Sync error with the way out)"
+    if body.get("kind") == "expense_attachments":
+        expense = expenses.get(str(body.get("transaction_id")))
+        return "its receipts are in Xero or failed with the way out" if expense is not None else None
+    if "feeds" in body or body.get("kind") == "feed_sync":
+        return "its feeds were brought up to date by later syncs (no line missing or doubled)"
+    return "its work was done again by the schedule or the user"
+
+
+def lower_bound(facts: Facts) -> Counter[str]:
+    """The fewest Xero calls the work done needed: one statements POST per business and 3-hour window in which
+    it had new lines (the history of a new link in the first), one status read per delivered statement, one
+    Spend Money call per 50 expenses synced of a business, one call per receipt in Xero."""
+    bound: Counter[str] = Counter()
+    period = 3 * 3600
+    windows: set[tuple[str, int]] = set()
+    for txn in facts.transactions:
+        linked = facts.first_link_at.get(txn.business_id)
+        if linked is None:
+            continue
+        posted = datetime.fromisoformat(txn.posted_at.replace("Z", "+00:00")).timestamp()
+        windows.add((txn.business_id, int((max(posted, linked) - facts.windows_from) // period)))
+    bound["statements post"] = len(windows)
+    bound["statement reads"] = sum(1 for s in facts.statements if s.status == "DELIVERED")
+    synced = Counter(e.business_id for e in facts.expenses if e.status == "SYNCED")
+    bound["spend money writes"] = sum(-(-n // 50) for n in synced.values())
+    bound["receipt uploads"] = sum(len(s.attachments) for s in facts.spend_money if s.status != "DELETED")
+    return bound
+
+
+def _figures(facts: Facts, report: Report) -> None:
+    bound = lower_bound(facts)
+    bounded = sum(facts.xero_calls[k] for k in bound)
+    report.add("Xero calls made", sum(facts.xero_calls.values()), key="xero_calls")
+    report.add("  statements, Spend Money and receipts", bounded, key="xero_calls_bounded")
+    report.add("  lower bound for that work", sum(bound.values()), key="xero_lower_bound")
+    if bound:
+        report.rows[-1].value += f" (x{bounded / max(1, sum(bound.values())):.2f})"
+    report.notes.append("Xero calls by kind (made / lower bound): " + ", ".join(
+        f"{kind} {facts.xero_calls[kind]}" + (f"/{bound[kind]}" if kind in bound else "")
+        for kind in sorted(facts.xero_calls)))
+    for boundary, counts in facts.faults.items():
+        fired = sum(counts.values())
+        report.add(f"Faults fired: {boundary}", fired, key=f"faults_{boundary}")
+        if counts:
+            report.notes.append(f"Faults at {boundary}: " + ", ".join(f"{k} {n}" for k, n in counts.most_common()))
+    if facts.last_fault_at is not None and facts.quiet_at is not None:
+        minutes = max(0.0, facts.quiet_at - facts.last_fault_at) / 60
+        report.add("Time from the last fault to quiet", f"{minutes:,.0f} min")
+    delivered = report.numbers.get("delivered_once", 0) or 1
+    invocations = sum(facts.invocations.values())
+    report.add("Lambda invocations per delivered transaction", f"{invocations / delivered:.2f}")
+    report.add("DynamoDB reads per delivered transaction", f"{facts.dynamodb['read'] / delivered:.2f}")
+    report.add("DynamoDB writes per delivered transaction", f"{facts.dynamodb['write'] / delivered:.2f}")
+    left = sum(facts.leftovers.values())
+    report.add("Work left queued, parked or marked at the end", left, key="leftovers", must_be_zero=True,
+               why=[f"{k} {n}" for k, n in facts.leftovers.items() if n])
+
+
+def booking_day(moment: float) -> date:
+    return (datetime.fromtimestamp(moment, tz=UTC) + BOOKING_OFFSET).date()
