@@ -3,8 +3,10 @@
 The files are reference data that live outside the project: in the folder named by ``XERO_OPENAPI_DIR``,
 else ``<repo>/../shared/xero-openapi``. They are read at run time and never copied. Where they are missing,
 :func:`missing_spec_message` says what is missing, where it was looked for and how to provide it; in CI
-(``CI=true``) a missing folder is an error, never a silent skip. Two repairs happen in memory while loading, both because the
-files are written for YAML 1.2 while PyYAML speaks YAML 1.1:
+(``CI=true``) a missing folder is an error, never a silent skip.
+
+Two repairs happen in memory while loading, both because the files are written for YAML 1.2 while PyYAML
+speaks YAML 1.1:
 
 * only ``true``/``false`` are booleans and timestamps stay strings (YAML 1.1 turns the country code ``NO``
   into ``False`` in ``xero_bankfeeds.yaml``, which would then refuse Norway);
