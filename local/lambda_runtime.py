@@ -53,6 +53,9 @@ class _InvocationLogKeys(logging.Filter):
         return True
 
 
+_LOG_KEYS = _InvocationLogKeys()
+
+
 @dataclass
 class LocalContext:
     """The attributes of Lambda's context object that Powertools and the product read."""
@@ -100,8 +103,7 @@ class LambdaRuntime:
         set_environment_key(acting_function)
         from xerosync.observability import logger
 
-        if not any(isinstance(f, _InvocationLogKeys) for f in logger.filters):
-            logger.addFilter(_InvocationLogKeys())
+        logger.addFilter(_LOG_KEYS)  # once: logging adds a filter object that is already there only once
 
     def handler(self, function: str) -> Callable[[dict[str, Any], Any], Any]:
         with self._lock:
