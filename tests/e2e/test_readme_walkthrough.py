@@ -103,6 +103,20 @@ def test_make_up_prints_a_token_command_for_the_seeded_business_and_its_own_api_
     assert "--business biz_demo --user u_1 --role Finance" in printed
 
 
+def test_the_redirect_uri_follows_the_api_port(make_up: RunningUp) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    token = subprocess.run([sys.executable, "-m", "local", "token", "--business", "biz_demo_sister", "--user", "u_2",
+                            "--role", "Admin"], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout
+    started = requests.post(make_up.api + "/v1/xero/connect", headers={"Authorization": f"Bearer {token.strip()}"},
+                            timeout=30)
+    assert started.status_code == 200, started.text
+    redirect_uri = parse_qs(urlsplit(started.json()["authorize_url"]).query)["redirect_uri"][0]
+    assert redirect_uri == make_up.api + "/xero/callback"
+
+
 def test_the_readme_walkthrough_works_command_by_command(make_up: RunningUp, tmp_path: Path) -> None:
     if shutil.which("curl") is None:
         pytest.skip("the README's walkthrough uses curl, which this machine does not have")
