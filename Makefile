@@ -68,17 +68,19 @@ demo: venv ## run the product end to end on the local stack and tell its story
 soak: venv ## the chaos soak, audited: SEED=1 RATE=0.2, SHORT=1 for a few businesses over a few days (exit 1: lost, doubled or stuck)
 	$(BIN)/python -m local.soak --seed $(or $(SEED),1) --rate $(or $(RATE),0.2) $(if $(SHORT),--short) $(SOAK_ARGS)
 
-up: venv ## bring the local stack up on fixed ports and keep it up
-	$(BIN)/python -m local up
+up: venv ## bring the local stack up, seeded with the demo business, and keep it up: make up ARGS="--api-port 3100"
+	$(BIN)/python -m local up $(ARGS)
 
 console: venv ## the stack with seeded businesses and Xero organisations, and the web console's address
-	$(BIN)/python -m local console
+	$(BIN)/python -m local console $(ARGS)
 
 screenshots: venv browser ## run the browser tests and refresh the README's screenshots in docs/screenshots
 	UPDATE_README_SCREENSHOTS=1 $(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
+# USER counts only when given on make's command line: in the environment it is the login name.
+TOKEN_USER = $(if $(filter command line,$(origin USER)),$(USER),$(or $(USER_ID),u_1))
 token: venv ## mint a local user token: make token BUSINESS=biz_demo USER=u_1 ROLE=Finance
-	@$(BIN)/python -m local token --business $(or $(BUSINESS),biz_demo) --user $(or $(USER_ID),u_1) --role $(or $(ROLE),Finance)
+	@$(BIN)/python -m local token --business $(or $(BUSINESS),biz_demo) --user $(TOKEN_USER) --role $(or $(ROLE),Finance)
 
 openapi: venv ## regenerate docs/openapi.json from the handlers
 	$(BIN)/python -m local openapi

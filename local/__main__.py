@@ -1,8 +1,9 @@
 """Command line of the local stack.
 
-    python -m local up        bring everything up and keep it up (Ctrl-C stops it)
-    python -m local console   the same, seeded with businesses and Xero organisations, for the web console
+    python -m local up        bring everything up, seeded with the demo business, and keep it up (Ctrl-C stops it)
+    python -m local console   the same, quieter, with the web console's address
     python -m local token     mint a user token for the running stack
+    python -m local consent   play the user on Xero's consent page (prints the body that completes connecting)
     python -m local fire      fire a schedule of the running stack now
     python -m local openapi   write docs/openapi.json from the handlers
     python -m local demo      run the product's story end to end and print it
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -22,7 +24,8 @@ import requests
 from local.authorizer import DEFAULT_KEY_PATH, DevTokenAuthority
 from local.template import REPO_ROOT
 
-STATE_FILE = REPO_ROOT / ".local" / "stack.json"
+# Where `up` says which ports it serves on, for `fire`; a test's own stack names another file.
+STATE_FILE = Path(os.environ.get("LOCAL_STACK_STATE_FILE") or REPO_ROOT / ".local" / "stack.json")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -36,13 +39,18 @@ def _up(args: argparse.Namespace) -> int:
     STATE_FILE.write_text(json.dumps(stack.urls, indent=2))
     print(stack.describe())
     print(f"  {'ready in':<44} {stack.ready_seconds:.2f} s")
+    if stack.xero is not None and stack.xero.strict_off_reason:
+        print(f"\nThe Xero emulator's {stack.xero.strict_off_reason}")
     if args.seed:
         from local.console.seed import describe, seed_console
+        from local.newcomer import describe_demo
 
-        print("\n" + describe(seed_console(stack)))
-        print(f"\nOpen the web console: {stack.urls['console']}")
+        seed = seed_console(stack)
+        print("\n" + describe(seed))
+        print("\n" + describe_demo(seed, stack.urls["api"]))
+        print(f"Open the web console: {stack.urls['console']}")
     else:
-        print("\nMint a token:  .venv/bin/python -m local token --business biz_demo --user u_1 --role Finance")
+        print("\nNothing seeded (--no-seed): create businesses through the ledger emulator's /_ledger routes.")
         print("Fire a schedule now:  .venv/bin/python -m local fire EveryThreeHours")
     print("Ctrl-C stops the stack.")
     sys.stdout.flush()
@@ -58,6 +66,18 @@ def _up(args: argparse.Namespace) -> int:
 def _token(args: argparse.Namespace) -> int:
     authority = DevTokenAuthority(key_path=DEFAULT_KEY_PATH)
     print(authority.mint(business_id=args.business, user_id=args.user, role=args.role, ttl_seconds=args.ttl))
+    return 0
+
+
+def _consent(args: argparse.Namespace) -> int:
+    from local.newcomer import ConsentError, authorize_url_from, consent
+
+    try:
+        url = authorize_url_from(args.authorize_url or sys.stdin.read())
+        print(json.dumps(consent(url, args.organisation, deny=args.deny)))
+    except ConsentError as error:
+        print(error, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -106,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    for name, seeded, helped in (("up", False, "bring the local stack up and keep it up"),
-                                 ("console", True, "bring the stack up seeded, and serve the web console")):
+    for name, quiet, helped in (("up", False, "bring the local stack up, seeded, and keep it up"),
+                                ("console", True, "the same, quieter, for the web console")):
         up = commands.add_parser(name, help=helped)
         up.add_argument("--api-port", type=int, default=3000)
         up.add_argument("--moto-port", type=int, default=5000)
@@ -116,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         up.add_argument("--schedule-speed", type=float, default=1.0,
                         help="run schedules this many times faster than their rate (default: real time)")
         up.add_argument("--visibility", type=int, default=30, help="local queue visibility timeout, seconds")
-        up.add_argument("--log-level", default="INFO" if not seeded else "WARNING")
-        up.set_defaults(run=_up, seed=seeded)
+        up.add_argument("--log-level", default="INFO" if not quiet else "WARNING")
+        up.add_argument("--no-seed", dest="seed", action="store_false",
+                        help="start empty, without the demo businesses and Xero organisations")
+        up.set_defaults(run=_up, seed=True)
 
     token = commands.add_parser("token", help="mint a user token (business, user, role) for the local stack")
     token.add_argument("--business", required=True)
@@ -125,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--role", required=True, help="Admin, Finance, Employee, Viewer...")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(run=_token)
+
+    consent = commands.add_parser("consent", help="play the user on Xero's consent page (the Xero emulator)")
+    consent.add_argument("--authorize-url", help="default: read POST /v1/xero/connect's answer on standard input")
+    consent.add_argument("--organisation", help="the organisation's name or tenant id (when there are several)")
+    consent.add_argument("--deny", action="store_true", help="refuse instead, as the user's Cancel would")
+    consent.set_defaults(run=_consent)
 
     fire = commands.add_parser("fire", help="fire a schedule of the running stack now")
     fire.add_argument("name", help="the schedule's event name in template.yaml, e.g. EveryThreeHours")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import contextvars
 import importlib
+import logging
 import sys
 import threading
 import time
@@ -39,6 +40,22 @@ def acting_as(function: str) -> Iterator[None]:
         yield
     finally:
         _acting.reset(token)
+
+
+_invocation_log_keys: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "local_lambda_log_keys", default=None)
+
+
+class _InvocationLogKeys(logging.Filter):
+    """Writes the running invocation's function name, ARN, request id, cold start and service on its lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key, value in (_invocation_log_keys.get() or {}).items():
+            setattr(record, key, value)
+        return True
+
+
+_LOG_KEYS = _InvocationLogKeys()
 
 
 @dataclass
@@ -78,6 +95,7 @@ class LambdaRuntime:
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()
         self.invocations: collections.deque[Invocation] = collections.deque(maxlen=KEEP_INVOCATIONS)
+        self._warm: set[str] = set()  # functions invoked once already: their next invocation is warm
         self.listeners: list[Callable[[Invocation], None]] = []
         for path in {LAYER_DIR, *(spec.code_uri for spec in self.functions.values())}:
             if str(path) not in sys.path:
@@ -91,6 +109,10 @@ class LambdaRuntime:
             from xerosync.clock import use_process_clock
 
             use_process_clock(clock)  # the functions' time (as on the emulators and SQS): a soak's virtual clock
+
+        from xerosync.observability import logger
+
+        logger.addFilter(_LOG_KEYS)  # once: logging adds a filter object that is already there only once
 
     def close(self) -> None:
         """The functions' clock is real time again."""
@@ -122,19 +144,45 @@ class LambdaRuntime:
             timeout_seconds=spec.timeout, started=time.monotonic(), log_group_name=f"/aws/lambda/{name}",
         )
 
+    def _log_keys(self, spec: FunctionSpec, context: LocalContext) -> dict[str, Any]:
+        """What Powertools' logger writes on the invocation's lines, as this function's own process would.
+
+        In Lambda each function has its own process, so the layer's one logger holds that function's keys. Here
+        every function shares the process and the logger, and ``inject_lambda_context`` stores the keys on the
+        shared formatter: a line would carry whichever function's invocation set them last (and the service
+        read when the layer was first imported, and one cold start for the whole process). The decorator also
+        clears Powertools' thread-safe keys, so the runtime puts its keys on each record instead (a record's
+        own attributes are written last), from a context variable set for the invocation's thread."""
+        with self._lock:
+            cold_start = spec.logical_id not in self._warm
+            self._warm.add(spec.logical_id)
+        service = spec.environment.get("POWERTOOLS_SERVICE_NAME")
+        keys: dict[str, Any] = {
+            "cold_start": cold_start, "function_name": context.function_name,
+            "function_memory_size": context.memory_limit_in_mb, "function_arn": context.invoked_function_arn,
+            "function_request_id": context.aws_request_id,
+        }
+        if isinstance(service, str):
+            keys["service"] = service
+        return keys
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Invoke synchronously; an exception from the handler propagates, as Lambda reports it."""
         handler = self.handler(function)
         record = Invocation(function=function, event=event)
         started = time.perf_counter()
+        spec = self.functions[function]
+        context = self.context(spec)
+        keys = _invocation_log_keys.set(self._log_keys(spec, context))
         try:
             with acting_as(function):
-                record.result = handler(event, self.context(self.functions[function]))
+                record.result = handler(event, context)
             return record.result
         except BaseException as exc:
             record.error = exc
             raise
         finally:
+            _invocation_log_keys.reset(keys)
             record.duration_ms = (time.perf_counter() - started) * 1000
             self.invocations.append(record)
             for listener in self.listeners:

@@ -28,6 +28,15 @@ GROUP_ORGANISATION = "Lion Group Holdings"
 PARTNER_ORGANISATION = "Ledger Advisers"
 INACTIVE_ORGANISATION = "Dormant Harbour Ltd"
 
+#: Fixed ids, so that a walkthrough written down once (the README's, run by tests/e2e/test_readme_walkthrough.py)
+#: and the default of `make token` name the seeded business, its accounts, payments and Xero organisation.
+BUSINESS_ID = "biz_demo"
+SISTER_ID = "biz_demo_sister"
+HONG_KONG_ID = "biz_demo_hk"
+ACCOUNT_IDS = {"HKD": "acc_demo_hkd", "USD": "acc_demo_usd", "SGD": "acc_demo_sgd"}
+ORGANISATION_TENANT_ID = "6d0c8a3e-5b1f-4c1e-9a57-3f0b2d1c4e70"
+PAYMENT_ID = "txn_demo_{:03d}"  # the HKD account's payments out, n = 0..PAYMENTS-1
+
 PAYMENTS = 300
 HISTORY_DAYS = 21
 UNCATEGORISED_EVERY = 150  # payments 0 and 150: no category, so no Xero account until someone picks one
@@ -58,19 +67,20 @@ def seed_console(stack: DevStack) -> ConsoleSeed:
     """Seed the running stack's emulators (not the product: it learns everything through its own API)."""
     ledger, xero = stack.ledger, stack.xero
     organisations = {
-        ORGANISATION: xero.seed_organisation(ORGANISATION, base_currency="HKD", country_code="SG",
-                                             multicurrency=True, currencies=["HKD", "USD", "SGD"]),
+        ORGANISATION: xero.seed_organisation(ORGANISATION, tenant_id=ORGANISATION_TENANT_ID, base_currency="HKD",
+                                             country_code="SG", multicurrency=True, currencies=["HKD", "USD", "SGD"]),
         GROUP_ORGANISATION: xero.seed_organisation(GROUP_ORGANISATION, base_currency="SGD", country_code="SG"),
         PARTNER_ORGANISATION: xero.seed_organisation(PARTNER_ORGANISATION, edition="PARTNER"),
         INACTIVE_ORGANISATION: xero.seed_organisation(INACTIVE_ORGANISATION, status="INACTIVE"),
     }
-    business = ledger.create_business("SG", BUSINESS).business_id
+    business = ledger.create_business("SG", BUSINESS, business_id=BUSINESS_ID).business_id
     accounts = {currency: ledger.create_account(business, currency, name=f"{currency} Operating",
-                                                account_number=f"88{i}0012345").account_id
+                                                account_number=f"88{i}0012345",
+                                                account_id=ACCOUNT_IDS[currency]).account_id
                 for i, currency in enumerate(("HKD", "USD", "SGD"))}
-    sister = ledger.create_business("SG", SISTER).business_id
+    sister = ledger.create_business("SG", SISTER, business_id=SISTER_ID).business_id
     sister_hkd = ledger.create_account(sister, "HKD", name="HKD Operating", account_number="8830012345").account_id
-    hong_kong = ledger.create_business("HK", HONG_KONG).business_id
+    hong_kong = ledger.create_business("HK", HONG_KONG, business_id=HONG_KONG_ID).business_id
     hk_hkd = ledger.create_account(hong_kong, "HKD", name="HKD Operating", account_number="8840012345").account_id
 
     now = int(time.time())
@@ -123,15 +133,17 @@ def _hkd_history(ledger: LedgerEmulator, account_id: str, start: int, end: int) 
             spend_category=category if categorised else None, counterparty=Counterparty(payee),
             reference=f"INV-{2300 + n}",
             description=f"{payee}, {category.replace('_', ' ')}" if categorised else "", attachments=receipts,
-            posted_at=moment).transaction_id)
+            posted_at=moment, transaction_id=PAYMENT_ID.format(n)).transaction_id)
     return payments
 
 
 def describe(seed: ConsoleSeed) -> str:
-    lines = ["Seeded for the console:",
-             f"  {BUSINESS} (Singapore): HKD, USD and SGD accounts; {PAYMENTS} payments out of the HKD account "
-             f"since {seed.history_from:%d %b %Y}",
-             f"  {SISTER} (Singapore) and {HONG_KONG} (Hong Kong): an HKD account each",
+    lines = ["Seeded:",
+             f"  {BUSINESS} (Singapore, {seed.business_id}): HKD, USD and SGD accounts "
+             f"({', '.join(seed.accounts.values())}); {PAYMENTS} payments out of the HKD account since "
+             f"{seed.history_from:%d %b %Y} ({PAYMENT_ID.format(0)}..{PAYMENT_ID.format(PAYMENTS - 1)})",
+             f"  {SISTER} ({seed.sister_business_id}) and {HONG_KONG} (Hong Kong, {seed.hk_business_id}): "
+             "an HKD account each",
              "  Xero organisations: " + ", ".join(
                  f"{name}{suffix}" for name, suffix in ((ORGANISATION, ""), (GROUP_ORGANISATION, ""),
                                                         (PARTNER_ORGANISATION, " (Partner Edition)"),

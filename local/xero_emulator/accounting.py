@@ -142,7 +142,7 @@ def batch_answer(
     config: EmulatorConfig,
     undo: UndoLog,
 ) -> ApiResponse:
-    """Xero's two ways of answering a batch (xero-api.md §2.7).
+    """Xero's two ways of answering a batch (docs/xero-facts.md#batches).
 
     Elements are validated and written one after the other, so a later element sees the earlier ones
     (two new contacts with one name clash). ``summarizeErrors=false``: 200, every element echoed with

@@ -30,7 +30,7 @@ from .models import Attachment, BankTransaction, new_id
 ATTACHMENTS_READ = frozenset({"accounting.attachments", "accounting.attachments.read"})
 ATTACHMENTS_WRITE = frozenset({"accounting.attachments"})
 
-#: Xero's list of attachment types (developer community announcement 3095073; xero-api.md §3). Later
+#: Xero's list of attachment types (docs/xero-facts.md#attachments). Later
 #: lists add more (7z, eml, msg, odt, ods...); the first list is what every Xero accepts.
 ALLOWED_EXTENSIONS = frozenset(
     {

@@ -14,7 +14,7 @@ Messages and their sources (README has the full table):
 * "The document date cannot be before the period lock date, currently set at 31-Jul-2013" /
   "... end of year lock date ..." - xeroizer#92 (Xero XML).
 * "This Bank Transaction cannot be edited as it has been reconciled with a Bank Statement." -
-  xero-api.md §2.6.
+  docs/xero-facts.md#spend-money.
 * "The quantity value '-1.0000' is invalid. Quantity must not be less than zero." - WorkGuru's list.
 Messages marked UNCONFIRMED in the README are the emulator's own wording.
 """

@@ -1,6 +1,6 @@
 """Every limit and delay the emulator applies, in one place, each with where its default comes from.
 
-Sources are abbreviated as in ``/work/shared/xero-api.md``; the README explains each choice.
+Sources are abbreviated as in ``docs/xero-facts.md#sources``; the README explains each choice.
 """
 
 from __future__ import annotations

@@ -56,7 +56,13 @@ class ControlApi:
             org + "/bank-transactions/(?P<id>[^/]+)/attachments",
             lambda r, v, b: e.attachments(v["tenant"], v["id"]),
         )
+        self._add("GET", org + "/bank-transactions/(?P<id>[^/]+)/attachments/(?P<name>[^/]+)", self._attachment)
         self._add("GET", org + "/feed-connections", lambda r, v, b: e.feed_connections(v["tenant"]))
+        self._add(
+            "POST",
+            org + "/feed-connections/reject-pending",
+            lambda r, v, b: {"rejected": e.reject_next_feed_connections(v["tenant"], b.get("error"))},
+        )
         self._add(
             "POST",
             org + "/feed-connections/(?P<id>[^/]+)/settle",
@@ -133,6 +139,11 @@ class ControlApi:
         )
         return {"redirect_url": redirect}
 
+    def _attachment(self, request: ApiRequest, variables: dict[str, str], body: Any) -> ApiResponse:
+        """The bytes Xero holds for a transaction's file (the file name, as Xero names it)."""
+        content = self.emulator.attachment_bytes(variables["tenant"], variables["id"], variables["name"])
+        return ApiResponse(200, content, "application/octet-stream")
+
     def _clock(self, request: ApiRequest, variables: dict[str, str], body: Any) -> Any:
         if "advance" in body:
             return {"now": self.emulator.advance_clock(float(body["advance"]))}
@@ -150,5 +161,7 @@ class ControlApi:
                 result = handler(request, found.groupdict(), body)
             except (KeyError, ValueError, TypeError, AuthorizeError) as error:
                 return _ok({"error": type(error).__name__, "message": str(error)}, 400)
+            if isinstance(result, ApiResponse):
+                return result
             return _ok(result, 201 if method == "POST" and "organisations" in request.path else 200)
         return _ok({"error": "NotFound", "message": f"no control endpoint {request.method} {request.path}"}, 404)

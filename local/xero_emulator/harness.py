@@ -13,7 +13,7 @@ import requests
 
 from .state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
-#: The product's minimal scopes (xero-api.md §1).
+#: The product's minimal scopes (docs/xero-facts.md#oauth-and-connections).
 PRODUCT_SCOPES = (
     "openid profile email offline_access accounting.banktransactions accounting.settings.read "
     "accounting.contacts accounting.attachments bankfeeds"

@@ -4,6 +4,7 @@ categories. Everything can be overridden or extended with Xero-shaped (PascalCas
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -260,6 +261,11 @@ def build_organisation(
                     {"Code": code, "Name": account_name, "Type": account_type, "SystemAccount": system}, now
                 )
             )
+    if tenant_id:
+        # A tenant seeded with a fixed id gets fixed ids for its default chart too, one per code, so that a
+        # walkthrough written down once (the README's) can name the accounts it maps to.
+        for account in chart:
+            account.account_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"xero-emulator:{organisation_id}:{account.code}"))
     for extra in accounts or []:
         account = account_from_xero(extra, now)
         if account.code is not None:

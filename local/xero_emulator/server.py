@@ -38,7 +38,7 @@ from .models import App, BankTransaction, Organisation
 from .pipeline import RequestPipeline
 from .ratelimits import RateLimiter
 from .seed import account_from_xero, build_organisation, check_tracking_limits
-from .spec import XeroSpecs, find_spec_dir
+from .spec import SpecFilesMissing, XeroSpecs, find_spec_dir, in_ci, missing_spec_message
 from .state import EmulatorState
 
 logger = logging.getLogger(__name__)
@@ -64,14 +64,18 @@ class XeroEmulator:
     """Xero's OAuth, Accounting and Bank Feeds APIs on loopback, strict by default.
 
     ``clock`` is any object with ``time()`` (``local.clock.ManualClock`` lets tests move time);
-    ``strict`` validates every request against Xero's OpenAPI files when ``spec_dir`` (default
-    ``<repo>/../shared/xero-openapi``) holds them; ``config`` overrides limits and delays.
+    ``strict`` validates every request against Xero's OpenAPI files, read from ``spec_dir`` (default:
+    ``$XERO_OPENAPI_DIR``, else ``<repo>/../shared/xero-openapi``); ``config`` overrides limits and delays.
+
+    ``strict=True`` without the files raises :class:`SpecFilesMissing`. ``strict=None`` (the default) is
+    strict where the files are; without them it raises in CI (``CI=true``) and elsewhere runs lenient,
+    saying so in a warning and in ``strict_off_reason``. Strict mode never turns itself off silently.
     """
 
     def __init__(
         self,
         clock: Clock | None = None,
-        strict: bool = True,
+        strict: bool | None = None,
         spec_dir: str | None = None,
         config: EmulatorConfig | None = None,
     ) -> None:
@@ -79,9 +83,18 @@ class XeroEmulator:
         self._initial_config = copy.deepcopy(self.config)
         self.clock = EmulatorClock(clock or SystemClock())
         self.spec_dir = find_spec_dir(spec_dir)
+        if strict is None:
+            strict = self.spec_dir is not None or in_ci()
         if strict and self.spec_dir is None:
-            logger.warning("Xero's OpenAPI files are not there: strict mode is off")
-        self.strict = strict and self.spec_dir is not None
+            raise SpecFilesMissing(missing_spec_message(spec_dir))
+        self.strict = strict
+        #: Why requests are not checked against Xero's files (None in strict mode).
+        self.strict_off_reason: str | None = None
+        if not strict:
+            self.strict_off_reason = ("strict=False was asked for" if self.spec_dir is not None
+                                      else "strict mode is off: " + missing_spec_message(spec_dir))
+            if self.spec_dir is None:
+                logger.warning("%s", self.strict_off_reason)
         self._specs: XeroSpecs | None = None
         self.state = EmulatorState()
         self.rate_limiter = RateLimiter(self.config)

@@ -1,8 +1,12 @@
 """Xero's official OpenAPI files as validators, for the emulator's strict mode and for contract tests.
 
-The files are reference data that live outside the project (``<repo>/../shared/xero-openapi`` by default).
-They are read at run time and never copied. Two repairs happen in memory while loading, both because the
-files are written for YAML 1.2 while PyYAML speaks YAML 1.1:
+The files are reference data that live outside the project: in the folder named by ``XERO_OPENAPI_DIR``,
+else ``<repo>/../shared/xero-openapi``. They are read at run time and never copied. Where they are missing,
+:func:`missing_spec_message` says what is missing, where it was looked for and how to provide it; in CI
+(``CI=true``) a missing folder is an error, never a silent skip.
+
+Two repairs happen in memory while loading, both because the files are written for YAML 1.2 while PyYAML
+speaks YAML 1.1:
 
 * only ``true``/``false`` are booleans and timestamps stay strings (YAML 1.1 turns the country code ``NO``
   into ``False`` in ``xero_bankfeeds.yaml``, which would then refuse Norway);
@@ -17,6 +21,7 @@ The product's client tests can reuse :class:`XeroSpecs` to check the requests th
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import uuid
@@ -33,6 +38,10 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 #: The repository root: this file is ``<repo>/local/xero_emulator/spec.py``.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SPEC_DIR = REPO_ROOT.parent / "shared" / "xero-openapi"
+#: Names another folder holding Xero's OpenAPI files.
+SPEC_DIR_VARIABLE = "XERO_OPENAPI_DIR"
+#: Where Xero publishes the files (MIT licence); version 16.1.0 is the one the emulator is checked against.
+SPEC_SOURCE = "https://github.com/XeroAPI/Xero-OpenAPI"
 XERO_API_HOST = "https://api.xero.com"
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -50,10 +59,47 @@ _Yaml12Loader.yaml_implicit_resolvers = {
 _Yaml12Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 
+class SpecFilesMissing(RuntimeError):
+    """Xero's OpenAPI files are needed (strict mode, CI) and are not where they were looked for."""
+
+
+def spec_dir_location(explicit: str | Path | None = None) -> Path:
+    """Where Xero's OpenAPI files are looked for: ``explicit``, else ``$XERO_OPENAPI_DIR``, else the default."""
+    if explicit is not None:
+        return Path(explicit)
+    named = os.environ.get(SPEC_DIR_VARIABLE, "").strip()
+    return Path(named) if named else DEFAULT_SPEC_DIR
+
+
+def missing_spec_files(location: Path) -> list[str]:
+    return [api.file_name for api in SPEC_APIS if not (location / api.file_name).is_file()]
+
+
 def find_spec_dir(explicit: str | Path | None = None) -> Path | None:
-    """The folder holding Xero's OpenAPI files, or None when it does not exist."""
-    candidate = Path(explicit) if explicit is not None else DEFAULT_SPEC_DIR
-    return candidate if (candidate / "xero_accounting.yaml").is_file() else None
+    """The folder holding Xero's OpenAPI files, or None when any of them is missing."""
+    location = spec_dir_location(explicit)
+    return None if missing_spec_files(location) else location
+
+
+def missing_spec_message(explicit: str | Path | None = None) -> str:
+    """What is missing, where it was expected, and how to provide it."""
+    location = spec_dir_location(explicit)
+    return (f"Xero's OpenAPI files ({', '.join(missing_spec_files(location))}) are not in {location}. "
+            f"Put the files of {SPEC_SOURCE} (version 16.1.0) in that folder, or set {SPEC_DIR_VARIABLE} to "
+            "the folder that holds them. Without them the Xero emulator's strict mode and the contract "
+            "tests cannot check requests against Xero's specification.")
+
+
+def in_ci() -> bool:
+    """True on a CI run (``CI=true``), where nothing that needs the files may be skipped."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require_spec_dir(explicit: str | Path | None = None) -> Path:
+    found = find_spec_dir(explicit)
+    if found is None:
+        raise SpecFilesMissing(missing_spec_message(explicit))
+    return found
 
 
 def _repair_defaults(node: Any) -> None:

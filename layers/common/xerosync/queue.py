@@ -3,7 +3,7 @@
 A record handler that must wait (Xero answered 429, a lease is held elsewhere) raises ``RetryLater`` or
 lets Xero's ``XeroRateLimited`` through; the message's visibility is set to that delay and the record is
 reported as failed, so SQS hands it back after the delay instead of the function sleeping through its
-budget (DESIGN §8). SQS holds a message back for at most 12 hours; a longer wait (Xero's daily limit)
+budget (docs/architecture.md). SQS holds a message back for at most 12 hours; a longer wait (Xero's daily limit)
 parks the message in the main table, and the parked-work schedule sends it back to its queue when due.
 
 Every return counts as a receive towards the queue's ``maxReceiveCount``; waiting is not failing, so a

@@ -14,7 +14,7 @@ import requests
 from local.clock import ManualClock
 from local.xero_emulator import XeroEmulator
 from local.xero_emulator.harness import XeroHarness
-from local.xero_emulator.spec import DEFAULT_SPEC_DIR, SpecViolation, XeroSpecs, find_spec_dir
+from local.xero_emulator.spec import SpecViolation, XeroSpecs, find_spec_dir, in_ci, missing_spec_message
 
 T0 = 1_772_409_600.0  # 2026-03-02 00:00 UTC
 
@@ -25,7 +25,9 @@ pytestmark = pytest.mark.contract
 def xero_specs() -> XeroSpecs:
     spec_dir = find_spec_dir()
     if spec_dir is None:
-        pytest.skip(f"Xero's OpenAPI files are not at {DEFAULT_SPEC_DIR} (<repo>/../shared/xero-openapi)")
+        if in_ci():
+            pytest.fail(missing_spec_message(), pytrace=False)
+        pytest.skip(missing_spec_message())
     return XeroSpecs.shared(spec_dir)
 
 

@@ -231,3 +231,51 @@ def test_given_a_clock_that_cannot_move_when_advancing_then_only_emulator_time_m
     assert 3599 < emulated.time() - wall.time() < 3601
     emulated.set(wall.time() + 7200)
     assert 7199 < emulated.time() - wall.time() < 7201
+
+
+def test_given_pending_feed_connections_rejected_over_http_then_they_settle_rejected_with_the_error(
+    emu: XeroEmulator, clock: ManualClock, base_url: str, xero: XeroHarness, tenant: str
+) -> None:
+    from tests.integration.xero_emulator.test_bankfeeds import connect_feeds, feed
+
+    feed_id = connect_feeds(xero, feed()).json()["items"][0]["id"]
+    error = {"type": "invalid-feed-connection", "title": "Feed Connection Failed", "status": 400, "detail": "No."}
+    answer = control(base_url, "POST", f"organisations/{tenant}/feed-connections/reject-pending", {"error": error})
+    assert answer.json() == {"rejected": 1}
+    clock.advance(emu.config.feed_connection_delay_s + 1)
+    shown = xero.bankfeeds("GET", f"FeedConnections/{feed_id}").json()
+    assert (shown["status"], shown["error"]["detail"]) == ("REJECTED", "No.")
+
+
+def test_given_a_receipt_in_xero_then_its_bytes_are_read_over_http(
+    base_url: str, xero: XeroHarness, tenant: str, bank_account_id: str
+) -> None:
+    from local.xero_emulator.harness import spend_money
+
+    element = spend_money(bank_account_id, line={"Description": "Lunch", "AccountCode": "420"})
+    created = xero.accounting("PUT", "BankTransactions", json={"BankTransactions": [element]})
+    transaction_id = created.json()["BankTransactions"][0]["BankTransactionID"]
+    content = b"%PDF-1.4 " + bytes(range(256))
+    xero.accounting("PUT", f"BankTransactions/{transaction_id}/Attachments/lunch receipt.pdf", data=content,
+                    headers={"Content-Type": "application/octet-stream"})
+    path = f"organisations/{tenant}/bank-transactions/{transaction_id}/attachments/lunch%20receipt.pdf"
+    answer = control(base_url, "GET", path)
+    assert (answer.status_code, answer.content) == (200, content)
+    assert control(base_url, "GET", path.replace("lunch%20", "other%20")).status_code == 400
+
+
+#: XeroEmulator methods that are its own machinery, not a state or fault a test sets or reads.
+_NOT_CONTROLS = {"start", "stop", "handle", "specs", "log", "log_request"}
+
+
+def test_every_state_and_fault_the_python_surface_offers_is_also_an_http_control() -> None:
+    """Tests and the demo drive the emulator in process; a person or another process has only HTTP."""
+    import inspect
+
+    from local.xero_emulator import control as control_module
+
+    source = inspect.getsource(control_module)
+    public = {name for name, member in inspect.getmembers(XeroEmulator, inspect.isfunction)
+              if not name.startswith("_") and name not in _NOT_CONTROLS}
+    missing = sorted(name for name in public if f".{name}(" not in source)
+    assert missing == [], f"XeroEmulator methods with no /_emulator route in control.py: {missing}"

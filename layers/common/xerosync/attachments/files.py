@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Xero's attachment types (developer community announcement 3095073; xero-api.md §3): the first list,
+# Xero's attachment types (docs/xero-facts.md#attachments): the first list,
 # which every Xero accepts. Later lists add more (7z, eml, msg, odt, ods, heic...), not relied upon here.
 XERO_EXTENSIONS = frozenset({"bmp", "csv", "doc", "docx", "gif", "jpeg", "jpg", "odf", "pdf", "png", "ppt", "pptx",
                              "rar", "rtf", "tif", "tiff", "txt", "xls", "xlsx", "zip"})

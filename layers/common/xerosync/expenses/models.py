@@ -2,8 +2,8 @@
 
 An expense is one outbound payment (a DEBIT) of a linked bank account, as the ledger last described it,
 plus what the user chose for Xero (overrides), where it stands (status, Updated flag, error) and, once
-synced, the Spend Money it became. Statuses (DESIGN §6): ``PENDING -> QUEUED -> SYNCED | SYNC_ERROR``;
-``updated`` is a flag beside the status, never a status of its own.
+synced, the Spend Money it became. Statuses: ``PENDING -> QUEUED -> SYNCED | SYNC_ERROR``; ``updated`` is a
+flag beside the status, never a status of its own (docs/sync-expenses.md#statuses-and-updated).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ SPEND_CATEGORIES: tuple[str, ...] = (
 
 # The help centre: "you can only select a maximum of 1000 transactions at a time".
 MAX_EXPENSES_PER_SYNC = 1000
-# Xero recommends batches of about 50 per request (xero-api.md §2.7); one batch is one Xero call.
+# Xero recommends batches of about 50 per request (docs/xero-facts.md#batches); one batch is one Xero call.
 SPEND_MONEY_BATCH_SIZE = 50
-# Xero allows at most two tracking categories on a line item (xero-api.md §2.5).
+# Xero allows at most two tracking categories on a line item (docs/xero-facts.md#accounts-tax-rates-and-tracking).
 MAX_TRACKING_PER_LINE = 2
 
 

@@ -1,6 +1,6 @@
 """Xero's reference data for expenses, as one cached snapshot per organisation (pure).
 
-What the product offers (the help centre and xero-api.md §2.3-2.5):
+What the product offers (the help centre; docs/xero-facts.md#accounts-tax-rates-and-tracking):
 - accounts: ACTIVE, not BANK, with "Enable payments to this account" ticked; the help centre tells users
   to tick it when an account is missing;
 - tax rates: ACTIVE and applicable to expenses;

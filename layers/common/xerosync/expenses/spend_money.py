@@ -1,6 +1,6 @@
 """An expense as a Xero Spend Money, and Xero's per-element answer as an outcome (pure).
 
-The Spend Money (xero-api.md §2.6): Type SPEND; BankAccount = the Xero bank account the paying account's
+The Spend Money (docs/xero-facts.md#spend-money): Type SPEND; BankAccount = the Xero bank account the paying account's
 feed is linked to; Contact by name (Xero finds the contact of that name or creates it, so no call per
 payee); Date = the bank's booking day, the day auto-sync gives the statement line this Spend Money will be
 reconciled with; the payment's currency; Reference; one line with the account, tax type and tracking; ``Url``
@@ -19,7 +19,7 @@ from xerosync.expenses.reference_data import ReferenceData
 from xerosync.xero.models import AccountRef, BankTransaction, Contact, LineItem, LineItemTracking
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
-# Xero's words for the two refusals of an update that the product explains itself (xero-api.md §2.6).
+# Xero's words for the two refusals of an update that the product explains itself (docs/xero-facts.md#spend-money).
 RECONCILED_MARK = "cannot be edited as it has been reconciled"
 # Not "has been deleted" alone: an archived account's refusal says "has been archived, or has been deleted",
 # and reading that as a deleted Spend Money would forget one that still exists (a second would be created).

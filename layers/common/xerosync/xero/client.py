@@ -1,4 +1,4 @@
-"""The Xero client of this execution environment, built once from the settings (DESIGN §7).
+"""The Xero client of this execution environment, built once from the settings (docs/architecture.md).
 
     client = get_xero_client()
     session = client.session(business_id)     # ReconnectRequired unless the connection is ACTIVE

@@ -352,7 +352,7 @@ def in_order_of(items: Sequence[BankTransaction], results: list[BankTransaction]
                 identity: Callable[[BankTransaction], str | None]) -> list[BankTransaction]:
     """Xero's per-element results in the order of the items sent, matched by ``identity`` (the Url marker,
     the BankTransactionID) where every result carries it: no published source promises Xero keeps the
-    request's order (xero-api.md §2.7). Position is the fallback, and a count that differs is an error."""
+    request's order (docs/xero-facts.md#batches). Position is the fallback, and a count that differs is an error."""
     by_identity = {identity(r): r for r in results if identity(r)}
     wanted = [identity(i) for i in items]
     if len(by_identity) == len(items) and all(w in by_identity for w in wanted):

@@ -1,6 +1,6 @@
 """Sends one logical Xero call: rate governor, retries, error typing, never a blind re-send of a write.
 
-Retry policy (DESIGN §7): connection errors, timeouts and 5xx are retried with capped exponential backoff
+Retry policy (docs/architecture.md): connection errors, timeouts and 5xx are retried with capped exponential backoff
 and full jitter; 4xx never are (a validation error stays one). Requests that are safe to repeat (reads,
 token refreshes, revocations, deletions) are retried here. A write that creates something is retried here
 only when it provably never left (connection refused); when its answer was lost (read timeout, reset after

@@ -1,0 +1,88 @@
+"""Locally every function runs in one process, sharing the layer's one Powertools logger: each log line must
+still name the function that wrote it, as CloudWatch's would, even while other functions run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.lambda_runtime import LambdaRuntime
+from local.template import Template, load_template
+
+BODY = load_template()
+TEMPLATE = Template(BODY, {name: "x" for name, spec in BODY["Parameters"].items() if "Default" not in spec})
+FIRST, SECOND = "ConnectApiFunction", "AutoSyncWorkerFunction"
+
+
+class _Lines(logging.Handler):
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__()
+        self.formatter_used = formatter
+        self.lines: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(self.formatter_used.format(record)))
+
+
+@pytest.fixture
+def lines() -> Iterator[list[dict[str, Any]]]:
+    LambdaRuntime(TEMPLATE)  # the layer on sys.path
+    from xerosync.observability import logger
+
+    logger.info("formatter registered")  # Powertools registers its formatter on first use
+    captured = _Lines(logger.registered_formatter)
+    logger._logger.addHandler(captured)
+    try:
+        yield captured.lines
+    finally:
+        logger._logger.removeHandler(captured)
+
+
+def test_two_functions_logging_at_once_each_get_their_own_name(lines: list[dict[str, Any]]) -> None:
+    from xerosync.observability import instrument, logger
+
+    runtime = LambdaRuntime(TEMPLATE)
+    both_started = threading.Barrier(2, timeout=10)
+
+    @instrument()
+    def handler(event: dict[str, Any], context: Any) -> None:
+        both_started.wait()  # both invocations have set up their logging before either logs
+        logger.info("working", extra={"wrote": event["who"]})
+
+    runtime.override(FIRST, handler)
+    runtime.override(SECOND, handler)
+    threads = [threading.Thread(target=runtime.invoke, args=(name, {"who": name})) for name in (FIRST, SECOND)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    written = {line["wrote"]: line for line in lines if line.get("message") == "working"}
+    assert set(written) == {FIRST, SECOND}
+    for function, line in written.items():
+        assert line["function_name"] == TEMPLATE.physical_name(function), line
+        assert line["function_arn"] == TEMPLATE.arn(function)
+
+
+def test_each_function_has_its_own_cold_start_and_the_templates_service_name(lines: list[dict[str, Any]]) -> None:
+    from xerosync.observability import instrument, logger
+
+    runtime = LambdaRuntime(TEMPLATE)
+
+    @instrument()
+    def handler(event: dict[str, Any], context: Any) -> None:
+        logger.info("working", extra={"wrote": event["who"]})
+
+    runtime.override(FIRST, handler)
+    runtime.override(SECOND, handler)
+    for name in (FIRST, FIRST, SECOND):
+        runtime.invoke(name, {"who": name})
+    written = [(line["wrote"], line["cold_start"], line["service"])
+               for line in lines if line.get("message") == "working"]
+    service = BODY["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    assert written == [(FIRST, True, service), (FIRST, False, service), (SECOND, True, service)]
