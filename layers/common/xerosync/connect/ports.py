@@ -29,6 +29,8 @@ class Connections(Protocol):
 
     def mark_generation_ended(self, business_id: str, generation: str) -> bool: ...
 
+    def mark_replacement_finished(self, business_id: str, generation: str) -> bool: ...
+
     def claim_turn(self, business_id: str, generation: str, turn: Turn, now: float, interval_seconds: float
                    ) -> bool: ...
 
@@ -44,6 +46,9 @@ class Feeds(Protocol):
 
     def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
                **changes: Any) -> FeedRecord: ...
+
+    def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
+                              only_if: frozenset[FeedStatus], **changes: Any) -> FeedRecord | None: ...
 
 
 class LedgerAccounts(Protocol):

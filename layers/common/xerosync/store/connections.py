@@ -25,6 +25,18 @@ class ConnectionStatus(StrEnum):
     DISCONNECTED = "DISCONNECTED"
 
 
+class ReplacedGeneration(Model):
+    """A generation a connection replaced without its end being finished: its live links move to the new
+    generation (same organisation) or end (another organisation, or a disconnect that had not finished), its
+    tokens are retired and its hold released (docs/architecture.md, "Connection generations")."""
+
+    generation: str
+    tenant_id: str
+    xero_connection_id: str
+    organisation_name: str
+    disconnected: bool = False  # the user had disconnected it: its links end whatever the organisation
+
+
 class XeroConnectionRecord(Model):
     business_id: str
     tenant_id: str
@@ -50,6 +62,10 @@ class XeroConnectionRecord(Model):
     # A disconnect ends its generation after marking the connection DISCONNECTED (links, tokens, what it left in
     # Xero); this says it got that far. Until then a disconnect is finished again (a click, the hourly check).
     generation_ended: bool = False
+    # The generations this connection replaced whose links, tokens and holds are not all moved or ended yet:
+    # written with the connection, emptied once that is done. A completion that dies in between is finished by
+    # the next sign-in or by the hourly check, so no link is left live on an ended generation.
+    replaced: list[ReplacedGeneration] = []
     version: int = 0
 
 
@@ -72,7 +88,9 @@ class ConnectionStore:
         """Create or replace the business's connection if nobody changed it since ``record.version`` was read
         (0: there was none); ``StaleConnection`` otherwise (two consents finishing at once: one wins)."""
         stored = record.model_copy(update={"version": record.version + 1})
-        item = {**connection_key(record.business_id), **stored.model_dump(mode="json", exclude_none=True),
+        item = {**connection_key(record.business_id), **stored.model_dump(mode="json", exclude_none=True,
+                                                                           exclude={"replaced"} if not
+                                                                           record.replaced else None),
                 **connection_gsi(record.tenant_id, record.business_id)}
         kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
         if record.version:
@@ -120,6 +138,19 @@ class ConnectionStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":yes": True, ":one": 1, ":generation": generation,
                                            ":disconnected": ConnectionStatus.DISCONNECTED.value})
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def mark_replacement_finished(self, business_id: str, generation: str) -> bool:
+        """The generations ``generation``'s connection replaced are all ended (their links moved or ended)."""
+        try:
+            self.table.update_item(
+                Key=connection_key(business_id), UpdateExpression="REMOVE replaced ADD version :one",
+                ConditionExpression="generation = :generation AND attribute_exists(replaced)",
+                ExpressionAttributeValues={":one": 1, ":generation": generation})
         except ClientError as error:
             if condition_failed(error):
                 return False

@@ -17,7 +17,8 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from xerosync.model import Model
-from xerosync.store.keys import LIVE_FEEDS_GSI_PK, business_pk, feed_key, live_feed_gsi
+from xerosync.store.connections import ConnectionStatus
+from xerosync.store.keys import LIVE_FEEDS_GSI_PK, business_pk, connection_key, feed_key, live_feed_gsi
 
 
 class FeedStatus(StrEnum):
@@ -138,11 +139,7 @@ class FeedStore:
     def save(self, record: FeedRecord) -> FeedRecord:
         """Write the feed if nobody changed it since ``record.version`` was read; returns the stored copy."""
         stored = record.model_copy(update={"version": record.version + 1})
-        item = {**feed_key(record.business_id, record.account_id), **stored.model_dump(mode="json", exclude_none=True)}
-        if record.cursor_balance is not None:
-            item["cursor_balance"] = str(record.cursor_balance)
-        if stored.is_live:
-            item.update(live_feed_gsi(record.tenant_id, record.business_id, record.account_id))
+        item = _item(stored)
         condition = "attribute_not_exists(pk)" if record.version == 0 else "version = :v"
         kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
         if record.version:
@@ -171,6 +168,51 @@ class FeedStore:
                     raise
                 feed = fresh
         raise StaleFeed(f"feed {feed.account_id} kept changing")
+
+    def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
+                              only_if: frozenset[FeedStatus], **changes: Any) -> FeedRecord | None:
+        """``change``, in one transaction with a check that the business's connection is still of
+        ``connection_generation`` and not disconnected: a reconnection's finisher that another connection
+        overtook moves nothing. None when the connection has changed; the feed unchanged when it left
+        ``only_if`` meanwhile."""
+        for _ in range(CHANGE_ATTEMPTS):
+            if feed.status not in only_if:
+                return feed
+            stored = feed.model_copy(update={**changes, "version": feed.version + 1})
+            try:
+                self.table.meta.client.transact_write_items(TransactItems=[
+                    {"ConditionCheck": {
+                        "TableName": self.table.name, "Key": connection_key(feed.business_id),
+                        "ConditionExpression": "generation = :generation AND #status <> :disconnected",
+                        "ExpressionAttributeNames": {"#status": "status"},
+                        "ExpressionAttributeValues": {":generation": connection_generation,
+                                                      ":disconnected": ConnectionStatus.DISCONNECTED.value}}},
+                    {"Put": {"TableName": self.table.name, "Item": _item(stored),
+                             "ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": feed.version}}},
+                ])
+                return stored
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return None
+                if len(reasons) < 2 or reasons[1] != "ConditionalCheckFailed":
+                    raise
+            fresh = self.get(feed.business_id, feed.account_id)
+            if fresh is None:
+                raise StaleFeed(f"feed {feed.account_id} disappeared")
+            feed = fresh
+        raise StaleFeed(f"feed {feed.account_id} kept changing")
+
+
+def _item(stored: FeedRecord) -> dict[str, Any]:
+    item = {**feed_key(stored.business_id, stored.account_id), **stored.model_dump(mode="json", exclude_none=True)}
+    if stored.cursor_balance is not None:
+        item["cursor_balance"] = str(stored.cursor_balance)
+    if stored.is_live:
+        item.update(live_feed_gsi(stored.tenant_id, stored.business_id, stored.account_id))
+    return item
 
 
 def _record(item: dict[str, Any]) -> FeedRecord:
