@@ -1,6 +1,6 @@
 """Scheduled (hourly): gives up Xero consents nobody finished (their connections removed, their tokens wiped),
-finishes disconnects that died half-way, then notices organisations disconnected on Xero's side (and grants Xero
-no longer accepts), and bank feeds whose Xero bank account was deleted there."""
+finishes disconnects and reconnections that died half-way, then notices organisations disconnected on Xero's
+side (and grants Xero no longer accepts), and bank feeds whose Xero bank account was deleted there."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from xerosync.xero.client import get_xero_client
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     given_up = get_connect().oauth.sweep_consents(lambda: context.get_remaining_time_in_millis() / 1000)
     report = check_connections(get_xero_client(), aws.table(get_settings().main_table_name),
-                               context.get_remaining_time_in_millis, finish_disconnect=get_connect().disconnect.end)
+                               context.get_remaining_time_in_millis, finish_disconnect=get_connect().disconnect.end,
+                               finish_replacement=get_connect().oauth.finish_replacement)
     metrics.add_metric(name="ConnectionsChecked", unit="Count", value=report.checked)
     metrics.add_metric(name="ConnectionsLostInXero", unit="Count", value=len(report.needs_reconnect))
     metrics.add_metric(name="FeedsDeletedInXero", unit="Count", value=len(report.feeds_gone))

@@ -33,11 +33,13 @@ class CheckReport:
     feeds_gone: list[str] = field(default_factory=list)  # bank account ids whose feed was deleted in Xero
     unreachable: int = 0
     disconnects_finished: int = 0
+    reconnections_finished: int = 0
     finished_pass: bool = False
 
 
 def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], int],
-                      finish_disconnect: Callable[[XeroConnectionRecord], object] | None = None) -> CheckReport:
+                      finish_disconnect: Callable[[XeroConnectionRecord], object] | None = None,
+                      finish_replacement: Callable[[XeroConnectionRecord], object] | None = None) -> CheckReport:
     report = CheckReport()
     position = table.get_item(Key=connection_check_key(), ConsistentRead=True).get("Item", {}).get("after")
     for record in xero.connections.all(after=position):
@@ -49,6 +51,10 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
             logger.warning("finishing a disconnect that died half-way", extra={"business_id": record.business_id})
             finish_disconnect(record)
             report.disconnects_finished += 1
+        if finish_replacement is not None and _unfinished_replacement(record, xero.clock.time()):
+            logger.warning("finishing a reconnection that died half-way", extra={"business_id": record.business_id})
+            finish_replacement(record)
+            report.reconnections_finished += 1
         if record.status != ConnectionStatus.ACTIVE:
             continue
         report.checked += 1
@@ -80,8 +86,8 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
     return report
 
 
-# A disconnect still unfinished this long after it marked the connection is not running any more (a request
-# lasts 30 seconds at most): it died half-way, and the check finishes it.
+# A disconnect (or a reconnection) still unfinished this long after it wrote the connection is not running any
+# more (a request lasts 30 seconds at most): it died half-way, and the check finishes it.
 UNFINISHED_DISCONNECT_SECONDS = 600
 
 
@@ -90,6 +96,11 @@ def _unfinished_disconnect(record: XeroConnectionRecord, now: float) -> bool:
         return False
     changed = from_iso(record.status_changed_at).timestamp() if record.status_changed_at else 0.0
     return now - changed > UNFINISHED_DISCONNECT_SECONDS
+
+
+def _unfinished_replacement(record: XeroConnectionRecord, now: float) -> bool:
+    """A connection made this long ago that has not ended the generations it replaced: its request died."""
+    return bool(record.replaced) and now - from_iso(record.connected_at).timestamp() > UNFINISHED_DISCONNECT_SECONDS
 
 
 FEED_DELETED_IN_XERO = "The Xero bank account this account fed, or its bank feed, was deleted in Xero."

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.connect.models import ConnectionView
-from xerosync.connect.oauth import end_generation
+from xerosync.connect.oauth import DISCONNECTED_REASON, end_generation
 from xerosync.connect.ports import Cleaner, ConnectionClaims, Connections, Feeds, TokenStore
 from xerosync.connect.views import connection_view
 from xerosync.errors import Conflict, NotFound
@@ -59,7 +59,7 @@ class Disconnect:
         """End the disconnected connection's generation: its live links, its tokens and hold, and a cleanup of
         what it left in Xero, now or queued. Safe to repeat. True when the cleanup waits in the queue."""
         feed_ids = self._retire_links(record)
-        job = end_generation(self.tokens, self.claims, record, self.clock.time(), feed_ids)
+        job = end_generation(self.tokens, self.claims, record.business_id, record, self.clock.time(), feed_ids)
         pending = not self.cleaner.clean_or_queue(job)
         self.connections.mark_generation_ended(record.business_id, record.generation)
         return pending
@@ -86,7 +86,7 @@ class Disconnect:
         for feed in self.feeds.for_business(record.business_id):
             if feed.is_live:
                 self.feeds.change(feed, only_if=LIVE_STATUSES, status=FeedStatus.DISCONNECTED,
-                                  status_reason="The business disconnected Xero.",
+                                  status_reason=DISCONNECTED_REASON,
                                   status_changed_at=iso(utc_now(self.clock)))
             elif feed.generation != record.generation:
                 continue

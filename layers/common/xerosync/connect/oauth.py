@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
@@ -47,7 +48,7 @@ from xerosync.connect.states import RESTART
 from xerosync.connect.views import connection_view
 from xerosync.errors import Conflict, InvalidRequest, TooManyRequests, Unprocessable, UpstreamUnavailable
 from xerosync.observability import logger, metrics
-from xerosync.store.connections import ConnectionStatus, StaleConnection, XeroConnectionRecord
+from xerosync.store.connections import ConnectionStatus, ReplacedGeneration, StaleConnection, XeroConnectionRecord
 from xerosync.store.feeds import LIVE_STATUSES, FeedStatus
 from xerosync.xero.errors import ReconnectRequired, XeroError, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.identity import pkce_pair
@@ -57,18 +58,25 @@ from xerosync.xero.models import OrganisationEdition, TokenSet, XeroConnection
 # dead-letter queue (14 days) before it runs; then the table's TTL removes them whatever happened.
 RETIRED_TOKENS_KEPT_SECONDS = 14 * 86400
 SWEEP_BATCH = 50
+DISCONNECTED_REASON = "The business disconnected Xero."
 SWEEP_TIME_MARGIN_SECONDS = 60.0
 
 
-def end_generation(tokens: TokenStore, claims: ConnectionClaims, record: XeroConnectionRecord, now: float,
-                   feed_connection_ids: Sequence[str]) -> CleanupJob:
-    """The business's connection of ``record.generation`` has ended (disconnected, or replaced by a new one):
+class EndedGeneration(Protocol):
+    generation: str
+    tenant_id: str
+    xero_connection_id: str
+
+
+def end_generation(tokens: TokenStore, claims: ConnectionClaims, business_id: str, ended: EndedGeneration,
+                   now: float, feed_connection_ids: Sequence[str]) -> CleanupJob:
+    """The business's connection of ``ended.generation`` has ended (disconnected, or replaced by a new one):
     its tokens are retired (work may no longer use them), its hold on the Xero connection released, and the
-    job that removes what it leaves in Xero is returned for the caller to run or queue."""
-    tokens.retire(record.business_id, record.generation, now=now, keep_until=now + RETIRED_TOKENS_KEPT_SECONDS)
-    claims.release(record.xero_connection_id, holder(record.business_id, record.generation))
-    return CleanupJob(business_id=record.business_id, tenant_id=record.tenant_id, generation=record.generation,
-                      feed_connection_ids=list(feed_connection_ids), xero_connection_ids=[record.xero_connection_id],
+    job that removes what it leaves in Xero is returned for the caller to run or queue. Safe to repeat."""
+    tokens.retire(business_id, ended.generation, now=now, keep_until=now + RETIRED_TOKENS_KEPT_SECONDS)
+    claims.release(ended.xero_connection_id, holder(business_id, ended.generation))
+    return CleanupJob(business_id=business_id, tenant_id=ended.tenant_id, generation=ended.generation,
+                      feed_connection_ids=list(feed_connection_ids), xero_connection_ids=[ended.xero_connection_id],
                       end_grant=True)
 
 
@@ -202,6 +210,7 @@ class ConnectOAuth:
             raise refusal
         same_organisation = existing is not None and existing.tenant_id == chosen.tenant_id
         now = self._now()
+        replaced = _replaced_by_new_connection(existing)
         # The tokens are kept before the connection names them: a crash in between leaves a consent that the
         # sweeper gives up (wiping them), never a connection whose tokens the table's TTL removes later.
         self.tokens.keep(business_id, generation)
@@ -214,7 +223,7 @@ class ConnectOAuth:
                 edition=organisation.edition, short_code=organisation.short_code, status=ConnectionStatus.ACTIVE,
                 connected_by=caller.user_id, connected_at=now, status_changed_at=now,
                 last_sync_at=existing.last_sync_at if existing and same_organisation else None,
-                confirmed_at=int(self.clock.time()), version=existing.version if existing else 0))
+                confirmed_at=int(self.clock.time()), replaced=replaced, version=existing.version if existing else 0))
         except StaleConnection:
             self.give_up(consent)
             raise Conflict("The business's Xero connection changed while this sign-in was finishing (another user "
@@ -230,36 +239,63 @@ class ConnectOAuth:
             self.cleaner.clean_or_queue(CleanupJob(business_id=business_id, tenant_id=chosen.tenant_id,
                                                    generation=generation,
                                                    xero_connection_ids=[c.id for c in others]))
-        if existing is not None and existing.status != ConnectionStatus.DISCONNECTED:
-            self._replace_previous(existing, record)
+        if existing is not None:
+            self.finish_replacement(record)
         metrics.add_metric(name="Connected", unit="Count", value=1)
         logger.info("business connected to Xero", extra={"business_id": business_id, "tenant_id": chosen.tenant_id,
                                                           "generation": generation,
                                                           "reconnect": existing is not None})
         return ConnectOutcome(status="CONNECTED", connection=connection_view(record))
 
-    def _replace_previous(self, previous: XeroConnectionRecord, current: XeroConnectionRecord) -> None:
-        """A reconnection over a connection that had not been disconnected (it needed reconnecting, or the user
-        signed in again): the previous generation ends, and its links move to the new one if it is the same
-        organisation, or end with it if not."""
+    def finish_replacement(self, record: XeroConnectionRecord) -> bool:
+        """End what the generations ``record`` replaced left behind: their live links move to it if they feed
+        the same organisation (and sync at once), or end if not (or if the user had disconnected them); their
+        tokens are retired, their holds released and their cleanup run or queued; then the connection records
+        it is done. Run when a connection is made, and again by the next sign-in or the hourly check when the
+        request died half-way. Safe to repeat, and to run twice at once: each link moves by a transaction that
+        checks the connection is still ``record``'s generation, so a finisher another reconnection overtook
+        moves nothing (False: the newer connection's finisher takes over)."""
+        replaced = {r.generation: r for r in record.replaced}
         moved: list[str] = []
-        ended: list[str] = []
-        for feed in self.feeds.for_business(previous.business_id):
-            if not feed.is_live or feed.generation != previous.generation:
-                continue
-            if current.tenant_id == previous.tenant_id:
-                self.feeds.change(feed, only_if=LIVE_STATUSES, generation=current.generation)
-                moved.append(feed.account_id)
-            else:
-                self.feeds.change(feed, only_if=LIVE_STATUSES, status=FeedStatus.DISCONNECTED,
-                                  status_reason=f"Linked to '{previous.organisation_name}', a different Xero "
-                                                "organisation.", status_changed_at=self._now())
-                if feed.feed_connection_id:
-                    ended.append(feed.feed_connection_id)
-        self.cleaner.clean_or_queue(end_generation(self.tokens, self.claims, previous, self.clock.time(), ended))
+        ended: dict[tuple[str, str], list[str]] = {}  # (generation, tenant) -> feed connections to remove
+        if record.status != ConnectionStatus.DISCONNECTED:  # a disconnect ends every live link itself
+            for feed in self.feeds.for_business(record.business_id):
+                if not feed.is_live or feed.generation == record.generation:
+                    continue
+                previous = replaced.get(feed.generation)
+                if feed.tenant_id == record.tenant_id and not (previous and previous.disconnected):
+                    changes: dict[str, object] = {"generation": record.generation}
+                else:
+                    changes = {"status": FeedStatus.DISCONNECTED, "status_reason": _ended_link_reason(previous),
+                               "status_changed_at": self._now()}
+                changed = self.feeds.change_for_connection(feed, record.generation, only_if=LIVE_STATUSES,
+                                                           **changes)
+                if changed is None:
+                    logger.info("reconnection overtaken by a newer connection: it finishes the move",
+                                extra={"business_id": record.business_id, "generation": record.generation})
+                    return False
+                if changed.is_live and changed.generation == record.generation:
+                    moved.append(feed.account_id)
+                elif changed.status == FeedStatus.DISCONNECTED and feed.feed_connection_id:
+                    ended.setdefault((feed.generation, feed.tenant_id), []).append(feed.feed_connection_id)
+        now = self.clock.time()
+        for previous in record.replaced:
+            feed_ids = ended.pop((previous.generation, previous.tenant_id), [])
+            self.cleaner.clean_or_queue(end_generation(self.tokens, self.claims, record.business_id, previous, now,
+                                                       feed_ids))
+        for (generation, tenant_id), feed_ids in ended.items():  # links of a generation no record names
+            self.cleaner.clean_or_queue(CleanupJob(business_id=record.business_id, tenant_id=tenant_id,
+                                                   generation=generation, feed_connection_ids=feed_ids))
         if moved and self.request_feed_sync is not None:
             # Work queued for the previous generation is dropped; the moved links sync now, not in 3 hours.
-            self.request_feed_sync(current.tenant_id, current.business_id, current.generation, moved, "reconnected")
+            self.request_feed_sync(record.tenant_id, record.business_id, record.generation, moved, "reconnected")
+        if record.replaced:
+            self.connections.mark_replacement_finished(record.business_id, record.generation)
+        if moved or ended or record.replaced:
+            logger.info("previous connection ended", extra={"business_id": record.business_id,
+                                                            "generation": record.generation,
+                                                            "links_moved": len(moved)})
+        return True
 
     def give_up(self, consent: Consent) -> None:
         """The consent will not become a connection: its holds go, what nobody holds is removed in Xero, its
@@ -314,6 +350,28 @@ class ConnectOAuth:
         session = self.sessions.session_for_generation(consent.business_id, "", consent.generation)
         return [c for c in self.identity.connections(session.access_token(), consent.auth_event_id)
                 if c.tenant_type == "ORGANISATION"]
+
+
+def _replaced_by_new_connection(existing: XeroConnectionRecord | None) -> list[ReplacedGeneration]:
+    """What a new connection over ``existing`` must end: ``existing``'s generation unless a disconnect ended it
+    already, and whatever ``existing`` itself had not finished ending."""
+    if existing is None:
+        return []
+    replaced = list(existing.replaced)
+    if not (existing.status == ConnectionStatus.DISCONNECTED and existing.generation_ended):
+        replaced.insert(0, ReplacedGeneration(
+            generation=existing.generation, tenant_id=existing.tenant_id,
+            xero_connection_id=existing.xero_connection_id, organisation_name=existing.organisation_name,
+            disconnected=existing.status == ConnectionStatus.DISCONNECTED))
+    return replaced
+
+
+def _ended_link_reason(previous: ReplacedGeneration | None) -> str:
+    if previous is not None and previous.disconnected:
+        return DISCONNECTED_REASON
+    if previous is not None:
+        return f"Linked to '{previous.organisation_name}', a different Xero organisation."
+    return "Linked to a different Xero organisation."
 
 
 def _auth_event_id(tokens: TokenSet) -> str | None:
