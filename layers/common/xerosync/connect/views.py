@@ -13,6 +13,9 @@ RELINK_ACTION = "Link the account again, choosing another Xero bank account or a
 LINK_AGAIN_ACTION = ("Link the account to a Xero bank account again to resume syncing it (after connecting to Xero, "
                      "if the connection is not active).")
 
+MOVING_REASON = "The link is being moved to the new connection to Xero; the account syncs again once that is done."
+MOVING_ACTION = "Nothing to do: it is finished within the hour, or at once if you connect to Xero again."
+
 
 def connection_view(record: XeroConnectionRecord) -> ConnectionView:
     action = {ConnectionStatus.NEEDS_RECONNECT: RECONNECT_ACTION,
@@ -30,11 +33,16 @@ def account_view(account: LedgerAccount, feed: FeedRecord | None,
     if feed is not None:
         reason = feed.status_reason
         action = {FeedStatus.REJECTED: RELINK_ACTION, FeedStatus.DISCONNECTED: LINK_AGAIN_ACTION}.get(feed.status)
+        status = feed.status
         if feed.is_live and connection is not None and connection.status == ConnectionStatus.NEEDS_RECONNECT:
             # The link itself is intact, but nothing syncs until the connection is renewed: say so on every link.
             reason = connection.status_reason or "The connection to Xero needs to be renewed."
             action = RECONNECT_ACTION
-        link = LinkView(status=feed.status.value, status_reason=reason, action=action,
+        elif (feed.is_live and connection is not None and connection.status == ConnectionStatus.ACTIVE
+              and feed.generation != connection.generation):
+            # A reconnection has not finished moving the link to the new connection: it does not sync until then.
+            status, reason, action = FeedStatus.PENDING, MOVING_REASON, MOVING_ACTION
+        link = LinkView(status=status.value, status_reason=reason, action=action,
                         xero_account_id=feed.xero_account_id, xero_account_name=feed.xero_account_name,
                         feed_connection_id=feed.feed_connection_id, linked_by=feed.linked_by, linked_at=feed.linked_at,
                         backfill_from=feed.backfill_from, last_sync_at=feed.last_sync_at,
