@@ -14,6 +14,8 @@ LINK_AGAIN_ACTION = ("Link the account to a Xero bank account again to resume sy
                      "if the connection is not active).")
 
 MOVING_REASON = "The link is being moved to the new connection to Xero; the account syncs again once that is done."
+ENDING_REASON = ("The link is to another Xero organisation than the one now connected; it ends once the new "
+                 "connection is finished, and the account can then be linked again.")
 MOVING_ACTION = "Nothing to do: it is finished within the hour, or at once if you connect to Xero again."
 
 
@@ -40,8 +42,10 @@ def account_view(account: LedgerAccount, feed: FeedRecord | None,
             action = RECONNECT_ACTION
         elif (feed.is_live and connection is not None and connection.status == ConnectionStatus.ACTIVE
               and feed.generation != connection.generation):
-            # A reconnection has not finished moving the link to the new connection: it does not sync until then.
-            status, reason, action = FeedStatus.PENDING, MOVING_REASON, MOVING_ACTION
+            # A reconnection has not finished moving (or, for another organisation, ending) the link: it does not
+            # sync until then.
+            status, action = FeedStatus.PENDING, MOVING_ACTION
+            reason = MOVING_REASON if feed.tenant_id == connection.tenant_id else ENDING_REASON
         link = LinkView(status=status.value, status_reason=reason, action=action,
                         xero_account_id=feed.xero_account_id, xero_account_name=feed.xero_account_name,
                         feed_connection_id=feed.feed_connection_id, linked_by=feed.linked_by, linked_at=feed.linked_at,
