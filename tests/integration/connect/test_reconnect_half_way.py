@@ -23,10 +23,10 @@ from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
-from tests.integration.connect.test_disconnect import _linked_business
+from tests.integration.connect.test_disconnect import _disconnect_that_dies_after_marking, _linked_business
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.connect.consents import ConsentStore
-from xerosync.connect.views import MOVING_REASON
+from xerosync.connect.views import ENDING_REASON, LINK_AGAIN_ACTION, MOVING_REASON
 from xerosync.connect.wiring import get_connect
 from xerosync.store.connections import ConnectionStore, XeroConnectionRecord
 from xerosync.store.feeds import FeedStore
@@ -172,3 +172,42 @@ def test_a_finisher_overtaken_by_a_newer_connection_moves_nothing_back(
         assert get_connect().oauth.finish_replacement(overtaken) is False
     # Then it moved nothing back: the link stays on the newest connection and syncs
     _syncing_on_the_new_connection(fiona, aws, runtime, business_id)
+
+
+def test_a_reconnection_to_another_organisation_that_died_ends_the_old_links_once_finished(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned) -> None:
+    fiona, _, _ = _needing_renewal(api, xero, ledger)
+    other = xero.seed_organisation("Harbour Holdings Ltd", base_currency="HKD")
+    # When her reconnection, to another organisation, dies right after writing the connection
+    _reconnection_dies(fiona, other, "connection written")
+    # Then the page says the link will end (not that it syncs)
+    link = fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]
+    assert (link["status"], link["status_reason"]) == ("PENDING", ENDING_REASON)
+    # And once she connects again, it has ended, naming the organisation it was linked to, with the way back
+    assert fiona.connect(other).status == 200
+    link = fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]
+    assert link["status"] == "DISCONNECTED"
+    assert link["status_reason"] == "Linked to 'Harbour Trading Ltd', a different Xero organisation."
+    assert link["action"] == LINK_AGAIN_ACTION
+
+
+def test_connecting_after_a_disconnect_that_died_half_way_ends_the_disconnected_links(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    # Given a disconnect that died right after marking the connection (its links still live)
+    _disconnect_that_dies_after_marking(fiona)
+    # When Fiona connects again before anything finished it
+    assert fiona.connect(tenant).status == 200
+    # Then the disconnected generation is ended: its link DISCONNECTED (not carried over), its feed connection
+    # removed in Xero, its tokens no longer usable
+    link = fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]
+    assert (link["status"], link["status_reason"], link["action"]) == (
+        "DISCONNECTED", "The business disconnected Xero.", LINK_AGAIN_ACTION)
+    xero.advance_clock(5)
+    xero.settle_pending()
+    assert [f["state"] for f in xero.feed_connections(tenant)] == ["DELETED"]
+    connection = _connection_item(aws, business_id)
+    assert "replaced" not in connection
+    usable = [i for i in token_items(aws, business_id) if "retired_at" not in i]
+    assert [i["pk"] for i in usable] == [f"BIZ#{business_id}#GEN#{connection['generation']}"]
+    assert Scheduler(aws.template, runtime).fire("EveryThreeHours")["skipped"] == 0
