@@ -15,7 +15,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from xerosync.model import Model
-from xerosync.store.conditions import condition_failed
+from xerosync.store.conditions import condition_failed, update_if
 from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_gsi, connection_key
 
 
@@ -114,83 +114,52 @@ class ConnectionStore:
         if generation:
             condition += " AND generation = :generation"
             values[":generation"] = generation
-        try:
-            self.table.update_item(
-                Key=connection_key(business_id),
-                UpdateExpression="SET #status = :status, status_reason = :reason, status_changed_at = :at "
-                                 "ADD version :one",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table, Key=connection_key(business_id),
+            UpdateExpression="SET #status = :status, status_reason = :reason, status_changed_at = :at "
+                             "ADD version :one",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values)
 
     def mark_generation_ended(self, business_id: str, generation: str) -> bool:
         """The disconnected connection's generation has been ended (its cleanup done or queued)."""
-        try:
-            self.table.update_item(
-                Key=connection_key(business_id), UpdateExpression="SET generation_ended = :yes ADD version :one",
-                ConditionExpression="generation = :generation AND #status = :disconnected",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":yes": True, ":one": 1, ":generation": generation,
-                                           ":disconnected": ConnectionStatus.DISCONNECTED.value})
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table, Key=connection_key(business_id),
+            UpdateExpression="SET generation_ended = :yes ADD version :one",
+            ConditionExpression="generation = :generation AND #status = :disconnected",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":yes": True, ":one": 1, ":generation": generation,
+                                       ":disconnected": ConnectionStatus.DISCONNECTED.value})
 
     def mark_replacement_finished(self, business_id: str, generation: str) -> bool:
         """The generations ``generation``'s connection replaced are all ended (their links moved or ended)."""
-        try:
-            self.table.update_item(
-                Key=connection_key(business_id), UpdateExpression="REMOVE replaced ADD version :one",
-                ConditionExpression="generation = :generation AND attribute_exists(replaced)",
-                ExpressionAttributeValues={":one": 1, ":generation": generation})
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table, Key=connection_key(business_id), UpdateExpression="REMOVE replaced ADD version :one",
+            ConditionExpression="generation = :generation AND attribute_exists(replaced)",
+            ExpressionAttributeValues={":one": 1, ":generation": generation})
 
     def record_sync(self, business_id: str, at: str) -> bool:
         """Move the connection's last sync time (ISO UTC) forward, never back; False if nothing changed."""
-        try:
-            self.table.update_item(
-                Key=connection_key(business_id),
-                UpdateExpression="SET last_sync_at = :at",
-                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_sync_at) "
-                                    "OR last_sync_at < :at)",
-                ExpressionAttributeValues={":at": at},
-            )
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table, Key=connection_key(business_id),
+            UpdateExpression="SET last_sync_at = :at",
+            ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(last_sync_at) "
+                                "OR last_sync_at < :at)",
+            ExpressionAttributeValues={":at": at})
 
     def claim_turn(self, business_id: str, generation: str, turn: Turn, now: float, interval_seconds: float) -> bool:
         """Take the turn to ask Xero something about an ACTIVE connection for a user looking at it (``confirmed_at``:
         is it still connected; ``feeds_checked_at``: are its pending feeds settled): True at most once per
         interval, whoever asks, so many users opening the page cost one Xero call."""
-        try:
-            self.table.update_item(
-                Key=connection_key(business_id), UpdateExpression="SET #turn = :now",
-                ConditionExpression="generation = :g AND #status = :active AND "
-                                    "(attribute_not_exists(#turn) OR #turn <= :due)",
-                ExpressionAttributeNames={"#status": "status", "#turn": turn},
-                ExpressionAttributeValues={":now": int(now), ":g": generation,
-                                           ":active": ConnectionStatus.ACTIVE.value,
-                                           ":due": int(now - interval_seconds)})
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table, Key=connection_key(business_id), UpdateExpression="SET #turn = :now",
+            ConditionExpression="generation = :g AND #status = :active AND "
+                                "(attribute_not_exists(#turn) OR #turn <= :due)",
+            ExpressionAttributeNames={"#status": "status", "#turn": turn},
+            ExpressionAttributeValues={":now": int(now), ":g": generation,
+                                       ":active": ConnectionStatus.ACTIVE.value,
+                                       ":due": int(now - interval_seconds)})
 
     def statuses_after(self, after: str | None = None) -> Iterator[tuple[str, ConnectionStatus, str]]:
         """``(tenant#business, status, generation)`` of every connection in index order, after ``after`` (the

@@ -15,10 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from xerosync.clock import Clock
-from xerosync.store.conditions import condition_failed
+from xerosync.store.conditions import update_if
 
 CLAIM_SECONDS = 30.0  # longer than a refresh's Xero calls take; a crashed refresher's claim lapses after it
 WAIT_SECONDS = 6.0  # how long a request waits for another Lambda's refresh before using what it has
@@ -72,24 +70,14 @@ class SharedCache:
             self.clock.sleep(POLL_SECONDS)
 
     def _claim(self, key: dict[str, str], owner: str, now: float, unless_since: float) -> bool:
-        try:
-            self.table.update_item(
-                Key=key, UpdateExpression="SET claim_until = :until, claim_owner = :owner",
-                ConditionExpression="(attribute_not_exists(claim_until) OR claim_until < :now) AND "
-                                    "(attribute_not_exists(refreshed_at) OR refreshed_at < :since)",
-                ExpressionAttributeValues={":until": int((now + CLAIM_SECONDS) * 1000), ":owner": owner,
-                                           ":now": int(now * 1000), ":since": int(unless_since * 1000)})
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table, Key=key, UpdateExpression="SET claim_until = :until, claim_owner = :owner",
+            ConditionExpression="(attribute_not_exists(claim_until) OR claim_until < :now) AND "
+                                "(attribute_not_exists(refreshed_at) OR refreshed_at < :since)",
+            ExpressionAttributeValues={":until": int((now + CLAIM_SECONDS) * 1000), ":owner": owner,
+                                       ":now": int(now * 1000), ":since": int(unless_since * 1000)})
 
     def _release(self, key: dict[str, str], owner: str) -> None:
-        try:
-            self.table.update_item(Key=key, UpdateExpression="REMOVE claim_until, claim_owner",
-                                   ConditionExpression="claim_owner = :owner",
-                                   ExpressionAttributeValues={":owner": owner})
-        except ClientError as error:
-            if not condition_failed(error):
-                raise
+        # Not ours any more (it lapsed and another took it): nothing to release.
+        update_if(self.table, Key=key, UpdateExpression="REMOVE claim_until, claim_owner",
+                  ConditionExpression="claim_owner = :owner", ExpressionAttributeValues={":owner": owner})
