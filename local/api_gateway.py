@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import json
 import logging
 import re
@@ -133,12 +134,11 @@ class HttpApi:
                query: str, path_params: dict[str, str], claims: dict[str, Any], source_ip: str) -> dict[str, Any]:
         now = datetime.now(UTC)
         content_type = headers.get("content-type", "")
-        is_text = not body or any(content_type.startswith(t) for t in _TEXT_TYPES)
-        if is_text and body:
-            try:
-                body.decode()
-            except UnicodeDecodeError:
-                is_text = False  # as API Gateway does: bytes that are not UTF-8 reach the function base64-encoded
+        text: str | None = None
+        if body and any(content_type.startswith(t) for t in _TEXT_TYPES):
+            # As API Gateway does: bytes that are not UTF-8 reach the function base64-encoded.
+            with contextlib.suppress(UnicodeDecodeError):
+                text = body.decode()
         query_params: dict[str, str] = {}
         for key, value in parse_qsl(query, keep_blank_values=True):
             # Payload 2.0 joins repeated query parameters with commas.
@@ -164,7 +164,7 @@ class HttpApi:
                 "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
                 "timeEpoch": int(now.timestamp() * 1000),
             },
-            "isBase64Encoded": not is_text,
+            "isBase64Encoded": bool(body) and text is None,
         }
         if query_params:
             event["queryStringParameters"] = query_params
@@ -173,7 +173,7 @@ class HttpApi:
         if "cookie" in headers:
             event["cookies"] = [c.strip() for c in headers["cookie"].split(";")]
         if body:
-            event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
+            event["body"] = text if text is not None else base64.b64encode(body).decode()
         return event
 
     # ------------------------------------------------------------------ on a socket
