@@ -43,6 +43,9 @@ HTTP_ONLY = ("xerosync.http", "aws_lambda_powertools.event_handler")
 # Loaded on first use, by every function: the X-Ray SDK only where tracing is on; the token cipher (a native
 # library of some 6 MiB) with the first tokens opened; the client secret's provider with the first refresh.
 NEVER_AT_IMPORT = ("aws_xray_sdk", "cryptography", "aws_lambda_powertools.utilities.parameters")
+# Never used: Powertools' parser and its event models (the batch utility builds two dozen of them when it is imported
+# after pydantic, so each queue consumer's handler imports it first).
+NEVER_USED = ("aws_lambda_powertools.utilities.parser",)
 
 PROBE = """
 import json, sys
@@ -103,6 +106,12 @@ def test_heavy_libraries_wait_for_their_first_use(function: str) -> None:
     assert not loaded, f"{function} imports with its handler what loads on first use: {loaded[:5]}"
 
 
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_no_handler_builds_event_models_it_never_uses(function: str) -> None:
+    loaded = _loaded(function, NEVER_USED)
+    assert not loaded, f"{function} builds Powertools' parser models (batch utility not imported first?): {loaded[:5]}"
+
+
 @pytest.mark.parametrize("function", sorted(set(OWNED.values()) - HTTP))
 def test_a_queue_or_schedule_function_loads_its_use_case_with_its_handler(function: str) -> None:
     # Every event runs it: its first event should not wait for its import (docs/architecture.md, "Cold start").
@@ -126,3 +135,13 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
         assert _loaded(function, "aws_lambda_powertools.event_handler.api_gateway"), function
     assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
     assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
+
+
+def test_the_batch_utility_imported_after_pydantic_builds_the_parser_models() -> None:
+    # Why the consumers import the batch utility first; should Powertools stop doing this, the import order no longer
+    # matters and this test says so.
+    probe = ("import sys, pydantic, aws_lambda_powertools.utilities.batch\n"
+             "print('aws_lambda_powertools.utilities.parser.models.sqs' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.stdout.strip() == "True"

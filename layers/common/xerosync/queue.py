@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+# Each consumer's handler imports this utility before pydantic (docs/architecture.md, "Cold start").
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
