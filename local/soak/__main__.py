@@ -12,6 +12,7 @@ import time
 
 from local.soak.audit import audit
 from local.soak.driver import Driver, Options
+from local.soak.profile import Sampler
 from local.soak.world import WorldSize, plan
 
 
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also keep what the auditor read (a pickle), to look into a failure")
     parser.add_argument("--strict", action="store_true",
                         help="hold every request to Xero's OpenAPI files, as the tests do (slower)")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="sample every thread's stack and write where the real time went (local/soak/profile.py)")
     args = parser.parse_args(argv)
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: every thread's stack, to see what a run waits on
     if not 0 <= args.rate < 1:
@@ -39,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
         size = WorldSize(**{**size.__dict__, **overrides})
     world = plan(args.seed, size)
     started = time.monotonic()
+    sampler = Sampler().start() if args.profile else None
     facts = Driver(world, Options(seed=args.seed, rate=args.rate, concurrency=args.concurrency, strict=args.strict,
                                   progress=lambda line: print(line, flush=True))).run()
+    if sampler is not None:
+        sampler.stop()
+        with open(args.profile, "w") as kept:
+            kept.write(sampler.report() + "\n")
     if args.facts:
         with open(args.facts, "wb") as kept:
             pickle.dump(facts, kept)

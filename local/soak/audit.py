@@ -139,6 +139,9 @@ class Facts:
     quiet_at: float | None = None
     real_seconds: float = 0.0
     leftovers: Counter[str] = field(default_factory=Counter)  # queued, parked or marked work at the end
+    group_overlaps: int = 0  # FIFO batches received while another batch of their group was still running
+    overran: Counter[str] = field(default_factory=Counter)  # invocations past their timeout in world time
+    longest: Counter[str] = field(default_factory=Counter)  # the longest invocation, world seconds, by function
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -418,6 +421,13 @@ def _figures(facts: Facts, report: Report) -> None:
     report.add("Lambda invocations per delivered transaction", f"{invocations / delivered:.2f}")
     report.add("DynamoDB reads per delivered transaction", f"{facts.dynamodb['read'] / delivered:.2f}")
     report.add("DynamoDB writes per delivered transaction", f"{facts.dynamodb['write'] / delivered:.2f}")
+    report.add("FIFO batches received while their group had one running", facts.group_overlaps,
+               key="group_overlaps")
+    report.add("Invocations still running past their timeout (world time)", sum(facts.overran.values()),
+               key="overran")
+    if facts.overran:
+        report.notes.append("Past their timeout (world time), by function: " + ", ".join(
+            f"{f} {n} (longest {facts.longest[f]} s)" for f, n in facts.overran.most_common()))
     left = sum(facts.leftovers.values())
     report.add("Work left queued, parked or marked at the end", left, key="leftovers", must_be_zero=True,
                why=[f"{k} {n}" for k, n in facts.leftovers.items() if n])

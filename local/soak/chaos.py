@@ -105,6 +105,10 @@ class Chaos:
         self.last_fault_at: float | None = None
         self.aws_calls = Counter[str]()  # the product's DynamoDB reads and writes, by kind
         self.last_deliveries_marked: list[float] = []  # when a Spend Money batch began its last delivery
+        # Invocations that ran on, in world time, past their function's timeout (Lambda would have ended them
+        # there), by function; and the longest world time an invocation of each function took.
+        self.overran = Counter[str]()
+        self.longest = Counter[str]()
         self._occurrences = Occurrences()
         self._lock = threading.Lock()
         self._xero: Any = None
@@ -294,6 +298,7 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
     def invoke(function: str, event: dict[str, Any]) -> Any:
         plan = chaos.plan_for(function, event)
         token = _plan.set(plan)
+        began = chaos.clock.time()
         try:
             return original(function, event)
         except InvocationKilled as killed:
@@ -302,6 +307,11 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
             raise LambdaDied(f"{function}: {killed}") from None
         finally:
             _plan.reset(token)
+            took = chaos.clock.time() - began
+            with chaos._lock:
+                chaos.longest[function] = max(chaos.longest[function], int(took))
+                if took > runtime.functions[function].timeout:
+                    chaos.overran[function] += 1
 
     runtime.invoke = invoke  # type: ignore[method-assign]
 

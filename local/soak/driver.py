@@ -395,9 +395,12 @@ class Driver:
                                           event.args["category"])
         elif kind in ("add_receipt", "replace_receipt"):
             self._change_receipts(event)
-        elif business is not None and kind in ("connect", "reconnect"):
+        elif business is not None and kind == "connect":
             self.first_link_at.setdefault(business.business_id, self.clock.time())
             self.activity.start(kind, lambda: users.connect(business))
+        elif business is not None and kind == "reconnect":
+            # From now on the user means to be connected: if this attempt gives up, their next look tries again.
+            self.activity.start(kind, lambda: users.reconnect(business))
         elif business is not None and kind == "look":
             self.activity.start(kind, lambda: users.look(business))
         elif business is not None and kind == "sync_now":
@@ -568,7 +571,9 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
         first_link_at=dict(driver.first_link_at),
         windows_from=driver.windows_from, faults=dict(driver.chaos.counts), invocations=Counter(driver.invocations),
         dynamodb=Counter(driver.chaos.aws_calls), last_fault_at=driver.chaos.last_fault_at,
-        quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers)
+        quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers,
+        group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
+        overran=Counter(driver.chaos.overran), longest=Counter(driver.chaos.longest))
 
 
 def _spec(receipt: Receipt) -> Any:
