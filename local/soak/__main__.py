@@ -20,7 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.soak", description=__doc__)
     parser.add_argument("--seed", type=int, default=1, help="the world and every fault decision (default 1)")
     parser.add_argument("--rate", type=float, default=0.2, help="share of calls at each boundary that meet a fault")
-    parser.add_argument("--short", action="store_true", help="a few businesses over a few days (CI)")
+    size_group = parser.add_mutually_exclusive_group()
+    size_group.add_argument("--short", action="store_true", help="6 businesses on 3 organisations over 3 days")
+    size_group.add_argument("--ci", action="store_true",
+                            help="3 businesses on 2 organisations over 2 days: what CI runs (a minute or two)")
     parser.add_argument("--businesses", type=int, help="override the number of businesses")
     parser.add_argument("--organisations", type=int, help="override the number of Xero organisations")
     parser.add_argument("--days", type=int, help="override the number of days")
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid>: every thread's stack, to see what a run waits on
     if not 0 <= args.rate < 1:
         parser.error("--rate is a share of calls, from 0 up to (not including) 1")
-    size = WorldSize.short() if args.short else WorldSize()
+    size = WorldSize.short() if args.short else WorldSize.ci() if args.ci else WorldSize()
     overrides = {k: v for k, v in (("businesses", args.businesses), ("organisations", args.organisations),
                                    ("days", args.days)) if v is not None}
     if overrides:
