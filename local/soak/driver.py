@@ -175,6 +175,7 @@ class Driver:
         chaos_module.install(self.chaos, self.clock)
         config = DevStackConfig(log_level="WARNING", clock=self.clock, visibility_timeout=None,
                                 concurrency=self.options.concurrency, xero_strict=self.options.strict,
+                                aws_in_process=True,
                                 extra_environment={"XERO_READ_TIMEOUT_SECONDS": str(XERO_READ_TIMEOUT_SECONDS)})
         with DevStack(config) as stack:
             self.stack = stack
