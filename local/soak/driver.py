@@ -521,8 +521,11 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
     items = _scan(stack, str(stack.provisioned.refs["MainTable"]))
     feeds = [Feed(business_id=i["business_id"], account_id=i["account_id"], status=i["status"],
                   tenant_id=i.get("tenant_id", ""), xero_account_id=i.get("xero_account_id"),
-                  backfill_from=_date(i.get("backfill_from")))
+                  backfill_from=_date(i.get("backfill_from")), generation=str(i.get("generation", "")))
              for i in items if str(i["sk"]).startswith("FEED#")]
+    connections = {str(i["business_id"]): (str(i.get("status", "")), str(i.get("generation", "")),
+                                           len(i.get("replaced") or []))
+                   for i in items if i["sk"] == "CONNECTION" and "business_id" in i}
     expenses = [_expense(i) for i in items if str(i["sk"]).startswith("EXPENSE#")]
     jobs = [Job(business_id=i["business_id"], job_id=i["job_id"], completed=bool(i.get("completed_at")),
                 dispatched=bool(i.get("dispatched_at")))
@@ -573,7 +576,7 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
         windows_from=driver.windows_from, faults=dict(driver.chaos.counts), invocations=Counter(driver.invocations),
         dynamodb=Counter(driver.chaos.aws_calls), last_fault_at=driver.chaos.last_fault_at,
         quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers,
-        group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
+        connections=connections, group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
         overran=Counter(driver.chaos.overran), longest=Counter(driver.chaos.longest))
 
 
