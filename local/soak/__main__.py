@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also keep what the auditor read (a pickle), to look into a failure")
     parser.add_argument("--strict", action="store_true",
                         help="hold every request to Xero's OpenAPI files, as the tests do (slower)")
+    parser.add_argument("--aws-over-http", action="store_true",
+                        help="send the product's AWS calls to moto server over loopback, as the tests do (slower)")
     parser.add_argument("--profile", metavar="FILE",
                         help="sample every thread's stack and write where the real time went (local/soak/profile.py)")
     args = parser.parse_args(argv)
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     sampler = Sampler().start() if args.profile else None
     facts = Driver(world, Options(seed=args.seed, rate=args.rate, concurrency=args.concurrency, strict=args.strict,
+                                  aws_over_http=args.aws_over_http,
                                   progress=lambda line: print(line, flush=True))).run()
     if sampler is not None:
         sampler.stop()

@@ -66,6 +66,7 @@ class Options:
     rate: float = 0.2
     concurrency: int = 4
     strict: bool = False  # hold every request to Xero's OpenAPI files (the tests do; it triples a call's cost)
+    aws_over_http: bool = False  # AWS calls over loopback to moto server, as the tests make them (slower)
     progress: Callable[[str], None] = print
 
 
@@ -135,7 +136,10 @@ class FailureLog(logging.Handler):
         if record.levelno >= logging.ERROR and record.exc_info and record.exc_info[1] is not None:
             import traceback
 
-            where = traceback.extract_tb(record.exc_info[2])[-1] if record.exc_info[2] else None
+            frames = traceback.extract_tb(record.exc_info[2]) if record.exc_info[2] else []
+            # The innermost frame of the product's own code (where it called what failed), else the last one.
+            where = next((f for f in reversed(frames) if "/xerosync/" in f.filename or "/functions/" in f.filename),
+                         frames[-1] if frames else None)
             self.errors.append(f"{record.getMessage()[:60]}: {type(record.exc_info[1]).__name__}: "
                                f"{str(record.exc_info[1])[:160]}" + (f" at {where.filename.rsplit('/', 1)[-1]}:"
                                                                       f"{where.lineno}" if where else ""))
@@ -175,7 +179,7 @@ class Driver:
         chaos_module.install(self.chaos, self.clock)
         config = DevStackConfig(log_level="WARNING", clock=self.clock, visibility_timeout=None,
                                 concurrency=self.options.concurrency, xero_strict=self.options.strict,
-                                aws_in_process=True,
+                                aws_in_process=not self.options.aws_over_http,
                                 extra_environment={"XERO_READ_TIMEOUT_SECONDS": str(XERO_READ_TIMEOUT_SECONDS)})
         with DevStack(config) as stack:
             self.stack = stack
