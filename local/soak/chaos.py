@@ -33,6 +33,7 @@ from typing import Any
 
 import botocore.handlers
 import requests.adapters
+import urllib3.util.retry as urllib3_retry
 from botocore import endpoint as botocore_endpoint
 from botocore.awsrequest import AWSResponse
 
@@ -334,10 +335,12 @@ def install(chaos: Chaos, clock: SimClock) -> None:
         return _installed[0].http_boundary(request, lambda: send(self, request, *args, **kwargs))
 
     requests.adapters.HTTPAdapter.send = hooked  # type: ignore[method-assign]
-    # botocore sleeps between retries with time.sleep: in the world, a Lambda's wait is world time.
+    # botocore sleeps between retries with time.sleep, and so does urllib3 between the ledger client's retries
+    # of a read: in the world, a Lambda's wait is world time (in real time it held the whole world still).
     shim = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
     shim.sleep = lambda seconds: clock.sleep(seconds) if acting_function() is not None else time.sleep(seconds)
     botocore_endpoint.time = shim
+    urllib3_retry.time = shim  # type: ignore[assignment]
 
 
 @contextmanager
