@@ -8,8 +8,11 @@ goes to the same WSGI application moto server runs, built from the same method, 
 its answer comes back as botocore would have read it: the same routing, the same backends, the same
 answers. What stays on the wire: the HTTP API, Xero and the ledger, whose timeouts and faults are the point.
 
-Only clients created after ``install`` (botocore reads its handlers when a session is made); ``uninstall``
-puts the wire back for the next stack.
+The hand-over replaces the wire itself (botocore's ``Endpoint._send``), not a ``before-send`` handler:
+botocore runs every ``before-send`` handler and keeps the first answer, so a handler would apply a write
+even when an earlier one (the soak's fault injection) answered for that attempt, and the SDK's retry would
+then find its own write (a conditional put failing on a key nobody else knew). ``uninstall`` puts the wire
+back for the next stack.
 """
 
 from __future__ import annotations
@@ -18,22 +21,19 @@ import io
 from typing import Any
 from urllib.parse import urlsplit
 
-import botocore.handlers
 from botocore.awsrequest import AWSResponse
+from botocore.endpoint import Endpoint
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 _targets: dict[str, DomainDispatcherApplication] = {}  # moto server's base URL -> the application it runs
-_registered = False
+_on_the_wire = Endpoint._send
 
 
 def install(base_url: str) -> None:
     """Hand botocore's requests to ``base_url`` (moto server in this process) straight to moto's application."""
-    global _registered
     _targets[base_url.rstrip("/")] = DomainDispatcherApplication(create_backend_app)
-    if not _registered:
-        botocore.handlers.BUILTIN_HANDLERS.append(("before-send", _send))
-        _registered = True
+    Endpoint._send = _send
 
 
 def uninstall(base_url: str) -> None:
@@ -48,12 +48,12 @@ class _Body:
         yield self._body
 
 
-def _send(request: Any, **_: Any) -> AWSResponse | None:
-    """botocore's ``before-send``: an answer here is the answer (nothing goes on the wire)."""
+def _send(endpoint: Endpoint, request: Any) -> Any:
+    """What botocore sends when no ``before-send`` handler answered: moto's answer, or the wire's."""
     url = str(request.url)
     app = next((a for base, a in _targets.items() if url.startswith(base + "/") or url == base), None)
     if app is None:
-        return None
+        return _on_the_wire(endpoint, request)
     body = request.body
     if hasattr(body, "read"):
         body = body.read()

@@ -554,12 +554,14 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
                 status=statement["status"], start_balance=_signed(statement["startBalance"]),
                 end_balance=_signed(statement["endBalance"]),
                 transaction_ids=tuple(str(line.get("transactionId")) for line in statement.get("statementLines", []))))
-        for transaction in xero.bank_transactions(tenant):
+        # Read from the emulator's state, not rendered: the world deletes bank accounts in Xero's chart, and a
+        # Spend Money of a deleted account has no account to render (Xero itself only archives one in use).
+        for transaction in _bank_transactions(xero, tenant):
             attachments = tuple((a["FileName"], a["sha256"])
-                                for a in xero.attachments(tenant, transaction["BankTransactionID"]))
-            spend.append(SpendMoney(tenant_id=tenant, bank_transaction_id=transaction["BankTransactionID"],
-                                    transaction_id=_marker(transaction.get("Url")), status=transaction["Status"],
-                                    total=Decimal(str(transaction["Total"])), attachments=attachments))
+                                for a in xero.attachments(tenant, transaction.bank_transaction_id))
+            spend.append(SpendMoney(tenant_id=tenant, bank_transaction_id=transaction.bank_transaction_id,
+                                    transaction_id=_marker(transaction.url), status=transaction.status,
+                                    total=transaction.total, attachments=attachments))
     dead = []
     for mapping in stack.mappings.values():
         queue = _dlq_of(stack, mapping.source.queue)
@@ -582,6 +584,12 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
         quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers,
         connections=connections, group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
         overran=Counter(driver.chaos.overran), longest=Counter(driver.chaos.longest))
+
+
+def _bank_transactions(xero: Any, tenant: str) -> list[Any]:
+    with xero.state.lock:
+        organisation = xero.state.organisation(tenant)
+        return list(organisation.bank_transactions.values()) if organisation is not None else []
 
 
 def _spec(receipt: Receipt) -> Any:
