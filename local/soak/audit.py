@@ -56,6 +56,7 @@ class Feed:
     xero_account_id: str | None
     backfill_from: date | None
     generation: str = ""
+    state: str = ""  # the feed's own account of its syncing at the end (cursor, unconfirmed, last error)
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,9 @@ def _missing_why(txn: Txn, feeds: dict[tuple[str, str], Feed], facts: Facts) -> 
     feed = feeds[(txn.business_id, txn.account_id)]
     status, generation, replaced = facts.connections.get(txn.business_id, ("no connection", "", 0))
     moved = "" if not generation or feed.generation == generation else ", link on another generation"
-    return (f"{txn.transaction_id} (seq {txn.sequence}, booking day {txn.booking_day}; link {feed.status}{moved}; "
-            f"connection {status}" + (f", {replaced} replaced generation(s) unfinished" if replaced else "") + ")")
+    return (f"{txn.transaction_id} (seq {txn.sequence}, booking day {txn.booking_day}; link {feed.status}{moved}"
+            + (f" [{feed.state}]" if feed.state else "") + f"; connection {status}"
+            + (f", {replaced} replaced generation(s) unfinished" if replaced else "") + ")")
 
 
 def _balances(facts: Facts, report: Report) -> None:

@@ -525,9 +525,10 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
     items = _scan(stack, str(stack.provisioned.refs["MainTable"]))
     feeds = [Feed(business_id=i["business_id"], account_id=i["account_id"], status=i["status"],
                   tenant_id=i.get("tenant_id", ""), xero_account_id=i.get("xero_account_id"),
-                  backfill_from=_date(i.get("backfill_from")), generation=str(i.get("generation", "")))
+                  backfill_from=_date(i.get("backfill_from")), generation=str(i.get("generation", "")),
+                  state=_feed_state(i))
              for i in items if str(i["sk"]).startswith("FEED#")]
-    connections = {str(i["business_id"]): (str(i.get("status", "")), str(i.get("generation", "")),
+    connections = {str(i["business_id"]): (_connection_state(i), str(i.get("generation", "")),
                                            len(i.get("replaced") or []))
                    for i in items if i["sk"] == "CONNECTION" and "business_id" in i}
     expenses = [_expense(i) for i in items if str(i["sk"]).startswith("EXPENSE#")]
@@ -584,6 +585,16 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
         quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers,
         connections=connections, group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
         overran=Counter(driver.chaos.overran), longest=Counter(driver.chaos.longest))
+
+
+def _connection_state(item: dict[str, Any]) -> str:
+    confirmed = _when(float(item["confirmed_at"])) if item.get("confirmed_at") else "-"
+    return f"{item.get('status', '')} ({item.get('status_reason') or 'no reason'}, confirmed {confirmed})"
+
+
+def _feed_state(item: dict[str, Any]) -> str:
+    return (f"cursor {item.get('cursor')}, {len(item.get('unconfirmed_statements') or [])} unconfirmed, last sync "
+            f"{item.get('last_sync_at') or '-'}, last error {str(item.get('last_sync_error') or '-')[:80]}")
 
 
 def _bank_transactions(xero: Any, tenant: str) -> list[Any]:
