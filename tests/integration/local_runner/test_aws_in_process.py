@@ -22,14 +22,19 @@ def _clients() -> tuple[Any, Any]:
     return (session.client("dynamodb", endpoint_url=NOWHERE), session.client("sqs", endpoint_url=NOWHERE))
 
 
+def _table(dynamodb: Any) -> str:
+    table = f"t-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    return table
+
+
 def test_calls_are_answered_in_process_as_moto_server_answers_them() -> None:
     aws_in_process.install(NOWHERE)
     try:
         dynamodb, sqs = _clients()
-        table = f"t-{uuid.uuid4().hex[:8]}"
-        dynamodb.create_table(
-            TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        table = _table(dynamodb)
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
         with pytest.raises(botocore.exceptions.ClientError) as refused:
             dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}},
@@ -63,10 +68,7 @@ def test_an_attempt_answered_before_sending_never_reaches_moto() -> None:
     aws_in_process.install(NOWHERE)
     try:
         dynamodb, _ = _clients()
-        table = f"t-{uuid.uuid4().hex[:8]}"
-        dynamodb.create_table(
-            TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        table = _table(dynamodb)
         dynamodb.meta.events.register("before-send", spoil_first_attempt)
         for n in range(3):
             answer = dynamodb.put_item(TableName=table, Item={"pk": {"S": f"fresh-{n}"}},
