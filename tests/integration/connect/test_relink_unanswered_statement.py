@@ -16,7 +16,12 @@ import pytest
 from local.ledger_emulator import LedgerEmulator
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api
-from tests.integration.connect.test_linking import _business, _connected, _xero_bank_account
+from tests.integration.connect.test_linking import (
+    _business,
+    _connected,
+    _unlink_and_link_again,
+    _xero_bank_account,
+)
 from xerosync.connect.wiring import get_connect
 from xerosync.store.feeds import SentStatement
 from xerosync.xero.client import get_xero_client
@@ -57,10 +62,7 @@ def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroE
     feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
                                        "unconfirmed_statements": [entry]}))
     # When the account is unlinked before the next run, and linked again to the same Xero account
-    assert fiona.call("DELETE", path).status == 200
-    xero.advance_clock(7 * 60)  # Xero has removed the old feed connection (and forgotten the last key)
-    xero.settle_pending()
-    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    _unlink_and_link_again(fiona, xero, path, bank)
     # Then the new feed starts after what Xero has: lines 6-10 go again only if Xero never got them
     relinked = feeds.get(business_id, accounts["HKD"])
     assert relinked is not None and relinked.unconfirmed_statements == []
