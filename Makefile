@@ -65,8 +65,11 @@ fuzz: venv ## fuzz the HTTP API against docs/openapi.json on the local stack (sc
 demo: venv ## run the product end to end on the local stack and tell its story
 	$(BIN)/python -m local demo
 
-soak: venv ## the chaos soak, audited: SEED=1 RATE=0.2, SHORT=1 for a few businesses over a few days (exit 1: lost, doubled or stuck)
+soak: venv ## the chaos soak, audited: SEED=1 RATE=0.2, SHORT=1 for 6 businesses over 3 days (exit 1: lost, doubled or stuck)
 	$(BIN)/python -m local.soak --seed $(or $(SEED),1) --rate $(or $(RATE),0.2) $(if $(SHORT),--short) $(SOAK_ARGS)
+
+soak-ci: venv ## the soak .ci/run runs: 3 businesses on 2 organisations over 2 days, faults at 20%, seed 7 (its world has every kind of event)
+	$(BIN)/python -m local.soak --ci --seed $(or $(SEED),7) --rate $(or $(RATE),0.2) $(SOAK_ARGS)
 
 up: venv ## bring the local stack up, seeded with the demo business, and keep it up: make up ARGS="--api-port 3100"
 	$(BIN)/python -m local up $(ARGS)
@@ -117,4 +120,4 @@ deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
 
-.PHONY: help venv sam-venv tools-venv browser test fuzz demo soak up console screenshots token openapi lint audit lock build bench deploy clean
+.PHONY: help venv sam-venv tools-venv browser test fuzz demo soak soak-ci up console screenshots token openapi lint audit lock build bench deploy clean

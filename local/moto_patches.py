@@ -17,6 +17,11 @@ remembered by receipt handle, so that the local runner, which shortens the visib
 SQS on another clock: ``use_clock`` makes SQS's visibility timeouts, delays and deduplication windows run on
 the clock handed in (the soak's virtual clock, shared with the product and the emulators).
 
+Which backend serves a request: moto server's dispatcher answers it for every request, under one lock that all
+requests share, by listing moto's package folders on disk and then matching the host against every service's
+URL patterns. The answer for a host never changes, so it is remembered: the lock is then held for a dictionary
+look-up (it was most of the local runner's time under load, docs/soak.md).
+
 Atomic conditional writes: moto evaluates a write's condition and then applies it with no lock, so two
 threads can both pass ``attribute_not_exists`` or ``version = :v``. DynamoDB applies each conditional
 write atomically, and the product's leases and optimistic versions rely on it; the writes are serialised.
@@ -34,6 +39,7 @@ from typing import Any, Protocol
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import SQSBackend
 
 _applied = False
@@ -97,6 +103,15 @@ def apply() -> None:
         return sent
 
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    backend_for_host = DomainDispatcherApplication.get_backend_for_host
+
+    def remembered_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        known = self.__dict__.setdefault("_backend_for_host", {})  # (called under the dispatcher's lock)
+        if host not in known:
+            known[host] = backend_for_host(self, host)
+        return known[host]
+
+    DomainDispatcherApplication.get_backend_for_host = remembered_backend_for_host  # type: ignore[method-assign]
     for name in ("receive_message", "send_message", "send_message_batch", "delete_message",
                  "delete_message_batch", "change_message_visibility", "change_message_visibility_batch",
                  "purge_queue", "get_queue_attributes"):

@@ -55,6 +55,8 @@ class Feed:
     tenant_id: str
     xero_account_id: str | None
     backfill_from: date | None
+    generation: str = ""
+    state: str = ""  # the feed's own account of its syncing at the end (cursor, unconfirmed, last error)
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,11 @@ class Facts:
     quiet_at: float | None = None
     real_seconds: float = 0.0
     leftovers: Counter[str] = field(default_factory=Counter)  # queued, parked or marked work at the end
+    # business -> its connection at the end: status, generation, generations it replaced not yet finished
+    connections: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+    group_overlaps: int = 0  # FIFO batches received while another batch of their group was still running
+    overran: Counter[str] = field(default_factory=Counter)  # invocations past their timeout in world time
+    longest: Counter[str] = field(default_factory=Counter)  # the longest invocation, world seconds, by function
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -220,9 +227,20 @@ def _statement_lines(facts: Facts, report: Report) -> None:
     report.add("  on accounts not linked at the end", len(unlinked), key="unlinked", must_be_zero=True,
                why=[f"{a}: {n}" for a, n in accounts_unlinked.items()])
     report.add("  delivered to Xero once", once, key="delivered_once")
-    report.add("  missing", len(missing), key="lines_missing", must_be_zero=True, why=missing)
+    report.add("  missing", len(missing), key="lines_missing", must_be_zero=True,
+               why=[_missing_why(t, feeds, facts) for t in expected if delivered[t.transaction_id] == 0])
     report.add("  duplicated", len(doubled), key="lines_duplicated", must_be_zero=True, why=doubled)
     report.add("  in Xero but not in the ledger", len(stray), key="lines_stray", must_be_zero=True, why=stray)
+
+
+def _missing_why(txn: Txn, feeds: dict[tuple[str, str], Feed], facts: Facts) -> str:
+    """A missing line, with what the product's tables say of its link and connection at the end."""
+    feed = feeds[(txn.business_id, txn.account_id)]
+    status, generation, replaced = facts.connections.get(txn.business_id, ("no connection", "", 0))
+    moved = "" if not generation or feed.generation == generation else ", link on another generation"
+    return (f"{txn.transaction_id} (seq {txn.sequence}, booking day {txn.booking_day}; link {feed.status}{moved}"
+            + (f" [{feed.state}]" if feed.state else "") + f"; connection {status}"
+            + (f", {replaced} replaced generation(s) unfinished" if replaced else "") + ")")
 
 
 def _balances(facts: Facts, report: Report) -> None:
@@ -418,6 +436,13 @@ def _figures(facts: Facts, report: Report) -> None:
     report.add("Lambda invocations per delivered transaction", f"{invocations / delivered:.2f}")
     report.add("DynamoDB reads per delivered transaction", f"{facts.dynamodb['read'] / delivered:.2f}")
     report.add("DynamoDB writes per delivered transaction", f"{facts.dynamodb['write'] / delivered:.2f}")
+    report.add("FIFO batches received while their group had one running", facts.group_overlaps,
+               key="group_overlaps")
+    report.add("Invocations still running past their timeout (world time)", sum(facts.overran.values()),
+               key="overran")
+    if facts.overran:
+        report.notes.append("Past their timeout (world time), by function: " + ", ".join(
+            f"{f} {n} (longest {facts.longest[f]} s)" for f, n in facts.overran.most_common()))
     left = sum(facts.leftovers.values())
     report.add("Work left queued, parked or marked at the end", left, key="leftovers", must_be_zero=True,
                why=[f"{k} {n}" for k, n in facts.leftovers.items() if n])

@@ -33,6 +33,7 @@ from typing import Any
 
 import botocore.handlers
 import requests.adapters
+import urllib3.util.retry as urllib3_retry
 from botocore import endpoint as botocore_endpoint
 from botocore.awsrequest import AWSResponse
 
@@ -105,6 +106,10 @@ class Chaos:
         self.last_fault_at: float | None = None
         self.aws_calls = Counter[str]()  # the product's DynamoDB reads and writes, by kind
         self.last_deliveries_marked: list[float] = []  # when a Spend Money batch began its last delivery
+        # Invocations that ran on, in world time, past their function's timeout (Lambda would have ended them
+        # there), by function; and the longest world time an invocation of each function took.
+        self.overran = Counter[str]()
+        self.longest = Counter[str]()
         self._occurrences = Occurrences()
         self._lock = threading.Lock()
         self._xero: Any = None
@@ -294,6 +299,7 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
     def invoke(function: str, event: dict[str, Any]) -> Any:
         plan = chaos.plan_for(function, event)
         token = _plan.set(plan)
+        began = chaos.clock.time()
         try:
             return original(function, event)
         except InvocationKilled as killed:
@@ -302,6 +308,11 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
             raise LambdaDied(f"{function}: {killed}") from None
         finally:
             _plan.reset(token)
+            took = chaos.clock.time() - began
+            with chaos._lock:
+                chaos.longest[function] = max(chaos.longest[function], int(took))
+                if took > runtime.functions[function].timeout:
+                    chaos.overran[function] += 1
 
     runtime.invoke = invoke  # type: ignore[method-assign]
 
@@ -324,10 +335,12 @@ def install(chaos: Chaos, clock: SimClock) -> None:
         return _installed[0].http_boundary(request, lambda: send(self, request, *args, **kwargs))
 
     requests.adapters.HTTPAdapter.send = hooked  # type: ignore[method-assign]
-    # botocore sleeps between retries with time.sleep: in the world, a Lambda's wait is world time.
+    # botocore sleeps between retries with time.sleep, and so does urllib3 between the ledger client's retries
+    # of a read: in the world, a Lambda's wait is world time (in real time it held the whole world still).
     shim = types.SimpleNamespace(**{name: getattr(time, name) for name in dir(time) if not name.startswith("_")})
     shim.sleep = lambda seconds: clock.sleep(seconds) if acting_function() is not None else time.sleep(seconds)
     botocore_endpoint.time = shim
+    urllib3_retry.time = shim  # type: ignore[assignment]
 
 
 @contextmanager

@@ -66,6 +66,7 @@ class Options:
     rate: float = 0.2
     concurrency: int = 4
     strict: bool = False  # hold every request to Xero's OpenAPI files (the tests do; it triples a call's cost)
+    aws_over_http: bool = False  # AWS calls over loopback to moto server, as the tests make them (slower)
     progress: Callable[[str], None] = print
 
 
@@ -135,7 +136,10 @@ class FailureLog(logging.Handler):
         if record.levelno >= logging.ERROR and record.exc_info and record.exc_info[1] is not None:
             import traceback
 
-            where = traceback.extract_tb(record.exc_info[2])[-1] if record.exc_info[2] else None
+            frames = traceback.extract_tb(record.exc_info[2]) if record.exc_info[2] else []
+            # The innermost frame of the product's own code (where it called what failed), else the last one.
+            where = next((f for f in reversed(frames) if "/xerosync/" in f.filename or "/functions/" in f.filename),
+                         frames[-1] if frames else None)
             self.errors.append(f"{record.getMessage()[:60]}: {type(record.exc_info[1]).__name__}: "
                                f"{str(record.exc_info[1])[:160]}" + (f" at {where.filename.rsplit('/', 1)[-1]}:"
                                                                       f"{where.lineno}" if where else ""))
@@ -175,6 +179,7 @@ class Driver:
         chaos_module.install(self.chaos, self.clock)
         config = DevStackConfig(log_level="WARNING", clock=self.clock, visibility_timeout=None,
                                 concurrency=self.options.concurrency, xero_strict=self.options.strict,
+                                aws_in_process=not self.options.aws_over_http,
                                 extra_environment={"XERO_READ_TIMEOUT_SECONDS": str(XERO_READ_TIMEOUT_SECONDS)})
         with DevStack(config) as stack:
             self.stack = stack
@@ -395,9 +400,12 @@ class Driver:
                                           event.args["category"])
         elif kind in ("add_receipt", "replace_receipt"):
             self._change_receipts(event)
-        elif business is not None and kind in ("connect", "reconnect"):
+        elif business is not None and kind == "connect":
             self.first_link_at.setdefault(business.business_id, self.clock.time())
             self.activity.start(kind, lambda: users.connect(business))
+        elif business is not None and kind == "reconnect":
+            # From now on the user means to be connected: if this attempt gives up, their next look tries again.
+            self.activity.start(kind, lambda: users.reconnect(business))
         elif business is not None and kind == "look":
             self.activity.start(kind, lambda: users.look(business))
         elif business is not None and kind == "sync_now":
@@ -517,8 +525,12 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
     items = _scan(stack, str(stack.provisioned.refs["MainTable"]))
     feeds = [Feed(business_id=i["business_id"], account_id=i["account_id"], status=i["status"],
                   tenant_id=i.get("tenant_id", ""), xero_account_id=i.get("xero_account_id"),
-                  backfill_from=_date(i.get("backfill_from")))
+                  backfill_from=_date(i.get("backfill_from")), generation=str(i.get("generation", "")),
+                  state=_feed_state(i))
              for i in items if str(i["sk"]).startswith("FEED#")]
+    connections = {str(i["business_id"]): (_connection_state(i), str(i.get("generation", "")),
+                                           len(i.get("replaced") or []))
+                   for i in items if i["sk"] == "CONNECTION" and "business_id" in i}
     expenses = [_expense(i) for i in items if str(i["sk"]).startswith("EXPENSE#")]
     jobs = [Job(business_id=i["business_id"], job_id=i["job_id"], completed=bool(i.get("completed_at")),
                 dispatched=bool(i.get("dispatched_at")))
@@ -543,12 +555,14 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
                 status=statement["status"], start_balance=_signed(statement["startBalance"]),
                 end_balance=_signed(statement["endBalance"]),
                 transaction_ids=tuple(str(line.get("transactionId")) for line in statement.get("statementLines", []))))
-        for transaction in xero.bank_transactions(tenant):
+        # Read from the emulator's state, not rendered: the world deletes bank accounts in Xero's chart, and a
+        # Spend Money of a deleted account has no account to render (Xero itself only archives one in use).
+        for transaction in _bank_transactions(xero, tenant):
             attachments = tuple((a["FileName"], a["sha256"])
-                                for a in xero.attachments(tenant, transaction["BankTransactionID"]))
-            spend.append(SpendMoney(tenant_id=tenant, bank_transaction_id=transaction["BankTransactionID"],
-                                    transaction_id=_marker(transaction.get("Url")), status=transaction["Status"],
-                                    total=Decimal(str(transaction["Total"])), attachments=attachments))
+                                for a in xero.attachments(tenant, transaction.bank_transaction_id))
+            spend.append(SpendMoney(tenant_id=tenant, bank_transaction_id=transaction.bank_transaction_id,
+                                    transaction_id=_marker(transaction.url), status=transaction.status,
+                                    total=transaction.total, attachments=attachments))
     dead = []
     for mapping in stack.mappings.values():
         queue = _dlq_of(stack, mapping.source.queue)
@@ -568,7 +582,25 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
         first_link_at=dict(driver.first_link_at),
         windows_from=driver.windows_from, faults=dict(driver.chaos.counts), invocations=Counter(driver.invocations),
         dynamodb=Counter(driver.chaos.aws_calls), last_fault_at=driver.chaos.last_fault_at,
-        quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers)
+        quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers,
+        connections=connections, group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
+        overran=Counter(driver.chaos.overran), longest=Counter(driver.chaos.longest))
+
+
+def _connection_state(item: dict[str, Any]) -> str:
+    confirmed = _when(float(item["confirmed_at"])) if item.get("confirmed_at") else "-"
+    return f"{item.get('status', '')} ({item.get('status_reason') or 'no reason'}, confirmed {confirmed})"
+
+
+def _feed_state(item: dict[str, Any]) -> str:
+    return (f"cursor {item.get('cursor')}, {len(item.get('unconfirmed_statements') or [])} unconfirmed, last sync "
+            f"{item.get('last_sync_at') or '-'}, last error {str(item.get('last_sync_error') or '-')[:80]}")
+
+
+def _bank_transactions(xero: Any, tenant: str) -> list[Any]:
+    with xero.state.lock:
+        organisation = xero.state.organisation(tenant)
+        return list(organisation.bank_transactions.values()) if organisation is not None else []
 
 
 def _spec(receipt: Receipt) -> Any:

@@ -48,6 +48,11 @@ class WorldSize:
     def short(cls) -> WorldSize:
         return cls(businesses=6, organisations=3, days=3, postings_per_account_day=2.0)
 
+    @classmethod
+    def ci(cls) -> WorldSize:
+        """What CI runs after the tests: every kind of event and fault, on a world a minute or two can play."""
+        return cls(businesses=3, organisations=2, days=2, postings_per_account_day=2.0)
+
 
 @dataclass(frozen=True)
 class Organisation:

@@ -221,6 +221,13 @@ def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_los
     assert unlinked.status == FeedStatus.UNLINKED and unlinked.cursor == 43
 
 
+def _unlink_and_link_again(fiona: User, xero: XeroEmulator, path: str, bank: str) -> None:
+    assert fiona.call("DELETE", path).status == 200
+    xero.advance_clock(7 * 60)  # Xero has removed the old feed connection (and forgotten the last key)
+    xero.settle_pending()
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+
+
 def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xero: XeroEmulator,
                                                                    ledger: LedgerEmulator) -> None:
     from datetime import date as day
@@ -245,10 +252,7 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
                                                "unconfirmed_statements": [undelivered]}))
     # When the account is unlinked before Xero delivered it, and linked again to the same Xero account
-    assert fiona.call("DELETE", path).status == 200
-    xero.advance_clock(7 * 60)  # Xero has removed the old feed connection (and forgotten the last key)
-    xero.settle_pending()
-    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    _unlink_and_link_again(fiona, xero, path, bank)
     # Then the new feed starts where the lines surely in Xero end: lines 6-10 go again, nothing is lost
     relinked = feeds.get(business_id, accounts["HKD"])
     assert relinked is not None

@@ -29,16 +29,16 @@ from xerosync.connect.ports import (
     LedgerAccounts,
 )
 from xerosync.connect.views import account_view
-from xerosync.errors import Conflict, InvalidRequest, NotFound
+from xerosync.errors import Conflict, InvalidRequest, NotFound, UpstreamUnavailable
 from xerosync.ledger.models import LedgerAccount
 from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
-from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, StaleFeed
+from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, SentStatement, StaleFeed
 from xerosync.store.keys import xero_bank_accounts_key
 from xerosync.store.shared_cache import Cached
 from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, XeroError, XeroNotFound, XeroRateLimited
 from xerosync.xero.governor import INTERACTIVE
-from xerosync.xero.models import Account, FeedConnection
+from xerosync.xero.models import Account, Balance, FeedConnection, Statement
 from xerosync.xero.session import idempotency_key
 
 # The help centre's wording for Xero's feed-already-connected-in-current-organisation, and its way out.
@@ -198,10 +198,15 @@ class FeedLinking:
         Xero had not delivered when the feed was removed (those lines go again, to the new feed)."""
         for entry in previous.unconfirmed_statements:
             try:
-                statement = session.statement(entry.statement_id) if entry.statement_id else None
+                statement = (session.statement(entry.statement_id) if entry.statement_id
+                             else _left_in_xero(session, previous, entry))
             except XeroRateLimited:
                 raise  # the user tries again in a moment; nothing is stored yet
-            except XeroError:
+            except XeroError as error:
+                if not entry.statement_id:
+                    # Whether Xero has it cannot be known now: sending it again could put its lines in twice.
+                    raise UpstreamUnavailable("Xero could not be asked what the previous link delivered.",
+                                              action="Link the account again in a few minutes.") from error
                 statement = None  # unknown to Xero now: its lines go again
             if statement is None or not statement.delivered:
                 logger.info("relink resends what the previous feed had not delivered", extra={
@@ -318,3 +323,21 @@ def _feed_refusal(result: FeedConnection, record: XeroConnectionRecord, currency
     detail = (result.error.detail if result.error else None) or "Xero refused the bank feed."
     return Conflict(detail, action="Check the account in Xero and try again, or choose another Xero bank account.",
                     code=f"feed_rejected_{problem or 'unknown'}".replace("-", "_"))
+
+
+def _left_in_xero(session: ConnectSession, previous: FeedRecord, entry: SentStatement) -> Statement | None:
+    """The statement a request whose answer was never recorded left in Xero for the previous feed, if Xero has
+    it (docs/soak.md, "Findings"): the same feed connection, dates, balances and number of lines."""
+    wanted = (previous.feed_connection_id or "").lower()
+    for statement in session.statements():
+        if ((statement.feed_connection_id or "").lower() == wanted and statement.start_date == entry.start_date
+                and statement.end_date == entry.end_date and _signed(statement.start_balance) == entry.start_balance
+                and _signed(statement.end_balance) == entry.end_balance):
+            return statement
+    return None
+
+
+def _signed(balance: Balance | None) -> Decimal | None:
+    if balance is None:
+        return None
+    return balance.amount if balance.credit_debit_indicator == "CREDIT" else -balance.amount

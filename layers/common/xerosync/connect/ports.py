@@ -7,7 +7,7 @@ in their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from xerosync.connect.cleanup import CleanupJob
@@ -129,6 +129,8 @@ class ConnectSession(Protocol):
     def delete_feed_connections(self, feed_connection_ids: Sequence[str]) -> list[FeedConnection]: ...
 
     def statement(self, statement_id: str) -> Statement: ...
+
+    def statements(self) -> Iterator[Statement]: ...
 
 
 class ConnectSessions(Protocol):

@@ -10,7 +10,7 @@ blindly: an uncertain outcome is resolved by looking the object up by its marker
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -346,6 +346,20 @@ class XeroSession:
     def statement(self, statement_id: str) -> Statement:
         body = self.call("GET", f"/Statements/{_path_segment(statement_id)}", api=BANK_FEEDS, purpose=FEEDS).body
         return _statement_result(body)
+
+    def statements(self) -> Iterator[Statement]:
+        """The organisation's statements, every feed's, page by page (a relink looks for one whose answer was
+        never recorded)."""
+        page = 1
+        while True:
+            body = self.call("GET", "/Statements", api=BANK_FEEDS, purpose=FEEDS,
+                             params={"page": page, "pageSize": 100}).body
+            items = body.get("items", []) if isinstance(body, dict) else []
+            yield from (_statement_result(i) for i in items)
+            pagination = body.get("pagination") or {} if isinstance(body, dict) else {}
+            if not items or page >= int(pagination.get("pageCount") or 1):
+                return
+            page += 1
 
 
 def in_order_of(items: Sequence[BankTransaction], results: list[BankTransaction],

@@ -240,6 +240,11 @@ class AccessTokens:
                                         generation=generation)
             if stored.tokens is None:
                 reason = stored.disabled_reason or NOT_CONNECTED
+                if stored.disabled_reason:
+                    # Disabled by ``connection_lost``, whose invocation may have died before it marked the
+                    # connection: mark it again (only an ACTIVE connection of this generation changes), or the
+                    # page would show nothing to do while no call can succeed (docs/soak.md, "Findings").
+                    self.on_reconnect_required(business_id, generation, reason)
                 raise ReconnectRequired(reason, reason=reason)
             now = self.clock.time()
             fresh = stored.tokens.expires_at - now > REFRESH_AHEAD_SECONDS

@@ -1,0 +1,70 @@
+"""A relink over a statement whose answer was never recorded: Xero is asked whether it has it.
+
+Found by the soak (docs/soak.md, "Findings"): the worker records a statement before posting it; when Xero's
+answer was lost and the user disconnected before the next run, linking the account again to the same Xero
+bank account sent the statement again, to the new feed connection, where Xero had not seen its lines: they
+were in the bank account twice and the balances broke.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from local.ledger_emulator import LedgerEmulator
+from local.xero_emulator import XeroEmulator
+from tests.integration.connect.conftest import Api
+from tests.integration.connect.test_linking import (
+    _business,
+    _connected,
+    _unlink_and_link_again,
+    _xero_bank_account,
+)
+from xerosync.connect.wiring import get_connect
+from xerosync.store.feeds import SentStatement
+from xerosync.xero.client import get_xero_client
+from xerosync.xero.models import Balance, Statement, StatementLine
+
+
+def _unanswered(first: int, last: int, start: Decimal, end: Decimal, day: datetime) -> SentStatement:
+    return SentStatement(statement_id=None, first_sequence=first, last_sequence=last, start_balance=start,
+                         end_balance=end, start_date=day.date(), end_date=day.date(),
+                         sent_at=day.strftime("%Y-%m-%dT%H:%M:%SZ"), line_count=last - first + 1)
+
+
+@pytest.mark.parametrize("xero_has_it", [True, False])
+def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
+                                                           xero_has_it: bool) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    bank = _xero_bank_account(xero, tenant, "HKD")
+    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    feeds = get_connect().linking.feeds
+    feed = feeds.get(business_id, accounts["HKD"])
+    assert feed is not None and feed.feed_connection_id
+    # Given lines 6-10 were sent in a statement whose answer was never recorded
+    day = datetime.now(UTC) - timedelta(days=2)
+    entry = _unanswered(6, 10, Decimal("500.00"), Decimal("450.00"), day)
+    if xero_has_it:  # Xero took it (the answer was dropped after it committed) and has delivered it
+        lines = [StatementLine(posted_date=day.date(), amount=Decimal("10.00"), credit_debit_indicator="DEBIT",
+                               transaction_id=f"txn_{n}", description="Card") for n in range(6, 11)]
+        session = get_xero_client().session(business_id)
+        session.post_statements([Statement(
+            feed_connection_id=feed.feed_connection_id, start_date=day.date(), end_date=day.date(),
+            start_balance=Balance(amount=Decimal("500.00"), credit_debit_indicator="CREDIT"),
+            end_balance=Balance(amount=Decimal("450.00"), credit_debit_indicator="CREDIT"),
+            statement_lines=lines)], key="lost-answer")
+        xero.advance_clock(60)
+        xero.settle_pending()
+    feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
+                                       "unconfirmed_statements": [entry]}))
+    # When the account is unlinked before the next run, and linked again to the same Xero account
+    _unlink_and_link_again(fiona, xero, path, bank)
+    # Then the new feed starts after what Xero has: lines 6-10 go again only if Xero never got them
+    relinked = feeds.get(business_id, accounts["HKD"])
+    assert relinked is not None and relinked.unconfirmed_statements == []
+    expected = (10, Decimal("450.00")) if xero_has_it else (5, Decimal("500.00"))
+    assert (relinked.cursor, relinked.cursor_balance) == expected
