@@ -29,6 +29,7 @@ from xerosync.clock import from_iso, use_process_clock
 from xerosync.feeds import wiring
 from xerosync.feeds.adapters import GovernorBudget
 from xerosync.feeds.fast_lane import FastLane, Outcome, PostingEvent
+from xerosync.lifecycle import new_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.feeds import FastLaneWindows, FeedRecord
 from xerosync.store.parked import ParkedWorkStore
@@ -75,11 +76,14 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def lane(aws: Provisioned, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> FastLane:
-    """The lane as the function builds it, on the manual clock."""
-    built = _lane(clock)
-    monkeypatch.setattr(wiring, "get_fast_lane", lambda: built)
-    return built
+def lane(aws: Provisioned, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastLane]:
+    """The function's own lane (its wiring), on the manual clock."""
+    monkeypatch.setattr(wiring, "process_clock", lambda: clock)
+    new_cold_start()
+    with acting_as("FeedEventsFunction"):
+        built = wiring.get_fast_lane()
+    yield built
+    new_cold_start()
 
 
 def _lane(clock: ManualClock, window_seconds: int | None = None) -> FastLane:

@@ -79,6 +79,9 @@ class FeedRecord(Model):
     cursor: int = 0
     cursor_balance: Decimal | None = None
     backfill_from: date | None = None
+    # The latest line date Xero was sent on this feed: a posting booked earlier that arrives later is dated
+    # this day, never before (docs/auto-sync.md, "Out-of-order postings").
+    dated_through: date | None = None
     last_sync_at: str | None = None
     last_sync_error: str | None = None
     # Statements sent but not yet seen delivered, oldest first; a later rejection rewinds the cursor to one.
