@@ -42,6 +42,7 @@ from local.lambda_runtime import acting_as
 from local.ledger_emulator import LedgerEmulator
 from local.soak.world import WorldSize, plan
 from local.xero_emulator import XeroEmulator
+from xerosync.feeds.fast_lane import lane_window
 
 MINUTE = 60.0
 DAY = 86_400.0
@@ -287,6 +288,15 @@ def report(runs: list[Run], organisations: int, businesses: int) -> None:
         per_sweep = run.sweep_calls / max(1, run.sweeps) / organisations
         for n in (10_000, 100_000):
             lane_minute = per_org_peak * n
+            if run.window_minutes and lane_minute > 0:
+                # Every organisation's lane reads the app's minute and stretches alike (fast_lane.lane_window):
+                # the window where demand (about inversely proportional to it) and the stretch agree.
+                window = run.window_minutes * 60
+                for _ in range(50):
+                    demand = lane_minute * run.window_minutes * 60 / window
+                    window = (window + lane_window(run.window_minutes * 60, 0, 1, int(demand), APP_LIMIT)[0]) / 2
+                lane_minute = lane_minute * run.window_minutes * 60 / window
+                print(f"  {label:10} {n:>7,} orgs: the lane's window settles at {window / 60:.0f} min")
             burst = n * per_sweep  # a sweep fans every organisation out at once
             capped = min(burst, WORKER_INSTANCES * CALLS_PER_INSTANCE_MINUTE)
             drain = burst / (WORKER_INSTANCES * CALLS_PER_INSTANCE_MINUTE)
