@@ -291,7 +291,7 @@ def report(runs: list[Run], organisations: int, businesses: int) -> None:
             if run.window_minutes and lane_minute > 0:
                 # Every organisation's lane reads the app's minute and stretches alike (fast_lane.lane_window):
                 # the window where demand (about inversely proportional to it) and the stretch agree.
-                window = run.window_minutes * 60
+                window: float = run.window_minutes * 60
                 for _ in range(50):
                     demand = lane_minute * run.window_minutes * 60 / window
                     window = (window + lane_window(run.window_minutes * 60, 0, 1, int(demand), APP_LIMIT)[0]) / 2
