@@ -5,7 +5,8 @@
   repeat of the same request, without a second write;
 * the same key with a different request (method, URL or body) is refused with 400
   "... is used with a different request";
-* error responses are kept too, so a keyed request that failed keeps failing until a new key is used.
+* error responses are kept too, so a keyed request that failed keeps failing until a new key is used;
+* keys are not case-sensitive (``ABC`` and ``abc`` are one key).
 
 Keys are scoped per app and tenant (Xero does not say; a key is the client's, and tenants are separate
 books). Replays still count against the rate limits ([2ndary]).
@@ -61,6 +62,7 @@ class IdempotencyStore:
     def check(
         self, scope: tuple[str, str], key: str, fingerprint: str, now: float, window: float
     ) -> IdempotencyOutcome:
+        key = key.casefold()
         with self._lock:
             entry = self._entries.get((*scope, key))
             if entry is None or now - entry.created_at >= window:
@@ -74,4 +76,4 @@ class IdempotencyStore:
         self, scope: tuple[str, str], key: str, fingerprint: str, now: float, response: StoredResponse
     ) -> None:
         with self._lock:
-            self._entries[(*scope, key)] = _Entry(fingerprint, now, response)
+            self._entries[(*scope, key.casefold())] = _Entry(fingerprint, now, response)

@@ -97,6 +97,9 @@ class Settings(BaseModel):
     statement_utc_offset_minutes: int = Field(480, ge=-720, le=840, alias="STATEMENT_UTC_OFFSET_MINUTES")
     # Sync now: at most once per business in this many seconds, so it cannot drain the organisation's budget.
     sync_now_interval_seconds: int = Field(600, ge=0, alias="SYNC_NOW_INTERVAL_SECONDS")
+    # The fast lane: at most one feed sync per organisation per this many minutes after a posting; 0 turns it
+    # off (docs/auto-sync.md, "Fast lane").
+    feed_fast_lane_minutes: int = Field(15, ge=0, le=180, alias="FEED_FAST_LANE_MINUTES")
     # Opening the Xero page confirms an active connection with Xero at most this often per business.
     connection_confirm_seconds: int = Field(300, ge=0, alias="CONNECTION_CONFIRM_SECONDS")
 

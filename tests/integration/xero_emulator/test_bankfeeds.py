@@ -347,6 +347,46 @@ def test_given_some_new_lines_when_posted_then_accepted_and_repeats_skipped(
     assert [li["transactionId"] for li in emu.statement_lines(tenant, feed_id)] == ["a", "b", "c"]
 
 
+def test_given_reused_lines_of_two_earlier_statements_when_posted_then_409_and_nothing_delivered_twice(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str
+) -> None:
+    feed_id = active_feed(emu, xero)
+    assert post_statements(xero, statement(feed_id, "100", "90", [line("a", "10")])).status_code == 202
+    assert post_statements(xero, statement(feed_id, "90", "70", [line("b", "20")])).status_code == 202
+    # A statement of the same lines again, under other balances: still every line seen before
+    again = post_statements(xero, statement(feed_id, "500", "470", [line("a", "10"), line("b", "20")]))
+    assert again.status_code == 409
+    assert again.json()["items"][0]["errors"][0]["type"] == "duplicate-statement"
+    emu.settle_pending()
+    assert [li["transactionId"] for li in emu.statement_lines(tenant, feed_id)] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("day", "start", "end", "status", "problem_type"),
+    [
+        # a line dated tomorrow: the statement must end by then, and Xero refuses a future end date
+        ("2026-03-03", "2026-03-02", "2026-03-03", 422, "invalid-end-date"),
+        # ...and a statement ending today cannot hold it (a line outside its statement's dates)
+        ("2026-03-03", "2026-03-02", "2026-03-02", 400, "invalid-request"),
+        # a line more than a year old: the statement would start more than a year back
+        ("2025-02-28", "2025-02-28", "2026-03-02", 422, "invalid-start-date"),
+        ("2025-02-28", "2025-03-02", "2026-03-02", 400, "invalid-request"),
+    ],
+)
+def test_given_a_line_dated_in_the_future_or_over_a_year_back_when_posted_then_refused(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str, day: str, start: str, end: str, status: int, problem_type: str
+) -> None:
+    feed_id = active_feed(emu, xero)
+    answer = post_statements(xero, statement(feed_id, "100", "90", [line("x", "10", day=day)], startDate=start,
+                                             endDate=end))
+    assert answer.status_code == status
+    body = answer.json()
+    problem = body["items"][0]["errors"][0]["type"] if "items" in body else body["type"]
+    assert problem == problem_type
+    emu.settle_pending()
+    assert emu.statement_lines(tenant, feed_id) == []
+
+
 def test_given_a_body_over_3000000_bytes_when_posted_then_413(emu: XeroEmulator, xero: XeroHarness) -> None:
     feed_id = active_feed(emu, xero)
     lines = [line(f"t{i}", "1", day="2026-02-10") | {"description": "x" * 1900} for i in range(1600)]

@@ -188,6 +188,33 @@ def test_given_a_repeated_key_with_another_body_when_put_then_400(
     assert [t["Reference"] for t in emu.bank_transactions(tenant)] == ["A"]
 
 
+def test_given_a_repeated_key_on_another_url_or_method_when_sent_then_400(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str, bank_account_id: str
+) -> None:
+    # Xero's guide: the same key with a different URL, body or method is refused
+    body = spend_body(bank_account_id)
+    assert xero.accounting("PUT", "BankTransactions", json=body, headers={"Idempotency-Key": "k"}).status_code == 200
+    contact = {"Contacts": [{"Name": "Acme"}]}
+    other_url = xero.accounting("PUT", "Contacts", json=contact, headers={"Idempotency-Key": "k"})
+    other_method = xero.accounting("POST", "BankTransactions", json=body, headers={"Idempotency-Key": "k"})
+    for answer in (other_url, other_method):
+        assert answer.status_code == 400
+        assert answer.json()["Message"] == "Idempotency Key: k is used with a different request."
+    assert len(emu.bank_transactions(tenant)) == 1
+    assert [c["Name"] for c in emu.contacts(tenant) if c["Name"] == "Acme"] == []
+
+
+def test_given_a_key_in_another_case_when_repeated_then_the_same_key(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str, bank_account_id: str
+) -> None:
+    # Xero's guide: keys are not case-sensitive
+    body = spend_body(bank_account_id)
+    first = xero.accounting("PUT", "BankTransactions", json=body, headers={"Idempotency-Key": "Sync-AB"})
+    again = xero.accounting("PUT", "BankTransactions", json=body, headers={"Idempotency-Key": "sync-ab"})
+    assert first.json()["BankTransactions"] == again.json()["BankTransactions"]
+    assert len(emu.bank_transactions(tenant)) == 1
+
+
 def test_given_a_key_older_than_six_minutes_when_reused_then_a_new_write(
     emu: XeroEmulator, clock: ManualClock, xero: XeroHarness, tenant: str, bank_account_id: str
 ) -> None:

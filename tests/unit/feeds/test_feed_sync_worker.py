@@ -309,3 +309,45 @@ def test_a_message_made_for_an_ended_connection_is_dropped_without_a_xero_call()
     assert world.xero.posts == [] and world.xero.keys == []
     assert report.stale == 1 and report.feeds_synced == 0
     assert world.record() == before
+
+
+def test_a_posting_booked_before_lines_already_sent_goes_dated_as_the_newest_and_balances_add_up() -> None:
+    # Given today's lines already in Xero
+    world = World()
+    today = NOW
+    for n in range(3):
+        world.ledger.post("acc_1", f"{n + 1}.00", at=today - timedelta(minutes=30 - n))
+    world.run()
+    world.xero.deliver()
+    sent_day = world.xero.posts[0][0].end_date
+    # When a payment booked with yesterday's date is posted after them (a later sequence, an earlier day)
+    late = world.ledger.post("acc_1", "7.00", "DEBIT", at=today - timedelta(days=1))
+    world.run()
+    world.xero.deliver()
+    # Then it is not lost: it goes in the next statement, dated the newest day Xero holds, never before it
+    statement = world.xero.posts[1][0]
+    [line] = statement.statement_lines
+    assert line.transaction_id == late.transaction_id
+    assert line.posted_date == sent_day and statement.start_date == sent_day
+    # And the balances continue: the statement starts where the last ended and ends at the ledger's balance
+    assert statement.start_balance == world.xero.posts[0][0].end_balance
+    assert world.record().cursor_balance == late.running_balance
+    assert world.delivered() == world.ledger_ids()
+
+
+def test_a_statement_resent_after_a_crash_keeps_the_dates_it_was_recorded_with() -> None:
+    # Given today's line sent, then a late posting recorded and sent, but the run dies before the answer
+    world = World()
+    world.ledger.post("acc_1", "5.00", at=NOW - timedelta(minutes=5))
+    world.run()
+    world.ledger.post("acc_1", "2.00", "DEBIT", at=NOW - timedelta(days=2))
+    world.xero.crash_after_accepting = 1
+    with pytest.raises(RuntimeError):
+        world.run()
+    # When the message comes back
+    world.run()
+    # Then the same statement goes again, byte for byte (same dates), so Xero replays or calls it a duplicate
+    assert world.xero.posts[2] == world.xero.posts[1]
+    assert world.xero.posts[1][0].start_date == world.xero.posts[0][0].end_date
+    world.xero.deliver()
+    assert world.delivered() == world.ledger_ids()

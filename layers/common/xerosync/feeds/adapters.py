@@ -11,7 +11,8 @@ from typing import Any
 
 from xerosync.feeds.messages import DispatchContinuation, FeedSyncRequest
 from xerosync.observability import logger
-from xerosync.store.keys import sync_now_key
+from xerosync.store.keys import app_minute_key, governor_key, sync_now_key
+from xerosync.xero.governor import TenantState
 
 SQS_BATCH = 10  # SendMessageBatch's maximum
 _SEND_ATTEMPTS = 3
@@ -96,3 +97,18 @@ class SyncNowLimiter:
 
 def _whole(seconds: float) -> int:
     return math.floor(seconds)
+
+
+class GovernorBudget:
+    """What the fast lane reads of the rate governor's items: the organisation's calls of the last 24 h and the
+    app's calls this minute (eventually consistent reads: a second's lag only shifts a window)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def tenant_state(self, tenant_id: str) -> TenantState:
+        return TenantState.from_item(self.table.get_item(Key=governor_key(tenant_id)).get("Item"))
+
+    def app_calls(self, minute: int) -> int:
+        item = self.table.get_item(Key=app_minute_key(minute)).get("Item") or {}
+        return int(item.get("calls", 0))

@@ -114,3 +114,14 @@ def _origin(prefix: str, *parts: str) -> str:
     """``prefix:`` and a digest of the parts: SQS's allowed characters and length whatever the ids hold."""
     digest = hashlib.sha256("|".join(parts).encode()).hexdigest()[:40]
     return f"{prefix}:{digest}"[:_MAX_ORIGIN]
+
+
+def fast_lane_requests(tenant_id: str, feeds: Sequence[FeedRef], at: float) -> list[FeedSyncRequest]:
+    """The fast lane's sync of one organisation's live feeds, for the window taken at ``at`` (epoch seconds).
+    The window names the deduplication id, so a repeat of the same sync within SQS's 5 minutes adds nothing."""
+    slot = str(int(at))
+    return [
+        FeedSyncRequest(tenant_id=tenant_id, feeds=list(feeds[start:start + MAX_FEEDS_PER_MESSAGE]),
+                        reason="posting", origin=_origin("fast", tenant_id, slot, str(part)))
+        for part, start in enumerate(range(0, len(feeds), MAX_FEEDS_PER_MESSAGE))
+    ]

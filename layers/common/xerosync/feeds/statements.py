@@ -103,12 +103,16 @@ def _clip(text: str, limit: int) -> str | None:
     return for_xero(text, limit) or None
 
 
-def statement_line(transaction: LedgerTransaction, calendar: BookingCalendar) -> StatementLine:
+def statement_line(transaction: LedgerTransaction, calendar: BookingCalendar, not_before: date | None = None
+                   ) -> StatementLine:
+    """The transaction as a statement line, dated its booking day, or ``not_before`` if that is later (a
+    posting booked with an earlier date after later lines went: docs/auto-sync.md, "Out-of-order postings")."""
     label = TYPE_LABELS.get(transaction.type, transaction.type.replace("_", " ").title())
+    day = calendar.day_of(transaction.posted_at)
     # A line without any text is unreadable in Xero's reconciliation screen: fall back to what is known.
     description = (transaction.description or transaction.reference or transaction.counterparty.name or label)
     return StatementLine(
-        posted_date=calendar.day_of(transaction.posted_at),
+        posted_date=max(day, not_before) if not_before is not None else day,
         description=_clip(description, DESCRIPTION_MAX),
         amount=transaction.amount,
         credit_debit_indicator=CreditDebit.CREDIT if transaction.direction == Direction.CREDIT else CreditDebit.DEBIT,
@@ -185,8 +189,13 @@ class StatementBuilder:
         self.calendar = calendar or BookingCalendar()
 
     def plan(self, feed_connection_id: str, transactions: Iterable[LedgerTransaction], *, today: date,
-             not_before: date | None = None, max_lines: int | None = None) -> StatementPlan:
+             not_before: date | None = None, max_lines: int | None = None,
+             dated_through: date | None = None) -> StatementPlan:
         """Statements for ``transactions`` (in ledger order, after the feed's cursor).
+
+        Lines go in ledger order with dates that never go back: a line booked before a line already sent (or
+        before ``dated_through``, the latest date the feed has sent) is dated as that latest date, so that no
+        line is older than the newest Xero already holds and every balance still adds up.
 
         Lines dated before Xero's one-year window or before ``not_before`` (the backfill start) are skipped
         while they lead; lines dated after ``today`` stop the read (Xero refuses a future end date). A
@@ -199,6 +208,7 @@ class StatementBuilder:
         plan = StatementPlan()
         chunk = _Chunk()
         taken = 0
+        floor = dated_through
         for transaction in transactions:
             day = self.calendar.day_of(transaction.posted_at)
             if not taken and day < cutoff:
@@ -210,7 +220,8 @@ class StatementBuilder:
             if max_lines is not None and taken >= max_lines:
                 plan.more = True
                 break
-            line = statement_line(transaction, self.calendar)
+            line = statement_line(transaction, self.calendar, floor)
+            floor = line.posted_date
             size = json_size(line.to_xero()) + 1
             if chunk.transactions and (
                 len(chunk.lines) >= self.limits.max_lines
@@ -227,12 +238,18 @@ class StatementBuilder:
             plan.statements.append(self._close(feed_connection_id, chunk))
         return plan
 
-    def rebuild(self, feed_connection_id: str, transactions: Sequence[LedgerTransaction]) -> PlannedStatement:
-        """Exactly one statement of exactly these lines (a statement sent before whose answer was lost)."""
+    def rebuild(self, feed_connection_id: str, transactions: Sequence[LedgerTransaction],
+                start_date: date | None = None) -> PlannedStatement:
+        """Exactly one statement of exactly these lines (a statement sent before whose answer was lost), its
+        lines dated as ``plan`` dated them: from its recorded ``start_date`` on, never going back."""
         if not transactions:
             raise ValueError("a statement needs at least one line")
-        chunk = _Chunk(list(transactions), [statement_line(t, self.calendar) for t in transactions])
-        return self._close(feed_connection_id, chunk)
+        lines: list[StatementLine] = []
+        floor = start_date
+        for transaction in transactions:
+            lines.append(statement_line(transaction, self.calendar, floor))
+            floor = lines[-1].posted_date
+        return self._close(feed_connection_id, _Chunk(list(transactions), lines))
 
     def _close(self, feed_connection_id: str, chunk: _Chunk) -> PlannedStatement:
         first, last = chunk.transactions[0], chunk.transactions[-1]

@@ -10,14 +10,16 @@ from typing import TYPE_CHECKING
 
 from xerosync import aws
 from xerosync.clock import process_clock
-from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
+from xerosync.feeds.adapters import GovernorBudget, SqsDispatchQueue, SqsFeedSyncQueue, SyncNowLimiter
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.connections import ConnectionStore
-from xerosync.store.feeds import FeedStore
+from xerosync.store.feeds import FastLaneWindows, FeedStore
+from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero import get_xero_client
 
 if TYPE_CHECKING:
+    from xerosync.feeds.fast_lane import FastLane
     from xerosync.feeds.requests import SyncNowService
     from xerosync.feeds.worker import FeedSyncWorker
 
@@ -68,4 +70,17 @@ def get_sync_now_service() -> SyncNowService:
         connections=get_connection_store(), feeds=get_feed_store(),
         turns=SyncNowLimiter(aws.table(settings.main_table_name)), queue=get_feed_sync_queue(),
         clock=process_clock(), interval_seconds=settings.sync_now_interval_seconds,
+    )
+
+
+@per_cold_start
+def get_fast_lane() -> FastLane:
+    from xerosync.feeds.fast_lane import FastLane
+
+    settings = get_settings()
+    table = aws.table(settings.main_table_name)
+    return FastLane(
+        window_seconds=settings.feed_fast_lane_minutes * 60, feeds=get_feed_store(), windows=FastLaneWindows(table),
+        budget=GovernorBudget(table), queue=get_feed_sync_queue(), parker=ParkedWorkStore(table),
+        feed_sync_queue_url=settings.feed_sync_queue_url, clock=process_clock(),
     )

@@ -67,7 +67,8 @@ POST_ATTEMPTS = 3
 TIME_MARGIN_SECONDS = 30.0
 LEDGER_REFUSED = ("The bank could not provide this account's transactions to send to Xero. Auto-sync tries again "
                   "at the next sync; if this message stays, contact the bank.")
-_SYNC_FIELDS = ("cursor", "cursor_balance", "unconfirmed_statements", "last_sync_at", "last_sync_error")
+_SYNC_FIELDS = ("cursor", "cursor_balance", "dated_through", "unconfirmed_statements", "last_sync_at",
+                "last_sync_error")
 
 
 class FeedRepository(Protocol):
@@ -331,7 +332,8 @@ class FeedSyncWorker:
         if self.payments is not None:
             transactions = self.payments.watch(transactions, payments)
         plan = self.builder.plan(record.feed_connection_id, transactions, today=self._today(),
-                                 not_before=record.backfill_from, max_lines=self.max_lines_per_round)
+                                 not_before=record.backfill_from, max_lines=self.max_lines_per_round,
+                                 dated_through=_dated_through(record))
         if self.payments is not None and plan.statements:
             # The payments the statements carry (from the start date, inside Xero's window), before anything
             # is posted: a failure here returns the message with nothing half-done.
@@ -362,7 +364,7 @@ class FeedSyncWorker:
         for entry in unsent:
             lines = [t for t in transactions if entry.first_sequence <= t.sequence <= entry.last_sequence]
             if lines:
-                rebuilt.append(self.builder.rebuild(record.feed_connection_id, lines))
+                rebuilt.append(self.builder.rebuild(record.feed_connection_id, lines, entry.start_date))
             else:  # the ledger contract never removes postings; if it did, nothing is left to send
                 logger.error("recorded statement's transactions are gone from the ledger", extra={
                     "account_id": record.account_id, "first_sequence": entry.first_sequence})
@@ -458,6 +460,7 @@ class FeedSyncWorker:
             return
         # Accepted (PENDING), or a duplicate: Xero holds every line already, which is delivered.
         record.cursor, record.cursor_balance = entry.last_sequence, entry.end_balance
+        record.dated_through = max(record.dated_through or entry.end_date, entry.end_date)
         if result.status == "REJECTED" or not result.id:
             record.unconfirmed_statements = [e for e in record.unconfirmed_statements if e is not entry]
         else:
@@ -560,3 +563,11 @@ def _period(entry: SentStatement) -> str:
         return entry.start_date.isoformat()
     return f"{entry.start_date.isoformat()} to {entry.end_date.isoformat()}"
 
+
+def _dated_through(record: FeedRecord) -> date | None:
+    """The latest line date the feed has sent (accepted, or recorded and about to go): new lines never go back
+    before it (docs/auto-sync.md, "Out-of-order postings")."""
+    days = [e.end_date for e in record.unconfirmed_statements]
+    if record.dated_through is not None:
+        days.append(record.dated_through)
+    return max(days) if days else None

@@ -17,8 +17,16 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from xerosync.model import Model
+from xerosync.store.conditions import update_if
 from xerosync.store.connections import ConnectionStatus
-from xerosync.store.keys import LIVE_FEEDS_GSI_PK, business_pk, connection_key, feed_key, live_feed_gsi
+from xerosync.store.keys import (
+    LIVE_FEEDS_GSI_PK,
+    business_pk,
+    connection_key,
+    feed_key,
+    live_feed_gsi,
+    tenant_pk,
+)
 
 
 class FeedStatus(StrEnum):
@@ -71,6 +79,9 @@ class FeedRecord(Model):
     cursor: int = 0
     cursor_balance: Decimal | None = None
     backfill_from: date | None = None
+    # The latest line date Xero was sent on this feed: a posting booked earlier that arrives later is dated
+    # this day, never before (docs/auto-sync.md, "Out-of-order postings").
+    dated_through: date | None = None
     last_sync_at: str | None = None
     last_sync_error: str | None = None
     # Statements sent but not yet seen delivered, oldest first; a later rejection rewinds the cursor to one.
@@ -217,3 +228,50 @@ def _item(stored: FeedRecord) -> dict[str, Any]:
 
 def _record(item: dict[str, Any]) -> FeedRecord:
     return FeedRecord.model_validate({k: v for k, v in item.items() if k not in ("pk", "sk", "gsi1pk", "gsi1sk")})
+
+
+def fast_lane_key(tenant_id: str) -> dict[str, str]:
+    """The fast lane's window record of one Xero organisation (docs/auto-sync.md, "Fast lane")."""
+    return {"pk": tenant_pk(tenant_id), "sk": "FASTLANE"}
+
+
+class FastLaneWindows:
+    """When the fast lane last sent (or has scheduled) a feed sync of each organisation.
+
+    ``next_at`` only moves forward by a conditional write that names the value read, so two consumers (or a
+    repeated event) cannot both take one window: the loser reads again and finds the window taken.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def last(self, tenant_id: str) -> float:
+        """The time of the organisation's latest fast sync, sent or scheduled (0 when none)."""
+        item = self.table.get_item(Key=fast_lane_key(tenant_id), ConsistentRead=True).get("Item") or {}
+        return float(item.get("next_at", 0))
+
+    def take(self, tenant_id: str, seen: float, at: float, keep_seconds: int) -> bool:
+        """Record a sync at ``at`` if the record still says ``seen``; False when another writer moved it first."""
+        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds}
+        if seen:
+            condition, values[":seen"] = "next_at = :seen", _ms(seen)
+        else:
+            condition = "attribute_not_exists(next_at)"
+        return update_if(self.table, Key=fast_lane_key(tenant_id),
+                         UpdateExpression="SET next_at = :at, #ttl = :ttl", ConditionExpression=condition,
+                         ExpressionAttributeNames={"#ttl": "ttl"}, ExpressionAttributeValues=values)
+
+    def give_back(self, tenant_id: str, taken: float, seen: float) -> None:
+        """Undo ``take`` (its sync could not be queued), unless another writer moved the record since."""
+        if seen:
+            update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="SET next_at = :seen",
+                      ConditionExpression="next_at = :taken",
+                      ExpressionAttributeValues={":seen": _ms(seen), ":taken": _ms(taken)})
+        else:
+            update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="REMOVE next_at",
+                      ConditionExpression="next_at = :taken", ExpressionAttributeValues={":taken": _ms(taken)})
+
+
+def _ms(seconds: float) -> Decimal:
+    """Milliseconds' precision, as DynamoDB numbers (exact, so a value read back compares equal)."""
+    return Decimal(int(seconds * 1000)) / 1000

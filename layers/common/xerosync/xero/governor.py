@@ -118,6 +118,10 @@ class TenantState:
     def day_total(self, general_only: bool = False) -> int:
         return sum((self.general if general_only else self.hours).values())
 
+    def feeds_day(self) -> int:
+        """Calls for bank feeds in the last 24 h (what the fast lane weighs against ``feeds_reserved_per_day``)."""
+        return self.day_total() - self.day_total(True)
+
     def add_call(self, now_ms: int, purpose: str, count: int = 1, business_id: str | None = None) -> None:
         hour = _hour(now_ms)
         self.calls.extend([now_ms] * count)

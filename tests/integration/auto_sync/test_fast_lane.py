@@ -1,0 +1,262 @@
+"""The bank-feed fast lane on moto: ledger postings reach the rule's second target, the feed-events function
+coalesces them per organisation, and the 3-hour run's worker delivers the lines (docs/auto-sync.md, "Fast lane").
+
+The lane's clock is a manual one, so that windows pass without waiting; everything else runs as the local stack
+runs it (EventBridge rule to SQS, event-source mappings, the every-minute parked-work schedule).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from local.clock import ManualClock
+from local.event_sources import SqsEventSourceMapping
+from local.lambda_runtime import acting_as
+from local.ledger_emulator import EventBridgePublisher, LedgerEmulator
+from local.provision import Provisioned
+from local.stack import LEDGER_BUS
+from local.template import Template
+from local.xero_emulator import XeroEmulator
+from tests.integration.auto_sync.conftest import AutoSync
+from tests.integration.conftest import local_template, serving
+from xerosync import aws as xerosync_aws
+from xerosync.clock import from_iso, use_process_clock
+from xerosync.feeds import wiring
+from xerosync.feeds.adapters import GovernorBudget
+from xerosync.feeds.fast_lane import FastLane, Outcome, PostingEvent
+from xerosync.lifecycle import new_cold_start
+from xerosync.settings import get_settings
+from xerosync.store.feeds import FastLaneWindows, FeedRecord
+from xerosync.store.parked import ParkedWorkStore
+
+WINDOW = 15 * 60
+
+
+class _MotoEvents:
+    """EventBridge as the ledger emulator sees it: a client made on first use (inside the test's mock);
+    ``lost`` drops the events, as an outage between the ledger and the product would."""
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self.lost = False
+
+    def put_events(self, **kwargs: Any) -> Any:
+        if self.lost:
+            return {"FailedEntryCount": 0, "Entries": []}
+        if self._client is None:
+            self._client = boto3.client("events")
+        return self._client.put_events(**kwargs)
+
+
+@pytest.fixture
+def events() -> _MotoEvents:
+    return _MotoEvents()
+
+
+@pytest.fixture
+def ledger(events: _MotoEvents) -> Iterator[LedgerEmulator]:
+    with serving(LedgerEmulator(event_publisher=EventBridgePublisher(events, LEDGER_BUS))) as emulator:  # type: ignore[arg-type]
+        yield emulator
+
+
+@pytest.fixture
+def template(xero: XeroEmulator, ledger: LedgerEmulator, request: pytest.FixtureRequest) -> Template:
+    """The local template; a test may set parameters (``indirect`` parametrisation)."""
+    return local_template(xero_url=xero.base_url, ledger_url=ledger.base_url, **getattr(request, "param", {}))
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def lane(aws: Provisioned, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> Iterator[FastLane]:
+    """The function's own lane (its wiring), on the manual clock."""
+    monkeypatch.setattr(wiring, "process_clock", lambda: clock)
+    new_cold_start()
+    with acting_as("FeedEventsFunction"):
+        built = wiring.get_fast_lane()
+    yield built
+    new_cold_start()
+
+
+def _lane(clock: ManualClock, window_seconds: int | None = None) -> FastLane:
+    settings = get_settings()
+    table = xerosync_aws.table(settings.main_table_name)
+    return FastLane(window_seconds=settings.feed_fast_lane_minutes * 60 if window_seconds is None else window_seconds,
+                    feeds=wiring.get_feed_store(), windows=FastLaneWindows(table), budget=GovernorBudget(table),
+                    queue=wiring.get_feed_sync_queue(), parker=ParkedWorkStore(table),
+                    feed_sync_queue_url=settings.feed_sync_queue_url, clock=clock)
+
+
+class Lane:
+    def __init__(self, auto_sync: AutoSync, clock: ManualClock) -> None:
+        self.auto_sync, self.clock = auto_sync, clock
+        source = next(s for s in auto_sync.aws.template.sqs_sources() if s.function == "FeedEventsFunction")
+        self.postings = SqsEventSourceMapping(source, auto_sync.aws.template, auto_sync.runtime, auto_sync.sqs,
+                                              auto_sync.aws.queue_url(source.queue))
+        self.queue_url = auto_sync.aws.queue_url("FeedSyncQueue")
+        self.messages: list[dict[str, Any]] = []  # every feed-sync message the worker was handed
+
+    def take_postings(self) -> int:
+        """Let the feed-events function read everything the rule delivered."""
+        batches = 0
+        while self.postings.poll_once() is not None:
+            batches += 1
+        return batches
+
+    def sync_messages(self) -> list[dict[str, Any]]:
+        """The feed-sync messages waiting now (read and counted, then left for the worker)."""
+        found = self.auto_sync.queued()
+        self.messages.extend(found)
+        return found
+
+    def minute_passes(self) -> None:
+        """A minute later: the every-minute schedule sends parked work that is due."""
+        self.clock.advance(60)
+        use_process_clock(self.clock)
+        try:
+            self.auto_sync.scheduler.fire("EveryMinute")
+        finally:
+            use_process_clock(None)
+
+
+@pytest.fixture
+def fast(auto_sync: AutoSync, clock: ManualClock, lane: FastLane) -> Lane:
+    return Lane(auto_sync, clock)
+
+
+def _linked(auto_sync: AutoSync, business: str) -> tuple[str, FeedRecord]:
+    tenant, account = auto_sync.connected_account(business)
+    return tenant, auto_sync.link(business, account)
+
+
+def test_a_posting_reaches_xero_through_the_fast_lane_with_the_last_sync_time(
+        fast: Lane, auto_sync: AutoSync, xero: XeroEmulator) -> None:
+    # Given a linked account whose link's backfill has gone
+    tenant, feed = _linked(auto_sync, "biz_fast")
+    auto_sync.fire()
+    auto_sync.pump()
+    assert auto_sync.feed(feed).last_sync_at
+    auto_sync.feeds.change(auto_sync.feed(feed), last_sync_at="2026-01-01T00:00:00Z")  # long ago, to see it move
+    # When a payment is posted on it
+    [txn] = auto_sync.ledger.post_generated(feed.account_id, 1)
+    fast.take_postings()
+    # Then a feed sync of its organisation is queued at once, in the organisation's group
+    [message] = fast.sync_messages()
+    assert message["group"] == tenant and message["reason"] == "posting"
+    assert [f["account_id"] for f in message["feeds"]] == [feed.account_id]
+    # And once the worker has run, Xero has the line and the feed shows the new last sync
+    auto_sync.pump()
+    xero.settle_pending()
+    assert txn.transaction_id in auto_sync.xero_lines(feed)
+    synced = auto_sync.feed(feed)
+    connection = auto_sync.connections.get("biz_fast")
+    assert synced.last_sync_at and from_iso(synced.last_sync_at).timestamp() >= txn.posted_at
+    assert connection is not None and connection.last_sync_at == synced.last_sync_at
+
+
+def test_a_burst_of_500_postings_is_one_sync_per_window_and_every_line_once(
+        fast: Lane, auto_sync: AutoSync, xero: XeroEmulator) -> None:
+    _, feed = _linked(auto_sync, "biz_burst")
+    # When 500 postings arrive within a minute
+    posted = [t.transaction_id for t in auto_sync.ledger.post_generated(feed.account_id, 500)]
+    fast.take_postings()
+    # Then the organisation has one sync now, and one parked for the end of the window, not 500
+    assert len(fast.sync_messages()) == 1
+    parked = ParkedWorkStore(xerosync_aws.table(get_settings().main_table_name)).due(fast.clock.time() + WINDOW)
+    assert len(parked) == 1 and parked[0]["group_id"] == feed.tenant_id
+    auto_sync.pump()
+    # And the parked sync goes when the window ends, not before
+    for _ in range(14):
+        fast.minute_passes()
+        assert auto_sync.depth("FeedSyncQueue") == 0
+    fast.minute_passes()
+    fast.minute_passes()
+    assert len(fast.sync_messages()) == 1
+    auto_sync.pump()
+    xero.settle_pending()
+    # Every line is in Xero exactly once
+    lines = auto_sync.xero_lines(feed)
+    assert sorted(lines) == sorted(posted)
+
+
+def test_a_repeated_or_late_posting_event_takes_no_second_window(fast: Lane, auto_sync: AutoSync,
+                                                                  lane: FastLane) -> None:
+    _, feed = _linked(auto_sync, "biz_repeat")
+    posting = PostingEvent(business_id="biz_repeat", account_id=feed.account_id)
+    with acting_as("FeedEventsFunction"):
+        first = lane.on_posting(posting)
+        again = lane.on_posting(posting)  # the same event delivered twice, a second later
+        fast.clock.advance(300)
+        late = lane.on_posting(posting)  # and once more, five minutes late
+    assert first.outcome == Outcome.SENT
+    assert again.outcome == Outcome.DEFERRED and again.at == first.at + WINDOW
+    assert late.outcome == Outcome.COVERED
+    assert len(fast.sync_messages()) == 1
+
+
+def test_two_consumers_at_once_take_one_window(fast: Lane, auto_sync: AutoSync, clock: ManualClock) -> None:
+    _, feed = _linked(auto_sync, "biz_race")
+    posting = PostingEvent(business_id="biz_race", account_id=feed.account_id)
+    lanes = [_lane(clock), _lane(clock)]  # two Lambdas: two cold starts' adapters
+    outcomes: list[Outcome] = []
+    for _ in range(5):
+        start = threading.Barrier(2)
+
+        def consume(lane: FastLane, start: threading.Barrier = start) -> None:
+            start.wait()
+            with acting_as("FeedEventsFunction"):
+                outcomes.append(lane.on_posting(posting).outcome)
+
+        threads = [threading.Thread(target=consume, args=(lane,)) for lane in lanes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        clock.advance(WINDOW * 2 + 1)  # both syncs of the round (now and the window's end) are in the past
+    # Each round: one consumer sent now; the other either parked the next window or found it taken
+    assert outcomes.count(Outcome.SENT) == 5
+    assert outcomes.count(Outcome.DEFERRED) + outcomes.count(Outcome.COVERED) == 5
+    assert len(fast.sync_messages()) == 5
+
+
+def test_the_sweep_delivers_what_the_lane_missed(fast: Lane, auto_sync: AutoSync, events: _MotoEvents,
+                                                 xero: XeroEmulator) -> None:
+    _, feed = _linked(auto_sync, "biz_lost")
+    # When the ledger's events are lost on the way
+    events.lost = True
+    posted = [t.transaction_id for t in auto_sync.ledger.post_generated(feed.account_id, 7)]
+    fast.take_postings()
+    assert fast.sync_messages() == []
+    # Then the 3-hour run delivers them all
+    auto_sync.fire()
+    auto_sync.pump()
+    xero.settle_pending()
+    assert sorted(auto_sync.xero_lines(feed)) == sorted(posted)
+
+
+@pytest.mark.parametrize("template", [{"FeedFastLaneMinutes": "0"}], indirect=True)
+def test_with_the_lane_off_postings_queue_nothing(auto_sync: AutoSync, clock: ManualClock) -> None:
+    # The template's parameter at 0, as an operator turns the lane off: the function's own wiring reads it
+    off = Lane(auto_sync, clock)
+    _, feed = _linked(auto_sync, "biz_off")
+    auto_sync.ledger.post_generated(feed.account_id, 3)
+    off.take_postings()
+    assert off.sync_messages() == []
+    assert ParkedWorkStore(xerosync_aws.table(get_settings().main_table_name)).due(clock.time() + 86400) == []
+    assert auto_sync.depth("FeedEventsQueue") == 0  # read and done with, not left to retry
+
+
+def test_a_posting_on_an_account_not_linked_asks_for_nothing(fast: Lane, auto_sync: AutoSync) -> None:
+    tenant, account = auto_sync.connected_account("biz_unlinked")
+    auto_sync.ledger.post_generated(account.account_id, 2)
+    fast.take_postings()
+    assert fast.sync_messages() == []
+    assert FastLaneWindows(xerosync_aws.table(get_settings().main_table_name)).last(tenant) == 0
