@@ -81,6 +81,12 @@ def test_history_suggests_only_when_consistent_enough() -> None:
     assert suggestion_for(_summary(TRAVEL, OFFICE, TRAVEL), loose).xero_account_id == TRAVEL
 
 
+def test_a_payee_recoded_for_good_stops_the_old_suggestion_at_once() -> None:
+    # The newest expense went to OFFICE: nine of ten still say TRAVEL, but nothing is suggested until they agree
+    assert suggestion_for(_summary(OFFICE, *([TRAVEL] * 9))).xero_account_id is None
+    assert suggestion_for(_summary(*([OFFICE] * 8), TRAVEL, TRAVEL)).xero_account_id == OFFICE
+
+
 def test_only_the_most_recent_window_counts() -> None:
     summary = _summary(*([OFFICE] * 10 + [TRAVEL] * 10))  # the newest ten went to OFFICE
     assert suggestion_for(summary).xero_account_id == OFFICE

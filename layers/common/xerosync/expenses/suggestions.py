@@ -28,6 +28,7 @@ from xerosync.expenses.payees import normalise_payee
 MIN_HISTORY = 3
 MIN_SHARE = 0.8
 WINDOW = 10
+RECENT = 1
 KEPT = 20  # history entries a summary keeps (newest payments first)
 
 SuggestionSource = Literal["rule", "history"]
@@ -38,6 +39,7 @@ class Thresholds:
     min_history: int = MIN_HISTORY
     min_share: float = MIN_SHARE
     window: int = WINDOW
+    recent: int = RECENT  # the newest this many must all agree (a payee recoded for good stops the old suggestion)
 
 
 DEFAULT = Thresholds()
@@ -83,6 +85,7 @@ def entry_of(expense: ExpenseRecord) -> HistoryEntry | None:
                         **link.coding.model_dump())
 
 
+
 def _agreeing(values: list[object], share: float, at_least: int) -> tuple[object, int] | None:
     if len(values) < at_least:
         return None
@@ -91,11 +94,14 @@ def _agreeing(values: list[object], share: float, at_least: int) -> tuple[object
 
 
 def suggestion_for(summary: PayeeSummary, thresholds: Thresholds = DEFAULT) -> Suggestion:
-    """The rule's values, then what the history agrees on, field by field (``version`` says which summary)."""
+    """The rule's values, then what the history agrees on, field by field (``version`` says which summary).
+    The history speaks when its recent expenses agree, the newest among them."""
     window = summary.history[:thresholds.window]
     learned = Suggestion(payee_key=summary.payee_key, payee=summary.payee, summary_version=summary.version,
                          considered=len(window))
     account = _agreeing([e.xero_account_id for e in window], thresholds.min_share, thresholds.min_history)
+    if account is not None and any(e.xero_account_id != account[0] for e in window[:thresholds.recent]):
+        account = None
     if account is not None:
         same = [e for e in window if e.xero_account_id == account[0]]
         learned = learned.model_copy(update={"xero_account_id": account[0], "account_source": "history",
