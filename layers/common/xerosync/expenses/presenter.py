@@ -18,6 +18,7 @@ from xerosync.expenses.models import (
     Suggestion,
     SyncJob,
     SyncJobStatus,
+    TrackingChoice,
 )
 from xerosync.expenses.payees import rule_id
 from xerosync.expenses.reference_data import ReferenceData, XeroAccount
@@ -102,6 +103,19 @@ def wait_view(reason: str | None, until: str | None, now: float) -> WaitView | N
     return WaitView(reason=reason, until=until, message=f"Waiting for {reason}; continues at about {at:%H:%M} UTC.")
 
 
+def tracking_views(choices: list[TrackingChoice], reference: ReferenceData | None) -> list[TrackingChoiceView]:
+    """Tracking choices with their names from the cached reference data (None where it does not know them)."""
+    views = []
+    for choice in choices:
+        category = reference.tracking_category(choice.tracking_category_id) if reference else None
+        option = category.option(choice.tracking_option_id) if category else None
+        views.append(TrackingChoiceView(tracking_category_id=choice.tracking_category_id,
+                                        category_name=category.name if category else None,
+                                        tracking_option_id=choice.tracking_option_id,
+                                        option_name=option.name if option else None))
+    return views
+
+
 def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: dict[str, str], *,
                  being_synced_by: str | None = None, waiting: WaitView | None = None) -> ExpenseView:
     """``being_synced_by``: a job started on it whose planner has not marked it yet (it shows QUEUED already)."""
@@ -119,14 +133,7 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
         rate = reference.tax_rate(resolved.tax_type) if reference else None
         tax_view = TaxRateChoiceView(tax_type=resolved.tax_type, name=rate.name if rate else None,
                                      source=resolved.tax_source)
-    tracking = []
-    for choice in resolved.tracking:
-        category = reference.tracking_category(choice.tracking_category_id) if reference else None
-        option = category.option(choice.tracking_option_id) if category else None
-        tracking.append(TrackingChoiceView(tracking_category_id=choice.tracking_category_id,
-                                           category_name=category.name if category else None,
-                                           tracking_option_id=choice.tracking_option_id,
-                                           option_name=option.name if option else None))
+    tracking = tracking_views(resolved.tracking, reference)
     status, job_id = expense.status, expense.job_id
     if being_synced_by is not None and not (status == ExpenseStatus.QUEUED and job_id == being_synced_by):
         status, job_id = ExpenseStatus.QUEUED, being_synced_by
@@ -237,14 +244,7 @@ def payee_rule_view(summary: PayeeSummary, reference: ReferenceData | None) -> P
         problems.extend([problem] if problem else [])
     tracking = None
     if rule.tracking is not None:
-        tracking = []
-        for choice in rule.tracking:
-            category = reference.tracking_category(choice.tracking_category_id) if reference else None
-            option = category.option(choice.tracking_option_id) if category else None
-            tracking.append(TrackingChoiceView(tracking_category_id=choice.tracking_category_id,
-                                               category_name=category.name if category else None,
-                                               tracking_option_id=choice.tracking_option_id,
-                                               option_name=option.name if option else None))
+        tracking = tracking_views(rule.tracking, reference)
         if reference is not None:
             problems.extend(tracking_problems(rule.tracking, reference))
     return PayeeRuleView(rule_id=rule_id(summary.payee_key), payee=summary.payee, payee_key=summary.payee_key,
