@@ -170,7 +170,9 @@ def test_a_known_payees_new_payment_fills_itself_in_and_is_kept_as_a_rule(
                                   description="Room for a visitor")
     stack.drain(timeout=120)
     page.get_by_label("Updated only").uncheck()
+    console.list_ready()
     page.get_by_role("tab", name="Pending Sync").click()
+    expect(page.get_by_role("tab", name="Pending Sync")).to_have_attribute("aria-selected", "true")
     console.list_ready()
     # Then it shows the Xero account its payee's expenses were synced with, and says so
     row = rows(console).filter(has_text="MARINA BAY HOTEL PTE. LTD.")
