@@ -13,7 +13,7 @@ from tests.integration.sync_expenses.conftest import ApiUser, Business, World
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.store import ExpenseStore
-from xerosync.expenses.suggestion_store import PayeeStore, Suggestions, payee_summary_key
+from xerosync.expenses.suggestion_store import PayeeStore, Suggestions
 
 
 def _sync_all(world: World, user: ApiUser, ids: list[str]) -> None:
@@ -140,7 +140,7 @@ def test_per_payee_rules_are_validated_win_over_history_and_never_over_the_expen
     assert created["payee_key"] == "grab" and created["xero_account"]["code"] == "420" and not created["problems"]
     pending = {e["transaction_id"]: e for e in user.pending()}
     assert pending[plain]["xero_account"]["code"] == "420"
-    assert _source(pending[plain], "xero_account") == ("rule", "from your rule for Grab")  # the payee as last synced
+    assert _source(pending[plain], "xero_account") == ("rule", "from your rule for Grab")  # the payee as first synced
     assert pending[mine]["xero_account"]["code"] == "400" and pending[mine]["xero_account"]["source"] == "expense"
     duplicate = user.call("POST", "/v1/expenses/payee-rules", {"payee": "GRAB", "tax_type": "NONE"})
     assert duplicate.status == 409 and duplicate.json()["error"]["code"] == "payee_rule_exists"
@@ -172,14 +172,15 @@ def test_two_workers_ending_syncs_of_one_payee_at_once_both_teach(world: World) 
     business, user = world.mapped_business()
     tenant = business.tenant_id
     first = _synced_with(world, business, user, "494", 2, "Grab")
-    second = _synced_with(world, business, user, "494", 2, "Grab")  # each pair synced: the history holds all
-    waiting = world.pay(business, payee="Grab")
+    second = _synced_with(world, business, user, "494", 2, "Grab")
+    waiting = world.pay(business, payee="Ride Co")  # a payee without history yet
     expenses = ExpenseStore(world.table)
     store = PayeeStore(world.table)
-    key = normalise_payee("Grab")
-    # Start again from an empty history, then let two workers learn one pair each, at once
-    world.table.delete_item(Key=payee_summary_key(business.business_id, key))
-    records = expenses.get_many(business.business_id, first + second)
+    key = normalise_payee("Ride Co")
+    assert store.get(business.business_id, key) is None
+    # Two workers each learn two synced expenses of that payee, at once
+    records = {i: r.model_copy(update={"payment": r.payment.model_copy(update={"payee": "RIDE CO PTE LTD"})})
+               for i, r in expenses.get_many(business.business_id, first + second).items()}
     both_read = threading.Barrier(2, timeout=10)
     original_get = PayeeStore.get
     reads: list[int] = []
@@ -204,7 +205,7 @@ def test_two_workers_ending_syncs_of_one_payee_at_once_both_teach(world: World) 
             worker.join()
     summary = store.get(business.business_id, key)
     assert summary is not None and sorted(e.transaction_id for e in summary.history) == sorted(first + second)
-    assert reads[:2] == [0, 0] and summary.version == 2  # both read the empty one; the loser merged again
+    assert reads[:2] == [0, 0] and summary.version == 2  # both read none; the loser read again and merged
     expense: ExpenseRecord | None = expenses.get(business.business_id, waiting)
     assert expense is not None and expense.suggestion is not None
     assert expense.suggestion.summary_version == 2 and expense.suggestion.agreeing == 4

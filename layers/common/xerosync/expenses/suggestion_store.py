@@ -20,10 +20,17 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 
-from xerosync.expenses.models import ExpenseRecord, ExpenseTab
+from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab
 from xerosync.expenses.payees import KEY_LENGTH, normalise_payee, payee_digest
 from xerosync.expenses.store import ExpenseStore, StaleExpense, chunks, in_parallel, record_of
-from xerosync.expenses.suggestions import HistoryEntry, PayeeRule, PayeeSummary, entry_of, with_suggestion
+from xerosync.expenses.suggestions import (
+    HistoryEntry,
+    PayeeRule,
+    PayeeSummary,
+    entry_of,
+    suggestion_for,
+    with_suggestion,
+)
 from xerosync.store.conditions import update_if
 from xerosync.store.keys import business_pk, expense_list_gsi
 
@@ -112,6 +119,14 @@ class PayeeStore:
         raise StaleExpense(f"payee summary {payee_key} kept changing")
 
 
+def _same_suggestion(before: PayeeSummary, after: PayeeSummary) -> bool:
+    """Whether two versions of a summary suggest the same values from the same sources. How many expenses agree
+    is left out: a pending expense keeps saying "from your last 3 expenses" when a fourth agrees (still true),
+    rather than every sync of a payee rewriting all its pending expenses; a new expense says the current count."""
+    ignored = {"summary_version", "payee", "agreeing", "considered"}
+    return suggestion_for(before).model_dump(exclude=ignored) == suggestion_for(after).model_dump(exclude=ignored)
+
+
 def _summary(item: dict[str, Any]) -> PayeeSummary:
     return PayeeSummary.model_validate({k: v for k, v in item.items() if k not in ("pk", "sk")})
 
@@ -166,13 +181,21 @@ class Suggestions:
             return []
 
         def learned(key: str) -> PayeeSummary | None:
+            """The payee's summary after learning, if what it suggests changed (only then do its pending
+            expenses need writing)."""
             payee, entries = by_payee[key]
+            before: list[PayeeSummary] = []
 
             def merge(summary: PayeeSummary) -> PayeeSummary | None:
-                merged = summary.learned(entries).model_copy(update={"payee": " ".join(payee.split())})
+                before[:] = [summary]
+                merged = summary.learned(entries).model_copy(update={"payee": summary.payee or " ".join(
+                    payee.split())})
                 return None if merged == summary else merged
 
-            return self.payees.change(business_id, key, merge)
+            saved = self.payees.change(business_id, key, merge)
+            if saved is None or _same_suggestion(before[0], saved):
+                return None
+            return saved
 
         changed = [s for s in in_parallel(learned, list(by_payee)) if s is not None]
         self.refresh(business_id, changed)
@@ -200,8 +223,11 @@ class Suggestions:
         partition = expense_list_gsi(business_id, ExpenseTab.PENDING_SYNC.value, "", "")["gsi1pk"]
         pending: list[ExpenseRecord] = []
         for keys in chunks(list(latest), _FILTER_VALUES):
+            # Not the QUEUED ones: a sync has taken them with their values (and is writing them).
             kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(partition),
-                                      "FilterExpression": Attr("payee_key").is_in(keys)}
+                                      "FilterExpression": Attr("payee_key").is_in(keys)
+                                      & Attr("status").is_in([ExpenseStatus.PENDING.value,
+                                                              ExpenseStatus.SYNC_ERROR.value])}
             while True:
                 page = self.expenses.table.query(**kwargs)
                 pending.extend(record_of(item) for item in page.get("Items", []))

@@ -63,7 +63,7 @@ class PayeeRule(Record):
 class PayeeSummary(Record):
     business_id: str
     payee_key: str  # the normalised payee
-    payee: str = ""  # the payee as last seen, for people
+    payee: str = ""  # the payee as first synced, for people
     history: list[HistoryEntry] = Field(default_factory=list)  # newest payment first, at most KEPT
     rule: PayeeRule | None = None
     version: int = 0
