@@ -182,14 +182,13 @@ def test_two_workers_ending_syncs_of_one_payee_at_once_both_teach(world: World) 
     records = {i: r.model_copy(update={"payment": r.payment.model_copy(update={"payee": "RIDE CO PTE LTD"})})
                for i, r in expenses.get_many(business.business_id, first + second).items()}
     both_read = threading.Barrier(2, timeout=10)
-    original_get = PayeeStore.get
+    original_get_many = PayeeStore.get_many
     reads: list[int] = []
 
-    def get_together(self: PayeeStore, business_id: str, payee_key: str) -> Any:
-        found = original_get(self, business_id, payee_key)
-        reads.append(found.version if found else 0)
-        if len(reads) <= 2:
-            both_read.wait()
+    def read_together(self: PayeeStore, business_id: str, payee_keys: Any) -> Any:
+        found = original_get_many(self, business_id, payee_keys)
+        reads.append(found[key].version if key in found else 0)
+        both_read.wait()  # each worker reads its batch's payees once, both before either writes
         return found
 
     def learn(ids: list[str]) -> None:
@@ -197,7 +196,7 @@ def test_two_workers_ending_syncs_of_one_payee_at_once_both_teach(world: World) 
             business.business_id, [records[i] for i in ids])
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(PayeeStore, "get", get_together)
+        patch.setattr(PayeeStore, "get_many", read_together)
         workers = [threading.Thread(target=learn, args=(ids,)) for ids in (first, second)]
         for worker in workers:
             worker.start()
@@ -205,7 +204,7 @@ def test_two_workers_ending_syncs_of_one_payee_at_once_both_teach(world: World) 
             worker.join()
     summary = store.get(business.business_id, key)
     assert summary is not None and sorted(e.transaction_id for e in summary.history) == sorted(first + second)
-    assert reads[:2] == [0, 0] and summary.version == 2  # both read none; the loser read again and merged
+    assert reads == [0, 0] and summary.version == 2  # both read none; the loser read again and merged
     expense: ExpenseRecord | None = expenses.get(business.business_id, waiting)
     assert expense is not None and expense.suggestion is not None
     assert expense.suggestion.summary_version == 2 and expense.suggestion.agreeing == 4

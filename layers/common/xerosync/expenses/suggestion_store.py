@@ -16,7 +16,7 @@ changed is not left with the older suggestion.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Attr, Key
 
@@ -104,12 +104,18 @@ class PayeeStore:
                         ExpressionAttributeValues=values)
         return stored if won else None
 
-    def change(self, business_id: str, payee_key: str, transition: Callable[[PayeeSummary], PayeeSummary | None]
-               ) -> PayeeSummary | None:
+    def change(self, business_id: str, payee_key: str, transition: Callable[[PayeeSummary], PayeeSummary | None],
+               current: PayeeSummary | Literal["unread"] | None = "unread") -> PayeeSummary | None:
         """Read, change and save one summary, again from the latest copy when another writer got there first;
-        ``transition`` returns None to leave it alone (then None is returned) and may raise to refuse."""
+        ``transition`` returns None to leave it alone (then None is returned) and may raise to refuse.
+        ``current``: the copy the caller read already (None: there was none)."""
+        known = None if isinstance(current, str) else current
+        read = not isinstance(current, str)
         for _ in range(_ATTEMPTS):
-            current = self.get(business_id, payee_key) or PayeeSummary(business_id=business_id, payee_key=payee_key)
+            if not read:
+                known = self.get(business_id, payee_key)
+            read = False
+            current = known or PayeeSummary(business_id=business_id, payee_key=payee_key)
             changed = transition(current)
             if changed is None:
                 return None
@@ -179,6 +185,7 @@ class Suggestions:
                 by_payee.setdefault(key, (expense.payment.payee, []))[1].append(entry)
         if not by_payee:
             return []
+        known = self.payees.get_many(business_id, by_payee)  # one read for the batch's payees
 
         def learned(key: str) -> PayeeSummary | None:
             """The payee's summary after learning, if what it suggests changed (only then do its pending
@@ -192,7 +199,7 @@ class Suggestions:
                     payee.split())})
                 return None if merged == summary else merged
 
-            saved = self.payees.change(business_id, key, merge)
+            saved = self.payees.change(business_id, key, merge, known.get(key))
             if saved is None or _same_suggestion(before[0], saved):
                 return None
             return saved
