@@ -122,6 +122,24 @@ def test_precedence_expense_then_rule_then_history_then_mapping() -> None:
     assert (resolved.account_source, resolved.tax_source, resolved.tracking) == ("expense", "expense", [])
 
 
+def test_history_learned_under_one_bank_category_does_not_follow_a_payment_of_another() -> None:
+    mapped = context(mapped={"travel": TRAVEL, "software": OFFICE})
+    history = [e.model_copy(update={"category": "travel"}) for e in _history(OFFICE, OFFICE, OFFICE)]
+    summary = _summary().model_copy(update={"history": history})
+    learned = with_suggestion(expense(), summary)
+    assert learned.suggestion is not None and learned.suggestion.category == "travel"
+    assert mapped.resolve(learned).account_source == "history"
+    # recategorised in the bank: the new category's mapping; without a category: the history still helps
+    recategorised = learned.model_copy(update={"payment": payment(spend_category="software")})
+    assert mapped.resolve(recategorised).account_source == "mapping"
+    uncategorised = learned.model_copy(update={"payment": payment(spend_category=None)})
+    assert mapped.resolve(uncategorised).account_source == "history"
+    # a rule is the user's own: it applies whatever the category
+    rule = PayeeRule(xero_account_id=TRAVEL, changed_by="u_1", changed_at="2026-11-20T00:00:00Z")
+    ruled = with_suggestion(recategorised, summary.model_copy(update={"rule": rule, "version": 9}))
+    assert mapped.resolve(ruled).account_source == "rule"
+
+
 def test_an_archived_or_payment_less_account_is_never_suggested() -> None:
     mapped = context(mapped={"travel": TRAVEL})
     for account in (ARCHIVED, NO_PAYMENTS, "acc-deleted"):

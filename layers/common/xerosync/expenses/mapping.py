@@ -93,6 +93,13 @@ def resolve(expense: ExpenseRecord, mappings: CategoryMappings, reference: Refer
     kept even if Xero stopped offering it (validation then says so); a learned one Xero no longer offers is
     skipped, so an archived account is never suggested."""
     payment, overrides, suggested = expense.payment, expense.overrides, expense.suggestion
+    if suggested is not None and suggested.account_source == "history" and suggested.category \
+            and payment.spend_category and payment.spend_category != suggested.category:
+        # Learned under another bank category: the history's values do not apply (a rule's still do).
+        suggested = suggested.model_copy(update={
+            "xero_account_id": None, "account_source": None,
+            **({} if suggested.tax_source == "rule" else {"tax_type": None, "tax_source": None}),
+            **({} if suggested.tracking_source == "rule" else {"tracking": None, "tracking_source": None})})
     account_id: str | None
     account_source: Source | None
     if overrides.xero_account_id:

@@ -151,6 +151,9 @@ class Suggestion(Record):
     tracking_source: Literal["rule", "history"] | None = None
     agreeing: int = 0  # of the payee's recent synced expenses, how many agree on the learned account
     considered: int = 0  # how many recent synced expenses were looked at
+    # The bank category those expenses had: learned values apply to a payment of that category, or of none (a
+    # category changed in the bank is a person's signal, and the mapping of the new one applies).
+    category: str | None = None
 
 
 class SpendMoneyLink(Record):

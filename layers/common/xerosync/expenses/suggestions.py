@@ -48,6 +48,7 @@ DEFAULT = Thresholds()
 class HistoryEntry(Coding):
     transaction_id: str
     posted_at: str
+    category: str | None = None  # the bank's spend category when it was synced
 
 
 class PayeeRule(Record):
@@ -82,7 +83,7 @@ def entry_of(expense: ExpenseRecord) -> HistoryEntry | None:
     if link is None or link.coding is None or not link.coding.xero_account_id:
         return None
     return HistoryEntry(transaction_id=expense.transaction_id, posted_at=expense.payment.posted_at,
-                        **link.coding.model_dump())
+                        category=expense.payment.spend_category, **link.coding.model_dump())
 
 
 
@@ -104,8 +105,10 @@ def suggestion_for(summary: PayeeSummary, thresholds: Thresholds = DEFAULT) -> S
         account = None
     if account is not None:
         same = [e for e in window if e.xero_account_id == account[0]]
+        categories = Counter(e.category for e in same if e.category).most_common(1)
         learned = learned.model_copy(update={"xero_account_id": account[0], "account_source": "history",
-                                             "agreeing": account[1]})
+                                             "agreeing": account[1],
+                                             "category": categories[0][0] if categories else None})
         tax = _agreeing([e.tax_type for e in same], thresholds.min_share, 1)
         if tax is not None and tax[0]:
             learned = learned.model_copy(update={"tax_type": tax[0], "tax_source": "history"})
