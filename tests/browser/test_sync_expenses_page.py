@@ -164,7 +164,7 @@ def test_a_known_payees_new_payment_fills_itself_in_and_is_kept_as_a_rule(
     page = console.page
     # Given a new payment to a payee the business has synced before, under the card scheme's spelling
     stack.ledger.post_transaction(seeded.accounts["HKD"], "88.00", "DEBIT", spend_category="travel",
-                                  counterparty=Counterparty("MARINA BAY HOTEL PTE. LTD."), reference="INV-9001",
+                                  counterparty=Counterparty("GRAB* Grab"), reference="INV-9001",
                                   description="Room for a visitor")
     stack.drain(timeout=120)
     page.get_by_label("Updated only").uncheck()
@@ -173,19 +173,19 @@ def test_a_known_payees_new_payment_fills_itself_in_and_is_kept_as_a_rule(
     expect(page.get_by_role("tab", name="Pending Sync")).to_have_attribute("aria-selected", "true")
     console.list_ready()
     # Then it shows the Xero account its payee's expenses were synced with, and says so
-    row = rows(console).filter(has_text="MARINA BAY HOTEL PTE. LTD.")
+    row = rows(console).filter(has_text="GRAB* Grab")
     expect(row).to_contain_text("493 Travel - National")
     expect(row.locator(".source.history").first).to_contain_text(
-        re.compile(r"from your last \d+ expenses at Marina Bay Hotel"))
+        re.compile(r"from your last \d+ expenses at Grab"))
     row.get_by_role("button").first.click()
     pane = page.get_by_role("complementary", name="Expense details")
     sources = pane.locator("#value-sources")
-    expect(sources).to_contain_text(re.compile(r"Xero account: from your last \d+ expenses at Marina Bay Hotel"))
+    expect(sources).to_contain_text(re.compile(r"Xero account: from your last \d+ expenses at Grab"))
     console.shot("suggested")
     # When Fiona keeps it as the payee's rule, then accepts the suggestions on this expense
-    pane.get_by_role("button", name="Save as rule for MARINA BAY HOTEL PTE. LTD.").click()
-    expect(console.flash).to_contain_text("Saved as the rule for MARINA BAY HOTEL PTE. LTD.")
-    expect(sources).to_contain_text("Xero account: from your rule for Marina Bay Hotel")
+    pane.get_by_role("button", name="Save as rule for GRAB* Grab").click()
+    expect(console.flash).to_contain_text("Saved as the rule for GRAB* Grab")
+    expect(sources).to_contain_text("Xero account: from your rule for Grab")
     pane.get_by_role("button", name="Accept suggestions").click()
     expect(console.flash).to_contain_text("Suggestions accepted")
     expect(sources).to_contain_text("Xero account: chosen for this expense")
