@@ -24,6 +24,10 @@ from xerosync.expenses.views import (
     ListQuery,
     MappingsUpdate,
     MappingsView,
+    PayeeRuleIn,
+    PayeeRulesView,
+    PayeeRuleValues,
+    PayeeRuleView,
     ReferenceDataView,
     StartSync,
     SyncJobView,
@@ -36,6 +40,7 @@ http.install(app)
 
 TransactionId = Annotated[str, Path(min_length=1, max_length=64, description="The bank transaction's id.")]
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="The sync job's id.")]
+RuleId = Annotated[str, Path(min_length=1, max_length=64, description="The payee rule's id.")]
 TAGS = ["expenses"]
 WITH_NOT_FOUND = http.with_not_found("No such expense or sync job for this business.")
 # What a client can do next with an expense it was given (OpenAPI links; the fuzzer's stateful phase follows them).
@@ -104,6 +109,37 @@ def get_expense(transaction_id: TransactionId) -> ExpenseView:
            responses=http.with_not_found("No such expense for this business.", links=EDITED_LINKS))
 def edit_expense(transaction_id: TransactionId, body: Annotated[ExpenseEdit, Body()]) -> ExpenseView:
     return get_expense_service().edit_expense(http.current_caller(app), transaction_id, body)
+
+
+@app.post("/v1/expenses/<transaction_id>/accept-suggestions", tags=TAGS,
+          summary="Make the values the payee's rule or history suggests the expense's own",
+          responses=http.with_not_found("No such expense for this business.", links=EDITED_LINKS))
+def accept_suggestions(transaction_id: TransactionId) -> ExpenseView:
+    return get_expense_service().accept_suggestions(http.current_caller(app), transaction_id)
+
+
+@app.get("/v1/expenses/payee-rules", summary="The per-payee rules", tags=TAGS, responses=http.ERROR_RESPONSES)
+def list_payee_rules() -> PayeeRulesView:
+    return get_expense_service().payee_rules(http.current_caller(app))
+
+
+@app.post("/v1/expenses/payee-rules", summary="Save a rule for a payee (validated against Xero)", tags=TAGS,
+          responses=http.responses(success=201, success_model=PayeeRuleView, success_text="The rule saved."))
+def create_payee_rule(body: Annotated[PayeeRuleIn, Body()]) -> Response[PayeeRuleView]:
+    view = get_expense_service().create_payee_rule(http.current_caller(app), body)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=view)
+
+
+@app.put("/v1/expenses/payee-rules/<rule_id>", summary="Change a payee's rule (validated against Xero)",
+         tags=TAGS, responses=http.with_not_found("No such rule for this business."))
+def change_payee_rule(rule_id: RuleId, body: Annotated[PayeeRuleValues, Body()]) -> PayeeRuleView:
+    return get_expense_service().change_payee_rule(http.current_caller(app), rule_id, body)
+
+
+@app.delete("/v1/expenses/payee-rules/<rule_id>", summary="Delete a payee's rule; answers the rules left",
+            tags=TAGS, responses=http.with_not_found("No such rule for this business."))
+def delete_payee_rule(rule_id: RuleId) -> PayeeRulesView:
+    return get_expense_service().delete_payee_rule(http.current_caller(app), rule_id)
 
 
 @app.post("/v1/expenses/sync-jobs", summary="Sync 1 to 1000 expenses to Xero as Spend Money", tags=TAGS,

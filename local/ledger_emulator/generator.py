@@ -580,3 +580,75 @@ def _special_ref(name: str, txn: Transaction) -> AttachmentRef:
 def ongoing_generator(account: Account, next_sequence: int, seed: int | None) -> PostingGenerator:
     """The generator for postings made "now" on an existing account; deterministic from the account's state."""
     return PostingGenerator(_rng("ledger", "live", account.account_id, next_sequence, seed), account.currency)
+
+
+# ---------------------------------------------------------------------------------------------- people's coding
+# How a business's bookkeeper codes expenses in Xero: a habit per payee that the product never sees, only learns
+# from what was synced (benchmarks/suggestions.py replays it). Accounts by the emulator's default chart
+# (local/xero_emulator/seed.py): (code, tax type) choices per spend category, the mapping's choice first.
+_CODING_BY_CATEGORY: dict[str | None, tuple[tuple[str, str], ...]] = {
+    "advertising": (("400", "INPUT"), ("429", "INPUT")),
+    "entertainment": (("420", "NONE"), ("429", "INPUT")),
+    "office_supplies": (("429", "INPUT"), ("400", "INPUT")),
+    "professional_services": (("429", "INPUT"), ("404", "NONE")),
+    "rent": (("429", "INPUT"), ("429", "NONE")),
+    "software": (("429", "INPUT"), ("400", "INPUT")),
+    "travel": (("493", "INPUT"), ("494", "NONE"), ("420", "NONE")),
+    "utilities": (("429", "INPUT"), ("429", "NONE")),
+    "payroll": (("429", "NONE"),),
+    "bank_fees": (("404", "NONE"),),
+    "other": (("429", "INPUT"), ("420", "NONE"), ("400", "INPUT")),
+    None: (("429", "INPUT"), ("420", "NONE")),
+}
+# Card schemes and wallets that put their own name before the merchant's on a statement.
+_PROCESSOR_SPELLINGS = ("SQ *{}", "PAYPAL *{}", "GRAB*{}", "{} PTE. LTD.", "{}  ", "{} LIMITED")
+
+
+def mapping_coding(category: str | None) -> tuple[str, str]:
+    """What the category mapping gives an expense of this category (account code, the account's tax type)."""
+    return _CODING_BY_CATEGORY.get(category, _CODING_BY_CATEGORY[None])[0]
+
+
+@dataclass
+class Bookkeeper:
+    """One business's bookkeeper: each payee has a habitual coding (often not the mapping's); some payees are
+    coded by amount (two codings, no single habit); a share of expenses are one-off exceptions; halfway through,
+    a few payees are recoded for good. Deterministic from ``seed``."""
+
+    seed: int
+    exception_share: float = 0.03
+    split_share: float = 0.15
+    recoded_share: float = 0.1
+    _habits: dict[str, tuple[tuple[str, str], tuple[str, str] | None, float]] = field(default_factory=dict)
+
+    def _habit(self, payee: str, category: str | None) -> tuple[tuple[str, str], tuple[str, str] | None, float]:
+        if payee not in self._habits:
+            rng = _rng("bookkeeper", self.seed, payee)
+            choices = _CODING_BY_CATEGORY.get(category, _CODING_BY_CATEGORY[None])
+            usual = rng.choice(choices)
+            split = rng.choice(choices) if rng.random() < self.split_share else None
+            self._habits[payee] = (usual, split if split != usual else None, _log_uniform(rng, 50, 5_000))
+        return self._habits[payee]
+
+    def coding(self, payee: str, category: str | None, amount: float, position: float, key: str) -> tuple[str, str]:
+        """The (account code, tax type) this person gives the expense; ``position`` is 0..1 through the history."""
+        usual, split, threshold = self._habit(payee, category)
+        rng = _rng("bookkeeper", self.seed, payee, key)
+        if split is not None and amount > threshold:
+            usual = split
+        if position > 0.5 and _rng("bookkeeper", self.seed, payee, "recoded").random() < self.recoded_share:
+            choices = _CODING_BY_CATEGORY.get(category, _CODING_BY_CATEGORY[None])
+            usual = choices[(choices.index(usual) + 1) % len(choices)] if usual in choices else usual
+        if rng.random() < self.exception_share:
+            return rng.choice([c for _, choices in _CODING_BY_CATEGORY.items() for c in choices])
+        return usual
+
+
+def statement_spelling(merchant: str, key: str, seed: int, share: float = 0.3) -> str:
+    """The merchant as a card statement may spell it (a processor's prefix, capitals, a legal form), for
+    ``share`` of payments; the plain name otherwise."""
+    rng = _rng("spelling", seed, key)
+    if not merchant or rng.random() >= share:
+        return merchant
+    spelled = rng.choice(_PROCESSOR_SPELLINGS).format(merchant)
+    return spelled.upper() if rng.random() < 0.5 else spelled

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Locator, expect
 
 from local.console.seed import BUSINESS, ORGANISATION, PAYMENTS, SUGGESTED_MAPPING, ConsoleSeed
+from local.ledger_emulator import Counterparty
 from local.stack import DevStack
 from tests.browser.console import Console
 from tests.e2e.frontend import Frontend, connect_and_link
@@ -147,7 +148,7 @@ def test_the_synced_tab_shows_a_receipt_xero_refused_and_an_expense_updated_in_t
     expect(updated).to_have_count(1)
     expect(updated).to_contain_text("Marina Bay Hotel")
     expect(updated).to_contain_text("Updated")
-    expect(updated).to_contain_text("429 General Expenses")  # software's mapping
+    expect(updated).to_contain_text("429 General Expenses")  # software's mapping: its payee's travel history aside
     console.shot("updated")
     # And selecting it and syncing again updates it in Xero: it is no longer Updated
     updated.get_by_role("checkbox").check()
@@ -156,3 +157,36 @@ def test_the_synced_tab_shows_a_receipt_xero_refused_and_an_expense_updated_in_t
     expect(page.locator("#sync-summary")).to_have_text("Done: 1 of 1 synced.")
     expect(rows(console)).to_have_count(0)
     expect(page.locator("#expenses-panel")).to_contain_text("No expenses match these filters.")
+
+
+def test_a_known_payees_new_payment_fills_itself_in_and_is_kept_as_a_rule(
+        console: Console, stack: DevStack, seeded: ConsoleSeed) -> None:
+    page = console.page
+    # Given a new payment to a payee the business has synced before, under the card scheme's spelling
+    stack.ledger.post_transaction(seeded.accounts["HKD"], "88.00", "DEBIT", spend_category="travel",
+                                  counterparty=Counterparty("GRAB* Grab"), reference="INV-9001",
+                                  description="Room for a visitor")
+    stack.drain(timeout=120)
+    page.get_by_label("Updated only").uncheck()
+    console.list_ready()
+    page.get_by_role("tab", name="Pending Sync").click()
+    expect(page.get_by_role("tab", name="Pending Sync")).to_have_attribute("aria-selected", "true")
+    console.list_ready()
+    # Then it shows the Xero account its payee's expenses were synced with, and says so
+    row = rows(console).filter(has_text="GRAB* Grab")
+    expect(row).to_contain_text("493 Travel - National")
+    expect(row.locator(".source.history").first).to_contain_text(
+        re.compile(r"from your last \d+ expenses at Grab"))
+    row.get_by_role("button").first.click()
+    pane = page.get_by_role("complementary", name="Expense details")
+    sources = pane.locator("#value-sources")
+    expect(sources).to_contain_text(re.compile(r"Xero account: from your last \d+ expenses at Grab"))
+    console.shot("suggested")
+    # When Fiona keeps it as the payee's rule, then accepts the suggestions on this expense
+    pane.get_by_role("button", name="Save as rule for GRAB* Grab").click()
+    expect(console.flash).to_contain_text("Saved as the rule for GRAB* Grab")
+    expect(sources).to_contain_text("Xero account: from your rule for Grab")
+    pane.get_by_role("button", name="Accept suggestions").click()
+    expect(console.flash).to_contain_text("Suggestions accepted")
+    expect(sources).to_contain_text("Xero account: chosen for this expense")
+    expect(pane.get_by_role("button", name="Accept suggestions")).to_have_count(0)

@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.expenses import lifecycle
+from xerosync.expenses.models import ExpenseRecord
+from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.store import ExpenseStore, in_parallel
+from xerosync.expenses.suggestion_store import Suggestions
+from xerosync.expenses.suggestions import with_suggestion
 from xerosync.ledger.models import Direction, LedgerTransaction
 from xerosync.observability import metrics
 
@@ -22,6 +26,11 @@ from xerosync.observability import metrics
 class PaymentCatchUp:
     expenses: ExpenseStore
     clock: Clock
+    suggestions: Suggestions | None = None  # None: the payees' summaries on the expenses' own table
+
+    def __post_init__(self) -> None:
+        if self.suggestions is None:
+            self.suggestions = Suggestions(self.expenses)
 
     def watch(self, transactions: Iterable[LedgerTransaction], seen: list[LedgerTransaction]
               ) -> Iterator[LedgerTransaction]:
@@ -40,10 +49,17 @@ class PaymentCatchUp:
         behind = [p for p in payments if p.transaction_id not in known
                   or known[p.transaction_id].payment.ledger_version < p.version]
         now = iso(utc_now(self.clock))
+        assert self.suggestions is not None
+        summaries = self.suggestions.attach_many(business_id, (p.counterparty.name for p in behind))
 
         def catch_up(payment: LedgerTransaction) -> bool:
-            saved = self.expenses.change(business_id, payment.transaction_id,
-                                         lambda record: lifecycle.apply_ledger(record, payment, now),
+            summary = summaries.get(normalise_payee(payment.counterparty.name))
+
+            def changed(record: ExpenseRecord | None) -> ExpenseRecord | None:
+                after = lifecycle.apply_ledger(record, payment, now)
+                return None if after is None else with_suggestion(after, summary)
+
+            saved = self.expenses.change(business_id, payment.transaction_id, changed,
                                          known.get(payment.transaction_id))
             return saved is not None
 

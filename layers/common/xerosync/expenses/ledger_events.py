@@ -19,6 +19,7 @@ from xerosync.errors import NotFound
 from xerosync.expenses import lifecycle
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.store import ExpenseStore
+from xerosync.expenses.suggestion_store import Suggestions
 from xerosync.ledger.models import Direction, LedgerTransaction
 from xerosync.model import Model
 from xerosync.observability import logger
@@ -74,6 +75,7 @@ class LedgerEventConsumer:
     feeds: FeedLookup
     ledger: TransactionSource
     clock: Clock
+    suggestions: Suggestions | None = None  # what the payee's history and rule suggest, written on arrival
     _feeds: dict[tuple[str, str], tuple[FeedRecord, float]] = field(default_factory=dict)  # live ones only
     _known: dict[tuple[str, str], ExpenseRecord] = field(default_factory=dict)
     _prefetched: set[tuple[str, str]] = field(default_factory=set)
@@ -134,8 +136,13 @@ class LedgerEventConsumer:
         if transaction.direction != Direction.DEBIT or transaction.business_id != event.business_id:
             return EventOutcome.NOT_AN_EXPENSE
         now = iso(utc_now(self.clock))
+        suggest = self.suggestions.attach(event.business_id, transaction.counterparty.name) if self.suggestions \
+            else (lambda record: record)
         saved = self.expenses.change(event.business_id, event.transaction_id,
-                                     lambda record: lifecycle.apply_ledger(record, transaction, now), existing)
+                                     lambda record: suggest(lifecycle.apply_ledger(record, transaction, now)),
+                                     existing)
         if saved is None:
             return EventOutcome.STALE
+        if self.suggestions is not None:
+            self.suggestions.catch_up(saved)
         return EventOutcome.CREATED if saved.version == 1 else EventOutcome.REFRESHED

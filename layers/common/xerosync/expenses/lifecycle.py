@@ -18,6 +18,7 @@ from typing import Any
 
 from xerosync.expenses.models import (
     AttachmentProblem,
+    Coding,
     ExpenseRecord,
     ExpenseStatus,
     Overrides,
@@ -90,11 +91,12 @@ def reject(expense: ExpenseRecord, problems: list[Problem], job_id: str | None, 
 
 
 def synced(expense: ExpenseRecord, *, bank_transaction_id: str, link: str, sent_revision: int, job_id: str | None,
-           now: str) -> ExpenseRecord:
+           now: str, coding: Coding | None = None) -> ExpenseRecord:
     # A change that arrived after the expense was read for sending is not in Xero yet: it stays Updated.
     still_updated = expense.updated and expense.revision != sent_revision
     spend_money = SpendMoneyLink(bank_transaction_id=bank_transaction_id, url=link, synced_at=now,
-                                 revision=sent_revision, ledger_version=expense.payment.ledger_version)
+                                 revision=sent_revision, ledger_version=expense.payment.ledger_version,
+                                 coding=coding)
     return expense.model_copy(update={"status": ExpenseStatus.SYNCED, "spend_money": spend_money, "error": None,
                                       "updated": still_updated, "maybe_in_xero": False, "job_id": job_id,
                                       "changed_at": now,

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from xerosync.expenses.models import ExpenseRecord, TrackingChoice
-from xerosync.expenses.reference_data import ReferenceData
+from xerosync.expenses.reference_data import ACTIVE, ReferenceData
 from xerosync.model import Model
 from xerosync.text import for_xero
 
@@ -25,7 +25,9 @@ MAX_CONTACT_NAME = 255
 MAX_REFERENCE = 255
 MAX_DESCRIPTION = 4000
 
-Source = Literal["expense", "mapping", "account", "ledger", "default"]
+# Where a value comes from, in precedence order for the account: the user's own choice on the expense, the user's
+# rule for the payee, what the payee's history suggests, the category's mapping (docs/sync-expenses.md).
+Source = Literal["expense", "rule", "history", "mapping", "account", "ledger", "default"]
 
 
 class CategoryMappings(Model):
@@ -45,6 +47,7 @@ class ResolvedExpense:
     tax_type: str | None
     tax_source: Source | None
     tracking: list[TrackingChoice] = field(default_factory=list)
+    tracking_source: Source | None = None
     contact_name: str = ""
     description: str = ""
     reference: str = ""
@@ -57,27 +60,80 @@ def normalise_name(name: str) -> str:
     return for_xero(name, MAX_CONTACT_NAME)
 
 
+def _usable(account_id: str, reference: ReferenceData | None) -> bool:
+    """A learned account is suggested only while Xero offers it (active, payments enabled, not a bank account)."""
+    if reference is None:
+        return True
+    account = reference.account(account_id)
+    return account is not None and account.offered_for_expenses
+
+
+def _tax_usable(tax_type: str, reference: ReferenceData | None) -> bool:
+    if reference is None:
+        return True
+    rate = reference.tax_rate(tax_type)
+    return rate is not None and rate.offered_for_expenses
+
+
+def _tracking_usable(choices: list[TrackingChoice], reference: ReferenceData | None) -> bool:
+    if reference is None:
+        return True
+    for choice in choices:
+        category = reference.tracking_category(choice.tracking_category_id)
+        option = category.option(choice.tracking_option_id) if category else None
+        if category is None or option is None or category.status != ACTIVE or option.status != ACTIVE:
+            return False
+    return True
+
+
 def resolve(expense: ExpenseRecord, mappings: CategoryMappings, reference: ReferenceData | None,
             bank_contact_name: str, booking_offset_minutes: int) -> ResolvedExpense:
-    payment, overrides = expense.payment, expense.overrides
+    """Each value from the first that has one: the expense's own (the user's), the payee's rule, the payee's
+    history, then the mapping (account) or the account's default (tax rate). A rule's value is the user's and is
+    kept even if Xero stopped offering it (validation then says so); a learned one Xero no longer offers is
+    skipped, so an archived account is never suggested."""
+    payment, overrides, suggested = expense.payment, expense.overrides, expense.suggestion
+    if suggested is not None and suggested.account_source == "history" and suggested.category \
+            and payment.spend_category and payment.spend_category != suggested.category:
+        # Learned under another bank category: the history's values do not apply (a rule's still do).
+        suggested = suggested.model_copy(update={
+            "xero_account_id": None, "account_source": None,
+            **({} if suggested.tax_source == "rule" else {"tax_type": None, "tax_source": None}),
+            **({} if suggested.tracking_source == "rule" else {"tracking": None, "tracking_source": None})})
     account_id: str | None
     account_source: Source | None
     if overrides.xero_account_id:
         account_id, account_source = overrides.xero_account_id, "expense"
+    elif suggested and suggested.xero_account_id and suggested.account_source and (
+            suggested.account_source == "rule" or _usable(suggested.xero_account_id, reference)):
+        account_id, account_source = suggested.xero_account_id, suggested.account_source
     elif payment.spend_category and payment.spend_category in mappings.accounts:
         account_id, account_source = mappings.accounts[payment.spend_category], "mapping"
     else:
         account_id, account_source = None, None
+    # Learned tax and tracking go with the learned account: not with another one the user or mapping chose.
+    learned_fits = suggested is not None and (account_id == suggested.xero_account_id)
 
     tax_type: str | None = None
     tax_source: Source | None = None
     if overrides.tax_type:
         tax_type, tax_source = overrides.tax_type, "expense"
+    elif suggested and suggested.tax_type and (
+            suggested.tax_source == "rule" or (learned_fits and _tax_usable(suggested.tax_type, reference))):
+        tax_type, tax_source = suggested.tax_type, suggested.tax_source
     elif account_id and reference is not None:
         account = reference.account(account_id)
         if account is not None and account.tax_type:
             # The account's default tax rate, as Xero would apply it; sent explicitly so the lists show it.
             tax_type, tax_source = account.tax_type, "account"
+
+    tracking: list[TrackingChoice] = []
+    tracking_source: Source | None = None
+    if overrides.tracking is not None:
+        tracking, tracking_source = list(overrides.tracking), "expense" if overrides.tracking else None
+    elif suggested and suggested.tracking and (
+            suggested.tracking_source == "rule" or (learned_fits and _tracking_usable(suggested.tracking, reference))):
+        tracking, tracking_source = list(suggested.tracking), suggested.tracking_source
 
     contact_source = overrides.contact_name or payment.payee
     if not contact_source.strip() and payment.type in BANK_ORIGINATED_TYPES:
@@ -91,7 +147,7 @@ def resolve(expense: ExpenseRecord, mappings: CategoryMappings, reference: Refer
     reference_text = overrides.reference if overrides.reference is not None else payment.reference
     return ResolvedExpense(
         xero_account_id=account_id, account_source=account_source, tax_type=tax_type, tax_source=tax_source,
-        tracking=list(overrides.tracking or []), contact_name=contact,
+        tracking=tracking, tracking_source=tracking_source, contact_name=contact,
         description=for_xero(description, MAX_DESCRIPTION), reference=for_xero(reference_text, MAX_REFERENCE),
         date=payment.booking_day(booking_offset_minutes),
     )

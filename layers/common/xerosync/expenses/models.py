@@ -125,6 +125,37 @@ class SyncError(Record):
     job_id: str | None = None
 
 
+class Coding(Record):
+    """How an expense was coded in Xero: the account, tax rate and tracking a Spend Money was sent with."""
+
+    xero_account_id: str | None = None
+    tax_type: str | None = None
+    tracking: list[TrackingChoice] = Field(default_factory=list)
+
+    def tracking_key(self) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((t.tracking_category_id, t.tracking_option_id) for t in self.tracking))
+
+
+class Suggestion(Record):
+    """What the payee's summary suggested when it was last written on the expense (``expenses.suggestions``):
+    a user's per-payee rule and what the payee's history agrees on, each value with its source."""
+
+    payee_key: str
+    payee: str = ""
+    summary_version: int = 0
+    xero_account_id: str | None = None
+    account_source: Literal["rule", "history"] | None = None
+    tax_type: str | None = None
+    tax_source: Literal["rule", "history"] | None = None
+    tracking: list[TrackingChoice] | None = None
+    tracking_source: Literal["rule", "history"] | None = None
+    agreeing: int = 0  # of the payee's recent synced expenses, how many agree on the learned account
+    considered: int = 0  # how many recent synced expenses were looked at
+    # The bank category those expenses had: learned values apply to a payment of that category, or of none (a
+    # category changed in the bank is a person's signal, and the mapping of the new one applies).
+    category: str | None = None
+
+
 class SpendMoneyLink(Record):
     """The Spend Money an expense became in Xero."""
 
@@ -133,6 +164,7 @@ class SpendMoneyLink(Record):
     synced_at: str
     revision: int  # the expense's revision that Xero holds
     ledger_version: int
+    coding: Coding | None = None  # what it was sent with: the payee's history learns from it
 
 
 class AttachmentProblem(Record):
@@ -166,6 +198,8 @@ class ExpenseRecord(Record):
     job_id: str | None = None  # the last job that queued it
     queued_at: str | None = None
     attachment_errors: list[AttachmentProblem] = Field(default_factory=list)
+    # What the payee's rule and history suggest (below the user's own values, above the mapping).
+    suggestion: Suggestion | None = None
     created_at: str
     changed_at: str
     version: int = 0  # optimistic concurrency: every write is conditional on it

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from xerosync.attachments.plan import before_sync
 from xerosync.clock import from_iso
 from xerosync.expenses.decisions import job_status
-from xerosync.expenses.mapping import CategoryMappings
+from xerosync.expenses.mapping import CategoryMappings, ResolvedExpense
 from xerosync.expenses.models import (
     SPEND_CATEGORIES,
     ExpenseRecord,
     ExpenseStatus,
     ExpenseTab,
+    Problem,
+    Suggestion,
     SyncJob,
     SyncJobStatus,
+    TrackingChoice,
 )
+from xerosync.expenses.payees import rule_id
 from xerosync.expenses.reference_data import ReferenceData, XeroAccount
+from xerosync.expenses.suggestions import PayeeSummary, explanation
 from xerosync.expenses.validation import (
     ENABLE_PAYMENTS_ACTION,
     SyncContext,
     account_problem,
     category_label,
     problems_for_sync,
+    tax_rate_problem,
+    tracking_problems,
 )
 from xerosync.expenses.views import (
     AccountChoiceView,
@@ -31,6 +39,7 @@ from xerosync.expenses.views import (
     ExpenseView,
     MappingsView,
     Notice,
+    PayeeRuleView,
     ReceiptView,
     ReferenceDataView,
     SpendMoneyView,
@@ -40,6 +49,7 @@ from xerosync.expenses.views import (
     TrackingCategoryView,
     TrackingChoiceView,
     TrackingOptionView,
+    ValueSourceView,
     WaitView,
 )
 
@@ -93,6 +103,19 @@ def wait_view(reason: str | None, until: str | None, now: float) -> WaitView | N
     return WaitView(reason=reason, until=until, message=f"Waiting for {reason}; continues at about {at:%H:%M} UTC.")
 
 
+def tracking_views(choices: list[TrackingChoice], reference: ReferenceData | None) -> list[TrackingChoiceView]:
+    """Tracking choices with their names from the cached reference data (None where it does not know them)."""
+    views = []
+    for choice in choices:
+        category = reference.tracking_category(choice.tracking_category_id) if reference else None
+        option = category.option(choice.tracking_option_id) if category else None
+        views.append(TrackingChoiceView(tracking_category_id=choice.tracking_category_id,
+                                        category_name=category.name if category else None,
+                                        tracking_option_id=choice.tracking_option_id,
+                                        option_name=option.name if option else None))
+    return views
+
+
 def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: dict[str, str], *,
                  being_synced_by: str | None = None, waiting: WaitView | None = None) -> ExpenseView:
     """``being_synced_by``: a job started on it whose planner has not marked it yet (it shows QUEUED already)."""
@@ -100,24 +123,17 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
     reference = context.reference
     resolved = context.resolve(expense)
     account_view = None
-    if resolved.xero_account_id and resolved.account_source in ("expense", "mapping"):
+    if resolved.xero_account_id and resolved.account_source in ("expense", "rule", "history", "mapping"):
         account = reference.account(resolved.xero_account_id) if reference else None
         account_view = AccountChoiceView(account_id=resolved.xero_account_id, code=account.code if account else None,
                                          name=account.name if account else None,
                                          source=resolved.account_source)
     tax_view = None
-    if resolved.tax_type and resolved.tax_source in ("expense", "account"):
+    if resolved.tax_type and resolved.tax_source in ("expense", "rule", "history", "account"):
         rate = reference.tax_rate(resolved.tax_type) if reference else None
         tax_view = TaxRateChoiceView(tax_type=resolved.tax_type, name=rate.name if rate else None,
                                      source=resolved.tax_source)
-    tracking = []
-    for choice in resolved.tracking:
-        category = reference.tracking_category(choice.tracking_category_id) if reference else None
-        option = category.option(choice.tracking_option_id) if category else None
-        tracking.append(TrackingChoiceView(tracking_category_id=choice.tracking_category_id,
-                                           category_name=category.name if category else None,
-                                           tracking_option_id=choice.tracking_option_id,
-                                           option_name=option.name if option else None))
+    tracking = tracking_views(resolved.tracking, reference)
     status, job_id = expense.status, expense.job_id
     if being_synced_by is not None and not (status == ExpenseStatus.QUEUED and job_id == being_synced_by):
         status, job_id = ExpenseStatus.QUEUED, being_synced_by
@@ -137,7 +153,36 @@ def expense_view(expense: ExpenseRecord, context: SyncContext, account_names: di
         if expense.spend_money else None,
         ready_to_sync=not problems and status != ExpenseStatus.QUEUED, problems=problems, job_id=job_id,
         waiting=waiting if status == ExpenseStatus.QUEUED else None,
+        sources=sources_of(resolved, expense.suggestion),
+        has_suggestions=bool(suggested_values(resolved)) and on_pending_tab,
     )
+
+
+_SHOWN = ("expense", "rule", "history", "mapping", "account")
+
+
+def sources_of(resolved: ResolvedExpense, suggestion: Suggestion | None) -> list[ValueSourceView]:
+    """Where each value shown comes from, in words (the Pending Sync tab and the expense show them)."""
+    sources = []
+    for name, value, source in (("xero_account", resolved.xero_account_id, resolved.account_source),
+                                ("tax_rate", resolved.tax_type, resolved.tax_source),
+                                ("tracking", resolved.tracking, resolved.tracking_source)):
+        if value and source in _SHOWN:
+            sources.append(ValueSourceView(field=name, source=source,
+                                           explanation=explanation(source, suggestion)))
+    return sources
+
+
+def suggested_values(resolved: ResolvedExpense) -> dict[str, Any]:
+    """The values that come from the payee's rule or history, as an edit would set them (accepting them)."""
+    values: dict[str, Any] = {}
+    if resolved.xero_account_id and resolved.account_source in ("rule", "history"):
+        values["xero_account_id"] = resolved.xero_account_id
+    if resolved.tax_type and resolved.tax_source in ("rule", "history"):
+        values["tax_type"] = resolved.tax_type
+    if resolved.tracking and resolved.tracking_source in ("rule", "history"):
+        values["tracking"] = [t.model_dump() for t in resolved.tracking]
+    return values
 
 
 def _receipts(expense: ExpenseRecord, context: SyncContext) -> list[ReceiptView]:
@@ -179,3 +224,30 @@ def job_view(job: SyncJob, now: float) -> SyncJobView:
         skipped=job.skipped, failed_transaction_ids=job.failed_ids, created_at=job.created_at,
         completed_at=job.completed_at, waiting=waiting,
     )
+
+
+def payee_rule_view(summary: PayeeSummary, reference: ReferenceData | None) -> PayeeRuleView:
+    """A per-payee rule with names from the cached reference data, and why a value cannot be used now, if so."""
+    rule = summary.rule
+    assert rule is not None
+    account = None
+    problems: list[Problem] = []
+    if rule.xero_account_id:
+        found = reference.account(rule.xero_account_id) if reference else None
+        account = account_option(found) if found else AccountOption(account_id=rule.xero_account_id, name="",
+                                                                    type="")
+        problem = account_problem(rule.xero_account_id, reference) if reference else None
+        problems.extend([problem] if problem else [])
+    rate = reference.tax_rate(rule.tax_type) if reference and rule.tax_type else None
+    if reference is not None and rule.tax_type:
+        problem = tax_rate_problem(rule.tax_type, reference)
+        problems.extend([problem] if problem else [])
+    tracking = None
+    if rule.tracking is not None:
+        tracking = tracking_views(rule.tracking, reference)
+        if reference is not None:
+            problems.extend(tracking_problems(rule.tracking, reference))
+    return PayeeRuleView(rule_id=rule_id(summary.payee_key), payee=summary.payee, payee_key=summary.payee_key,
+                         xero_account=account, tax_type=rule.tax_type, tax_rate_name=rate.name if rate else None,
+                         tracking=tracking, problems=problems, changed_by=rule.changed_by,
+                         changed_at=rule.changed_at)

@@ -27,11 +27,14 @@ from xerosync.expenses.models import (
     SyncJob,
     TrackingChoice,
 )
+from xerosync.expenses.payees import normalise_payee, rule_id
 from xerosync.expenses.presenter import (
     expense_view,
     job_view,
     mappings_view,
+    payee_rule_view,
     reference_view,
+    suggested_values,
     wait_view,
 )
 from xerosync.expenses.reference_data import ReferenceData
@@ -46,6 +49,8 @@ from xerosync.expenses.store import (
     expense_or_not_found,
     must_exist,
 )
+from xerosync.expenses.suggestion_store import Suggestions
+from xerosync.expenses.suggestions import PayeeRule, PayeeSummary
 from xerosync.expenses.validation import (
     SyncContext,
     account_problem,
@@ -61,6 +66,10 @@ from xerosync.expenses.views import (
     ListQuery,
     MappingsUpdate,
     MappingsView,
+    PayeeRuleIn,
+    PayeeRulesView,
+    PayeeRuleValues,
+    PayeeRuleView,
     ReferenceDataView,
     StartSync,
     SyncJobView,
@@ -95,6 +104,7 @@ class ExpenseService:
     bank_contact_name: str
     booking_offset_minutes: int = 480
     receipt_limits: tuple[int, int] | None = None  # (max bytes, max count) Xero takes, shown before a sync
+    suggestions: Suggestions | None = None  # per-payee rules and the suggestions they put on pending expenses
 
     def _now(self) -> str:
         return iso(utc_now(self.clock))
@@ -240,15 +250,7 @@ class ExpenseService:
                 raise InvalidRequest(problems[0].message, action=problems[0].action, code=problems[0].code,
                                      details=[p.model_dump(exclude_none=True) for p in problems])
         def edited(record: ExpenseRecord | None) -> ExpenseRecord:
-            record = must_exist(record)
-            if record.status == ExpenseStatus.QUEUED:
-                raise Conflict("This expense is being synced right now.", action="Edit it when the sync is done.",
-                               code="expense_being_synced")
-            if record.status == ExpenseStatus.SYNCED and not record.updated:
-                raise Conflict("This expense is already synced and unchanged; only expenses waiting to be synced "
-                               "can be edited.", action="Change it in Xero if something is wrong.",
-                               code="expense_already_synced")
-            return lifecycle.edited(record, changes, self._now())
+            return lifecycle.edited(_editable(record), changes, self._now())
 
         try:
             saved = self.expenses.change(admission.business_id, transaction_id, edited)
@@ -257,6 +259,119 @@ class ExpenseService:
         assert saved is not None  # edited never leaves the expense alone
         context = self._context(admission, reference or self.reference.cached(admission.tenant_id))
         return expense_view(saved, context, admission.account_names)
+
+    def accept_suggestions(self, caller: Caller, transaction_id: str) -> ExpenseView:
+        """The values the payee's rule or history gave the expense become its own (they no longer follow the
+        history or the rule); what the user set already stays."""
+        admission = self.gate.admit(caller)
+        context = self._context(admission, self.reference.cached(admission.tenant_id))
+
+        def accepted(record: ExpenseRecord | None) -> ExpenseRecord:
+            record = _editable(record)
+            values = suggested_values(context.resolve(record))
+            if not values:
+                raise Conflict("This expense has no suggested values to accept.",
+                               action="Choose the values for this expense, or save a rule for its payee.",
+                               code="no_suggestions")
+            return lifecycle.edited(record, values, self._now())
+
+        try:
+            saved = self.expenses.change(admission.business_id, transaction_id, accepted)
+        except StaleExpense:
+            raise Conflict("The expense keeps changing; try again.", code="expense_changed") from None
+        assert saved is not None
+        return expense_view(saved, context, admission.account_names)
+
+    # ------------------------------------------------------------------ per-payee rules
+    def _suggestions(self) -> Suggestions:
+        assert self.suggestions is not None, "wired by build_expense_service"
+        return self.suggestions
+
+    def payee_rules(self, caller: Caller) -> PayeeRulesView:
+        admission = self.gate.admit(caller)
+        reference = self.reference.cached(admission.tenant_id)
+        return PayeeRulesView(rules=[payee_rule_view(s, reference)
+                                     for s in self._suggestions().payees.with_rules(admission.business_id)])
+
+    def create_payee_rule(self, caller: Caller, body: PayeeRuleIn) -> PayeeRuleView:
+        admission = self.gate.admit(caller)
+        key = normalise_payee(body.payee)
+        if not key:
+            raise InvalidRequest("The payee name has no letters or digits to recognise it by.",
+                                 action="Enter the payee as the bank names it.", code="invalid_payee")
+        values, reference = self._rule_values(admission, body)
+
+        def created(current: PayeeRule | None) -> PayeeRule:
+            if current is not None:
+                raise Conflict(f"There is already a rule for {body.payee}.",
+                               action=f"Change it with PUT /v1/expenses/payee-rules/{rule_id(key)}.",
+                               code="payee_rule_exists", details={"rule_id": rule_id(key)})
+            return PayeeRule(**values, changed_by=caller.user_id, changed_at=self._now())
+
+        saved = self._save_rule(admission, key, " ".join(body.payee.split()), created)
+        return payee_rule_view(saved, reference)
+
+    def change_payee_rule(self, caller: Caller, rule: str, body: PayeeRuleValues) -> PayeeRuleView:
+        admission = self.gate.admit(caller)
+        summary = self._rule(admission, rule)
+        values, reference = self._rule_values(admission, body)
+
+        def changed(current: PayeeRule | None) -> PayeeRule:
+            if current is None:
+                raise _RULE_NOT_FOUND
+            return PayeeRule(**values, changed_by=caller.user_id, changed_at=self._now())
+
+        saved = self._save_rule(admission, summary.payee_key, summary.payee, changed)
+        return payee_rule_view(saved, reference)
+
+    def delete_payee_rule(self, caller: Caller, rule: str) -> PayeeRulesView:
+        admission = self.gate.admit(caller)
+        summary = self._rule(admission, rule)
+
+        def removed(current: PayeeRule | None) -> None:
+            if current is None:
+                raise _RULE_NOT_FOUND
+
+        self._save_rule(admission, summary.payee_key, summary.payee, removed)
+        return self.payee_rules(caller)
+
+    def _rule(self, admission: Admission, rule: str) -> PayeeSummary:
+        """The payee whose rule the id names (the business's own: rules are read in its partition only)."""
+        found = self._suggestions().payees.by_rule_id(admission.business_id, rule)
+        if found is None or found.rule is None:
+            raise _RULE_NOT_FOUND
+        return found
+
+    def _save_rule(self, admission: Admission, key: str, payee: str,
+                   change: Callable[[PayeeRule | None], PayeeRule | None]) -> PayeeSummary:
+        try:
+            return self._suggestions().set_rule(admission.business_id, key, payee, change)
+        except StaleExpense:
+            raise Conflict("The payee's rule keeps changing; try again.", code="payee_rule_changed") from None
+
+    def _rule_values(self, admission: Admission, body: PayeeRuleValues
+                     ) -> tuple[dict[str, Any], ReferenceData]:
+        """The rule's values, checked against Xero as an edit's are (an account that is active and accepts
+        payments, an active tax rate for expenses, active tracking options)."""
+        values: dict[str, Any] = {"xero_account_id": body.xero_account_id, "tax_type": body.tax_type,
+                                  "tracking": None if body.tracking is None else
+                                  [TrackingChoice(**c.model_dump()).model_dump() for c in body.tracking]}
+        if body.xero_account_id is None and body.tax_type is None and body.tracking is None:
+            raise InvalidRequest("A rule needs a Xero account, a tax rate or tracking.",
+                                 action="Send at least one of xero_account_id, tax_type and tracking.",
+                                 code="empty_rule")
+        reference, problems, _ = self._checked(admission, self._reference_needed(admission),
+                                               lambda ref: (_choice_problems(values, ref), None))
+        if problems:
+            raise InvalidRequest(f"The rule cannot be saved: {problems[0].message}", action=problems[0].action,
+                                 code=problems[0].code, details=[p.model_dump(exclude_none=True) for p in problems])
+        account = reference.account(body.xero_account_id) if body.xero_account_id else None
+        if account is not None:
+            values["xero_account_id"] = account.account_id  # as Xero spells it
+        rate = reference.tax_rate(body.tax_type) if body.tax_type else None
+        if rate is not None:
+            values["tax_type"] = rate.tax_type
+        return values, reference
 
     # ------------------------------------------------------------------ sync jobs
     def start_sync(self, caller: Caller, request: StartSync, *, client_key: str | None = None,
@@ -316,6 +431,23 @@ class ExpenseService:
         if job is None:
             raise NotFound("There is no sync with this id.", code="sync_job_not_found")
         return job_view(job, self.clock.time())
+
+
+_RULE_NOT_FOUND = NotFound("There is no rule with this id for your business.",
+                           action="List the rules with GET /v1/expenses/payee-rules.", code="payee_rule_not_found")
+
+
+def _editable(record: ExpenseRecord | None) -> ExpenseRecord:
+    """The expense, if a person may change it now: waiting to be synced, failed, or synced and Updated."""
+    record = must_exist(record)
+    if record.status == ExpenseStatus.QUEUED:
+        raise Conflict("This expense is being synced right now.", action="Edit it when the sync is done.",
+                       code="expense_being_synced")
+    if record.status == ExpenseStatus.SYNCED and not record.updated:
+        raise Conflict("This expense is already synced and unchanged; only expenses waiting to be synced "
+                       "can be edited.", action="Change it in Xero if something is wrong.",
+                       code="expense_already_synced")
+    return record
 
 
 def _mapping_choices(update: MappingsUpdate, reference: ReferenceData

@@ -25,6 +25,7 @@ from xerosync.clock import Clock, process_clock
 from xerosync.errors import InvalidRequest, NotFound
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SpendMoneyBatch, SyncJob
+from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.reference_data import ReferenceData
 from xerosync.store.keys import (
     LAST_DELIVERIES_GSI_PK,
@@ -40,7 +41,8 @@ from xerosync.store.keys import (
 from xerosync.store.shared_cache import SharedCache
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
-_DERIVED = ("account_id", "has_error")  # top-level copies for the lists' filters
+# Top-level copies for the lists' filters, and the normalised payee (its pending expenses get its suggestions).
+_DERIVED = ("account_id", "has_error", "payee_key")
 _BATCH_GET = 100  # DynamoDB's BatchGetItem limit
 _FILTERED_READ = 500  # items read per query when a filter drops some (well under DynamoDB's 1 MB a query)
 # A list request reads at most this many pages of the index: a filter that matches little answers a short page
@@ -253,11 +255,17 @@ def _item(record: ExpenseRecord) -> dict[str, Any]:
         **body,
         "account_id": record.payment.account_id,
         "has_error": record.error is not None or bool(record.attachment_errors),
+        "payee_key": normalise_payee(record.payment.payee),
     }
 
 
 def _expense(item: dict[str, Any]) -> ExpenseRecord:
     return ExpenseRecord.model_validate(_strip(item, _DERIVED))
+
+
+def record_of(item: dict[str, Any]) -> ExpenseRecord:
+    """An expense as read from the table or its index."""
+    return _expense(item)
 
 
 INVALID_CURSOR = InvalidRequest("The cursor does not belong to this list with these filters.",

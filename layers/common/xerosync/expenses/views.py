@@ -23,7 +23,8 @@ from xerosync.expenses.models import (
 from xerosync.model import Model
 from xerosync.text import NO_FORBIDDEN_CHARACTERS, NOT_BLANK_PATTERN, PATTERN
 
-Source = Literal["expense", "mapping", "account"]
+# Where a value shown comes from (docs/sync-expenses.md, "Suggestions and per-payee rules").
+Source = Literal["expense", "rule", "history", "mapping", "account"]
 
 
 # ---------------------------------------------------------------------------------------------- reference data
@@ -96,13 +97,15 @@ class AccountChoiceView(Model):
     account_id: str
     code: str | None = None
     name: str | None = Field(None, description="Null when the account is not in the cached reference data.")
-    source: Source = Field(description="expense: chosen for this expense; mapping: from its category.")
+    source: Source = Field(description="expense: chosen for this expense; rule: the payee's rule; history: learned "
+                                       "from the payee's synced expenses; mapping: from its category.")
 
 
 class TaxRateChoiceView(Model):
     tax_type: str
     name: str | None = None
-    source: Source = Field(description="expense: chosen for this expense; account: the account's default.")
+    source: Source = Field(description="expense: chosen for this expense; rule: the payee's rule; history: learned "
+                                       "from the payee's synced expenses; account: the account's default.")
 
 
 class TrackingChoiceView(Model):
@@ -110,6 +113,12 @@ class TrackingChoiceView(Model):
     category_name: str | None = None
     tracking_option_id: str
     option_name: str | None = None
+
+
+class ValueSourceView(Model):
+    field: Literal["xero_account", "tax_rate", "tracking"]
+    source: Source
+    explanation: str = Field(description='For people: "from your last 6 expenses at Grab", "from the mapping".')
 
 
 class ReceiptView(Model):
@@ -163,6 +172,10 @@ class ExpenseView(Model):
     problems: list[Problem] = Field(default_factory=list)
     job_id: str | None = None
     waiting: WaitView | None = Field(None, description="While its sync waits for Xero's limits: why and until when.")
+    sources: list[ValueSourceView] = Field(default_factory=list, description=(
+        "Where the account, tax rate and tracking shown come from, in words."))
+    has_suggestions: bool = Field(False, description=(
+        "Some values come from the payee's rule or history: accept-suggestions makes them the expense's own."))
 
 
 class ExpensePage(Model):
@@ -190,6 +203,39 @@ class ExpenseEdit(StrictBody):
         None, max_length=MAX_REFERENCE, json_schema_extra={"pattern": PATTERN})
     contact_name: Annotated[str | None, NO_FORBIDDEN_CHARACTERS] = Field(
         None, min_length=1, max_length=MAX_CONTACT_NAME, json_schema_extra={"pattern": NOT_BLANK_PATTERN})
+
+
+# ---------------------------------------------------------------------------------------------- payee rules
+class PayeeRuleValues(StrictBody):
+    """What every expense of the payee gets, unless the expense has its own value (at least one)."""
+
+    xero_account_id: XeroId | None = Field(None, description="The Xero account's AccountID.")
+    tax_type: str | None = Field(None, min_length=1, max_length=50, json_schema_extra=NOT_BLANK)
+    tracking: list[TrackingChoiceIn] | None = Field(None, max_length=MAX_TRACKING_PER_LINE, description=(
+        "One option per tracking category; [] means no tracking; null leaves it to the history."))
+
+
+class PayeeRuleIn(PayeeRuleValues):
+    payee: Annotated[str, NO_FORBIDDEN_CHARACTERS] = Field(
+        min_length=1, max_length=MAX_CONTACT_NAME, json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+        description='The payee as the bank names it; "GRAB* Grab", "Grab" and "GRAB PTE. LTD." are one payee.')
+
+
+class PayeeRuleView(Model):
+    rule_id: str
+    payee: str
+    payee_key: str = Field(description="The payee as rules and suggestions know it (normalised).")
+    xero_account: AccountOption | None = None
+    tax_type: str | None = None
+    tax_rate_name: str | None = None
+    tracking: list[TrackingChoiceView] | None = None
+    problems: list[Problem] = Field(default_factory=list, description="Why a value cannot be used now, if so.")
+    changed_by: str
+    changed_at: str
+
+
+class PayeeRulesView(Model):
+    rules: list[PayeeRuleView]
 
 
 # ---------------------------------------------------------------------------------------------- sync jobs

@@ -60,6 +60,7 @@ def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: L
                           clock: Clock | None = None) -> ExpenseService:
     from xerosync.expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.expenses.service import ExpenseService
+    from xerosync.expenses.suggestion_store import Suggestions
 
     clock = clock or process_clock()
     table = aws.table(settings.main_table_name)
@@ -73,10 +74,14 @@ def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: L
         activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
         booking_offset_minutes=settings.statement_utc_offset_minutes,
         receipt_limits=(settings.attachment_max_bytes, settings.attachment_max_count),
+        suggestions=Suggestions(ExpenseStore(table)),
     )
 
 
-def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clock | None = None) -> SpendMoneyWorker:
+def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clock | None = None,
+                             learn: bool = True) -> SpendMoneyWorker:
+    """``learn``: payees' histories learn from what it syncs (the sweeper's worker syncs nothing)."""
+    from xerosync.expenses.suggestion_store import Suggestions
     from xerosync.expenses.worker import SpendMoneyWorker
 
     clock = clock or xero.clock
@@ -88,16 +93,18 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
         reference=_reference_cache(settings, clock), xero=xero, attachment_uploads=uploads, clock=clock,
         bank_contact_name=settings.expense_bank_contact_name, url_template=settings.bank_transaction_url_template,
         xero_app_url=str(settings.xero_app_url), booking_offset_minutes=settings.statement_utc_offset_minutes,
+        suggestions=Suggestions(ExpenseStore(table)) if learn else None,
     )
 
 
 def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                                 ) -> LedgerEventConsumer:
     from xerosync.expenses.ledger_events import LedgerEventConsumer
+    from xerosync.expenses.suggestion_store import Suggestions
 
     table = aws.table(settings.main_table_name)
     return LedgerEventConsumer(expenses=ExpenseStore(table), feeds=FeedStore(table), ledger=ledger,
-                               clock=clock or process_clock())
+                               clock=clock or process_clock(), suggestions=Suggestions(ExpenseStore(table)))
 
 
 def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Clock | None = None
@@ -139,4 +146,5 @@ def get_abandoned_batch_sweeper() -> AbandonedBatchSweeper:
     from xerosync.expenses.sweeper import AbandonedBatchSweeper
 
     return AbandonedBatchSweeper(jobs=SyncJobStore(aws.table(get_settings().main_table_name)),
-                                 worker=build_spend_money_worker(get_settings(), xero=get_xero_client()))
+                                 worker=build_spend_money_worker(get_settings(), xero=get_xero_client(),
+                                                                 learn=False))

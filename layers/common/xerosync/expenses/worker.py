@@ -29,12 +29,14 @@ from xerosync.expenses import lifecycle
 from xerosync.expenses.dispatch import AttachmentUploads
 from xerosync.expenses.models import (
     AttachmentUploadRequest,
+    Coding,
     ExpenseRecord,
     ExpenseStatus,
     SpendMoneyBatch,
 )
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
+from xerosync.expenses.suggestion_store import Suggestions
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
 from xerosync.observability import logger, metrics
@@ -127,6 +129,7 @@ class SpendMoneyWorker:
     url_template: str
     xero_app_url: str
     booking_offset_minutes: int = 480
+    suggestions: Suggestions | None = None  # learns from what was synced (None: the sweeper, which syncs nothing)
 
     def _now(self) -> str:
         return iso(utc_now(self.clock))
@@ -240,6 +243,10 @@ class SpendMoneyWorker:
                 tally.failed.append(transaction_id)
         tally.earlier_synced += len(earlier)
         self._hand_over_receipts(batch, tally.synced + earlier)
+        if self.suggestions is not None:
+            # The payees' histories learn what was synced (again, harmlessly, on a redelivery) before the batch
+            # is counted: a failure here brings the message back.
+            self.suggestions.learn(batch.business_id, tally.synced + earlier)
         self._count(batch, tally)
 
     # ------------------------------------------------------------------ the batch
@@ -304,9 +311,12 @@ class SpendMoneyWorker:
     def _synced(self, expense: ExpenseRecord, bank_transaction_id: str, context: SyncContext, job_id: str
                 ) -> Decision:
         short_code = context.reference.short_code if context.reference else None
+        resolved = context.resolve(expense)
+        coding = Coding(xero_account_id=resolved.xero_account_id, tax_type=resolved.tax_type,
+                        tracking=resolved.tracking)
         return expense, partial(lifecycle.synced, bank_transaction_id=bank_transaction_id,
                                 link=xero_link(self.xero_app_url, short_code, bank_transaction_id),
-                                sent_revision=expense.revision, job_id=job_id, now=self._now())
+                                sent_revision=expense.revision, job_id=job_id, now=self._now(), coding=coding)
 
     def _create(self, batch: SpendMoneyBatch, creates: list[ExpenseRecord], context: SyncContext,
                 session: XeroSession, attempt: int, tally: Tally) -> None:

@@ -307,10 +307,20 @@ function expenseRow(app, expense) {
   h("td", {}, h("button", { type: "button", className: "link", onclick: () => openDetail(app, id) }, name),
     expense.description && expense.description !== name ? h("div", { className: "sub" }, expense.description) : null),
   h("td", { className: "num" }, money(expense.amount, expense.currency)),
-  h("td", {}, expense.xero_account ? accountLabel(expense.xero_account) : h("span", { className: "missing" }, "None")),
-  h("td", {}, expense.tax_rate ? expense.tax_rate.name || expense.tax_rate.tax_type : "—"),
+  h("td", {}, expense.xero_account ? accountLabel(expense.xero_account) : h("span", { className: "missing" }, "None"),
+    sourceNote(expense, "xero_account")),
+  h("td", {}, expense.tax_rate ? expense.tax_rate.name || expense.tax_rate.tax_type : "—",
+    sourceNote(expense, "tax_rate")),
   h("td", { className: "num" }, String(expense.attachment_count)),
   h("td", { className: "labels" }, labels(expense)));
+}
+
+// Where a value came from, in words ("from your last 6 expenses at Grab"); shown for suggestions and rules, which
+// a person did not choose on the expense itself.
+function sourceNote(expense, field) {
+  const source = (expense.sources || []).find((s) => s.field === field);
+  if (!source || !["rule", "history"].includes(source.source)) return null;
+  return h("div", { className: `sub source ${source.source}` }, source.explanation);
 }
 
 function labels(expense) {
@@ -495,12 +505,64 @@ function detailPane(app) {
         h("a", { href: expense.spend_money.url, target: "_blank", rel: "noopener" }, "Spend Money"),
         " synced ", when(expense.spend_money.synced_at))] : null),
     errorBlock(expense),
+    suggestionsBlock(app, expense),
     editForm(app, expense),
     receiptsBlock(app, expense, receipts),
     selectable(expense) ? h("div", { className: "actions" },
       h("button", { type: "button", className: "primary", disabled: state.job && state.job.status === "RUNNING",
         onclick: () => startSync(app, [expense.transaction_id]) }, "Sync expense")) : null,
     bankControls(app, expense));
+}
+
+// The values the payee's rule or history filled in: accept them all (they become the expense's own), or keep the
+// suggested ones for every expense of the payee as a rule.
+function suggestionsBlock(app, expense) {
+  const sources = (expense.sources || []);
+  if (!sources.length) return null;
+  const state = app.expenses;
+  const names = { xero_account: "Xero account", tax_rate: "Tax rate", tracking: "Tracking" };
+  const error = h("div", { className: "form-error" });
+  const suggested = sources.filter((s) => ["rule", "history"].includes(s.source));
+  const refresh = async (message) => {
+    state.detail.expense = await api("GET", `/v1/expenses/${encodeURIComponent(expense.transaction_id)}`);
+    app.flash(h("div", { className: "notice ok", role: "status" }, h("p", { className: "message" }, message)));
+    await loadPage(app);
+  };
+  const accept = async () => {
+    try {
+      await api("POST", `/v1/expenses/${encodeURIComponent(expense.transaction_id)}/accept-suggestions`);
+      await refresh(`Suggestions accepted for ${expense.payee || "the expense"}.`);
+    } catch (failure) {
+      if (!(failure instanceof ApiError)) throw failure;
+      replace(error, problemBox(failure.problem, { title: "Not accepted" }));
+    }
+  };
+  const saveRule = async () => {
+    const rule = { payee: expense.payee };
+    if (expense.xero_account) rule.xero_account_id = expense.xero_account.account_id;
+    if (expense.tax_rate) rule.tax_type = expense.tax_rate.tax_type;
+    if ((expense.tracking || []).length) {
+      rule.tracking = expense.tracking.map((t) => ({ tracking_category_id: t.tracking_category_id,
+        tracking_option_id: t.tracking_option_id }));
+    }
+    try {
+      await api("POST", "/v1/expenses/payee-rules", rule);
+      await refresh(`Saved as the rule for ${expense.payee}: its expenses will get these values.`);
+    } catch (failure) {
+      if (!(failure instanceof ApiError)) throw failure;
+      replace(error, problemBox(failure.problem, { title: "Rule not saved" }));
+    }
+  };
+  const ruled = sources.some((s) => s.source === "rule");
+  return h("section", { className: "suggestions", id: "value-sources", "aria-labelledby": "sources-title" },
+    h("h3", { id: "sources-title" }, "Where the values come from"),
+    h("ul", {}, sources.map((s) => h("li", { dataset: { field: s.field, source: s.source } },
+      h("strong", {}, names[s.field]), `: ${s.explanation}`))),
+    editable(expense) && (suggested.length || (expense.payee && !ruled)) ? h("div", { className: "actions" },
+      expense.has_suggestions ? h("button", { type: "button", onclick: accept }, "Accept suggestions") : null,
+      expense.payee && !ruled && expense.xero_account ? h("button", { type: "button", onclick: saveRule },
+        `Save as rule for ${expense.payee}`) : null) : null,
+    error);
 }
 
 function errorBlock(expense) {
@@ -547,12 +609,12 @@ function editForm(app, expense) {
   const chosenTax = expense.tax_rate && expense.tax_rate.source === "expense" ? expense.tax_rate.tax_type : "";
   const tracking = Object.fromEntries((expense.tracking || []).map(
     (t) => [t.tracking_category_id, t.tracking_option_id]));
-  const mapped = expense.xero_account && expense.xero_account.source === "mapping"
+  const mapped = expense.xero_account && expense.xero_account.source !== "expense"
     ? ` (${accountLabel(expense.xero_account)})` : "";
   const error = h("div", { className: "form-error" });
   const form = h("form", { id: "edit-form", "aria-label": "Edit expense" },
     h("label", {}, "Xero account", h("select", { name: "xero_account_id" },
-      h("option", { value: "" }, `From the category's mapping${mapped}`),
+      h("option", { value: "" }, `Suggested or mapped${mapped}`),
       reference.accounts.map((a) => h("option", { value: a.account_id, selected: a.account_id === chosenAccount },
         accountLabel(a))))),
     h("label", {}, "Tax rate", h("select", { name: "tax_type" },
