@@ -94,6 +94,8 @@ class LambdaRuntime:
         self.template = template
         self._handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}
         self._lock = threading.Lock()
+        # One HTTP request at a time per function: see ``invoke``.
+        self._http_locks: dict[str, threading.Lock] = collections.defaultdict(threading.Lock)
         self.invocations: collections.deque[Invocation] = collections.deque(maxlen=KEEP_INVOCATIONS)
         self._warm: set[str] = set()  # functions invoked once already: their next invocation is warm
         self.listeners: list[Callable[[Invocation], None]] = []
@@ -166,6 +168,22 @@ class LambdaRuntime:
             keys["service"] = service
         return keys
 
+    @contextmanager
+    def _one_request_at_a_time(self, function: str, event: dict[str, Any]) -> Iterator[None]:
+        """An HTTP request waits for the function's previous one to finish.
+
+        In Lambda an execution environment serves one invocation at a time, and concurrent requests get
+        environments of their own, each with its own copy of the handler module. Here every invocation of a
+        function shares one module, and Powertools' resolver keeps the request it is resolving on itself (the
+        event, the route whose response model validates the answer): two requests at once would read each
+        other's. Queue and schedule invocations keep their per-invocation state in locals and still run
+        several at once, as the soak and the concurrency tests need."""
+        if not isinstance(event.get("requestContext"), dict) or "http" not in event["requestContext"]:
+            yield
+            return
+        with self._http_locks[function]:
+            yield
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Invoke synchronously; an exception from the handler propagates, as Lambda reports it."""
         handler = self.handler(function)
@@ -175,7 +193,7 @@ class LambdaRuntime:
         context = self.context(spec)
         keys = _invocation_log_keys.set(self._log_keys(spec, context))
         try:
-            with acting_as(function):
+            with acting_as(function), self._one_request_at_a_time(function, event):
                 record.result = handler(event, context)
             return record.result
         except BaseException as exc:

@@ -86,3 +86,35 @@ def test_each_function_has_its_own_cold_start_and_the_templates_service_name(lin
                for line in lines if line.get("message") == "working"]
     service = BODY["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
     assert written == [(FIRST, True, service), (FIRST, False, service), (SECOND, True, service)]
+
+
+def test_http_requests_to_one_function_run_one_at_a_time_while_queue_batches_overlap() -> None:
+    """Powertools' resolver keeps the request it resolves on itself: locally, where every invocation of a function
+    shares one handler module, two requests at once would validate each other's answers (a Lambda execution
+    environment serves one invocation at a time)."""
+    runtime = LambdaRuntime(TEMPLATE)
+    running: list[int] = [0]
+    most: dict[str, int] = {"http": 0, "sqs": 0}
+    guard = threading.Lock()
+    all_batches_in = threading.Barrier(4, timeout=10)
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        with guard:
+            running[0] += 1
+            most[event["kind"]] = max(most[event["kind"]], running[0])
+        if event["kind"] == "sqs":
+            all_batches_in.wait()  # the four batches run at once, or this times out
+        else:
+            threading.Event().wait(0.05)  # time for a second request to overlap, were it let in
+        with guard:
+            running[0] -= 1
+
+    runtime.override(FIRST, handler)
+    http = {"kind": "http", "requestContext": {"http": {"method": "GET", "path": "/v1/connection"}}}
+    for event in (http, {"kind": "sqs", "Records": []}):
+        threads = [threading.Thread(target=runtime.invoke, args=(FIRST, event)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert most == {"http": 1, "sqs": 4}
