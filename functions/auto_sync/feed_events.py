@@ -13,6 +13,9 @@ import json
 from collections import Counter
 from typing import Any
 
+# Before anything loads pydantic: Powertools' batch utility builds its parser's event models (two dozen pydantic
+# models this function never uses) when it finds pydantic loaded (docs/architecture.md, "Cold start").
+import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
