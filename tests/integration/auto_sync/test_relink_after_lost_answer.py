@@ -121,3 +121,43 @@ def test_a_relink_after_a_lost_answer_puts_every_line_in_xero_once(
     assert signed_balance(statements[-1]["endBalance"]) == ledger[-1].running_balance
     feed = auto_sync.feeds.get(BUSINESS, account.account_id)
     assert isinstance(feed, FeedRecord) and feed.cursor == 5 and feed.unconfirmed_statements == []
+
+
+def test_a_relink_after_the_first_statements_answer_was_lost_sends_nothing_twice(
+        auto_sync: AutoSync, xero: XeroEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an account linked today (history from today), whose first statement Xero accepted and delivered
+    # while the worker died before recording the answer: the cursor is still 0
+    tenant = xero.seed_organisation("Harbour Trading Ltd", base_currency="HKD")
+    auto_sync.connect(BUSINESS, tenant)
+    account = auto_sync.account(BUSINESS)
+    bank = next(a["AccountID"] for a in xero.accounts(tenant)
+                if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == "HKD")
+    path = f"/v1/bank-accounts/{account.account_id}/feed"
+    assert _put(auto_sync, "PUT", path, {"xero_account_id": bank}).status == 200
+    xero.advance_clock(5)
+    xero.settle_pending()
+    for _ in range(2):
+        auto_sync.post_days_ago(account.account_id, 0)
+    crashes = _crash_after_xero_accepts(monkeypatch)
+    auto_sync.fire()
+    assert auto_sync.worker.poll_once() is not None and crashes["left"] == 0
+    first = auto_sync.feeds.get(BUSINESS, account.account_id)
+    assert first is not None and first.cursor == 0 and len(first.unconfirmed_statements) == 1
+    xero.advance_clock(60)
+    xero.settle_pending()
+    # When the user unlinks and links the account again to the same Xero bank account, and the feed syncs
+    assert _put(auto_sync, "DELETE", path).status == 200
+    xero.advance_clock(7 * 60)
+    xero.settle_pending()
+    assert _put(auto_sync, "PUT", path, {"xero_account_id": bank}).status == 200
+    xero.advance_clock(5)
+    xero.settle_pending()
+    auto_sync.post_days_ago(account.account_id, 0)
+    _sync(auto_sync, xero)
+    # Then each line is in the Xero bank account once, the statements continuing one another
+    ledger = auto_sync.ledger_lines(first)
+    statements = [s for s in xero.statements(tenant) if s["status"] == "DELIVERED"]
+    assert [line["transactionId"] for s in statements for line in s["statementLines"]] == \
+        [t.transaction_id for t in ledger]
+    for before, after in itertools.pairwise(statements):
+        assert signed_balance(after["startBalance"]) == signed_balance(before["endBalance"])

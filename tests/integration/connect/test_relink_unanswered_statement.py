@@ -59,7 +59,8 @@ def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroE
             statement_lines=lines)], key="lost-answer")
         xero.advance_clock(60)
         xero.settle_pending()
-    feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
+    # (the worker's state after a lost answer: the cursor stays before the entry written ahead)
+    feeds.save(feed.model_copy(update={"cursor": 5, "cursor_balance": Decimal("500.00"),
                                        "unconfirmed_statements": [entry]}))
     # When the account is unlinked before the next run, and linked again to the same Xero account
     _unlink_and_link_again(fiona, xero, path, bank)
@@ -68,3 +69,32 @@ def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroE
     assert relinked is not None and relinked.unconfirmed_statements == []
     expected = (10, Decimal("450.00")) if xero_has_it else (5, Decimal("500.00"))
     assert (relinked.cursor, relinked.cursor_balance) == expected
+
+
+def test_a_relink_waits_when_xero_cannot_say_whether_it_has_a_statement(api: Api, xero: XeroEmulator,
+                                                                        ledger: LedgerEmulator) -> None:
+    business_id, accounts = _business(ledger, "HKD")
+    fiona, tenant = _connected(api, xero, business_id)
+    bank = _xero_bank_account(xero, tenant, "HKD")
+    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    feeds = get_connect().linking.feeds
+    feed = feeds.get(business_id, accounts["HKD"])
+    assert feed is not None
+    # Given lines 6-10 went in a statement Xero accepted (its id recorded), not yet seen delivered
+    day = datetime.now(UTC) - timedelta(days=2)
+    entry = _unanswered(6, 10, Decimal("500.00"), Decimal("450.00"), day).model_copy(
+        update={"statement_id": "6f1c1b7e-0000-4000-8000-00000000000a"})
+    feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
+                                       "unconfirmed_statements": [entry]}))
+    assert fiona.call("DELETE", path).status == 200
+    xero.advance_clock(7 * 60)
+    xero.settle_pending()
+    # When Xero fails every time the relink asks about that statement
+    xero.add_fault("error", path="*/Statements/*", method="GET", status=500, times=20)
+    refused = fiona.call("PUT", path, {"xero_account_id": bank})
+    # Then the link is refused for now, rather than send lines 6-10 again, and the old link is left as it was
+    assert refused.status == 503, refused.body
+    assert refused.json()["error"]["action"] == "Link the account again in a few minutes."
+    unlinked = feeds.get(business_id, accounts["HKD"])
+    assert unlinked is not None and unlinked.status == "UNLINKED" and unlinked.unconfirmed_statements == [entry]
