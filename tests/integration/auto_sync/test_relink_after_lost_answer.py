@@ -32,6 +32,23 @@ def _put(auto_sync: AutoSync, method: str, path: str, body: Any = None) -> Any:
                                     body=json.dumps(body) if body is not None else b"")
 
 
+def _linked(auto_sync: AutoSync, xero: XeroEmulator, body: dict[str, str]) -> tuple[str, str, str, str]:
+    """A new organisation, the business connected to it, a new HKD account linked (over HTTP, with ``body``
+    besides the Xero bank account) to the organisation's HKD bank account, the link active; its tenant, ledger
+    account id, Xero bank account id and link path."""
+    tenant = xero.seed_organisation("Harbour Trading Ltd", base_currency="HKD")
+    auto_sync.connect(BUSINESS, tenant)
+    account_id = auto_sync.account(BUSINESS).account_id
+    bank = next(a["AccountID"] for a in xero.accounts(tenant)
+                if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == "HKD")
+    path = f"/v1/bank-accounts/{account_id}/feed"
+    linked = _put(auto_sync, "PUT", path, {"xero_account_id": bank, **body})
+    assert linked.status == 200, linked.body
+    xero.advance_clock(5)
+    xero.settle_pending()
+    return tenant, account_id, bank, path
+
+
 def _sync(auto_sync: AutoSync, xero: XeroEmulator) -> None:
     """The 3-hour run, then Xero processes what it was sent, then a run that reads the statuses back."""
     auto_sync.fire()
@@ -61,32 +78,23 @@ def _crash_after_xero_accepts(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]
 def test_a_relink_after_a_lost_answer_puts_every_line_in_xero_once(
         auto_sync: AutoSync, xero: XeroEmulator, monkeypatch: pytest.MonkeyPatch, xero_processed: str) -> None:
     # Given an HKD account linked to the organisation's HKD bank account, its first lines delivered
-    tenant = xero.seed_organisation("Harbour Trading Ltd", base_currency="HKD")
-    auto_sync.connect(BUSINESS, tenant)
-    account = auto_sync.account(BUSINESS)
-    bank = next(a["AccountID"] for a in xero.accounts(tenant)
-                if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == "HKD")
-    path = f"/v1/bank-accounts/{account.account_id}/feed"
     since = (datetime.now(UTC) - timedelta(days=3)).date()
-    linked = _put(auto_sync, "PUT", path, {"xero_account_id": bank, "backfill_from": since.isoformat()})
-    assert linked.status == 200, linked.body
-    xero.advance_clock(5)
-    xero.settle_pending()
+    tenant, account_id, bank, path = _linked(auto_sync, xero, {"backfill_from": since.isoformat()})
     for _ in range(3):
-        auto_sync.post_days_ago(account.account_id, 2)
+        auto_sync.post_days_ago(account_id, 2)
     _sync(auto_sync, xero)
-    old = auto_sync.feeds.get(BUSINESS, account.account_id)
+    old = auto_sync.feeds.get(BUSINESS, account_id)
     assert old is not None and old.cursor == 3 and old.unconfirmed_statements == []
     # And two more lines, whose statement Xero accepted but the worker died before recording its answer
     for _ in range(2):
-        auto_sync.post_days_ago(account.account_id, 1)
+        auto_sync.post_days_ago(account_id, 1)
     if xero_processed == "after the relink":
         monkeypatch.setattr(xero.config, "statement_delay_s", 3600.0)  # Xero is slow today
     crashes = _crash_after_xero_accepts(monkeypatch)
     auto_sync.fire(datetime.now(UTC) + timedelta(hours=6))
     assert auto_sync.worker.poll_once() is not None
     assert crashes["left"] == 0
-    left = auto_sync.feeds.get(BUSINESS, account.account_id)
+    left = auto_sync.feeds.get(BUSINESS, account_id)
     assert left is not None and left.cursor == 3
     assert [(e.statement_id, e.first_sequence, e.last_sequence) for e in left.unconfirmed_statements] == [(None, 4, 5)]
     if xero_processed == "before the unlink":  # Xero delivered it on the old feed connection
@@ -119,7 +127,7 @@ def test_a_relink_after_a_lost_answer_puts_every_line_in_xero_once(
     for before, after in itertools.pairwise(statements):
         assert signed_balance(after["startBalance"]) == signed_balance(before["endBalance"])
     assert signed_balance(statements[-1]["endBalance"]) == ledger[-1].running_balance
-    feed = auto_sync.feeds.get(BUSINESS, account.account_id)
+    feed = auto_sync.feeds.get(BUSINESS, account_id)
     assert isinstance(feed, FeedRecord) and feed.cursor == 5 and feed.unconfirmed_statements == []
 
 
@@ -127,21 +135,13 @@ def test_a_relink_after_the_first_statements_answer_was_lost_sends_nothing_twice
         auto_sync: AutoSync, xero: XeroEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an account linked today (history from today), whose first statement Xero accepted and delivered
     # while the worker died before recording the answer: the cursor is still 0
-    tenant = xero.seed_organisation("Harbour Trading Ltd", base_currency="HKD")
-    auto_sync.connect(BUSINESS, tenant)
-    account = auto_sync.account(BUSINESS)
-    bank = next(a["AccountID"] for a in xero.accounts(tenant)
-                if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == "HKD")
-    path = f"/v1/bank-accounts/{account.account_id}/feed"
-    assert _put(auto_sync, "PUT", path, {"xero_account_id": bank}).status == 200
-    xero.advance_clock(5)
-    xero.settle_pending()
+    tenant, account_id, bank, path = _linked(auto_sync, xero, {})
     for _ in range(2):
-        auto_sync.post_days_ago(account.account_id, 0)
+        auto_sync.post_days_ago(account_id, 0)
     crashes = _crash_after_xero_accepts(monkeypatch)
     auto_sync.fire()
     assert auto_sync.worker.poll_once() is not None and crashes["left"] == 0
-    first = auto_sync.feeds.get(BUSINESS, account.account_id)
+    first = auto_sync.feeds.get(BUSINESS, account_id)
     assert first is not None and first.cursor == 0 and len(first.unconfirmed_statements) == 1
     xero.advance_clock(60)
     xero.settle_pending()
@@ -152,7 +152,7 @@ def test_a_relink_after_the_first_statements_answer_was_lost_sends_nothing_twice
     assert _put(auto_sync, "PUT", path, {"xero_account_id": bank}).status == 200
     xero.advance_clock(5)
     xero.settle_pending()
-    auto_sync.post_days_ago(account.account_id, 0)
+    auto_sync.post_days_ago(account_id, 0)
     _sync(auto_sync, xero)
     # Then each line is in the Xero bank account once, the statements continuing one another
     ledger = auto_sync.ledger_lines(first)
