@@ -152,7 +152,10 @@ class FeedLinking:
         if body.new_account is not None:
             self.cache.forget(xero_bank_accounts_key(record.tenant_id))  # Xero creates the bank account now
         xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
-        keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id and existing.cursor > 0
+        # An earlier link that has sent anything (its cursor moved, or its first statement went and Xero's answer
+        # was never recorded) continues where Xero has its lines (docs/auto-sync.md, "Relinking").
+        keep_cursor = (existing is not None and existing.xero_account_id == xero_account_id
+                       and (existing.cursor > 0 or bool(existing.unconfirmed_statements))
                        and body.backfill_from is None)
         cursor, cursor_balance = self._delivered_through(session, existing) if keep_cursor and existing else (0, None)
         saved = self._replace_feed(existing, FeedRecord(
@@ -194,25 +197,39 @@ class FeedLinking:
 
     @staticmethod
     def _delivered_through(session: ConnectSession, previous: FeedRecord) -> tuple[int, Decimal | None]:
-        """Where the previous feed's lines are surely in Xero: its cursor, or the start of the first statement
-        Xero had not delivered when the feed was removed (those lines go again, to the new feed)."""
+        """Where the previous feed's lines are surely in Xero: after its last statement Xero delivered, or at the
+        start of the first one Xero refused or does not have (those lines go again, to the new feed connection).
+
+        Entries without a statement id sit above the cursor (written ahead, Xero's answer never recorded): one
+        Xero delivered moves the new cursor past it. A statement Xero is still processing, or one Xero cannot be
+        asked about now, refuses the link for now: sending its lines again could put them in twice
+        (docs/auto-sync.md, "Relinking over statements Xero has not confirmed")."""
+        through = (previous.cursor, previous.cursor_balance)
         for entry in previous.unconfirmed_statements:
             try:
                 statement = (session.statement(entry.statement_id) if entry.statement_id
                              else _left_in_xero(session, previous, entry))
             except XeroRateLimited:
                 raise  # the user tries again in a moment; nothing is stored yet
+            except XeroNotFound:
+                statement = None  # unknown to Xero: its lines go again
             except XeroError as error:
-                if not entry.statement_id:
-                    # Whether Xero has it cannot be known now: sending it again could put its lines in twice.
-                    raise UpstreamUnavailable("Xero could not be asked what the previous link delivered.",
-                                              action="Link the account again in a few minutes.") from error
-                statement = None  # unknown to Xero now: its lines go again
+                raise UpstreamUnavailable("Xero could not be asked what the previous link delivered.",
+                                          action="Link the account again in a few minutes.") from error
+            if statement is not None and not statement.delivered and statement.status != "REJECTED":
+                logger.info("relink waits for a statement Xero is still processing", extra={
+                    "account_id": previous.account_id, "statement_id": statement.id,
+                    "from_sequence": entry.first_sequence})
+                raise UpstreamUnavailable("Xero is still processing transactions the previous link sent.",
+                                          action="Link the account again in a few minutes.",
+                                          code="statement_still_processing")
             if statement is None or not statement.delivered:
                 logger.info("relink resends what the previous feed had not delivered", extra={
                     "account_id": previous.account_id, "from_sequence": entry.first_sequence})
                 return entry.first_sequence - 1, entry.start_balance
-        return previous.cursor, previous.cursor_balance
+            if entry.last_sequence > through[0]:
+                through = (entry.last_sequence, entry.end_balance)
+        return through
 
     def _business_account(self, business_id: str, account_id: str) -> LedgerAccount:
         account = next((a for a in self.ledger.accounts(business_id) if a.account_id == account_id), None)
@@ -327,14 +344,14 @@ def _feed_refusal(result: FeedConnection, record: XeroConnectionRecord, currency
 
 def _left_in_xero(session: ConnectSession, previous: FeedRecord, entry: SentStatement) -> Statement | None:
     """The statement a request whose answer was never recorded left in Xero for the previous feed, if Xero has
-    it (docs/soak.md, "Findings"): the same feed connection, dates, balances and number of lines."""
+    it (docs/soak.md, "Findings"): the same feed connection, dates and balances. Xero may hold several (one
+    refused, then the same sent again): a delivered one wins, then one still being processed."""
     wanted = (previous.feed_connection_id or "").lower()
-    for statement in session.statements():
-        if ((statement.feed_connection_id or "").lower() == wanted and statement.start_date == entry.start_date
-                and statement.end_date == entry.end_date and _signed(statement.start_balance) == entry.start_balance
-                and _signed(statement.end_balance) == entry.end_balance):
-            return statement
-    return None
+    found = [statement for statement in session.statements()
+             if (statement.feed_connection_id or "").lower() == wanted and statement.start_date == entry.start_date
+             and statement.end_date == entry.end_date and _signed(statement.start_balance) == entry.start_balance
+             and _signed(statement.end_balance) == entry.end_balance]
+    return min(found, key=lambda s: 0 if s.delivered else 2 if s.status == "REJECTED" else 1, default=None)
 
 
 def _signed(balance: Balance | None) -> Decimal | None:
