@@ -293,10 +293,20 @@ class XeroEmulator:
     def delete_bank_account(self, tenant_id: str, account_id: str) -> int:
         """The user deletes a bank account in Xero's chart of accounts (the help centre's way of removing the
         bank from Xero): the account leaves the chart and its bank feed connections go with it (GET answers
-        404 for them). Returns how many feed connections went."""
+        404 for them). Returns how many feed connections went.
+
+        Xero deletes only an account nothing uses; one with transactions on it is archived instead (it stays in
+        the chart, and the transactions keep naming it), so the emulator archives an account a Spend Money
+        names, and deletes the others."""
         with self.state.lock:
             organisation = self._organisation(tenant_id)
-            current = organisation.accounts.pop(account_id.lower())
+            wanted = account_id.lower()
+            if any(t.bank_account_id == wanted for t in organisation.bank_transactions.values()):
+                current = organisation.accounts[wanted]
+                current.status = "ARCHIVED"
+                current.updated = utc(self.clock.time())
+            else:
+                current = organisation.accounts.pop(wanted)
             removed = 0
             for connection in organisation.feed_connections.values():
                 if connection.account_id == current.account_id and connection.status != "DELETED":

@@ -131,6 +131,23 @@ def test_given_an_archived_bank_account_when_put_then_account_must_be_valid(
     assert messages(put(xero, spend_money(bank_account_id))) == ["Account must be valid."]
 
 
+def test_given_a_bank_account_in_use_when_deleted_in_the_chart_then_archived_and_its_spend_money_still_listed(
+    emu: XeroEmulator, xero: XeroHarness, tenant: str, bank_account_id: str
+) -> None:
+    """Xero deletes only an account nothing uses: one a Spend Money names is archived, and the Spend Money keeps
+    naming it (a list filtered on it answers, it does not fail)."""
+    created = created_id(xero, spend_money(bank_account_id))
+    emu.delete_bank_account(tenant, bank_account_id)
+    account = next(a for a in emu.accounts(tenant) if a["AccountID"] == bank_account_id)
+    assert account["Status"] == "ARCHIVED"
+    listed = xero.accounting(
+        "GET", "BankTransactions", params={"where": f'BankAccount.AccountID==Guid("{bank_account_id}")'}
+    )
+    assert listed.status_code == 200, listed.text
+    assert [t["BankTransactionID"] for t in listed.json()["BankTransactions"]] == [created]
+    assert messages(put(xero, spend_money(bank_account_id))) == ["Account must be valid."]
+
+
 def test_given_a_line_account_without_enable_payments_then_xero_accepts_it_unless_the_org_demands_it(
     emu: XeroEmulator, base_url: str, xero: XeroHarness, bank_account_id: str
 ) -> None:
