@@ -544,7 +544,13 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
     lines, statements, spend, accounts_of, live = [], [], [], {}, {}
     for organisation in world.organisations:
         tenant = organisation.tenant_id
-        live[tenant] = {a["AccountID"] for a in xero.accounts(tenant) if a["Type"] == "BANK"}
+        # A bank account the world deleted in Xero's chart is archived when transactions name it (as Xero does):
+        # its lines are gone from the business's point of view, and the relinked account must hold them.
+        live[tenant] = {
+            a["AccountID"]
+            for a in xero.accounts(tenant)
+            if a["Type"] == "BANK" and a.get("Status", "ACTIVE") == "ACTIVE"
+        }
         for connection in xero.feed_connections(tenant):
             accounts_of[connection["id"]] = connection.get("accountId") or ""
             lines += [Line(tenant, connection["id"], str(line.get("transactionId")))
