@@ -242,7 +242,12 @@ def install(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
-        message, fields = _describe_validation(list(exc.errors()))
+        errors = list(exc.errors())
+        if errors and all(next(iter(error.get("loc") or ("",))) == "response" for error in errors):
+            # Powertools reports an answer that fails its own response model with the request's error class:
+            # that is the product's fault, never the caller's.
+            return _unexpected(exc)
+        message, fields = _describe_validation(errors)
         body = {"error": {"code": "invalid_request", "message": message,
                           "action": "Correct the fields named and send the request again.", "details": fields}}
         return _json(app, 400, body)
