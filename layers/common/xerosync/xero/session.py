@@ -305,15 +305,18 @@ class XeroSession:
         return FeedConnection.model_validate(body)
 
     def feed_connections(self) -> list[FeedConnection]:
-        found: list[FeedConnection] = []
+        return [FeedConnection.model_validate(i) for i in self._bank_feed_pages("/FeedConnections")]
+
+    def _bank_feed_pages(self, path: str, **call: Any) -> Iterator[dict[str, Any]]:
+        """The items of a Bank Feeds list, page by page (100 a page) until the last page Xero names."""
         page = 1
         while True:
-            body = self.call("GET", "/FeedConnections", api=BANK_FEEDS, params={"page": page, "pageSize": 100}).body
+            body = self.call("GET", path, api=BANK_FEEDS, params={"page": page, "pageSize": 100}, **call).body
             items = body.get("items", []) if isinstance(body, dict) else []
-            found.extend(FeedConnection.model_validate(i) for i in items)
+            yield from items
             pagination = body.get("pagination") or {} if isinstance(body, dict) else {}
             if not items or page >= int(pagination.get("pageCount") or 1):
-                return found
+                return
             page += 1
 
     def delete_feed_connections(self, feed_connection_ids: Sequence[str]) -> list[FeedConnection]:
@@ -350,16 +353,7 @@ class XeroSession:
     def statements(self) -> Iterator[Statement]:
         """The organisation's statements, every feed's, page by page (a relink looks for one whose answer was
         never recorded)."""
-        page = 1
-        while True:
-            body = self.call("GET", "/Statements", api=BANK_FEEDS, purpose=FEEDS,
-                             params={"page": page, "pageSize": 100}).body
-            items = body.get("items", []) if isinstance(body, dict) else []
-            yield from (_statement_result(i) for i in items)
-            pagination = body.get("pagination") or {} if isinstance(body, dict) else {}
-            if not items or page >= int(pagination.get("pageCount") or 1):
-                return
-            page += 1
+        return (_statement_result(i) for i in self._bank_feed_pages("/Statements", purpose=FEEDS))
 
 
 def in_order_of(items: Sequence[BankTransaction], results: list[BankTransaction],
