@@ -33,6 +33,7 @@ from xerosync.expenses.suggestions import (
 )
 from xerosync.store.conditions import update_if
 from xerosync.store.keys import business_pk, expense_list_gsi
+from xerosync.store.queries import query_items
 
 PAYEE_PREFIX = "PAYEE#"
 _ATTEMPTS = 8  # lost races in a row before a summary writer gives up (its message or request is retried)
@@ -78,13 +79,8 @@ class PayeeStore:
         kwargs: dict[str, Any] = {
             "KeyConditionExpression": Key("pk").eq(business_pk(business_id)) & Key("sk").begins_with(PAYEE_PREFIX),
             "FilterExpression": Attr("rule").exists(), "ConsistentRead": True}
-        found: list[PayeeSummary] = []
-        while True:
-            page = self.table.query(**kwargs)
-            found.extend(_summary(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return sorted(found, key=lambda s: (s.payee.casefold(), s.payee_key))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = [_summary(item) for item in query_items(self.table, **kwargs)]
+        return sorted(found, key=lambda s: (s.payee.casefold(), s.payee_key))
 
     def save(self, summary: PayeeSummary) -> PayeeSummary | None:
         """Write the summary if nobody changed it since ``summary.version`` was read; None when somebody did."""
@@ -235,12 +231,7 @@ class Suggestions:
                                       "FilterExpression": Attr("payee_key").is_in(keys)
                                       & Attr("status").is_in([ExpenseStatus.PENDING.value,
                                                               ExpenseStatus.SYNC_ERROR.value])}
-            while True:
-                page = self.expenses.table.query(**kwargs)
-                pending.extend(record_of(item) for item in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            pending.extend(record_of(item) for item in query_items(self.expenses.table, **kwargs))
         work = [(r, latest[normalise_payee(r.payment.payee)]) for r in pending
                 if normalise_payee(r.payment.payee) in latest]
         return sum(1 for r in in_parallel(lambda pair: self._refresh_one(*pair), work) if r is not None)
