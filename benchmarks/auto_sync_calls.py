@@ -39,9 +39,9 @@ def main() -> None:
     from xerosync.settings import get_settings
     from xerosync.store.connections import ConnectionStore
     from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
+    from xerosync.xero.bank_feeds import FeedConnection
     from xerosync.xero.client import build_xero_client
     from xerosync.xero.governor import Limits
-    from xerosync.xero.models import FeedConnection
     from xerosync.xero.session import idempotency_key
 
     rng = random.Random(7)

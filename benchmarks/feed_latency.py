@@ -104,9 +104,9 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     from xerosync.store.connections import ConnectionStore
     from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
     from xerosync.store.parked import ParkedWorkStore
+    from xerosync.xero.bank_feeds import FeedConnection
     from xerosync.xero.client import build_xero_client
     from xerosync.xero.governor import Limits
-    from xerosync.xero.models import FeedConnection
     from xerosync.xero.session import idempotency_key
 
     run = Run(window_minutes)

@@ -19,6 +19,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync.expenses.ledger_events import DETAIL_TYPES, LEDGER_SOURCE, TransactionEvent
 from xerosync.expenses.wiring import get_ledger_event_consumer
+
+# Every event reads its transaction from the ledger: the client loads with the handler (docs/architecture.md,
+# "Cold start").
+from xerosync.ledger import client  # noqa: F401
 from xerosync.observability import instrument, logger
 from xerosync.queue import consume
 

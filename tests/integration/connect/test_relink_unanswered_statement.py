@@ -26,8 +26,8 @@ from tests.integration.connect.test_linking import (
 from xerosync.connect.ports import Feeds
 from xerosync.connect.wiring import get_connect
 from xerosync.store.feeds import FeedRecord, SentStatement
+from xerosync.xero.bank_feeds import Balance, Statement, StatementLine
 from xerosync.xero.client import get_xero_client
-from xerosync.xero.models import Balance, Statement, StatementLine
 
 
 def _unanswered(first: int, last: int, start: Decimal, end: Decimal, day: datetime) -> SentStatement:

@@ -11,19 +11,10 @@ import pytest
 from local.xero_emulator import XeroEmulator
 from tests.integration.xero_client.conftest import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
+from xerosync.xero.bank_feeds import Balance, CreditDebit, FeedConnection, Statement, StatementLine
 from xerosync.xero.client import XeroClient
 from xerosync.xero.errors import ReconnectRequired, XeroNotFound, XeroTooLarge
-from xerosync.xero.models import (
-    AccountRef,
-    Balance,
-    BankTransaction,
-    Contact,
-    CreditDebit,
-    FeedConnection,
-    LineItem,
-    Statement,
-    StatementLine,
-)
+from xerosync.xero.models import AccountRef, BankTransaction, Contact, LineItem
 from xerosync.xero.session import XeroSession, idempotency_key
 
 

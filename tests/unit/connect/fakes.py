@@ -9,8 +9,9 @@ from tests.unit.feeds.fakes import FakeFeeds
 from xerosync.connect.cleanup import CleanupJob
 from xerosync.store.connections import ConnectionStatus, StaleConnection, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStore
+from xerosync.xero.bank_feeds import FeedConnection
 from xerosync.xero.errors import XeroError
-from xerosync.xero.models import FeedConnection, TokenSet, XeroConnection
+from xerosync.xero.models import TokenSet, XeroConnection
 from xerosync.xero.tokens import StoredTokens
 
 

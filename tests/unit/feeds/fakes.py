@@ -12,8 +12,8 @@ from typing import Any
 
 from xerosync.ledger.models import Counterparty, Direction, LedgerTransaction
 from xerosync.store.feeds import FeedRecord, FeedStatus, StaleFeed
+from xerosync.xero.bank_feeds import FeedConnection, Problem, Statement
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroNotFound, XeroRateLimited
-from xerosync.xero.models import FeedConnection, Problem, Statement
 
 GENERATION = "gen-1"
 

@@ -20,8 +20,8 @@ from tests.unit.feeds.fakes import (
 from xerosync.feeds.messages import FeedRef, FeedSyncRequest
 from xerosync.feeds.worker import FeedSyncWorker, SyncReport, XeroAnswerMismatch
 from xerosync.store.feeds import FeedStatus
+from xerosync.xero.bank_feeds import Problem
 from xerosync.xero.errors import XeroRateLimited, XeroServerError, XeroTooLarge
-from xerosync.xero.models import Problem
 
 
 class World:

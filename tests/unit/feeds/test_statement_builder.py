@@ -16,7 +16,7 @@ from xerosync.feeds.statements import (
     pack_requests,
     signed,
 )
-from xerosync.xero.models import CreditDebit
+from xerosync.xero.bank_feeds import CreditDebit
 
 TODAY = date(2026, 11, 20)
 

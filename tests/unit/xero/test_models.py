@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from xerosync.xero.models import AccountRef, BankTransaction, LineItem, Organisation, Statement, money_json
+from xerosync.xero.bank_feeds import Statement
+from xerosync.xero.models import AccountRef, BankTransaction, LineItem, Organisation, money_json
 from xerosync.xero.session import idempotency_key
 
 

@@ -14,7 +14,6 @@ from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import Clock, process_clock
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
-from xerosync.expenses.wiring import feature_gate
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
@@ -43,6 +42,7 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
     from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
+    from xerosync.expenses.wiring import feature_gate
 
     table = aws.table(settings.main_table_name)
     gate = feature_gate(table, ledger, clock or process_clock())

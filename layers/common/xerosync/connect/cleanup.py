@@ -29,8 +29,9 @@ from xerosync.clock import Clock
 from xerosync.model import Model
 from xerosync.observability import logger, metrics
 from xerosync.store.feeds import FeedRecord
+from xerosync.xero.bank_feeds import FeedConnection
 from xerosync.xero.errors import ReconnectRequired, XeroForbidden, XeroInvalidGrant, XeroUnauthorised
-from xerosync.xero.models import FeedConnection, XeroConnection
+from xerosync.xero.models import XeroConnection
 from xerosync.xero.tokens import StoredTokens
 
 

@@ -36,9 +36,10 @@ from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, SentStatement, StaleFeed
 from xerosync.store.keys import xero_bank_accounts_key
 from xerosync.store.shared_cache import Cached
+from xerosync.xero.bank_feeds import Balance, FeedConnection, Statement
 from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, XeroError, XeroNotFound, XeroRateLimited
 from xerosync.xero.governor import INTERACTIVE
-from xerosync.xero.models import Account, Balance, FeedConnection, Statement
+from xerosync.xero.models import Account
 from xerosync.xero.session import idempotency_key
 
 # The help centre's wording for Xero's feed-already-connected-in-current-organisation, and its way out.

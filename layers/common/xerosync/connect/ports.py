@@ -15,8 +15,9 @@ from xerosync.connect.consents import Consent
 from xerosync.ledger.models import LedgerAccount
 from xerosync.store.connections import ConnectionStatus, Turn, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStatus
+from xerosync.xero.bank_feeds import FeedConnection, Statement
 from xerosync.xero.governor import GENERAL
-from xerosync.xero.models import Account, FeedConnection, Organisation, Statement, TokenSet, XeroConnection
+from xerosync.xero.models import Account, Organisation, TokenSet, XeroConnection
 
 
 class Connections(Protocol):

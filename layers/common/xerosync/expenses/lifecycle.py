@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xerosync.expenses.models import (
     AttachmentProblem,
@@ -28,7 +28,9 @@ from xerosync.expenses.models import (
     SpendMoneyLink,
     SyncError,
 )
-from xerosync.ledger.models import LedgerTransaction
+
+if TYPE_CHECKING:  # the ledger's events and the API read transactions; the workers only move statuses
+    from xerosync.ledger.models import LedgerTransaction
 
 RESYNC_ACTION = "Fix what the message describes, then sync the expense again."
 RECONNECT_ACTION = "Connect to Xero again from Accounting > Xero > Manage connection, then sync the expense again."

@@ -16,17 +16,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from boto3.dynamodb.conditions import Attr, ConditionBase, Key
 from botocore.exceptions import ClientError
 
 from xerosync.clock import Clock, process_clock
 from xerosync.errors import InvalidRequest, NotFound
-from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SpendMoneyBatch, SyncJob
 from xerosync.expenses.payees import normalise_payee
-from xerosync.expenses.reference_data import ReferenceData
 from xerosync.store.keys import (
     LAST_DELIVERIES_GSI_PK,
     expense_key,
@@ -39,6 +37,10 @@ from xerosync.store.keys import (
     sync_job_key,
 )
 from xerosync.store.shared_cache import SharedCache
+
+if TYPE_CHECKING:  # loaded by the functions that read them (the expenses API and worker), not by every store user
+    from xerosync.expenses.mapping import CategoryMappings
+    from xerosync.expenses.reference_data import ReferenceData
 
 _KEYS = ("pk", "sk", "gsi1pk", "gsi1sk")
 # Top-level copies for the lists' filters, and the normalised payee (its pending expenses get its suggestions).
@@ -318,6 +320,8 @@ class MappingStore:
         self.table = table
 
     def get(self, business_id: str) -> CategoryMappings:
+        from xerosync.expenses.mapping import CategoryMappings
+
         item = self.table.get_item(Key=expense_mappings_key(business_id), ConsistentRead=True).get("Item")
         return CategoryMappings.model_validate(_strip(item)) if item else CategoryMappings(business_id=business_id)
 
@@ -511,6 +515,8 @@ class ReferenceDataStore:
         self.cache = SharedCache(table, clock or process_clock())
 
     def get(self, tenant_id: str) -> ReferenceData | None:
+        from xerosync.expenses.reference_data import ReferenceData
+
         cached = self.cache.get(expense_reference_data_key(tenant_id))
         return ReferenceData.model_validate_json(cached.data) if cached else None
 
@@ -523,6 +529,8 @@ class ReferenceDataStore:
         the one there is when another refresh is slow."""
         cached = self.cache.refreshed(expense_reference_data_key(tenant_id), lambda: fetch().model_dump_json(),
                                       unless_since=unless_since)
+        from xerosync.expenses.reference_data import ReferenceData
+
         return ReferenceData.model_validate_json(cached.data) if cached else None
 
 

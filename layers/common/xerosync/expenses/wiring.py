@@ -14,10 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from xerosync import aws
 from xerosync.clock import Clock, process_clock
-from xerosync.expenses.access import FeatureGate
 from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
 from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncActivityStore, SyncJobStore
-from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.connections import ConnectionStore
@@ -26,12 +24,14 @@ from xerosync.xero import get_xero_client
 from xerosync.xero.governor import GENERAL
 
 if TYPE_CHECKING:
+    from xerosync.expenses.access import FeatureGate
     from xerosync.expenses.ledger_events import LedgerEventConsumer
     from xerosync.expenses.planner import SpendMoneyPlanner
     from xerosync.expenses.service import ExpenseService, SessionFactory
     from xerosync.expenses.sweeper import AbandonedBatchSweeper
     from xerosync.expenses.worker import SpendMoneyWorker
     from xerosync.expenses.xero_gateway import ReferenceDataCache
+    from xerosync.ledger.client import LedgerClient
     from xerosync.xero.client import XeroClient
     from xerosync.xero.session import XeroSession
 
@@ -44,7 +44,9 @@ def _reference_cache(settings: Settings, clock: Clock) -> ReferenceDataCache:
 
 
 def feature_gate(table: Any, ledger: LedgerClient, clock: Clock) -> FeatureGate:
-    """Who may use Sync expenses (and its receipts): role, country, a live linked account."""
+    """Who may use Sync expenses (and its receipts): role, country, a live linked account. Only the APIs ask."""
+    from xerosync.expenses.access import FeatureGate
+
     return FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock)
 
 
@@ -123,6 +125,8 @@ def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Cl
 
 @per_cold_start
 def get_expense_service() -> ExpenseService:
+    from xerosync.ledger.client import get_ledger_client
+
     return build_expense_service(get_settings(), xero=XeroOnFirstUse(), ledger=get_ledger_client())
 
 
@@ -138,6 +142,8 @@ def get_spend_money_planner() -> SpendMoneyPlanner:
 
 @per_cold_start
 def get_ledger_event_consumer() -> LedgerEventConsumer:
+    from xerosync.ledger.client import get_ledger_client
+
     return build_ledger_event_consumer(get_settings(), ledger=get_ledger_client())
 
 

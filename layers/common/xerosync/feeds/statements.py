@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from xerosync.ledger.models import Direction, LedgerTransaction
 from xerosync.text import for_xero
-from xerosync.xero.models import Balance, CreditDebit, Statement, StatementLine
+from xerosync.xero.bank_feeds import Balance, CreditDebit, Statement, StatementLine
 
 # Xero refuses a POST /Statements body over 3,000,000 bytes [OAS 413 example]. The budget keeps a margin
 # for anything the size estimate cannot see (it measures the same compact JSON the transport sends).

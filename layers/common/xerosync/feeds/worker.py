@@ -37,6 +37,7 @@ from xerosync.ledger.client import LedgerError
 from xerosync.ledger.models import LedgerTransaction
 from xerosync.observability import logger
 from xerosync.store.feeds import FeedRecord, FeedStatus, SentStatement, StaleFeed
+from xerosync.xero.bank_feeds import FeedConnection, Problem, Statement
 from xerosync.xero.errors import (
     RECONNECT_ACTION,
     GenerationChanged,
@@ -49,7 +50,6 @@ from xerosync.xero.errors import (
     XeroUncertainOutcome,
     XeroValidationError,
 )
-from xerosync.xero.models import FeedConnection, Problem, Statement
 from xerosync.xero.session import idempotency_key
 
 DUPLICATE_STATEMENT = "duplicate-statement"

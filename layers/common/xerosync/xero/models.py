@@ -1,7 +1,8 @@
 """Typed shapes of the Xero objects the product reads and writes (Xero OpenAPI 16.1.0).
 
-Accounting objects use Xero's PascalCase names, Bank Feeds objects camelCase; Python code uses snake_case
-and the aliases carry Xero's names both ways. Money is ``Decimal`` throughout: responses are parsed with
+Accounting objects use Xero's PascalCase names, Bank Feeds objects camelCase (``xerosync.xero.bank_feeds``, apart,
+so that the functions that never call Bank Feeds never build them); Python code uses snake_case and the aliases
+carry Xero's names both ways. Money is ``Decimal`` throughout: responses are parsed with
 ``parse_float=Decimal`` and requests write it back as a JSON number (``money_json``).
 """
 
@@ -56,13 +57,6 @@ Money = Annotated[Decimal, PlainSerializer(money_json, when_used="json")]
 
 class AccountingModel(Model):
     model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="ignore")
-
-    def to_xero(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-class BankFeedsModel(Model):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     def to_xero(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -226,66 +220,3 @@ class Attachment(AccountingModel):
     url: str | None = None
     mime_type: str | None = None
     content_length: int | None = None
-
-
-# ---------------------------------------------------------------------------------------------- bank feeds
-class CreditDebit(StrEnum):
-    CREDIT = "CREDIT"
-    DEBIT = "DEBIT"
-
-
-class Problem(BankFeedsModel):
-    """Bank Feeds' problem details (application/problem+json)."""
-
-    type: str | None = None
-    title: str | None = None
-    status: int | None = None
-    detail: str | None = None
-
-
-class FeedConnection(BankFeedsModel):
-    id: str | None = None
-    account_token: str | None = None
-    account_number: str | None = None
-    account_name: str | None = None
-    account_id: str | None = None
-    account_type: str | None = None
-    currency: str | None = None
-    country: str | None = None
-    status: str | None = None
-    error: Problem | None = None
-
-
-class Balance(BankFeedsModel):
-    amount: Money
-    credit_debit_indicator: CreditDebit
-
-
-class StatementLine(BankFeedsModel):
-    posted_date: XeroDate
-    description: str | None = None
-    amount: Money
-    credit_debit_indicator: CreditDebit
-    transaction_id: str
-    payee_name: str | None = None
-    reference: str | None = None
-    cheque_number: str | None = None
-    transaction_type: str | None = None
-
-
-class Statement(BankFeedsModel):
-    id: str | None = None
-    feed_connection_id: str
-    status: str | None = None
-    start_date: XeroDate | None = None
-    end_date: XeroDate | None = None
-    start_balance: Balance | None = None
-    end_balance: Balance | None = None
-    statement_lines: list[StatementLine] = Field(default_factory=list)
-    statement_line_count: int | None = None
-    errors: list[Problem] = Field(default_factory=list)
-
-    @property
-    def delivered(self) -> bool:
-        """Xero holds every line: DELIVERED, or refused as a duplicate of lines it already has."""
-        return self.status == "DELIVERED" or any(p.type == "duplicate-statement" for p in self.errors)

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from xerosync.clock import Clock, process_clock
@@ -34,14 +34,15 @@ from xerosync.xero.models import (
     Attachment,
     BankTransaction,
     Contact,
-    FeedConnection,
     Organisation,
-    Statement,
     TaxRate,
     TrackingCategory,
 )
 from xerosync.xero.tokens import AccessTokens
 from xerosync.xero.transport import XeroRequest, XeroResponse, XeroTransport
+
+if TYPE_CHECKING:  # built by the first Bank Feeds call: most functions never make one (docs/architecture.md)
+    from xerosync.xero.bank_feeds import FeedConnection, Statement
 
 ACCOUNTING = "/api.xro/2.0"
 BANK_FEEDS = "/bankfeeds.xro/1.0"
@@ -285,6 +286,8 @@ class XeroSession:
     # ------------------------------------------------------------------ bank feeds
     def create_feed_connections(self, connections: Sequence[FeedConnection], *, key: str) -> list[FeedConnection]:
         """POST FeedConnections. Xero answers 202, or 400 overall when any item is rejected: both give items."""
+        from xerosync.xero.bank_feeds import FeedConnection
+
         payload = {"items": [c.to_xero() for c in connections]}
         try:
             body = self.call("POST", "/FeedConnections", api=BANK_FEEDS, json_body=payload, idempotency_key=key).body
@@ -301,10 +304,14 @@ class XeroSession:
         return [FeedConnection.model_validate(i) for i in body.get("items", [])]
 
     def feed_connection(self, feed_connection_id: str) -> FeedConnection:
+        from xerosync.xero.bank_feeds import FeedConnection
+
         body = self.call("GET", f"/FeedConnections/{_path_segment(feed_connection_id)}", api=BANK_FEEDS).body
         return FeedConnection.model_validate(body)
 
     def feed_connections(self) -> list[FeedConnection]:
+        from xerosync.xero.bank_feeds import FeedConnection
+
         return [FeedConnection.model_validate(i) for i in self._bank_feed_pages("/FeedConnections")]
 
     def _bank_feed_pages(self, path: str, **call: Any) -> Iterator[dict[str, Any]]:
@@ -320,6 +327,8 @@ class XeroSession:
             page += 1
 
     def delete_feed_connections(self, feed_connection_ids: Sequence[str]) -> list[FeedConnection]:
+        from xerosync.xero.bank_feeds import FeedConnection
+
         payload = {"items": [{"id": i} for i in feed_connection_ids]}
         try:
             body = self.call("POST", "/FeedConnections/DeleteRequests", api=BANK_FEEDS, json_body=payload,
@@ -371,6 +380,8 @@ def in_order_of(items: Sequence[BankTransaction], results: list[BankTransaction]
 
 
 def _statement_result(raw: dict[str, Any]) -> Statement:
+    from xerosync.xero.bank_feeds import Statement
+
     return Statement.model_validate({"feedConnectionId": raw.get("feedConnectionId", ""), **raw})
 
 
