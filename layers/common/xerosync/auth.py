@@ -8,11 +8,7 @@ from pydantic import ConfigDict
 
 from xerosync.errors import Forbidden, Unauthenticated
 from xerosync.model import Model
-
-# The help centre: "Any user who has access to the accounting features, i.e Admins and Finance users". The
-# identity provider's own spellings of those roles are configured (AUTH_ACCOUNTING_ROLES) and matched exactly:
-# "admin" or "FINANCE" is another role, not a typing variant, unless the bank configures it.
-DEFAULT_ACCOUNTING_ROLES = frozenset({"Admin", "Finance"})
+from xerosync.settings import DEFAULT_ACCOUNTING_ROLES
 
 
 class Caller(Model):

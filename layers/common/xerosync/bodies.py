@@ -9,6 +9,7 @@ from pydantic import AfterValidator, ConfigDict, Field
 from pydantic.json_schema import JsonDict
 
 from xerosync.model import Model
+from xerosync.text import WHITESPACE  # what trimming removes
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
@@ -17,9 +18,6 @@ class StrictBody(Model):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-# What trimming removes: Unicode's White_Space characters (written out: regular expressions' \s differs between
-# the document's readers and this code).
-WHITESPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 # Strings are trimmed, so a required one must hold more than spaces: said in the document as a pattern (a
 # character that is not a space, anywhere), so that "   " is invalid there as it is here.
 NOT_BLANK: JsonDict = {"pattern": f"[^{WHITESPACE}]"}

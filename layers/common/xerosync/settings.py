@@ -12,7 +12,6 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from xerosync.auth import DEFAULT_ACCOUNTING_ROLES
 from xerosync.lifecycle import per_cold_start
 
 # Xero's scopes as named in the official OpenAPI files (16.1.0). Apps created after March 2026 use the
@@ -23,6 +22,11 @@ DEFAULT_XERO_SCOPES = (
     "offline_access accounting.transactions accounting.settings.read accounting.contacts accounting.attachments "
     "bankfeeds"
 )
+
+# The help centre: "Any user who has access to the accounting features, i.e Admins and Finance users". The
+# identity provider's own spellings of those roles are configured (AUTH_ACCOUNTING_ROLES) and matched exactly:
+# "admin" or "FINANCE" is another role, not a typing variant, unless the bank configures it.
+DEFAULT_ACCOUNTING_ROLES = frozenset({"Admin", "Finance"})
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BeforeValidator
 
-from xerosync.bodies import WHITESPACE
-
+# What trimming removes: Unicode's White_Space characters (written out: regular expressions' \s differs between
+# the document's readers and this code).
+WHITESPACE = "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 # C0 controls, DEL, C1 controls, and the embeddings, overrides and isolates that reorder what is shown.
 FORBIDDEN_CHARACTERS = "\\x00-\\x1f\\x7f-\\x9f\\u202a-\\u202e\\u2066-\\u2069"
 _FORBIDDEN = re.compile(f"[{FORBIDDEN_CHARACTERS}]")
