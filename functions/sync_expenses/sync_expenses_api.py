@@ -16,6 +16,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
+from xerosync.expenses.access import FeatureGate  # noqa: F401  # every request passes it: loads with the handler
 from xerosync.expenses.models import ExpenseStatus, ExpenseTab
 from xerosync.expenses.views import (
     ExpenseEdit,
@@ -33,6 +34,7 @@ from xerosync.expenses.views import (
     SyncJobView,
 )
 from xerosync.expenses.wiring import get_expense_service
+from xerosync.ledger import client  # noqa: F401  # the gate asks the ledger: loads with the handler
 from xerosync.observability import instrument
 
 app = http.Resolver(enable_validation=True)

@@ -47,6 +47,17 @@ NEVER_AT_IMPORT = ("aws_xray_sdk", "cryptography", "aws_lambda_powertools.utilit
 # after pydantic, so each queue consumer's handler imports it first).
 NEVER_USED = ("aws_lambda_powertools.utilities.parser",)
 
+# What a worker never sends, reads or asks (docs/architecture.md, "Cold start"): the Bank Feeds models, the APIs'
+# feature gate, caller and request bodies, and what the other worker reads (the ledger's models for the Spend
+# Money worker; the category mappings and Xero's reference data for the receipts worker).
+NOT_FOR = {
+    "SyncExpensesWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.expenses.access", "xerosync.auth",
+                                   "xerosync.bodies", "xerosync.ledger"),
+    "AttachmentsWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.expenses.access", "xerosync.auth",
+                                  "xerosync.bodies", "xerosync.expenses.wiring", "xerosync.expenses.mapping",
+                                  "xerosync.expenses.reference_data"),
+}
+
 PROBE = """
 import json, sys
 sys.path[:0] = {paths!r}
@@ -119,6 +130,12 @@ def test_a_queue_or_schedule_function_loads_its_use_case_with_its_handler(functi
     assert not missing, f"{function} leaves {missing} to its first event"
 
 
+@pytest.mark.parametrize("function", sorted(NOT_FOR))
+def test_a_worker_imports_only_the_models_it_sends_or_reads(function: str) -> None:
+    loaded = _loaded(function, NOT_FOR[function])
+    assert not loaded, f"{function} imports what it never uses: {loaded}"
+
+
 def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
     # The expenses API calls Xero for reference data, mappings and starting a sync only; the receipts' status and
     # Sync now never do (docs/architecture.md, "Cold start").
@@ -135,6 +152,11 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
         assert _loaded(function, "aws_lambda_powertools.event_handler.api_gateway"), function
     assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
     assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
+    assert "xerosync.xero.bank_feeds" in imported_by("AutoSyncWorkerFunction")
+    for module in ("xerosync.expenses.access", "xerosync.auth", "xerosync.ledger.models"):
+        assert module in imported_by("SyncExpensesApiFunction"), module
+    for module in ("xerosync.expenses.mapping", "xerosync.expenses.reference_data"):
+        assert module in imported_by("SyncExpensesWorkerFunction"), module
 
 
 def test_the_batch_utility_imported_after_pydantic_builds_the_parser_models() -> None:

@@ -42,7 +42,7 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
     from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
-    from xerosync.expenses.wiring import feature_gate
+    from xerosync.expenses.access import feature_gate
 
     table = aws.table(settings.main_table_name)
     gate = feature_gate(table, ledger, clock or process_clock())

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock
 from xerosync.errors import Conflict, Forbidden
 from xerosync.ledger.models import BusinessProfile
-from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
-from xerosync.store.feeds import FeedRecord
+from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
+from xerosync.store.feeds import FeedRecord, FeedStore
 
 NOT_IN_HONG_KONG = "Xero Sync Expense feature is not available for Hong Kong-incorporated businesses."
 HONG_KONG_WAY = ("Your linked accounts' transactions still reach Xero as bank-statement lines every 3 hours: "
@@ -98,3 +98,8 @@ class FeatureGate:
         with self._lock:
             self._countries[business_id] = (country, now)
         return country
+
+
+def feature_gate(table: Any, ledger: ProfileSource, clock: Clock) -> FeatureGate:
+    """Who may use Sync expenses (and its receipts): role, country, a live linked account. Only the APIs ask."""
+    return FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock)

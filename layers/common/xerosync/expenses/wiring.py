@@ -10,7 +10,7 @@ is imported by its own builder, so that a function's cold start imports its own 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from xerosync import aws
 from xerosync.clock import Clock, process_clock
@@ -18,13 +18,11 @@ from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoney
 from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncActivityStore, SyncJobStore
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
-from xerosync.store.connections import ConnectionStore
 from xerosync.store.feeds import FeedStore
 from xerosync.xero import get_xero_client
 from xerosync.xero.governor import GENERAL
 
 if TYPE_CHECKING:
-    from xerosync.expenses.access import FeatureGate
     from xerosync.expenses.ledger_events import LedgerEventConsumer
     from xerosync.expenses.planner import SpendMoneyPlanner
     from xerosync.expenses.service import ExpenseService, SessionFactory
@@ -43,13 +41,6 @@ def _reference_cache(settings: Settings, clock: Clock) -> ReferenceDataCache:
                               settings.expense_reference_data_max_age_seconds)
 
 
-def feature_gate(table: Any, ledger: LedgerClient, clock: Clock) -> FeatureGate:
-    """Who may use Sync expenses (and its receipts): role, country, a live linked account. Only the APIs ask."""
-    from xerosync.expenses.access import FeatureGate
-
-    return FeatureGate(profiles=ledger, connections=ConnectionStore(table), feeds=FeedStore(table), clock=clock)
-
-
 class XeroOnFirstUse:
     """The cold start's Xero client, built when a request first opens a Xero session: most of the API's requests
     (the tabs, an expense, an edit, a job's progress) never call Xero, and never pay for its client."""
@@ -60,6 +51,7 @@ class XeroOnFirstUse:
 
 def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: LedgerClient,
                           clock: Clock | None = None) -> ExpenseService:
+    from xerosync.expenses.access import feature_gate
     from xerosync.expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.expenses.service import ExpenseService
     from xerosync.expenses.suggestion_store import Suggestions
