@@ -314,6 +314,7 @@ def first_events(seeded: SeededStack, name: str) -> dict[str, Callable[[], dict[
         "sync_expenses_api": api("SyncExpensesApiFunction", "GET", "/v1/expenses?tab=pending&limit=50"),
         "attachments_api": api("AttachmentsApiFunction", "GET", f"/v1/expenses/{business.with_receipts}/attachments"),
         "ledger_events": from_queue("LedgerEventsFunction", "LedgerEventsQueue", ledger_payment),
+        "feed_events": from_queue("FeedEventsFunction", "FeedEventsQueue", ledger_payment),
         "sync_expenses_worker": from_queue("SyncExpensesWorkerFunction", "ExpenseSyncQueue", spend_money_batch),
         "attachments_worker": from_queue("AttachmentsWorkerFunction", "AttachmentsQueue", receipts),
         "auto_sync_worker": from_queue("AutoSyncWorkerFunction", "FeedSyncQueue", sync_now),
