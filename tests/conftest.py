@@ -30,6 +30,7 @@ def _no_metrics_carried_between_tests() -> Iterator[None]:
 # granted action was used. Installed before any botocore session exists, so that every client is hooked.
 from local import provision as _provision  # noqa: E402
 from local.iam import CallRecorder, PolicyChecker, describe  # noqa: E402
+from tests.support.iam_usage import whole_tiers, write_record  # noqa: E402
 
 RECORDER = CallRecorder.install()
 _provision.LISTENERS.append(RECORDER.provisioned)
@@ -66,13 +67,33 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     session.config.stash[WHOLE_SUITE] = (
         config.args_source == pytest.Config.ArgsSource.TESTPATHS
-        and not config.option.keyword and not config.option.markexpr
-        and not getattr(config.option, "lf", False) and not getattr(config.option, "deselect", None)
+        and not _selects_by_name(config)
         and "PYTEST_XDIST_WORKER" not in os.environ and not getattr(config.option, "numprocesses", None)
     )
 
 
 WHOLE_SUITE = pytest.StashKey[bool]()
+
+
+def _selects_by_name(config: pytest.Config) -> bool:
+    return bool(config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False)
+                or getattr(config.option, "deselect", None))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Each process that ran tests writes which grants its functions used (tests/support/iam_usage.py), so
+    that tests/iam can judge a parallel run, or tiers run one by one, as a whole. The pytest-xdist controller
+    runs no test and records nothing."""
+    config = session.config
+    worker = getattr(config, "workerinput", None)
+    if worker is None and getattr(config.option, "numprocesses", None):
+        return
+    tiers = whole_tiers(list(config.args), config.rootpath, _selects_by_name(config))
+    if not tiers:
+        return
+    name = f"{worker['testrunuid']}-{worker['workerid']}" if worker else f"serial-{os.getpid()}"
+    passed = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and not session.testsfailed
+    write_record(name, tiers, passed, RECORDER, CHECKER)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
