@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support.sqs_clock import SqsClock
 
 # No test may reach a real AWS account, whatever the developer's shell holds.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -45,6 +49,15 @@ def _every_aws_call_is_allowed_by_the_functions_role() -> Iterator[None]:
     if denied:
         pytest.fail("AWS would refuse these calls (the function's role in template.yaml does not allow them):\n"
                     + describe(denied), pytrace=False)
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> SqsClock:
+    """Moves moto's SQS clock on where a test would sleep out a visibility timeout (tests/support/sqs_clock.py).
+    Imported here, not at the top: moto's models load after the call recorder is installed."""
+    from tests.support.sqs_clock import SqsClock
+
+    return SqsClock().install(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ forgot the Idempotency-Key), dropped answers, Xero failing, and a connection los
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.integration.sync_expenses.conftest import Business, World, worker_dies_when_xero_answers
 from tests.integration.xero_client.conftest import connect
+from tests.support.sqs_clock import SqsClock
 from xerosync.expenses.worker import SpendMoneyWorker
 
 XERO_IDEMPOTENCY_WINDOW = 6 * 60  # the emulator remembers a key this long, as Xero is said to
@@ -67,7 +67,8 @@ def test_a_redelivered_batch_changes_nothing(world: World) -> None:
     _exactly_once(world, business, ids)
 
 
-def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(world: World) -> None:
+def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(
+        world: World, sqs_clock: SqsClock) -> None:
     business, ids = _ready(world, 20)
     user = world.user(business.business_id)
     # Given a worker that dies right after Xero created the batch, before it could record anything
@@ -78,7 +79,7 @@ def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_sec
         assert {e["status"] for e in user.pending()} == {"QUEUED"}
         # When the message comes back after Xero has forgotten the Idempotency-Key
         world.xero.advance_clock(XERO_IDEMPOTENCY_WINDOW + 60)
-        time.sleep(1.1)  # the local queue's visibility timeout
+        sqs_clock.advance(1.1)  # the local queue's visibility timeout
         world.pump_worker()
     # Then the expenses are found in Xero by their Url and recorded: no second create, nothing twice
     assert len(_creates(world)) == 1
@@ -102,7 +103,8 @@ def test_lost_answers_and_xero_failures_still_create_each_spend_money_once(world
     assert len(_creates(world)) == (1 if fault["kind"] == "drop" else 2)
 
 
-def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(world: World) -> None:
+def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(
+        world: World, sqs_clock: SqsClock) -> None:
     business, ids = _ready(world, 5)
     user = world.user(business.business_id)
     # Given a batch that Xero accepted while the worker died, and the app then removed in Xero
@@ -111,7 +113,7 @@ def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(wo
         world.pump_worker()
     assert len(world.spend_money(business.tenant_id)) == 5
     world.xero.disconnect(business.tenant_id)
-    time.sleep(1.1)  # the local queue's visibility timeout
+    sqs_clock.advance(1.1)  # the local queue's visibility timeout
     world.pump_worker()
     # Then the expenses end in SYNC_ERROR with reconnect guidance (the message is not retried forever)
     assert {e["error"]["code"] for e in user.pending()} == {"reconnect_required"}
@@ -126,7 +128,7 @@ def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(wo
 
 
 def test_a_worker_that_dies_after_recording_but_before_counting_still_leaves_the_right_progress(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
     business, ids = _ready(world, 7)
     user = world.user(business.business_id)
     original = SpendMoneyWorker._count
@@ -144,7 +146,7 @@ def test_a_worker_that_dies_after_recording_but_before_counting_still_leaves_the
     [failed] = world.pump_worker()
     assert failed.failed == 1 and died == [7]
     # When SQS delivers the batch again
-    time.sleep(1.1)  # the local queue's visibility timeout
+    sqs_clock.advance(1.1)  # the local queue's visibility timeout
     world.pump_worker()
     # Then nothing is sent again, and the job counts what the first delivery did
     assert len(_creates(world)) == 1
