@@ -19,7 +19,7 @@ CHROMIUM ?= $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
 export CHROMIUM
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (Lambda runtime python3.11); found " + sys.version.split()[0])'
@@ -56,8 +56,32 @@ browser: ## install Debian's Chromium for the browser tests where it can (as roo
 			"'chromium' package (sudo apt-get install chromium), or set CHROMIUM=/path/to/chromium."; \
 	fi
 
-test: venv sam-venv browser ## run every test (unit, integration, e2e, browser, and the IAM check, which uses SAM's translator)
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The tests run in parallel (pytest-xdist, one worker per core; TEST_WORKERS=1 for one), each test file in one
+# worker, so that a module's stack starts once. Each worker records the AWS calls its functions made; the IAM
+# check then judges them all in a run of its own (tests/iam, tests/support/iam_usage.py).
+TEST_WORKERS ?= auto
+PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+IAM_RECORDS := .local/iam-calls
+
+test: venv sam-venv browser ## run every test: the tiers below in parallel, then the IAM check of all their AWS calls
+	@rm -rf $(IAM_RECORDS)
+	$(BIN)/pytest $(PARALLEL) tests/unit tests/integration tests/e2e tests/browser $(PYTEST_ARGS)
+	$(BIN)/pytest tests/iam $(PYTEST_ARGS)
+
+test-unit: venv sam-venv ## the unit tests: pure logic, no network, no stack (seconds)
+	$(BIN)/pytest $(PARALLEL) tests/unit $(PYTEST_ARGS)
+
+test-integration: venv sam-venv ## handlers, workers, the runner and the emulators on moto and the emulators
+	$(BIN)/pytest $(PARALLEL) tests/integration $(PYTEST_ARGS)
+
+test-e2e: venv sam-venv ## the whole local stack driven as a user drives it
+	$(BIN)/pytest $(PARALLEL) tests/e2e $(PYTEST_ARGS)
+
+test-browser: venv sam-venv browser ## the web console in Chromium
+	$(BIN)/pytest $(PARALLEL) tests/browser $(PYTEST_ARGS)
+
+test-iam: venv sam-venv ## every granted action used: judges what the four tiers above recorded (run each whole first)
+	$(BIN)/pytest tests/iam $(PYTEST_ARGS)
 
 fuzz: venv ## fuzz the HTTP API against docs/openapi.json on the local stack (schemathesis; FUZZ_EXAMPLES=40)
 	$(BIN)/python -m local fuzz --max-examples $(FUZZ_EXAMPLES)
@@ -120,4 +144,4 @@ deploy: build ## sam deploy with samconfig.toml (pass PARAMS="Key=Value ...")
 clean: ## remove build output and caches (keeps the virtual environments)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
 
-.PHONY: help venv sam-venv tools-venv browser test fuzz demo soak soak-ci up console screenshots token openapi lint audit lock build bench deploy clean
+.PHONY: help venv sam-venv tools-venv browser test test-unit test-integration test-e2e test-browser test-iam fuzz demo soak soak-ci up console screenshots token openapi lint audit lock build bench deploy clean

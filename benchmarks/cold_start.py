@@ -220,7 +220,7 @@ def seed_business(seeded: SeededStack, name: str, *, expenses: bool = True) -> B
     """A Singapore business connected to an organisation of its own, its HKD account linked, travel mapped to
     Xero's 493, and (``expenses``) four payments waiting in Pending Sync, one with two receipts."""
     from local.ledger_emulator import Counterparty, generated_spec
-    from tests.e2e.frontend import Frontend, connect_and_link
+    from tests.support.frontend import Frontend, connect_and_link
 
     stack = seeded.stack
     business = stack.ledger.create_business("SG", f"{name} Pte. Ltd.").business_id

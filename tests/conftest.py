@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support.sqs_clock import SqsClock
 
 # No test may reach a real AWS account, whatever the developer's shell holds.
 for _name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
@@ -30,6 +34,7 @@ def _no_metrics_carried_between_tests() -> Iterator[None]:
 # granted action was used. Installed before any botocore session exists, so that every client is hooked.
 from local import provision as _provision  # noqa: E402
 from local.iam import CallRecorder, PolicyChecker, describe  # noqa: E402
+from tests.support.iam_usage import whole_tiers, write_record  # noqa: E402
 
 RECORDER = CallRecorder.install()
 _provision.LISTENERS.append(RECORDER.provisioned)
@@ -44,6 +49,15 @@ def _every_aws_call_is_allowed_by_the_functions_role() -> Iterator[None]:
     if denied:
         pytest.fail("AWS would refuse these calls (the function's role in template.yaml does not allow them):\n"
                     + describe(denied), pytrace=False)
+
+
+@pytest.fixture
+def sqs_clock(monkeypatch: pytest.MonkeyPatch) -> SqsClock:
+    """Moves moto's SQS clock on where a test would sleep out a visibility timeout (tests/support/sqs_clock.py).
+    Imported here, not at the top: moto's models load after the call recorder is installed."""
+    from tests.support.sqs_clock import SqsClock
+
+    return SqsClock().install(monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +80,33 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     session.config.stash[WHOLE_SUITE] = (
         config.args_source == pytest.Config.ArgsSource.TESTPATHS
-        and not config.option.keyword and not config.option.markexpr
-        and not getattr(config.option, "lf", False) and not getattr(config.option, "deselect", None)
+        and not _selects_by_name(config)
         and "PYTEST_XDIST_WORKER" not in os.environ and not getattr(config.option, "numprocesses", None)
     )
 
 
 WHOLE_SUITE = pytest.StashKey[bool]()
+
+
+def _selects_by_name(config: pytest.Config) -> bool:
+    return bool(config.option.keyword or config.option.markexpr or getattr(config.option, "lf", False)
+                or getattr(config.option, "deselect", None))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Each process that ran tests writes which grants its functions used (tests/support/iam_usage.py), so
+    that tests/iam can judge a parallel run, or tiers run one by one, as a whole. The pytest-xdist controller
+    runs no test and records nothing."""
+    config = session.config
+    worker = getattr(config, "workerinput", None)
+    if worker is None and getattr(config.option, "numprocesses", None):
+        return
+    tiers = whole_tiers(list(config.args), config.rootpath, _selects_by_name(config))
+    if not tiers:
+        return
+    name = f"{worker['testrunuid']}-{worker['workerid']}" if worker else f"serial-{os.getpid()}"
+    passed = exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) and not session.testsfailed
+    write_record(name, tiers, passed, RECORDER, CHECKER)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -16,7 +16,7 @@ from local.console.seed import BUSINESS, ORGANISATION, PAYMENTS, SUGGESTED_MAPPI
 from local.ledger_emulator import Counterparty
 from local.stack import DevStack
 from tests.browser.console import Console
-from tests.e2e.frontend import Frontend, connect_and_link
+from tests.support.frontend import Frontend, connect_and_link
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.stack import DevStack
-from tests.e2e.frontend import connect
+from tests.support.frontend import connect
 from xerosync.feeds.statements import BookingCalendar
 
 pytestmark = pytest.mark.e2e

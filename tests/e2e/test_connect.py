@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from local.stack import DevStack
-from tests.e2e.frontend import Frontend, connect
+from tests.support.frontend import Frontend, connect
 
 pytestmark = pytest.mark.e2e
 

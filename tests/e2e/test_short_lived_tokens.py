@@ -11,7 +11,7 @@ import pytest
 
 from local.ledger_emulator import Counterparty, generated_spec
 from local.stack import DevStack
-from tests.e2e.frontend import ready_to_sync_expenses
+from tests.support.frontend import ready_to_sync_expenses
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import pytest
 
 from local.ledger_emulator import Counterparty, LedgerEmulator
 from local.stack import DevStack
-from tests.e2e.frontend import ready_to_sync_expenses
+from tests.support.frontend import ready_to_sync_expenses
 from xerosync import aws
 from xerosync.expenses.store import ReferenceDataStore
 from xerosync.settings import get_settings

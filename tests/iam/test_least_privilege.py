@@ -1,18 +1,20 @@
 """Every action a function's role grants is used by some test: the other half of least privilege.
 
 The first half runs around every test (tests/conftest.py): each AWS call a function makes under the local
-runner must be allowed by its role. This one can only be judged on the whole suite (`make test`): a subset
-of the tests exercises a subset of the code, so on a partial run it skips and says so.
+runner must be allowed by its role. This one can only be judged on the whole suite: a subset of the tests
+exercises a subset of the code, so on a partial run it skips and says so. A serial `pytest` judges the calls
+its own process recorded; `make test` runs the tiers in parallel processes, each of which writes what it saw
+(tests/support/iam_usage.py), and then tests/iam alone, which judges their union.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from local.iam import CallRecorder, Grant, ObservedCall, PolicyChecker
+from local.iam import CallRecorder, Grant, PolicyChecker
+from tests.support.iam_usage import RECORDS, TIERS, Usage, clear_records, read_records, usage_of, whole_tiers
 
 REPORT = Path(__file__).resolve().parents[2] / ".local" / "iam-report.txt"
 
@@ -45,39 +47,49 @@ def _exempt(grant: Grant) -> bool:
 
 
 def test_every_action_a_role_grants_is_used_by_some_test(aws_calls: CallRecorder, policy_checker: PolicyChecker,
-                                                          whole_suite: bool) -> None:
-    if not whole_suite:
-        pytest.skip("runs only with the whole suite (`make test`): a subset of the tests cannot show that every "
-                    "granted action is needed")
-    by_environment: dict[int, list[ObservedCall]] = defaultdict(list)
-    for call in aws_calls.calls:
-        by_environment[id(call.environment)].append(call)
-    assert by_environment, "no function made an AWS call: the recorder is not hooked into botocore"
-    used: dict[tuple[str, str, str, str], bool] = {}
-    for calls in by_environment.values():
-        model = policy_checker.model(calls[0].environment)
-        for grant in model.grants():
-            key = (grant.function, grant.action, grant.label, grant.via)
-            used[key] = used.get(key, False) or any(grant.used_by(call) for call in calls)
-    _report(aws_calls.calls, used)
+                                                          whole_suite: bool, pytestconfig: pytest.Config) -> None:
+    # One serial run of everything (`pytest`) saw every call itself; after the tiers ran in parallel or one
+    # by one (`make test`), each of their processes left its record.
+    usage = usage_of(aws_calls.calls, policy_checker) if whole_suite else _recorded_usage(pytestconfig)
+    assert usage.used, "no function made an AWS call: the recorder is not hooked into botocore"
+    _report(usage)
     unused = sorted(f"{function}: {action} on {label} (granted by its {via})"
-                    for (function, action, label, via), seen in used.items()
+                    for (function, action, label, via), seen in usage.used.items()
                     if not seen and not _exempt(Grant(function, action, "", label, via)))
     assert not unused, ("granted but never used by any test: remove the grant, or add the test that needs it\n"
                         + "\n".join(unused))
 
 
-def _report(calls: list[ObservedCall], used: dict[tuple[str, str, str, str], bool]) -> None:
+def _recorded_usage(config: pytest.Config) -> Usage:
+    """The union of the records the tiers' test processes wrote, consumed by this judgment. Only a run of
+    tests/iam on its own reads them: a run that runs tests itself would judge a record of some earlier run."""
+    own_tiers = whole_tiers(list(config.args), config.rootpath, filtered=False)
+    if own_tiers or getattr(config, "workerinput", None) is not None or any("::" in a for a in config.args):
+        pytest.skip("runs with the whole suite (`make test`, or `pytest` alone), or on its own after every tier "
+                    f"({', '.join(TIERS)}) ran whole: a subset of the tests cannot show that every grant is needed")
+    records = read_records()
+    covered = {tier for record in records for tier in record.tiers}
+    missing = [tier for tier in TIERS if tier not in covered]
+    if missing:
+        pytest.skip(f"no record of a whole run of {', '.join(missing)} in {RECORDS}: run every tier first "
+                    "(`make test` does), and then tests/iam")
+    failed = [record.name for record in records if not record.passed]
+    assert not failed, (f"the records {', '.join(failed)} in {RECORDS} come from test runs that failed: "
+                        "run the tiers again until they pass")
+    usage = Usage()
+    for record in records:
+        usage.add(record.usage)
+    clear_records()
+    return usage
+
+
+def _report(usage: Usage) -> None:
     """What each function was seen doing, and what it holds (.local/iam-report.txt, for reviews)."""
-    observed: dict[str, set[str]] = defaultdict(set)
-    for call in calls:
-        resource = call.request.resource.rsplit(":", 1)[-1].removeprefix("xero-sync-local-")
-        observed[call.function].add(f"{call.request.action} {resource}")
     lines = []
-    for function in sorted({key[0] for key in used}):
+    for function in sorted({key[0] for key in usage.used}):
         lines.append(function)
         lines += [f"  granted  {action} on {label}{'' if seen else '  (not used by the tests)'}"
-                  for (f, action, label, _), seen in sorted(used.items()) if f == function]
-        lines += [f"  observed {entry}" for entry in sorted(observed[function])]
+                  for (f, action, label, _), seen in sorted(usage.used.items()) if f == function]
+        lines += [f"  observed {entry}" for entry in sorted(usage.observed[function])]
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")

@@ -14,6 +14,7 @@ from parked_work import resume_due_work
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
+from tests.support.sqs_clock import SqsClock
 from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited, XeroServerError
@@ -40,22 +41,23 @@ def _send(aws: Provisioned, body: dict[str, Any]) -> None:
                                      MessageGroupId="tenant-1", MessageDeduplicationId=body["id"])
 
 
-def test_a_429_returns_the_message_for_retry_after_seconds(aws: Provisioned, runtime: LambdaRuntime) -> None:
+def test_a_429_returns_the_message_for_retry_after_seconds(
+        aws: Provisioned, runtime: LambdaRuntime, sqs_clock: SqsClock) -> None:
     busy = XeroRateLimited("busy", retry_after=2, problem="minute")
     runtime.override("SyncExpensesWorkerFunction", _consumer([busy]))
     _send(aws, {"id": "batch-1"})
     mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
     outcome = mapping.poll_once()
     assert outcome is not None and outcome.failed == 1
-    time.sleep(1.2)  # longer than the local 1 s visibility timeout, shorter than Retry-After
+    sqs_clock.advance(1.2)  # longer than the local 1 s visibility timeout, shorter than Retry-After
     assert mapping.poll_once() is None, "the message came back before Retry-After"
-    time.sleep(1.0)
+    sqs_clock.advance(1.0)
     again = mapping.poll_once()
     assert again is not None and again.deleted == 1
 
 
 def test_a_message_that_keeps_meeting_429s_is_parked_instead_of_reaching_the_dead_letter_queue(
-        aws: Provisioned, runtime: LambdaRuntime) -> None:
+        aws: Provisioned, runtime: LambdaRuntime, sqs_clock: SqsClock) -> None:
     # Given Xero answering 429 (Retry-After: 1) every time the worker tries, more times than the DLQ allows
     busy = [XeroRateLimited("busy", retry_after=1, problem="minute") for _ in range(20)]
     runtime.override("SyncExpensesWorkerFunction", _consumer(busy))
@@ -73,14 +75,14 @@ def test_a_message_that_keeps_meeting_429s_is_parked_instead_of_reaching_the_dea
     store = ParkedWorkStore(boto3.resource("dynamodb").Table(aws.refs["MainTable"]))
     parked = store.due(time.time() + 60)
     assert [json.loads(p["body"])["id"] for p in parked] == ["batch-busy"]
-    time.sleep(1.2)
+    sqs_clock.advance(1.2)
     assert mapping.poll_once() is None
     dead = sqs.receive_message(QueueUrl=aws.queue_url("ExpenseSyncDeadLetterQueue"), WaitTimeSeconds=0)
     assert dead.get("Messages", []) == []
 
 
 def test_the_log_says_why_each_message_failed(aws: Provisioned, runtime: LambdaRuntime,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+                                             caplog: pytest.LogCaptureFixture, sqs_clock: SqsClock) -> None:
     # Given a worker that fails its message twice: Xero answers 500, then the ledger is unreachable
     runtime.override("SyncExpensesWorkerFunction", _consumer([
         XeroServerError("Intermittent Internal Xero Error", status=500, correlation_id="corr-1"),
@@ -90,7 +92,7 @@ def test_the_log_says_why_each_message_failed(aws: Provisioned, runtime: LambdaR
     # When SQS delivers it and hands it back
     with caplog.at_level(logging.WARNING):
         first = mapping.poll_once()
-        time.sleep(1.1)
+        sqs_clock.advance(1.1)
         second = mapping.poll_once()
     assert first is not None and second is not None and first.failed == second.failed == 1
     # Then each failure is a WARNING naming the message, its group, the receive and the reason

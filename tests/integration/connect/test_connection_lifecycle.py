@@ -16,7 +16,7 @@ from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
-from tests.integration.connect.test_disconnect import _linked_business
+from tests.support.connect_steps import linked_business
 from xerosync.connect.wiring import get_connect
 from xerosync.settings import get_settings
 from xerosync.store.keys import oauth_state_key
@@ -45,7 +45,7 @@ def _calls_for(xero: XeroEmulator, tenant: str, since: int) -> list[dict[str, An
 def test_a_warm_worker_never_serves_the_previous_connections_tokens(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
     # Given a business connected to one organisation, and a warm worker Lambda that has used its tokens
-    fiona, business_id, _, first = _linked_business(api, xero, ledger)
+    fiona, business_id, _, first = linked_business(api, xero, ledger)
     worker = build_xero_client(get_settings())  # another execution environment: its own token cache
     assert worker.session(business_id).organisation().name == "Harbour Trading Ltd"
     # When the business disconnects (Xero failing, so the old grant is not revoked yet) and connects again to
@@ -69,7 +69,7 @@ def test_a_warm_worker_never_serves_the_previous_connections_tokens(
 def test_a_late_cleanup_of_the_previous_connection_never_touches_the_new_one(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
     # Given a linked business that disconnects while Xero fails, so its cleanup waits in the queue
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
     xero.add_fault("error", path="*/FeedConnections/DeleteRequests", status=503, times=None)
     assert fiona.call("DELETE", "/v1/xero/connection").json()["cleanup_pending"] is True
     # When it connects again to the same organisation (Xero reuses the same connection), and Xero recovers
@@ -199,7 +199,7 @@ def _looking_later(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
 def test_a_disconnect_made_in_xero_shows_when_the_user_looks_and_on_every_link(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a linked business whose feed is active
-    fiona, _, account, tenant = _linked_business(api, xero, ledger)
+    fiona, _, account, tenant = linked_business(api, xero, ledger)
     xero.settle_pending()
     assert fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]["status"] == "ACTIVE"
     # When the connection is removed in Xero and, a few minutes later, a Viewer opens the Xero page
@@ -217,7 +217,7 @@ def test_a_disconnect_made_in_xero_shows_when_the_user_looks_and_on_every_link(
 
 def test_the_live_status_asks_xero_at_most_once_per_interval_whoever_looks(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    fiona, _, _, _ = _linked_business(api, xero, ledger)
+    fiona, _, _, _ = linked_business(api, xero, ledger)
     xero.settle_pending()
     fiona.call("GET", "/v1/xero/connection")  # settles the feed; the connection was confirmed when it was made
     since = len(xero.request_log)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import boto3
-import pytest
 
 from local.clock import OffsetClock
 from local.event_sources import Scheduler, SqsEventSourceMapping
@@ -12,20 +11,8 @@ from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
+from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock
-from xerosync.connect.disconnect import Disconnect
-
-
-def _linked_business(api: Api, xero: XeroEmulator, ledger: LedgerEmulator, name: str = "Harbour Trading Ltd"
-                     ) -> tuple[User, str, str, str]:
-    business = ledger.create_business("SG")
-    account = ledger.create_account(business.business_id, "HKD").account_id
-    tenant = xero.seed_organisation(name, base_currency="HKD")
-    fiona = api.as_user(business.business_id)
-    assert fiona.connect(tenant).status == 200
-    assert fiona.call("PUT", f"/v1/bank-accounts/{account}/feed",
-                      {"new_account": {"name": "HKD Operating", "number": "42"}}).status == 200
-    return fiona, business.business_id, account, tenant
 
 
 def _live_connections(xero: XeroEmulator) -> set[str]:
@@ -34,7 +21,7 @@ def _live_connections(xero: XeroEmulator) -> set[str]:
 
 def test_disconnect_removes_feeds_connection_and_tokens_and_is_idempotent(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned) -> None:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
     # When Fiona disconnects Xero from the bank's side
     response = fiona.call("DELETE", "/v1/xero/connection")
     # Then the connection shows DISCONNECTED at once, with nothing left pending
@@ -60,7 +47,7 @@ def test_disconnect_removes_feeds_connection_and_tokens_and_is_idempotent(
 
 def test_disconnect_while_xero_is_unreachable_finishes_later_from_the_queue(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
     xero.add_fault("error", path="*", status=503, times=None)
     # When Fiona disconnects during a Xero outage, the bank's side still ends DISCONNECTED
     response = fiona.call("DELETE", "/v1/xero/connection")
@@ -83,7 +70,7 @@ def test_disconnect_while_xero_is_unreachable_finishes_later_from_the_queue(
 def test_a_cleanup_that_meets_xeros_rate_limit_hands_its_message_back_for_later(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
     # Given a disconnect whose cleanup in Xero was deferred to the queue during an outage
-    fiona, business_id, _, _ = _linked_business(api, xero, ledger)
+    fiona, business_id, _, _ = linked_business(api, xero, ledger)
     xero.add_fault("error", path="*", status=503, times=None)
     assert fiona.call("DELETE", "/v1/xero/connection").json()["cleanup_pending"] is True
     xero.clear_faults()
@@ -102,7 +89,7 @@ def test_a_cleanup_that_meets_xeros_rate_limit_hands_its_message_back_for_later(
 
 def test_disconnect_after_xero_already_cut_the_connection(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
                                                          aws: Provisioned) -> None:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
     xero.disconnect(tenant)  # the user removed the app in Xero first
     response = fiona.call("DELETE", "/v1/xero/connection")
     assert response.status == 200 and response.json()["status"] == "DISCONNECTED"
@@ -112,7 +99,7 @@ def test_disconnect_after_xero_already_cut_the_connection(api: Api, xero: XeroEm
 
 def test_a_disconnect_in_xero_is_noticed_on_the_next_call_with_reconnect_guidance(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
-    fiona, _, _, tenant = _linked_business(api, xero, ledger)
+    fiona, _, _, tenant = linked_business(api, xero, ledger)
     xero.disconnect(tenant)
     calls_before = len(xero.request_log)
     picker = fiona.call("GET", "/v1/xero/bank-accounts")
@@ -131,8 +118,8 @@ def test_a_disconnect_in_xero_is_noticed_on_the_next_call_with_reconnect_guidanc
 
 def test_the_periodic_check_notices_a_disconnect_in_xero_before_anyone_calls(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
-    fiona, _, _, tenant = _linked_business(api, xero, ledger)
-    other, _, _, _ = _linked_business(api, xero, ledger, name="Second Org")
+    fiona, _, _, tenant = linked_business(api, xero, ledger)
+    other, _, _, _ = linked_business(api, xero, ledger, name="Second Org")
     xero.disconnect(tenant)
     report = Scheduler(aws.template, runtime).fire("Hourly")
     assert report["checked"] == 2 and report["still_connected"] == 1 and len(report["needs_reconnect"]) == 1
@@ -144,7 +131,7 @@ def test_the_periodic_check_notices_a_disconnect_in_xero_before_anyone_calls(
 def test_the_periodic_check_notices_a_bank_account_deleted_in_xero_and_shows_the_way_back(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
     # Given a linked account whose feed Xero has activated, and another that stays
-    fiona, business_id, account, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, account, tenant = linked_business(api, xero, ledger)
     kept = ledger.create_account(business_id, "HKD").account_id
     assert fiona.call("PUT", f"/v1/bank-accounts/{kept}/feed",
                       {"new_account": {"name": "HKD Payroll", "number": "43"}}).status == 200
@@ -168,7 +155,7 @@ def test_the_periodic_check_notices_a_bank_account_deleted_in_xero_and_shows_the
 
 def test_reconnecting_after_needs_reconnect_restores_the_connection_and_its_feeds(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
-    fiona, _, account, tenant = _linked_business(api, xero, ledger)
+    fiona, _, account, tenant = linked_business(api, xero, ledger)
     xero.advance_clock(5)
     xero.settle_pending()
     fiona.call("GET", "/v1/xero/connection")  # settles the feed as ACTIVE
@@ -224,18 +211,6 @@ def test_disconnecting_one_business_keeps_the_same_xero_users_other_organisation
     assert _live_connections(xero) == set() and xero.token_stats()["revocations"] == 1
 
 
-def _disconnect_that_dies_after_marking(fiona: User) -> None:
-    """Fiona disconnects, and the request dies right after the connection was marked DISCONNECTED (a Lambda
-    killed, a DynamoDB error): its links, tokens and what it left in Xero were not dealt with."""
-    def died(*_: object, **__: object) -> list[str]:
-        raise RuntimeError("the execution environment died")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Disconnect, "_retire_links", died)
-        assert fiona.call("DELETE", "/v1/xero/connection").status == 500
-    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "DISCONNECTED"
-
-
 def _ended_in_xero_and_here(fiona: User, xero: XeroEmulator, aws: Provisioned, business_id: str,
                             tenant: str) -> None:
     xero.advance_clock(5)
@@ -248,8 +223,8 @@ def _ended_in_xero_and_here(fiona: User, xero: XeroEmulator, aws: Provisioned, b
 
 def test_disconnecting_again_finishes_a_disconnect_that_died_half_way(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned) -> None:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
-    _disconnect_that_dies_after_marking(fiona)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
+    disconnect_that_dies_after_marking(fiona)
     # When Fiona, told it failed, disconnects again
     again = fiona.call("DELETE", "/v1/xero/connection")
     # Then the disconnect is finished: links ended, feed connection and Xero connection removed, tokens gone
@@ -259,8 +234,8 @@ def test_disconnecting_again_finishes_a_disconnect_that_died_half_way(
 
 def test_the_periodic_check_finishes_a_disconnect_that_died_half_way(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
-    _disconnect_that_dies_after_marking(fiona)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
+    disconnect_that_dies_after_marking(fiona)
     # When nobody clicks again, the hourly check finds the disconnect unfinished (once it is surely not running)
     # and finishes it
     use_process_clock(OffsetClock(SystemClock(), 20 * 60))
@@ -274,7 +249,7 @@ def test_the_periodic_check_finishes_a_disconnect_that_died_half_way(
 def test_relinking_while_the_disconnects_cleanup_waits_removes_the_old_feed_and_asks_to_wait(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
     # Given a disconnect whose cleanup could not remove the feed connection in Xero (it waits in the queue)
-    fiona, _, account, tenant = _linked_business(api, xero, ledger)
+    fiona, _, account, tenant = linked_business(api, xero, ledger)
     fault = xero.add_fault("error", path="*/FeedConnections/DeleteRequests", status=503, times=None)
     assert fiona.call("DELETE", "/v1/xero/connection").json()["cleanup_pending"] is True
     xero.remove_fault(fault["id"])

@@ -8,34 +8,21 @@ import pytest
 
 from local.ledger_emulator import LedgerEmulator
 from local.xero_emulator import XeroEmulator
-from tests.integration.connect.conftest import Api, User
+from tests.integration.connect.conftest import Api
+from tests.support.connect_steps import (
+    business_with_accounts,
+    connected_to_xero,
+    unlink_and_link_again,
+    xero_bank_account,
+)
 from xerosync.connect.linking import ALREADY_CONNECTED, ALREADY_CONNECTED_ACTION, FeedLinking
-
-
-def _business(ledger: LedgerEmulator, *currencies: str, country: str = "SG") -> tuple[str, dict[str, str]]:
-    business = ledger.create_business(country)
-    accounts = {c: ledger.create_account(business.business_id, c, name=f"{c} Operating").account_id
-                for c in currencies}
-    return business.business_id, accounts
-
-
-def _connected(api: Api, xero: XeroEmulator, business_id: str, **seed: object) -> tuple[User, str]:
-    tenant = xero.seed_organisation("Harbour Trading Ltd", base_currency="HKD", **seed)  # type: ignore[arg-type]
-    fiona = api.as_user(business_id)
-    assert fiona.connect(tenant).status == 200
-    return fiona, tenant
-
-
-def _xero_bank_account(xero: XeroEmulator, tenant: str, currency: str) -> str:
-    return next(a["AccountID"] for a in xero.accounts(tenant)
-                if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == currency)
 
 
 def test_link_an_existing_xero_bank_account_then_it_becomes_active(api: Api, xero: XeroEmulator,
                                                                     ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
-    target = _xero_bank_account(xero, tenant, "HKD")
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    target = xero_bank_account(xero, tenant, "HKD")
     # When Fiona links the HKD account to Xero's HKD bank account
     response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"xero_account_id": target})
     # Then Xero has a pending feed connection for it, and the status shows it pending
@@ -54,8 +41,8 @@ def test_link_an_existing_xero_bank_account_then_it_becomes_active(api: Api, xer
 
 def test_link_to_a_new_xero_account_and_several_currencies(api: Api, xero: XeroEmulator,
                                                            ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "HKD", "USD", "CNY")
-    fiona, tenant = _connected(api, xero, business_id, multicurrency=True, currencies=["HKD", "USD", "CNY"])
+    business_id, accounts = business_with_accounts(ledger, "HKD", "USD", "CNY")
+    fiona, tenant = connected_to_xero(api, xero, business_id, multicurrency=True, currencies=["HKD", "USD", "CNY"])
     for currency in ("USD", "CNY"):
         response = fiona.call("PUT", f"/v1/bank-accounts/{accounts[currency]}/feed",
                               {"new_account": {"name": f"Bank {currency}", "number": f"0099-{currency}"}})
@@ -70,8 +57,8 @@ def test_link_to_a_new_xero_account_and_several_currencies(api: Api, xero: XeroE
 
 def test_a_foreign_currency_account_needs_multicurrency_in_xero(api: Api, xero: XeroEmulator,
                                                                ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "USD")
-    fiona, tenant = _connected(api, xero, business_id, multicurrency=False)
+    business_id, accounts = business_with_accounts(ledger, "USD")
+    fiona, tenant = connected_to_xero(api, xero, business_id, multicurrency=False)
     response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['USD']}/feed",
                           {"new_account": {"name": "USD", "number": "123"}})
     assert response.status == 409
@@ -84,12 +71,12 @@ def test_a_foreign_currency_account_needs_multicurrency_in_xero(api: Api, xero: 
 def test_an_account_already_fed_shows_the_products_words_and_the_way_out(api: Api, xero: XeroEmulator,
                                                                         ledger: LedgerEmulator) -> None:
     # Given two businesses of one group feeding the same organisation
-    first_id, first_accounts = _business(ledger, "HKD")
-    second_id, second_accounts = _business(ledger, "HKD")
-    first, tenant = _connected(api, xero, first_id)
+    first_id, first_accounts = business_with_accounts(ledger, "HKD")
+    second_id, second_accounts = business_with_accounts(ledger, "HKD")
+    first, tenant = connected_to_xero(api, xero, first_id)
     second = api.as_user(second_id, user_id="u_sam")
     assert second.connect(tenant).status == 200
-    target = _xero_bank_account(xero, tenant, "HKD")
+    target = xero_bank_account(xero, tenant, "HKD")
     linked = first.call("PUT", f"/v1/bank-accounts/{first_accounts['HKD']}/feed", {"xero_account_id": target})
     assert linked.status == 200
     # The picker shows the account as taken
@@ -110,8 +97,8 @@ def test_an_account_already_fed_shows_the_products_words_and_the_way_out(api: Ap
 
 
 def test_a_feed_that_xero_rejects_later_shows_the_reason(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
     fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
     feed_id = xero.feed_connections(tenant)[0]["id"]
     xero.settle_feed_connection(tenant, feed_id, status="REJECTED",
@@ -137,8 +124,8 @@ def test_a_feed_that_xero_rejects_later_shows_the_reason(api: Api, xero: XeroEmu
 ])
 def test_bad_link_requests_are_refused_and_nothing_is_linked(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
                                                             body: dict[str, object], status: int, code: str) -> None:
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
     response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", body)
     assert response.status == status and response.json()["error"]["code"] == code
     assert response.json()["error"]["message"]
@@ -147,9 +134,9 @@ def test_bad_link_requests_are_refused_and_nothing_is_linked(api: Api, xero: Xer
 
 def test_an_account_of_another_business_or_a_non_bank_xero_account_is_refused(api: Api, xero: XeroEmulator,
                                                                              ledger: LedgerEmulator) -> None:
-    business_id, _ = _business(ledger, "HKD")
-    _, stranger_accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
+    business_id, _ = business_with_accounts(ledger, "HKD")
+    _, stranger_accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
     foreign = fiona.call("PUT", f"/v1/bank-accounts/{stranger_accounts['HKD']}/feed",
                          {"new_account": {"name": "x", "number": "1"}})
     assert foreign.status == 404 and foreign.json()["error"]["code"] == "account_not_found"
@@ -162,8 +149,8 @@ def test_an_account_of_another_business_or_a_non_bank_xero_account_is_refused(ap
 
 def test_status_is_readable_by_every_role_and_changes_only_by_admin_and_finance(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "HKD")
-    _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    connected_to_xero(api, xero, business_id)
     eric = api.as_user(business_id, user_id="u_eric", role="Employee")
     status = eric.call("GET", "/v1/xero/connection")
     assert status.status == 200 and status.json()["can_manage"] is False
@@ -176,8 +163,8 @@ def test_status_is_readable_by_every_role_and_changes_only_by_admin_and_finance(
 
 def test_unlink_removes_the_feed_in_xero_and_keeps_the_history(api: Api, xero: XeroEmulator,
                                                                ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
     fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
     response = fiona.call("DELETE", f"/v1/bank-accounts/{accounts['HKD']}/feed")
     assert response.status == 200 and response.json()["account"]["link"]["status"] == "UNLINKED"
@@ -189,8 +176,8 @@ def test_unlink_removes_the_feed_in_xero_and_keeps_the_history(api: Api, xero: X
 
 
 def test_backfill_from_is_kept_for_auto_sync(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, _ = _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, _ = connected_to_xero(api, xero, business_id)
     start = (date.fromtimestamp(xero.now()) - timedelta(days=90)).isoformat()
     response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed",
                           {"new_account": {"name": "HKD", "number": "1"}, "backfill_from": start})
@@ -202,8 +189,8 @@ def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_los
     from xerosync.connect.wiring import get_connect
     from xerosync.store.feeds import FeedStatus
 
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, _ = _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, _ = connected_to_xero(api, xero, business_id)
     fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"new_account": {"name": "HKD", "number": "1"}})
     feeds = get_connect().linking.feeds
     seen = feeds.get(business_id, accounts["HKD"])
@@ -221,13 +208,6 @@ def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_los
     assert unlinked.status == FeedStatus.UNLINKED and unlinked.cursor == 43
 
 
-def _unlink_and_link_again(fiona: User, xero: XeroEmulator, path: str, bank: str) -> None:
-    assert fiona.call("DELETE", path).status == 200
-    xero.advance_clock(7 * 60)  # Xero has removed the old feed connection (and forgotten the last key)
-    xero.settle_pending()
-    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
-
-
 def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xero: XeroEmulator,
                                                                    ledger: LedgerEmulator) -> None:
     from datetime import date as day
@@ -236,9 +216,9 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     from xerosync.connect.wiring import get_connect
     from xerosync.store.feeds import SentStatement
 
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
-    bank = _xero_bank_account(xero, tenant, "HKD")
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    bank = xero_bank_account(xero, tenant, "HKD")
     path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
     assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
     # Given a feed that sent lines 1-10, of which Xero never delivered the statement of lines 6-10
@@ -252,7 +232,7 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
                                                "unconfirmed_statements": [undelivered]}))
     # When the account is unlinked before Xero delivered it, and linked again to the same Xero account
-    _unlink_and_link_again(fiona, xero, path, bank)
+    unlink_and_link_again(fiona, xero, path, bank)
     # Then the new feed starts where the lines surely in Xero end: lines 6-10 go again, nothing is lost
     relinked = feeds.get(business_id, accounts["HKD"])
     assert relinked is not None
@@ -263,9 +243,9 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
 def test_a_link_that_died_after_xero_made_its_feed_connection_can_be_made_again(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, target: str) -> None:
     # Given a link request that died after Xero created the feed connection, before the product recorded it
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
-    body = ({"xero_account_id": _xero_bank_account(xero, tenant, "HKD")} if target == "existing"
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    body = ({"xero_account_id": xero_bank_account(xero, tenant, "HKD")} if target == "existing"
             else {"new_account": {"name": "HKD Operating", "number": "0011-22"}})
     banks = len([a for a in xero.accounts(tenant) if a["Type"] == "BANK"])
 
@@ -289,8 +269,8 @@ def test_a_link_that_died_after_xero_made_its_feed_connection_can_be_made_again(
 def test_a_feed_connection_left_by_a_link_that_died_is_removed_when_the_user_chooses_another_account(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
     # Given a link to a new Xero account that died after Xero made the feed connection
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
 
     def died(*_: object, **__: object) -> None:
         raise RuntimeError("the execution environment died")
@@ -301,7 +281,7 @@ def test_a_feed_connection_left_by_a_link_that_died_is_removed_when_the_user_cho
         assert fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", first).status == 500
     xero.advance_clock(7 * 60)
     # When the user now chooses the organisation's existing HKD account instead
-    other = {"xero_account_id": _xero_bank_account(xero, tenant, "HKD")}
+    other = {"xero_account_id": xero_bank_account(xero, tenant, "HKD")}
     refused = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", other)
     # Then the product removes the feed connection nobody recorded and asks for a few minutes
     assert refused.status == 409 and refused.json()["error"]["code"] == "feed_still_being_removed"

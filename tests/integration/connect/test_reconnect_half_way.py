@@ -23,7 +23,7 @@ from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
-from tests.integration.connect.test_disconnect import _disconnect_that_dies_after_marking, _linked_business
+from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.connect.consents import ConsentStore
 from xerosync.connect.views import ENDING_REASON, LINK_AGAIN_ACTION, MOVING_REASON
@@ -41,7 +41,7 @@ STEPS = {"connection written": (ConsentStore, "close"),
 
 
 def _needing_renewal(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> tuple[User, str, str]:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
     xero.advance_clock(5)
     xero.settle_pending()
     fiona.call("GET", "/v1/xero/connection")
@@ -193,9 +193,9 @@ def test_a_reconnection_to_another_organisation_that_died_ends_the_old_links_onc
 
 def test_connecting_after_a_disconnect_that_died_half_way_ends_the_disconnected_links(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
-    fiona, business_id, _, tenant = _linked_business(api, xero, ledger)
+    fiona, business_id, _, tenant = linked_business(api, xero, ledger)
     # Given a disconnect that died right after marking the connection (its links still live)
-    _disconnect_that_dies_after_marking(fiona)
+    disconnect_that_dies_after_marking(fiona)
     # When Fiona connects again before anything finished it
     assert fiona.connect(tenant).status == 200
     # Then the disconnected generation is ended: its link DISCONNECTED (not carried over), its feed connection

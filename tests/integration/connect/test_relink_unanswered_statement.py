@@ -17,11 +17,11 @@ import pytest
 from local.ledger_emulator import LedgerEmulator
 from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User
-from tests.integration.connect.test_linking import (
-    _business,
-    _connected,
-    _unlink_and_link_again,
-    _xero_bank_account,
+from tests.support.connect_steps import (
+    business_with_accounts,
+    connected_to_xero,
+    unlink_and_link_again,
+    xero_bank_account,
 )
 from xerosync.connect.ports import Feeds
 from xerosync.connect.wiring import get_connect
@@ -47,9 +47,9 @@ class _Linked:
 
 def _linked(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> _Linked:
     """An HKD account of a new business, linked to the organisation's HKD bank account."""
-    business_id, accounts = _business(ledger, "HKD")
-    fiona, tenant = _connected(api, xero, business_id)
-    bank = _xero_bank_account(xero, tenant, "HKD")
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    bank = xero_bank_account(xero, tenant, "HKD")
     path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
     assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
     feeds = get_connect().linking.feeds
@@ -81,7 +81,7 @@ def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroE
     feeds.save(feed.model_copy(update={"cursor": 5, "cursor_balance": Decimal("500.00"),
                                        "unconfirmed_statements": [entry]}))
     # When the account is unlinked before the next run, and linked again to the same Xero account
-    _unlink_and_link_again(fiona, xero, path, bank)
+    unlink_and_link_again(fiona, xero, path, bank)
     # Then the new feed starts after what Xero has: lines 6-10 go again only if Xero never got them
     relinked = feeds.get(feed.business_id, feed.account_id)
     assert relinked is not None and relinked.unconfirmed_statements == []

@@ -23,7 +23,7 @@ from local.template import Template
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
-from tests.integration.sync_expenses.test_exactly_once import _creates, _exactly_once, _ready
+from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from xerosync.attachments.service import GAVE_UP
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
@@ -75,7 +75,7 @@ def _next_delivery(world: World, within: float = 5, function: str = "SyncExpense
 def test_a_request_xero_refuses_as_a_whole_ends_its_expenses_in_sync_error_at_once(
         world: World, dead_letters: Callable[[], list[str]]) -> None:
     # Given Xero answering the batch's create with 403 while the connection stays (e.g. a permission it lacks)
-    business, ids = _ready(world, 3)
+    business, ids = mapped_with_expenses(world, 3)
     user = world.user(business.business_id)
     world.xero.add_fault("error", status=403, path="*/BankTransactions", method="PUT", times=1)
     job = user.sync(ids)
@@ -94,13 +94,13 @@ def test_a_request_xero_refuses_as_a_whole_ends_its_expenses_in_sync_error_at_on
     # And syncing them again creates each Spend Money once
     user.sync(ids)
     world.pump_worker()
-    _exactly_once(world, business, ids)
+    assert_exactly_once(world, business, ids)
 
 
 def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_letter_queue(
         world: World, dead_letters: Callable[[], list[str]]) -> None:
     # Given Xero failing every create (500), after the client's own retries, on every delivery of the batch
-    business, ids = _ready(world, 3)
+    business, ids = mapped_with_expenses(world, 3)
     user = world.user(business.business_id)
     world.xero.add_fault("error", status=500, path="*/BankTransactions", method="PUT", times=None)
     job = user.sync(ids)
@@ -120,12 +120,12 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     assert _next_delivery(world, within=1.5) is None
     assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
     world.xero.clear_faults()
-    creates_before = len(_creates(world))
+    creates_before = len(spend_money_creates(world))
     # When the user syncs them again, each is looked up first (a create may have landed) and created once
     user.sync(ids)
     world.pump_worker()
-    _exactly_once(world, business, ids)
-    assert len(_creates(world)) == creates_before + 1
+    assert_exactly_once(world, business, ids)
+    assert len(spend_money_creates(world)) == creates_before + 1
 
 
 def _killed_on_every_delivery(world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch,
@@ -149,7 +149,7 @@ def _killed_on_every_delivery(world: World, dead_letters: Callable[[], list[str]
 def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
         world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
-    business, ids = _ready(world, 2)
+    business, ids = mapped_with_expenses(world, 2)
     user = world.user(business.business_id)
     first = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
     assert {e["status"] for e in user.pending()} == {"QUEUED"}
@@ -167,13 +167,13 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
     world.pump_worker()
     monkeypatch.undo()
     # Then each is synced once
-    _exactly_once(world, business, ids)
+    assert_exactly_once(world, business, ids)
 
 
 def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_error_with_the_way_out(
         world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a batch whose every delivery is killed at the Lambda timeout, the last one too
-    business, ids = _ready(world, 2)
+    business, ids = mapped_with_expenses(world, 2)
     user = world.user(business.business_id)
     job = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
     schedule = Scheduler(world.aws.template, world.runtime)
@@ -196,7 +196,7 @@ def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_err
     # And syncing them again creates each Spend Money once
     user.sync(ids)
     world.pump_worker()
-    _exactly_once(world, business, ids)
+    assert_exactly_once(world, business, ids)
 
 
 def _synced_with_receipts(world: World) -> tuple[Business, str]:

@@ -4,39 +4,22 @@ forgot the Idempotency-Key), dropped answers, Xero failing, and a connection los
 from __future__ import annotations
 
 import json
-import time
-from collections import Counter
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.integration.sync_expenses.conftest import Business, World, worker_dies_when_xero_answers
+from tests.integration.sync_expenses.conftest import World, worker_dies_when_xero_answers
 from tests.integration.xero_client.conftest import connect
+from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
+from tests.support.sqs_clock import SqsClock
 from xerosync.expenses.worker import SpendMoneyWorker
 
 XERO_IDEMPOTENCY_WINDOW = 6 * 60  # the emulator remembers a key this long, as Xero is said to
 
 
-def _ready(world: World, count: int) -> tuple[Business, list[str]]:
-    business, _ = world.mapped_business()
-    return business, world.seed_expenses(business, count)
-
-
-def _exactly_once(world: World, business: Business, ids: list[str]) -> None:
-    urls = Counter(t["Url"].rsplit("/", 1)[1] for t in world.spend_money(business.tenant_id))
-    assert set(urls) == set(ids) and max(urls.values()) == 1, "every expense exactly once in Xero"
-    synced = {e["transaction_id"]: e for e in world.user(business.business_id).tab("synced")}
-    by_url = {t["Url"].rsplit("/", 1)[1]: t["BankTransactionID"] for t in world.spend_money(business.tenant_id)}
-    assert {t: e["spend_money"]["bank_transaction_id"] for t, e in synced.items()} == by_url
-
-
-def _creates(world: World) -> list[dict[str, Any]]:
-    return [r for r in world.xero.request_log if r["method"] == "PUT" and r["path"].endswith("/BankTransactions")]
-
-
 def test_a_redelivered_batch_changes_nothing(world: World) -> None:
-    business, ids = _ready(world, 12)
+    business, ids = mapped_with_expenses(world, 12)
     user = world.user(business.business_id)
     job = user.sync(ids)
     sqs = boto3.client("sqs")
@@ -64,11 +47,12 @@ def test_a_redelivered_batch_changes_nothing(world: World) -> None:
     assert sum(o.deleted for o in outcomes) == 1 and len(world.xero.request_log) == calls
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["synced"], progress["failed"], progress["status"]) == (12, 0, "COMPLETED")
-    _exactly_once(world, business, ids)
+    assert_exactly_once(world, business, ids)
 
 
-def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(world: World) -> None:
-    business, ids = _ready(world, 20)
+def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_second_create(
+        world: World, sqs_clock: SqsClock) -> None:
+    business, ids = mapped_with_expenses(world, 20)
     user = world.user(business.business_id)
     # Given a worker that dies right after Xero created the batch, before it could record anything
     with worker_dies_when_xero_answers(RuntimeError("Lambda timed out"), times=1) as crashed:
@@ -78,11 +62,11 @@ def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_sec
         assert {e["status"] for e in user.pending()} == {"QUEUED"}
         # When the message comes back after Xero has forgotten the Idempotency-Key
         world.xero.advance_clock(XERO_IDEMPOTENCY_WINDOW + 60)
-        time.sleep(1.1)  # the local queue's visibility timeout
+        sqs_clock.advance(1.1)  # the local queue's visibility timeout
         world.pump_worker()
     # Then the expenses are found in Xero by their Url and recorded: no second create, nothing twice
-    assert len(_creates(world)) == 1
-    _exactly_once(world, business, ids)
+    assert len(spend_money_creates(world)) == 1
+    assert_exactly_once(world, business, ids)
     assert user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")["synced"] == 20
 
 
@@ -90,20 +74,21 @@ def test_a_worker_crash_after_xero_accepted_is_recovered_by_marker_without_a_sec
                                    {"kind": "error", "status": 500}])  # Xero failed (and says so again)
 def test_lost_answers_and_xero_failures_still_create_each_spend_money_once(world: World,
                                                                            fault: dict[str, Any]) -> None:
-    business, ids = _ready(world, 20)
+    business, ids = mapped_with_expenses(world, 20)
     world.xero.add_fault(path="*/BankTransactions", method="PUT", times=1, **fault)
     job = world.user(business.business_id).sync(ids)
     world.pump_worker()
-    _exactly_once(world, business, ids)
+    assert_exactly_once(world, business, ids)
     assert any(f["fired"] for f in world.xero.faults()), "the fault must have hit"
     progress = world.user(business.business_id).ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["synced"], progress["status"]) == (20, "COMPLETED")
     # A lost answer is resolved by looking Xero up (all 20 are there); a 500 by sending what is missing again
-    assert len(_creates(world)) == (1 if fault["kind"] == "drop" else 2)
+    assert len(spend_money_creates(world)) == (1 if fault["kind"] == "drop" else 2)
 
 
-def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(world: World) -> None:
-    business, ids = _ready(world, 5)
+def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(
+        world: World, sqs_clock: SqsClock) -> None:
+    business, ids = mapped_with_expenses(world, 5)
     user = world.user(business.business_id)
     # Given a batch that Xero accepted while the worker died, and the app then removed in Xero
     with worker_dies_when_xero_answers(RuntimeError("Lambda timed out")):
@@ -111,7 +96,7 @@ def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(wo
         world.pump_worker()
     assert len(world.spend_money(business.tenant_id)) == 5
     world.xero.disconnect(business.tenant_id)
-    time.sleep(1.1)  # the local queue's visibility timeout
+    sqs_clock.advance(1.1)  # the local queue's visibility timeout
     world.pump_worker()
     # Then the expenses end in SYNC_ERROR with reconnect guidance (the message is not retried forever)
     assert {e["error"]["code"] for e in user.pending()} == {"reconnect_required"}
@@ -121,13 +106,13 @@ def test_a_batch_cut_off_by_a_lost_connection_is_looked_up_after_reconnecting(wo
     world.xero.clear_request_log()
     user.sync(ids)
     world.pump_worker()
-    assert _creates(world) == []
-    _exactly_once(world, business, ids)
+    assert spend_money_creates(world) == []
+    assert_exactly_once(world, business, ids)
 
 
 def test_a_worker_that_dies_after_recording_but_before_counting_still_leaves_the_right_progress(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    business, ids = _ready(world, 7)
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    business, ids = mapped_with_expenses(world, 7)
     user = world.user(business.business_id)
     original = SpendMoneyWorker._count
     died: list[int] = []
@@ -144,10 +129,10 @@ def test_a_worker_that_dies_after_recording_but_before_counting_still_leaves_the
     [failed] = world.pump_worker()
     assert failed.failed == 1 and died == [7]
     # When SQS delivers the batch again
-    time.sleep(1.1)  # the local queue's visibility timeout
+    sqs_clock.advance(1.1)  # the local queue's visibility timeout
     world.pump_worker()
     # Then nothing is sent again, and the job counts what the first delivery did
-    assert len(_creates(world)) == 1
-    _exactly_once(world, business, ids)
+    assert len(spend_money_creates(world)) == 1
+    assert_exactly_once(world, business, ids)
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 7, 0)

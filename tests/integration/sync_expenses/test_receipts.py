@@ -5,7 +5,6 @@ at the attachment status route."""
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from local.ledger_emulator import generated_spec, uploaded_spec
 from local.ledger_emulator.models import ReceiptSpec
 from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import iso, utc_now
@@ -151,7 +151,8 @@ def test_xero_answering_413_is_a_per_file_error_and_the_others_go(world: World) 
 
 
 def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: World,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      sqs_clock: SqsClock) -> None:
     business, user = world.mapped_business()
     receipts = (generated_spec("pdf", 20_000, seed=15), generated_spec("png", 20_000, seed=16))
     paid = world.pay(business, receipts=receipts)
@@ -170,7 +171,7 @@ def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: Wo
     monkeypatch.setattr(ReceiptUploadStore, "save", crash_after_upload)
     [outcome] = world.pump("AttachmentsWorkerFunction")
     assert outcome.failed and crashed
-    time.sleep(1.1)  # the message comes back after its visibility timeout
+    sqs_clock.advance(1.1)  # the message comes back after its visibility timeout
     world.pump("AttachmentsWorkerFunction")
     bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
     assert sorted(a["FileName"] for a in _in_xero(world, business, bank_transaction_id)) == [
@@ -198,7 +199,8 @@ def test_after_a_500_the_receipt_is_looked_up_and_sent_again_under_a_new_key(wor
     assert _status(user, paid)["summary"] == "1 of 1 receipt(s) in Xero."
 
 
-def test_a_receipt_xero_keeps_failing_goes_on_a_later_delivery_not_a_remembered_500(world: World) -> None:
+def test_a_receipt_xero_keeps_failing_goes_on_a_later_delivery_not_a_remembered_500(
+        world: World, sqs_clock: SqsClock) -> None:
     # Given Xero failing every send of the first delivery (more than one delivery's tries)
     business, user = world.mapped_business()
     paid = world.pay(business, receipts=(generated_spec("png", 4_000, seed=61),))
@@ -209,7 +211,7 @@ def test_a_receipt_xero_keeps_failing_goes_on_a_later_delivery_not_a_remembered_
     assert first.failed == 1
     world.xero.remove_fault(fault["id"])
     # When SQS hands the message back within Xero's memory of those keys (minutes)
-    time.sleep(1.1)
+    sqs_clock.advance(1.1)
     [second] = world.pump("AttachmentsWorkerFunction")
     # Then the redelivery looked Xero up and sent under a key Xero has not seen: the file is in Xero, once
     assert second.deleted == 1
@@ -220,7 +222,7 @@ def test_a_receipt_xero_keeps_failing_goes_on_a_later_delivery_not_a_remembered_
     assert len({r["idempotency_key"] for r in sent}) == len(sent)
 
 
-def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: World) -> None:
+def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: World, sqs_clock: SqsClock) -> None:
     business, user = world.mapped_business()
     receipts = tuple(generated_spec("pdf", 3_000, seed=20 + n) for n in range(3))
     paid = world.pay(business, receipts=receipts)
@@ -229,7 +231,7 @@ def test_a_429_returns_the_message_for_retry_after_and_nothing_is_lost(world: Wo
     world.xero.add_fault("rate_limit", path="*/Attachments/*", times=1, retry_after=1, problem="minute")
     [outcome] = world.pump("AttachmentsWorkerFunction")
     assert outcome.failed
-    time.sleep(1.2)
+    sqs_clock.advance(1.2)
     world.pump("AttachmentsWorkerFunction")
     bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
     assert len(_in_xero(world, business, bank_transaction_id)) == 3
@@ -271,7 +273,8 @@ def test_changed_receipts_upload_only_what_is_missing_and_a_replaced_one_replace
         _content(world, business, paid, corrected.attachment_id)).hexdigest()
 
 
-def test_a_replacement_cut_off_by_a_429_still_replaces_when_the_message_comes_back(world: World) -> None:
+def test_a_replacement_cut_off_by_a_429_still_replaces_when_the_message_comes_back(
+        world: World, sqs_clock: SqsClock) -> None:
     business, user, paid, bank_transaction_id, account = _hotel_bill_corrected(world, seed=40)
     world.pump_events()
     user.sync([paid])
@@ -282,7 +285,7 @@ def test_a_replacement_cut_off_by_a_429_still_replaces_when_the_message_comes_ba
     [outcome] = world.pump("AttachmentsWorkerFunction")
     assert outcome.failed
     # When the message comes back
-    time.sleep(1.2)
+    sqs_clock.advance(1.2)
     world.pump("AttachmentsWorkerFunction")
     # Then the corrected file replaced the old one, as intended: no second hotel bill beside it
     in_xero = {a["FileName"]: a for a in _in_xero(world, business, bank_transaction_id)}

@@ -4,7 +4,6 @@ a change lost, never receipts or expenses left waiting for work that nobody will
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from local.lambda_runtime import acting_as
 from local.ledger_emulator import generated_spec
 from tests.integration.sync_expenses.conftest import ApiUser, World, worker_dies_when_xero_answers
 from tests.integration.xero_client.conftest import connect
+from tests.support.sqs_clock import SqsClock
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import lifecycle
 from xerosync.expenses.decisions import STUCK_JOB_SECONDS
@@ -47,7 +47,7 @@ def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refe
     assert spend_money["LineItems"][0]["AccountCode"] == "429"
 
 
-def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World) -> None:
+def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World, sqs_clock: SqsClock) -> None:
     # Given a create that reached Xero while the worker died, then a connection lost before the retry
     business, user = world.mapped_business()
     tenant = business.tenant_id
@@ -56,7 +56,7 @@ def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World) -
         user.sync([paid])
         world.pump_worker()
     world.xero.disconnect(tenant)
-    time.sleep(1.1)
+    sqs_clock.advance(1.1)
     world.pump_worker()
     assert user.ok("GET", f"/v1/expenses/{paid}")["error"]["code"] == "reconnect_required"
     # When the bank's description changes before the user reconnects and syncs again
@@ -74,7 +74,7 @@ def test_a_spend_money_found_by_its_marker_is_brought_up_to_date(world: World) -
 
 
 def test_receipts_are_handed_over_even_when_the_delivery_that_synced_died_first(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
     business, user = world.mapped_business()
     paid = world.pay(business, receipts=(generated_spec("pdf", 1000, seed=90),))
     original = SpendMoneyWorker._hand_over_receipts
@@ -91,7 +91,7 @@ def test_receipts_are_handed_over_even_when_the_delivery_that_synced_died_first(
     job = user.sync([paid])
     world.pump_worker()
     # When the batch comes back
-    time.sleep(1.1)
+    sqs_clock.advance(1.1)
     world.pump_worker()
     world.pump("AttachmentsWorkerFunction")
     # Then the receipt reached the Spend Money, and the job counts the expense once, as synced
@@ -131,7 +131,8 @@ def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_synced_by_the_s
 
 
 def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: World,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      sqs_clock: SqsClock) -> None:
     # Given a job whose batch reached Xero and whose worker was killed on its last delivery: QUEUED, no message
     business, user = world.mapped_business()
     paid = world.pay(business)
@@ -147,7 +148,7 @@ def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: Wo
     monkeypatch.setattr(service, "clock", OffsetClock(service.clock, STUCK_JOB_SECONDS + 60))
     assert _sync_click(user, paid, "click-3")["skipped"] == []
     monkeypatch.undo()
-    time.sleep(1.1)  # the killed delivery's message comes back first (FIFO): its batch finds nothing to do
+    sqs_clock.advance(1.1)  # the killed delivery's message comes back first (FIFO): its batch finds nothing to do
     world.pump_worker()
     # Then the new job takes it over, finds the Spend Money already in Xero, and creates nothing twice
     assert len(world.spend_money(business.tenant_id)) == 1

@@ -4,7 +4,6 @@ double click, reconnecting, Xero's limits, progress and the hand-over of receipt
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from local.ledger_emulator import generated_spec
 from tests.integration.sync_expenses.conftest import World
+from tests.support.sqs_clock import SqsClock
 
 
 def _puts(world: World) -> list[dict[str, Any]]:
@@ -271,7 +271,7 @@ def test_a_connection_removed_in_xero_ends_in_sync_error_with_reconnect_guidance
     assert world.spend_money(business.tenant_id) == []
 
 
-def test_xeros_rate_limit_returns_the_batch_for_later_instead_of_failing_it(world: World) -> None:
+def test_xeros_rate_limit_returns_the_batch_for_later_instead_of_failing_it(world: World, sqs_clock: SqsClock) -> None:
     business, user = world.mapped_business()
     paid = world.pay(business)
     user.sync([paid])
@@ -279,7 +279,7 @@ def test_xeros_rate_limit_returns_the_batch_for_later_instead_of_failing_it(worl
                          problem="minute")
     [limited] = world.pump_worker()
     assert limited.failed == 1 and user.ok("GET", f"/v1/expenses/{paid}")["status"] == "QUEUED"
-    time.sleep(1.2)
+    sqs_clock.advance(1.2)
     world.pump_worker()
     assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNCED"
     assert len(world.spend_money(business.tenant_id)) == 1

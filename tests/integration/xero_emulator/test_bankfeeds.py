@@ -12,27 +12,12 @@ import requests
 from local.clock import ManualClock
 from local.xero_emulator import XeroEmulator
 from local.xero_emulator.harness import XeroHarness
+from tests.support.xero_feeds import connect_feeds, feed
 
 ALREADY = (
     "The AccountToken, AccountNumber or AccountId is already connected to another Xero Bank Account in the "
     "selected Xero Organisation."
 )
-
-
-def feed(token: str = "acc-001", **overrides: Any) -> dict[str, Any]:
-    item = {
-        "accountToken": token,
-        "accountNumber": f"999-{token}",
-        "accountName": "Aspire HKD",
-        "accountType": "BANK",
-        "currency": "HKD",
-    }
-    item.update(overrides)
-    return {k: v for k, v in item.items() if v is not None}
-
-
-def connect_feeds(xero: XeroHarness, *items: dict[str, Any]) -> requests.Response:
-    return xero.bankfeeds("POST", "FeedConnections", json={"items": list(items)})
 
 
 def active_feed(emu: XeroEmulator, xero: XeroHarness, token: str = "acc-001", **overrides: Any) -> str:

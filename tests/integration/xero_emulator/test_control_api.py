@@ -8,6 +8,7 @@ from local.clock import ManualClock
 from local.xero_emulator import XeroEmulator
 from local.xero_emulator.harness import XeroHarness, authorize_url, query_of
 from tests.integration.xero_emulator.conftest import requires_spec
+from tests.support.xero_feeds import connect_feeds, feed
 
 
 def control(base_url: str, method: str, path: str, body: object = None) -> requests.Response:
@@ -236,8 +237,6 @@ def test_given_a_clock_that_cannot_move_when_advancing_then_only_emulator_time_m
 def test_given_pending_feed_connections_rejected_over_http_then_they_settle_rejected_with_the_error(
     emu: XeroEmulator, clock: ManualClock, base_url: str, xero: XeroHarness, tenant: str
 ) -> None:
-    from tests.integration.xero_emulator.test_bankfeeds import connect_feeds, feed
-
     feed_id = connect_feeds(xero, feed()).json()["items"][0]["id"]
     error = {"type": "invalid-feed-connection", "title": "Feed Connection Failed", "status": 400, "detail": "No."}
     answer = control(base_url, "POST", f"organisations/{tenant}/feed-connections/reject-pending", {"error": error})
