@@ -320,8 +320,8 @@ def split(world: World, parts: int) -> list[World]:
         elif "tenant_id" in event.args:
             events[group_of[event.args["tenant_id"]]].append(event)
         elif event.kind in EVERY_GROUP:
-            for group in events:
-                group.append(event)
+            for held in events:
+                held.append(event)
         else:
             events[unowned % parts].append(event)
             unowned += 1
