@@ -18,7 +18,11 @@ NOWHERE = "http://127.0.0.1:9"  # nothing listens here: an answer can only have 
 
 def _seen_headers(client: Any) -> list[dict[str, str]]:
     seen: list[dict[str, str]] = []
-    client.meta.events.register("before-send", lambda request, **_: seen.append(dict(request.headers)) and None)
+
+    def look(request: Any, **_: Any) -> None:
+        seen.append(dict(request.headers))
+
+    client.meta.events.register("before-send", look)
     return seen
 
 
