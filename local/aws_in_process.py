@@ -48,10 +48,19 @@ class _Body:
         yield self._body
 
 
+def _target(url: str) -> DomainDispatcherApplication | None:
+    return next((a for base, a in _targets.items() if url.startswith(base + "/") or url == base), None)
+
+
+def handles(url: str) -> bool:
+    """Whether a request to ``url`` is handed to moto in this process (never goes on the wire)."""
+    return Endpoint._send is _send and _target(url) is not None
+
+
 def _send(endpoint: Endpoint, request: Any) -> Any:
     """What botocore sends when no ``before-send`` handler answered: moto's answer, or the wire's."""
     url = str(request.url)
-    app = next((a for base, a in _targets.items() if url.startswith(base + "/") or url == base), None)
+    app = _target(url)
     if app is None:
         return _on_the_wire(endpoint, request)
     body = request.body

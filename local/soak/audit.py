@@ -148,6 +148,61 @@ class Facts:
     longest: Counter[str] = field(default_factory=Counter)  # the longest invocation, world seconds, by function
 
 
+def merge(parts: list[Facts]) -> Facts:
+    """The facts of a world played as groups of organisations, one process each (``world.split``), as one: the
+    groups share no organisation, business, message or table item, so lists join, counts add up, and the times
+    are the latest of any group (the world went quiet when its last group did)."""
+    if len(parts) == 1:
+        return parts[0]
+    faults: dict[str, Counter[str]] = defaultdict(Counter)
+    longest: Counter[str] = Counter()
+    for part in parts:
+        for boundary, kinds in part.faults.items():
+            faults[boundary].update(kinds)
+        for function, seconds in part.longest.items():
+            longest[function] = max(longest[function], seconds)
+
+    def latest(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return max(known) if known else None
+
+    def summed(name: str) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for part in parts:
+            total.update(getattr(part, name))
+        return total
+
+    return Facts(
+        transactions=[t for p in parts for t in p.transactions],
+        syncing_businesses=set().union(*(p.syncing_businesses for p in parts)),
+        feeds=[f for p in parts for f in p.feeds],
+        live_xero_accounts={k: v for p in parts for k, v in p.live_xero_accounts.items()},
+        feed_connection_accounts={k: v for p in parts for k, v in p.feed_connection_accounts.items()},
+        lines=[line for p in parts for line in p.lines],
+        statements=[s for p in parts for s in p.statements],
+        spend_money=[s for p in parts for s in p.spend_money],
+        expenses=[e for p in parts for e in p.expenses],
+        receipts_refused={k: v for p in parts for k, v in p.receipts_refused.items()},
+        jobs=[j for p in parts for j in p.jobs],
+        dead_letters=[d for p in parts for d in p.dead_letters],
+        failure_reasons={k: v for p in parts for k, v in p.failure_reasons.items()},
+        xero_calls=summed("xero_calls"),
+        first_link_at={k: v for p in parts for k, v in p.first_link_at.items()},
+        windows_from=min(p.windows_from for p in parts),
+        faults=dict(faults),
+        invocations=summed("invocations"),
+        dynamodb=summed("dynamodb"),
+        last_fault_at=latest([p.last_fault_at for p in parts]),
+        quiet_at=latest([p.quiet_at for p in parts]),
+        real_seconds=max(p.real_seconds for p in parts),
+        leftovers=summed("leftovers"),
+        connections={k: v for p in parts for k, v in p.connections.items()},
+        group_overlaps=sum(p.group_overlaps for p in parts),
+        overran=summed("overran"),
+        longest=longest,
+    )
+
+
 # ---------------------------------------------------------------------------------------------- report
 @dataclass
 class Row:

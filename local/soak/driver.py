@@ -15,6 +15,7 @@ and the next schedules find nothing to do. Then the auditor's facts are read.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import logging
@@ -41,6 +42,7 @@ from local.soak.audit import (
     Txn,
 )
 from local.soak.chaos import XERO_READ_TIMEOUT_SECONDS, Chaos
+from local.soak.shortcuts import receive_only_when_ready, sign_cheaply_in_process
 from local.soak.simclock import SimClock
 from local.soak.users import UserGaveUp, Users
 from local.soak.world import DAY, HOUR, Event, Receipt, World
@@ -181,30 +183,38 @@ class Driver:
                                 concurrency=self.options.concurrency, xero_strict=self.options.strict,
                                 aws_in_process=not self.options.aws_over_http,
                                 extra_environment={"XERO_READ_TIMEOUT_SECONDS": str(XERO_READ_TIMEOUT_SECONDS)})
-        with DevStack(config) as stack:
-            self.stack = stack
-            self._capture_logs()
-            moto_patches.SQS_LISTENERS.append(self.pulse.beat)
-            for mapping in stack.mappings.values():
-                mapping.on_change = self.pulse.beat
-            self._set_up(stack)
-            self.users = Users(stack, self.world, self.clock, self.activity)
-            assert stack.runtime is not None and stack.xero is not None
-            stack.runtime.listeners.append(self._invoked)
-            self.chaos.attach(xero=stack.xero, ledger=stack.ledger, xero_url=stack.urls["xero"],
-                              runtime=stack.runtime, mappings=list(stack.mappings.values()))
-            for event in self.world.events:
-                if event.at >= self.world.start:
-                    self._plan(event.at, "event", event)
-            for name, period in SCHEDULE_PERIODS.items():
-                self._plan(self.clock.time() + period, "schedule", name)
-            self.chaos.arm()
-            self.options.progress(f"world: {self.world.describe()}; faults at {self.options.rate:.0%}")
-            self._play(until=self.world.end)
-            self.chaos.disarm()
-            self.options.progress(f"last fault at {_when(self.chaos.last_fault_at)}; running on until quiet")
-            self._run_on()
-            return self._collect(stack)
+        sign_cheaply_in_process(not self.options.aws_over_http)
+        try:
+            with DevStack(config) as stack:
+                return self._run_on_stack(stack)
+        finally:
+            sign_cheaply_in_process(False)
+
+    def _run_on_stack(self, stack: DevStack) -> Facts:
+        self.stack = stack
+        self._capture_logs()
+        moto_patches.SQS_LISTENERS.append(self.pulse.beat)
+        for mapping in stack.mappings.values():
+            mapping.on_change = self.pulse.beat
+            receive_only_when_ready(mapping, functools.partial(_deliverable, self._queue_name(mapping)))
+        self._set_up(stack)
+        self.users = Users(stack, self.world, self.clock, self.activity)
+        assert stack.runtime is not None and stack.xero is not None
+        stack.runtime.listeners.append(self._invoked)
+        self.chaos.attach(xero=stack.xero, ledger=stack.ledger, xero_url=stack.urls["xero"],
+                          runtime=stack.runtime, mappings=list(stack.mappings.values()))
+        for event in self.world.events:
+            if event.at >= self.world.start:
+                self._plan(event.at, "event", event)
+        for name, period in SCHEDULE_PERIODS.items():
+            self._plan(self.clock.time() + period, "schedule", name)
+        self.chaos.arm()
+        self.options.progress(f"world: {self.world.describe()}; faults at {self.options.rate:.0%}")
+        self._play(until=self.world.end)
+        self.chaos.disarm()
+        self.options.progress(f"last fault at {_when(self.chaos.last_fault_at)}; running on until quiet")
+        self._run_on()
+        return self._collect(stack)
 
     def _invoked(self, invocation: Any) -> None:
         self.invocations[invocation.function] += 1
@@ -295,10 +305,13 @@ class Driver:
 
     # ------------------------------------------------------------------ quiet
     def _sqs(self) -> tuple[bool, float | None, int]:
+        assert self.stack is not None
+        return moto_patches.sqs_outlook([self._queue_name(m) for m in self.stack.mappings.values()],
+                                        ACCOUNT_ID, REGION)
+
+    def _queue_name(self, mapping: Any) -> str:
         assert self.stack is not None and self.stack.provisioned is not None
-        names = [self.stack.provisioned.queue_url(m.source.queue).rsplit("/", 1)[1]
-                 for m in self.stack.mappings.values()]
-        return moto_patches.sqs_outlook(names, ACCOUNT_ID, REGION)
+        return str(self.stack.provisioned.queue_url(mapping.source.queue).rsplit("/", 1)[1])
 
     def _busy(self) -> int:
         assert self.stack is not None
@@ -591,6 +604,11 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
         quiet_at=driver.quiet_at, real_seconds=time.monotonic() - driver.real_started, leftovers=leftovers,
         connections=connections, group_overlaps=sum(m.overlaps for m in stack.mappings.values()),
         overran=Counter(driver.chaos.overran), longest=Counter(driver.chaos.longest))
+
+
+def _deliverable(queue: str) -> bool:
+    """Whether a receive from ``queue`` (moto in this process) would hand out a message now."""
+    return moto_patches.sqs_outlook([queue], ACCOUNT_ID, REGION)[0]
 
 
 def _connection_state(item: dict[str, Any]) -> str:
