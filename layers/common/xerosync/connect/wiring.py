@@ -16,7 +16,6 @@ from xerosync.connect.claims import XeroConnectionClaims
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.feeds import FeedStore
-from xerosync.xero import get_xero_client
 
 if TYPE_CHECKING:
     from xerosync.connect.cleanup import CleanupRunner, XeroCleanup
@@ -104,9 +103,9 @@ def build_connect(settings: Settings, *, xero: XeroClient, ledger: LedgerClient)
 
 @per_cold_start
 def get_connect() -> ConnectFeature:
-    # The Xero client's modules (sessions, tokens, rate governor, Xero's models) and the ledger client load with the
-    # first request that uses a use case, not at import: the API's health check never does (docs/architecture.md,
-    # "Cold start").
+    # The Xero and ledger clients (their sessions, tokens, rate governor and models) load with the first request
+    # that uses a use case: the API's health check never does (docs/architecture.md, "Cold start").
     from xerosync.ledger.client import get_ledger_client
+    from xerosync.xero.client import get_xero_client
 
     return build_connect(get_settings(), xero=get_xero_client(), ledger=get_ledger_client())
