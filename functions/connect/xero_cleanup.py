@@ -19,10 +19,6 @@ from xerosync.connect.wiring import get_connect
 from xerosync.observability import instrument, logger
 from xerosync.queue import consume
 
-# Every message calls Xero: its client loads with the handler, not with the first message (the API's waits for
-# the request that needs it; docs/architecture.md, "Cold start").
-from xerosync.xero import client as _xero_client  # noqa: F401
-
 
 def _clean(record: SQSRecord) -> None:
     job = job_from_body(record.body)

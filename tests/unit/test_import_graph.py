@@ -144,20 +144,6 @@ def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
         assert not loaded, f"{function} imports {loaded}"
 
 
-# The connect API's health check never calls Xero nor the ledger, and its other routes each use a few of their
-# modules: the Xero client (sessions, tokens, rate governor, transport, Xero's models) and the ledger client load with
-# the first request that builds a connect use case (docs/architecture.md, "Cold start").
-CONNECT_API_ON_FIRST_USE = ("xerosync.xero.client", "xerosync.xero.session", "xerosync.xero.identity",
-                            "xerosync.xero.tokens", "xerosync.xero.transport", "xerosync.xero.governor",
-                            "xerosync.xero.models", "xerosync.store.rate_limits", "xerosync.ledger.client",
-                            "xerosync.ledger.models")
-
-
-def test_the_connect_api_builds_its_xero_and_ledger_clients_on_first_use() -> None:
-    loaded = _loaded("ConnectApiFunction", CONNECT_API_ON_FIRST_USE)
-    assert not loaded, f"ConnectApiFunction imports with its handler what its first request loads: {loaded}"
-
-
 def test_the_probe_sees_what_a_handler_imports() -> None:
     # A rule that could never fail would prove nothing: each kind of function loads its own machinery.
     for function in CONSUMERS:
@@ -165,8 +151,7 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
     for function in HTTP:
         assert _loaded(function, "aws_lambda_powertools.event_handler.api_gateway"), function
     assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
-    for function in ("XeroCleanupFunction", "ConnectionCheckFunction"):
-        assert "xerosync.xero.client" in imported_by(function), function
+    assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
     assert "xerosync.xero.bank_feeds" in imported_by("AutoSyncWorkerFunction")
     for module in ("xerosync.expenses.access", "xerosync.auth", "xerosync.ledger.models"):
         assert module in imported_by("SyncExpensesApiFunction"), module

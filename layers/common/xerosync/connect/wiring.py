@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING
 
 from xerosync import aws
 from xerosync.connect.claims import XeroConnectionClaims
+from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.feeds import FeedStore
+from xerosync.xero.client import XeroClient, get_xero_client
 
 if TYPE_CHECKING:
     from xerosync.connect.cleanup import CleanupRunner, XeroCleanup
@@ -24,8 +26,6 @@ if TYPE_CHECKING:
     from xerosync.connect.linking import FeedLinking
     from xerosync.connect.oauth import ConnectOAuth
     from xerosync.connect.status import ConnectionStatusService
-    from xerosync.ledger.client import LedgerClient
-    from xerosync.xero.client import XeroClient
 
 
 class ConnectFeature:
@@ -103,9 +103,4 @@ def build_connect(settings: Settings, *, xero: XeroClient, ledger: LedgerClient)
 
 @per_cold_start
 def get_connect() -> ConnectFeature:
-    # The Xero and ledger clients (their sessions, tokens, rate governor and models) load with the first request
-    # that uses a use case: the API's health check never does (docs/architecture.md, "Cold start").
-    from xerosync.ledger.client import get_ledger_client
-    from xerosync.xero.client import get_xero_client
-
     return build_connect(get_settings(), xero=get_xero_client(), ledger=get_ledger_client())
