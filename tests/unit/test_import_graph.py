@@ -144,6 +144,20 @@ def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
         assert not loaded, f"{function} imports {loaded}"
 
 
+# The connect API's use cases, each built when a route first needs it, with what only some of them use: the Bank
+# Feeds models, the sync request queue, the shared cache. Its Xero and ledger clients stay at import: every route
+# but the health check uses them (docs/architecture.md, "Cold start").
+CONNECT_API_ON_FIRST_USE = ("xerosync.connect.oauth", "xerosync.connect.states", "xerosync.connect.consents",
+                            "xerosync.connect.status", "xerosync.connect.views", "xerosync.connect.linking",
+                            "xerosync.connect.disconnect", "xerosync.connect.cleanup", "xerosync.connect.ports",
+                            "xerosync.xero.bank_feeds", "xerosync.feeds.requests", "xerosync.store.shared_cache")
+
+
+def test_the_connect_api_builds_each_use_case_on_first_use() -> None:
+    loaded = _loaded("ConnectApiFunction", CONNECT_API_ON_FIRST_USE)
+    assert not loaded, f"ConnectApiFunction imports with its handler what a route builds on first use: {loaded}"
+
+
 def test_the_probe_sees_what_a_handler_imports() -> None:
     # A rule that could never fail would prove nothing: each kind of function loads its own machinery.
     for function in CONSUMERS:
@@ -152,6 +166,7 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
         assert _loaded(function, "aws_lambda_powertools.event_handler.api_gateway"), function
     assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
     assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
+    assert "xerosync.connect.cleanup" in imported_by("XeroCleanupFunction")
     assert "xerosync.xero.bank_feeds" in imported_by("AutoSyncWorkerFunction")
     for module in ("xerosync.expenses.access", "xerosync.auth", "xerosync.ledger.models"):
         assert module in imported_by("SyncExpensesApiFunction"), module
