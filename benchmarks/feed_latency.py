@@ -294,7 +294,8 @@ def report(runs: list[Run], organisations: int, businesses: int) -> None:
                 window: float = run.window_minutes * 60
                 for _ in range(50):
                     demand = lane_minute * run.window_minutes * 60 / window
-                    window = (window + lane_window(run.window_minutes * 60, 0, 1, int(demand), APP_LIMIT)[0]) / 2
+                    window = (window + lane_window(run.window_minutes * 60, 0, 1, int(demand), APP_LIMIT, posts_used=0,
+                                                    posts_cap=100, cost=1, seconds_left=0)[0]) / 2
                 lane_minute = lane_minute * run.window_minutes * 60 / window
                 print(f"  {label:10} {n:>7,} orgs: the lane's window settles at {window / 60:.0f} min")
             burst = n * per_sweep  # a sweep fans every organisation out at once

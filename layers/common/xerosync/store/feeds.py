@@ -235,41 +235,79 @@ def fast_lane_key(tenant_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(tenant_id), "sk": "FASTLANE"}
 
 
+class LaneRecord(Model):
+    """An organisation's window record as read: its latest fast sync (0 when none) and the statement POSTs the
+    lane took on one UTC day (``posts_day``, ``2026-11-20``)."""
+
+    next_at: float = 0.0
+    posts_day: str = ""
+    posts: int = 0
+
+    def posts_on(self, day: str) -> int:
+        return self.posts if self.posts_day == day else 0
+
+
 class FastLaneWindows:
-    """When the fast lane last sent (or has scheduled) a feed sync of each organisation.
+    """When the fast lane last sent (or has scheduled) a feed sync of each organisation, and the statement POSTs
+    its syncs may make on the day (docs/auto-sync.md, "Fast lane").
 
     ``next_at`` only moves forward by a conditional write that names the value read, so two consumers (or a
-    repeated event) cannot both take one window: the loser reads again and finds the window taken.
+    repeated event) cannot both take one window: the loser reads again and finds the window taken. The same write
+    adds the sync's POSTs to the day's count, on condition that they fit under the cap, so no interleaving spends
+    past it.
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
+    def read(self, tenant_id: str) -> LaneRecord:
+        item = self.table.get_item(Key=fast_lane_key(tenant_id), ConsistentRead=True).get("Item") or {}
+        return LaneRecord(next_at=float(item.get("next_at", 0)), posts_day=str(item.get("posts_day", "")),
+                          posts=int(item.get("posts", 0)))
+
     def last(self, tenant_id: str) -> float:
         """The time of the organisation's latest fast sync, sent or scheduled (0 when none)."""
-        item = self.table.get_item(Key=fast_lane_key(tenant_id), ConsistentRead=True).get("Item") or {}
-        return float(item.get("next_at", 0))
+        return self.read(tenant_id).next_at
 
-    def take(self, tenant_id: str, seen: float, at: float, keep_seconds: int) -> bool:
-        """Record a sync at ``at`` if the record still says ``seen``; False when another writer moved it first."""
-        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds}
-        if seen:
-            condition, values[":seen"] = "next_at = :seen", _ms(seen)
+    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
+             keep_seconds: int) -> bool:
+        """Record a sync at ``at`` costing ``cost`` POSTs on ``day`` if the record still says ``seen`` and the day's
+        POSTs stay within ``cap``; False when another writer moved it first or the POSTs would not fit."""
+        if cost > cap:
+            return False
+        names = {"#ttl": "ttl"}
+        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds, ":cost": cost, ":day": day}
+        if seen.next_at:
+            conditions, values[":seen"] = ["next_at = :seen"], _ms(seen.next_at)
         else:
-            condition = "attribute_not_exists(next_at)"
-        return update_if(self.table, Key=fast_lane_key(tenant_id),
-                         UpdateExpression="SET next_at = :at, #ttl = :ttl", ConditionExpression=condition,
-                         ExpressionAttributeNames={"#ttl": "ttl"}, ExpressionAttributeValues=values)
+            conditions = ["attribute_not_exists(next_at)"]
+        if seen.posts_day == day:  # the day's count goes on: the write itself keeps it under the cap
+            conditions.append("posts_day = :day AND posts <= :room")
+            values[":room"] = cap - cost
+            update = "SET next_at = :at, #ttl = :ttl ADD posts :cost"
+        else:  # a new UTC day starts the count afresh
+            conditions.append("(attribute_not_exists(posts_day) OR posts_day <> :day)")
+            update = "SET next_at = :at, #ttl = :ttl, posts_day = :day, posts = :cost"
+        return update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
+                         ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
+                         ExpressionAttributeValues=values)
 
-    def give_back(self, tenant_id: str, taken: float, seen: float) -> None:
-        """Undo ``take`` (its sync could not be queued), unless another writer moved the record since."""
-        if seen:
-            update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="SET next_at = :seen",
-                      ConditionExpression="next_at = :taken",
-                      ExpressionAttributeValues={":seen": _ms(seen), ":taken": _ms(taken)})
-        else:
-            update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="REMOVE next_at",
-                      ConditionExpression="next_at = :taken", ExpressionAttributeValues={":taken": _ms(taken)})
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord) -> None:
+        """Undo ``take`` (its sync could not be queued): the record as it was read, window and POSTs, unless another
+        writer moved it since."""
+        values: dict[str, Any] = {":taken": _ms(taken)}
+        sets, removes = [], []
+        for name, value in (("next_at", _ms(seen.next_at) if seen.next_at else None),
+                            ("posts_day", seen.posts_day or None), ("posts", seen.posts if seen.posts_day else None)):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = value
+        update = " ".join(part for part in (f"SET {', '.join(sets)}" if sets else "",
+                                            f"REMOVE {', '.join(removes)}" if removes else "") if part)
+        update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
+                  ConditionExpression="next_at = :taken", ExpressionAttributeValues=values)
 
 
 def _ms(seconds: float) -> Decimal:
