@@ -363,3 +363,25 @@ def test_a_day_of_postings_on_five_businesses_stays_within_100_posts_and_loses_n
                  if statement["feedConnectionId"] == str(record.feed_connection_id).lower()
                  and statement["status"] == "DELIVERED" for line in statement["statementLines"]]
     assert sorted(delivered) == sorted(posted)
+
+
+def test_a_window_given_back_leaves_the_record_as_it_was_read(aws: Provisioned) -> None:
+    windows = FastLaneWindows(_table())
+    with acting_as("FeedEventsFunction"):
+        # A first take on a record that did not exist, given back: nothing left of it
+        fresh = windows.read("tenant-give")
+        assert windows.take("tenant-give", fresh, 1000.0, day="2026-11-20", cost=5, cap=60, keep_seconds=60)
+        windows.give_back("tenant-give", 1000.0, fresh)
+        assert windows.read("tenant-give") == fresh
+        # A take on a day that already counts POSTs, given back: the count as it was
+        assert windows.take("tenant-give", fresh, 1000.0, day="2026-11-20", cost=5, cap=60, keep_seconds=60)
+        counted = windows.read("tenant-give")
+        assert windows.take("tenant-give", counted, 2000.0, day="2026-11-20", cost=5, cap=60, keep_seconds=60)
+        assert windows.read("tenant-give").posts == 10
+        windows.give_back("tenant-give", 2000.0, counted)
+        assert windows.read("tenant-give") == counted == LaneRecord(next_at=1000.0, posts_day="2026-11-20", posts=5)
+        # A take that starts a new day, given back: the previous day's count comes back with it
+        assert windows.take("tenant-give", counted, 90_000.0, day="2026-11-21", cost=5, cap=60, keep_seconds=60)
+        assert windows.read("tenant-give").posts_on("2026-11-21") == 5
+        windows.give_back("tenant-give", 90_000.0, counted)
+        assert windows.read("tenant-give") == counted
