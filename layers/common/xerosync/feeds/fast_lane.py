@@ -176,7 +176,7 @@ class FastLane:
             if last > now:
                 return Decision(Outcome.COVERED, tenant, last)
             refs = self._live_refs(tenant)
-            cost = len({ref.business_id for ref in refs})  # one statements POST per business (worker.py)
+            cost = max(1, len({ref.business_id for ref in refs}))  # one statements POST per business (worker.py)
             window, slowed_by = self._window(tenant, now, record, cost)
             if window == 0:
                 return Decision(Outcome.STOOD_DOWN, tenant, slowed_by=slowed_by)
