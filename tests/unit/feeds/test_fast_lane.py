@@ -187,9 +187,10 @@ def _posts(used: int, cost: int, seconds_left: float) -> tuple[int, str]:
 
 
 def test_the_sweeps_runs_of_the_day_are_set_aside_before_the_lane_spends_a_post() -> None:
-    # One business: 100 - 8 sweeps = 92 fast syncs; at three times the even pace a 15-minute window fits all day
-    assert _posts(0, 1, 24 * HOUR) == (WINDOW, "")
-    assert _posts(91, 1, 2 * HOUR) == (2400, "post-budget")  # the last sync: the window spreads it over what is left
+    # One business: 100 - 8 sweeps = 92 fast syncs, spread evenly over the day (86,400 s / 92)
+    assert _posts(0, 1, 24 * HOUR) == (940, "post-budget")
+    assert _posts(0, 1, 20 * HOUR) == (WINDOW, "")  # 20 h left: 92 syncs fit at the set window
+    assert _posts(91, 1, 2 * HOUR) == (2 * HOUR, "post-budget")  # the last sync: spread over what is left
     assert _posts(92, 1, 2 * HOUR) == (0, "post-budget")  # all 92 taken: the lane stands down
     # Five businesses, each posting its own statements: 40 POSTs kept for the sweep, 60 left = 12 fast syncs
     assert _posts(55, 5, 10 * HOUR) == (SCHEDULE_PERIOD_SECONDS, "post-budget")  # one left: no slower than a sweep
@@ -199,8 +200,8 @@ def test_the_sweeps_runs_of_the_day_are_set_aside_before_the_lane_spends_a_post(
 
 
 @pytest.mark.parametrize(("used", "seconds_left", "window"), [
-    (0, 23 * HOUR, 2300),  # 09:00 in Hong Kong, nothing spent: 12 syncs over 23 h at three times the pace
-    (30, 18 * HOUR, 3600),  # half of them spent by 14:00: the window grows as the POSTs run down
+    (0, 23 * HOUR, 6900),  # 09:00 in Hong Kong, nothing spent: 12 syncs over 23 h
+    (30, 12 * HOUR, 2 * HOUR),  # half of them spent by 20:00: 6 syncs over 12 h
     (0, 30 * 60, WINDOW),  # late in the day with everything left: the set window
 ])
 def test_the_window_stretches_so_the_posts_last_the_day(used: int, seconds_left: float, window: int) -> None:
@@ -222,9 +223,8 @@ def test_a_day_of_postings_on_five_businesses_keeps_the_organisation_under_100_p
     assert syncs == (POSTS_PER_DAY - SWEEPS_PER_DAY * 5) // 5 == 12
     assert syncs * 5 + SWEEPS_PER_DAY * 5 <= POSTS_PER_DAY
     assert lane.windows.read("tenant-1").posts == 60
-    # The lane said why it slowed, then stood down for the rest of the day
+    # The lane said why it slowed
     assert any(d.outcome == Outcome.DEFERRED and d.slowed_by == "post-budget" for d in decisions)
-    assert decisions[-1].outcome == Outcome.STOOD_DOWN and decisions[-1].slowed_by == "post-budget"
     # Syncs were spread over the day, not spent in the first hours
     times = sorted([midnight] + [p["resume_at"] for p in lane.parker.parked])
     assert times[-1] - midnight > 12 * HOUR

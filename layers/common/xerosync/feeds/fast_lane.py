@@ -54,9 +54,10 @@ _TAKE_ATTEMPTS = 5
 POSTS_PER_DAY = 100
 DAY_SECONDS = 86_400
 SWEEPS_PER_DAY = DAY_SECONDS // SCHEDULE_PERIOD_SECONDS
-# The lane may spend its POSTs up to this many times faster than evenly over the rest of the day: postings come in
-# business hours, and the window still grows as the POSTs run down, so they last the day.
-POSTS_PACE = 3
+# How much faster than evenly over the rest of the UTC day the lane may spend its POSTs. Measured on
+# benchmarks/feed_latency.py --quick (docs/auto-sync.md, Figures): 1 gave p95 46 min, max 81 min; 3 gave p95 47 min,
+# max 116 min (a busy organisation ran out and waited for the sweep); 6 gave p95 75 min. Evenly it is.
+POSTS_PACE = 1
 _KEEP_SECONDS = 2 * 24 * 3600  # the window record outlives any window; TTL removes an idle organisation's
 
 
