@@ -97,6 +97,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     from xerosync.feeds.dispatch import dispatch_due_feeds
     from xerosync.feeds.fast_lane import PostingEvent
     from xerosync.feeds.messages import FeedSyncRequest, schedule_window
+    from xerosync.feeds.settling import sync_and_settle
     from xerosync.feeds.worker import FeedSyncWorker
     from xerosync.ledger.client import LedgerClient
     from xerosync.lifecycle import new_cold_start
@@ -172,9 +173,8 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
                         return synced
                     for message in messages:
                         request = FeedSyncRequest.model_validate(json.loads(message["Body"]))
-                        report = worker.sync(request, time_left=lambda: 100.0)
-                        if report.unfinished and report.progressed:
-                            wiring.get_feed_sync_queue().send([request.continuation(report.unfinished)])
+                        sync_and_settle(request, worker, wiring.get_fast_lane_windows(),
+                                        wiring.get_feed_sync_queue(), time_left=lambda: 100.0)
                         synced.add(request.tenant_id)
                         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 

@@ -50,7 +50,7 @@ class Windows:
         self.records[tenant_id] = LaneRecord(next_at=at, posts_day=day, posts=used + cost)
         return True
 
-    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord) -> None:
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None:
         if self.read(tenant_id).next_at == taken:
             self.records[tenant_id] = seen
 

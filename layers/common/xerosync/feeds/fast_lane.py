@@ -23,7 +23,9 @@ app slows evenly), and with the reserve spent the lane stands down and leaves th
 Statement POSTs: an organisation gets at most ``POSTS_PER_DAY`` a UTC day. A fast sync costs one POST per business
 feeding the organisation (each business posts its own statements); the 3-hour sweep's runs of the day are set
 aside first, the window record counts what the lane took, and the window stretches so that what is left lasts
-the rest of the day. With nothing left the lane stands down until the next UTC day.
+the rest of the day. With nothing left the lane stands down until the next UTC day. The charge is an upper
+bound (a business with nothing new posts nothing): the sync's run settles it against the POSTs it really made
+(``FastLaneWindows.open``/``settle``, called by the feed-sync worker's handler), exactly once.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class Windows(Protocol):
     def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
              keep_seconds: int) -> bool: ...
 
-    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord) -> None: ...
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None: ...
 
 
 class Budget(Protocol):
@@ -119,18 +121,21 @@ def lane_posts(cost: int, posts_cap: int = POSTS_PER_DAY) -> int:
 
 
 def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_calls: int, app_limit: int, *,
-                posts_used: int, posts_cap: int, cost: int, seconds_left: float) -> tuple[int, str]:
+                posts_used: int, posts_cap: int, cost: int, seconds_left: float,
+                posts_per_sync: float | None = None) -> tuple[int, str]:
     """The window to use now, and what stretched it. 0 when the lane stands down: the bank-feed reserve is spent,
-    or the day's statement POSTs are (``posts_used`` of the lane's share of ``posts_cap``, ``cost`` a sync, with
-    ``seconds_left`` in the UTC day)."""
+    or the day's statement POSTs are (``posts_used`` of the lane's share of ``posts_cap``, ``cost`` set aside for a
+    sync, with ``seconds_left`` in the UTC day). The pace divides what is left by ``posts_per_sync``, what a sync is
+    expected to post (``LaneRecord.posts_per_sync``; ``cost`` when not given)."""
     span = max(0, SCHEDULE_PERIOD_SECONDS - window_seconds)
     window, slowed_by = window_seconds, ""
     feeds_share = feeds_spent / feeds_reserved if feeds_reserved > 0 else 1.0
     if feeds_share >= 1:
         return 0, "feeds-budget"
-    syncs_left = (lane_posts(cost, posts_cap) - posts_used) // max(1, cost)
-    if syncs_left < 1:
+    left = lane_posts(cost, posts_cap) - posts_used
+    if left < max(1, cost):  # a take sets aside the whole cost: it would not fit
         return 0, "post-budget"
+    syncs_left = max(1.0, left / max(1.0, cost if posts_per_sync is None else posts_per_sync))
     if feeds_share > FEEDS_BUDGET_EASY:
         window = window_seconds + int(span * (feeds_share - FEEDS_BUDGET_EASY) / (1 - FEEDS_BUDGET_EASY))
         slowed_by = "feeds-budget"
@@ -183,13 +188,15 @@ class FastLane:
                 return Decision(Outcome.STOOD_DOWN, tenant, slowed_by=slowed_by)
             at = max(now, last + window)
             # Charged to the UTC day the sync runs in: next_at only moves forward, so the record's day does too.
-            if not self.windows.take(tenant, record, at, day=_utc_day(at), cost=cost, cap=lane_posts(cost),
+            day = _utc_day(at)
+            if not self.windows.take(tenant, record, at, day=day, cost=cost, cap=lane_posts(cost),
                                      keep_seconds=_KEEP_SECONDS):
                 continue  # another consumer moved the window first (or the day's POSTs ran out): read it again
             try:
-                outcome = self._queue(tenant, refs, at, now)
+                outcome = self._queue(tenant, refs, at, now, cost)
             except Exception:
-                self.windows.give_back(tenant, at, record)  # not queued: the next posting may take the window
+                # Not queued: the next posting may take the window
+                self.windows.give_back(tenant, at, record, day=day, cost=cost)
                 raise
             return Decision(outcome, tenant, at, window, slowed_by)
         # Every attempt lost to other writers, each of which took a window for this organisation.
@@ -199,12 +206,14 @@ class FastLane:
         state = self.budget.tenant_state(tenant_id)
         state.prune(int(now * 1000))
         app_calls = self.budget.app_calls(int(now * 1000) // 60_000)
+        today = _utc_day(now)
         return lane_window(self.window_seconds, state.feeds_day(), self.limits.feeds_reserved_per_day, app_calls,
-                           self.limits.app_per_minute, posts_used=record.posts_on(_utc_day(now)),
-                           posts_cap=POSTS_PER_DAY, cost=cost, seconds_left=DAY_SECONDS - now % DAY_SECONDS)
+                           self.limits.app_per_minute, posts_used=record.posts_on(today),
+                           posts_cap=POSTS_PER_DAY, cost=cost, seconds_left=DAY_SECONDS - now % DAY_SECONDS,
+                           posts_per_sync=record.posts_per_sync(today, cost))
 
-    def _queue(self, tenant_id: str, refs: Sequence[FeedRef], at: float, now: float) -> Outcome:
-        requests = fast_lane_requests(tenant_id, refs, at)
+    def _queue(self, tenant_id: str, refs: Sequence[FeedRef], at: float, now: float, cost: int) -> Outcome:
+        requests = fast_lane_requests(tenant_id, refs, at, cost)
         if at <= now:
             self.queue.send(requests)
             return Outcome.SENT
