@@ -61,6 +61,9 @@ class Run:
     window_minutes: int
     latencies: list[float] = field(default_factory=list)  # seconds, posting to DELIVERED
     posts: Counter[str] = field(default_factory=Counter)  # statement POSTs per tenant
+    # The same per tenant and UTC day: the product's cap is per UTC day (fast_lane.POSTS_PER_DAY), and the played
+    # day (the bank's midnight, 16:00 UTC, and 27 hours on) spans two of them.
+    posts_by_utc_day: Counter[tuple[str, int]] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)  # Xero calls per tenant
     calls_by_minute: Counter[int] = field(default_factory=Counter)  # app-wide, minute of the day
     sweep_calls: int = 0
@@ -247,6 +250,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
                 run.calls[called] += 1
                 if entry["method"] == "POST" and entry["path"].lower().endswith("/statements"):
                     run.posts[called] += 1
+                    run.posts_by_utc_day[(called, int(entry["timestamp"] // DAY))] += 1
                 run.calls_by_minute[int((entry["timestamp"] - day_start) // MINUTE)] += 1
     finally:
         use_process_clock(None)
@@ -277,6 +281,9 @@ def report(runs: list[Run], organisations: int, businesses: int) -> None:
         print(f"{'':24}{run.postings} postings, {len(run.latencies)} delivered, {run.real_seconds:.0f} s to play; "
               f"POSTs/day: organisations fed by one business max {max(single, default=0)}, shared ones "
               f"{', '.join(f'{p} ({n} businesses)' for p, n in sorted(shared, reverse=True)[:3]) or '-'}")
+        by_day = getattr(run, "posts_by_utc_day", None)  # absent from measurements kept before it was counted
+        if by_day:
+            print(f"{'':24}max POSTs of one organisation in one UTC day (the cap's day): {max(by_day.values())}")
     print()
     print("App-wide Xero calls in the busiest minute, projected (Xero allows an app 10,000 a minute):")
     for run in runs:
