@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.feeds.fakes import NOW, FixedClock, feed
+from tests.unit.feeds.fakes import NOW, FixedClock, Queue, feed
 from xerosync.feeds.fast_lane import POSTS_PER_DAY, SWEEPS_PER_DAY, FastLane, Outcome, PostingEvent, lane_window
 from xerosync.feeds.messages import SCHEDULE_PERIOD_SECONDS, FeedSyncRequest
 from xerosync.store.feeds import FeedRecord, LaneRecord
@@ -65,15 +65,6 @@ class Budget:
 
     def app_calls(self, minute: int) -> int:
         return self.app
-
-
-class Queue:
-    def __init__(self) -> None:
-        self.sent: list[FeedSyncRequest] = []
-
-    def send(self, requests: Sequence[FeedSyncRequest]) -> int:
-        self.sent.extend(requests)
-        return 1
 
 
 class Parker:

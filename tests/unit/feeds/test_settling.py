@@ -3,10 +3,11 @@ claim, sync and settle against in-memory ports (the conditional writes have thei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import pytest
 
+from tests.unit.feeds.fakes import Queue
 from xerosync.feeds.fast_lane import lane_window
 from xerosync.feeds.messages import MAX_FEEDS_PER_MESSAGE, FeedRef, FeedSyncRequest, LaneCharge, fast_lane_requests
 from xerosync.feeds.settling import sync_and_settle
@@ -90,15 +91,6 @@ class Worker:
         if self.error:
             raise self.error
         return self.report
-
-
-class Queue:
-    def __init__(self) -> None:
-        self.sent: list[FeedSyncRequest] = []
-
-    def send(self, requests: Sequence[FeedSyncRequest]) -> int:
-        self.sent.extend(requests)
-        return 1
 
 
 def _charged() -> FeedSyncRequest:
