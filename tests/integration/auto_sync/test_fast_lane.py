@@ -451,8 +451,14 @@ def test_a_window_given_back_leaves_the_record_as_it_was_read(aws: Provisioned) 
         windows.give_back("tenant-give", 2000.0, counted, day="2026-11-20", cost=5)
         assert windows.read("tenant-give") == counted == LaneRecord(
             next_at=1000.0, posts_day="2026-11-20", posts=5, held={reservation(1000.0): Held(posts=5)})
-        # A take that starts a new day, given back: the previous day's count comes back with it
+    with acting_as("AutoSyncWorkerFunction"):  # the first sync's run has claimed its reservation
+        assert windows.open("tenant-give", LaneCharge(at=1000.0, posts=5), "run-1")
+    with acting_as("FeedEventsFunction"):
+        counted = windows.read("tenant-give")
+        # A take that starts a new day, given back: the previous day's count and reservations come back with it,
+        # the claim included (no later run may claim it again)
         assert windows.take("tenant-give", counted, 90_000.0, day="2026-11-21", cost=5, cap=60, keep_seconds=60)
         assert windows.read("tenant-give").posts_on("2026-11-21") == 5
         windows.give_back("tenant-give", 90_000.0, counted, day="2026-11-21", cost=5)
         assert windows.read("tenant-give") == counted
+        assert counted.held == {reservation(1000.0): Held(posts=5, run="run-1")}
