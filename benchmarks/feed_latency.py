@@ -104,6 +104,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     from xerosync.feeds.worker import FeedSyncWorker
     from xerosync.ledger.client import LedgerClient
     from xerosync.lifecycle import new_cold_start
+    from xerosync.observability import metrics
     from xerosync.settings import get_settings
     from xerosync.store.connections import ConnectionStore
     from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
@@ -178,6 +179,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
                         request = FeedSyncRequest.model_validate(json.loads(message["Body"]))
                         sync_and_settle(request, worker, wiring.get_fast_lane_windows(),
                                         wiring.get_feed_sync_queue(), time_left=lambda: 100.0)
+                        metrics.clear_metrics()  # what the handler's flush does after each invocation
                         synced.add(request.tenant_id)
                         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
