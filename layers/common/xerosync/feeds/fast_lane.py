@@ -58,7 +58,8 @@ DAY_SECONDS = 86_400
 SWEEPS_PER_DAY = DAY_SECONDS // SCHEDULE_PERIOD_SECONDS
 # How much faster than evenly over the rest of the UTC day the lane may spend its POSTs. Measured on
 # benchmarks/feed_latency.py --quick (docs/auto-sync.md, Figures): 1 gave p95 46 min, max 81 min; 3 gave p95 47 min,
-# max 116 min (a busy organisation ran out and waited for the sweep); 6 gave p95 75 min. Evenly it is.
+# max 116 min (a busy organisation ran out and waited for the sweep); 6 gave p95 75 min. Evenly it is. With each sync
+# settled to what it posted: 1 gave p95 44 min; 3 gave p95 16 min but 113 POSTs over the bank's day (67 in a UTC day).
 POSTS_PACE = 1
 _KEEP_SECONDS = 2 * 24 * 3600  # the window record outlives any window; TTL removes an idle organisation's
 
