@@ -61,6 +61,9 @@ class Run:
     window_minutes: int
     latencies: list[float] = field(default_factory=list)  # seconds, posting to DELIVERED
     posts: Counter[str] = field(default_factory=Counter)  # statement POSTs per tenant
+    # The same per tenant and UTC day: the product's cap is per UTC day (fast_lane.POSTS_PER_DAY), and the played
+    # day (the bank's midnight, 16:00 UTC, and 27 hours on) spans two of them.
+    posts_by_utc_day: Counter[tuple[str, int]] = field(default_factory=Counter)
     calls: Counter[str] = field(default_factory=Counter)  # Xero calls per tenant
     calls_by_minute: Counter[int] = field(default_factory=Counter)  # app-wide, minute of the day
     sweep_calls: int = 0
@@ -97,9 +100,11 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     from xerosync.feeds.dispatch import dispatch_due_feeds
     from xerosync.feeds.fast_lane import PostingEvent
     from xerosync.feeds.messages import FeedSyncRequest, schedule_window
+    from xerosync.feeds.settling import sync_and_settle
     from xerosync.feeds.worker import FeedSyncWorker
     from xerosync.ledger.client import LedgerClient
     from xerosync.lifecycle import new_cold_start
+    from xerosync.observability import metrics
     from xerosync.settings import get_settings
     from xerosync.store.connections import ConnectionStore
     from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
@@ -172,9 +177,9 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
                         return synced
                     for message in messages:
                         request = FeedSyncRequest.model_validate(json.loads(message["Body"]))
-                        report = worker.sync(request, time_left=lambda: 100.0)
-                        if report.unfinished and report.progressed:
-                            wiring.get_feed_sync_queue().send([request.continuation(report.unfinished)])
+                        sync_and_settle(request, worker, wiring.get_fast_lane_windows(),
+                                        wiring.get_feed_sync_queue(), time_left=lambda: 100.0)
+                        metrics.clear_metrics()  # what the handler's flush does after each invocation
                         synced.add(request.tenant_id)
                         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
@@ -247,6 +252,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
                 run.calls[called] += 1
                 if entry["method"] == "POST" and entry["path"].lower().endswith("/statements"):
                     run.posts[called] += 1
+                    run.posts_by_utc_day[(called, int(entry["timestamp"] // DAY))] += 1
                 run.calls_by_minute[int((entry["timestamp"] - day_start) // MINUTE)] += 1
     finally:
         use_process_clock(None)
@@ -277,6 +283,9 @@ def report(runs: list[Run], organisations: int, businesses: int) -> None:
         print(f"{'':24}{run.postings} postings, {len(run.latencies)} delivered, {run.real_seconds:.0f} s to play; "
               f"POSTs/day: organisations fed by one business max {max(single, default=0)}, shared ones "
               f"{', '.join(f'{p} ({n} businesses)' for p, n in sorted(shared, reverse=True)[:3]) or '-'}")
+        by_day = getattr(run, "posts_by_utc_day", None)  # absent from measurements kept before it was counted
+        if by_day:
+            print(f"{'':24}max POSTs of one organisation in one UTC day (the cap's day): {max(by_day.values())}")
     print()
     print("App-wide Xero calls in the busiest minute, projected (Xero allows an app 10,000 a minute):")
     for run in runs:
@@ -294,7 +303,8 @@ def report(runs: list[Run], organisations: int, businesses: int) -> None:
                 window: float = run.window_minutes * 60
                 for _ in range(50):
                     demand = lane_minute * run.window_minutes * 60 / window
-                    window = (window + lane_window(run.window_minutes * 60, 0, 1, int(demand), APP_LIMIT)[0]) / 2
+                    window = (window + lane_window(run.window_minutes * 60, 0, 1, int(demand), APP_LIMIT, posts_used=0,
+                                                    posts_cap=100, cost=1, seconds_left=0)[0]) / 2
                 lane_minute = lane_minute * run.window_minutes * 60 / window
                 print(f"  {label:10} {n:>7,} orgs: the lane's window settles at {window / 60:.0f} min")
             burst = n * per_sweep  # a sweep fans every organisation out at once

@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 # Every message runs the feed-sync worker: it loads with the handler (docs/architecture.md, "Cold start").
 from xerosync.feeds import worker  # noqa: F401
 from xerosync.feeds.messages import FeedSyncRequest
-from xerosync.feeds.wiring import get_feed_sync_queue, get_feed_sync_worker
+from xerosync.feeds.settling import sync_and_settle
+from xerosync.feeds.wiring import get_fast_lane_windows, get_feed_sync_queue, get_feed_sync_worker
 from xerosync.observability import instrument, logger, metrics
 from xerosync.queue import body_json, consume
 
@@ -27,11 +28,8 @@ from xerosync.queue import body_json, consume
 def _sync(record: SQSRecord, context: LambdaContext) -> None:
     request = FeedSyncRequest.model_validate(body_json(record))
     logger.append_keys(tenant_id=request.tenant_id, reason=request.reason)
-    report = get_feed_sync_worker().sync(request, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
-    # More than one invocation's worth (a long backfill, or time ran out): carry on in the same message
-    # group, behind anything else queued for the organisation. Only after progress, so nothing loops.
-    if report.unfinished and report.progressed:
-        get_feed_sync_queue().send([request.continuation(report.unfinished)])
+    report = sync_and_settle(request, get_feed_sync_worker(), get_fast_lane_windows(), get_feed_sync_queue(),
+                             time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     metrics.add_metric(name="StatementLinesAccepted", unit="Count", value=report.lines_accepted)
     metrics.add_metric(name="StatementsRejected", unit="Count", value=report.statements_rejected)
     if report.stale:

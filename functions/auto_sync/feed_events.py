@@ -16,6 +16,7 @@ from typing import Any
 # Before anything loads pydantic: Powertools' batch utility builds its parser's event models (two dozen pydantic
 # models this function never uses) when it finds pydantic loaded (docs/architecture.md, "Cold start").
 import aws_lambda_powertools.utilities.batch  # noqa: F401
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -34,9 +35,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     lane = get_fast_lane()
     handled: set[str] = set()  # organisations this batch already asked for: a sync after now covers them
     outcomes: Counter[Outcome] = Counter()
-    slowed: list[int] = []
+    slowed: Counter[str] = Counter()  # postings that met a stretched window or a stand-down, by what slowed it
+    longest = 0
 
     def ask(record: SQSRecord) -> None:
+        nonlocal longest
         envelope = json.loads(record.body)
         if envelope.get("source") != LEDGER_SOURCE or envelope.get("detail-type") != POSTED:
             return  # a change of an existing transaction adds no statement line
@@ -45,16 +48,21 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             handled.add(decision.tenant_id)
         outcomes[decision.outcome] += 1
         if decision.slowed_by:
-            slowed.append(decision.window_seconds)
+            slowed[decision.slowed_by] += 1
+            longest = max(longest, decision.window_seconds)
         log_decision(decision)
 
     response = consume(event, context, ask)
     for outcome, name in _METRICS.items():
         if outcomes[outcome]:
             metrics.add_metric(name=name, unit="Count", value=outcomes[outcome])
+    for reason, count in slowed.items():
+        # A budget ran short: the lane's window grew toward the 3-hour cadence (or it stood down). The reason is
+        # the metric's dimension: feeds-budget, post-budget or app-minute.
+        with single_metric(name="FastLaneSlowed", unit=MetricUnit.Count, value=count,
+                           default_dimensions={"reason": reason}):
+            pass
     if slowed:
-        # The budget ran short: the lane's window grew toward the 3-hour cadence (or it stood down).
-        metrics.add_metric(name="FastLaneSlowed", unit="Count", value=len(slowed))
-        metrics.add_metric(name="FastLaneWindowSeconds", unit="Seconds", value=max(slowed))
+        metrics.add_metric(name="FastLaneWindowSeconds", unit="Seconds", value=longest)
     logger.debug("postings handled", extra={"outcomes": {k.value: v for k, v in outcomes.items()}})
     return response

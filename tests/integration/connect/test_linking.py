@@ -221,7 +221,8 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     bank = xero_bank_account(xero, tenant, "HKD")
     path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
     assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
-    # Given a feed that sent lines 1-10, of which Xero never delivered the statement of lines 6-10
+    # Given a feed that sent lines 1-10 (lines 1-5 dated up to 1 November), of which Xero never delivered the
+    # statement of lines 6-10
     feeds = get_connect().linking.feeds
     feed = feeds.get(business_id, accounts["HKD"])
     assert feed is not None
@@ -230,13 +231,15 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
                                 start_date=day(2026, 11, 1), end_date=day(2026, 11, 2), sent_at="2026-11-02T00:00:00Z",
                                 line_count=5)
     feeds.save(feed.model_copy(update={"cursor": 10, "cursor_balance": Decimal("450.00"),
-                                               "unconfirmed_statements": [undelivered]}))
+                                       "dated_through": day(2026, 11, 1), "unconfirmed_statements": [undelivered]}))
     # When the account is unlinked before Xero delivered it, and linked again to the same Xero account
     unlink_and_link_again(fiona, xero, path, bank)
     # Then the new feed starts where the lines surely in Xero end: lines 6-10 go again, nothing is lost
     relinked = feeds.get(business_id, accounts["HKD"])
     assert relinked is not None
     assert (relinked.cursor, relinked.cursor_balance, relinked.unconfirmed_statements) == (5, Decimal("500.00"), [])
+    # And its lines are never dated before what the previous feed delivered (not the undelivered statement's end)
+    assert relinked.dated_through == day(2026, 11, 1)
 
 
 @pytest.mark.parametrize("target", ["existing", "new"])

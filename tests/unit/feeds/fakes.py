@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from xerosync.feeds.messages import FeedSyncRequest
 from xerosync.ledger.models import Counterparty, Direction, LedgerTransaction
 from xerosync.store.feeds import FeedRecord, FeedStatus, StaleFeed
 from xerosync.xero.bank_feeds import FeedConnection, Problem, Statement
@@ -187,3 +188,14 @@ def feed(account_id: str = "acc_1", *, status: FeedStatus = FeedStatus.ACTIVE, b
     return FeedRecord(business_id=business_id, account_id=account_id, currency="HKD", account_number="123",
                       account_name="HKD Operating", tenant_id=tenant_id, feed_connection_id=f"fc-{account_id}",
                       xero_account_id="xa", status=status, **{"generation": GENERATION, **changes})
+
+
+class Queue:
+    """A feed-sync queue that keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[FeedSyncRequest] = []
+
+    def send(self, requests: Sequence[FeedSyncRequest]) -> int:
+        self.sent.extend(requests)
+        return 1

@@ -166,6 +166,7 @@ class FeedLinking:
             xero_account_name=xero_account_name,
             status=FeedStatus.PENDING, linked_by=caller.user_id, linked_at=self._now(),
             cursor=cursor, cursor_balance=cursor_balance,
+            dated_through=_dated_through(existing, cursor) if keep_cursor and existing else None,
             backfill_from=existing.backfill_from if keep_cursor and existing else backfill_from,
             # Relinked to the same Xero account: its sync history (the last sync shown) continues.
             last_sync_at=existing.last_sync_at if existing and existing.xero_account_id == xero_account_id else None,
@@ -359,3 +360,12 @@ def _signed(balance: Balance | None) -> Decimal | None:
     if balance is None:
         return None
     return balance.amount if balance.credit_debit_indicator == "CREDIT" else -balance.amount
+
+
+def _dated_through(previous: FeedRecord, cursor: int) -> date | None:
+    """The newest statement date the previous feed had in Xero up to the kept cursor: the new feed's lines are
+    never dated before it (docs/auto-sync.md, "Out-of-order postings")."""
+    days = [entry.end_date for entry in previous.unconfirmed_statements if entry.last_sequence <= cursor]
+    if previous.dated_through is not None:
+        days.append(previous.dated_through)
+    return max(days, default=None)

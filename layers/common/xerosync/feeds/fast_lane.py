@@ -19,6 +19,13 @@ Budget: the lane's syncs are bank-feed calls (``FEEDS``). It weighs the organisa
 last 24 h against the day's bank-feed reserve and the app's calls this minute against Xero's app-wide limit;
 as either fills up the window stretches toward the 3-hour cadence (the same for every organisation, so the
 app slows evenly), and with the reserve spent the lane stands down and leaves the organisation to the sweep.
+
+Statement POSTs: an organisation gets at most ``POSTS_PER_DAY`` a UTC day. A fast sync costs one POST per business
+feeding the organisation (each business posts its own statements); the 3-hour sweep's runs of the day are set
+aside first, the window record counts what the lane took, and the window stretches so that what is left lasts
+the rest of the day. With nothing left the lane stands down until the next UTC day. The charge is an upper
+bound (a business with nothing new posts nothing): the sync's run settles it against the POSTs it really made
+(``FastLaneWindows.open``/``settle``, called by the feed-sync worker's handler), exactly once.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -34,7 +42,7 @@ from xerosync.feeds.dispatch import FeedSyncSender
 from xerosync.feeds.messages import SCHEDULE_PERIOD_SECONDS, FeedRef, fast_lane_requests
 from xerosync.model import Model
 from xerosync.observability import logger
-from xerosync.store.feeds import FeedRecord
+from xerosync.store.feeds import FeedRecord, LaneRecord
 from xerosync.xero.governor import Limits, TenantState
 
 POSTED = "TransactionPosted"
@@ -43,6 +51,16 @@ POSTED = "TransactionPosted"
 FEEDS_BUDGET_EASY = 0.5
 APP_MINUTE_EASY = 0.6
 _TAKE_ATTEMPTS = 5
+# The product's goal for one organisation's statement POSTs a UTC day, sweep and lane together (docs/auto-sync.md,
+# "Fast lane", Statement POSTs); the sweep's runs of a day are set aside out of it.
+POSTS_PER_DAY = 100
+DAY_SECONDS = 86_400
+SWEEPS_PER_DAY = DAY_SECONDS // SCHEDULE_PERIOD_SECONDS
+# How much faster than evenly over the rest of the UTC day the lane may spend its POSTs. Measured on
+# benchmarks/feed_latency.py --quick (docs/auto-sync.md, Figures): 1 gave p95 46 min, max 81 min; 3 gave p95 47 min,
+# max 116 min (a busy organisation ran out and waited for the sweep); 6 gave p95 75 min. Evenly it is. With each sync
+# settled to what it posted: 1 gave p95 44 min; 3 gave p95 16 min but 113 POSTs over the bank's day (67 in a UTC day).
+POSTS_PACE = 1
 _KEEP_SECONDS = 2 * 24 * 3600  # the window record outlives any window; TTL removes an idle organisation's
 
 
@@ -68,7 +86,7 @@ class Decision:
     tenant_id: str = ""
     at: float = 0.0  # when the sync goes (SENT: now; DEFERRED: the window's end)
     window_seconds: int = 0
-    slowed_by: str = ""  # "feeds-budget", "app-minute" or "" when the lane runs at its set window
+    slowed_by: str = ""  # "feeds-budget", "app-minute", "post-budget" or "" when the lane runs at its set window
 
 
 class FeedLookup(Protocol):
@@ -78,11 +96,12 @@ class FeedLookup(Protocol):
 
 
 class Windows(Protocol):
-    def last(self, tenant_id: str) -> float: ...
+    def read(self, tenant_id: str) -> LaneRecord: ...
 
-    def take(self, tenant_id: str, seen: float, at: float, keep_seconds: int) -> bool: ...
+    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
+             keep_seconds: int) -> bool: ...
 
-    def give_back(self, tenant_id: str, taken: float, seen: float) -> None: ...
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None: ...
 
 
 class Budget(Protocol):
@@ -96,17 +115,34 @@ class Parker(Protocol):
              reason: str) -> None: ...
 
 
-def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_calls: int,
-                app_limit: int) -> tuple[int, str]:
-    """The window to use now, and what stretched it. 0 when the bank-feed reserve is spent (stand down)."""
+def lane_posts(cost: int, posts_cap: int = POSTS_PER_DAY) -> int:
+    """The statement POSTs a day the lane may take for an organisation whose sync costs ``cost``: the cap, less
+    the sweep's runs of the day at the same cost."""
+    return posts_cap - SWEEPS_PER_DAY * cost
+
+
+def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_calls: int, app_limit: int, *,
+                posts_used: int, posts_cap: int, cost: int, seconds_left: float,
+                posts_per_sync: float | None = None) -> tuple[int, str]:
+    """The window to use now, and what stretched it. 0 when the lane stands down: the bank-feed reserve is spent,
+    or the day's statement POSTs are (``posts_used`` of the lane's share of ``posts_cap``, ``cost`` set aside for a
+    sync, with ``seconds_left`` in the UTC day). The pace divides what is left by ``posts_per_sync``, what a sync is
+    expected to post (``LaneRecord.posts_per_sync``; ``cost`` when not given)."""
     span = max(0, SCHEDULE_PERIOD_SECONDS - window_seconds)
     window, slowed_by = window_seconds, ""
     feeds_share = feeds_spent / feeds_reserved if feeds_reserved > 0 else 1.0
     if feeds_share >= 1:
         return 0, "feeds-budget"
+    left = lane_posts(cost, posts_cap) - posts_used
+    if left < max(1, cost):  # a take sets aside the whole cost: it would not fit
+        return 0, "post-budget"
+    syncs_left = max(1.0, left / max(1.0, cost if posts_per_sync is None else posts_per_sync))
     if feeds_share > FEEDS_BUDGET_EASY:
         window = window_seconds + int(span * (feeds_share - FEEDS_BUDGET_EASY) / (1 - FEEDS_BUDGET_EASY))
         slowed_by = "feeds-budget"
+    paced = min(SCHEDULE_PERIOD_SECONDS, math.ceil(seconds_left / (POSTS_PACE * syncs_left)))
+    if paced > window:
+        window, slowed_by = paced, "post-budget"
     app_share = app_calls / app_limit if app_limit > 0 else 0.0
     if app_share > APP_MINUTE_EASY:
         stretched = window_seconds + int(span * min(1.0, (app_share - APP_MINUTE_EASY) / (1 - APP_MINUTE_EASY)))
@@ -142,33 +178,43 @@ class FastLane:
             return Decision(Outcome.COVERED, tenant)
         for _ in range(_TAKE_ATTEMPTS):
             now = math.floor(self.clock.time() * 1000) / 1000  # the window record keeps milliseconds
-            last = self.windows.last(tenant)
+            record = self.windows.read(tenant)
+            last = record.next_at
             if last > now:
                 return Decision(Outcome.COVERED, tenant, last)
-            window, slowed_by = self._window(tenant, now)
+            refs = self._live_refs(tenant)
+            cost = max(1, len({ref.business_id for ref in refs}))  # one statements POST per business (worker.py)
+            window, slowed_by = self._window(tenant, now, record, cost)
             if window == 0:
                 return Decision(Outcome.STOOD_DOWN, tenant, slowed_by=slowed_by)
             at = max(now, last + window)
-            if not self.windows.take(tenant, last, at, _KEEP_SECONDS):
-                continue  # another consumer moved the window first: read it again
+            # Charged to the UTC day the sync runs in: next_at only moves forward, so the record's day does too.
+            day = _utc_day(at)
+            if not self.windows.take(tenant, record, at, day=day, cost=cost, cap=lane_posts(cost),
+                                     keep_seconds=_KEEP_SECONDS):
+                continue  # another consumer moved the window first (or the day's POSTs ran out): read it again
             try:
-                outcome = self._queue(tenant, at, now)
+                outcome = self._queue(tenant, refs, at, now, cost)
             except Exception:
-                self.windows.give_back(tenant, at, last)  # not queued: the next posting may take the window
+                # Not queued: the next posting may take the window
+                self.windows.give_back(tenant, at, record, day=day, cost=cost)
                 raise
             return Decision(outcome, tenant, at, window, slowed_by)
         # Every attempt lost to other writers, each of which took a window for this organisation.
         return Decision(Outcome.COVERED, tenant)
 
-    def _window(self, tenant_id: str, now: float) -> tuple[int, str]:
+    def _window(self, tenant_id: str, now: float, record: LaneRecord, cost: int) -> tuple[int, str]:
         state = self.budget.tenant_state(tenant_id)
         state.prune(int(now * 1000))
         app_calls = self.budget.app_calls(int(now * 1000) // 60_000)
+        today = _utc_day(now)
         return lane_window(self.window_seconds, state.feeds_day(), self.limits.feeds_reserved_per_day, app_calls,
-                           self.limits.app_per_minute)
+                           self.limits.app_per_minute, posts_used=record.posts_on(today),
+                           posts_cap=POSTS_PER_DAY, cost=cost, seconds_left=DAY_SECONDS - now % DAY_SECONDS,
+                           posts_per_sync=record.posts_per_sync(today, cost))
 
-    def _queue(self, tenant_id: str, at: float, now: float) -> Outcome:
-        requests = fast_lane_requests(tenant_id, self._live_refs(tenant_id), at)
+    def _queue(self, tenant_id: str, refs: Sequence[FeedRef], at: float, now: float, cost: int) -> Outcome:
+        requests = fast_lane_requests(tenant_id, refs, at, cost)
         if at <= now:
             self.queue.send(requests)
             return Outcome.SENT
@@ -181,6 +227,11 @@ class FastLane:
     def _live_refs(self, tenant_id: str) -> Sequence[FeedRef]:
         return [FeedRef(business_id=f.business_id, account_id=f.account_id, generation=f.generation)
                 for f in self.feeds.live_for_tenant(tenant_id) if f.is_live]
+
+
+def _utc_day(moment: float) -> str:
+    """The UTC day of a moment read from the lane's clock, as the window record names it: ``2026-11-20``."""
+    return datetime.fromtimestamp(moment, tz=UTC).date().isoformat()
 
 
 def log_decision(decision: Decision) -> None:

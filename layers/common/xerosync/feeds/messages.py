@@ -36,6 +36,17 @@ class FeedRef(Model):
     generation: str = Field(min_length=1, max_length=64)
 
 
+class LaneCharge(Model):
+    """The statement POSTs the fast lane set aside for one sync (docs/auto-sync.md, "Fast lane", Settling): the
+    window it took (``at``, the window record's ``next_at`` then) and how many. The worker settles it against the
+    POSTs the sync really made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: float = Field(gt=0)
+    posts: int = Field(ge=1)
+
+
 class FeedSyncRequest(Model):
     """Bring these feeds of one Xero tenant up to date."""
 
@@ -46,6 +57,8 @@ class FeedSyncRequest(Model):
     reason: str = Field(min_length=1, max_length=32)  # schedule, sync-now, linked...
     origin: str = Field(min_length=1, max_length=_MAX_ORIGIN)  # deduplication id of the chain's first message
     hop: int = Field(0, ge=0)  # continuations of a run too long for one invocation
+    # A fast-lane sync that fits one message: what the lane set aside for it, settled after the run.
+    charge: LaneCharge | None = None
 
     @property
     def group_id(self) -> str:
@@ -65,7 +78,8 @@ class FeedSyncRequest(Model):
         return [(business, generation, accounts) for (business, generation), accounts in grouped.items()]
 
     def continuation(self, feeds: Sequence[FeedRef]) -> FeedSyncRequest:
-        return self.model_copy(update={"feeds": list(feeds), "hop": self.hop + 1})
+        # A continuation settles nothing: the first run's POSTs are not known to it, so the sync keeps its charge.
+        return self.model_copy(update={"feeds": list(feeds), "hop": self.hop + 1, "charge": None})
 
 
 class DispatchContinuation(Model):
@@ -116,12 +130,16 @@ def _origin(prefix: str, *parts: str) -> str:
     return f"{prefix}:{digest}"[:_MAX_ORIGIN]
 
 
-def fast_lane_requests(tenant_id: str, feeds: Sequence[FeedRef], at: float) -> list[FeedSyncRequest]:
+def fast_lane_requests(tenant_id: str, feeds: Sequence[FeedRef], at: float, posts: int = 0
+                       ) -> list[FeedSyncRequest]:
     """The fast lane's sync of one organisation's live feeds, for the window taken at ``at`` (epoch seconds).
-    The window names the deduplication id, so a repeat of the same sync within SQS's 5 minutes adds nothing."""
+    The window names the deduplication id, so a repeat of the same sync within SQS's 5 minutes adds nothing.
+    ``posts``: the statement POSTs set aside for it, carried for settling when the sync is one message (a sync
+    split over several messages keeps its charge: no one run sees all its POSTs)."""
     slot = str(int(at))
+    charge = LaneCharge(at=at, posts=posts) if posts and len(feeds) <= MAX_FEEDS_PER_MESSAGE else None
     return [
         FeedSyncRequest(tenant_id=tenant_id, feeds=list(feeds[start:start + MAX_FEEDS_PER_MESSAGE]),
-                        reason="posting", origin=_origin("fast", tenant_id, slot, str(part)))
+                        reason="posting", origin=_origin("fast", tenant_id, slot, str(part)), charge=charge)
         for part, start in enumerate(range(0, len(feeds), MAX_FEEDS_PER_MESSAGE))
     ]

@@ -45,6 +45,11 @@ def get_connection_store() -> ConnectionStore:
 
 
 @per_cold_start
+def get_fast_lane_windows() -> FastLaneWindows:
+    return FastLaneWindows(aws.table(get_settings().main_table_name))
+
+
+@per_cold_start
 def get_feed_sync_worker() -> FeedSyncWorker:
     from xerosync.expenses.catch_up import PaymentCatchUp
     from xerosync.expenses.store import ExpenseStore
@@ -80,7 +85,7 @@ def get_fast_lane() -> FastLane:
     settings = get_settings()
     table = aws.table(settings.main_table_name)
     return FastLane(
-        window_seconds=settings.feed_fast_lane_minutes * 60, feeds=get_feed_store(), windows=FastLaneWindows(table),
+        window_seconds=settings.feed_fast_lane_minutes * 60, feeds=get_feed_store(), windows=get_fast_lane_windows(),
         budget=GovernorBudget(table), queue=get_feed_sync_queue(), parker=ParkedWorkStore(table),
         feed_sync_queue_url=settings.feed_sync_queue_url, clock=process_clock(),
     )

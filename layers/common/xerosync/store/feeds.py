@@ -16,6 +16,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from xerosync.feeds.messages import LaneCharge
 from xerosync.model import Model
 from xerosync.store.conditions import update_if
 from xerosync.store.connections import ConnectionStatus
@@ -235,41 +236,162 @@ def fast_lane_key(tenant_id: str) -> dict[str, str]:
     return {"pk": tenant_pk(tenant_id), "sk": "FASTLANE"}
 
 
+class Held(Model):
+    """One sync's reservation: the POSTs set aside, and the run that claimed it for settling (empty until one did)."""
+
+    posts: int
+    run: str = ""
+
+
+class LaneRecord(Model):
+    """An organisation's window record as read: its latest fast sync (0 when none), the statement POSTs the lane
+    took on one UTC day (``posts_day``, ``2026-11-20``), and the day's reservations not yet settled (``held``: the
+    POSTs set aside for each sync, by its reservation; None when the record has no such map)."""
+
+    next_at: float = 0.0
+    posts_day: str = ""
+    posts: int = 0
+    held: dict[str, Held] | None = None
+    settled: int = 0  # the day's syncs settled, and the POSTs they made
+    settled_posts: int = 0
+
+    def posts_on(self, day: str) -> int:
+        return self.posts if self.posts_day == day else 0
+
+    def posts_per_sync(self, day: str, cost: int) -> float:
+        """What a sync of the organisation is expected to post: the mean of the day's settled syncs, with one more
+        at ``cost`` (what is set aside) so that a day's first syncs do not make the pace bold."""
+        if self.posts_day != day:
+            return float(cost)
+        return (self.settled_posts + cost) / (self.settled + 1)
+
+
+def reservation(at: float) -> str:
+    """The name of the reservation made by the take of the window at ``at``: its milliseconds, as ``next_at`` keeps
+    them. ``next_at`` only moves forward, so no two takes of one organisation share it."""
+    return str(int(_ms(at) * 1000))
+
+
 class FastLaneWindows:
-    """When the fast lane last sent (or has scheduled) a feed sync of each organisation.
+    """When the fast lane last sent (or has scheduled) a feed sync of each organisation, and the statement POSTs
+    its syncs may make on the day (docs/auto-sync.md, "Fast lane").
 
     ``next_at`` only moves forward by a conditional write that names the value read, so two consumers (or a
-    repeated event) cannot both take one window: the loser reads again and finds the window taken.
+    repeated event) cannot both take one window: the loser reads again and finds the window taken. The same write
+    adds the sync's POSTs to the day's count, on condition that they fit under the cap, so no interleaving spends
+    past it, and records them as a reservation (``held``) that the sync's run settles once: ``open`` before it
+    posts, ``settle`` after, each one conditional write.
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table
 
+    def read(self, tenant_id: str) -> LaneRecord:
+        item = self.table.get_item(Key=fast_lane_key(tenant_id), ConsistentRead=True).get("Item") or {}
+        held = item.get("held")
+        return LaneRecord(next_at=float(item.get("next_at", 0)), posts_day=str(item.get("posts_day", "")),
+                          posts=int(item.get("posts", 0)), settled=int(item.get("settled", 0)),
+                          settled_posts=int(item.get("settled_posts", 0)),
+                          held=None if held is None else {
+                              name: Held(posts=int(entry["posts"]), run=str(entry.get("run", "")))
+                              for name, entry in held.items()})
+
     def last(self, tenant_id: str) -> float:
         """The time of the organisation's latest fast sync, sent or scheduled (0 when none)."""
-        item = self.table.get_item(Key=fast_lane_key(tenant_id), ConsistentRead=True).get("Item") or {}
-        return float(item.get("next_at", 0))
+        return self.read(tenant_id).next_at
 
-    def take(self, tenant_id: str, seen: float, at: float, keep_seconds: int) -> bool:
-        """Record a sync at ``at`` if the record still says ``seen``; False when another writer moved it first."""
-        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds}
-        if seen:
-            condition, values[":seen"] = "next_at = :seen", _ms(seen)
+    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
+             keep_seconds: int) -> bool:
+        """Record a sync at ``at`` costing ``cost`` POSTs on ``day`` if the record still says ``seen`` and the day's
+        POSTs stay within ``cap``; False when another writer moved it first or the POSTs would not fit."""
+        if cost > cap:
+            return False
+        names = {"#ttl": "ttl", "#r": reservation(at)}
+        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds, ":cost": cost, ":day": day,
+                                  ":held": {"posts": cost}}
+        if seen.next_at:
+            conditions, values[":seen"] = ["next_at = :seen"], _ms(seen.next_at)
         else:
-            condition = "attribute_not_exists(next_at)"
+            conditions = ["attribute_not_exists(next_at)"]
+        if seen.posts_day == day and seen.held is not None:
+            # The day's count goes on: the write itself keeps it under the cap, and adds this sync's reservation.
+            conditions.append("posts_day = :day AND posts <= :room AND attribute_exists(held)")
+            values[":room"] = cap - cost
+            update = "SET next_at = :at, #ttl = :ttl, held.#r = :held ADD posts :cost"
+        elif seen.posts_day == day:  # a count kept before reservations were: it goes on, reservations start
+            conditions.append("posts_day = :day AND posts <= :room AND attribute_not_exists(held)")
+            values[":room"] = cap - cost
+            update = "SET next_at = :at, #ttl = :ttl, held = :first ADD posts :cost"
+        else:  # a new UTC day starts the count afresh; the last day's unsettled reservations keep their charge
+            conditions.append("(attribute_not_exists(posts_day) OR posts_day <> :day)")
+            update = ("SET next_at = :at, #ttl = :ttl, posts_day = :day, posts = :cost, held = :first "
+                      "REMOVE settled, settled_posts")
+        if ":first" in update:
+            values[":first"] = {reservation(at): {"posts": cost}}
+            del values[":held"]
+            del names["#r"]
+        return update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
+                         ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
+                         ExpressionAttributeValues=values)
+
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None:
+        """Undo ``take`` of the window at ``taken`` costing ``cost`` on ``day`` (its sync could not be queued), unless
+        another writer moved the window since. On a day that already counted, the window goes back and the sync's
+        POSTs and reservation come off (another sync settled meanwhile stays settled); otherwise the record is put
+        back as it was read."""
+        if seen.posts_day == day and seen.held is not None:
+            update_if(self.table, Key=fast_lane_key(tenant_id),
+                      UpdateExpression="SET next_at = :seen ADD posts :minus REMOVE held.#r",
+                      ConditionExpression="next_at = :taken AND attribute_exists(held.#r)",
+                      ExpressionAttributeNames={"#r": reservation(taken)},
+                      ExpressionAttributeValues={":taken": _ms(taken), ":seen": _ms(seen.next_at), ":minus": -cost})
+            return
+        values: dict[str, Any] = {":taken": _ms(taken)}
+        sets, removes = [], []
+        for name, value in (("next_at", _ms(seen.next_at) if seen.next_at else None),
+                            ("posts_day", seen.posts_day or None), ("posts", seen.posts if seen.posts_day else None),
+                            ("held", _held_item(seen.held)), ("settled", seen.settled or None),
+                            ("settled_posts", seen.settled_posts or None)):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = value
+        update = " ".join(part for part in (f"SET {', '.join(sets)}" if sets else "",
+                                            f"REMOVE {', '.join(removes)}" if removes else "") if part)
+        update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
+                  ConditionExpression="next_at = :taken", ExpressionAttributeValues=values)
+
+    def open(self, tenant_id: str, charge: LaneCharge, run: str) -> bool:
+        """Claim the sync's reservation for this run, before it posts anything: True for the one run that may settle
+        it. False when another run claimed it first (a redelivered or repeated message: what an earlier run posted
+        is unknown, so the sync keeps its charge), or it is no longer held (given back, or a new day began)."""
+        return update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="SET held.#r.run = :run",
+                         ConditionExpression="held.#r.posts = :posts AND attribute_not_exists(held.#r.run)",
+                         ExpressionAttributeNames={"#r": reservation(charge.at)},
+                         ExpressionAttributeValues={":run": run, ":posts": charge.posts})
+
+    def settle(self, tenant_id: str, charge: LaneCharge, run: str, posted: int) -> bool:
+        """Charge the day what the sync really posted instead of what was set aside, once: only the run that opened
+        the reservation settles it, and the same write ends it. False (nothing changed) otherwise."""
         return update_if(self.table, Key=fast_lane_key(tenant_id),
-                         UpdateExpression="SET next_at = :at, #ttl = :ttl", ConditionExpression=condition,
-                         ExpressionAttributeNames={"#ttl": "ttl"}, ExpressionAttributeValues=values)
+                         UpdateExpression="ADD posts :delta, settled :one, settled_posts :posted REMOVE held.#r",
+                         ConditionExpression="held.#r.run = :run AND held.#r.posts = :posts",
+                         ExpressionAttributeNames={"#r": reservation(charge.at)},
+                         ExpressionAttributeValues={":run": run, ":posts": charge.posts, ":one": 1,
+                                                    ":posted": max(0, posted),
+                                                    ":delta": settled_delta(charge.posts, posted)})
 
-    def give_back(self, tenant_id: str, taken: float, seen: float) -> None:
-        """Undo ``take`` (its sync could not be queued), unless another writer moved the record since."""
-        if seen:
-            update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="SET next_at = :seen",
-                      ConditionExpression="next_at = :taken",
-                      ExpressionAttributeValues={":seen": _ms(seen), ":taken": _ms(taken)})
-        else:
-            update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression="REMOVE next_at",
-                      ConditionExpression="next_at = :taken", ExpressionAttributeValues={":taken": _ms(taken)})
+
+def settled_delta(held: int, posted: int) -> int:
+    """What settling adds to the day's count: the POSTs made less those set aside (negative: given back; positive: a
+    sync that posted more than set aside, a retried or split request, is charged the rest)."""
+    return max(0, posted) - held
+
+
+def _held_item(held: dict[str, Held] | None) -> dict[str, Any] | None:
+    """The reservations as the item stores them."""
+    return None if held is None else {name: entry.model_dump(exclude_defaults=True) for name, entry in held.items()}
 
 
 def _ms(seconds: float) -> Decimal:
