@@ -287,7 +287,7 @@ def test_two_consumers_at_once_never_spend_past_the_days_posts(fast: Lane, auto_
     midnight = _utc_midnight(clock)
     day = datetime.fromtimestamp(midnight, tz=UTC).date().isoformat()
     cap = lane_posts(1)
-    _table().put_item(Item={**fast_lane_key(tenant), "posts_day": day, "posts": cap - 2})
+    _table().put_item(Item={**fast_lane_key(tenant), "posts_day": day, "posts": cap - 2, "held": {}})
     posting = PostingEvent(business_id="biz_race_posts", account_id=feed.account_id)
     lanes = [_lane(clock), _lane(clock)]
     outcomes: Counter[Outcome] = Counter()

@@ -306,30 +306,23 @@ class FastLaneWindows:
         POSTs stay within ``cap``; False when another writer moved it first or the POSTs would not fit."""
         if cost > cap:
             return False
-        names = {"#ttl": "ttl", "#r": reservation(at)}
-        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds, ":cost": cost, ":day": day,
-                                  ":held": {"posts": cost}}
+        names = {"#ttl": "ttl"}
+        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds, ":cost": cost, ":day": day}
         if seen.next_at:
             conditions, values[":seen"] = ["next_at = :seen"], _ms(seen.next_at)
         else:
             conditions = ["attribute_not_exists(next_at)"]
-        if seen.posts_day == day and seen.held is not None:
-            # The day's count goes on: the write itself keeps it under the cap, and adds this sync's reservation.
+        if seen.posts_day == day:
+            # The day's count goes on: the write itself keeps it under the cap, and adds this sync's reservation
+            # to the day's map (a record that counts a day always has one: the day's first take wrote it).
             conditions.append("posts_day = :day AND posts <= :room AND attribute_exists(held)")
-            values[":room"] = cap - cost
+            names["#r"], values[":room"], values[":held"] = reservation(at), cap - cost, {"posts": cost}
             update = "SET next_at = :at, #ttl = :ttl, held.#r = :held ADD posts :cost"
-        elif seen.posts_day == day:  # a count kept before reservations were: it goes on, reservations start
-            conditions.append("posts_day = :day AND posts <= :room AND attribute_not_exists(held)")
-            values[":room"] = cap - cost
-            update = "SET next_at = :at, #ttl = :ttl, held = :first ADD posts :cost"
         else:  # a new UTC day starts the count afresh; the last day's unsettled reservations keep their charge
             conditions.append("(attribute_not_exists(posts_day) OR posts_day <> :day)")
+            values[":first"] = {reservation(at): {"posts": cost}}
             update = ("SET next_at = :at, #ttl = :ttl, posts_day = :day, posts = :cost, held = :first "
                       "REMOVE settled, settled_posts")
-        if ":first" in update:
-            values[":first"] = {reservation(at): {"posts": cost}}
-            del values[":held"]
-            del names["#r"]
         return update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
                          ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
                          ExpressionAttributeValues=values)
