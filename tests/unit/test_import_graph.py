@@ -154,7 +154,7 @@ def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
 CONNECT_API_ON_FIRST_USE = ("xerosync.connect.oauth", "xerosync.connect.states", "xerosync.connect.consents",
                             "xerosync.connect.status", "xerosync.connect.views", "xerosync.connect.linking",
                             "xerosync.connect.disconnect", "xerosync.connect.cleanup", "xerosync.connect.ports",
-                            "xerosync.xero.bank_feeds", "xerosync.feeds.requests", "xerosync.store.shared_cache")
+                            "xerosync.xero.bank_feeds", "xerosync.feeds.sync_now", "xerosync.store.shared_cache")
 
 
 def test_the_connect_api_builds_each_use_case_on_first_use() -> None:
@@ -207,10 +207,10 @@ CROSS_FEATURE = {  # (importing feature, or "shared"; module of another feature)
     ("attachments", "xerosync.expenses.models"): "the expense record and the receipt upload message",
     ("attachments", "xerosync.expenses.store"): "the expense a receipt belongs to",
     ("attachments", "xerosync.expenses.access"): "the sync-expenses feature gate",
-    ("attachments", "xerosync.expenses.dispatch"): "the FIFO sender of receipt uploads",
-    ("attachments", "xerosync.expenses.lifecycle"): "an expense's receipt problems, as its state machine records them",
+    ("attachments", "xerosync.expenses.fifo_queues"): "the FIFO sender of receipt uploads",
+    ("attachments", "xerosync.expenses.state_machine"): "an expense's receipt problems, as its states record them",
     ("sync_expenses", "xerosync.attachments.plan"): "which receipts wait for the Spend Money (an expense's view)",
-    ("connect", "xerosync.feeds.requests"): "a linked or moved feed syncs at once",
+    ("connect", "xerosync.feeds.sync_now"): "a linked or moved feed syncs at once",
     ("auto_sync", "xerosync.expenses.catch_up"): "payments a feed sync delivers catch up their expenses",
     ("auto_sync", "xerosync.expenses.store"): "the catch-up's expense store",
     ("auto_sync", "xerosync.expenses.wiring"): "parked_work settles Spend Money batches killed on their last try",
@@ -291,7 +291,7 @@ def test_the_feature_map_covers_every_function_and_worker() -> None:
     # An entry point is never a worker, so no crossing leads a handler to another feature's worker on first use.
     assert not {module for _, module in CROSS_FEATURE} & {m for modules in WORKERS.values() for m in modules}
     # The reader sees lazy imports: connect's wiring builds the sign-in on first use, and it imports feeds' requests.
-    assert ("connect", "xerosync.feeds.requests") in _crossings()
+    assert ("connect", "xerosync.feeds.sync_now") in _crossings()
 
 
 def _feature_of_function(function: str) -> str:
