@@ -35,8 +35,8 @@ def upload_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, 
     from xerosync.attachments.wiring import build_receipts_worker
     from xerosync.auth import Caller
     from xerosync.clock import iso, utc_now
-    from xerosync.expenses.lifecycle import apply_ledger
     from xerosync.expenses.models import AttachmentUploadRequest, SpendMoneyBatch
+    from xerosync.expenses.state_machine import apply_ledger
     from xerosync.expenses.store import ExpenseStore
     from xerosync.expenses.views import MappingsUpdate, StartSync
     from xerosync.expenses.wiring import build_expense_service, build_spend_money_worker

@@ -58,8 +58,8 @@ def sync_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, fl
 
     from xerosync.auth import Caller
     from xerosync.clock import iso, utc_now
-    from xerosync.expenses.lifecycle import apply_ledger
     from xerosync.expenses.models import SpendMoneyBatch
+    from xerosync.expenses.state_machine import apply_ledger
     from xerosync.expenses.store import ExpenseStore
     from xerosync.expenses.views import MappingsUpdate, StartSync
     from xerosync.expenses.wiring import build_expense_service, build_spend_money_worker
@@ -132,7 +132,7 @@ def _drain(queue_url: str, worker: Any, batch_model: Any) -> None:
 def cpu_per_expense_us(expenses: int = 1000) -> float:
     """The product's own work per expense, no network: resolve, validate, build and serialise the Spend Money,
     read Xero's answer, move the state machine, and present the expense on a tab."""
-    from xerosync.expenses import lifecycle
+    from xerosync.expenses import state_machine
     from xerosync.expenses.mapping import CategoryMappings
     from xerosync.expenses.presenter import expense_view
     from xerosync.expenses.reference_data import ReferenceData, XeroAccount, XeroTaxRate
@@ -151,18 +151,18 @@ def cpu_per_expense_us(expenses: int = 1000) -> float:
         business_id="b", accounts={"travel": "a429", "software": "a430", "rent": "a431"}),
         linked_accounts={"acc_hkd": "bank"}, bank_contact_name="Bank")
     now = "2026-11-20T00:00:00Z"
-    created = (lifecycle.apply_ledger(None, t, now)
+    created = (state_machine.apply_ledger(None, t, now)
                for t in _transactions("b", "acc_hkd", expenses, datetime(2026, 11, 1, tzinfo=UTC)))
     records = [r for r in created if r is not None]
     started = time.process_time()
     for record in records:
         problems_for_sync(record, context)
-        queued = lifecycle.queue(record, "job", now)
+        queued = state_machine.queue(record, "job", now)
         body = build_spend_money(queued, context.resolve(queued), bank_account_id="bank", url="https://x/t",
                                  reference=reference).to_xero()
         echoed = BankTransaction.model_validate({**body, "BankTransactionID": "bt", "StatusAttributeString": "OK"})
         outcome = outcome_of(echoed)
-        synced = lifecycle.synced(queued, bank_transaction_id=str(outcome.bank_transaction_id), link="l",
+        synced = state_machine.synced(queued, bank_transaction_id=str(outcome.bank_transaction_id), link="l",
                                   sent_revision=queued.revision, job_id="job", now=now)
         synced.model_dump(mode="json", exclude_none=True)
         expense_view(synced, context, {})

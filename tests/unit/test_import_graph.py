@@ -3,15 +3,19 @@
 
 Every handler is imported in a fresh interpreter, as Lambda imports it (the layer's directory and the
 function's CodeUri on the path), with tracing off, and the modules it loaded are held to the rules below.
+The features' rooms are checked from the source as well: a feature's code imports another feature's module only
+through the entry points listed in ``CROSS_FEATURE`` (docs/architecture.md, "Features and what they share").
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -150,7 +154,7 @@ def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
 CONNECT_API_ON_FIRST_USE = ("xerosync.connect.oauth", "xerosync.connect.states", "xerosync.connect.consents",
                             "xerosync.connect.status", "xerosync.connect.views", "xerosync.connect.linking",
                             "xerosync.connect.disconnect", "xerosync.connect.cleanup", "xerosync.connect.ports",
-                            "xerosync.xero.bank_feeds", "xerosync.feeds.requests", "xerosync.store.shared_cache")
+                            "xerosync.xero.bank_feeds", "xerosync.feeds.sync_now", "xerosync.store.shared_cache")
 
 
 def test_the_connect_api_builds_each_use_case_on_first_use() -> None:
@@ -182,3 +186,122 @@ def test_the_batch_utility_imported_after_pydantic_builds_the_parser_models() ->
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60,
                           env={"PATH": "/usr/bin:/bin"})
     assert done.stdout.strip() == "True"
+
+
+# ------------------------------------------------------------------------------------------ features and their rooms
+# Each feature has one folder of functions and one package in the layer; everything else in the layer is shared
+# (store, xero, ledger, model, clock, text, settings, http, queue...). A feature reaches into another only through
+# the entry points listed here, each with why; any other import of another feature's module is one of its internals
+# and fails. The check reads every import statement, those inside functions (built on first use) and under
+# TYPE_CHECKING included.
+LAYER = REPO_ROOT / "layers" / "common"
+FEATURES = {  # feature: (its functions' folder, its package)
+    "connect": ("functions/connect", "xerosync.connect"),
+    "auto_sync": ("functions/auto_sync", "xerosync.feeds"),
+    "sync_expenses": ("functions/sync_expenses", "xerosync.expenses"),
+    "attachments": ("functions/attachments", "xerosync.attachments"),
+}
+CROSS_FEATURE = {  # (importing feature, or "shared"; module of another feature) -> what it uses it for
+    # Receipts belong to an expense's Spend Money: the receipts feature reads and writes the expense record, is
+    # sent by the expenses' FIFO sender, and answers behind the expenses' feature gate.
+    ("attachments", "xerosync.expenses.models"): "the expense record and the receipt upload message",
+    ("attachments", "xerosync.expenses.store"): "the expense a receipt belongs to",
+    ("attachments", "xerosync.expenses.access"): "the sync-expenses feature gate",
+    ("attachments", "xerosync.expenses.fifo_queues"): "the FIFO sender of receipt uploads",
+    ("attachments", "xerosync.expenses.state_machine"): "an expense's receipt problems, as its states record them",
+    ("sync_expenses", "xerosync.attachments.plan"): "which receipts wait for the Spend Money (an expense's view)",
+    ("connect", "xerosync.feeds.sync_now"): "a linked or moved feed syncs at once",
+    ("auto_sync", "xerosync.expenses.catch_up"): "payments a feed sync delivers catch up their expenses",
+    ("auto_sync", "xerosync.expenses.store"): "the catch-up's expense store",
+    ("auto_sync", "xerosync.expenses.wiring"): "parked_work settles Spend Money batches killed on their last try",
+    ("shared", "xerosync.feeds.messages"): "the feed store records the fast lane's charges (LaneCharge)",
+}
+# What a feature's queue consumers and schedules run: no handler of another feature loads it, even on first use.
+WORKERS = {
+    "connect": ("xerosync.connect.check", "xerosync.connect.cleanup"),
+    "auto_sync": ("xerosync.feeds.worker", "xerosync.feeds.statements", "xerosync.feeds.dispatch",
+                  "xerosync.feeds.fast_lane", "xerosync.feeds.settling"),
+    "sync_expenses": ("xerosync.expenses.worker", "xerosync.expenses.planner", "xerosync.expenses.ledger_events"),
+    "attachments": ("xerosync.attachments.service", "xerosync.attachments.uploader"),
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(LAYER).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+LAYER_MODULES = {_module_name(path): path for path in (LAYER / "xerosync").rglob("*.py")}
+
+
+def _imports(path: Path) -> set[str]:
+    """The product's modules a file imports, at its top or anywhere below (``from a import b`` names ``a.b`` when
+    ``b`` is a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found |= {f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in LAYER_MODULES else node.module
+                      for alias in node.names}
+    return {name for name in found if name == "xerosync" or name.startswith("xerosync.")}
+
+
+def _feature_of_module(module: str) -> str | None:
+    return next((f for f, (_, package) in FEATURES.items() if module == package or module.startswith(package + ".")),
+                None)
+
+
+def _code() -> dict[str, tuple[str, Path]]:
+    """Every module of the layer and every handler, with the feature it belongs to ("shared" for the rest)."""
+    code = {module: (_feature_of_module(module) or "shared", path) for module, path in LAYER_MODULES.items()}
+    for feature, (folder, _) in FEATURES.items():
+        code |= {f"{folder}/{path.name}": (feature, path) for path in (REPO_ROOT / folder).glob("*.py")}
+    return code
+
+
+def _crossings() -> dict[tuple[str, str], list[str]]:
+    """(importing feature, imported module of another feature) -> the modules that import it."""
+    crossings: dict[tuple[str, str], list[str]] = {}
+    for module, (feature, path) in sorted(_code().items()):
+        for imported in _imports(path):
+            owner = _feature_of_module(imported)
+            if owner is not None and owner != feature and imported != FEATURES[owner][1]:
+                crossings.setdefault((feature, imported), []).append(module)
+    return crossings
+
+
+def test_a_feature_reaches_into_another_only_through_its_listed_entry_points() -> None:
+    undeclared = {crossing: users for crossing, users in _crossings().items() if crossing not in CROSS_FEATURE}
+    assert not undeclared, ("a feature (or shared code) imports another feature's internals; use a shared module or "
+                            f"list the entry point in CROSS_FEATURE with its reason: {undeclared}")
+
+
+def test_every_listed_entry_point_is_still_used() -> None:
+    unused = set(CROSS_FEATURE) - set(_crossings())
+    assert not unused, f"CROSS_FEATURE lists crossings nobody makes any more; remove them: {sorted(unused)}"
+
+
+def test_the_feature_map_covers_every_function_and_worker() -> None:
+    folders = {folder for folder, _ in FEATURES.values()}
+    assert {str(spec.code_uri.relative_to(REPO_ROOT)) for spec in FUNCTIONS.values()} == folders
+    for feature, modules in WORKERS.items():
+        for module in modules:
+            assert module in LAYER_MODULES and _feature_of_module(module) == feature, module
+    # An entry point is never a worker, so no crossing leads a handler to another feature's worker on first use.
+    assert not {module for _, module in CROSS_FEATURE} & {m for modules in WORKERS.values() for m in modules}
+    # The reader sees lazy imports: connect's wiring builds the sign-in on first use, and it imports feeds' requests.
+    assert ("connect", "xerosync.feeds.sync_now") in _crossings()
+
+
+def _feature_of_function(function: str) -> str:
+    folder = str(FUNCTIONS[function].code_uri.relative_to(REPO_ROOT))
+    return next(feature for feature, (own, _) in FEATURES.items() if own == folder)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_a_handler_loads_no_other_features_worker(function: str) -> None:
+    feature = _feature_of_function(function)
+    foreign = sorted(m for other, modules in WORKERS.items() if other != feature for m in modules
+                     if m in imported_by(function))
+    assert not foreign, f"{function} ({feature}) imports another feature's worker: {foreign}"

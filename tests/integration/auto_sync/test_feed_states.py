@@ -12,8 +12,8 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
 from xerosync.expenses.models import ExpenseStatus
 from xerosync.expenses.store import ExpenseStore
-from xerosync.feeds.requests import request_feed_sync
 from xerosync.feeds.statements import BookingCalendar
+from xerosync.feeds.sync_now import request_feed_sync
 from xerosync.feeds.worker import LEDGER_REFUSED
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.feeds import FeedStatus

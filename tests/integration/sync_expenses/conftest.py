@@ -33,7 +33,7 @@ from tests.integration.xero_client.conftest import connect
 from xerosync import aws as xerosync_aws
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import wiring
-from xerosync.expenses.lifecycle import apply_ledger
+from xerosync.expenses.state_machine import apply_ledger
 from xerosync.expenses.store import ExpenseStore, ReferenceDataStore
 from xerosync.expenses.worker import SpendMoneyWorker
 from xerosync.ledger.models import LedgerTransaction

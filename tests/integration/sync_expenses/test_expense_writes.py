@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.sync_expenses.conftest import World
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.store import ExpenseStore, StaleExpense
 
@@ -25,13 +25,13 @@ def _one_expense(world: World) -> tuple[str, str, ExpenseStore, ExpenseRecord]:
 def test_a_lost_race_is_decided_again_on_top_of_the_other_writers_copy(world: World) -> None:
     business_id, transaction_id, store, read = _one_expense(world)
     # Given another writer (an edit from a second tab) saving after our read
-    store.save(lifecycle.edited(read, {"reference": "PO-7"}, NOW))
+    store.save(state_machine.edited(read, {"reference": "PO-7"}, NOW))
     seen: list[int] = []
 
     def ours(record: ExpenseRecord | None) -> ExpenseRecord | None:
         assert record is not None
         seen.append(record.version)
-        return lifecycle.edited(record, {"description": "Client lunch"}, NOW)
+        return state_machine.edited(record, {"description": "Client lunch"}, NOW)
 
     # When our change is saved from the copy we read first
     saved = store.change(business_id, transaction_id, ours, read)
@@ -60,8 +60,8 @@ def test_a_writer_that_loses_every_race_gives_up_with_stale_expense(world: World
         nonlocal rival
         assert record is not None
         rival += 1
-        store.save(lifecycle.edited(record, {"reference": f"rival-{rival}"}, NOW))  # somebody is faster
-        return lifecycle.edited(record, {"description": "never saved"}, NOW)
+        store.save(state_machine.edited(record, {"reference": f"rival-{rival}"}, NOW))  # somebody is faster
+        return state_machine.edited(record, {"description": "never saved"}, NOW)
 
     with pytest.raises(StaleExpense):
         store.change(business_id, transaction_id, always_overtaken)

@@ -16,7 +16,7 @@ from tests.integration.sync_expenses.conftest import ApiUser, World, worker_dies
 from tests.integration.xero_client.conftest import connect
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import iso, utc_now
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.decisions import STUCK_JOB_SECONDS
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.wiring import get_expense_service
@@ -114,7 +114,7 @@ def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_synced_by_the_s
     def edit_lands_first(self: ExpenseStore, records: list[Any]) -> list[Any]:
         if not raced:  # another tab's edit chooses an account between the job's read and its write
             raced.append(True)
-            self.change(business.business_id, paid, lambda r: lifecycle.edited(
+            self.change(business.business_id, paid, lambda r: state_machine.edited(
                 r, {"xero_account_id": account}, iso(utc_now(world.client.clock))))
         return original(self, records)
 

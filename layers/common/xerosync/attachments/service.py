@@ -15,7 +15,7 @@ from collections.abc import Callable
 from xerosync.attachments.plan import UploadRecord, UploadState
 from xerosync.attachments.uploader import ReceiptUploader, UploadReport
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.models import AttachmentProblem, AttachmentUploadRequest, ExpenseRecord
 from xerosync.expenses.store import ExpenseStore
 from xerosync.observability import logger
@@ -34,7 +34,7 @@ def write_problems(expenses: ExpenseStore, clock: Clock) -> Callable[[Attachment
                 return None  # re-synced meanwhile: the newer Spend Money's own message reports
             if expense.attachment_errors == problems:
                 return expense
-            return lifecycle.attachments_reported(expense, problems, iso(utc_now(clock)))
+            return state_machine.attachments_reported(expense, problems, iso(utc_now(clock)))
 
         expenses.change(request.business_id, request.transaction_id, reported)
 

@@ -12,7 +12,7 @@ from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
 from xerosync.auth import Caller
 from xerosync.errors import Conflict
 from xerosync.expenses.access import FeatureGate
-from xerosync.expenses.dispatch import AttachmentUploads
+from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.models import (
     AttachmentProblem,
     AttachmentUploadRequest,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydantic import Field
 
 from xerosync.attachments.plan import UploadRecord
 from xerosync.model import Model
+from xerosync.store.conditions import put_if
 from xerosync.store.keys import receipt_uploads_key
 
 
@@ -44,10 +44,6 @@ class ReceiptUploadStore:
         kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
         if uploads.version:
             kwargs["ExpressionAttributeValues"] = {":v": uploads.version}
-        try:
-            self.table.put_item(**kwargs)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise StaleUploads(uploads.transaction_id) from None
-            raise
+        if not put_if(self.table, **kwargs):
+            raise StaleUploads(uploads.transaction_id)
         return stored

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from xerosync import aws
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import Clock, process_clock
-from xerosync.expenses.dispatch import AttachmentUploads, FifoSender
+from xerosync.expenses.fifo_queues import AttachmentUploads, FifoSender
 from xerosync.expenses.store import ExpenseStore
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start

@@ -19,9 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from xerosync.store.conditions import condition_failed
+from xerosync.store.conditions import delete_if, update_if
 from xerosync.store.keys import xero_connection_claim_key
 
 # A removal is one DELETE /connections call (the transport's timeout is well below this).
@@ -42,24 +40,14 @@ class XeroConnectionClaims:
         self.table = table
 
     def hold(self, connection_id: str, who: str, now: float) -> None:
-        try:
-            self.table.update_item(
-                Key=xero_connection_claim_key(connection_id), UpdateExpression="ADD holders :who",
-                ConditionExpression="attribute_not_exists(removing_until) OR removing_until < :now",
-                ExpressionAttributeValues={":who": {who}, ":now": int(now * 1000)})
-        except ClientError as error:
-            if condition_failed(error):
-                raise ConnectionBeingRemoved(connection_id) from None
-            raise
+        if not update_if(self.table, Key=xero_connection_claim_key(connection_id), UpdateExpression="ADD holders :who",
+                         ConditionExpression="attribute_not_exists(removing_until) OR removing_until < :now",
+                         ExpressionAttributeValues={":who": {who}, ":now": int(now * 1000)}):
+            raise ConnectionBeingRemoved(connection_id)
 
     def release(self, connection_id: str, who: str) -> None:
-        try:
-            self.table.update_item(Key=xero_connection_claim_key(connection_id),
-                                   UpdateExpression="DELETE holders :who", ConditionExpression="attribute_exists(pk)",
-                                   ExpressionAttributeValues={":who": {who}})
-        except ClientError as error:
-            if not condition_failed(error):
-                raise
+        update_if(self.table, Key=xero_connection_claim_key(connection_id), UpdateExpression="DELETE holders :who",
+                  ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues={":who": {who}})
 
     def holders(self, connection_id: str) -> set[str]:
         item = self.table.get_item(Key=xero_connection_claim_key(connection_id), ConsistentRead=True).get("Item")
@@ -68,30 +56,20 @@ class XeroConnectionClaims:
     def begin_removal(self, connection_id: str, now: float) -> str | None:
         """The right to remove the connection in Xero now, or None when someone holds it (or removes it)."""
         lease = uuid.uuid4().hex
-        try:
-            self.table.update_item(
-                Key=xero_connection_claim_key(connection_id),
-                UpdateExpression="SET removing_until = :until, removal = :lease",
-                ConditionExpression="attribute_not_exists(holders) AND "
-                                    "(attribute_not_exists(removing_until) OR removing_until < :now)",
-                ExpressionAttributeValues={":until": int((now + REMOVAL_LEASE_SECONDS) * 1000), ":lease": lease,
-                                           ":now": int(now * 1000)})
-        except ClientError as error:
-            if condition_failed(error):
-                return None
-            raise
-        return lease
+        taken = update_if(
+            self.table, Key=xero_connection_claim_key(connection_id),
+            UpdateExpression="SET removing_until = :until, removal = :lease",
+            ConditionExpression="attribute_not_exists(holders) AND "
+                                "(attribute_not_exists(removing_until) OR removing_until < :now)",
+            ExpressionAttributeValues={":until": int((now + REMOVAL_LEASE_SECONDS) * 1000), ":lease": lease,
+                                       ":now": int(now * 1000)})
+        return lease if taken else None
 
     def end_removal(self, connection_id: str, lease: str, *, removed: bool) -> None:
         key = xero_connection_claim_key(connection_id)
-        try:
-            if removed:
-                self.table.delete_item(Key=key, ConditionExpression="removal = :lease",
-                                       ExpressionAttributeValues={":lease": lease})
-            else:
-                self.table.update_item(Key=key, UpdateExpression="REMOVE removing_until, removal",
-                                       ConditionExpression="removal = :lease",
-                                       ExpressionAttributeValues={":lease": lease})
-        except ClientError as error:
-            if not condition_failed(error):
-                raise
+        if removed:
+            delete_if(self.table, Key=key, ConditionExpression="removal = :lease",
+                      ExpressionAttributeValues={":lease": lease})
+        else:
+            update_if(self.table, Key=key, UpdateExpression="REMOVE removing_until, removal",
+                      ConditionExpression="removal = :lease", ExpressionAttributeValues={":lease": lease})

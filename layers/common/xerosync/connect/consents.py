@@ -20,11 +20,11 @@ from enum import StrEnum
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from xerosync.model import Model
-from xerosync.store.conditions import condition_failed
+from xerosync.store.conditions import update_if
 from xerosync.store.keys import CONSENTS_GSI_PK, business_pk, consent_gsi, consent_key
+from xerosync.store.queries import query_items
 from xerosync.xero.models import XeroConnection
 
 CONSENT_LIFETIME_SECONDS = 600  # as long as the sign-in's state: the user has 10 minutes to choose
@@ -63,13 +63,7 @@ class ConsentStore:
     def _of_business(self, business_id: str) -> list[Consent]:
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(business_pk(business_id))
                                   & Key("sk").begins_with("CONSENT#"), "ConsistentRead": True}
-        found: list[Consent] = []
-        while True:
-            page = self.table.query(**kwargs)
-            found.extend(_consent(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_consent(item) for item in query_items(self.table, **kwargs)]
 
     def waiting_choices(self, business_id: str, user_id: str) -> list[Consent]:
         return [c for c in self._of_business(business_id)
@@ -82,21 +76,16 @@ class ConsentStore:
 
     def _move(self, consent: Consent, status: ConsentStatus, expires_at: int, condition: str,
               values: dict[str, Any]) -> bool:
-        try:
-            self.table.update_item(
-                Key=consent_key(consent.business_id, consent.generation),
-                UpdateExpression="SET #status = :status, expires_at = :expires, gsi1sk = :position, #ttl = :ttl",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":status": status.value, ":expires": expires_at,
-                    ":position": consent_gsi(expires_at, consent.business_id, consent.generation)["gsi1sk"],
-                    ":ttl": expires_at + TTL_AFTER_EXPIRY_SECONDS, **values})
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(
+            self.table,
+            Key=consent_key(consent.business_id, consent.generation),
+            UpdateExpression="SET #status = :status, expires_at = :expires, gsi1sk = :position, #ttl = :ttl",
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#status": "status", "#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":status": status.value, ":expires": expires_at,
+                ":position": consent_gsi(expires_at, consent.business_id, consent.generation)["gsi1sk"],
+                ":ttl": expires_at + TTL_AFTER_EXPIRY_SECONDS, **values})
 
     def take_choice(self, consent: Consent, user_id: str, now: float) -> bool:
         """The user who consented takes the choice (once); it is then finished within its own 10 minutes."""

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from xerosync.errors import InvalidRequest
+from xerosync.store.conditions import condition_failed
 from xerosync.store.keys import oauth_state_key
 
 STATE_LIFETIME_SECONDS = 600
@@ -40,7 +41,7 @@ class OAuthStateStore:
                 ReturnValues="ALL_OLD")
             return str(updated["Attributes"]["code_verifier"])
         except ClientError as error:
-            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(error):
                 raise
         item = self.table.get_item(Key=oauth_state_key(state), ConsistentRead=True).get("Item")
         if item is None:

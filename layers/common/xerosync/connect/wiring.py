@@ -60,7 +60,7 @@ class ConnectFeature:
     def oauth(self) -> ConnectOAuth:
         from xerosync.connect.oauth import ConnectOAuth
         from xerosync.connect.states import OAuthStateStore
-        from xerosync.feeds.requests import request_feed_sync
+        from xerosync.feeds.sync_now import request_feed_sync
 
         xero = self.xero
         return ConnectOAuth(states=OAuthStateStore(self.table), identity=xero.identity, sessions=xero,
@@ -80,7 +80,7 @@ class ConnectFeature:
     @cached_property
     def linking(self) -> FeedLinking:
         from xerosync.connect.linking import FeedLinking
-        from xerosync.feeds.requests import request_feed_sync
+        from xerosync.feeds.sync_now import request_feed_sync
         from xerosync.store.shared_cache import SharedCache
 
         xero = self.xero

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.store import ExpenseStore, in_parallel
@@ -56,7 +56,7 @@ class PaymentCatchUp:
             summary = summaries.get(normalise_payee(payment.counterparty.name))
 
             def changed(record: ExpenseRecord | None) -> ExpenseRecord | None:
-                after = lifecycle.apply_ledger(record, payment, now)
+                after = state_machine.apply_ledger(record, payment, now)
                 return None if after is None else with_suggestion(after, summary)
 
             saved = self.expenses.change(business_id, payment.transaction_id, changed,

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from xerosync.clock import from_iso
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.models import (
     SPEND_MONEY_BATCH_SIZE,
     ExpenseRecord,
@@ -83,7 +83,7 @@ def decide(ids: list[str], records: dict[str, ExpenseRecord], context: SyncConte
         assert record is not None
         problems = problems_for_sync(record, context)
         if problems:
-            decisions.rejected.append(lifecycle.reject(record, problems, job_id, now))
+            decisions.rejected.append(state_machine.reject(record, problems, job_id, now))
         else:
             decisions.to_queue.append(record)
     return decisions

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.suggestion_store import Suggestions
@@ -139,7 +139,7 @@ class LedgerEventConsumer:
         suggest = self.suggestions.attach(event.business_id, transaction.counterparty.name) if self.suggestions \
             else (lambda record: record)
         saved = self.expenses.change(event.business_id, event.transaction_id,
-                                     lambda record: suggest(lifecycle.apply_ledger(record, transaction, now)),
+                                     lambda record: suggest(state_machine.apply_ledger(record, transaction, now)),
                                      existing)
         if saved is None:
             return EventOutcome.STALE

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.decisions import Decisions, JobReads, decide, stranded_jobs
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, SpendMoneyBatch, SpendMoneyPlan, SyncJob
@@ -156,7 +156,8 @@ class SpendMoneyPlanner:
             ours = {r.transaction_id: r for r in to_queue
                     if r.status == ExpenseStatus.QUEUED and r.job_id == job.job_id}
             final.update(ours)  # queued by this job before (a repeated plan): nothing to write
-            to_save = rejected + [lifecycle.queue(r, job.job_id, now) for r in to_queue if r.transaction_id not in ours]
+            to_save = rejected + [state_machine.queue(r, job.job_id, now) for r in to_queue
+                                  if r.transaction_id not in ours]
             lost = []
             for record, saved in zip(to_save, self.expenses.save_many(to_save), strict=True):
                 if saved is None:

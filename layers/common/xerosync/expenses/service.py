@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xerosync.auth import Caller
 from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import Conflict, InvalidRequest, NotFound
-from xerosync.expenses import lifecycle
+from xerosync.expenses import state_machine
 from xerosync.expenses.access import Admission, FeatureGate
 from xerosync.expenses.decisions import DISPATCH_GRACE_SECONDS, decide, new_job_id, stranded_jobs
-from xerosync.expenses.dispatch import SpendMoneyQueue
+from xerosync.expenses.fifo_queues import SpendMoneyQueue
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import (
     MAX_EXPENSES_PER_SYNC,
@@ -250,7 +250,7 @@ class ExpenseService:
                 raise InvalidRequest(problems[0].message, action=problems[0].action, code=problems[0].code,
                                      details=[p.model_dump(exclude_none=True) for p in problems])
         def edited(record: ExpenseRecord | None) -> ExpenseRecord:
-            return lifecycle.edited(_editable(record), changes, self._now())
+            return state_machine.edited(_editable(record), changes, self._now())
 
         try:
             saved = self.expenses.change(admission.business_id, transaction_id, edited)
@@ -273,7 +273,7 @@ class ExpenseService:
                 raise Conflict("This expense has no suggested values to accept.",
                                action="Choose the values for this expense, or save a rule for its payee.",
                                code="no_suggestions")
-            return lifecycle.edited(record, values, self._now())
+            return state_machine.edited(record, values, self._now())
 
         try:
             saved = self.expenses.change(admission.business_id, transaction_id, accepted)

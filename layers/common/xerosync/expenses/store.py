@@ -25,6 +25,7 @@ from xerosync.clock import Clock, process_clock
 from xerosync.errors import InvalidRequest, NotFound
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SpendMoneyBatch, SyncJob
 from xerosync.expenses.payees import normalise_payee
+from xerosync.store.conditions import put_if, update_if, written_if
 from xerosync.store.keys import (
     LAST_DELIVERIES_GSI_PK,
     expense_key,
@@ -36,6 +37,7 @@ from xerosync.store.keys import (
     sync_batch_key,
     sync_job_key,
 )
+from xerosync.store.queries import query_items, query_pages
 from xerosync.store.shared_cache import SharedCache
 
 if TYPE_CHECKING:  # loaded by the functions that read them (the expenses API and worker), not by every store user
@@ -58,10 +60,6 @@ R = TypeVar("R")
 
 class StaleExpense(Exception):
     """Another writer changed the expense since it was read (optimistic version check)."""
-
-
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
 def _strip(item: dict[str, Any], extra: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -175,34 +173,28 @@ class ExpenseStore:
         if cursor:
             kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, partition, wanted.fingerprint())
         records: list[ExpenseRecord] = []
-        for _ in range(_MAX_READS_PER_PAGE):
-            try:
-                response = self.table.query(**kwargs)
-            except ClientError as error:
-                # DynamoDB refuses a start key outside the query's key range: a cursor from other filters.
-                if cursor and error.response["Error"]["Code"] == "ValidationException":
-                    raise INVALID_CURSOR from None
-                raise
-            for item in response.get("Items", []):
-                records.append(_expense(item))
-                if len(records) == limit:
-                    more = item is not response["Items"][-1] or "LastEvaluatedKey" in response
-                    return records, _encode_cursor(item, wanted.fingerprint()) if more else None
-            if "LastEvaluatedKey" not in response:
-                return records, None
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return records, _encode_cursor(kwargs["ExclusiveStartKey"], wanted.fingerprint())
+        try:
+            for reads, response in enumerate(query_pages(self.table, **kwargs), start=1):
+                for item in response.get("Items", []):
+                    records.append(_expense(item))
+                    if len(records) == limit:
+                        more = item is not response["Items"][-1] or "LastEvaluatedKey" in response
+                        return records, _encode_cursor(item, wanted.fingerprint()) if more else None
+                if reads == _MAX_READS_PER_PAGE and "LastEvaluatedKey" in response:
+                    return records, _encode_cursor(response["LastEvaluatedKey"], wanted.fingerprint())
+        except ClientError as error:
+            # DynamoDB refuses a start key outside the query's key range: a cursor from other filters.
+            if cursor and error.response["Error"]["Code"] == "ValidationException":
+                raise INVALID_CURSOR from None
+            raise
+        return records, None
 
     # ------------------------------------------------------------------ writes
     def save(self, record: ExpenseRecord) -> ExpenseRecord:
         """Write the expense if nobody changed it since ``record.version`` was read; returns the stored copy."""
         stored = record.model_copy(update={"version": record.version + 1})
-        try:
-            self._put(stored, record.version)
-        except ClientError as error:
-            if _conditional_failed(error):
-                raise StaleExpense(record.transaction_id) from None
-            raise
+        if not self._put(stored, record.version):
+            raise StaleExpense(record.transaction_id)
         return stored
 
     def change(self, business_id: str, transaction_id: str,
@@ -237,7 +229,8 @@ class ExpenseStore:
 
         return in_parallel(one, records)
 
-    def _put(self, stored: ExpenseRecord, expected_version: int) -> None:
+    def _put(self, stored: ExpenseRecord, expected_version: int) -> bool:
+        """Write the expense if its stored version is still ``expected_version``; False when another writer won."""
         kwargs: dict[str, Any] = {
             "TableName": self.table.name, "Item": _item(stored),
             "ConditionExpression": "attribute_not_exists(pk)" if expected_version == 0 else "version = :v",
@@ -246,7 +239,7 @@ class ExpenseStore:
             kwargs["ExpressionAttributeValues"] = {":v": expected_version}
         # Clients are thread-safe, resources are not (save_many writes from several threads); the resource's
         # client still converts Python values, as the Table does.
-        self.table.meta.client.put_item(**kwargs)
+        return written_if(self.table.meta.client.put_item, **kwargs)
 
 
 def _item(record: ExpenseRecord) -> dict[str, Any]:
@@ -333,12 +326,8 @@ class MappingStore:
         }
         if mappings.version:
             kwargs["ExpressionAttributeValues"] = {":v": mappings.version}
-        try:
-            self.table.put_item(**kwargs)
-        except ClientError as error:
-            if _conditional_failed(error):
-                raise StaleExpense("mappings") from None
-            raise
+        if not put_if(self.table, **kwargs):
+            raise StaleExpense("mappings")
         return stored
 
 
@@ -380,15 +369,9 @@ class SyncJobStore:
             values[":ids"] = set(job.failed_ids)
         else:
             expression += ", failed_ids"
-        try:
-            self.table.update_item(Key=sync_job_key(job.business_id, job.job_id), UpdateExpression=expression,
-                                   ConditionExpression="attribute_exists(pk) AND attribute_not_exists(planned_at)",
-                                   ExpressionAttributeValues=values)
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return update_if(self.table, Key=sync_job_key(job.business_id, job.job_id), UpdateExpression=expression,
+                         ConditionExpression="attribute_exists(pk) AND attribute_not_exists(planned_at)",
+                         ExpressionAttributeValues=values)
 
     def note_wait(self, business_id: str, job_id: str, reason: str, until: str) -> None:
         """A batch of the job waits for Xero: why, and until when (shown until it goes on)."""
@@ -422,28 +405,14 @@ class SyncJobStore:
         if failed_ids:
             expression += ", failed_ids :ids"
             values[":ids"] = set(failed_ids)
-        try:
-            self.table.update_item(
-                Key=sync_job_key(business_id, job_id), UpdateExpression=expression,
-                ConditionExpression="attribute_exists(pk) AND NOT contains(counted_batches, :marker)",
-                ExpressionAttributeValues=values)
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return update_if(self.table, Key=sync_job_key(business_id, job_id), UpdateExpression=expression,
+                         ConditionExpression="attribute_exists(pk) AND NOT contains(counted_batches, :marker)",
+                         ExpressionAttributeValues=values)
 
     def complete_if_done(self, business_id: str, job_id: str, at: str) -> bool:
-        try:
-            self.table.update_item(
-                Key=sync_job_key(business_id, job_id), UpdateExpression="SET completed_at = :at",
-                ConditionExpression="batches_done >= batches_total AND attribute_not_exists(completed_at)",
-                ExpressionAttributeValues={":at": at})
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return update_if(self.table, Key=sync_job_key(business_id, job_id), UpdateExpression="SET completed_at = :at",
+                         ConditionExpression="batches_done >= batches_total AND attribute_not_exists(completed_at)",
+                         ExpressionAttributeValues={":at": at})
 
     def send_attempts(self, business_id: str, job_id: str, batch: int) -> int:
         item = self.table.get_item(Key=sync_batch_key(business_id, job_id, batch), ConsistentRead=True).get("Item")
@@ -485,14 +454,8 @@ class SyncJobStore:
         prefix = sync_batch_key(business_id, job_id, 0)["sk"].rsplit("#", 1)[0] + "#"
         kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(sync_job_key(business_id, job_id)["pk"])
                                   & Key("sk").begins_with(prefix), "ConsistentRead": True}
-        started_long_ago: set[str] = set()
-        while True:
-            page = self.table.query(**kwargs)
-            started_long_ago |= {str(int(str(item["sk"]).rsplit("#", 1)[1])) for item in page.get("Items", [])
-                                 if float(item.get("last_delivery_at", last_delivery_before)) < last_delivery_before}
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        started_long_ago = {str(int(str(item["sk"]).rsplit("#", 1)[1])) for item in query_items(self.table, **kwargs)
+                            if float(item.get("last_delivery_at", last_delivery_before)) < last_delivery_before}
         if not started_long_ago:
             return False  # the common case: no job read
         job = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item") or {}

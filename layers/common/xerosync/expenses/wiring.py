@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from xerosync import aws
 from xerosync.clock import Clock, process_clock
-from xerosync.expenses.dispatch import AttachmentUploads, FifoSender, SpendMoneyQueue
+from xerosync.expenses.fifo_queues import AttachmentUploads, FifoSender, SpendMoneyQueue
 from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncActivityStore, SyncJobStore
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings

@@ -25,8 +25,8 @@ from functools import partial
 from typing import Protocol
 
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.expenses import lifecycle
-from xerosync.expenses.dispatch import AttachmentUploads
+from xerosync.expenses import state_machine
+from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.models import (
     AttachmentUploadRequest,
     Coding,
@@ -149,7 +149,7 @@ class SpendMoneyWorker:
             # The job was started on a connection that has ended (disconnected, or connected again): its batch
             # is never sent with another connection's grant; its expenses say so and may be synced again.
             self._end_unsettled(batch, work, tally, partial(
-                lifecycle.not_synced, code="connection_changed",
+                state_machine.not_synced, code="connection_changed",
                 message="The expense was not synced: the connection to Xero changed (it was disconnected or "
                         "connected again) before it was sent.",
                 action="Sync the expense again."))
@@ -157,7 +157,7 @@ class SpendMoneyWorker:
             logger.warning("xero connection gone; expenses of the batch marked for reconnecting",
                            extra={"job_id": batch.job_id, "batch": batch.batch, "reason": error.reason})
             reason = error.reason or error.message
-            self._end_unsettled(batch, work, tally, partial(lifecycle.reconnect_required, reason=reason))
+            self._end_unsettled(batch, work, tally, partial(state_machine.reconnect_required, reason=reason))
         except WAITS as wait:
             self._note_wait(batch, wait)
             raise  # not a failure: the message comes back when the wait is over
@@ -167,7 +167,7 @@ class SpendMoneyWorker:
                 "job_id": batch.job_id, "batch": batch.batch, "status": error.status, "error": error.message})
             metrics.add_metric(name="SpendMoneyBatchRefused", unit="Count", value=1)
             self._end_unsettled(batch, work, tally, partial(
-                lifecycle.not_synced, code="xero_refused",
+                state_machine.not_synced, code="xero_refused",
                 message=f"Xero refused to sync the expense: {error.message}",
                 action="Sync the expense again later; if Xero refuses it again, contact the bank's support "
                        "with this message."))
@@ -177,7 +177,7 @@ class SpendMoneyWorker:
             logger.exception("spend money batch failed on its last delivery; expenses marked, message to the DLQ",
                              extra={"job_id": batch.job_id, "batch": batch.batch})
             self._end_unsettled(batch, work, tally, partial(
-                lifecycle.not_synced, code="sync_failed",
+                state_machine.not_synced, code="sync_failed",
                 message="The expense could not be synced: Xero could not be reached or did not answer, "
                         "however often it was tried.",
                 action="Sync the expense again later."))
@@ -195,7 +195,7 @@ class SpendMoneyWorker:
                 if t in records and records[t].status == ExpenseStatus.QUEUED and records[t].job_id == batch.job_id]
         tally = Tally()
         self._end_unsettled(batch, work, tally, partial(
-            lifecycle.not_synced, code="sync_interrupted",
+            state_machine.not_synced, code="sync_interrupted",
             message="The expense's sync was cut off before it finished (the work ran out of time), and nothing "
                     "could confirm whether it reached Xero.",
             action="Sync the expense again: Xero is checked first, so it is never created twice."))
@@ -272,7 +272,8 @@ class SpendMoneyWorker:
         valid: list[ExpenseRecord] = []
         for expense, problems in found:
             if problems:
-                rejected.append((expense, partial(lifecycle.reject, problems=problems, job_id=batch.job_id, now=now)))
+                rejected.append((expense, partial(state_machine.reject, problems=problems, job_id=batch.job_id,
+                                                  now=now)))
             else:
                 valid.append(expense)
         self._settle(rejected, tally)
@@ -295,7 +296,7 @@ class SpendMoneyWorker:
         def claim(record: ExpenseRecord | None) -> ExpenseRecord | None:
             if record is None or (record.status == ExpenseStatus.QUEUED and record.job_id == job_id):
                 return record
-            return lifecycle.queue(record, job_id, self._now()) if takes(record, job_id) else None
+            return state_machine.queue(record, job_id, self._now()) if takes(record, job_id) else None
 
         try:
             return self.expenses.change(expense.business_id, expense.transaction_id, claim, expense)
@@ -314,7 +315,7 @@ class SpendMoneyWorker:
         resolved = context.resolve(expense)
         coding = Coding(xero_account_id=resolved.xero_account_id, tax_type=resolved.tax_type,
                         tracking=resolved.tracking)
-        return expense, partial(lifecycle.synced, bank_transaction_id=bank_transaction_id,
+        return expense, partial(state_machine.synced, bank_transaction_id=bank_transaction_id,
                                 link=xero_link(self.xero_app_url, short_code, bank_transaction_id),
                                 sent_revision=expense.revision, job_id=job_id, now=self._now(), coding=coding)
 
@@ -345,7 +346,7 @@ class SpendMoneyWorker:
             if outcome.ok and outcome.bank_transaction_id:
                 decided.append(self._synced(expense, outcome.bank_transaction_id, context, batch.job_id))
             else:
-                decided.append((expense, partial(lifecycle.refused, messages=outcome.messages, job_id=batch.job_id,
+                decided.append((expense, partial(state_machine.refused, messages=outcome.messages, job_id=batch.job_id,
                                                  now=now)))
         self._settle(decided, tally)
 
@@ -386,10 +387,10 @@ class SpendMoneyWorker:
 
         def refusal(expense: ExpenseRecord) -> ExpenseRecord:
             if reconciled:
-                return lifecycle.update_refused_reconciled(expense, messages, job_id, now)
+                return state_machine.update_refused_reconciled(expense, messages, job_id, now)
             if deleted:
-                return lifecycle.spend_money_deleted(expense, messages, job_id, now)
-            return lifecycle.refused(expense, messages, job_id, now)
+                return state_machine.spend_money_deleted(expense, messages, job_id, now)
+            return state_machine.refused(expense, messages, job_id, now)
 
         return refusal
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from typing import Any
 
 from xerosync.feeds.messages import DispatchContinuation, FeedSyncRequest
 from xerosync.observability import logger
+from xerosync.store.conditions import delete_if, update_if
 from xerosync.store.keys import app_minute_key, governor_key, sync_now_key
 from xerosync.xero.governor import TenantState
 
@@ -73,26 +73,22 @@ class SyncNowLimiter:
 
     def claim(self, business_id: str, now: float, interval_seconds: int) -> float:
         """Take the business's turn; returns 0 when taken, else the seconds until the next turn."""
-        try:
-            self.table.update_item(
-                Key=sync_now_key(business_id),
-                UpdateExpression="SET requested_at = :now, #ttl = :expires",
-                ConditionExpression="attribute_not_exists(requested_at) OR requested_at <= :earliest",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":now": _whole(now), ":earliest": _whole(now - interval_seconds),
-                                           ":expires": _whole(now) + interval_seconds + 86400},
-            )
-        except self.table.meta.client.exceptions.ConditionalCheckFailedException:
-            item = self.table.get_item(Key=sync_now_key(business_id), ConsistentRead=True).get("Item") or {}
-            last = float(item.get("requested_at", now))
-            return max(1.0, last + interval_seconds - now)
-        return 0.0
+        if update_if(self.table,
+                     Key=sync_now_key(business_id),
+                     UpdateExpression="SET requested_at = :now, #ttl = :expires",
+                     ConditionExpression="attribute_not_exists(requested_at) OR requested_at <= :earliest",
+                     ExpressionAttributeNames={"#ttl": "ttl"},
+                     ExpressionAttributeValues={":now": _whole(now), ":earliest": _whole(now - interval_seconds),
+                                                ":expires": _whole(now) + interval_seconds + 86400}):
+            return 0.0
+        item = self.table.get_item(Key=sync_now_key(business_id), ConsistentRead=True).get("Item") or {}
+        last = float(item.get("requested_at", now))
+        return max(1.0, last + interval_seconds - now)
 
     def release(self, business_id: str, now: float) -> None:
         """Give the turn back (the sync could not be queued), if it is still the one taken at ``now``."""
-        with contextlib.suppress(self.table.meta.client.exceptions.ConditionalCheckFailedException):
-            self.table.delete_item(Key=sync_now_key(business_id), ConditionExpression="requested_at = :now",
-                                   ExpressionAttributeValues={":now": _whole(now)})
+        delete_if(self.table, Key=sync_now_key(business_id), ConditionExpression="requested_at = :now",
+                  ExpressionAttributeValues={":now": _whole(now)})
 
 
 def _whole(seconds: float) -> int:

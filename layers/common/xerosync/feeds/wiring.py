@@ -20,7 +20,7 @@ from xerosync.xero import get_xero_client
 
 if TYPE_CHECKING:
     from xerosync.feeds.fast_lane import FastLane
-    from xerosync.feeds.requests import SyncNowService
+    from xerosync.feeds.sync_now import SyncNowService
     from xerosync.feeds.worker import FeedSyncWorker
 
 
@@ -68,7 +68,7 @@ def get_feed_sync_worker() -> FeedSyncWorker:
 
 @per_cold_start
 def get_sync_now_service() -> SyncNowService:
-    from xerosync.feeds.requests import SyncNowService
+    from xerosync.feeds.sync_now import SyncNowService
 
     settings = get_settings()
     return SyncNowService(

@@ -1,8 +1,9 @@
-"""DynamoDB's answer to a conditional write that lost: the one way the stores recognise it, and a conditional
-update that says whether it won."""
+"""DynamoDB's answer to a conditional write that lost: the one way the stores recognise it, and conditional writes
+that say whether they won."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -13,13 +14,38 @@ def condition_failed(error: ClientError) -> bool:
     return error.response["Error"]["Code"] == "ConditionalCheckFailedException"
 
 
-def update_if(table: Any, **update: Any) -> bool:
-    """``table.update_item(**update)``, whose ``ConditionExpression`` decides: True if it was written, False if the
-    condition did not hold (another writer won, or there was nothing to change). Other errors propagate."""
+def failed_conditions(error: ClientError) -> list[bool] | None:
+    """For a transaction DynamoDB cancelled, whether each of its actions' condition failed, in the order the actions
+    were given; None when ``error`` is not a cancelled transaction."""
+    if error.response["Error"]["Code"] != "TransactionCanceledException":
+        return None
+    return [reason.get("Code") == "ConditionalCheckFailed" for reason in error.response.get("CancellationReasons", [])]
+
+
+def written_if(write: Callable[..., Any], **request: Any) -> bool:
+    """``write(**request)`` (a table's ``put_item``, ``update_item`` or ``delete_item``), whose
+    ``ConditionExpression`` decides: True if it was written, False if the condition did not hold. Other errors
+    propagate."""
     try:
-        table.update_item(**update)
+        write(**request)
     except ClientError as error:
         if condition_failed(error):
             return False
         raise
     return True
+
+
+def update_if(table: Any, **update: Any) -> bool:
+    """``table.update_item(**update)``, whose ``ConditionExpression`` decides: True if it was written, False if the
+    condition did not hold (another writer won, or there was nothing to change). Other errors propagate."""
+    return written_if(table.update_item, **update)
+
+
+def put_if(table: Any, **put: Any) -> bool:
+    """``table.put_item(**put)``, whose ``ConditionExpression`` decides, as ``update_if``."""
+    return written_if(table.put_item, **put)
+
+
+def delete_if(table: Any, **delete: Any) -> bool:
+    """``table.delete_item(**delete)``, whose ``ConditionExpression`` decides, as ``update_if``."""
+    return written_if(table.delete_item, **delete)

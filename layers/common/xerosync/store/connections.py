@@ -12,11 +12,11 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from boto3.dynamodb.conditions import Key
-from botocore.exceptions import ClientError
 
 from xerosync.model import Model
-from xerosync.store.conditions import condition_failed, update_if
+from xerosync.store.conditions import put_if, update_if
 from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_gsi, connection_key
+from xerosync.store.queries import query_items
 
 
 class ConnectionStatus(StrEnum):
@@ -95,12 +95,8 @@ class ConnectionStore:
         kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
         if record.version:
             kwargs.update(ConditionExpression="version = :v", ExpressionAttributeValues={":v": record.version})
-        try:
-            self.table.put_item(**kwargs)
-        except ClientError as error:
-            if condition_failed(error):
-                raise StaleConnection(f"the connection of {record.business_id} changed meanwhile") from None
-            raise
+        if not put_if(self.table, **kwargs):
+            raise StaleConnection(f"the connection of {record.business_id} changed meanwhile")
         return stored
 
     def set_status(self, business_id: str, status: ConnectionStatus, reason: str | None, at: str,
@@ -167,17 +163,11 @@ class ConnectionStore:
         condition = Key("gsi1pk").eq(CONNECTIONS_GSI_PK)
         if after:
             condition = condition & Key("gsi1sk").gt(after)
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition,
-                                  "ProjectionExpression": "gsi1sk, #status, generation",
-                                  "ExpressionAttributeNames": {"#status": "status"}}
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page.get("Items", []):
-                yield (str(item["gsi1sk"]), ConnectionStatus(item.get("status", ConnectionStatus.ACTIVE)),
-                       str(item.get("generation", "")))
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in query_items(self.table, IndexName="gsi1", KeyConditionExpression=condition,
+                                ProjectionExpression="gsi1sk, #status, generation",
+                                ExpressionAttributeNames={"#status": "status"}):
+            yield (str(item["gsi1sk"]), ConnectionStatus(item.get("status", ConnectionStatus.ACTIVE)),
+                   str(item.get("generation", "")))
 
     def by_tenant(self, tenant_id: str) -> list[XeroConnectionRecord]:
         return list(self._walk(Key("gsi1sk").begins_with(f"{tenant_id}#")))
@@ -192,15 +182,10 @@ class ConnectionStore:
 
     def _walk(self, sort_condition: Any) -> Iterator[XeroConnectionRecord]:
         condition = Key("gsi1pk").eq(CONNECTIONS_GSI_PK)
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression":
-                                  condition & sort_condition if sort_condition is not None else condition}
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page.get("Items", []):
-                yield _record(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if sort_condition is not None:
+            condition = condition & sort_condition
+        for item in query_items(self.table, IndexName="gsi1", KeyConditionExpression=condition):
+            yield _record(item)
 
 
 def _record(item: dict[str, Any]) -> XeroConnectionRecord:

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from xerosync.feeds.messages import LaneCharge
 from xerosync.model import Model
-from xerosync.store.conditions import update_if
+from xerosync.store.conditions import failed_conditions, put_if, update_if
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.keys import (
     LIVE_FEEDS_GSI_PK,
@@ -28,6 +28,7 @@ from xerosync.store.keys import (
     live_feed_gsi,
     tenant_pk,
 )
+from xerosync.store.queries import query_items
 
 
 class FeedStatus(StrEnum):
@@ -110,27 +111,15 @@ class FeedStore:
         return _record(item) if item else None
 
     def for_business(self, business_id: str) -> list[FeedRecord]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(business_pk(business_id))
-                                  & Key("sk").begins_with("FEED#"), "ConsistentRead": True}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [_record(i) for i in items]
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_record(i) for i in query_items(
+            self.table, KeyConditionExpression=Key("pk").eq(business_pk(business_id)) & Key("sk").begins_with("FEED#"),
+            ConsistentRead=True)]
 
     def live_for_tenant(self, tenant_id: str) -> list[FeedRecord]:
         """Every live feed into one organisation, whichever business it belongs to."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(LIVE_FEEDS_GSI_PK)
-                                  & Key("gsi1sk").begins_with(f"{tenant_id}#")}
-        while True:
-            page = self.table.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [_record(i) for i in items]
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [_record(i) for i in query_items(
+            self.table, IndexName="gsi1",
+            KeyConditionExpression=Key("gsi1pk").eq(LIVE_FEEDS_GSI_PK) & Key("gsi1sk").begins_with(f"{tenant_id}#"))]
 
     def live_positions(self, after: str | None = None) -> Iterator[tuple[str, str]]:
         """``(tenant#business#account, generation)`` of every live feed in index order, after ``after`` (the
@@ -138,15 +127,9 @@ class FeedStore:
         condition = Key("gsi1pk").eq(LIVE_FEEDS_GSI_PK)
         if after:
             condition = condition & Key("gsi1sk").gt(after)
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition,
-                                  "ProjectionExpression": "gsi1sk, generation"}
-        while True:
-            page = self.table.query(**kwargs)
-            for item in page.get("Items", []):
-                yield str(item["gsi1sk"]), str(item.get("generation", ""))
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in query_items(self.table, IndexName="gsi1", KeyConditionExpression=condition,
+                                ProjectionExpression="gsi1sk, generation"):
+            yield str(item["gsi1sk"]), str(item.get("generation", ""))
 
     def save(self, record: FeedRecord) -> FeedRecord:
         """Write the feed if nobody changed it since ``record.version`` was read; returns the stored copy."""
@@ -156,12 +139,8 @@ class FeedStore:
         kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
         if record.version:
             kwargs["ExpressionAttributeValues"] = {":v": record.version}
-        try:
-            self.table.put_item(**kwargs)
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise StaleFeed(f"feed {record.account_id} changed meanwhile") from None
-            raise
+        if not put_if(self.table, **kwargs):
+            raise StaleFeed(f"feed {record.account_id} changed meanwhile")
         return stored
 
     def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
@@ -204,12 +183,10 @@ class FeedStore:
                 ])
                 return stored
             except ClientError as error:
-                if error.response["Error"]["Code"] != "TransactionCanceledException":
-                    raise
-                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-                if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return None
-                if len(reasons) < 2 or reasons[1] != "ConditionalCheckFailed":
+                failed = failed_conditions(error)
+                if failed and failed[0]:
+                    return None  # the connection's check
+                if failed is None or len(failed) < 2 or not failed[1]:
                     raise
             fresh = self.get(feed.business_id, feed.account_id)
             if fresh is None:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from xerosync.store.conditions import put_if, update_if
 from xerosync.store.keys import app_minute_key, governor_key
 from xerosync.xero.governor import TenantState
 
@@ -25,26 +24,15 @@ class DynamoGovernorStore:
     def save(self, tenant_id: str, state: TenantState, expected_version: int) -> bool:
         item = {**governor_key(tenant_id), **state.to_item(), "version": expected_version + 1}
         condition = "attribute_not_exists(pk) OR version = :v" if expected_version == 0 else "version = :v"
-        try:
-            self.table.put_item(Item=item, ConditionExpression=condition,
-                                ExpressionAttributeValues={":v": expected_version})
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return put_if(self.table, Item=item, ConditionExpression=condition,
+                      ExpressionAttributeValues={":v": expected_version})
 
     def count_app_call(self, minute: int, limit: int) -> bool:
-        try:
-            self.table.update_item(
-                Key=app_minute_key(minute),
-                UpdateExpression="ADD calls :one SET #ttl = if_not_exists(#ttl, :ttl)",
-                ConditionExpression="attribute_not_exists(calls) OR calls < :limit",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={":one": 1, ":limit": limit, ":ttl": minute * 60 + _TTL_SECONDS},
-            )
-        except ClientError as error:
-            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return update_if(
+            self.table,
+            Key=app_minute_key(minute),
+            UpdateExpression="ADD calls :one SET #ttl = if_not_exists(#ttl, :ttl)",
+            ConditionExpression="attribute_not_exists(calls) OR calls < :limit",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={":one": 1, ":limit": limit, ":ttl": minute * 60 + _TTL_SECONDS},
+        )

@@ -34,11 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from xerosync.clock import Clock, process_clock
 from xerosync.observability import logger, metrics
-from xerosync.store.conditions import condition_failed
+from xerosync.store.conditions import update_if
 from xerosync.store.keys import tokens_key
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.models import TokenSet
@@ -166,13 +164,7 @@ class TokenVault:
             kwargs["ExpressionAttributeValues"] = values
         if "#ttl" in expression:
             kwargs["ExpressionAttributeNames"] = {"#ttl": "ttl"}
-        try:
-            self.table.update_item(**kwargs)
-        except ClientError as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return update_if(self.table, **kwargs)
 
     def try_lease(self, business_id: str, generation: str, version: int, owner: str, now: float,
                   seconds: float) -> bool:
