@@ -48,7 +48,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -521,6 +521,7 @@ def main() -> None:
     parser.add_argument("--only", help="handler modules whose name contains this (or one of these, comma-separated)")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose handlers are measured")
     parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
+    parser.add_argument("--save", type=Path, help="also write every run's figures to this JSON file")
     parser.add_argument("--instructions", action="store_true",
                         help="also count each import's instructions under Valgrind (one run each, some 15 s a run)")
     parser.add_argument("--tracing", action="store_true",
@@ -530,13 +531,22 @@ def main() -> None:
     specs = _functions(args.only)
     figures = {(tree, spec.module): Figures() for tree in trees for spec in specs}
     rounds = default_rounds(len(specs)) if args.rounds is None else args.rounds
+    counted: tuple[list[int], dict[tuple[str, str], int]] | None = None
     if args.instructions:
-        report_instructions(trees, specs, *measure_instructions(trees, specs))
+        counted = measure_instructions(trees, specs)
+        report_instructions(trees, specs, *counted)
     itself = measure_imports(trees, specs, rounds, figures, args.tracing) if rounds else None
     if args.first:
         measure_first_invocations(trees, specs, args.first, figures)
     if rounds or args.first:
         report(trees, specs, figures, rounds, args.first, args.tracing, itself)
+    if args.save:
+        args.save.write_text(json.dumps({
+            "self_check": asdict(itself) if itself else None,
+            "runs": [{"tree": str(tree), "module": module, **asdict(mine)} for (tree, module), mine in figures.items()],
+            "instructions": None if counted is None else {"bare": counted[0], "imports": [
+                {"tree": t, "module": m, "count": c} for (t, m), c in counted[1].items()]},
+        }, indent=1))
 
 
 if __name__ == "__main__":

@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from xerosync.feeds.messages import LaneCharge
 from xerosync.model import Model
 from xerosync.store.conditions import update_if
 from xerosync.store.connections import ConnectionStatus
@@ -28,6 +27,9 @@ from xerosync.store.keys import (
     live_feed_gsi,
     tenant_pk,
 )
+
+if TYPE_CHECKING:  # the auto-sync worker's, which imports it anyway: the store's other users never build it
+    from xerosync.feeds.messages import LaneCharge
 
 
 class FeedStatus(StrEnum):
