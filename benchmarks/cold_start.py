@@ -5,7 +5,10 @@ function's CodeUri on the path) and reports the CPU the import took and the proc
 The *bare stack* is measured the same way: a fresh interpreter that imports boto3, requests and pydantic and
 builds Powertools' ``Logger``, ``Metrics`` and ``APIGatewayHttpResolver(enable_validation=True)``, the floor
 every handler stands on. Each handler run is paired with a bare run, in an order that alternates from pair to
-pair (this machine is shared and noisy), and the figures are ratios of medians measured in the same run.
+pair (this machine is shared and noisy), and the figures are ratios of medians measured in the same run, each
+with an interval: the 5th to 95th percentile of that ratio over the pairs resampled (a bootstrap), so that two
+figures whose intervals overlap are not told apart. A self-check runs first in every round: the bare stack paired
+with itself, which must come out at 1.00x with a tight interval (a wide one says the machine is too busy to read).
 
 First invocation. The local stack (moto server, the Xero and ledger emulators, in this process) is seeded with
 a business of its own for each round; its queues are not polled, so each function's first event is caught as
@@ -14,7 +17,17 @@ interpreter, which imports the handler and answers it: settings validated, AWS c
 the DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the answer is checked
 (a 2xx, no failed record), so a figure never times an error.
 
-    .venv/bin/python benchmarks/cold_start.py [--rounds 15] [--first 3] [--only api] [--against DIR] [--tracing]
+    .venv/bin/python benchmarks/cold_start.py [--rounds N] [--first 3] [--only api] [--against DIR] [--tracing]
+                                              [--instructions]
+
+``--rounds`` defaults to 15 for all the handlers and to more for a few (60 for one: ``--only connect_api``), so
+that a single handler's figure is read off enough pairs to hold still.
+
+Instructions. CPU time on a shared machine moves with its load, so ``--instructions`` counts instead the
+instructions each import executes, under Valgrind (``cachegrind``, no cache simulation; hash seed fixed): the
+count of a run of the probe minus that of the same probe importing nothing. It does not move from run to run
+(two runs of the bare stack agree to a millionth), so one run of each is enough, and the ratio to the bare stack
+reads a change of a few milliseconds that CPU time cannot tell from noise. Each run takes some 15 s.
 
 ``--against DIR`` measures another checkout's handlers (``git archive`` of a commit, unpacked) in the same run,
 its runs interleaved with this one's against the same bare runs and the same seeded stack: a before/after that
@@ -27,13 +40,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +103,7 @@ print("COLD_START_RESULT", json.dumps({{"cpu": cpu, "wall": wall, "summary": sum
 """
 
 GOAL_CPU, GOAL_MEMORY = 1.20, 1.15
+RESAMPLES = 2000  # bootstrap resamples of a handler's pairs
 
 
 @dataclass
@@ -126,18 +142,79 @@ def _import_once(code: Path, spec: FunctionSpec | None, tracing: bool) -> tuple[
     return float(cpu), float(rss)
 
 
+COUNT_PROBE = "import sys\nsys.path[:0] = {paths!r}\n{body}\n"
+VALGRIND = ("valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null")
+
+
+def _instructions_once(code: Path, spec: FunctionSpec | None, body: str | None = None) -> int:
+    """The instructions a fresh interpreter executes to start, set its path and run ``body`` (the import)."""
+    body = body if body is not None else BARE_STACK if spec is None else f"import {spec.module}"
+    probe = COUNT_PROBE.format(paths=_paths(code, spec), body=body)
+    out = subprocess.run([*VALGRIND, sys.executable, "-c", probe], capture_output=True, text=True, check=False,
+                         env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONHASHSEED": "0"})
+    counted = [line for line in out.stderr.splitlines() if "I   refs:" in line or "I refs:" in line]
+    if out.returncode or not counted:
+        raise RuntimeError(f"counting {spec.module if spec else BARE} failed:\n{out.stderr[-3000:]}")
+    return int(counted[0].split(":")[1].replace(",", ""))
+
+
+def measure_instructions(trees: list[Path], specs: list[FunctionSpec]) -> tuple[list[int], dict[tuple[str, str], int]]:
+    """Instructions of each import, less those of an interpreter that imports nothing; the bare stack twice."""
+    for tree in trees:  # compile every module once, so that no count includes writing .pyc files
+        for spec in [None, *specs]:
+            _import_once(tree, spec, tracing=False)
+    empty = _instructions_once(trees[0], None, body="pass")
+    bare = [_instructions_once(trees[0], None) - empty for _ in range(2)]
+    counts: dict[tuple[str, str], int] = {}
+    for tree in trees:
+        for spec in specs:
+            # The empty probe with this handler's path: sys.path's length changes what the start costs by a little.
+            floor = _instructions_once(tree, spec, body="pass")
+            counts[str(tree), spec.module] = _instructions_once(tree, spec) - floor
+            print(f"  instructions: {spec.module} of {tree} counted", file=sys.stderr)
+    return bare, counts
+
+
+def report_instructions(trees: list[Path], specs: list[FunctionSpec], bare: list[int],
+                        counts: dict[tuple[str, str], int]) -> None:
+    first, second = bare
+    print(f"Instructions executed by each import (Valgrind), one run each. Bare stack: {first / 1e6:.1f} M; "
+          f"counted twice, the second over the first is {second / first:.4f}x.")
+    print(f"{'handler module':<22}" + "".join(f" {'M instr':>9} {'x bare':>7}" for _ in trees)
+          + ("   (this checkout, then the other)" if len(trees) > 1 else ""))
+    for spec in specs:
+        row = f"{spec.module:<22}"
+        for tree in trees:
+            mine = counts[str(tree), spec.module]
+            row += f" {mine / 1e6:>9.1f} {mine / first:>6.3f}{' ' if mine / first <= GOAL_CPU else '!'}"
+        print(row)
+    print()
+
+
 def _rotated(items: list[Any], by: int) -> list[Any]:
     by %= len(items)
     return items[by:] + items[:by]
 
 
+def default_rounds(handlers: int) -> int:
+    """Enough pairs for a handler's ratio to hold still: 15 each for all the handlers, more for a few."""
+    return max(15, 60 // max(handlers, 1))
+
+
 def measure_imports(trees: list[Path], specs: list[FunctionSpec], rounds: int,
-                    figures: dict[tuple[Path, str], Figures], tracing: bool = False) -> None:
-    """Per handler and round, one bare run and one run of the handler from each tree, in an order that rotates."""
+                    figures: dict[tuple[Path, str], Figures], tracing: bool = False) -> Figures:
+    """Per handler and round, one bare run and one run of the handler from each tree, in an order that rotates;
+    each round opens with the self-check, a bare run paired with another. Returns the self-check's figures."""
     for tree in trees:  # compile every module once, so that no run pays for writing .pyc files
         for spec in [None, *specs]:
             _import_once(tree, spec, tracing)
+    itself = Figures()
     for round_ in range(rounds):
+        first, second = _rotated([_import_once(trees[0], None, tracing), _import_once(trees[0], None, tracing)],
+                                 round_)
+        itself.cpu.append(first[0])
+        itself.rss.append(first[1])
+        itself.paired_bare.append(second)
         for index, spec in enumerate(specs):
             runs = {side: _import_once(side or trees[0], spec if side else None, tracing)
                     for side in _rotated([None, *trees], round_ + index)}
@@ -147,6 +224,7 @@ def measure_imports(trees: list[Path], specs: list[FunctionSpec], rounds: int,
                 mine.rss.append(runs[tree][1])
                 mine.paired_bare.append(runs[None])
         print(f"  imports: round {round_ + 1}/{rounds} done", file=sys.stderr)
+    return itself
 
 
 # ---------------------------------------------------------------------------------------------- first invocation
@@ -370,12 +448,34 @@ def _mib(kib: list[float]) -> float:
     return statistics.median(kib) / 1024
 
 
+def ratio(pairs: list[tuple[float, float]]) -> float:
+    """The handler's median over the median of the bare runs paired with it."""
+    return statistics.median(p[0] for p in pairs) / statistics.median(p[1] for p in pairs)
+
+
+def interval(pairs: list[tuple[float, float]], seed: int = 16) -> tuple[float, float]:
+    """The 5th and 95th percentiles of ``ratio`` over the pairs resampled with replacement (a fixed seed: the
+    same runs always give the same interval)."""
+    draw = random.Random(seed).choices
+    ratios = sorted(ratio(draw(pairs, k=len(pairs))) for _ in range(RESAMPLES))
+    return ratios[math.floor(0.05 * (RESAMPLES - 1))], ratios[math.ceil(0.95 * (RESAMPLES - 1))]
+
+
+def _pairs(mine: Figures, index: int) -> list[tuple[float, float]]:
+    """(handler, its bare run) of each round, for CPU (0) or memory (1)."""
+    return [(own, bare[index]) for own, bare in zip(mine.cpu if index == 0 else mine.rss, mine.paired_bare,
+                                                    strict=True)]
+
+
 def report(trees: list[Path], specs: list[FunctionSpec], figures: dict[tuple[Path, str], Figures], rounds: int,
-           first: int, tracing: bool = False) -> None:
+           first: int, tracing: bool = False, itself: Figures | None = None) -> None:
     print(f"Cold start of each handler. Import (tracing {'on, as in Lambda' if tracing else 'off'}): {rounds} runs "
           f"per handler, each with a run of the bare stack{' and of the other checkout' if len(trees) > 1 else ''} "
           f"in an order that rotates; first invocation: {first} run(s), each in a fresh process. One run of this "
           "benchmark.")
+    if itself is not None and itself.cpu:
+        print(f"Self-check, the bare stack paired with itself ({len(itself.cpu)} pairs): import CPU "
+              f"{_ratio_text(_pairs(itself, 0))}, peak memory {_ratio_text(_pairs(itself, 1))}.")
     for tree in trees:
         mine_all = [figures[tree, spec.module] for spec in specs]
         bare_cpu = [b[0] for f in mine_all for b in f.paired_bare]
@@ -384,26 +484,30 @@ def report(trees: list[Path], specs: list[FunctionSpec], figures: dict[tuple[Pat
         if bare_cpu:
             print(f"Bare stack: import CPU {_ms(bare_cpu):.0f} ms, peak memory {_mib(bare_rss):.1f} MiB (median of "
                   f"{len(bare_cpu)}).")
-        print(f"{'handler module':<22} {'import CPU':>10} {'x bare':>7} {'peak MiB':>9} {'x bare':>7}   "
-              f"{'1st call ms':>11} {'its CPU ms':>10} {'peak MiB':>9}")
+        print(f"{'handler module':<22} {'import CPU':>10} {'x bare [90% interval]':>22} {'peak MiB':>9} "
+              f"{'x bare [90% interval]':>22}   {'1st call ms':>11} {'its CPU ms':>10} {'peak MiB':>9}")
         for spec in specs:
             print(_row(spec.module, figures[tree, spec.module]))
     print(f"\nGoal: import CPU at most {GOAL_CPU:.2f}x the bare stack's, peak memory at most {GOAL_MEMORY:.2f}x "
           "(! marks a handler above it). Ratios are medians of the handler's runs\nover medians of the bare runs "
-          "paired with them. '1st call' is the handler answering its first event in a fresh process (wall time); "
-          "'its CPU'\nis that process's CPU for it (AWS and Xero run in this one); peak MiB is the process's after "
-          "answering.")
+          "paired with them; in brackets, the 5th to 95th percentile of that ratio over the pairs resampled. "
+          "'1st call' is the\nhandler answering its first event in a fresh process (wall time); 'its CPU' is that "
+          "process's CPU for it (AWS and Xero run in this\none); peak MiB is the process's after answering.")
+
+
+def _ratio_text(pairs: list[tuple[float, float]], goal: float | None = None) -> str:
+    value, (low, high) = ratio(pairs), interval(pairs)
+    mark = "" if goal is None else " " if value <= goal else "!"
+    return f"{value:.2f}x{mark}[{low:.2f}-{high:.2f}]"
 
 
 def _row(module: str, mine: Figures) -> str:
     row = f"{module:<22}"
     if mine.cpu:
-        cpu_ratio = statistics.median(mine.cpu) / statistics.median([b[0] for b in mine.paired_bare])
-        rss_ratio = statistics.median(mine.rss) / statistics.median([b[1] for b in mine.paired_bare])
-        row += (f" {_ms(mine.cpu):>10.0f} {cpu_ratio:>6.2f}{' ' if cpu_ratio <= GOAL_CPU else '!'}"
-                f"{_mib(mine.rss):>9.1f} {rss_ratio:>6.2f}{' ' if rss_ratio <= GOAL_MEMORY else '!'}")
+        row += (f" {_ms(mine.cpu):>10.0f} {_ratio_text(_pairs(mine, 0), GOAL_CPU):>22}"
+                f" {_mib(mine.rss):>9.1f} {_ratio_text(_pairs(mine, 1), GOAL_MEMORY):>22}")
     else:
-        row += " " * 36
+        row += " " * 56
     if mine.first_wall:
         row += f"   {_ms(mine.first_wall):>11.0f} {_ms(mine.first_cpu):>10.0f} {_mib(mine.first_rss):>9.1f}"
     return row
@@ -411,22 +515,38 @@ def _row(module: str, mine: Figures) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=15, help="import runs of each handler (0: none)")
+    parser.add_argument("--rounds", type=int, help="import runs of each handler (0: none; default 15, and more "
+                        "when fewer than four handlers are measured: 60 for one)")
     parser.add_argument("--first", type=int, default=3, help="first invocations of each handler (0: none)")
     parser.add_argument("--only", help="handler modules whose name contains this (or one of these, comma-separated)")
     parser.add_argument("--code", type=Path, default=ROOT, help="the checkout whose handlers are measured")
     parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
+    parser.add_argument("--save", type=Path, help="also write every run's figures to this JSON file")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each import's instructions under Valgrind (one run each, some 15 s a run)")
     parser.add_argument("--tracing", action="store_true",
                         help="import with tracing on, as in Lambda (the bare stack stays without it)")
     args = parser.parse_args()
     trees = [args.code.resolve(), *([args.against.resolve()] if args.against else [])]
     specs = _functions(args.only)
     figures = {(tree, spec.module): Figures() for tree in trees for spec in specs}
-    if args.rounds:
-        measure_imports(trees, specs, args.rounds, figures, args.tracing)
+    rounds = default_rounds(len(specs)) if args.rounds is None else args.rounds
+    counted: tuple[list[int], dict[tuple[str, str], int]] | None = None
+    if args.instructions:
+        counted = measure_instructions(trees, specs)
+        report_instructions(trees, specs, *counted)
+    itself = measure_imports(trees, specs, rounds, figures, args.tracing) if rounds else None
     if args.first:
         measure_first_invocations(trees, specs, args.first, figures)
-    report(trees, specs, figures, args.rounds, args.first, args.tracing)
+    if rounds or args.first:
+        report(trees, specs, figures, rounds, args.first, args.tracing, itself)
+    if args.save:
+        args.save.write_text(json.dumps({
+            "self_check": asdict(itself) if itself else None,
+            "runs": [{"tree": str(tree), "module": module, **asdict(mine)} for (tree, module), mine in figures.items()],
+            "instructions": None if counted is None else {"bare": counted[0], "imports": [
+                {"tree": t, "module": m, "count": c} for (t, m), c in counted[1].items()]},
+        }, indent=1))
 
 
 if __name__ == "__main__":

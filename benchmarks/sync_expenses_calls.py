@@ -138,7 +138,7 @@ def cpu_per_expense_us(expenses: int = 1000) -> float:
     from xerosync.expenses.reference_data import ReferenceData, XeroAccount, XeroTaxRate
     from xerosync.expenses.spend_money import build_spend_money, outcome_of
     from xerosync.expenses.validation import SyncContext, problems_for_sync
-    from xerosync.xero.models import BankTransaction
+    from xerosync.xero.expense_models import BankTransaction
 
     reference = ReferenceData(
         tenant_id="t", refreshed_at=0.0, base_currency="HKD", currencies=["USD"],

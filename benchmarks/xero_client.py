@@ -33,8 +33,8 @@ def cold_import_ms() -> float:
 def spend_money_run(fault: dict[str, object] | None, expenses: int = 1000, batch: int = 50) -> dict[str, float]:
     from xerosync.settings import get_settings
     from xerosync.xero.client import build_xero_client
+    from xerosync.xero.expense_models import AccountRef, BankTransaction, Contact, LineItem
     from xerosync.xero.governor import Limits
-    from xerosync.xero.models import AccountRef, BankTransaction, Contact, LineItem
     from xerosync.xero.transport import RetryPolicy
 
     clock = ScaledClock(factor=60)  # Xero's minute passes in a real second

@@ -162,6 +162,20 @@ def test_the_connect_api_builds_each_use_case_on_first_use() -> None:
     assert not loaded, f"ConnectApiFunction imports with its handler what a route builds on first use: {loaded}"
 
 
+# What only the expense sync sends or reads in Xero (Spend Money, contacts, tax rates, tracking, receipts): the
+# functions that never sync an expense never build these classes (docs/architecture.md, "Cold start").
+EXPENSE_MODELS = "xerosync.xero.expense_models"
+NEVER_SYNC_AN_EXPENSE = ("ConnectApiFunction", "XeroCleanupFunction", "ConnectionCheckFunction",
+                         "AutoSyncWorkerFunction", "AutoSyncDispatcherFunction", "FeedEventsFunction",
+                         "AutoSyncApiFunction")
+
+
+@pytest.mark.parametrize("function", NEVER_SYNC_AN_EXPENSE)
+def test_a_function_that_never_syncs_an_expense_builds_no_expense_models(function: str) -> None:
+    loaded = _loaded(function, EXPENSE_MODELS)
+    assert not loaded, f"{function} imports Xero's expense-only models: {loaded}"
+
+
 def test_the_probe_sees_what_a_handler_imports() -> None:
     # A rule that could never fail would prove nothing: each kind of function loads its own machinery.
     for function in CONSUMERS:
@@ -170,6 +184,9 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
         assert _loaded(function, "aws_lambda_powertools.event_handler.api_gateway"), function
     assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
     assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
+    assert "xerosync.xero.models" in imported_by("ConnectApiFunction")
+    for function in ("SyncExpensesWorkerFunction", "AttachmentsWorkerFunction"):
+        assert EXPENSE_MODELS in imported_by(function), function
     assert "xerosync.connect.cleanup" in imported_by("XeroCleanupFunction")
     assert "xerosync.xero.bank_feeds" in imported_by("AutoSyncWorkerFunction")
     for module in ("xerosync.expenses.access", "xerosync.auth", "xerosync.ledger.models"):

@@ -14,7 +14,7 @@ from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.bank_feeds import Balance, CreditDebit, FeedConnection, Statement, StatementLine
 from xerosync.xero.client import XeroClient
 from xerosync.xero.errors import ReconnectRequired, XeroNotFound, XeroTooLarge
-from xerosync.xero.models import AccountRef, BankTransaction, Contact, LineItem
+from xerosync.xero.expense_models import AccountRef, BankTransaction, Contact, LineItem
 from xerosync.xero.session import XeroSession, idempotency_key
 
 

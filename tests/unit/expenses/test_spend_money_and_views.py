@@ -15,7 +15,7 @@ from xerosync.expenses.spend_money import build_spend_money, outcome_of, xero_li
 from xerosync.expenses.store import ExpenseFilter, _decode_cursor
 from xerosync.expenses.xero_gateway import ReferenceDataCache
 from xerosync.xero.errors import ReconnectRequired, XeroRateLimited
-from xerosync.xero.models import BankTransaction
+from xerosync.xero.expense_models import BankTransaction
 
 URL = "https://app.bank.example/transactions/txn_1"
 

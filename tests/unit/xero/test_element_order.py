@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xerosync.xero.errors import XeroError
-from xerosync.xero.models import BankTransaction
+from xerosync.xero.expense_models import BankTransaction
 from xerosync.xero.session import in_order_of
 
 

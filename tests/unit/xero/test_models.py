@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from xerosync.xero.bank_feeds import Statement
-from xerosync.xero.models import AccountRef, BankTransaction, LineItem, Organisation, money_json
+from xerosync.xero.expense_models import AccountRef, BankTransaction, LineItem
+from xerosync.xero.models import Organisation, money_json
 from xerosync.xero.session import idempotency_key
 
 

@@ -23,7 +23,7 @@ from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import AttachmentMeta
 from xerosync.observability import logger, metrics
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroTooLarge, XeroValidationError
-from xerosync.xero.models import Attachment
+from xerosync.xero.expense_models import Attachment
 from xerosync.xero.session import XeroSession, idempotency_key
 
 

@@ -16,7 +16,7 @@ from datetime import date
 from xerosync.expenses.mapping import ResolvedExpense
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.reference_data import ReferenceData
-from xerosync.xero.models import AccountRef, BankTransaction, Contact, LineItem, LineItemTracking
+from xerosync.xero.expense_models import AccountRef, BankTransaction, Contact, LineItem, LineItemTracking
 
 ZERO_GUID = "00000000-0000-0000-0000-000000000000"
 # Xero's words for the two refusals of an update that the product explains itself (docs/xero-facts.md#spend-money).

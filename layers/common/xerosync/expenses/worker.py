@@ -53,7 +53,7 @@ from xerosync.xero.errors import (
     XeroUnprocessable,
     XeroValidationError,
 )
-from xerosync.xero.models import BankTransaction
+from xerosync.xero.expense_models import BankTransaction
 from xerosync.xero.session import XeroSession, idempotency_key
 
 # What a sync waits for, by the limit Xero (or the rate governor) named: the job's progress shows it.

@@ -24,7 +24,7 @@ from xerosync.expenses.store import ReferenceDataStore
 from xerosync.observability import logger
 from xerosync.store.feeds import FeedRecord
 from xerosync.xero.errors import ReconnectRequired, XeroError, XeroRateLimited
-from xerosync.xero.models import BankTransaction
+from xerosync.xero.expense_models import BankTransaction
 from xerosync.xero.session import XeroSession, in_order_of
 
 # A user's "refresh" goes to Xero at most this often per organisation: one person's clicks must not spend the

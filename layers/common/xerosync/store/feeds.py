@@ -11,12 +11,11 @@ from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from xerosync.feeds.messages import LaneCharge
 from xerosync.model import Model
 from xerosync.store.conditions import failed_conditions, put_if, update_if
 from xerosync.store.connections import ConnectionStatus
@@ -29,6 +28,9 @@ from xerosync.store.keys import (
     tenant_pk,
 )
 from xerosync.store.queries import query_items
+
+if TYPE_CHECKING:  # the auto-sync worker's, which imports it anyway: the store's other users never build it
+    from xerosync.feeds.messages import LaneCharge
 
 
 class FeedStatus(StrEnum):

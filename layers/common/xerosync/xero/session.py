@@ -29,20 +29,13 @@ from xerosync.xero.errors import (
 )
 from xerosync.xero.governor import FEEDS, GENERAL
 from xerosync.xero.identity import XeroIdentity
-from xerosync.xero.models import (
-    Account,
-    Attachment,
-    BankTransaction,
-    Contact,
-    Organisation,
-    TaxRate,
-    TrackingCategory,
-)
+from xerosync.xero.models import Account, Organisation
 from xerosync.xero.tokens import AccessTokens
 from xerosync.xero.transport import XeroRequest, XeroResponse, XeroTransport
 
-if TYPE_CHECKING:  # built by the first Bank Feeds call: most functions never make one (docs/architecture.md)
+if TYPE_CHECKING:  # loaded by the first call that uses them: most functions never make one (docs/architecture.md)
     from xerosync.xero.bank_feeds import FeedConnection, Statement
+    from xerosync.xero.expense_models import Attachment, BankTransaction, Contact, TaxRate, TrackingCategory
 
 ACCOUNTING = "/api.xro/2.0"
 BANK_FEEDS = "/bankfeeds.xro/1.0"
@@ -135,20 +128,28 @@ class XeroSession:
         return Account.model_validate(self._list(f"/Accounts/{_path_segment(account_id)}", "Accounts")[0])
 
     def tax_rates(self) -> list[TaxRate]:
+        from xerosync.xero.expense_models import TaxRate
+
         return [TaxRate.model_validate(t) for t in self._list("/TaxRates", "TaxRates")]
 
     def tracking_categories(self, include_archived: bool = False) -> list[TrackingCategory]:
+        from xerosync.xero.expense_models import TrackingCategory
+
         params = {"includeArchived": "true"} if include_archived else None
         return [TrackingCategory.model_validate(t) for t in self._list("/TrackingCategories", "TrackingCategories",
                                                                         params)]
 
     # ------------------------------------------------------------------ contacts
     def find_contact(self, name: str) -> Contact | None:
+        from xerosync.xero.expense_models import Contact
+
         found = self._list("/Contacts", "Contacts", {"where": f'Name=="{_quote(name)}"'})
         active = [c for c in found if c.get("ContactStatus", "ACTIVE") == "ACTIVE"]
         return Contact.model_validate(active[0]) if active else None
 
     def find_or_create_contact(self, name: str) -> Contact:
+        from xerosync.xero.expense_models import Contact
+
         existing = self.find_contact(name)
         if existing:
             return existing
@@ -170,6 +171,8 @@ class XeroSession:
     # ------------------------------------------------------------------ bank transactions (Spend Money)
     def create_bank_transactions(self, items: Sequence[BankTransaction], *, key: str) -> list[BankTransaction]:
         """PUT with summarizeErrors=false: one result per element, in request order, HTTP 200 throughout."""
+        from xerosync.xero.expense_models import BankTransaction
+
         body = self.call("PUT", "/BankTransactions", params={"summarizeErrors": "false"},
                          json_body={"BankTransactions": [i.to_xero() for i in items]}, idempotency_key=key).body
         results = [BankTransaction.model_validate(e) for e in body["BankTransactions"]]
@@ -215,6 +218,8 @@ class XeroSession:
     def find_bank_transactions_by_marker(self, items: Iterable[BankTransaction], *,
                                          modified_after: datetime | None = None) -> dict[str, BankTransaction]:
         """Look items up by their ``url`` marker, using Xero's optimised filters (Type, Date) to stay cheap."""
+        from xerosync.xero.expense_models import BankTransaction
+
         wanted = {str(i.url): i for i in items}
         dates = [i.date for i in wanted.values() if i.date]
         clauses = ['Type=="SPEND"']
@@ -238,6 +243,8 @@ class XeroSession:
             page += 1
 
     def update_bank_transaction(self, item: BankTransaction, *, key: str) -> BankTransaction:
+        from xerosync.xero.expense_models import BankTransaction
+
         if not item.bank_transaction_id:
             raise ValueError("an update needs the BankTransactionID")
         body = self.call("POST", f"/BankTransactions/{_path_segment(item.bank_transaction_id)}",
@@ -246,11 +253,15 @@ class XeroSession:
         return BankTransaction.model_validate(body["BankTransactions"][0])
 
     def bank_transaction(self, bank_transaction_id: str) -> BankTransaction:
+        from xerosync.xero.expense_models import BankTransaction
+
         return BankTransaction.model_validate(self._list(f"/BankTransactions/{_path_segment(bank_transaction_id)}",
                                                          "BankTransactions")[0])
 
     # ------------------------------------------------------------------ attachments
     def attachments(self, bank_transaction_id: str) -> list[Attachment]:
+        from xerosync.xero.expense_models import Attachment
+
         path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments"
         return [Attachment.model_validate(a) for a in self._list(path, "Attachments")]
 
@@ -263,6 +274,8 @@ class XeroSession:
         When Xero fails (5xx) or its answer is lost, what landed is looked up first; a file that is not there is
         sent again under a key of its own (``<key>~<try>``): Xero replays a remembered failure for a key it has
         seen, so the same key would get the same 500 for as long as Xero remembers it."""
+        from xerosync.xero.expense_models import Attachment
+
         path = f"/BankTransactions/{_path_segment(bank_transaction_id)}/Attachments/{_path_segment(file_name)}"
         for attempt in range(UPLOAD_TRIES):
             try:
