@@ -86,7 +86,7 @@ def postings_for_day(rng: random.Random, accounts: list[tuple[str, str, str]], d
         count = max(1, int(rng.lognormvariate(2.4, 0.8)))  # median ~11, some accounts very busy
         for _ in range(count):
             local_hour = rng.choices(hours, HOURLY_WEIGHT)[0]
-            at = day_start + ((local_hour - UTC_OFFSET_HOURS) % 24) * 3600 + rng.uniform(0, 3600)
+            at = day_start + local_hour * 3600 + rng.uniform(0, 3600)  # day_start is the bank's midnight
             out.append((at, tenant, account))
     out.sort()
     return out

@@ -61,6 +61,10 @@ SWEEPS_PER_DAY = DAY_SECONDS // SCHEDULE_PERIOD_SECONDS
 # QUIET_HOURS_WEIGHT, so the budget goes to the hours that use it instead of waiting for the night.
 ACTIVE_HOURS = (8, 20)
 QUIET_HOURS_WEIGHT = 0.2
+# How much faster than evenly the pace spends what is left. Measured on benchmarks/feed_latency.py --quick
+# (docs/auto-sync.md, Figures): 1 gave p95 38 min; 2 gave p95 115 min with quiet hours at 0.2 and 104 min at 0.5 (the
+# busiest organisations ran out in the evening and waited for the sweep). Evenly it is.
+POSTS_PACE = 1.0
 _KEEP_SECONDS = 2 * 24 * 3600  # the window record outlives any window; TTL removes an idle organisation's
 
 
@@ -195,7 +199,7 @@ def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_
         window = window_seconds + int(span * (feeds_share - FEEDS_BUDGET_EASY) / (1 - FEEDS_BUDGET_EASY))
         slowed_by = "feeds-budget"
     paced = math.ceil(real_span(day_seconds if since is None else since,
-                                spacing(day_seconds, syncs_left, window_seconds)))
+                                spacing(day_seconds, syncs_left * POSTS_PACE, window_seconds)))
     if paced > window:
         window, slowed_by = paced, "post-budget"
     app_share = app_calls / app_limit if app_limit > 0 else 0.0
