@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -35,7 +36,16 @@ from xerosync.feeds.fast_lane import POSTS_PER_DAY, FastLane, Outcome, PostingEv
 from xerosync.feeds.messages import LaneCharge
 from xerosync.lifecycle import new_cold_start
 from xerosync.settings import get_settings
-from xerosync.store.feeds import FastLaneWindows, FeedRecord, Held, LaneRecord, fast_lane_key, reservation
+from xerosync.store.feeds import (
+    BankDay,
+    FastLaneWindows,
+    FeedRecord,
+    Held,
+    LaneRecord,
+    day_before,
+    fast_lane_key,
+    reservation,
+)
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.client import build_xero_client
 from xerosync.xero.governor import Limits
@@ -79,7 +89,10 @@ def template(xero: XeroEmulator, ledger: LedgerEmulator, request: pytest.Fixture
 
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    """The lane's clock at the bank's 10:00 (the latest one past): the lane paces by the bank's hours, and in its
+    business hours an organisation with POSTs to spare runs at the set window, as these tests expect."""
+    now = time.time()
+    return ManualClock(now - (BankDay().seconds_into(now) - 10 * 3600) % 86_400)
 
 
 @pytest.fixture
@@ -280,14 +293,20 @@ def _table() -> Any:
     return xerosync_aws.table(get_settings().main_table_name)
 
 
-def test_two_consumers_at_once_never_spend_past_the_days_posts(fast: Lane, auto_sync: AutoSync,
-                                                               clock: ManualClock) -> None:
-    # Given an organisation fed by one business whose lane has two statement POSTs left today
+@pytest.mark.parametrize("spent", ["today", "yesterday evening"])
+def test_two_consumers_at_once_never_spend_past_the_days_posts(fast: Lane, auto_sync: AutoSync, clock: ManualClock,
+                                                               spent: str) -> None:
+    # Given an organisation fed by one business whose lane has two statement POSTs left: today's count, or the last
+    # 24 hours' (the day before spent them in its evening, so the day's first take starts a count holding them)
     tenant, feed = _linked(auto_sync, "biz_race_posts")
-    midnight = _utc_midnight(clock)
-    day = datetime.fromtimestamp(midnight, tz=UTC).date().isoformat()
+    _utc_midnight(clock)  # 09:00 at the bank
+    day = BankDay().day(clock.time())
     cap = lane_posts(1)
-    _table().put_item(Item={**fast_lane_key(tenant), "posts_day": day, "posts": cap - 2, "held": {}})
+    if spent == "today":
+        seeded = {"posts_day": day, "posts": cap - 2, "held": {}, "hours": {"8": cap - 2}, "prev_hours": {}}
+    else:
+        seeded = {"posts_day": day_before(day), "posts": cap - 2, "held": {}, "hours": {"20": cap - 2}}
+    _table().put_item(Item={**fast_lane_key(tenant), **seeded})
     posting = PostingEvent(business_id="biz_race_posts", account_id=feed.account_id)
     lanes = [_lane(clock), _lane(clock)]
     outcomes: Counter[Outcome] = Counter()
@@ -308,13 +327,15 @@ def test_two_consumers_at_once_never_spend_past_the_days_posts(fast: Lane, auto_
     # Then the two POSTs went to one sync now and one parked, and every later posting was left to the sweep
     assert outcomes == {Outcome.SENT: 1, Outcome.DEFERRED: 1, Outcome.STOOD_DOWN: 4}
     windows = FastLaneWindows(_table())
-    assert windows.read(tenant).posts == cap
+    record = windows.read(tenant)
+    assert record.posts_day == day and record.room(day, BankDay().hour(clock.time()), cap) == 0
+    assert record.posts == (cap if spent == "today" else 2)
     assert len(fast.sync_messages()) == 1
     assert len(ParkedWorkStore(_table()).due(clock.time() + 86_400)) == 1
     # And the write itself refuses a sync that would pass the cap, even from a taker that read an older count
-    stale = LaneRecord(next_at=windows.read(tenant).next_at, posts_day=day, posts=cap - 1)
-    assert not windows.take(tenant, stale, clock.time(), day=day, cost=1, cap=cap, keep_seconds=3600)
-    assert windows.read(tenant).posts == cap
+    stale = record.model_copy(update={"posts": record.posts - 1})
+    assert not windows.take(tenant, stale, clock.time(), cost=1, cap=cap, keep_seconds=3600)
+    assert windows.read(tenant) == record
 
 
 def test_a_day_of_postings_on_five_businesses_stays_within_100_posts_and_loses_nothing(
@@ -404,61 +425,97 @@ def test_a_fast_sync_is_charged_what_it_posted_once_even_when_its_message_comes_
     assert windows.read(tenant).posts == 1
 
 
+# 00:00 of 2026-11-20 at the bank (UTC+8), and that day's date
+BANK_MIDNIGHT, DAY = datetime(2026, 11, 19, 16, tzinfo=UTC).timestamp(), "2026-11-20"
+
+
 def test_settling_is_once_per_reservation_whatever_the_order(aws: Provisioned) -> None:
     windows = FastLaneWindows(_table())
-    tenant, day = "tenant-settle", "2026-11-20"
-    first, second = LaneCharge(at=1000.0, posts=3), LaneCharge(at=2000.0, posts=3)
+    tenant = "tenant-settle"
+    at_1, at_2 = BANK_MIDNIGHT + 9 * 3600, BANK_MIDNIGHT + 10 * 3600  # 09:00 and 10:00
+    first, second = LaneCharge(at=at_1, posts=3), LaneCharge(at=at_2, posts=3)
     with acting_as("FeedEventsFunction"):
-        assert windows.take(tenant, windows.read(tenant), 1000.0, day=day, cost=3, cap=60, keep_seconds=60)
+        assert windows.take(tenant, windows.read(tenant), at_1, cost=3, cap=60, keep_seconds=60)
     with acting_as("AutoSyncWorkerFunction"):
         # The first delivery claims the reservation; a redelivery of the same message cannot
         assert windows.open(tenant, first, "run-a")
         assert not windows.open(tenant, first, "run-b")
         assert not windows.settle(tenant, first, "run-b", 0)  # nor settle it
     with acting_as("FeedEventsFunction"):  # a newer window is taken before the first run settles
-        assert windows.take(tenant, windows.read(tenant), 2000.0, day=day, cost=3, cap=60, keep_seconds=60)
+        assert windows.take(tenant, windows.read(tenant), at_2, cost=3, cap=60, keep_seconds=60)
     with acting_as("AutoSyncWorkerFunction"):
-        # The late settle gives back its own sync's unused POSTs only, once
+        # The late settle gives back its own sync's unused POSTs only, once, from the day and from its hour
         assert windows.settle(tenant, first, "run-a", 1)
         assert not windows.settle(tenant, first, "run-a", 1)
         record = windows.read(tenant)
-        assert (record.posts, set((record.held or {}).keys())) == (4, {reservation(2000.0)})
+        assert (record.posts, set((record.held or {}).keys())) == (4, {reservation(at_2)})
+        assert record.hours == {9: 1, 10: 3}
         # A settle for a reservation its own run never claimed changes nothing (its run died before posting)
         assert not windows.settle(tenant, second, "run-c", 0)
         assert windows.read(tenant).posts == 4
-    with acting_as("FeedEventsFunction"):  # a new UTC day starts afresh: yesterday's reservations end with it
-        assert windows.take(tenant, windows.read(tenant), 90_000.0, day="2026-11-21", cost=3, cap=60,
+    with acting_as("FeedEventsFunction"):  # a new bank's day starts afresh: yesterday's reservations end with it
+        assert windows.take(tenant, windows.read(tenant), BANK_MIDNIGHT + 34 * 3600, cost=3, cap=60,
                             keep_seconds=60)
     with acting_as("AutoSyncWorkerFunction"):
         assert not windows.open(tenant, second, "run-d")
         assert not windows.settle(tenant, second, "run-d", 0)
-        assert windows.read(tenant).posts_on("2026-11-21") == 3
+        record = windows.read(tenant)
+        assert (record.posts_on("2026-11-21"), record.hours, record.prev_hours) == (3, {10: 3}, {9: 1, 10: 3})
+
+
+def test_the_write_keeps_every_24_hours_within_the_cap(aws: Provisioned) -> None:
+    windows = FastLaneWindows(_table())
+    tenant = "tenant-24h"
+    with acting_as("FeedEventsFunction"):
+        # The day spends its 60 in the afternoon (two syncs at 14:00 and 15:00, 30 each)
+        for hour in (14, 15):
+            assert windows.take(tenant, windows.read(tenant), BANK_MIDNIGHT + hour * 3600, cost=30, cap=60,
+                                keep_seconds=60)
+        assert not windows.take(tenant, windows.read(tenant), BANK_MIDNIGHT + 16 * 3600, cost=1, cap=60,
+                                keep_seconds=60)
+        # The next day at 14:30, 14:00's POSTs are out of the last 24 hours but the hour counts whole: nothing fits
+        next_day = BANK_MIDNIGHT + 86_400
+        yesterday = windows.read(tenant)
+        assert not windows.take(tenant, yesterday, next_day + 14.5 * 3600, cost=1, cap=60, keep_seconds=60)
+        # At 15:00 the 14:00 hour has passed: 30 fit, and the day before's hours start the new day's record
+        assert windows.take(tenant, yesterday, next_day + 15 * 3600, cost=30, cap=60, keep_seconds=60)
+        today = windows.read(tenant)
+        assert (today.posts_day, today.posts, today.hours, today.prev_hours) == ("2026-11-21", 30, {15: 30},
+                                                                                 {14: 30, 15: 30})
+        # Until 16:00 the day before's 15:00 sync is inside the 24 hours: the write refuses more, even from a taker
+        # that read a smaller count
+        assert not windows.take(tenant, today.model_copy(update={"posts": 0}), next_day + 15.5 * 3600, cost=1,
+                                cap=60, keep_seconds=60)
+        assert not windows.take(tenant, today, next_day + 15.5 * 3600, cost=1, cap=60, keep_seconds=60)
+        assert windows.take(tenant, today, next_day + 16 * 3600, cost=30, cap=60, keep_seconds=60)
+        assert windows.read(tenant).posts == 60
 
 
 def test_a_window_given_back_leaves_the_record_as_it_was_read(aws: Provisioned) -> None:
+    at_1, at_2 = BANK_MIDNIGHT + 9 * 3600, BANK_MIDNIGHT + 9.5 * 3600
     windows = FastLaneWindows(_table())
     with acting_as("FeedEventsFunction"):
         # A first take on a record that did not exist, given back: nothing left of it
         fresh = windows.read("tenant-give")
-        assert windows.take("tenant-give", fresh, 1000.0, day="2026-11-20", cost=5, cap=60, keep_seconds=60)
-        windows.give_back("tenant-give", 1000.0, fresh, day="2026-11-20", cost=5)
+        assert windows.take("tenant-give", fresh, at_1, cost=5, cap=60, keep_seconds=60)
+        windows.give_back("tenant-give", at_1, fresh, cost=5)
         assert windows.read("tenant-give") == fresh
         # A take on a day that already counts POSTs, given back: the count as it was
-        assert windows.take("tenant-give", fresh, 1000.0, day="2026-11-20", cost=5, cap=60, keep_seconds=60)
+        assert windows.take("tenant-give", fresh, at_1, cost=5, cap=60, keep_seconds=60)
         counted = windows.read("tenant-give")
-        assert windows.take("tenant-give", counted, 2000.0, day="2026-11-20", cost=5, cap=60, keep_seconds=60)
+        assert windows.take("tenant-give", counted, at_2, cost=5, cap=60, keep_seconds=60)
         assert windows.read("tenant-give").posts == 10
-        windows.give_back("tenant-give", 2000.0, counted, day="2026-11-20", cost=5)
+        windows.give_back("tenant-give", at_2, counted, cost=5)
         assert windows.read("tenant-give") == counted == LaneRecord(
-            next_at=1000.0, posts_day="2026-11-20", posts=5, held={reservation(1000.0): Held(posts=5)})
+            next_at=at_1, posts_day=DAY, posts=5, held={reservation(at_1): Held(posts=5)}, hours={9: 5})
     with acting_as("AutoSyncWorkerFunction"):  # the first sync's run has claimed its reservation
-        assert windows.open("tenant-give", LaneCharge(at=1000.0, posts=5), "run-1")
+        assert windows.open("tenant-give", LaneCharge(at=at_1, posts=5), "run-1")
     with acting_as("FeedEventsFunction"):
         counted = windows.read("tenant-give")
         # A take that starts a new day, given back: the previous day's count and reservations come back with it,
         # the claim included (no later run may claim it again)
-        assert windows.take("tenant-give", counted, 90_000.0, day="2026-11-21", cost=5, cap=60, keep_seconds=60)
+        assert windows.take("tenant-give", counted, at_1 + 86_400, cost=5, cap=60, keep_seconds=60)
         assert windows.read("tenant-give").posts_on("2026-11-21") == 5
-        windows.give_back("tenant-give", 90_000.0, counted, day="2026-11-21", cost=5)
+        windows.give_back("tenant-give", at_1 + 86_400, counted, cost=5)
         assert windows.read("tenant-give") == counted
-        assert counted.held == {reservation(1000.0): Held(posts=5, run="run-1")}
+        assert counted.held == {reservation(at_1): Held(posts=5, run="run-1")}

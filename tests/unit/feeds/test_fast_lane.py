@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.unit.feeds.fakes import NOW, FixedClock, Queue, feed
-from xerosync.feeds.fast_lane import POSTS_PER_DAY, SWEEPS_PER_DAY, FastLane, Outcome, PostingEvent, lane_window
+from xerosync.feeds.fast_lane import (
+    POSTS_PER_DAY,
+    QUIET_HOURS_WEIGHT,
+    SWEEPS_PER_DAY,
+    FastLane,
+    Outcome,
+    PostingEvent,
+    active_seconds_left,
+    activity,
+    lane_posts,
+    lane_window,
+    real_span,
+    spacing,
+)
 from xerosync.feeds.messages import SCHEDULE_PERIOD_SECONDS, FeedSyncRequest
-from xerosync.store.feeds import FeedRecord, LaneRecord
+from xerosync.store.feeds import BankDay, FeedRecord, LaneRecord, day_before
 from xerosync.xero.governor import FEEDS, GENERAL, TenantState
 
 WINDOW = 900
-EASY_POSTS: dict[str, Any] = {"posts_used": 0, "posts_cap": 100, "cost": 1, "seconds_left": 3600}
+EASY_POSTS: dict[str, Any] = {"posts_used": 0, "posts_cap": 100, "cost": 1, "day_seconds": 23 * 3600}
+BANK = BankDay(480)  # Hong Kong
 
 
 class Feeds:
@@ -30,7 +45,8 @@ class Feeds:
 
 
 class Windows:
-    """The window record's rules in memory: a take names the record read and keeps the day's POSTs under the cap."""
+    """The window record's rules in memory: a take names the record read and keeps the POSTs under the cap on the
+    bank's day and over the last 24 hours (the conditional writes have their tests on moto)."""
 
     def __init__(self) -> None:
         self.records: dict[str, LaneRecord] = {}
@@ -41,16 +57,20 @@ class Windows:
     def last(self, tenant_id: str) -> float:
         return self.read(tenant_id).next_at
 
-    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
-             keep_seconds: int) -> bool:
+    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, cost: int, cap: int, keep_seconds: int) -> bool:
         current = self.read(tenant_id)
-        used = current.posts_on(day)
-        if current != seen or used + cost > cap:
+        day, hour = BANK.day(at), BANK.hour(at)
+        if current != seen or current.room(day, hour, cap) < cost:
             return False
-        self.records[tenant_id] = LaneRecord(next_at=at, posts_day=day, posts=used + cost)
+        same = current.counts_hours_of(day)
+        hours = dict(current.hours or {}) if same else {}
+        hours[hour] = hours.get(hour, 0) + cost
+        before = current.prev_hours if same else current.day_hours() if current.posts_day == day_before(day) else {}
+        self.records[tenant_id] = LaneRecord(next_at=at, posts_day=day, posts=current.posts_on(day) + cost,
+                                             hours=hours, prev_hours=before)
         return True
 
-    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None:
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, cost: int) -> None:
         if self.read(tenant_id).next_at == taken:
             self.records[tenant_id] = seen
 
@@ -172,36 +192,100 @@ def test_near_the_app_wide_minute_every_organisation_slows_alike(app_calls: int,
 HOUR = 3600
 
 
-def _posts(used: int, cost: int, seconds_left: float) -> tuple[int, str]:
-    return lane_window(WINDOW, 0, 1000, 0, 10_000, posts_used=used, posts_cap=100, cost=cost,
-                       seconds_left=seconds_left)
+def _posts(used: int, cost: int, day_seconds: float) -> tuple[int, str]:
+    return lane_window(WINDOW, 0, 1000, 0, 10_000, posts_used=used, posts_cap=100, cost=cost, day_seconds=day_seconds)
 
 
 def test_the_sweeps_runs_of_the_day_are_set_aside_before_the_lane_spends_a_post() -> None:
-    # One business: 100 - 8 sweeps = 92 fast syncs, spread evenly over the day (86,400 s / 92)
-    assert _posts(0, 1, 24 * HOUR) == (940, "post-budget")
-    assert _posts(0, 1, 20 * HOUR) == (WINDOW, "")  # 20 h left: 92 syncs fit at the set window
-    assert _posts(91, 1, 2 * HOUR) == (2 * HOUR, "post-budget")  # the last sync: spread over what is left
-    assert _posts(92, 1, 2 * HOUR) == (0, "post-budget")  # all 92 taken: the lane stands down
+    # One business: 100 - 8 sweeps = 92 fast syncs. At 09:00 they fit the set window in the 11 business hours left
+    # (44 syncs), and the other 48 go to the 4 quiet hours after them
+    assert _posts(0, 1, 9 * HOUR) == (WINDOW, "")
+    # At the bank's midnight the 48 business-hour syncs of the day leave 44 for its 12 quiet hours: 16.4 minutes
+    assert _posts(0, 1, 0) == (982, "post-budget")
+    assert _posts(91, 1, 22 * HOUR) == (2 * HOUR, "post-budget")  # the last sync: spread over what is left
+    assert _posts(92, 1, 22 * HOUR) == (0, "post-budget")  # all 92 taken: the lane stands down
     # Five businesses, each posting its own statements: 40 POSTs kept for the sweep, 60 left = 12 fast syncs
     assert _posts(55, 5, 10 * HOUR) == (SCHEDULE_PERIOD_SECONDS, "post-budget")  # one left: no slower than a sweep
     assert _posts(56, 5, 10 * HOUR) == (0, "post-budget")  # 56 + 5 would pass the 60
     # Thirteen: the sweep alone would pass the cap, the lane never runs
-    assert _posts(0, 13, 24 * HOUR) == (0, "post-budget")
+    assert _posts(0, 13, 0) == (0, "post-budget")
 
 
-@pytest.mark.parametrize(("used", "seconds_left", "window"), [
-    (0, 23 * HOUR, 6900),  # 09:00 in Hong Kong, nothing spent: 12 syncs over 23 h
-    (30, 12 * HOUR, 2 * HOUR),  # half of them spent by 20:00: 6 syncs over 12 h
-    (0, 30 * 60, WINDOW),  # late in the day with everything left: the set window
+@pytest.mark.parametrize(("used", "day_seconds", "window"), [
+    (0, 9 * HOUR, 3540),  # 09:00, nothing spent: 12 syncs over 11 business hours and 4 quiet ones (42,480 s weighed)
+    (30, 20 * HOUR, 2400),  # half of them spent by 20:00: 6 syncs over 4 quiet hours
+    (0, 23.5 * HOUR, WINDOW),  # late in the day with everything left: the set window
 ])
-def test_the_window_stretches_so_the_posts_last_the_day(used: int, seconds_left: float, window: int) -> None:
-    assert _posts(used, 5, seconds_left) == (window, "post-budget" if window > WINDOW else "")
+def test_the_window_stretches_so_the_posts_last_the_day(used: int, day_seconds: float, window: int) -> None:
+    assert _posts(used, 5, day_seconds) == (window, "post-budget" if window > WINDOW else "")
+
+
+def test_the_banks_business_hours_weigh_most_of_its_day() -> None:
+    assert activity(8) == activity(19) == 1.0
+    assert activity(7) == activity(20) == activity(3) == QUIET_HOURS_WEIGHT
+    quiet = QUIET_HOURS_WEIGHT * HOUR
+    assert active_seconds_left(0) == pytest.approx(12 * HOUR + 12 * quiet)  # 08:00-20:00, and 12 quiet hours
+    assert active_seconds_left(7.5 * HOUR) == pytest.approx(0.5 * quiet + 12 * HOUR + 4 * quiet)
+    assert active_seconds_left(20 * HOUR) == pytest.approx(4 * quiet)
+    assert active_seconds_left(24 * HOUR - 1) == pytest.approx(QUIET_HOURS_WEIGHT)
+
+
+def test_the_pace_spends_the_days_posts_in_the_business_hours() -> None:
+    # Five businesses, 60 POSTs: 12 syncs. At 09:00 with nothing spent: 11 business hours and 4 quiet ones left
+    # (42,480 weighed seconds), where spreading over the 23 hours left would give 6,900 s
+    assert spacing(9 * HOUR, 12, WINDOW) == pytest.approx(3540)
+    assert _posts(0, 5, 9 * HOUR) == (3540, "post-budget")
+    # A window that runs into the quiet hours is longer by their weight: from 19:30, 30 minutes of business hours,
+    # then the 1,740 weighed seconds left take 1,740 / 0.2 real ones
+    assert real_span(19.5 * HOUR, 3540) == pytest.approx(1800 + 1740 / QUIET_HOURS_WEIGHT)
+    # and one from a quiet hour into the business hours is shorter than by the quiet hours' weight alone
+    assert real_span(7.5 * HOUR, 3540) == pytest.approx(1800 + 3540 - 1800 * QUIET_HOURS_WEIGHT)
+    # Never longer than the sweep's period
+    assert real_span(0, 10 * HOUR) == SCHEDULE_PERIOD_SECONDS
+    # The window counts from the latest sync: one at 07:00 and a posting at 07:45 with 12 syncs left at 09:00's pace
+    assert lane_window(WINDOW, 0, 1000, 0, 10_000, posts_used=0, posts_cap=100, cost=5, day_seconds=7.75 * HOUR,
+                       since=7 * HOUR)[0] == math.ceil(real_span(7 * HOUR, spacing(7.75 * HOUR, 12, WINDOW)))
+    # One business with room to spare keeps the set window in the business hours and is not slowed at night
+    # beyond what the spare syncs allow
+    assert spacing(20 * HOUR, 40, WINDOW) == pytest.approx(QUIET_HOURS_WEIGHT * 4 * HOUR / 40)
+    assert _posts(52, 1, 20 * HOUR) == (WINDOW, "")
+
+
+DAY = "2026-11-20"
+
+
+def test_the_last_24_hours_count_the_day_befores_posts_until_their_hour_has_passed() -> None:
+    yesterday = LaneRecord(posts_day=day_before(DAY), posts=60, hours={9: 30, 14: 30})
+    assert [yesterday.room(DAY, hour, 92) for hour in (0, 9, 10, 14, 15, 23)] == [32, 32, 62, 62, 92, 92]
+    # Later the same day: its own POSTs, and the day before's kept from the day's first take
+    today = LaneRecord(posts_day=DAY, posts=10, hours={9: 10}, prev_hours={9: 30, 14: 30})
+    assert (today.room(DAY, 12, 92), today.room(DAY, 15, 92)) == (52, 82)
+    # Two days back is outside any 24 hours
+    assert LaneRecord(posts_day="2026-11-18", posts=92, hours={23: 92}).room(DAY, 0, 92) == 92
+    # A record that did not count hours: all its POSTs count as the day's last hour's
+    assert LaneRecord(posts_day=day_before(DAY), posts=40).room(DAY, 22, 92) == 52
+
+
+def _bank_time(day: str, hour: float) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(hours=hour - 8)
+
+
+def test_the_posts_are_counted_by_the_banks_day_and_not_the_utc_day() -> None:
+    lane = Lane(clock=FixedClock(_bank_time(DAY, 7.5)))  # 23:30 UTC the day before
+    assert lane.post().outcome == Outcome.SENT
+    lane.clock.now = _bank_time(DAY, 8.5).timestamp()  # 00:30 UTC: a new UTC day, the same bank's day
+    assert lane.post().outcome == Outcome.SENT
+    record = lane.windows.read("tenant-1")
+    assert (record.posts_day, record.posts, record.hours) == (DAY, 2, {7: 1, 8: 1})
+    lane.clock.now = _bank_time(DAY, 24.25).timestamp()  # 00:15 the next bank day: a new count
+    assert lane.post().outcome == Outcome.SENT
+    record = lane.windows.read("tenant-1")
+    assert (record.posts_day, record.posts, record.prev_hours) == ("2026-11-21", 1, {7: 1, 8: 1})
 
 
 def test_a_day_of_postings_on_five_businesses_keeps_the_organisation_under_100_posts() -> None:
     businesses = [f"biz_{n}" for n in range(5)]
-    midnight = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
+    midnight = _bank_time(DAY, 0).timestamp()
     lane = Lane(WINDOW, *(feed(f"acc_{b}", business_id=b) for b in businesses), clock=FixedClock(
         datetime.fromtimestamp(midnight, tz=UTC)))
     decisions = []
@@ -213,13 +297,18 @@ def test_a_day_of_postings_on_five_businesses_keeps_the_organisation_under_100_p
     # Each sync costs a POST per business; with the day's 8 sweeps the organisation stays within 100
     assert syncs == (POSTS_PER_DAY - SWEEPS_PER_DAY * 5) // 5 == 12
     assert syncs * 5 + SWEEPS_PER_DAY * 5 <= POSTS_PER_DAY
-    assert lane.windows.read("tenant-1").posts == 60
+    assert lane.windows.read("tenant-1").posts == lane_posts(5) == 60
     # The lane said why it slowed
     assert any(d.outcome == Outcome.DEFERRED and d.slowed_by == "post-budget" for d in decisions)
-    # Syncs were spread over the day, not spent in the first hours
-    times = sorted([midnight] + [p["resume_at"] for p in lane.parker.parked])
-    assert times[-1] - midnight > 12 * HOUR
-    # A new UTC day starts the count afresh
+    # The bank's 12 business hours got twice the syncs of its 12 quiet ones
+    hours = [BANK.hour(at) for at in [midnight] + [p["resume_at"] for p in lane.parker.parked]]
+    business = sum(8 <= hour < 20 for hour in hours)
+    assert business >= 2 * (len(hours) - business)
+    # The next bank's day counts afresh, but no 24 hours pass the cap: at 00:01 the day before's 60 are all inside
+    # them, so a sync fits only after 01:00, when the hour of the day before's first sync has left them
     lane.clock.now = midnight + 24 * HOUR + 60
-    assert lane.post("acc_biz_0", "biz_0").outcome in (Outcome.SENT, Outcome.DEFERRED)
-    assert lane.windows.read("tenant-1").posts == 5
+    assert lane.windows.read("tenant-1").room("2026-11-21", 0, lane_posts(5)) == 0
+    next_day = lane.post("acc_biz_0", "biz_0")
+    assert next_day.outcome == Outcome.DEFERRED and next_day.at >= midnight + 25 * HOUR
+    record = lane.windows.read("tenant-1")
+    assert (record.posts_day, record.posts, sum(record.prev_hours.values())) == ("2026-11-21", 5, 60)

@@ -43,17 +43,17 @@ def test_the_pace_follows_what_the_days_syncs_really_posted() -> None:
 
 
 @pytest.mark.parametrize(("per_sync", "window"), [
-    (5.0, 6900),  # every sync posts for all five businesses: 12 syncs over 23 h
-    (2.0, 2760),  # two a sync: 30 syncs
-    (0.5, 1380),  # never counted below one POST a sync: 60 syncs
+    (5.0, 3840),  # every sync posts for all five businesses: 12 syncs over the day from 08:00 (46,080 s weighed)
+    (2.0, 1536),  # two a sync: 30 syncs
+    (0.5, 900),  # never counted below one POST a sync: 60 syncs, more than the business hours use at the set window
 ])
 def test_the_window_shrinks_as_syncs_post_less_than_set_aside(per_sync: float, window: int) -> None:
-    assert lane_window(900, 0, 1000, 0, 10_000, posts_used=0, posts_cap=100, cost=5, seconds_left=23 * HOUR,
-                       posts_per_sync=per_sync) == (window, "post-budget")
+    assert lane_window(900, 0, 1000, 0, 10_000, posts_used=0, posts_cap=100, cost=5, day_seconds=8 * HOUR,
+                       posts_per_sync=per_sync) == (window, "post-budget" if window > 900 else "")
 
 
 def test_the_lane_stands_down_when_a_whole_set_aside_would_not_fit_however_little_syncs_post() -> None:
-    assert lane_window(900, 0, 1000, 0, 10_000, posts_used=56, posts_cap=100, cost=5, seconds_left=HOUR,
+    assert lane_window(900, 0, 1000, 0, 10_000, posts_used=56, posts_cap=100, cost=5, day_seconds=23 * HOUR,
                        posts_per_sync=1.0) == (0, "post-budget")
 
 

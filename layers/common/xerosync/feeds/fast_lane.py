@@ -20,10 +20,11 @@ last 24 h against the day's bank-feed reserve and the app's calls this minute ag
 as either fills up the window stretches toward the 3-hour cadence (the same for every organisation, so the
 app slows evenly), and with the reserve spent the lane stands down and leaves the organisation to the sweep.
 
-Statement POSTs: an organisation gets at most ``POSTS_PER_DAY`` a UTC day. A fast sync costs one POST per business
-feeding the organisation (each business posts its own statements); the 3-hour sweep's runs of the day are set
-aside first, the window record counts what the lane took, and the window stretches so that what is left lasts
-the rest of the day. With nothing left the lane stands down until the next UTC day. The charge is an upper
+Statement POSTs: an organisation gets at most ``POSTS_PER_DAY`` a bank's day, and no more in any 24 hours. A fast
+sync costs one POST per business feeding the organisation (each business posts its own statements); the 3-hour
+sweep's runs of the day are set aside first, the window record counts what the lane took, and the window stretches
+so that what is left lasts the rest of the bank's day, weighed by the hours postings come in (``ACTIVE_HOURS``).
+With nothing left the lane stands down until there is room again. The charge is an upper
 bound (a business with nothing new posts nothing): the sync's run settles it against the POSTs it really made
 (``FastLaneWindows.open``/``settle``, called by the feed-sync worker's handler), exactly once.
 """
@@ -33,7 +34,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -42,7 +42,7 @@ from xerosync.feeds.dispatch import FeedSyncSender
 from xerosync.feeds.messages import SCHEDULE_PERIOD_SECONDS, FeedRef, fast_lane_requests
 from xerosync.model import Model
 from xerosync.observability import logger
-from xerosync.store.feeds import FeedRecord, LaneRecord
+from xerosync.store.feeds import BankDay, FeedRecord, LaneRecord
 from xerosync.xero.governor import Limits, TenantState
 
 POSTED = "TransactionPosted"
@@ -51,16 +51,20 @@ POSTED = "TransactionPosted"
 FEEDS_BUDGET_EASY = 0.5
 APP_MINUTE_EASY = 0.6
 _TAKE_ATTEMPTS = 5
-# The product's goal for one organisation's statement POSTs a UTC day, sweep and lane together (docs/auto-sync.md,
-# "Fast lane", Statement POSTs); the sweep's runs of a day are set aside out of it.
+# The product's goal for one organisation's statement POSTs a bank's day and in any 24 hours, sweep and lane together
+# (docs/auto-sync.md, "Fast lane", Statement POSTs); the sweep's runs of a day are set aside out of it.
 POSTS_PER_DAY = 100
 DAY_SECONDS = 86_400
 SWEEPS_PER_DAY = DAY_SECONDS // SCHEDULE_PERIOD_SECONDS
-# How much faster than evenly over the rest of the UTC day the lane may spend its POSTs. Measured on
-# benchmarks/feed_latency.py --quick (docs/auto-sync.md, Figures): 1 gave p95 46 min, max 81 min; 3 gave p95 47 min,
-# max 116 min (a busy organisation ran out and waited for the sweep); 6 gave p95 75 min. Evenly it is. With each sync
-# settled to what it posted: 1 gave p95 44 min; 3 gave p95 16 min but 113 POSTs over the bank's day (67 in a UTC day).
-POSTS_PACE = 1
+# Pacing (docs/auto-sync.md, "Fast lane", Pacing): what is left of the day's POSTs is spread over the rest of the
+# bank's day weighed by when postings come: its business hours [start, end) weigh 1, the other hours
+# QUIET_HOURS_WEIGHT, so the budget goes to the hours that use it instead of waiting for the night.
+ACTIVE_HOURS = (8, 20)
+QUIET_HOURS_WEIGHT = 0.2
+# How much faster than evenly the pace spends what is left. Measured on benchmarks/feed_latency.py --quick
+# (docs/auto-sync.md, Figures): 1 gave p95 38 min; 2 gave p95 115 min with quiet hours at 0.2 and 104 min at 0.5 (the
+# busiest organisations ran out in the evening and waited for the sweep). Evenly it is.
+POSTS_PACE = 1.0
 _KEEP_SECONDS = 2 * 24 * 3600  # the window record outlives any window; TTL removes an idle organisation's
 
 
@@ -98,10 +102,9 @@ class FeedLookup(Protocol):
 class Windows(Protocol):
     def read(self, tenant_id: str) -> LaneRecord: ...
 
-    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
-             keep_seconds: int) -> bool: ...
+    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, cost: int, cap: int, keep_seconds: int) -> bool: ...
 
-    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None: ...
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, cost: int) -> None: ...
 
 
 class Budget(Protocol):
@@ -121,13 +124,68 @@ def lane_posts(cost: int, posts_cap: int = POSTS_PER_DAY) -> int:
     return posts_cap - SWEEPS_PER_DAY * cost
 
 
+def activity(hour: int) -> float:
+    """How much posting the bank's ``hour`` (of any day) is expected to see, relative to its business hours."""
+    start, end = ACTIVE_HOURS
+    return 1.0 if start <= hour % 24 < end else QUIET_HOURS_WEIGHT
+
+
+def _hours_left(seconds_into_day: float) -> tuple[float, float]:
+    """The rest of the bank's day from ``seconds_into_day``: its business seconds and its quiet ones."""
+    business = quiet = 0.0
+    hour = int(seconds_into_day // 3600)
+    for at in range(hour, 24):
+        seconds = 3600 - (seconds_into_day - hour * 3600 if at == hour else 0)
+        if activity(at) == 1.0:
+            business += seconds
+        else:
+            quiet += seconds
+    return business, quiet
+
+
+def active_seconds_left(seconds_into_day: float) -> float:
+    """The rest of the bank's day from ``seconds_into_day``, each hour's seconds weighed by its ``activity``."""
+    business, quiet = _hours_left(seconds_into_day)
+    return business + QUIET_HOURS_WEIGHT * quiet
+
+
+def spacing(seconds_into_day: float, syncs_left: float, window_seconds: int) -> float:
+    """The weighed seconds between two syncs that spends ``syncs_left`` over the rest of the bank's day. Evenly over
+    the weighed seconds when that is no faster than the set window in business hours; when it would be, business
+    hours keep the set window and the quiet hours share what is left over, so an organisation with room to spare
+    is not slowed at night either."""
+    business, quiet = _hours_left(seconds_into_day)
+    even = (business + QUIET_HOURS_WEIGHT * quiet) / syncs_left
+    if even >= window_seconds or quiet == 0:
+        return even
+    # Here more syncs are left than the business hours can use at the set window (even < window_seconds)
+    return QUIET_HOURS_WEIGHT * quiet / (syncs_left - business / window_seconds)
+
+
+def real_span(since: float, active: float) -> float:
+    """The seconds from ``since`` (seconds into the bank's day, on into the next) until ``active`` weighed seconds
+    have passed: an hour of quiet counts ``QUIET_HOURS_WEIGHT`` of one. At most the sweep's period."""
+    at, left = since, active
+    while at - since < SCHEDULE_PERIOD_SECONDS:
+        weight = activity(int(at // 3600))
+        room = (at // 3600 + 1) * 3600 - at
+        if left <= room * weight:
+            return at + left / weight - since
+        left -= room * weight
+        at += room
+    return SCHEDULE_PERIOD_SECONDS
+
+
 def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_calls: int, app_limit: int, *,
-                posts_used: int, posts_cap: int, cost: int, seconds_left: float,
+                posts_used: int, posts_cap: int, cost: int, day_seconds: float, since: float | None = None,
                 posts_per_sync: float | None = None) -> tuple[int, str]:
     """The window to use now, and what stretched it. 0 when the lane stands down: the bank-feed reserve is spent,
     or the day's statement POSTs are (``posts_used`` of the lane's share of ``posts_cap``, ``cost`` set aside for a
-    sync, with ``seconds_left`` in the UTC day). The pace divides what is left by ``posts_per_sync``, what a sync is
-    expected to post (``LaneRecord.posts_per_sync``; ``cost`` when not given)."""
+    sync). The pace spreads the syncs left over the rest of the bank's day from ``day_seconds`` (seconds into it)
+    weighed by activity (``spacing``), counted from the latest sync (``since``, seconds into the bank's day it was
+    on; now when not given): across quiet hours the window is longer (``real_span``). The syncs left are what is
+    left divided by ``posts_per_sync``, what a sync is expected to post (``LaneRecord.posts_per_sync``; ``cost`` when
+    not given)."""
     span = max(0, SCHEDULE_PERIOD_SECONDS - window_seconds)
     window, slowed_by = window_seconds, ""
     feeds_share = feeds_spent / feeds_reserved if feeds_reserved > 0 else 1.0
@@ -140,7 +198,8 @@ def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_
     if feeds_share > FEEDS_BUDGET_EASY:
         window = window_seconds + int(span * (feeds_share - FEEDS_BUDGET_EASY) / (1 - FEEDS_BUDGET_EASY))
         slowed_by = "feeds-budget"
-    paced = min(SCHEDULE_PERIOD_SECONDS, math.ceil(seconds_left / (POSTS_PACE * syncs_left)))
+    paced = math.ceil(real_span(day_seconds if since is None else since,
+                                spacing(day_seconds, syncs_left * POSTS_PACE, window_seconds)))
     if paced > window:
         window, slowed_by = paced, "post-budget"
     app_share = app_calls / app_limit if app_limit > 0 else 0.0
@@ -154,7 +213,7 @@ def lane_window(window_seconds: int, feeds_spent: int, feeds_reserved: int, app_
 class FastLane:
     def __init__(self, *, window_seconds: int, feeds: FeedLookup, windows: Windows, budget: Budget,
                  queue: FeedSyncSender, parker: Parker, feed_sync_queue_url: str, clock: Clock,
-                 limits: Limits | None = None) -> None:
+                 limits: Limits | None = None, bank: BankDay | None = None) -> None:
         self.window_seconds = window_seconds
         self.feeds = feeds
         self.windows = windows
@@ -164,6 +223,7 @@ class FastLane:
         self.feed_sync_queue_url = feed_sync_queue_url
         self.clock = clock
         self.limits = limits or Limits()
+        self.bank = bank or BankDay()
 
     def on_posting(self, event: PostingEvent, handled: Callable[[str], bool] = lambda _tenant: False) -> Decision:
         """Ask for a sync of the posting's organisation, coalesced to one per window. ``handled``: whether this
@@ -188,16 +248,16 @@ class FastLane:
             if window == 0:
                 return Decision(Outcome.STOOD_DOWN, tenant, slowed_by=slowed_by)
             at = max(now, last + window)
-            # Charged to the UTC day the sync runs in: next_at only moves forward, so the record's day does too.
-            day = _utc_day(at)
-            if not self.windows.take(tenant, record, at, day=day, cost=cost, cap=lane_posts(cost),
-                                     keep_seconds=_KEEP_SECONDS):
-                continue  # another consumer moved the window first (or the day's POSTs ran out): read it again
+            # Counted on the bank's day and hour the sync runs in; the day before's POSTs of the last 24 hours count
+            if record.room(self.bank.day(at), self.bank.hour(at), lane_posts(cost)) < cost:
+                return Decision(Outcome.STOOD_DOWN, tenant, slowed_by="post-budget")
+            if not self.windows.take(tenant, record, at, cost=cost, cap=lane_posts(cost), keep_seconds=_KEEP_SECONDS):
+                continue  # another consumer moved the window or the day's count first: read it again
             try:
                 outcome = self._queue(tenant, refs, at, now, cost)
             except Exception:
                 # Not queued: the next posting may take the window
-                self.windows.give_back(tenant, at, record, day=day, cost=cost)
+                self.windows.give_back(tenant, at, record, cost=cost)
                 raise
             return Decision(outcome, tenant, at, window, slowed_by)
         # Every attempt lost to other writers, each of which took a window for this organisation.
@@ -207,11 +267,14 @@ class FastLane:
         state = self.budget.tenant_state(tenant_id)
         state.prune(int(now * 1000))
         app_calls = self.budget.app_calls(int(now * 1000) // 60_000)
-        today = _utc_day(now)
+        today, into = self.bank.day(now), self.bank.seconds_into(now)
+        # The pace counts from the latest sync; one older than the sweep's period is no constraint (the window is
+        # at most that), so it counts from now
+        latest = record.next_at if now - record.next_at < SCHEDULE_PERIOD_SECONDS else now
+        since = into - (now - latest)
         return lane_window(self.window_seconds, state.feeds_day(), self.limits.feeds_reserved_per_day, app_calls,
-                           self.limits.app_per_minute, posts_used=record.posts_on(today),
-                           posts_cap=POSTS_PER_DAY, cost=cost, seconds_left=DAY_SECONDS - now % DAY_SECONDS,
-                           posts_per_sync=record.posts_per_sync(today, cost))
+                           self.limits.app_per_minute, posts_used=record.posts_on(today), posts_cap=POSTS_PER_DAY,
+                           cost=cost, day_seconds=into, since=since, posts_per_sync=record.posts_per_sync(today, cost))
 
     def _queue(self, tenant_id: str, refs: Sequence[FeedRef], at: float, now: float, cost: int) -> Outcome:
         requests = fast_lane_requests(tenant_id, refs, at, cost)
@@ -227,11 +290,6 @@ class FastLane:
     def _live_refs(self, tenant_id: str) -> Sequence[FeedRef]:
         return [FeedRef(business_id=f.business_id, account_id=f.account_id, generation=f.generation)
                 for f in self.feeds.live_for_tenant(tenant_id) if f.is_live]
-
-
-def _utc_day(moment: float) -> str:
-    """The UTC day of a moment read from the lane's clock, as the window record names it: ``2026-11-20``."""
-    return datetime.fromtimestamp(moment, tz=UTC).date().isoformat()
 
 
 def log_decision(decision: Decision) -> None:

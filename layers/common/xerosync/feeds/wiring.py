@@ -14,7 +14,7 @@ from xerosync.feeds.adapters import GovernorBudget, SqsDispatchQueue, SqsFeedSyn
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.connections import ConnectionStore
-from xerosync.store.feeds import FastLaneWindows, FeedStore
+from xerosync.store.feeds import BankDay, FastLaneWindows, FeedStore
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero import get_xero_client
 
@@ -46,7 +46,8 @@ def get_connection_store() -> ConnectionStore:
 
 @per_cold_start
 def get_fast_lane_windows() -> FastLaneWindows:
-    return FastLaneWindows(aws.table(get_settings().main_table_name))
+    settings = get_settings()
+    return FastLaneWindows(aws.table(settings.main_table_name), BankDay(settings.statement_utc_offset_minutes))
 
 
 @per_cold_start
@@ -88,4 +89,5 @@ def get_fast_lane() -> FastLane:
         window_seconds=settings.feed_fast_lane_minutes * 60, feeds=get_feed_store(), windows=get_fast_lane_windows(),
         budget=GovernorBudget(table), queue=get_feed_sync_queue(), parker=ParkedWorkStore(table),
         feed_sync_queue_url=settings.feed_sync_queue_url, clock=process_clock(),
+        bank=BankDay(settings.statement_utc_offset_minutes),
     )

@@ -8,13 +8,14 @@ that point. Unlinking or disconnecting keeps the item, so history and the previo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
+from pydantic import Field
 
 from xerosync.model import Model
 from xerosync.store.conditions import failed_conditions, put_if, update_if
@@ -222,10 +223,38 @@ class Held(Model):
     run: str = ""
 
 
+DAY_SECONDS = 86_400
+
+
+class BankDay:
+    """The bank's day and hour of a moment read from a clock (``STATEMENT_UTC_OFFSET_MINUTES``, UTC+8 by default): the
+    day the fast lane counts an organisation's statement POSTs by (docs/auto-sync.md, "Fast lane", Statement POSTs)."""
+
+    def __init__(self, utc_offset_minutes: int = 480) -> None:
+        self.offset_seconds = utc_offset_minutes * 60
+
+    def day(self, moment: float) -> str:
+        """The bank's date of ``moment``, as the window record names it: ``2026-11-20``."""
+        return datetime.fromtimestamp(moment + self.offset_seconds, tz=UTC).date().isoformat()
+
+    def seconds_into(self, moment: float) -> float:
+        """Seconds since the bank's midnight."""
+        return (moment + self.offset_seconds) % DAY_SECONDS
+
+    def hour(self, moment: float) -> int:
+        return int(self.seconds_into(moment) // 3600)
+
+
+def day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
 class LaneRecord(Model):
     """An organisation's window record as read: its latest fast sync (0 when none), the statement POSTs the lane
-    took on one UTC day (``posts_day``, ``2026-11-20``), and the day's reservations not yet settled (``held``: the
-    POSTs set aside for each sync, by its reservation; None when the record has no such map)."""
+    took on one of the bank's days (``posts_day``, ``2026-11-20``), in all and by the bank's hour of each sync
+    (``hours``; ``prev_hours`` the day before's, for the last 24 hours' count), and the day's reservations not yet
+    settled (``held``: the POSTs set aside for each sync, by its reservation; None when the record has no such map).
+    """
 
     next_at: float = 0.0
     posts_day: str = ""
@@ -233,9 +262,35 @@ class LaneRecord(Model):
     held: dict[str, Held] | None = None
     settled: int = 0  # the day's syncs settled, and the POSTs they made
     settled_posts: int = 0
+    hours: dict[int, int] | None = None  # None: a record that counts no day by the hour
+    prev_hours: dict[int, int] = Field(default_factory=dict)
 
     def posts_on(self, day: str) -> int:
         return self.posts if self.posts_day == day else 0
+
+    def counts_hours_of(self, day: str) -> bool:
+        """Whether the record counts ``day`` by the hour: a take on it goes on with the day's count."""
+        return self.posts_day == day and self.hours is not None
+
+    def carried(self, day: str, hour: int) -> int:
+        """The day before's POSTs still inside the last 24 hours at ``hour`` of ``day``: those of its hours from
+        ``hour`` on (the hour itself whole, so the count errs high)."""
+        if self.counts_hours_of(day):
+            before = self.prev_hours
+        elif self.posts_day == day_before(day):
+            before = self.day_hours()
+        else:
+            return 0
+        return sum(posts for at, posts in before.items() if at >= hour)
+
+    def day_hours(self) -> dict[int, int]:
+        """The counted day's POSTs by hour; a record without them counts them all in the day's last hour."""
+        return self.hours if self.hours is not None else ({23: self.posts} if self.posts else {})
+
+    def room(self, day: str, hour: int, cap: int) -> int:
+        """The POSTs a sync at ``hour`` of ``day`` may still set aside: within ``cap`` on the bank's day, and within
+        it over the last 24 hours (the day's count and the day before's from ``hour`` on)."""
+        return cap - self.posts_on(day) - self.carried(day, hour)
 
     def posts_per_sync(self, day: str, cost: int) -> float:
         """What a sync of the organisation is expected to post: the mean of the day's settled syncs, with one more
@@ -253,77 +308,104 @@ def reservation(at: float) -> str:
 
 class FastLaneWindows:
     """When the fast lane last sent (or has scheduled) a feed sync of each organisation, and the statement POSTs
-    its syncs may make on the day (docs/auto-sync.md, "Fast lane").
+    its syncs may make on the bank's day (docs/auto-sync.md, "Fast lane").
 
     ``next_at`` only moves forward by a conditional write that names the value read, so two consumers (or a
     repeated event) cannot both take one window: the loser reads again and finds the window taken. The same write
-    adds the sync's POSTs to the day's count, on condition that they fit under the cap, so no interleaving spends
-    past it, and records them as a reservation (``held``) that the sync's run settles once: ``open`` before it
-    posts, ``settle`` after, each one conditional write.
+    adds the sync's POSTs to the day's count and to its hour's, on condition that they fit under the cap on the day
+    and over the last 24 hours, so no interleaving spends past it, and records them as a reservation (``held``) that
+    the sync's run settles once: ``open`` before it posts, ``settle`` after, each one conditional write. A sync is
+    counted on the bank's day and hour it runs in (``at``); ``next_at`` only moves forward, so the record's day does
+    too.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, bank: BankDay | None = None) -> None:
         self.table = table
+        self.bank = bank or BankDay()
 
     def read(self, tenant_id: str) -> LaneRecord:
         item = self.table.get_item(Key=fast_lane_key(tenant_id), ConsistentRead=True).get("Item") or {}
-        held = item.get("held")
+        held, hours = item.get("held"), item.get("hours")
         return LaneRecord(next_at=float(item.get("next_at", 0)), posts_day=str(item.get("posts_day", "")),
                           posts=int(item.get("posts", 0)), settled=int(item.get("settled", 0)),
                           settled_posts=int(item.get("settled_posts", 0)),
                           held=None if held is None else {
                               name: Held(posts=int(entry["posts"]), run=str(entry.get("run", "")))
-                              for name, entry in held.items()})
+                              for name, entry in held.items()},
+                          hours=None if hours is None else _hours(hours), prev_hours=_hours(item.get("prev_hours")))
 
     def last(self, tenant_id: str) -> float:
         """The time of the organisation's latest fast sync, sent or scheduled (0 when none)."""
         return self.read(tenant_id).next_at
 
-    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, day: str, cost: int, cap: int,
-             keep_seconds: int) -> bool:
-        """Record a sync at ``at`` costing ``cost`` POSTs on ``day`` if the record still says ``seen`` and the day's
-        POSTs stay within ``cap``; False when another writer moved it first or the POSTs would not fit."""
-        if cost > cap:
+    def take(self, tenant_id: str, seen: LaneRecord, at: float, *, cost: int, cap: int, keep_seconds: int) -> bool:
+        """Record a sync at ``at`` costing ``cost`` POSTs if the record still says ``seen`` and the POSTs stay within
+        ``cap`` on the sync's bank day and over the 24 hours up to it; False when another writer moved it first or
+        the POSTs would not fit."""
+        day, hour = self.bank.day(at), self.bank.hour(at)
+        carried = seen.carried(day, hour)
+        if cost + carried > cap:
             return False
-        names = {"#ttl": "ttl"}
-        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds, ":cost": cost, ":day": day}
+        names = {"#ttl": "ttl", "#h": str(hour)}
+        values: dict[str, Any] = {":at": _ms(at), ":ttl": int(at) + keep_seconds, ":cost": cost}
         if seen.next_at:
             conditions, values[":seen"] = ["next_at = :seen"], _ms(seen.next_at)
         else:
             conditions = ["attribute_not_exists(next_at)"]
-        if seen.posts_day == day:
-            # The day's count goes on: the write itself keeps it under the cap, and adds this sync's reservation
-            # to the day's map (a record that counts a day always has one: the day's first take wrote it).
-            conditions.append("posts_day = :day AND posts <= :room AND attribute_exists(held)")
-            names["#r"], values[":room"], values[":held"] = reservation(at), cap - cost, {"posts": cost}
-            update = "SET next_at = :at, #ttl = :ttl, held.#r = :held ADD posts :cost"
-        else:  # a new UTC day starts the count afresh; the last day's unsettled reservations keep their charge
-            conditions.append("(attribute_not_exists(posts_day) OR posts_day <> :day)")
-            values[":first"] = {reservation(at): {"posts": cost}}
-            update = ("SET next_at = :at, #ttl = :ttl, posts_day = :day, posts = :cost, held = :first "
-                      "REMOVE settled, settled_posts")
+        if seen.counts_hours_of(day):
+            # The day's count goes on: the write itself keeps it under the cap (the day before's hours, fixed since
+            # the day began, are in the room), and adds this sync's reservation to the day's map (a record that
+            # counts a day always has one: the day's first take wrote it) and its POSTs to the hour's.
+            conditions.append("posts_day = :day AND posts <= :room AND attribute_exists(held) "
+                              "AND attribute_exists(hours)")
+            names["#r"] = reservation(at)
+            values.update({":day": day, ":room": cap - cost - carried, ":held": {"posts": cost}, ":zero": 0})
+            update = ("SET next_at = :at, #ttl = :ttl, held.#r = :held, hours.#h = if_not_exists(hours.#h, :zero) "
+                      "+ :cost ADD posts :cost")
+        else:
+            # A new day starts the count afresh (a record read before it counted hours goes on with its day's
+            # count); the last day's unsettled reservations keep their charge, and its hours become the day
+            # before's. The record must still be as read: a settle between the read and this write would change it.
+            start = cost + seen.posts_on(day)
+            if start + carried > cap:
+                return False
+            if seen.posts_day:
+                conditions.append("posts_day = :seen_day AND posts = :seen_posts")
+                values.update({":seen_day": seen.posts_day, ":seen_posts": seen.posts})
+            else:
+                conditions.append("attribute_not_exists(posts_day)")
+            before = seen.day_hours() if seen.posts_day == day_before(day) else {}
+            del values[":cost"], names["#h"]
+            values.update({":day": day, ":start": start, ":first": {reservation(at): {"posts": cost}},
+                           ":hours": {str(hour): start}, ":before": _hours_item(before)})
+            update = ("SET next_at = :at, #ttl = :ttl, posts_day = :day, posts = :start, held = :first, "
+                      "hours = :hours, prev_hours = :before REMOVE settled, settled_posts")
         return update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
                          ConditionExpression=" AND ".join(conditions), ExpressionAttributeNames=names,
                          ExpressionAttributeValues=values)
 
-    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, day: str, cost: int) -> None:
-        """Undo ``take`` of the window at ``taken`` costing ``cost`` on ``day`` (its sync could not be queued), unless
-        another writer moved the window since. On a day that already counted, the window goes back and the sync's
-        POSTs and reservation come off (another sync settled meanwhile stays settled); otherwise the record is put
-        back as it was read."""
-        if seen.posts_day == day and seen.held is not None:
+    def give_back(self, tenant_id: str, taken: float, seen: LaneRecord, *, cost: int) -> None:
+        """Undo ``take`` of the window at ``taken`` costing ``cost`` (its sync could not be queued), unless another
+        writer moved the window since. On a day that already counted, the window goes back and the sync's POSTs
+        and reservation come off (another sync settled meanwhile stays settled); otherwise the record is put back as
+        it was read."""
+        if seen.counts_hours_of(self.bank.day(taken)) and seen.held is not None:
             update_if(self.table, Key=fast_lane_key(tenant_id),
-                      UpdateExpression="SET next_at = :seen ADD posts :minus REMOVE held.#r",
+                      UpdateExpression="SET next_at = :seen, hours.#h = hours.#h - :cost ADD posts :minus "
+                                       "REMOVE held.#r",
                       ConditionExpression="next_at = :taken AND attribute_exists(held.#r)",
-                      ExpressionAttributeNames={"#r": reservation(taken)},
-                      ExpressionAttributeValues={":taken": _ms(taken), ":seen": _ms(seen.next_at), ":minus": -cost})
+                      ExpressionAttributeNames={"#r": reservation(taken), "#h": str(self.bank.hour(taken))},
+                      ExpressionAttributeValues={":taken": _ms(taken), ":seen": _ms(seen.next_at), ":minus": -cost,
+                                                 ":cost": cost})
             return
         values: dict[str, Any] = {":taken": _ms(taken)}
         sets, removes = [], []
         for name, value in (("next_at", _ms(seen.next_at) if seen.next_at else None),
                             ("posts_day", seen.posts_day or None), ("posts", seen.posts if seen.posts_day else None),
                             ("held", _held_item(seen.held)), ("settled", seen.settled or None),
-                            ("settled_posts", seen.settled_posts or None)):
+                            ("settled_posts", seen.settled_posts or None),
+                            ("hours", None if seen.hours is None else _hours_item(seen.hours)),
+                            ("prev_hours", _hours_item(seen.prev_hours) if seen.posts_day else None)):
             if value is None:
                 removes.append(name)
             else:
@@ -344,21 +426,33 @@ class FastLaneWindows:
                          ExpressionAttributeValues={":run": run, ":posts": charge.posts})
 
     def settle(self, tenant_id: str, charge: LaneCharge, run: str, posted: int) -> bool:
-        """Charge the day what the sync really posted instead of what was set aside, once: only the run that opened
-        the reservation settles it, and the same write ends it. False (nothing changed) otherwise."""
+        """Charge the day (and the sync's hour) what the sync really posted instead of what was set aside, once:
+        only the run that opened the reservation settles it, and the same write ends it. False (nothing changed)
+        otherwise. A reservation lives only as long as its day's count, so its hour is that day's."""
+        delta = settled_delta(charge.posts, posted)
         return update_if(self.table, Key=fast_lane_key(tenant_id),
-                         UpdateExpression="ADD posts :delta, settled :one, settled_posts :posted REMOVE held.#r",
-                         ConditionExpression="held.#r.run = :run AND held.#r.posts = :posts",
-                         ExpressionAttributeNames={"#r": reservation(charge.at)},
-                         ExpressionAttributeValues={":run": run, ":posts": charge.posts, ":one": 1,
-                                                    ":posted": max(0, posted),
-                                                    ":delta": settled_delta(charge.posts, posted)})
+                         UpdateExpression="SET hours.#h = if_not_exists(hours.#h, :zero) + :delta "
+                                          "ADD posts :delta, settled :one, settled_posts :posted REMOVE held.#r",
+                         ConditionExpression="held.#r.run = :run AND held.#r.posts = :posts "
+                                             "AND attribute_exists(hours)",
+                         ExpressionAttributeNames={"#r": reservation(charge.at), "#h": str(self.bank.hour(charge.at))},
+                         ExpressionAttributeValues={":run": run, ":posts": charge.posts, ":one": 1, ":zero": 0,
+                                                    ":posted": max(0, posted), ":delta": delta})
 
 
 def settled_delta(held: int, posted: int) -> int:
     """What settling adds to the day's count: the POSTs made less those set aside (negative: given back; positive: a
     sync that posted more than set aside, a retried or split request, is charged the rest)."""
     return max(0, posted) - held
+
+
+def _hours(item: Any) -> dict[int, int]:
+    """The POSTs by hour as the item stores them (keys are the hours' numbers as text), as the record reads them."""
+    return {int(hour): int(posts) for hour, posts in (item or {}).items()}
+
+
+def _hours_item(hours: dict[int, int]) -> dict[str, int]:
+    return {str(hour): posts for hour, posts in hours.items()}
 
 
 def _held_item(held: dict[str, Held] | None) -> dict[str, Any] | None:
