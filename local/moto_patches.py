@@ -35,6 +35,9 @@ Each Query cost the whole table's sort, so a long run's calls grew slower as its
 table's key now starts from its partition's items, and one on an index from the table's items unsorted (its own
 sort orders them fully, by the index's key and then the table's): the same items, in the same order
 (``tests/integration/local_runner/test_moto_query.py``).
+
+Which actions a service's response class has: moto lists its methods (``inspect.getmembers``) on every request
+to check that the action asked for is one of them; the list of a class never changes, so it is remembered.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import functools
 import threading
 from typing import Any, Protocol
 
+import moto.core.responses as moto_responses
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
@@ -136,6 +140,7 @@ def apply() -> None:
             setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_writes))
     DynamoHandler.update_item = _serialised(DynamoHandler.update_item, _dynamodb_writes)  # type: ignore[method-assign]
     _narrow_query_candidates()
+    moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
     _applied = True
 
 
