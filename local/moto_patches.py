@@ -36,6 +36,12 @@ table's key now starts from its partition's items, and one on an index from the 
 sort orders them fully, by the index's key and then the table's): the same items, in the same order
 (``tests/integration/local_runner/test_moto_query.py``).
 
+A transaction's backup: moto deep-copied every table a TransactWriteItems names (once per item naming it) before
+applying it, to put the copy back if the transaction is cancelled: each transaction cost a copy of the whole
+table. Only the items a transaction names can change, so only they are kept (a copy of each, or that it was
+absent) and put back on a cancellation; the table is the same object throughout
+(``tests/integration/local_runner/test_moto_transactions.py`` compares the outcomes with moto's own).
+
 Which actions a service's response class has: moto lists its methods (``inspect.getmembers``) on every request
 to check that the action asked for is one of them; the list of a class never changes, so it is remembered.
 """
@@ -43,13 +49,17 @@ to check that the action asked for is one of them; the list of a class never cha
 from __future__ import annotations
 
 import contextvars
+import copy
 import functools
 import threading
+import types
 from typing import Any, Protocol
 
 import moto.core.responses as moto_responses
+import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -135,6 +145,7 @@ def apply() -> None:
         if hasattr(SQSBackend, name):
             setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name), _sqs))
 
+    _back_up_only_the_items_a_transaction_names()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
             setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_writes))
@@ -142,6 +153,78 @@ def apply() -> None:
     _narrow_query_candidates()
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
     _applied = True
+
+
+LIGHT_TRANSACTION_BACKUP = True  # (a test compares the outcomes with moto's own backup)
+_in_light_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("moto_light_transaction", default=False)
+
+
+def _back_up_only_the_items_a_transaction_names() -> None:
+    transact = DynamoDBBackend.transact_write_items
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if _in_light_transaction.get() and isinstance(value, Table):
+            return value  # the transaction's own backup keeps the items it names (below)
+        return copy.deepcopy(value, memo)
+
+    # moto's DynamoDB backend copies through this module (its ``import copy``): tables pass through as themselves
+    # while a transaction runs here; everything else is copied as before.
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[assignment]
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        saved = _named_items(self, transact_items) if LIGHT_TRANSACTION_BACKUP else None
+        if saved is None:
+            return transact(self, transact_items)
+        token = _in_light_transaction.set(True)
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item, had_partition in reversed(saved):
+                _put_back(table, hash_key, range_key, item, had_partition)
+            raise
+        finally:
+            _in_light_transaction.reset(token)
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _named_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]] | None:
+    """A copy of each item the transaction names, as it is now (None where it is absent), or None when a name
+    cannot be read here (moto's own backup is taken then)."""
+    saved: list[tuple[Any, ...]] = []
+    try:
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") if "Item" not in op else {
+                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            current = table.get_item(hash_key, range_key)
+            saved.append((table, hash_key, range_key, copy.deepcopy(current) if current is not None else None,
+                          hash_key in table.items))
+    except Exception:
+        return None
+    return saved
+
+
+def _put_back(table: Table, hash_key: Any, range_key: Any, item: Any, had_partition: bool) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    if item is None:
+        partition = table.items.get(hash_key)
+        if partition is not None:
+            partition.pop(range_key, None)
+            if not partition and not had_partition:
+                del table.items[hash_key]
+    else:
+        table.items[hash_key][range_key] = item
 
 
 def _narrow_query_candidates() -> None:
