@@ -34,13 +34,13 @@ keeps those of the partition asked for (or, on an index, sorts the ones that mat
 Each Query cost the whole table's sort, so a long run's calls grew slower as its tables grew. A Query on the
 table's key now starts from its partition's items, and one on an index from the table's items unsorted (its own
 sort orders them fully, by the index's key and then the table's): the same items, in the same order
-(``tests/integration/local_runner/test_moto_query.py``).
+(``tests/integration/local_runner/test_moto_tables.py``).
 
 A transaction's backup: moto deep-copied every table a TransactWriteItems names (once per item naming it) before
 applying it, to put the copy back if the transaction is cancelled: each transaction cost a copy of the whole
 table. Only the items a transaction names can change, so only they are kept (a copy of each, or that it was
 absent) and put back on a cancellation; the table is the same object throughout
-(``tests/integration/local_runner/test_moto_transactions.py`` compares the outcomes with moto's own).
+(``tests/integration/local_runner/test_moto_tables.py`` compares the outcomes with moto's own).
 
 Which actions a service's response class has: moto lists its methods (``inspect.getmembers``) on every request
 to check that the action asked for is one of them; the list of a class never changes, so it is remembered.
