@@ -28,16 +28,39 @@ write atomically, and the product's leases and optimistic versions rely on it; t
 UpdateItem's handler also deep-copies the stored item before the write (for ReturnValues) with no lock, so
 a concurrent write to the same item could break that copy ("dictionary changed size during iteration"):
 the handler runs under the same lock.
+
+Query's candidates: moto's Query lists every item of the table, sorted by key (``Table.all_items``), and then
+keeps those of the partition asked for (or, on an index, sorts the ones that match again by the index's key).
+Each Query cost the whole table's sort, so a long run's calls grew slower as its tables grew. A Query on the
+table's key now starts from its partition's items, and one on an index from the table's items unsorted (its own
+sort orders them fully, by the index's key and then the table's): the same items, in the same order
+(``tests/integration/local_runner/test_moto_tables.py``).
+
+A transaction's backup: moto deep-copied every table a TransactWriteItems names (once per item naming it) before
+applying it, to put the copy back if the transaction is cancelled: each transaction cost a copy of the whole
+table. Only the items a transaction names can change, so only they are kept (a copy of each, or that it was
+absent) and put back on a cancellation; the table is the same object throughout
+(``tests/integration/local_runner/test_moto_tables.py`` compares the outcomes with moto's own).
+
+Which actions a service's response class has: moto lists its methods (``inspect.getmembers``) on every request
+to check that the action asked for is one of them; the list of a class never changes, so it is remembered.
 """
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import functools
 import threading
+import types
 from typing import Any, Protocol
 
+import moto.core.responses as moto_responses
+import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import SQSBackend
@@ -48,6 +71,10 @@ _sqs = threading.RLock()
 _visibility_set: set[str] = set()  # receipt handles whose visibility a consumer changed
 SQS_LISTENERS: list[Any] = []  # called after each message sent (a simulation's driver watches the world)
 _SQS_TIME = (sqs_models.unix_time, sqs_models.unix_time_millis)
+# What the running Query needs of Table.all_items: ("partition", hash key), ("any order",) or None (all, sorted).
+NARROW_QUERIES = True  # (a test compares the answers with moto's own candidates)
+_query_candidates: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
+    "moto_query_candidates", default=None)
 
 
 class _Clock(Protocol):
@@ -118,11 +145,114 @@ def apply() -> None:
         if hasattr(SQSBackend, name):
             setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name), _sqs))
 
+    _back_up_only_the_items_a_transaction_names()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
             setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_writes))
     DynamoHandler.update_item = _serialised(DynamoHandler.update_item, _dynamodb_writes)  # type: ignore[method-assign]
+    _narrow_query_candidates()
+    moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
     _applied = True
+
+
+LIGHT_TRANSACTION_BACKUP = True  # (a test compares the outcomes with moto's own backup)
+_in_light_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar("moto_light_transaction", default=False)
+
+
+def _back_up_only_the_items_a_transaction_names() -> None:
+    transact = DynamoDBBackend.transact_write_items
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        if _in_light_transaction.get() and isinstance(value, Table):
+            return value  # the transaction's own backup keeps the items it names (below)
+        return copy.deepcopy(value, memo)
+
+    # moto's DynamoDB backend copies through this module (its ``import copy``): tables pass through as themselves
+    # while a transaction runs here; everything else is copied as before.
+    dynamodb_models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[assignment]
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        saved = _named_items(self, transact_items) if LIGHT_TRANSACTION_BACKUP else None
+        if saved is None:
+            return transact(self, transact_items)
+        token = _in_light_transaction.set(True)
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item, had_partition in reversed(saved):
+                _put_back(table, hash_key, range_key, item, had_partition)
+            raise
+        finally:
+            _in_light_transaction.reset(token)
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _named_items(backend: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]] | None:
+    """A copy of each item the transaction names, as it is now (None where it is absent), or None when a name
+    cannot be read here (moto's own backup is taken then)."""
+    saved: list[tuple[Any, ...]] = []
+    try:
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = backend.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            key = op.get("Key") if "Item" not in op else {
+                name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            current = table.get_item(hash_key, range_key)
+            saved.append((table, hash_key, range_key, copy.deepcopy(current) if current is not None else None,
+                          hash_key in table.items))
+    except Exception:
+        return None
+    return saved
+
+
+def _put_back(table: Table, hash_key: Any, range_key: Any, item: Any, had_partition: bool) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    if item is None:
+        partition = table.items.get(hash_key)
+        if partition is not None:
+            partition.pop(range_key, None)
+            if not partition and not had_partition:
+                del table.items[hash_key]
+    else:
+        table.items[hash_key][range_key] = item
+
+
+def _narrow_query_candidates() -> None:
+    all_items, query = Table.all_items, Table.query
+
+    def candidates(self: Table) -> list[Any]:
+        wanted = _query_candidates.get()
+        if wanted is None:
+            return all_items(self)
+        partitions = list(self.items.values())  # (a copy: writes to other partitions go on meanwhile)
+        if wanted[0] == "partition":
+            found = self.items.get(wanted[1])  # (a defaultdict: get adds nothing)
+            partitions = [found] if found is not None else []
+        if not self.range_key_attr:
+            return partitions
+        return [item for partition in partitions for item in list(partition.values())]
+
+    def narrowed_query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        narrowed = (("any order",) if index_name else ("partition", hash_key)) if NARROW_QUERIES else None
+        token = _query_candidates.set(narrowed)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _query_candidates.reset(token)
+
+    Table.all_items = candidates  # type: ignore[method-assign]
+    Table.query = narrowed_query  # type: ignore[method-assign]
 
 
 def _serialised(operation: Any, lock: threading.RLock) -> Any:

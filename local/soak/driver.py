@@ -42,7 +42,7 @@ from local.soak.audit import (
     Txn,
 )
 from local.soak.chaos import XERO_READ_TIMEOUT_SECONDS, Chaos
-from local.soak.shortcuts import receive_only_when_ready, sign_cheaply_in_process
+from local.soak.shortcuts import answer_items_directly, receive_only_when_ready, sign_cheaply_in_process
 from local.soak.simclock import SimClock
 from local.soak.users import UserGaveUp, Users
 from local.soak.world import DAY, HOUR, Event, Receipt, World
@@ -184,11 +184,13 @@ class Driver:
                                 aws_in_process=not self.options.aws_over_http,
                                 extra_environment={"XERO_READ_TIMEOUT_SECONDS": str(XERO_READ_TIMEOUT_SECONDS)})
         sign_cheaply_in_process(not self.options.aws_over_http)
+        answer_items_directly(not self.options.aws_over_http)
         try:
             with DevStack(config) as stack:
                 return self._run_on_stack(stack)
         finally:
             sign_cheaply_in_process(False)
+            answer_items_directly(False)
 
     def _run_on_stack(self, stack: DevStack) -> Facts:
         self.stack = stack

@@ -1,0 +1,166 @@
+"""moto's costs that grew with its tables, taken out (local/moto_patches.py), leave its answers as they were:
+
+- a Query starting from the partition asked for (or, on an index, from the items unsorted) answers as moto's own
+  Query, which sorts the whole table first;
+- a TransactWriteItems backed up by copies of the items it names ends as moto's own, which copies the whole
+  table: applied in full, or cancelled with the table as it was, whatever the items were (new, changed,
+  deleted) and whatever cancelled it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import boto3
+import botocore.exceptions
+import pytest
+
+from local import aws_in_process, moto_patches
+
+NOWHERE = "http://127.0.0.1:9"  # nothing listens here: an answer can only have come from this process
+
+
+@pytest.fixture
+def dynamodb() -> Any:
+    moto_patches.apply()
+    aws_in_process.install(NOWHERE)
+    try:
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+        yield session.client("dynamodb", endpoint_url=NOWHERE)
+    finally:
+        moto_patches.NARROW_QUERIES = moto_patches.LIGHT_TRANSACTION_BACKUP = True
+        aws_in_process.uninstall(NOWHERE)
+
+
+def _table(dynamodb: Any) -> str:
+    table = f"t-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g", "gs")],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},
+                                                {"AttributeName": "gs", "KeyType": "RANGE"}],
+             "Projection": {"ProjectionType": "ALL"}},
+            {"IndexName": "by-g-only", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+             "Projection": {"ProjectionType": "ALL"}}])
+    for p in range(6):
+        for n in range(9):
+            item = {"pk": {"S": f"P{p}"}, "sk": {"S": f"S{(n * 7) % 9}"}, "n": {"N": str(n)}}
+            if n % 3:
+                # Index keys shared by items of several partitions (ties the index's own order must break).
+                item |= {"g": {"S": f"G{(p + n) % 2}"}, "gs": {"S": f"{n % 4}"}}
+            dynamodb.put_item(TableName=table, Item=item)
+    return table
+
+
+def _pages(dynamodb: Any, **query: Any) -> list[Any]:
+    pages, start = [], None
+    while True:
+        page = dynamodb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+        page.pop("ResponseMetadata", None)
+        pages.append(page)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return pages
+
+
+def _queries(table: str) -> list[dict[str, Any]]:
+    queries: list[dict[str, Any]] = []
+    for forward in (True, False):
+        for limit in ({}, {"Limit": 4}):
+            common = {"TableName": table, "ScanIndexForward": forward, **limit}
+            queries += [
+                {**common, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "P2"}}},
+                {**common, "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+                 "ExpressionAttributeValues": {":p": {"S": "P3"}, ":a": {"S": "S2"}, ":b": {"S": "S6"}}},
+                {**common, "KeyConditionExpression": "pk = :p", "FilterExpression": "n > :n",
+                 "ExpressionAttributeValues": {":p": {"S": "P1"}, ":n": {"N": "3"}}},
+                {**common, "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+                {**common, "IndexName": "by-g", "KeyConditionExpression": "g = :g",
+                 "ExpressionAttributeValues": {":g": {"S": "G1"}}},
+                {**common, "IndexName": "by-g", "KeyConditionExpression": "g = :g AND gs >= :s",
+                 "ExpressionAttributeValues": {":g": {"S": "G0"}, ":s": {"S": "2"}}},
+                {**common, "IndexName": "by-g-only", "KeyConditionExpression": "g = :g",
+                 "ExpressionAttributeValues": {":g": {"S": "G0"}}},
+            ]
+    return queries
+
+
+
+def test_queries_answer_as_moto_own_query(dynamodb: Any) -> None:
+    table = _table(dynamodb)
+    answers = {}
+    for narrowed in (False, True):
+        moto_patches.NARROW_QUERIES = narrowed
+        answers[narrowed] = [_pages(dynamodb, **query) for query in _queries(table)]
+    assert len(answers[True]) == 28
+    assert sum(len(page["Items"]) for pages in answers[True] for page in pages) > 150  # (answers, not all empty)
+    assert answers[True] == answers[False]
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _transactions(table: str) -> list[list[dict[str, Any]]]:
+    fresh = {"TableName": table, "ConditionExpression": "attribute_not_exists(pk)"}
+    return [
+        # Applied: a new item in a new partition, one changed, one deleted.
+        [{"Put": {**fresh, "Item": {**_key("new", "1"), "v": {"N": "1"}}}},
+         {"Update": {"TableName": table, "Key": _key("a", "1"), "UpdateExpression": "SET v = v + :one",
+                     "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+         {"Delete": {"TableName": table, "Key": _key("a", "2")}}],
+        # Cancelled by a failed condition after writes that must be undone (a new partition among them).
+        [{"Put": {**fresh, "Item": {**_key("undone", "1"), "v": {"N": "9"}}}},
+         {"Put": {"TableName": table, "Item": {**_key("a", "3"), "v": {"S": "replaced"}}}},
+         {"Update": {"TableName": table, "Key": _key("a", "1"), "UpdateExpression": "SET w = :w",
+                     "ExpressionAttributeValues": {":w": {"S": "undone"}}}},
+         {"Delete": {"TableName": table, "Key": _key("b", "1")}},
+         {"ConditionCheck": {"TableName": table, "Key": _key("b", "2"), "ConditionExpression": "v = :no",
+                             "ExpressionAttributeValues": {":no": {"N": "-1"}}}}],
+        # Cancelled by a put on an existing key of a partition that has others.
+        [{"Put": {**fresh, "Item": {**_key("a", "4"), "v": {"N": "4"}}}},
+         {"Put": {**fresh, "Item": {**_key("a", "3")}}}],
+        # Refused: one item named twice.
+        [{"Put": {"TableName": table, "Item": {**_key("c", "1")}}},
+         {"Delete": {"TableName": table, "Key": _key("c", "1")}}],
+        # Applied: a condition that holds.
+        [{"ConditionCheck": {"TableName": table, "Key": _key("b", "2"), "ConditionExpression": "attribute_exists(v)"}},
+         {"Put": {"TableName": table, "Item": {**_key("b", "9"), "m": {"M": {"x": {"L": [{"S": "y"}]}}}}}}],
+    ]
+
+
+def _outcomes(dynamodb: Any, table: str) -> list[Any]:
+    dynamodb.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+    for pk, sk in (("a", "1"), ("a", "2"), ("a", "3"), ("b", "1"), ("b", "2")):
+        dynamodb.put_item(TableName=table, Item={**_key(pk, sk), "v": {"N": "0"}})
+    outcomes: list[Any] = []
+    for transaction in _transactions(table):
+        try:
+            dynamodb.transact_write_items(TransactItems=transaction)
+            outcomes.append("applied")
+        except botocore.exceptions.ClientError as error:
+            outcomes.append((error.response["Error"]["Code"], error.response.get("CancellationReasons")))
+        items = dynamodb.scan(TableName=table)["Items"]
+        outcomes.append(sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"])))
+    dynamodb.delete_table(TableName=table)
+    return outcomes
+
+
+
+def test_transactions_end_as_with_moto_own_backup(dynamodb: Any) -> None:
+    table = f"t-{uuid.uuid4().hex[:8]}"
+    outcomes = {}
+    for light in (False, True):
+        moto_patches.LIGHT_TRANSACTION_BACKUP = light
+        outcomes[light] = _outcomes(dynamodb, table)
+    codes = [o if o == "applied" else o[0] for o in outcomes[True][::2]]
+    assert codes == ["applied", "TransactionCanceledException", "TransactionCanceledException",
+                     "ValidationException", "applied"]
+    assert outcomes[True] == outcomes[False]
