@@ -189,10 +189,10 @@ def report_instructions(trees: list[Path], specs: list[FunctionSpec], bare: list
         again = calls[str(trees[0]), specs[0].module]
         print(f"1st call: the instructions of the first invocation, its import left out; {specs[0].module}'s "
               f"counted twice (two businesses), the second over the first is {again[1] / again[0]:.4f}x.")
-    other = "   (this checkout, then the other" + (", and this one's over the other's)" if calls else ")")
+    other = "   (this checkout, then the other, and this one's over the other's)"
     print(f"{'handler module':<22}" + "".join(f" {'M instr':>9} {'x bare':>7}" + (f" {'1st call M':>10}" if calls
                                                                                     else "") for _ in trees)
-          + (f" {'import':>7} {'1st call':>8}" if len(trees) > 1 else "") + (other if len(trees) > 1 else ""))
+          + (f" {'import':>7}" + (f" {'1st call':>8}" if calls else "") + other if len(trees) > 1 else ""))
     for spec in specs:
         row = f"{spec.module:<22}"
         for tree in trees:
