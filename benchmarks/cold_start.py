@@ -27,7 +27,12 @@ Instructions. CPU time on a shared machine moves with its load, so ``--instructi
 instructions each import executes, under Valgrind (``cachegrind``, no cache simulation; hash seed fixed): the
 count of a run of the probe minus that of the same probe importing nothing. It does not move from run to run
 (two runs of the bare stack agree to a millionth), so one run of each is enough, and the ratio to the bare stack
-reads a change of a few milliseconds that CPU time cannot tell from noise. Each run takes some 15 s.
+reads a change of a few milliseconds that CPU time cannot tell from noise. Each run takes some 15 s. Unless
+``--first 0``, the first invocation is counted too, its import left out: a fresh interpreter under Valgrind that
+imports the handler and answers its first event, less the same one that imports it and reads the event without
+answering (each handler answers once beforehand without Valgrind, so that no count includes compiling what its
+first request imports). The first handler's is counted twice, about two businesses, to show how far it holds:
+the AWS and Xero calls go to the local stack, whose answers differ a little (ids, times) from run to run.
 
 ``--against DIR`` measures another checkout's handlers (``git archive`` of a commit, unpacked) in the same run,
 its runs interleaved with this one's against the same bare runs and the same seeded stack: a before/after that
@@ -90,7 +95,7 @@ class Context:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 cpu, wall = time.process_time(), time.perf_counter()
-answer = handler_module.{attribute}(event, Context())
+answer = handler_module.{attribute}(event, Context()) if {answer!r} else {{"statusCode": 200}}
 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
 if isinstance(answer, dict) and "statusCode" in answer:
     summary = {{"status": answer["statusCode"]}}
@@ -176,17 +181,30 @@ def measure_instructions(trees: list[Path], specs: list[FunctionSpec]) -> tuple[
 
 
 def report_instructions(trees: list[Path], specs: list[FunctionSpec], bare: list[int],
-                        counts: dict[tuple[str, str], int]) -> None:
+                        counts: dict[tuple[str, str], int], calls: dict[tuple[str, str], list[int]]) -> None:
     first, second = bare
     print(f"Instructions executed by each import (Valgrind), one run each. Bare stack: {first / 1e6:.1f} M; "
           f"counted twice, the second over the first is {second / first:.4f}x.")
-    print(f"{'handler module':<22}" + "".join(f" {'M instr':>9} {'x bare':>7}" for _ in trees)
-          + ("   (this checkout, then the other)" if len(trees) > 1 else ""))
+    if calls:
+        again = calls[str(trees[0]), specs[0].module]
+        print(f"1st call: the instructions of the first invocation, its import left out; {specs[0].module}'s "
+              f"counted twice (two businesses), the second over the first is {again[1] / again[0]:.4f}x.")
+    other = "   (this checkout, then the other, and this one's over the other's)"
+    print(f"{'handler module':<22}" + "".join(f" {'M instr':>9} {'x bare':>7}" + (f" {'1st call M':>10}" if calls
+                                                                                    else "") for _ in trees)
+          + (f" {'import':>7}" + (f" {'1st call':>8}" if calls else "") + other if len(trees) > 1 else ""))
     for spec in specs:
         row = f"{spec.module:<22}"
         for tree in trees:
             mine = counts[str(tree), spec.module]
             row += f" {mine / 1e6:>9.1f} {mine / first:>6.3f}{' ' if mine / first <= GOAL_CPU else '!'}"
+            if calls:
+                row += f" {calls[str(tree), spec.module][0] / 1e6:>10.1f}"
+        if len(trees) > 1:
+            this, that = (str(tree) for tree in trees)
+            row += f" {counts[this, spec.module] / counts[that, spec.module]:>6.3f}x"
+            if calls:
+                row += f" {calls[this, spec.module][0] / calls[that, spec.module][0]:>7.3f}x"
         print(row)
     print()
 
@@ -403,11 +421,21 @@ def first_events(seeded: SeededStack, name: str) -> dict[str, Callable[[], dict[
     }
 
 
-def _invoke_once(code: Path, spec: FunctionSpec, event: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+# Valgrind runs a program some 50 times slower: the context's deadline is stretched by as much, so that a handler
+# that stops early when its time runs out (the schedules, the workers) does under Valgrind what it does without.
+VALGRIND_SLOWDOWN = 100
+
+
+def _invoke_once(code: Path, spec: FunctionSpec, event: dict[str, Any], env: dict[str, str], *,
+                 answer: bool = True, counted: bool = False) -> dict[str, Any]:
+    """A fresh interpreter imports the handler and (``answer``) answers ``event``; ``counted`` runs it under
+    Valgrind and adds the instructions it executed (``instructions``) to what it returns."""
     probe = INVOKE_PROBE.format(paths=_paths(code, spec), module=spec.module, attribute=spec.attribute,
-                                name=spec.logical_id, memory=spec.memory, timeout=spec.timeout, peak=PEAK)
-    out = subprocess.run([sys.executable, "-c", probe], input=json.dumps(event), capture_output=True, text=True,
-                         check=False, env=env)
+                                name=spec.logical_id, memory=spec.memory, peak=PEAK, answer=answer,
+                                timeout=spec.timeout * (VALGRIND_SLOWDOWN if counted else 1))
+    command = [*VALGRIND, sys.executable, "-c", probe] if counted else [sys.executable, "-c", probe]
+    out = subprocess.run(command, input=json.dumps(event), capture_output=True, text=True, check=False,
+                         env={**env, "PYTHONHASHSEED": "0"} if counted else env)
     marked = [line for line in out.stdout.splitlines() if line.startswith("COLD_START_RESULT ")]
     if out.returncode or not marked:
         raise RuntimeError(f"{spec.module}'s first invocation failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
@@ -415,7 +443,41 @@ def _invoke_once(code: Path, spec: FunctionSpec, event: dict[str, Any], env: dic
     summary = result["summary"]
     if summary.get("failed") or not 200 <= summary.get("status", 200) < 300:
         raise RuntimeError(f"{spec.module}'s first invocation did not succeed: {summary}\n{out.stdout[-3000:]}")
+    if counted:
+        refs = [line for line in out.stderr.splitlines() if "I   refs:" in line or "I refs:" in line]
+        if not refs:
+            raise RuntimeError(f"counting {spec.module}'s first invocation failed:\n{out.stderr[-3000:]}")
+        result["instructions"] = int(refs[0].split(":")[1].replace(",", ""))
     return result
+
+
+def measure_first_instructions(trees: list[Path], specs: list[FunctionSpec]) -> dict[tuple[str, str], list[int]]:
+    """Instructions of each handler's first invocation, its import left out: a fresh interpreter that imports the
+    handler and answers a first event, less the same interpreter importing it and reading the event without
+    answering. The first handler is counted twice (a business of its own each time), to show the count holds."""
+    seeded = SeededStack()
+    counts: dict[tuple[str, str], list[int]] = {}
+    try:
+        env = seeded.environment()
+        # Answered once without Valgrind first, about another business: what a first request imports lazily is
+        # compiled then, so that no count includes writing .pyc files.
+        warm = {tree: first_events(seeded, f"warm-{n}") for n, tree in enumerate(trees)}
+        for tree in trees:
+            for spec in specs:
+                _invoke_once(tree, spec, warm[tree][spec.module](), env)
+        repeats = {tree: [first_events(seeded, f"counted-{n}")] for n, tree in enumerate(trees)}
+        repeats[trees[0]].append(first_events(seeded, "counted-again"))
+        for index, spec in enumerate(specs):
+            for tree in trees:
+                for events in repeats[tree] if index == 0 else repeats[tree][:1]:
+                    event = events[spec.module]()
+                    floor = _invoke_once(tree, spec, event, env, answer=False, counted=True)["instructions"]
+                    answered = _invoke_once(tree, spec, event, env, counted=True)["instructions"]
+                    counts.setdefault((str(tree), spec.module), []).append(answered - floor)
+                print(f"  instructions: {spec.module}'s first invocation of {tree} counted", file=sys.stderr)
+    finally:
+        seeded.stop()
+    return counts
 
 
 def measure_first_invocations(trees: list[Path], specs: list[FunctionSpec], rounds: int,
@@ -523,7 +585,8 @@ def main() -> None:
     parser.add_argument("--against", type=Path, help="another checkout, measured in the same run, interleaved")
     parser.add_argument("--save", type=Path, help="also write every run's figures to this JSON file")
     parser.add_argument("--instructions", action="store_true",
-                        help="also count each import's instructions under Valgrind (one run each, some 15 s a run)")
+                        help="also count the instructions of each import and (unless --first 0) of each first "
+                        "invocation under Valgrind (one run each, some 15 s a run)")
     parser.add_argument("--tracing", action="store_true",
                         help="import with tracing on, as in Lambda (the bare stack stays without it)")
     args = parser.parse_args()
@@ -532,9 +595,12 @@ def main() -> None:
     figures = {(tree, spec.module): Figures() for tree in trees for spec in specs}
     rounds = default_rounds(len(specs)) if args.rounds is None else args.rounds
     counted: tuple[list[int], dict[tuple[str, str], int]] | None = None
+    calls: dict[tuple[str, str], list[int]] = {}
     if args.instructions:
         counted = measure_instructions(trees, specs)
-        report_instructions(trees, specs, *counted)
+        if args.first:
+            calls = measure_first_instructions(trees, specs)
+        report_instructions(trees, specs, *counted, calls)
     itself = measure_imports(trees, specs, rounds, figures, args.tracing) if rounds else None
     if args.first:
         measure_first_invocations(trees, specs, args.first, figures)
@@ -545,7 +611,8 @@ def main() -> None:
             "self_check": asdict(itself) if itself else None,
             "runs": [{"tree": str(tree), "module": module, **asdict(mine)} for (tree, module), mine in figures.items()],
             "instructions": None if counted is None else {"bare": counted[0], "imports": [
-                {"tree": t, "module": m, "count": c} for (t, m), c in counted[1].items()]},
+                {"tree": t, "module": m, "count": c} for (t, m), c in counted[1].items()], "first_invocations": [
+                {"tree": t, "module": m, "counts": c} for (t, m), c in calls.items()]},
         }, indent=1))
 
 

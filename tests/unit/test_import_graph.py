@@ -66,12 +66,16 @@ PROBE = """
 import json, sys
 sys.path[:0] = {paths!r}
 import {module}
+for then in {then!r}:
+    __import__(then)
 print(json.dumps(sorted(sys.modules)))
 """
 
 
-def _probe(spec: FunctionSpec) -> frozenset[str]:
-    probe = PROBE.format(paths=[str(REPO_ROOT / "layers" / "common"), str(spec.code_uri)], module=spec.module)
+def _probe(spec: FunctionSpec, then: tuple[str, ...] = ()) -> frozenset[str]:
+    """The modules loaded by importing the handler, then (``then``) the modules a first event would load."""
+    probe = PROBE.format(paths=[str(REPO_ROOT / "layers" / "common"), str(spec.code_uri)], module=spec.module,
+                         then=then)
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -176,6 +180,25 @@ def test_a_function_that_never_syncs_an_expense_builds_no_expense_models(functio
     assert not loaded, f"{function} imports Xero's expense-only models: {loaded}"
 
 
+# The expenses API's tabs, edits and job reads never call Xero: neither its import nor the use cases its first request
+# builds (the modules `build_expense_service` imports) load the Xero session, the rate governor or Xero's models; they
+# load with the first call to Xero (`XeroOnFirstUse`). The purposes a call names live apart from the governor for
+# this (docs/architecture.md, "Cold start").
+XERO_SESSION = ("xerosync.xero.session", "xerosync.xero.governor", "xerosync.xero.transport", "xerosync.xero.tokens",
+                "xerosync.xero.identity", "xerosync.xero.models", EXPENSE_MODELS)
+EXPENSES_API_USE_CASES = ("xerosync.expenses.service", "xerosync.expenses.request_dedup",
+                          "xerosync.expenses.suggestion_store", "xerosync.expenses.xero_gateway")
+
+
+def test_the_expenses_api_loads_the_xero_session_with_its_first_call_to_xero() -> None:
+    loaded = _loaded("SyncExpensesApiFunction", XERO_SESSION)
+    assert not loaded, f"SyncExpensesApiFunction imports with its handler {loaded}"
+    first_request = _probe(FUNCTIONS["SyncExpensesApiFunction"], then=EXPENSES_API_USE_CASES)
+    assert set(EXPENSES_API_USE_CASES) <= first_request
+    loaded = sorted(m for m in first_request if m in XERO_SESSION)
+    assert not loaded, f"the expenses API's first request loads {loaded} before any call to Xero"
+
+
 def test_the_probe_sees_what_a_handler_imports() -> None:
     # A rule that could never fail would prove nothing: each kind of function loads its own machinery.
     for function in CONSUMERS:
@@ -185,6 +208,8 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
     assert "xerosync.attachments.status" in imported_by("AttachmentsApiFunction")
     assert "xerosync.xero.client" in imported_by("ConnectApiFunction")
     assert "xerosync.xero.models" in imported_by("ConnectApiFunction")
+    assert "xerosync.xero.governor" in imported_by("ConnectApiFunction")
+    assert "xerosync.xero.session" in _probe(FUNCTIONS["SyncExpensesApiFunction"], then=("xerosync.xero.client",))
     for function in ("SyncExpensesWorkerFunction", "AttachmentsWorkerFunction"):
         assert EXPENSE_MODELS in imported_by(function), function
     assert "xerosync.connect.cleanup" in imported_by("XeroCleanupFunction")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -78,8 +78,10 @@ from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since
 from xerosync.observability import logger
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.errors import RECONNECT_ACTION
-from xerosync.xero.governor import GENERAL, INTERACTIVE
-from xerosync.xero.session import XeroSession
+from xerosync.xero.purposes import GENERAL, INTERACTIVE
+
+if TYPE_CHECKING:  # loads with the first Xero call (XeroOnFirstUse): the tabs and edits make none
+    from xerosync.xero.session import XeroSession
 
 C = TypeVar("C")
 EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # what the lists' date filters accept

@@ -20,7 +20,7 @@ from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
 from xerosync.store.feeds import FeedStore
 from xerosync.xero import get_xero_client
-from xerosync.xero.governor import GENERAL
+from xerosync.xero.purposes import GENERAL
 
 if TYPE_CHECKING:
     from xerosync.expenses.ledger_events import LedgerEventConsumer

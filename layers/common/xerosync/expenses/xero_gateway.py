@@ -10,6 +10,7 @@ refreshed once before the product calls it archived or deleted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from xerosync.clock import Clock, from_iso
 from xerosync.expenses.mapping import CategoryMappings
@@ -24,8 +25,11 @@ from xerosync.expenses.store import ReferenceDataStore
 from xerosync.observability import logger
 from xerosync.store.feeds import FeedRecord
 from xerosync.xero.errors import ReconnectRequired, XeroError, XeroRateLimited
-from xerosync.xero.expense_models import BankTransaction
-from xerosync.xero.session import XeroSession, in_order_of
+
+if TYPE_CHECKING:  # the Xero session and models load with the first call to Xero: the expenses API's tabs and
+    # edits make none (docs/architecture.md, "Cold start")
+    from xerosync.xero.expense_models import BankTransaction
+    from xerosync.xero.session import XeroSession
 
 # A user's "refresh" goes to Xero at most this often per organisation: one person's clicks must not spend the
 # organisation's 60 calls a minute.
@@ -134,6 +138,9 @@ def update_spend_money(session: XeroSession, items: Sequence[BankTransaction], *
     """POST /BankTransactions with each item's BankTransactionID: up to 50 updates in one call, one result
     per element (summarizeErrors=false). Setting the same values again changes nothing, so it is safe to
     repeat after a lost answer."""
+    from xerosync.xero.expense_models import BankTransaction
+    from xerosync.xero.session import in_order_of
+
     if any(not i.bank_transaction_id for i in items):
         raise ValueError("an update needs each item's BankTransactionID")
     body = session.call("POST", "/BankTransactions", params={"summarizeErrors": "false"},

@@ -43,10 +43,9 @@ from typing import Any, Protocol
 
 from xerosync.clock import Clock, process_clock
 from xerosync.xero.errors import XeroRateLimited
+from xerosync.xero.purposes import FEEDS, GENERAL, INTERACTIVE
 
-FEEDS = "feeds"
-INTERACTIVE = "interactive"  # a call made while a user waits for the answer (an HTTP route)
-GENERAL = "general"
+__all__ = ["FEEDS", "GENERAL", "INTERACTIVE", "Limits", "MemoryGovernorStore", "TenantRateGovernor", "TenantState"]
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
