@@ -334,3 +334,39 @@ def test_the_status_route_follows_the_feature_rules(world: World) -> None:
     # Not synced yet: nothing to retry
     response = user.call("POST", f"/v1/expenses/{paid}/attachments/retry")
     assert response.status == 409 and response.json()["error"]["code"] == "expense_not_synced"
+
+
+def test_a_receipt_whose_ledger_event_was_lost_still_goes_with_the_sync(world: World) -> None:
+    # The payment's expense exists (its posting's event arrived); the receipt added in the bank's app next day
+    # never reaches the product as an event (EventBridge lost it). Syncing the expense reads the ledger first:
+    # the Spend Money carries the current description and the receipt goes to Xero, shown SYNCED.
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    account = business.accounts["HKD"]
+    world.ledger_events.muted = True
+    try:
+        world.ledger.add_attachment(account, paid, generated_spec("pdf", 9_000, seed=41, file_name="taxi.pdf"))
+        world.ledger.set_description(account, paid, "Taxi to the airport")
+    finally:
+        world.ledger_events.muted = False
+    assert _status(user, paid)["files"] == []  # nothing told the product yet
+    job = user.sync([paid])
+    world.pump_worker()
+    assert user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")["synced"] == 1
+    world.pump("AttachmentsWorkerFunction")
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED" and expense["updated"] is False
+    bank_transaction_id = expense["spend_money"]["bank_transaction_id"]
+    [spend] = [s for s in world.spend_money(business.tenant_id) if s["BankTransactionID"] == bank_transaction_id]
+    assert spend["LineItems"][0]["Description"].startswith("Taxi to the airport")
+    [receipt] = world.ledger.get_transaction(account, paid).attachments
+    in_xero = _in_xero(world, business, bank_transaction_id)
+    assert [a["sha256"] for a in in_xero] == [
+        hashlib.sha256(_content(world, business, paid, receipt.attachment_id)).hexdigest()]
+    status = _status(user, paid)
+    assert status["summary"] == "1 of 1 receipt(s) in Xero."
+    assert [(f["attachment_id"], f["state"]) for f in status["files"]] == [(receipt.attachment_id, "SYNCED")]
+    # Handing the expense over again (a retry) sends nothing twice
+    user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
+    world.pump("AttachmentsWorkerFunction")
+    assert len(_in_xero(world, business, bank_transaction_id)) == 1
