@@ -17,6 +17,9 @@ from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import iso, utc_now
+from xerosync.expenses.state_machine import apply_ledger
+from xerosync.expenses.store import ExpenseStore
+from xerosync.ledger.client import LedgerClient
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
 
 
@@ -370,3 +373,44 @@ def test_a_receipt_whose_ledger_event_was_lost_still_goes_with_the_sync(world: W
     user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
     world.pump("AttachmentsWorkerFunction")
     assert len(_in_xero(world, business, bank_transaction_id)) == 1
+
+
+def test_a_ledger_event_that_lands_while_the_worker_reads_the_payment_still_sends_the_current_payment(
+        world: World) -> None:
+    # The receipt and the new description reach the ledger; their event is late. The worker reads its batch (the
+    # expense as it was), then the payment from the ledger; just then the event lands and writes the same
+    # version first, so the worker's own write of it changes nothing. What goes to Xero is still the payment as
+    # the ledger has it (not the copy read before the event), and the expense is not left showing Updated.
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    account = business.accounts["HKD"]
+    world.ledger_events.muted = True
+    try:
+        world.ledger.add_attachment(account, paid, generated_spec("pdf", 9_000, seed=43, file_name="taxi.pdf"))
+        world.ledger.set_description(account, paid, "Taxi to the airport")
+    finally:
+        world.ledger_events.muted = False
+    original, raced = LedgerClient.transaction, []
+
+    def event_lands_first(self: LedgerClient, account_id: str, transaction_id: str) -> Any:
+        payment = original(self, account_id, transaction_id)
+        if transaction_id == paid and not raced:
+            # The consumer's write of the event: the same state machine and conditional write
+            saved = ExpenseStore(world.table).change(business.business_id, paid, lambda record: apply_ledger(
+                record, payment, iso(utc_now(world.client.clock))))
+            raced.append(saved)
+        return payment
+
+    job = user.sync([paid])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LedgerClient, "transaction", event_lands_first)
+        world.pump_worker()
+    assert len(raced) == 1 and raced[0] is not None and raced[0].status == "QUEUED"  # the event won the race
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert progress["status"] == "COMPLETED" and progress["synced"] == 1
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED" and expense["updated"] is False
+    [spend] = world.spend_money(business.tenant_id)
+    assert spend["LineItems"][0]["Description"].startswith("Taxi to the airport")
+    world.pump("AttachmentsWorkerFunction")
+    assert len(_in_xero(world, business, expense["spend_money"]["bank_transaction_id"])) == 1

@@ -316,12 +316,16 @@ class SpendMoneyWorker:
                 return expense  # the ledger no longer knows it: what the expense holds is all there is
             if payment.version <= expense.payment.ledger_version:
                 return expense
-            saved = self.expenses.change(
-                expense.business_id, expense.transaction_id,
-                lambda record: None if record is None else state_machine.apply_ledger(record, payment, now), expense)
-            if saved is not None:
+
+            def brought_up(record: ExpenseRecord | None) -> ExpenseRecord | None:
+                # An event that wrote this version (or a newer one) first leaves the latest copy to send, as it is
+                # (the copy read with the batch predates it).
+                return None if record is None else state_machine.apply_ledger(record, payment, now) or record
+
+            saved = self.expenses.change(expense.business_id, expense.transaction_id, brought_up, expense)
+            if saved is not None and saved.payment.ledger_version != expense.payment.ledger_version:
                 logger.info("expense brought up to the ledger before sending", extra={
-                    "transaction_id": expense.transaction_id, "ledger_version": payment.version})
+                    "transaction_id": expense.transaction_id, "ledger_version": saved.payment.ledger_version})
             return saved or expense
 
         return in_parallel(current, work)
