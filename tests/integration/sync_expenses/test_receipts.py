@@ -339,19 +339,27 @@ def test_the_status_route_follows_the_feature_rules(world: World) -> None:
     assert response.status == 409 and response.json()["error"]["code"] == "expense_not_synced"
 
 
-def test_a_receipt_whose_ledger_event_was_lost_still_goes_with_the_sync(world: World) -> None:
-    # The payment's expense exists (its posting's event arrived); the receipt added in the bank's app next day
-    # never reaches the product as an event (EventBridge lost it). Syncing the expense reads the ledger first:
-    # the Spend Money carries the current description and the receipt goes to Xero, shown SYNCED.
+def _changed_without_its_event(world: World, *, receipt_seed: int) -> tuple[Business, ApiUser, str]:
+    """A payment whose expense exists; then a receipt and a new description in the bank's app, whose event the
+    product does not get (EventBridge lost it, or it is late)."""
     business, user = world.mapped_business()
     paid = world.pay(business, description="Taxi")
     account = business.accounts["HKD"]
     world.ledger_events.muted = True
     try:
-        world.ledger.add_attachment(account, paid, generated_spec("pdf", 9_000, seed=41, file_name="taxi.pdf"))
+        world.ledger.add_attachment(account, paid, generated_spec("pdf", 9_000, seed=receipt_seed,
+                                                                  file_name="taxi.pdf"))
         world.ledger.set_description(account, paid, "Taxi to the airport")
     finally:
         world.ledger_events.muted = False
+    return business, user, paid
+
+def test_a_receipt_whose_ledger_event_was_lost_still_goes_with_the_sync(world: World) -> None:
+    # The payment's expense exists (its posting's event arrived); the receipt added in the bank's app next day
+    # never reaches the product as an event (EventBridge lost it). Syncing the expense reads the ledger first:
+    # the Spend Money carries the current description and the receipt goes to Xero, shown SYNCED.
+    business, user, paid = _changed_without_its_event(world, receipt_seed=41)
+    account = business.accounts["HKD"]
     assert _status(user, paid)["files"] == []  # nothing told the product yet
     job = user.sync([paid])
     world.pump_worker()
@@ -381,15 +389,7 @@ def test_a_ledger_event_that_lands_while_the_worker_reads_the_payment_still_send
     # expense as it was), then the payment from the ledger; just then the event lands and writes the same
     # version first, so the worker's own write of it changes nothing. What goes to Xero is still the payment as
     # the ledger has it (not the copy read before the event), and the expense is not left showing Updated.
-    business, user = world.mapped_business()
-    paid = world.pay(business, description="Taxi")
-    account = business.accounts["HKD"]
-    world.ledger_events.muted = True
-    try:
-        world.ledger.add_attachment(account, paid, generated_spec("pdf", 9_000, seed=43, file_name="taxi.pdf"))
-        world.ledger.set_description(account, paid, "Taxi to the airport")
-    finally:
-        world.ledger_events.muted = False
+    business, user, paid = _changed_without_its_event(world, receipt_seed=43)
     original, raced = LedgerClient.transaction, []
 
     def event_lands_first(self: LedgerClient, account_id: str, transaction_id: str) -> Any:
