@@ -107,6 +107,7 @@ class Job:
     job_id: str
     completed: bool
     dispatched: bool
+    progress: str = ""  # batches planned, counted, and each batch's sends and last delivery (read when stuck)
 
 
 @dataclass(frozen=True)
@@ -403,7 +404,9 @@ def _jobs(facts: Facts, report: Report) -> None:
     stuck = [j.job_id for j in facts.jobs if not j.completed and j not in never]
     report.add("Sync jobs complete", len(complete), key="jobs_complete")
     report.add("  never started (their request died first; nothing touched)", len(never), key="jobs_never_started")
-    report.add("  stuck", len(stuck), key="jobs_stuck", must_be_zero=True, why=stuck)
+    progress = {j.job_id: j.progress for j in facts.jobs}
+    report.add("  stuck", len(stuck), key="jobs_stuck", must_be_zero=True,
+               why=[f"{job_id} ({progress[job_id]})" if progress.get(job_id) else job_id for job_id in stuck])
 
 
 def _dead_letters(facts: Facts, report: Report) -> None:

@@ -21,7 +21,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -547,8 +547,18 @@ def collect(driver: Driver, stack: DevStack) -> Facts:
                                            len(i.get("replaced") or []))
                    for i in items if i["sk"] == "CONNECTION" and "business_id" in i}
     expenses = [_expense(i) for i in items if str(i["sk"]).startswith("EXPENSE#")]
+    batches: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for i in items:
+        if str(i["sk"]).startswith("SYNCJOB#") and "#BATCH#" in str(i["sk"]):
+            job_id, number = str(i["sk"]).removeprefix("SYNCJOB#").split("#BATCH#")
+            batches[(str(i["pk"]), job_id)].append(
+                f"batch {int(number)}: {i.get('attempts', 0)} sends, last delivery {i.get('last_delivery_at', '-')}")
     jobs = [Job(business_id=i["business_id"], job_id=i["job_id"], completed=bool(i.get("completed_at")),
-                dispatched=bool(i.get("dispatched_at")))
+                dispatched=bool(i.get("dispatched_at")),
+                progress=f"planned {i.get('planned_at', '-')}, batches {i.get('batches_done', 0)}/"
+                         f"{i.get('batches_total', '-')}, counted {sorted(i.get('counted_batches') or [])}, "
+                         f"queued {i.get('queued', '-')} synced {i.get('synced', 0)} failed {i.get('failed', 0)}; "
+                         + "; ".join(batches[(str(i["pk"]), str(i["job_id"]))]))
             for i in items if str(i["sk"]).startswith("SYNCJOB#") and "#BATCH#" not in str(i["sk"])]
     refused = {}
     for item in items:

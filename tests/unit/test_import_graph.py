@@ -55,8 +55,9 @@ NEVER_USED = ("aws_lambda_powertools.utilities.parser",)
 # feature gate, caller and request bodies, and what the other worker reads (the ledger's models for the Spend
 # Money worker; the category mappings and Xero's reference data for the receipts worker).
 NOT_FOR = {
+    # The Spend Money worker reads each payment from the ledger before sending it (docs/sync-expenses.md).
     "SyncExpensesWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.expenses.access", "xerosync.auth",
-                                   "xerosync.bodies", "xerosync.ledger"),
+                                   "xerosync.bodies"),
     "AttachmentsWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.expenses.access", "xerosync.auth",
                                   "xerosync.bodies", "xerosync.expenses.wiring", "xerosync.expenses.mapping",
                                   "xerosync.expenses.reference_data"),

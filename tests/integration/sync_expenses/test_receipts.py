@@ -17,6 +17,9 @@ from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import iso, utc_now
+from xerosync.expenses.state_machine import apply_ledger
+from xerosync.expenses.store import ExpenseStore
+from xerosync.ledger.client import LedgerClient
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
 
 
@@ -334,3 +337,80 @@ def test_the_status_route_follows_the_feature_rules(world: World) -> None:
     # Not synced yet: nothing to retry
     response = user.call("POST", f"/v1/expenses/{paid}/attachments/retry")
     assert response.status == 409 and response.json()["error"]["code"] == "expense_not_synced"
+
+
+def _changed_without_its_event(world: World, *, receipt_seed: int) -> tuple[Business, ApiUser, str]:
+    """A payment whose expense exists; then a receipt and a new description in the bank's app, whose event the
+    product does not get (EventBridge lost it, or it is late)."""
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    account = business.accounts["HKD"]
+    world.ledger_events.muted = True
+    try:
+        world.ledger.add_attachment(account, paid, generated_spec("pdf", 9_000, seed=receipt_seed,
+                                                                  file_name="taxi.pdf"))
+        world.ledger.set_description(account, paid, "Taxi to the airport")
+    finally:
+        world.ledger_events.muted = False
+    return business, user, paid
+
+def test_a_receipt_whose_ledger_event_was_lost_still_goes_with_the_sync(world: World) -> None:
+    # The payment's expense exists (its posting's event arrived); the receipt added in the bank's app next day
+    # never reaches the product as an event (EventBridge lost it). Syncing the expense reads the ledger first:
+    # the Spend Money carries the current description and the receipt goes to Xero, shown SYNCED.
+    business, user, paid = _changed_without_its_event(world, receipt_seed=41)
+    account = business.accounts["HKD"]
+    assert _status(user, paid)["files"] == []  # nothing told the product yet
+    job = user.sync([paid])
+    world.pump_worker()
+    assert user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")["synced"] == 1
+    world.pump("AttachmentsWorkerFunction")
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED" and expense["updated"] is False
+    bank_transaction_id = expense["spend_money"]["bank_transaction_id"]
+    [spend] = [s for s in world.spend_money(business.tenant_id) if s["BankTransactionID"] == bank_transaction_id]
+    assert spend["LineItems"][0]["Description"].startswith("Taxi to the airport")
+    [receipt] = world.ledger.get_transaction(account, paid).attachments
+    in_xero = _in_xero(world, business, bank_transaction_id)
+    assert [a["sha256"] for a in in_xero] == [
+        hashlib.sha256(_content(world, business, paid, receipt.attachment_id)).hexdigest()]
+    status = _status(user, paid)
+    assert status["summary"] == "1 of 1 receipt(s) in Xero."
+    assert [(f["attachment_id"], f["state"]) for f in status["files"]] == [(receipt.attachment_id, "SYNCED")]
+    # Handing the expense over again (a retry) sends nothing twice
+    user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
+    world.pump("AttachmentsWorkerFunction")
+    assert len(_in_xero(world, business, bank_transaction_id)) == 1
+
+
+def test_a_ledger_event_that_lands_while_the_worker_reads_the_payment_still_sends_the_current_payment(
+        world: World) -> None:
+    # The receipt and the new description reach the ledger; their event is late. The worker reads its batch (the
+    # expense as it was), then the payment from the ledger; just then the event lands and writes the same
+    # version first, so the worker's own write of it changes nothing. What goes to Xero is still the payment as
+    # the ledger has it (not the copy read before the event), and the expense is not left showing Updated.
+    business, user, paid = _changed_without_its_event(world, receipt_seed=43)
+    original, raced = LedgerClient.transaction, []
+
+    def event_lands_first(self: LedgerClient, account_id: str, transaction_id: str) -> Any:
+        payment = original(self, account_id, transaction_id)
+        if transaction_id == paid and not raced:
+            # The consumer's write of the event: the same state machine and conditional write
+            saved = ExpenseStore(world.table).change(business.business_id, paid, lambda record: apply_ledger(
+                record, payment, iso(utc_now(world.client.clock))))
+            raced.append(saved)
+        return payment
+
+    job = user.sync([paid])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LedgerClient, "transaction", event_lands_first)
+        world.pump_worker()
+    assert len(raced) == 1 and raced[0] is not None and raced[0].status == "QUEUED"  # the event won the race
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert progress["status"] == "COMPLETED" and progress["synced"] == 1
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED" and expense["updated"] is False
+    [spend] = world.spend_money(business.tenant_id)
+    assert spend["LineItems"][0]["Description"].startswith("Taxi to the airport")
+    world.pump("AttachmentsWorkerFunction")
+    assert len(_in_xero(world, business, expense["spend_money"]["bank_transaction_id"])) == 1

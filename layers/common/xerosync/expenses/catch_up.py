@@ -1,6 +1,8 @@
 """Outbound payments that auto-sync reads from the ledger become expenses where the ledger's events have not
 made them so: an account's history from the start date chosen when it was linked (its events came before
-the link), and any event lost or late on the way. The events stay the fast path; this is the sure one.
+the link), and any posting event lost or late on the way. The events stay the fast path; this is the sure one
+for postings. A change to an older payment whose event is lost is not among what auto-sync reads: the Spend
+Money worker reads each payment before sending it (docs/sync-expenses.md, "As the ledger has it").
 
 Idempotent: an expense that exists is only refreshed when the ledger holds a newer version of its payment,
 through the same state machine and the same conditional writes as the events' consumer.

@@ -73,8 +73,9 @@ def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: L
 
 
 def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clock | None = None,
-                             learn: bool = True) -> SpendMoneyWorker:
-    """``learn``: payees' histories learn from what it syncs (the sweeper's worker syncs nothing)."""
+                             learn: bool = True, ledger: LedgerClient | None = None) -> SpendMoneyWorker:
+    """``learn``: payees' histories learn from what it syncs (the sweeper's worker syncs nothing). ``ledger``:
+    where the payments' current values are read before sending (None: the sweeper's worker, which sends nothing)."""
     from xerosync.expenses.suggestion_store import Suggestions
     from xerosync.expenses.worker import SpendMoneyWorker
 
@@ -87,7 +88,7 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
         reference=_reference_cache(settings, clock), xero=xero, attachment_uploads=uploads, clock=clock,
         bank_contact_name=settings.expense_bank_contact_name, url_template=settings.bank_transaction_url_template,
         xero_app_url=str(settings.xero_app_url), booking_offset_minutes=settings.statement_utc_offset_minutes,
-        suggestions=Suggestions(ExpenseStore(table)) if learn else None,
+        suggestions=Suggestions(ExpenseStore(table)) if learn else None, ledger=ledger,
     )
 
 
@@ -124,7 +125,9 @@ def get_expense_service() -> ExpenseService:
 
 @per_cold_start
 def get_spend_money_worker() -> SpendMoneyWorker:
-    return build_spend_money_worker(get_settings(), xero=get_xero_client())
+    from xerosync.ledger.client import get_ledger_client
+
+    return build_spend_money_worker(get_settings(), xero=get_xero_client(), ledger=get_ledger_client())
 
 
 @per_cold_start

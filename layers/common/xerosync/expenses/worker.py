@@ -9,6 +9,9 @@ Exactly once, whatever happens to the message:
   batches; one it could not mark but that is still syncable is claimed here with a conditional write); one
   tenant's batches run one at a time (FIFO group), so two jobs never send one expense at once;
 - Xero's answer is recorded per element before anything else, and progress is counted once per batch.
+Each expense is sent as the ledger has its payment when the batch runs (read before anything is decided): a
+change whose ledger event was lost (a receipt added, a category or description changed) still reaches Xero,
+and the receipts handed over are the ones the ledger holds (docs/sync-expenses.md, "As the ledger has it").
 ``ReconnectRequired`` does not loop: the expenses get SYNC_ERROR with reconnect guidance and the message is
 finished; so does a request Xero refuses as a whole (400, 403, 404, 409, 413, 422), with Xero's message.
 Rate limits propagate (the message comes back after the wait); so do Xero outages and lost answers, until the
@@ -25,6 +28,7 @@ from functools import partial
 from typing import Protocol
 
 from xerosync.clock import Clock, iso, utc_now
+from xerosync.errors import NotFound
 from xerosync.expenses import state_machine
 from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.models import (
@@ -39,6 +43,7 @@ from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, Sy
 from xerosync.expenses.suggestion_store import Suggestions
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
+from xerosync.ledger.models import LedgerTransaction
 from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
 from xerosync.store.feeds import FeedRecord
@@ -89,6 +94,10 @@ class FeedSource(Protocol):
     def get(self, business_id: str, account_id: str) -> FeedRecord | None: ...
 
 
+class PaymentSource(Protocol):
+    def transaction(self, account_id: str, transaction_id: str) -> LedgerTransaction: ...
+
+
 @dataclass
 class Tally:
     synced: list[ExpenseRecord] = field(default_factory=list)
@@ -130,6 +139,7 @@ class SpendMoneyWorker:
     xero_app_url: str
     booking_offset_minutes: int = 480
     suggestions: Suggestions | None = None  # learns from what was synced (None: the sweeper, which syncs nothing)
+    ledger: PaymentSource | None = None  # the payments' current values (None: the sweeper, which syncs nothing)
 
     def _now(self) -> str:
         return iso(utc_now(self.clock))
@@ -251,6 +261,7 @@ class SpendMoneyWorker:
 
     # ------------------------------------------------------------------ the batch
     def _sync(self, batch: SpendMoneyBatch, work: list[ExpenseRecord], session: XeroSession, tally: Tally) -> None:
+        work = self._as_in_ledger(work)
         feeds = [self.feeds.get(batch.business_id, account_id) for account_id in {e.account_id for e in work}]
         context = SyncContext(
             reference=self.reference.current(batch.tenant_id, lambda: session),
@@ -288,6 +299,36 @@ class SpendMoneyWorker:
             self._create(batch, creates, context, session, attempt, tally)
         if updates:
             self._update(batch, updates, context, session, attempt, tally)
+
+    def _as_in_ledger(self, work: list[ExpenseRecord]) -> list[ExpenseRecord]:
+        """Each expense brought up to the ledger's current version of its payment, through the same state machine
+        and conditional write as the ledger's events (an event that arrives later finds it current). The events
+        are the fast path and are not always delivered; this read is what makes the sync send what the customer
+        sees in the bank's app. A ledger that cannot be read fails the delivery (SQS hands the batch back)."""
+        if self.ledger is None:
+            return work
+        ledger, now = self.ledger, self._now()
+
+        def current(expense: ExpenseRecord) -> ExpenseRecord:
+            try:
+                payment = ledger.transaction(expense.account_id, expense.transaction_id)
+            except NotFound:
+                return expense  # the ledger no longer knows it: what the expense holds is all there is
+            if payment.version <= expense.payment.ledger_version:
+                return expense
+
+            def brought_up(record: ExpenseRecord | None) -> ExpenseRecord | None:
+                # An event that wrote this version (or a newer one) first leaves the latest copy to send, as it is
+                # (the copy read with the batch predates it).
+                return None if record is None else state_machine.apply_ledger(record, payment, now) or record
+
+            saved = self.expenses.change(expense.business_id, expense.transaction_id, brought_up, expense)
+            if saved is not None and saved.payment.ledger_version != expense.payment.ledger_version:
+                logger.info("expense brought up to the ledger before sending", extra={
+                    "transaction_id": expense.transaction_id, "ledger_version": saved.payment.ledger_version})
+            return saved or expense
+
+        return in_parallel(current, work)
 
     def _claim(self, expense: ExpenseRecord, job_id: str) -> ExpenseRecord | None:
         """An expense of the batch that the API could not mark QUEUED (it lost a race and decided again) is
