@@ -109,7 +109,9 @@ def test_a_thousand_expenses_three_invalid_synced_fixed_and_an_updated_one_synce
     _age_reference_data(tenant)  # time passes: the cached reference data is due for a refresh
 
     # When Fiona selects all 1000 on the Pending Sync tab and syncs them
-    done = user.sync([e["transaction_id"] for e in pending])
+    # The worker reads each payment from the ledger before sending it (docs/sync-expenses.md, "As the ledger
+    # has it"): a thousand reads of the local ledger, so the wait is longer than a small sync's
+    done = user.sync([e["transaction_id"] for e in pending], timeout=420)
 
     # Then 997 are SYNCED and 3 are in SYNC_ERROR, each with a message a person understands
     assert (done["synced"], done["failed"], done["summary"]) == (

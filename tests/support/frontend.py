@@ -32,9 +32,9 @@ class Frontend:
             if not cursor:
                 return items
 
-    def sync(self, ids: list[str]) -> dict[str, Any]:
+    def sync(self, ids: list[str], *, timeout: float = 120.0) -> dict[str, Any]:
         job = self.call("POST", "/v1/expenses/sync-jobs", {"transaction_ids": ids}, status=202)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             progress = self.call("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
             if progress["status"] == "COMPLETED":
