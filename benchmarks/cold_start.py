@@ -48,6 +48,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -597,6 +598,9 @@ def main() -> None:
     counted: tuple[list[int], dict[tuple[str, str], int]] | None = None
     calls: dict[tuple[str, str], list[int]] = {}
     if args.instructions:
+        if shutil.which(VALGRIND[0]) is None:
+            parser.error("--instructions counts under Valgrind, which is not installed here: install Debian's "
+                         "'valgrind' package (sudo apt-get install valgrind), or leave --instructions out")
         counted = measure_instructions(trees, specs)
         if args.first:
             calls = measure_first_instructions(trees, specs)
