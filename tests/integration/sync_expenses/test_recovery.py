@@ -18,7 +18,7 @@ from tests.support.sqs_clock import SqsClock
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import state_machine
 from xerosync.expenses.decisions import STUCK_JOB_SECONDS
-from xerosync.expenses.store import ExpenseStore
+from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service
 from xerosync.expenses.worker import SpendMoneyWorker
 
@@ -164,3 +164,32 @@ def _sync_click(user: ApiUser, transaction_id: str, click: str) -> dict[str, Any
     assert response.status == 202, response.body
     return dict(json.loads(response.body))
 
+
+
+def test_a_job_with_nothing_to_send_completes_when_the_planner_died_after_dispatching_it(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given a sync whose only expense is refused before sending (no account chosen): the plan has no batch, so
+    # the planner itself completes the job, right after marking it dispatched
+    business = world.business()
+    user = world.user(business.business_id)
+    paid = world.pay(business, category=None)
+    original = SyncJobStore.complete_if_done
+    died: list[bool] = []
+
+    def die_once(self: SyncJobStore, business_id: str, job_id: str, at: str) -> bool:
+        if not died:  # the Lambda is killed (its timeout, a DynamoDB error past the SDK's retries) in between
+            died.append(True)
+            raise RuntimeError("Lambda timed out")
+        return original(self, business_id, job_id, at)
+
+    monkeypatch.setattr(SyncJobStore, "complete_if_done", die_once)
+    job = user.sync([paid])
+    world.pump_worker()
+    assert died
+    # When the plan message comes back (nothing was deleted)
+    sqs_clock.advance(1.1)
+    world.pump_worker()
+    # Then the job completes, with the expense failed; no batch will ever count it, so nothing else would
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["failed"], progress["total"]) == ("COMPLETED", 1, 1)
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNC_ERROR"

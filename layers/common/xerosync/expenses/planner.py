@@ -11,8 +11,9 @@ sync"):
 
 Repeating the plan is harmless: an expense this job queued before counts as its own, a recorded plan is sent
 again exactly (deterministic deduplication ids; the worker settles each expense once), and a job already
-dispatched is left alone. A job whose plan message never left the API shows NOT_STARTED after a grace period,
-and its expenses were never touched.
+dispatched is left alone, but for completing it if it is done (a plan with no batch is completed by the planner
+itself, after dispatching it, and the delivery may have died in between). A job whose plan message never left
+the API shows NOT_STARTED after a grace period, and its expenses were never touched.
 """
 
 from __future__ import annotations
@@ -95,6 +96,10 @@ class SpendMoneyPlanner:
     def plan(self, message: SpendMoneyPlan) -> None:
         job = self.jobs.get(message.business_id, message.job_id)
         if job is None or job.dispatched_at is not None:
+            if job is not None and job.completed_at is None:
+                # The delivery that dispatched it may have died before completing a job with nothing to send
+                # (below): no batch will ever count it, so nothing else would (conditional: a no-op otherwise).
+                self.jobs.complete_if_done(job.business_id, job.job_id, iso(utc_now(self.clock)))
             self.activity.planned(message.business_id, message.job_id)
             return  # a repeat of a plan that went through
         now = iso(utc_now(self.clock))
