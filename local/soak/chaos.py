@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.handlers
+import requests
 import requests.adapters
 import urllib3.util.retry as urllib3_retry
 from botocore import endpoint as botocore_endpoint
@@ -39,6 +41,7 @@ from botocore.awsrequest import AWSResponse
 
 from local.chance import Occurrences, chance, draw
 from local.lambda_runtime import LambdaRuntime, acting_function
+from local.ledger_emulator import http_api as ledger_http
 from local.soak.simclock import SimClock
 
 # Shares of the rate at the Xero boundary: (kind, options, share).
@@ -55,8 +58,12 @@ XERO_FAULTS: tuple[tuple[str, dict[str, Any], float], ...] = (
 )
 XERO_API_PATHS = r"re:^/(api\.xro|bankfeeds\.xro)/"
 XERO_READ_TIMEOUT_SECONDS = 1.5  # the product's, in the soak (XERO_READ_TIMEOUT_SECONDS)
-TIMEOUT_HOLD_SECONDS = 1.8  # real seconds a timeout fault holds Xero's answer: past the product's read timeout
-LEDGER_SLOW_SECONDS = 0.1
+# A timeout fault holds Xero's answer past the product's read timeout. The soak does not hold it in real time: the
+# emulator tells the chaos which request it holds, and the product's call then ends as a read timeout does
+# (``requests.ReadTimeout``), the read timeout's time passed on the world's clock (``Chaos.http_boundary``).
+TIMEOUT_HOLD_SECONDS = 1.8
+CALL_HEADER = "X-Soak-Call"  # numbers each request to Xero, so that the emulator can say which one it held
+LEDGER_SLOW_SECONDS = 0.1  # a slow ledger page, late by this much world time (``install``)
 # How many attempts of an AWS call a fault spoils: the SDK retries four times, so only the last share reaches
 # the product (a throttle DynamoDB keeps up long enough to outlast the SDK's retries).
 SPOILED_ATTEMPTS = ((1, 0.6), (2, 0.2), (3, 0.1), (5, 0.1))
@@ -115,6 +122,8 @@ class Chaos:
         self._xero: Any = None
         self._ledger: Any = None
         self._xero_url = ""
+        self._calls = itertools.count(1)
+        self._held: set[str] = set()  # the requests to Xero whose answer a timeout fault holds
 
     # ------------------------------------------------------------------ bookkeeping
     def _fired(self, boundary: str, kind: str) -> None:
@@ -128,6 +137,7 @@ class Chaos:
     # ------------------------------------------------------------------ the emulators
     def attach(self, *, xero: Any, ledger: Any, xero_url: str, runtime: LambdaRuntime, mappings: list[Any]) -> None:
         self._xero, self._ledger, self._xero_url = xero, ledger, xero_url.rstrip("/")
+        xero.hold = self._hold
         _wrap_runtime(runtime, self)
         for mapping in mappings:
             mapping.hooks = _Delivery(self)
@@ -220,16 +230,47 @@ class Chaos:
             return _Plan("timeout", 1 + int(chance(self.seed, "at", *identity) * 40))
         return None
 
+    def _hold(self, request: Any, seconds: float) -> None:
+        """The Xero emulator holds this request's answer past the caller's read timeout: noted, not waited for."""
+        call = request.headers.get(CALL_HEADER)
+        if call:
+            with self._lock:
+                self._held.add(call)
+
+    def _timed_out(self, call: str) -> bool:
+        with self._lock:
+            if call not in self._held:
+                return False
+            self._held.discard(call)
+        return True
+
     def http_boundary(self, request: Any, send: Any) -> Any:
         plan = _plan.get()
         if plan is not None:
             plan.boundary()
-        response = send()
+        call = ""
+        if self._xero_url and request.url.startswith(self._xero_url):
+            call = str(next(self._calls))
+            request.headers[CALL_HEADER] = call
+        try:
+            response = send()
+        except requests.ConnectionError:
+            if call and self._timed_out(call):
+                raise self._read_timeout(request) from None
+            raise
+        if call and self._timed_out(call):
+            raise self._read_timeout(request)  # (a committing timeout: Xero wrote, its answer came too late)
         if (plan is not None and plan.kind == "after_xero_write" and request.method in ("PUT", "POST")
                 and request.url.startswith(self._xero_url) and "/connect/" not in request.url
                 and response.status_code < 300):
             raise InvocationKilled("killed right after Xero answered a write, before recording it")
         return response
+
+
+    def _read_timeout(self, request: Any) -> requests.ReadTimeout:
+        """What the caller meets when Xero holds its answer: its read timeout, after that much world time."""
+        self.clock.sleep(XERO_READ_TIMEOUT_SECONDS)
+        return requests.ReadTimeout(f"Read timed out. (read timeout={XERO_READ_TIMEOUT_SECONDS})", request=request)
 
 
 def _bytes(body: Any) -> bytes:
@@ -341,6 +382,9 @@ def install(chaos: Chaos, clock: SimClock) -> None:
     shim.sleep = lambda seconds: clock.sleep(seconds) if acting_function() is not None else time.sleep(seconds)
     botocore_endpoint.time = shim
     urllib3_retry.time = shim  # type: ignore[assignment]
+    # The ledger emulator's slow page waits world time too: it is a late answer, well inside the caller's read
+    # timeout, and a real-time wait held the whole world still while it lasted.
+    ledger_http.time = types.SimpleNamespace(**{**vars(shim), "sleep": clock.sleep})  # type: ignore[assignment]
 
 
 @contextmanager

@@ -152,9 +152,9 @@ class RequestPipeline:
         return response
 
     # ----------------------------------------------------------------------------------------- steps
-    def _hold(self, fault: Fault) -> None:
-        """Wait REAL seconds (a client's timeout is real), or until the emulator stops."""
-        self.emulator.stopping.wait(fault.hold_s if fault.hold_s is not None else self.config.default_timeout_hold_s)
+    def _hold(self, fault: Fault, request: ApiRequest) -> None:
+        """Wait REAL seconds (a client's timeout is real), or until the emulator stops (``XeroEmulator.hold``)."""
+        self.emulator.hold(request, fault.hold_s if fault.hold_s is not None else self.config.default_timeout_hold_s)
 
     def _edge_fault(self, fault: Fault, request: ApiRequest, route: Route) -> ApiResponse | None:
         if fault.kind == "disconnect":
@@ -168,7 +168,7 @@ class RequestPipeline:
         if fault.kind == "rate_limit":
             return too_many_requests(fault.problem, fault.retry_after)
         if fault.kind == "timeout":
-            self._hold(fault)
+            self._hold(fault, request)
             return ApiResponse(504, drop=True)
         if fault.body is not None:
             return json_response(fault.status, fault.body)
@@ -285,7 +285,7 @@ class RequestPipeline:
         if fault.kind == "drop":
             response.drop = True
         else:
-            self._hold(fault)  # a committing timeout: the answer leaves after the client gave up
+            self._hold(fault, request)  # a committing timeout: the answer leaves after the client gave up
 
 
 def _identity(request: ApiRequest) -> str:

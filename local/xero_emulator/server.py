@@ -135,6 +135,11 @@ class XeroEmulator:
         self._thread.start()
         return self.base_url
 
+    def hold(self, request: ApiRequest, seconds: float) -> None:
+        """What a "timeout" fault does with the request's answer: hold it ``seconds`` REAL seconds, or until the
+        emulator stops. A host that plays time itself may replace this (the soak: ``local/soak/chaos.py``)."""
+        self.stopping.wait(seconds)
+
     def stop(self) -> None:
         self.stopping.set()  # releases held (timeout fault) responses
         if self._server is not None:
