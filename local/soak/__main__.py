@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.facts, "wb") as kept:
             pickle.dump(facts, kept)
     report = audit(facts)
-    title = (f"Soak, seed {args.seed}, faults at {args.rate:.0%} of calls at every boundary: {world.describe()}; "
+    title = (f"Soak, seed {args.seed}, faults at {args.rate:.0%} of calls at every boundary, world {world.digest()}: "
+             f"{world.describe()}; "
              f"{time.monotonic() - started:,.0f} s")
     print()
     print(report.render(title))

@@ -211,7 +211,8 @@ class Driver:
         for name, period in SCHEDULE_PERIODS.items():
             self._plan(self.clock.time() + period, "schedule", name)
         self.chaos.arm()
-        self.options.progress(f"world: {self.world.describe()}; faults at {self.options.rate:.0%}")
+        self.options.progress(f"world {self.world.digest()}: {self.world.describe()}; "
+                              f"faults at {self.options.rate:.0%}")
         self._play(until=self.world.end)
         self.chaos.disarm()
         self.options.progress(f"last fault at {_when(self.chaos.last_fault_at)}; running on until quiet")

@@ -7,6 +7,7 @@ plays it on the virtual clock (``driver.py``); the auditor reads the world it le
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -113,6 +114,12 @@ class World:
 
     def business(self, business_id: str) -> Business:
         return next(b for b in self.businesses if b.business_id == business_id)
+
+    def digest(self) -> str:
+        """A fingerprint of the world (organisations, businesses, every planned event and its moment): the same
+        seed and size give the same digest in any process, whatever its hash seed or thread timing."""
+        body = repr((self.seed, self.start, self.end, self.organisations, self.businesses, self.events))
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
         accounts = sum(len(b.accounts) for b in self.businesses)
