@@ -47,7 +47,9 @@ def _process(record: SQSRecord) -> None:
 
 
 def _prefetch(event: dict[str, Any]) -> None:
-    """One read for the whole batch's expenses; a record that cannot be parsed fails on its own later."""
+    """One read for the whole batch's expenses; a record that cannot be parsed fails on its own later. Only a
+    shortcut: when the read fails (a DynamoDB error past the SDK's retries), each event reads its own expense, so
+    one failed read does not fail the whole batch, before any record, with no record saying why."""
     parsed = []
     for record in event.get("Records") or []:
         try:
@@ -56,7 +58,13 @@ def _prefetch(event: dict[str, Any]) -> None:
             continue
         if found is not None:
             parsed.append(found)
-    get_ledger_event_consumer().prefetch(parsed)
+    consumer = get_ledger_event_consumer()
+    try:
+        consumer.prefetch(parsed)
+    except Exception as error:
+        logger.warning("reading the batch's expenses at once failed; each event reads its own",
+                       extra={"error": type(error).__name__, "events": len(parsed)})
+        consumer.prefetch([])  # nothing prefetched: none of what a failed read left half-done is used
 
 
 @instrument()

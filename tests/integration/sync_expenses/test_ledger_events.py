@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from local.ledger_emulator import Counterparty, generated_spec
 from local.stack import LEDGER_BUS
@@ -123,3 +125,34 @@ def test_an_event_that_arrives_before_the_posting_creates_the_expense_marked_upd
     sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=posted["ReceiptHandle"], VisibilityTimeout=0)
     assert sum(o.deleted for o in world.pump_events()) == 1
     assert world.user(business.business_id).pending() == [expense]
+
+
+def test_a_failed_read_of_the_whole_batch_leaves_each_event_to_read_its_own(world: World, monkeypatch: Any) -> None:
+    # Given changes to two payments, delivered in one batch, whose one read of the batch's expenses fails
+    # (a DynamoDB error past the SDK's retries)
+    business = world.business()
+    user = world.user(business.business_id)
+    account = business.accounts["HKD"]
+    first, second = (world.pay(business, payee=f"Payee {n}", pump=False) for n in range(2))
+    world.pump_events()
+    world.ledger.set_spend_category(account, first, "software")
+    world.ledger.set_description(account, second, "Taxi to the airport")
+    original = ExpenseStore.get_many
+    failed: list[bool] = []
+
+    def fails_once(self: ExpenseStore, business_id: str, transaction_ids: Any) -> Any:
+        if not failed:
+            failed.append(True)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"}},
+                              "BatchGetItem")
+        return original(self, business_id, transaction_ids)
+
+    monkeypatch.setattr(ExpenseStore, "get_many", fails_once)
+    outcomes = world.pump_events()
+    # Then that delivery still handles each event (each reads its own expense): nothing comes back to the queue
+    # to fail again without a word, and both changes are on the Pending Sync tab
+    assert failed
+    assert sum(o.failed for o in outcomes) == 0
+    pending = {e["transaction_id"]: e for e in user.pending()}
+    assert pending[first]["spend_category"] == "software"
+    assert pending[second]["description"] == "Taxi to the airport"
