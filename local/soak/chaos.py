@@ -123,6 +123,7 @@ class Chaos:
         self._ledger: Any = None
         self._xero_url = ""
         self._calls = itertools.count(1)
+        self.failure_reasons: dict[str, str] | None = None  # message id -> why it last failed (the driver's log)
         self._held: set[str] = set()  # the requests to Xero whose answer a timeout fault holds
 
     # ------------------------------------------------------------------ bookkeeping
@@ -346,6 +347,11 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
         except InvocationKilled as killed:
             chaos._fired("lambda", "killed after Xero answered a write" if plan and plan.kind == "after_xero_write"
                          else "killed at its timeout")
+            if chaos.failure_reasons is not None:
+                # The product logs nothing of a killed invocation; Lambda's own log does ("Task timed out"):
+                # that is why each of its messages last failed, until a later delivery says otherwise.
+                for record in event.get("Records") or []:
+                    chaos.failure_reasons[str(record.get("messageId"))] = f"LambdaDied: {killed}"
             raise LambdaDied(f"{function}: {killed}") from None
         finally:
             _plan.reset(token)

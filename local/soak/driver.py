@@ -160,6 +160,7 @@ class Driver:
         self.clock.on_sleep.append(self.pulse.beat)
         self.activity = Activity(self.pulse)
         self.failures = FailureLog()
+        self.chaos.failure_reasons = self.failures.reasons
         self.queue: list[tuple[float, int, str, Any]] = []  # (at, order, kind, payload)
         self._order = 0
         self._queue_lock = threading.Lock()
