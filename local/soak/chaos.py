@@ -124,6 +124,7 @@ class Chaos:
         self._xero_url = ""
         self._calls = itertools.count(1)
         self.failure_reasons: dict[str, str] | None = None  # message id -> why it last failed (the driver's log)
+        self.max_receives: dict[str, int] = {}  # queue (logical id) -> its redrive policy's maxReceiveCount
         self._held: set[str] = set()  # the requests to Xero whose answer a timeout fault holds
 
     # ------------------------------------------------------------------ bookkeeping
@@ -323,6 +324,12 @@ class _Delivery:
 
     def deliver_again(self, mapping: Any, message: dict[str, Any]) -> bool:
         if not self.chaos.armed:
+            return False
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "0") or 0)
+        limit = self.chaos.max_receives.get(mapping.source.queue)
+        if limit is not None and receives >= limit:
+            # Left undeleted now, a message its consumer handled would be moved to the dead-letter queue at its
+            # next receive: SQS's duplicate delivery never does that to a message that was deleted.
             return False
         if self.chaos._roll("again", mapping.source.function, _message_identity(message)) < self.chaos.rate / 2:
             self.chaos._fired("sqs", "message delivered again")

@@ -204,6 +204,8 @@ class Driver:
         self.users = Users(stack, self.world, self.clock, self.activity)
         assert stack.runtime is not None and stack.xero is not None
         stack.runtime.listeners.append(self._invoked)
+        self.chaos.max_receives = {m.source.queue: n for m in stack.mappings.values()
+                                   if (n := _max_receives(stack, m.source.queue)) is not None}
         self.chaos.attach(xero=stack.xero, ledger=stack.ledger, xero_url=stack.urls["xero"],
                           runtime=stack.runtime, mappings=list(stack.mappings.values()))
         for event in self.world.events:
@@ -689,6 +691,15 @@ def _scan(stack: DevStack, table: str) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _max_receives(stack: DevStack, queue: str) -> int | None:
+    """The receives after which SQS moves a message of ``queue`` to its dead-letter queue (None: no redrive)."""
+    assert stack.provisioned is not None
+    properties = stack.provisioned.template.body["Resources"][queue]["Properties"]
+    policy = stack.provisioned.template.resolve(properties).get("RedrivePolicy") or {}
+    count = policy.get("maxReceiveCount")
+    return int(count) if count is not None else None
 
 
 def _dlq_of(stack: DevStack, queue: str) -> str:
