@@ -264,7 +264,7 @@ def test_given_a_receipt_in_xero_then_its_bytes_are_read_over_http(
 
 
 #: XeroEmulator methods that are its own machinery, not a state or fault a test sets or reads.
-_NOT_CONTROLS = {"start", "stop", "handle", "specs", "log", "log_request"}
+_NOT_CONTROLS = {"start", "stop", "handle", "hold", "specs", "log", "log_request"}
 
 
 def test_every_state_and_fault_the_python_surface_offers_is_also_an_http_control() -> None:
