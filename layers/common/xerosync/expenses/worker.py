@@ -39,9 +39,11 @@ from xerosync.expenses.models import (
     ExpenseStatus,
     SpendMoneyBatch,
 )
+from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
 from xerosync.expenses.suggestion_store import Suggestions
+from xerosync.expenses.suggestions import PayeeSummary, with_suggestion
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
 from xerosync.ledger.models import LedgerTransaction, TransactionPage
@@ -374,11 +376,13 @@ class SpendMoneyWorker:
         and conditional write as the ledger's events (an event that arrives later finds it current). The events
         are the fast path and are not always delivered; this read is what makes the sync send what the customer
         sees in the bank's app. A ledger that cannot be read fails the delivery (SQS hands the batch back).
-        The payments are read a page of the account's postings at a time (``ledger_reads``)."""
+        The payments are read a page of the account's postings at a time (``ledger_reads``), and the payee's
+        suggestion follows a payment whose payee changed."""
         if self.ledger is None:
             return work
         payments = read_payments(self.ledger, work)
         now = self._now()
+        summaries = self._new_payees(work, payments)
 
         def current(expense: ExpenseRecord) -> ExpenseRecord:
             payment = payments.get(expense.transaction_id)
@@ -390,7 +394,13 @@ class SpendMoneyWorker:
             def brought_up(record: ExpenseRecord | None) -> ExpenseRecord | None:
                 # An event that wrote this version (or a newer one) first leaves the latest copy to send, as it is
                 # (the copy read with the batch predates it).
-                return None if record is None else state_machine.apply_ledger(record, payment, now) or record
+                if record is None:
+                    return None
+                changed = state_machine.apply_ledger(record, payment, now)
+                if changed is None:
+                    return record
+                # The payee's suggestion follows the payee (the event consumer attaches it the same way).
+                return with_suggestion(changed, summaries.get(normalise_payee(changed.payment.payee)))
 
             saved = self.expenses.change(expense.business_id, expense.transaction_id, brought_up, expense)
             if saved is not None and saved.payment.ledger_version != expense.payment.ledger_version:
@@ -399,6 +409,22 @@ class SpendMoneyWorker:
             return saved or expense
 
         return in_parallel(current, work)
+
+    def _new_payees(self, work: list[ExpenseRecord], payments: dict[str, LedgerTransaction]
+                    ) -> dict[str, PayeeSummary]:
+        """The summaries of the payees the ledger now names where an expense's suggestion is another payee's (one
+        read for the batch, none when no payee changed, the usual case)."""
+        if self.suggestions is None or not work:
+            return {}
+        payees = []
+        for expense in work:
+            payment = payments.get(expense.transaction_id)
+            if payment is None or payment.version <= expense.payment.ledger_version:
+                continue
+            held = expense.suggestion.payee_key if expense.suggestion else normalise_payee(expense.payment.payee)
+            if normalise_payee(payment.counterparty.name) != held:
+                payees.append(payment.counterparty.name)
+        return self.suggestions.attach_many(work[0].business_id, payees) if payees else {}
 
     def _claim(self, expense: ExpenseRecord, job_id: str) -> ExpenseRecord | None:
         """An expense of the batch that the API could not mark QUEUED (it lost a race and decided again) is
