@@ -8,7 +8,6 @@ with the reason and the way out.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,7 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
+from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
@@ -60,16 +60,16 @@ def dead_letters(world: World) -> Callable[[], list[str]]:
     return read
 
 
-def _next_delivery(world: World, within: float = 5, function: str = "SyncExpensesWorkerFunction"
-                   ) -> BatchOutcome | None:
+def _next_delivery(world: World, sqs_clock: SqsClock, within: float = 5,
+                   function: str = "SyncExpensesWorkerFunction") -> BatchOutcome | None:
+    """The queue's next delivery to ``function``: where nothing is visible, SQS's clock moves on (up to ``within``
+    seconds, in steps shorter than the local queue's visibility timeout of 1 s) instead of the test waiting."""
     mapping = world.mapping(function)
-    deadline = time.time() + within
-    while time.time() < deadline:
-        outcome = mapping.poll_once()
-        if outcome is not None:
-            return outcome
-        time.sleep(0.2)  # the local queue's visibility timeout is 1 s
-    return None
+    waited = 0.0
+    while (outcome := mapping.poll_once()) is None and waited < within:
+        sqs_clock.advance(0.25)
+        waited += 0.25
+    return outcome
 
 
 def test_a_request_xero_refuses_as_a_whole_ends_its_expenses_in_sync_error_at_once(
@@ -98,7 +98,7 @@ def test_a_request_xero_refuses_as_a_whole_ends_its_expenses_in_sync_error_at_on
 
 
 def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_letter_queue(
-        world: World, dead_letters: Callable[[], list[str]]) -> None:
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
     # Given Xero failing every create (500), after the client's own retries, on every delivery of the batch
     business, ids = mapped_with_expenses(world, 3)
     user = world.user(business.business_id)
@@ -106,7 +106,7 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     job = user.sync(ids)
     # When SQS delivers it until its maxReceiveCount
     for delivery in range(1, MAX_RECEIVES + 1):
-        outcome = _next_delivery(world)
+        outcome = _next_delivery(world, sqs_clock)
         assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
         statuses = {e["status"] for e in user.pending()}
         assert statuses == ({"SYNC_ERROR"} if delivery == MAX_RECEIVES else {"QUEUED"}), f"delivery {delivery}"
@@ -117,7 +117,7 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["status"], progress["failed"]) == ("COMPLETED", 3)
     # And the message went on to the dead-letter queue, where the alarm is
-    assert _next_delivery(world, within=1.5) is None
+    assert _next_delivery(world, sqs_clock, within=1.5) is None
     assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
     world.xero.clear_faults()
     creates_before = len(spend_money_creates(world))
@@ -128,30 +128,31 @@ def test_a_batch_that_fails_on_every_delivery_ends_in_sync_error_and_the_dead_le
     assert len(spend_money_creates(world)) == creates_before + 1
 
 
-def _killed_on_every_delivery(world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch,
+def _killed_on_every_delivery(world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock,
                               user: ApiUser, ids: list[str]) -> dict[str, Any]:
     """The user syncs ``ids`` and every delivery of the batch is killed at the Lambda timeout, the last one too
     (its message in the dead-letter queue): the job the user was given."""
     def killed(*_: object) -> None:
         raise SystemExit("the Lambda was killed at its timeout")
 
-    monkeypatch.setattr(SpendMoneyWorker, "_sync", killed)
-    job = user.sync(ids)
-    for _ in range(MAX_RECEIVES):
-        with pytest.raises(SystemExit):
-            _next_delivery(world)
-    assert _next_delivery(world, within=1.5) is None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_sync", killed)
+        job = user.sync(ids)
+        for _ in range(MAX_RECEIVES):
+            with pytest.raises(SystemExit):
+                _next_delivery(world, sqs_clock)
+        assert _next_delivery(world, sqs_clock, within=1.5) is None
     assert len(dead_letters()) == 1
-    monkeypatch.undo()
     return job
 
 
 def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_minutes_later(
-        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch,
+        sqs_clock: SqsClock) -> None:
     # Given a batch whose every delivery is killed at the Lambda timeout (nothing in the code can mark it)
     business, ids = mapped_with_expenses(world, 2)
     user = world.user(business.business_id)
-    first = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
+    first = _killed_on_every_delivery(world, dead_letters, sqs_clock, user, ids)
     assert {e["status"] for e in user.pending()} == {"QUEUED"}
     # When the user syncs them again a few minutes later, they are taken over (not "already being synced")
     # The API decides in its own function, the planner in the worker's: both see time the same way
@@ -171,11 +172,11 @@ def test_expenses_of_a_batch_killed_on_its_last_delivery_can_be_synced_again_min
 
 
 def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_error_with_the_way_out(
-        world: World, dead_letters: Callable[[], list[str]], monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
     # Given a batch whose every delivery is killed at the Lambda timeout, the last one too
     business, ids = mapped_with_expenses(world, 2)
     user = world.user(business.business_id)
-    job = _killed_on_every_delivery(world, dead_letters, monkeypatch, user, ids)
+    job = _killed_on_every_delivery(world, dead_letters, sqs_clock, user, ids)
     schedule = Scheduler(world.aws.template, world.runtime)
     # When the minute's schedule runs before such a delivery could have ended, it leaves the batch alone
     assert schedule.fire("EveryMinute")["batches_settled"] == 0
@@ -208,7 +209,8 @@ def _synced_with_receipts(world: World) -> tuple[Business, str]:
     return business, paid
 
 
-def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_on_the_way(world: World) -> None:
+def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_on_the_way(
+        world: World, sqs_clock: SqsClock) -> None:
     # Given Xero failing every receipt upload (500), however often it is sent
     business, paid = _synced_with_receipts(world)
     user = world.user(business.business_id)
@@ -216,7 +218,7 @@ def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_o
     dead_letter = world.aws.queue_url("AttachmentsDeadLetterQueue")
     # When SQS delivers the receipts message until its maxReceiveCount
     for delivery in range(1, MAX_RECEIVES + 1):
-        outcome = _next_delivery(world, function="AttachmentsWorkerFunction")
+        outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
         assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
         status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
         if delivery < MAX_RECEIVES:
@@ -226,7 +228,7 @@ def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_o
     assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
     assert status["summary"] == "0 of 2 receipt(s) in Xero, 2 not synced (see each file's reason)."
     assert [e["transaction_id"] for e in user.tab("synced", has_error="true")] == [paid]
-    assert _next_delivery(world, within=1.5, function="AttachmentsWorkerFunction") is None
+    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     assert boto3.client("sqs").receive_message(QueueUrl=dead_letter).get("Messages"), "the message is in the DLQ"
     # And once Xero is back, the way out works: sent again, each file is in Xero once and the error is gone
     world.xero.clear_faults()
@@ -240,7 +242,7 @@ def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_o
 
 
 def test_receipts_whose_last_delivery_is_killed_at_its_timeout_are_failed_not_on_the_way(
-        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
     # Given every delivery of the receipts message killed at the Lambda timeout (nothing after it runs)
     business, paid = _synced_with_receipts(world)
     user = world.user(business.business_id)
@@ -251,8 +253,8 @@ def test_receipts_whose_last_delivery_is_killed_at_its_timeout_are_failed_not_on
     monkeypatch.setattr(ReceiptUploader, "run", killed)
     for _ in range(MAX_RECEIVES):
         with pytest.raises(SystemExit):
-            _next_delivery(world, function="AttachmentsWorkerFunction")
-    assert _next_delivery(world, within=1.5, function="AttachmentsWorkerFunction") is None
+            _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     # Then its receipts say they failed, and what to do
     status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
     assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}

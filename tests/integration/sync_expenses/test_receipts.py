@@ -414,3 +414,65 @@ def test_a_ledger_event_that_lands_while_the_worker_reads_the_payment_still_send
     assert spend["LineItems"][0]["Description"].startswith("Taxi to the airport")
     world.pump("AttachmentsWorkerFunction")
     assert len(_in_xero(world, business, expense["spend_money"]["bank_transaction_id"])) == 1
+
+
+def _ledger_reads(patch: pytest.MonkeyPatch) -> list[str]:
+    """The ledger's calls the functions make from here on, by kind."""
+    calls: list[str] = []
+    original = LedgerClient._get
+
+    def counted(self: LedgerClient, path: str, params: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        calls.append("list" if path.endswith("/transactions") else "get")
+        return original(self, path, params, **kwargs)
+
+    patch.setattr(LedgerClient, "_get", counted)
+    return calls
+
+
+def test_a_batch_reads_its_payments_in_one_listing_and_an_event_landing_meanwhile_still_sends_the_current_copy(
+        world: World) -> None:
+    # Four payments, money coming in between them; two change in the bank while their events are late. The batch
+    # reads the account's postings once (not one call per payment); one late event lands during that read and
+    # writes its version first. Xero gets each payment as the ledger has it, and nothing is left Updated.
+    business, user = world.mapped_business()
+    account = business.accounts["HKD"]
+    paid = []
+    for n in range(4):
+        paid.append(world.pay(business, description=f"Taxi {n}", pump=False))
+        world.ledger.post_transaction(account, "500.00", "CREDIT")
+    world.pump_events()
+    world.ledger_events.muted = True
+    try:
+        world.ledger.add_attachment(account, paid[1], generated_spec("pdf", 9_000, seed=44, file_name="taxi.pdf"))
+        world.ledger.set_description(account, paid[1], "Taxi to the airport")
+        world.ledger.set_description(account, paid[2], "Taxi home")
+    finally:
+        world.ledger_events.muted = False
+    original, raced = LedgerClient.transactions, []
+
+    def event_lands_during_the_listing(self: LedgerClient, account_id: str, **kwargs: Any) -> Any:
+        page = original(self, account_id, **kwargs)
+        if not raced:
+            [payment] = [t for t in page.transactions if t.transaction_id == paid[2]]
+            raced.append(ExpenseStore(world.table).change(business.business_id, paid[2], lambda record: apply_ledger(
+                record, payment, iso(utc_now(world.client.clock)))))
+        return page
+
+    job = user.sync(paid)
+    with pytest.MonkeyPatch.context() as patch:
+        reads = _ledger_reads(patch)
+        patch.setattr(LedgerClient, "transactions", event_lands_during_the_listing)
+        world.pump_worker()
+    assert reads == ["list"]  # one batch, one read of the ledger
+    assert len(raced) == 1 and raced[0] is not None and raced[0].status == "QUEUED"  # the event won the race
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert progress["status"] == "COMPLETED" and progress["synced"] == 4
+    sent = {s["Url"].rsplit("/", 1)[-1]: s["LineItems"][0]["Description"]
+            for s in world.spend_money(business.tenant_id)}
+    assert [sent[t].split(" (")[0] for t in paid] == ["Taxi 0", "Taxi to the airport", "Taxi home", "Taxi 3"]
+    for transaction_id in paid:
+        expense = user.ok("GET", f"/v1/expenses/{transaction_id}")
+        assert expense["status"] == "SYNCED" and expense["updated"] is False
+    world.pump("AttachmentsWorkerFunction")
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid[1]}")["spend_money"]["bank_transaction_id"]
+    assert len(_in_xero(world, business, bank_transaction_id)) == 1

@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from xerosync.clock import iso, utc_now
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.payees import normalise_payee
+from xerosync.expenses.state_machine import apply_ledger
 from xerosync.expenses.store import ExpenseStore
 from xerosync.expenses.suggestion_store import PayeeStore, Suggestions
+from xerosync.ledger.models import LedgerTransaction
 
 
 def _sync_all(world: World, user: ApiUser, ids: list[str]) -> None:
@@ -209,3 +212,36 @@ def test_two_workers_ending_syncs_of_one_payee_at_once_both_teach(world: World) 
     assert expense is not None and expense.suggestion is not None
     assert expense.suggestion.summary_version == 2 and expense.suggestion.agreeing == 4
     assert user.ok("GET", f"/v1/expenses/{waiting}")["xero_account"]["account_id"] == world.account_id(tenant, "494")
+
+
+def test_a_payment_whose_ledger_copy_names_another_payee_is_synced_with_that_payees_suggestion(world: World) -> None:
+    # The expense was written from the payment as the bank first reported it (to Harbour Taxi), and carries
+    # Harbour Taxi's rule. The ledger's copy now names Grab, with a change whose event is lost. The worker reads
+    # the payment before sending: the suggestion follows the payee, so Grab's rule is what goes to Xero and what
+    # the expense shows, not the other payee's.
+    business, user = world.mapped_business()
+    tenant, account = business.tenant_id, business.accounts["HKD"]
+    for payee, code in (("Harbour Taxi", "429"), ("Grab", "420")):
+        user.ok("POST", "/v1/expenses/payee-rules", {"payee": payee, "xero_account_id": world.account_id(tenant, code)},
+                status=201)
+    world.ledger_events.muted = True
+    try:
+        paid = world.pay(business, payee="Grab", pump=False)
+        first = LedgerTransaction.model_validate(world.ledger.get_transaction(account, paid).to_json())
+        reported = first.model_copy(update={"counterparty": first.counterparty.model_copy(
+            update={"name": "Harbour Taxi"})})
+        record = apply_ledger(None, reported, iso(utc_now(world.client.clock)))
+        record = Suggestions(ExpenseStore(world.table)).attach(business.business_id, "Harbour Taxi")(record)
+        assert record is not None and ExpenseStore(world.table).save_many([record])
+        world.ledger.set_description(account, paid, "Ride to the airport")
+    finally:
+        world.ledger_events.muted = False
+    shown = user.ok("GET", f"/v1/expenses/{paid}")
+    assert shown["xero_account"]["code"] == "429" and _source(shown, "xero_account") == (
+        "rule", "from your rule for Harbour Taxi")
+
+    _sync_all(world, user, [paid])
+    [sent] = world.spend_money(tenant)
+    assert sent["Contact"]["Name"] == "Grab" and sent["LineItems"][0]["AccountCode"] == "420"
+    synced = user.ok("GET", f"/v1/expenses/{paid}")
+    assert synced["xero_account"]["code"] == "420" and synced["updated"] is False

@@ -22,6 +22,7 @@ expense is left "being synced" with nobody working on it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
@@ -38,12 +39,14 @@ from xerosync.expenses.models import (
     ExpenseStatus,
     SpendMoneyBatch,
 )
+from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
 from xerosync.expenses.suggestion_store import Suggestions
+from xerosync.expenses.suggestions import PayeeSummary, with_suggestion
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
-from xerosync.ledger.models import LedgerTransaction
+from xerosync.ledger.models import LedgerTransaction, TransactionPage
 from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
 from xerosync.store.feeds import FeedRecord
@@ -96,6 +99,74 @@ class FeedSource(Protocol):
 
 class PaymentSource(Protocol):
     def transaction(self, account_id: str, transaction_id: str) -> LedgerTransaction: ...
+
+    def transactions(self, account_id: str, *, after_sequence: int = 0, limit: int = ...,
+                     posted_from: str | None = None) -> TransactionPage: ...
+
+
+# The contract's largest page of an account's postings (docs/ledger-contract.md, Transactions).
+LEDGER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class LedgerRead:
+    """One ledger call of a batch: a page of the account's postings from ``first`` to ``last`` (sequences), or,
+    for a payment alone in its range, the payment itself (``first == last``)."""
+
+    account_id: str
+    first: int
+    last: int
+    transaction_ids: tuple[str, ...]
+
+
+def ledger_reads(work: list[ExpenseRecord], page: int = LEDGER_PAGE) -> list[LedgerRead]:
+    """The calls that read a batch's payments: per account, its expenses' sequences in ranges of at most a page,
+    each range one listing (sequences are consecutive per account and never reordered, so a range of n sequences
+    is one page of n postings); a range that holds one payment reads that payment alone. Never more calls than
+    expenses; a batch of one account's recent payments is one call."""
+    by_account: dict[str, list[tuple[int, str]]] = {}
+    for expense in work:
+        by_account.setdefault(expense.account_id, []).append((expense.payment.sequence, expense.transaction_id))
+    reads = []
+    for account_id, postings in by_account.items():
+        postings.sort()
+        start = 0
+        while start < len(postings):
+            end = start
+            while end + 1 < len(postings) and postings[end + 1][0] - postings[start][0] < page:
+                end += 1
+            reads.append(LedgerRead(account_id, postings[start][0], postings[end][0],
+                                    tuple(t for _, t in postings[start:end + 1])))
+            start = end + 1
+    return reads
+
+
+def read_payments(ledger: PaymentSource, work: list[ExpenseRecord]) -> dict[str, LedgerTransaction]:
+    """The ledger's current copy of each expense's payment, by transaction id; a payment the ledger does not
+    know is left out. A payment a listing did not show where its sequence says (never expected: postings are
+    not reordered or deleted) is read by itself, so that what it answers is what decides."""
+
+    def read(call: LedgerRead) -> dict[str, LedgerTransaction]:
+        wanted = set(call.transaction_ids)
+        found: dict[str, LedgerTransaction] = {}
+        if len(wanted) > 1:
+            cursor = call.first - 1
+            while True:
+                listed = ledger.transactions(call.account_id, after_sequence=cursor,
+                                             limit=min(LEDGER_PAGE, call.last - cursor))
+                found |= {t.transaction_id: t for t in listed.transactions if t.transaction_id in wanted}
+                cursor = listed.next_after_sequence if listed.next_after_sequence is not None else call.last
+                if len(found) == len(wanted) or not listed.has_more or cursor >= call.last:
+                    break
+        for transaction_id in wanted - found.keys():
+            with suppress(NotFound):
+                found[transaction_id] = ledger.transaction(call.account_id, transaction_id)
+        return found
+
+    payments: dict[str, LedgerTransaction] = {}
+    for found in in_parallel(read, ledger_reads(work)):
+        payments |= found
+    return payments
 
 
 @dataclass
@@ -304,15 +375,18 @@ class SpendMoneyWorker:
         """Each expense brought up to the ledger's current version of its payment, through the same state machine
         and conditional write as the ledger's events (an event that arrives later finds it current). The events
         are the fast path and are not always delivered; this read is what makes the sync send what the customer
-        sees in the bank's app. A ledger that cannot be read fails the delivery (SQS hands the batch back)."""
+        sees in the bank's app. A ledger that cannot be read fails the delivery (SQS hands the batch back).
+        The payments are read a page of the account's postings at a time (``ledger_reads``), and the payee's
+        suggestion follows a payment whose payee changed."""
         if self.ledger is None:
             return work
-        ledger, now = self.ledger, self._now()
+        payments = read_payments(self.ledger, work)
+        now = self._now()
+        summaries = self._new_payees(work, payments)
 
         def current(expense: ExpenseRecord) -> ExpenseRecord:
-            try:
-                payment = ledger.transaction(expense.account_id, expense.transaction_id)
-            except NotFound:
+            payment = payments.get(expense.transaction_id)
+            if payment is None:
                 return expense  # the ledger no longer knows it: what the expense holds is all there is
             if payment.version <= expense.payment.ledger_version:
                 return expense
@@ -320,7 +394,13 @@ class SpendMoneyWorker:
             def brought_up(record: ExpenseRecord | None) -> ExpenseRecord | None:
                 # An event that wrote this version (or a newer one) first leaves the latest copy to send, as it is
                 # (the copy read with the batch predates it).
-                return None if record is None else state_machine.apply_ledger(record, payment, now) or record
+                if record is None:
+                    return None
+                changed = state_machine.apply_ledger(record, payment, now)
+                if changed is None:
+                    return record
+                # The payee's suggestion follows the payee (the event consumer attaches it the same way).
+                return with_suggestion(changed, summaries.get(normalise_payee(changed.payment.payee)))
 
             saved = self.expenses.change(expense.business_id, expense.transaction_id, brought_up, expense)
             if saved is not None and saved.payment.ledger_version != expense.payment.ledger_version:
@@ -329,6 +409,22 @@ class SpendMoneyWorker:
             return saved or expense
 
         return in_parallel(current, work)
+
+    def _new_payees(self, work: list[ExpenseRecord], payments: dict[str, LedgerTransaction]
+                    ) -> dict[str, PayeeSummary]:
+        """The summaries of the payees the ledger now names where an expense's suggestion is another payee's (one
+        read for the batch, none when no payee changed, the usual case)."""
+        if self.suggestions is None or not work:
+            return {}
+        payees = []
+        for expense in work:
+            payment = payments.get(expense.transaction_id)
+            if payment is None or payment.version <= expense.payment.ledger_version:
+                continue
+            held = expense.suggestion.payee_key if expense.suggestion else normalise_payee(expense.payment.payee)
+            if normalise_payee(payment.counterparty.name) != held:
+                payees.append(payment.counterparty.name)
+        return self.suggestions.attach_many(work[0].business_id, payees) if payees else {}
 
     def _claim(self, expense: ExpenseRecord, job_id: str) -> ExpenseRecord | None:
         """An expense of the batch that the API could not mark QUEUED (it lost a race and decided again) is
