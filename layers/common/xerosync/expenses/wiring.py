@@ -83,12 +83,16 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
                              learn: bool = True, ledger: LedgerClient | None = None) -> SpendMoneyWorker:
     """``learn``: payees' histories learn from what it syncs (the sweeper's worker syncs nothing). ``ledger``:
     where the payments' current values are read before sending (None: the sweeper's worker, which sends nothing)."""
-    from xerosync.expenses.suggestion_store import Suggestions
     from xerosync.expenses.worker import SpendMoneyWorker
     from xerosync.store.feeds import FeedStore
 
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
+    suggestions = None
+    if learn:  # (the sweeper's worker, which learns nothing, never loads the payees' histories)
+        from xerosync.expenses.suggestion_store import Suggestions
+
+        suggestions = Suggestions(ExpenseStore(table))
     uploads = (AttachmentUploads(FifoSender(partial(aws.client, "sqs"), settings.attachments_queue_url))
                if settings.attachment_uploads_enabled else None)
     return SpendMoneyWorker(
@@ -96,7 +100,7 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
         reference=_reference_cache(settings, clock), xero=xero, attachment_uploads=uploads, clock=clock,
         bank_contact_name=settings.expense_bank_contact_name, url_template=settings.bank_transaction_url_template,
         xero_app_url=str(settings.xero_app_url), booking_offset_minutes=settings.statement_utc_offset_minutes,
-        suggestions=Suggestions(ExpenseStore(table)) if learn else None, ledger=ledger,
+        suggestions=suggestions, ledger=ledger,
     )
 
 
