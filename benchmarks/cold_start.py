@@ -10,12 +10,14 @@ with an interval: the 5th to 95th percentile of that ratio over the pairs resamp
 figures whose intervals overlap are not told apart. A self-check runs first in every round: the bare stack paired
 with itself, which must come out at 1.00x with a tight interval (a wide one says the machine is too busy to read).
 
-First invocation. The local stack (moto server, the Xero and ledger emulators, in this process) is seeded with
-a business of its own for each round; its queues are not polled, so each function's first event is caught as
-the stack would deliver it (an API request, a queue's messages, a schedule's firing) and handed to a fresh
-interpreter, which imports the handler and answers it: settings validated, AWS clients built, tokens opened,
-the DynamoDB, SQS and Xero calls made. Its wall time and its own CPU time are reported; the answer is checked
-(a 2xx, no failed record), so a figure never times an error.
+First invocation. Each checkout, in each round, runs on a local stack of its own (moto server, the Xero and
+ledger emulators, in this process), started afresh and seeded alike: the same businesses in the same order, the
+same events. The schedules go over every connection, feed, job and parked item in the stack and change what the
+next run finds, so two checkouts sharing one stack would not answer the same event. Its queues are not polled, so
+each function's first event is caught as the stack would deliver it (an API request, a queue's messages, a
+schedule's firing) and handed to a fresh interpreter, which imports the handler and answers it: settings
+validated, AWS clients built, tokens opened, the DynamoDB, SQS and Xero calls made. Its wall time and its own CPU
+time are reported; the answer is checked (a 2xx, no failed record), so a figure never times an error.
 
     .venv/bin/python benchmarks/cold_start.py [--rounds N] [--first 3] [--only api] [--against DIR] [--tracing]
                                               [--instructions]
@@ -31,14 +33,16 @@ reads a change of a few milliseconds that CPU time cannot tell from noise. Each 
 ``--first 0``, the first invocation is counted too, its import left out: a fresh interpreter under Valgrind that
 imports the handler and answers its first event, less the same one that imports it and reads the event without
 answering (each handler answers once beforehand without Valgrind, so that no count includes compiling what its
-first request imports). The first handler's is counted twice, about two businesses, to show how far it holds:
-the AWS and Xero calls go to the local stack, whose answers differ a little (ids, times) from run to run.
+first request imports). Each checkout's are counted on a fresh stack of its own, seeded alike. The first
+handler's is counted twice on the first checkout, about two businesses, to show how far it holds: the AWS and
+Xero calls go to the local stack, whose answers differ a little (ids, times) from run to run.
 
 ``--against DIR`` measures another checkout's handlers (``git archive`` of a commit, unpacked) in the same run,
-its runs interleaved with this one's against the same bare runs and the same seeded stack: a before/after that
-the machine's drift cannot bend. ``--code DIR`` measures another checkout instead of this one. Imports run with
-tracing off, as the issue's bare stack has no tracer; ``--tracing`` imports the handlers as Lambda does with the
-template's ``Tracing: Active``, the X-Ray SDK loaded and patching boto3 and requests.
+its imports interleaved with this one's against the same bare runs, its first invocations on a stack seeded
+like this one's: a before/after that the machine's drift cannot bend. ``--code DIR`` measures another checkout
+instead of this one. Imports run with tracing off, as the issue's bare stack has no tracer; ``--tracing`` imports
+the handlers as Lambda does with the template's ``Tracing: Active``, the X-Ray SDK loaded and patching boto3 and
+requests.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -452,53 +457,64 @@ def _invoke_once(code: Path, spec: FunctionSpec, event: dict[str, Any], env: dic
     return result
 
 
+@contextmanager
+def fresh_stack() -> Iterator[SeededStack]:
+    """A local stack of its own, stopped after use. Each checkout's first invocations run on one, seeded alike: the
+    same businesses in the same order, the same events. The schedules go over every connection, feed, sync job and
+    parked item in the stack, and each run changes what the next one finds (a connection checked, a batch settled),
+    so two checkouts that shared a stack would not answer the same first event."""
+    seeded = SeededStack()
+    try:
+        yield seeded
+    finally:
+        seeded.stop()
+
+
+def _count_first(tree: Path, spec: FunctionSpec, event: dict[str, Any], env: dict[str, str]) -> int:
+    floor = _invoke_once(tree, spec, event, env, answer=False, counted=True)["instructions"]
+    return int(_invoke_once(tree, spec, event, env, counted=True)["instructions"]) - int(floor)
+
+
 def measure_first_instructions(trees: list[Path], specs: list[FunctionSpec]) -> dict[tuple[str, str], list[int]]:
     """Instructions of each handler's first invocation, its import left out: a fresh interpreter that imports the
     handler and answers a first event, less the same interpreter importing it and reading the event without
-    answering. The first handler is counted twice (a business of its own each time), to show the count holds."""
-    seeded = SeededStack()
+    answering. Each checkout on a fresh stack of its own, seeded alike (``fresh_stack``). The first handler is
+    counted twice on the first checkout (a business of its own each time, the second once all are counted), to
+    show the count holds."""
     counts: dict[tuple[str, str], list[int]] = {}
-    try:
-        env = seeded.environment()
-        # Answered once without Valgrind first, about another business: what a first request imports lazily is
-        # compiled then, so that no count includes writing .pyc files.
-        warm = {tree: first_events(seeded, f"warm-{n}") for n, tree in enumerate(trees)}
-        for tree in trees:
+    for tree in trees:
+        with fresh_stack() as seeded:
+            env = seeded.environment()
+            # Answered once without Valgrind first, about another business: what a first request imports lazily is
+            # compiled then, so that no count includes writing .pyc files.
+            warm = first_events(seeded, "warm")
             for spec in specs:
-                _invoke_once(tree, spec, warm[tree][spec.module](), env)
-        repeats = {tree: [first_events(seeded, f"counted-{n}")] for n, tree in enumerate(trees)}
-        repeats[trees[0]].append(first_events(seeded, "counted-again"))
-        for index, spec in enumerate(specs):
-            for tree in trees:
-                for events in repeats[tree] if index == 0 else repeats[tree][:1]:
-                    event = events[spec.module]()
-                    floor = _invoke_once(tree, spec, event, env, answer=False, counted=True)["instructions"]
-                    answered = _invoke_once(tree, spec, event, env, counted=True)["instructions"]
-                    counts.setdefault((str(tree), spec.module), []).append(answered - floor)
+                _invoke_once(tree, spec, warm[spec.module](), env)
+            counted, again = first_events(seeded, "counted"), first_events(seeded, "again")
+            for spec in specs:
+                counts[str(tree), spec.module] = [_count_first(tree, spec, counted[spec.module](), env)]
                 print(f"  instructions: {spec.module}'s first invocation of {tree} counted", file=sys.stderr)
-    finally:
-        seeded.stop()
+            if tree == trees[0]:
+                counts[str(tree), specs[0].module].append(_count_first(tree, specs[0], again[specs[0].module](), env))
     return counts
 
 
 def measure_first_invocations(trees: list[Path], specs: list[FunctionSpec], rounds: int,
                               figures: dict[tuple[Path, str], Figures]) -> None:
-    seeded = SeededStack()
-    try:
-        env = seeded.environment()
-        for round_ in range(rounds):
-            # A business of its own for each tree: a first event changes what it is about (a sync, a cleanup).
-            events = {tree: first_events(seeded, f"{round_}-{n}") for n, tree in enumerate(trees)}
-            for index, spec in enumerate(specs):
-                for tree in _rotated(trees, round_ + index):
-                    result = _invoke_once(tree, spec, events[tree][spec.module](), env)
+    """Each round, each checkout (in an order that rotates) answers every handler's first event on a fresh stack of
+    its own, seeded alike (``fresh_stack``)."""
+    for round_ in range(rounds):
+        for tree in _rotated(trees, round_):
+            with fresh_stack() as seeded:
+                env = seeded.environment()
+                events = first_events(seeded, "first")
+                for spec in specs:
+                    result = _invoke_once(tree, spec, events[spec.module](), env)
                     mine = figures[tree, spec.module]
                     mine.first_wall.append(result["wall"])
                     mine.first_cpu.append(result["cpu"])
                     mine.first_rss.append(result["rss"])
-            print(f"  first invocations: round {round_ + 1}/{rounds} done", file=sys.stderr)
-    finally:
-        seeded.stop()
+        print(f"  first invocations: round {round_ + 1}/{rounds} done", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- the report

@@ -16,7 +16,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.expenses.access import FeatureGate  # noqa: F401  # every request passes it: loads with the handler
 from xerosync.expenses.models import ExpenseStatus, ExpenseTab
 from xerosync.expenses.views import (
     ExpenseEdit,

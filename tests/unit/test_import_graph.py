@@ -187,7 +187,7 @@ def test_a_function_that_never_syncs_an_expense_builds_no_expense_models(functio
 # this (docs/architecture.md, "Cold start").
 XERO_SESSION = ("xerosync.xero.session", "xerosync.xero.governor", "xerosync.xero.transport", "xerosync.xero.tokens",
                 "xerosync.xero.identity", "xerosync.xero.models", EXPENSE_MODELS)
-EXPENSES_API_USE_CASES = ("xerosync.expenses.service", "xerosync.expenses.request_dedup",
+EXPENSES_API_USE_CASES = ("xerosync.expenses.service", "xerosync.expenses.access",
                           "xerosync.expenses.suggestion_store", "xerosync.expenses.xero_gateway")
 
 
@@ -198,6 +198,39 @@ def test_the_expenses_api_loads_the_xero_session_with_its_first_call_to_xero() -
     assert set(EXPENSES_API_USE_CASES) <= first_request
     loaded = sorted(m for m in first_request if m in XERO_SESSION)
     assert not loaded, f"the expenses API's first request loads {loaded} before any call to Xero"
+
+
+# The expenses API's import holds its routes' models and its resolver; what its requests run loads with the first of
+# them: the feature gate and the stores it reads (the ledger's client stays: it brings requests, which every request
+# needs), the category mapping and Xero's reference data (the edit bodies take Xero's field limits from the models).
+# Starting a sync is what a first request seldom does: the request deduplicator (Powertools' idempotency and a
+# DynamoDB client) and the SQS client load with the first sync started (docs/architecture.md, "Cold start").
+EXPENSES_API_ON_FIRST_REQUEST = ("xerosync.expenses.access", "xerosync.store.feeds", "xerosync.store.connections",
+                                 "xerosync.expenses.mapping", "xerosync.expenses.reference_data")
+ON_FIRST_SYNC = ("xerosync.expenses.request_dedup", "aws_lambda_powertools.utilities.idempotency")
+
+
+def test_the_expenses_api_loads_what_its_requests_run_with_the_first_of_them() -> None:
+    loaded = _loaded("SyncExpensesApiFunction", EXPENSES_API_ON_FIRST_REQUEST + ON_FIRST_SYNC)
+    assert not loaded, f"SyncExpensesApiFunction imports with its handler {loaded}"
+    first_request = _probe(FUNCTIONS["SyncExpensesApiFunction"], then=EXPENSES_API_USE_CASES)
+    assert set(EXPENSES_API_ON_FIRST_REQUEST) <= first_request
+    loaded = sorted(m for m in first_request if any(m == p or m.startswith(p + ".") for p in ON_FIRST_SYNC))
+    assert not loaded, f"the expenses API's first request loads {loaded[:5]} before any sync is started"
+
+
+# The Spend Money worker reads each payment through the ledger's client and teaches payees' histories what it synced,
+# both built by its getter with the first batch: the ledger's models and the histories' store load with them, not with
+# the handler (docs/architecture.md, "Cold start").
+WORKER_ON_FIRST_BATCH = ("xerosync.ledger", "xerosync.expenses.suggestion_store", "xerosync.expenses.suggestions")
+
+
+def test_the_spend_money_worker_loads_the_ledger_and_the_payees_histories_with_its_first_batch() -> None:
+    loaded = _loaded("SyncExpensesWorkerFunction", WORKER_ON_FIRST_BATCH)
+    assert not loaded, f"SyncExpensesWorkerFunction imports with its handler {loaded}"
+    first_batch = _probe(FUNCTIONS["SyncExpensesWorkerFunction"], then=("xerosync.ledger.client",
+                                                                       "xerosync.expenses.suggestion_store"))
+    assert {"xerosync.ledger.models", "xerosync.expenses.suggestions"} <= first_batch
 
 
 def test_the_probe_sees_what_a_handler_imports() -> None:
@@ -215,7 +248,7 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
         assert EXPENSE_MODELS in imported_by(function), function
     assert "xerosync.connect.cleanup" in imported_by("XeroCleanupFunction")
     assert "xerosync.xero.bank_feeds" in imported_by("AutoSyncWorkerFunction")
-    for module in ("xerosync.expenses.access", "xerosync.auth", "xerosync.ledger.models"):
+    for module in ("xerosync.expenses.views", "xerosync.auth", "xerosync.ledger.models"):
         assert module in imported_by("SyncExpensesApiFunction"), module
     for module in ("xerosync.expenses.mapping", "xerosync.expenses.reference_data"):
         assert module in imported_by("SyncExpensesWorkerFunction"), module

@@ -7,6 +7,7 @@ builder, so that neither function's cold start loads the other's (docs/architect
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from xerosync import aws
@@ -46,7 +47,7 @@ def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clo
 
     table = aws.table(settings.main_table_name)
     gate = feature_gate(table, ledger, clock or process_clock())
-    queue = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
+    queue = (AttachmentUploads(FifoSender(partial(aws.client, "sqs"), settings.attachments_queue_url))
              if settings.attachment_uploads_enabled else None)
     limits = AttachmentLimits(max_count=settings.attachment_max_count, max_bytes=settings.attachment_max_bytes)
     return AttachmentStatusService(gate=gate, expenses=ExpenseStore(table), uploads=ReceiptUploadStore(table),

@@ -10,7 +10,7 @@ is retried within SQS's five-minute window does not queue the same work twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -30,8 +30,11 @@ def _dedup_id(*parts: object) -> str:
 
 
 class FifoSender:
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self.sqs = sqs
+    """``sqs`` gives the SQS client, asked for on the first send: a function that may never send (an API request
+    that starts no sync, a batch without receipts) does not build it (docs/architecture.md, "Cold start")."""
+
+    def __init__(self, sqs: Callable[[], Any], queue_url: str) -> None:
+        self._sqs = sqs
         self.queue_url = queue_url
 
     def send(self, messages: Sequence[tuple[BaseModel, str, str]]) -> None:
@@ -40,7 +43,7 @@ class FifoSender:
             entries = [{"Id": str(n), "MessageBody": body.model_dump_json(), "MessageGroupId": group,
                         "MessageDeduplicationId": dedup}
                        for n, (body, group, dedup) in enumerate(messages[start:start + _SEND_BATCH])]
-            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            response = self._sqs().send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             if response.get("Failed"):
                 raise QueueSendError(f"SQS refused {len(response['Failed'])} messages: {response['Failed'][0]}")
 

@@ -13,17 +13,13 @@ from typing import Literal
 
 from pydantic import Field
 
-from xerosync.expenses.models import ExpenseRecord, TrackingChoice
+from xerosync.expenses.models import MAX_CONTACT_NAME, MAX_DESCRIPTION, MAX_REFERENCE, ExpenseRecord, TrackingChoice
 from xerosync.expenses.reference_data import ACTIVE, ReferenceData
 from xerosync.model import Model
 from xerosync.text import for_xero
 
 # Payments the bank makes itself carry no payee name in the ledger (fees, FX, interest).
 BANK_ORIGINATED_TYPES = frozenset({"FEE", "FX", "INTEREST"})
-# Xero's field limits (OpenAPI 16.1.0): Contact Name 255, Reference 255, line Description 4000.
-MAX_CONTACT_NAME = 255
-MAX_REFERENCE = 255
-MAX_DESCRIPTION = 4000
 
 # Where a value comes from, in precedence order for the account: the user's own choice on the expense, the user's
 # rule for the payee, what the payee's history suggests, the category's mapping (docs/sync-expenses.md).

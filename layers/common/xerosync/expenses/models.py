@@ -30,6 +30,11 @@ MAX_EXPENSES_PER_SYNC = 1000
 SPEND_MONEY_BATCH_SIZE = 50
 # Xero allows at most two tracking categories on a line item (docs/xero-facts.md#accounts-tax-rates-and-tracking).
 MAX_TRACKING_PER_LINE = 2
+# Xero's field limits (OpenAPI 16.1.0): Contact Name 255, Reference 255, line Description 4000. Here, not in
+# ``mapping``, so that the API's edit bodies state them without importing the mapping at the cold start.
+MAX_CONTACT_NAME = 255
+MAX_REFERENCE = 255
+MAX_DESCRIPTION = 4000
 
 
 class ExpenseStatus(StrEnum):

@@ -38,7 +38,6 @@ from xerosync.expenses.presenter import (
     wait_view,
 )
 from xerosync.expenses.reference_data import ReferenceData
-from xerosync.expenses.request_dedup import SyncRequestDeduplicator
 from xerosync.expenses.store import (
     ExpenseFilter,
     ExpenseStore,
@@ -81,6 +80,7 @@ from xerosync.xero.errors import RECONNECT_ACTION
 from xerosync.xero.purposes import GENERAL, INTERACTIVE
 
 if TYPE_CHECKING:  # loads with the first Xero call (XeroOnFirstUse): the tabs and edits make none
+    from xerosync.expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.xero.session import XeroSession
 
 C = TypeVar("C")
@@ -100,7 +100,9 @@ class ExpenseService:
     reference: ReferenceDataCache
     xero: SessionFactory
     spend_money_queue: SpendMoneyQueue
-    deduplicator: SyncRequestDeduplicator
+    # Built with the first sync started (Powertools' idempotency and a DynamoDB client): the tabs, edits and job
+    # reads never need it, and a cold start that serves one of them does not pay for it.
+    deduplicator: Callable[[], SyncRequestDeduplicator]
     activity: SyncActivityStore
     clock: Clock
     bank_contact_name: str
@@ -393,7 +395,7 @@ class ExpenseService:
         fingerprint = {"business_id": admission.business_id, "client_key": client_key,
                        "expenses": [[i, *((records[i].revision, records[i].settlements) if i in records else ())]
                                     for i in sorted(ids)]}
-        created = self.deduplicator.once(fingerprint, lambda: self._start_job(admission, ids, records),
+        created = self.deduplicator().once(fingerprint, lambda: self._start_job(admission, ids, records),
                                          lambda_context)
         return SyncJobView.model_validate(created)
 

@@ -8,9 +8,11 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from xerosync.bodies import NOT_BLANK, StrictBody, XeroId
-from xerosync.expenses.mapping import MAX_CONTACT_NAME, MAX_DESCRIPTION, MAX_REFERENCE
 from xerosync.expenses.models import (
+    MAX_CONTACT_NAME,
+    MAX_DESCRIPTION,
     MAX_EXPENSES_PER_SYNC,
+    MAX_REFERENCE,
     MAX_TRACKING_PER_LINE,
     AttachmentProblem,
     ExpenseStatus,

@@ -10,6 +10,7 @@ is imported by its own builder, so that a function's cold start imports its own 
 
 from __future__ import annotations
 
+from functools import cache, partial
 from typing import TYPE_CHECKING
 
 from xerosync import aws
@@ -18,13 +19,13 @@ from xerosync.expenses.fifo_queues import AttachmentUploads, FifoSender, SpendMo
 from xerosync.expenses.store import ExpenseStore, MappingStore, ReferenceDataStore, SyncActivityStore, SyncJobStore
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
-from xerosync.store.feeds import FeedStore
 from xerosync.xero import get_xero_client
 from xerosync.xero.purposes import GENERAL
 
 if TYPE_CHECKING:
     from xerosync.expenses.ledger_events import LedgerEventConsumer
     from xerosync.expenses.planner import SpendMoneyPlanner
+    from xerosync.expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.expenses.service import ExpenseService, SessionFactory
     from xerosync.expenses.sweeper import AbandonedBatchSweeper
     from xerosync.expenses.worker import SpendMoneyWorker
@@ -52,19 +53,25 @@ class XeroOnFirstUse:
 def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: LedgerClient,
                           clock: Clock | None = None) -> ExpenseService:
     from xerosync.expenses.access import feature_gate
-    from xerosync.expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.expenses.service import ExpenseService
     from xerosync.expenses.suggestion_store import Suggestions
 
     clock = clock or process_clock()
     table = aws.table(settings.main_table_name)
+
+    @cache
+    def deduplicator() -> SyncRequestDeduplicator:
+        from xerosync.expenses.request_dedup import SyncRequestDeduplicator
+
+        return SyncRequestDeduplicator(settings.idempotency_table_name, aws.client("dynamodb"),
+                                       settings.expense_sync_request_window_seconds)
+
     return ExpenseService(
         gate=feature_gate(table, ledger, clock),
         expenses=ExpenseStore(table), mappings=MappingStore(table), jobs=SyncJobStore(table),
         reference=_reference_cache(settings, clock), xero=xero,
-        spend_money_queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
-        deduplicator=SyncRequestDeduplicator(settings.idempotency_table_name, aws.client("dynamodb"),
-                                             settings.expense_sync_request_window_seconds),
+        spend_money_queue=SpendMoneyQueue(FifoSender(partial(aws.client, "sqs"), settings.expense_sync_queue_url)),
+        deduplicator=deduplicator,
         activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
         booking_offset_minutes=settings.statement_utc_offset_minutes,
         receipt_limits=(settings.attachment_max_bytes, settings.attachment_max_count),
@@ -76,19 +83,24 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
                              learn: bool = True, ledger: LedgerClient | None = None) -> SpendMoneyWorker:
     """``learn``: payees' histories learn from what it syncs (the sweeper's worker syncs nothing). ``ledger``:
     where the payments' current values are read before sending (None: the sweeper's worker, which sends nothing)."""
-    from xerosync.expenses.suggestion_store import Suggestions
     from xerosync.expenses.worker import SpendMoneyWorker
+    from xerosync.store.feeds import FeedStore
 
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
-    uploads = (AttachmentUploads(FifoSender(aws.client("sqs"), settings.attachments_queue_url))
+    suggestions = None
+    if learn:  # (the sweeper's worker, which learns nothing, never loads the payees' histories)
+        from xerosync.expenses.suggestion_store import Suggestions
+
+        suggestions = Suggestions(ExpenseStore(table))
+    uploads = (AttachmentUploads(FifoSender(partial(aws.client, "sqs"), settings.attachments_queue_url))
                if settings.attachment_uploads_enabled else None)
     return SpendMoneyWorker(
         expenses=ExpenseStore(table), mappings=MappingStore(table), jobs=SyncJobStore(table), feeds=FeedStore(table),
         reference=_reference_cache(settings, clock), xero=xero, attachment_uploads=uploads, clock=clock,
         bank_contact_name=settings.expense_bank_contact_name, url_template=settings.bank_transaction_url_template,
         xero_app_url=str(settings.xero_app_url), booking_offset_minutes=settings.statement_utc_offset_minutes,
-        suggestions=Suggestions(ExpenseStore(table)) if learn else None, ledger=ledger,
+        suggestions=suggestions, ledger=ledger,
     )
 
 
@@ -96,6 +108,7 @@ def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clo
                                 ) -> LedgerEventConsumer:
     from xerosync.expenses.ledger_events import LedgerEventConsumer
     from xerosync.expenses.suggestion_store import Suggestions
+    from xerosync.store.feeds import FeedStore
 
     table = aws.table(settings.main_table_name)
     return LedgerEventConsumer(expenses=ExpenseStore(table), feeds=FeedStore(table), ledger=ledger,
@@ -105,13 +118,14 @@ def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clo
 def build_spend_money_planner(settings: Settings, *, xero: XeroClient, clock: Clock | None = None
                               ) -> SpendMoneyPlanner:
     from xerosync.expenses.planner import SpendMoneyPlanner
+    from xerosync.store.feeds import FeedStore
 
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
     return SpendMoneyPlanner(
         expenses=ExpenseStore(table), jobs=SyncJobStore(table), mappings=MappingStore(table), feeds=FeedStore(table),
         reference=_reference_cache(settings, clock), xero=xero,
-        queue=SpendMoneyQueue(FifoSender(aws.client("sqs"), settings.expense_sync_queue_url)),
+        queue=SpendMoneyQueue(FifoSender(partial(aws.client, "sqs"), settings.expense_sync_queue_url)),
         activity=SyncActivityStore(table), clock=clock, bank_contact_name=settings.expense_bank_contact_name,
         booking_offset_minutes=settings.statement_utc_offset_minutes)
 

@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
@@ -42,11 +42,8 @@ from xerosync.expenses.models import (
 from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
 from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
-from xerosync.expenses.suggestion_store import Suggestions
-from xerosync.expenses.suggestions import PayeeSummary, with_suggestion
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
-from xerosync.ledger.models import LedgerTransaction, TransactionPage
 from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
 from xerosync.store.feeds import FeedRecord
@@ -63,6 +60,13 @@ from xerosync.xero.errors import (
 )
 from xerosync.xero.expense_models import BankTransaction
 from xerosync.xero.session import XeroSession, idempotency_key
+
+# The ledger's models load with its client, and the payees' histories with their store, both built with the first
+# batch (docs/architecture.md, "Cold start").
+if TYPE_CHECKING:
+    from xerosync.expenses.suggestion_store import Suggestions
+    from xerosync.expenses.suggestions import PayeeSummary
+    from xerosync.ledger.models import LedgerTransaction, TransactionPage
 
 # What a sync waits for, by the limit Xero (or the rate governor) named: the job's progress shows it.
 WAITS_FOR = {
@@ -380,6 +384,9 @@ class SpendMoneyWorker:
         suggestion follows a payment whose payee changed."""
         if self.ledger is None:
             return work
+        # Loaded with the first batch, not at import (docs/architecture.md, cold start).
+        from xerosync.expenses.suggestions import with_suggestion
+
         payments = read_payments(self.ledger, work)
         now = self._now()
         summaries = self._new_payees(work, payments)
