@@ -77,6 +77,7 @@ class SqsEventSourceMapping:
         self.outcomes: collections.deque[BatchOutcome] = collections.deque(maxlen=KEEP_OUTCOMES)
         self.hooks: DeliveryHooks | None = None
         self.in_flight = 0  # batches received and not finished (a receive in progress counts)
+        self.slots = 0  # invocations at once, once started
         self.on_change: Callable[[], None] | None = None  # told whenever ``in_flight`` changes
         self.overlaps = 0  # batches of a group received while another of its batches was in flight (never, in SQS)
         self._groups: collections.Counter[str] = collections.Counter()
@@ -223,7 +224,7 @@ class SqsEventSourceMapping:
         """Poll in the background with up to ``concurrency`` invocations in flight (capped by the template's
         ``MaximumConcurrency``): one receiver hands each batch to an invocation of its own."""
         self._stop.clear()
-        slots = self.concurrency(concurrency)
+        slots = self.slots = self.concurrency(concurrency)
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix=f"lambda-{self.source.function}")
         self._receiver = threading.Thread(target=self._loop, args=(slots, idle_sleep), daemon=True,
                                           name=f"esm-{self.source.function}")

@@ -310,10 +310,13 @@ class Driver:
                 self.schedule_failures[name] += 1
 
     # ------------------------------------------------------------------ quiet
-    def _sqs(self) -> tuple[bool, float | None, int]:
+    def _sqs(self, *, with_room: bool = False) -> tuple[bool, float | None, int]:
+        """What the queues hold (``sqs_outlook``); ``with_room``: only the queues whose function has an invocation
+        free to receive, as Lambda stops polling a source at its concurrency."""
         assert self.stack is not None
-        return moto_patches.sqs_outlook([self._queue_name(m) for m in self.stack.mappings.values()],
-                                        ACCOUNT_ID, REGION)
+        mappings = [m for m in self.stack.mappings.values()
+                    if not with_room or m.in_flight < m.slots]
+        return moto_patches.sqs_outlook([self._queue_name(m) for m in mappings], ACCOUNT_ID, REGION)
 
     def _queue_name(self, mapping: Any) -> str:
         assert self.stack is not None and self.stack.provisioned is not None
@@ -329,7 +332,10 @@ class Driver:
         started = entered = time.monotonic()
         while True:
             seen = self.pulse.version
-            deliverable, _, _ = self._sqs()  # (first: a receive that empties the queue is then counted as busy)
+            # First: a receive that empties the queue is then counted as busy. A message is deliverable only to a
+            # function with an invocation free: one whose invocations all sleep on the clock cannot take it before
+            # the clock moves, and waiting for it would hold the world still for good.
+            deliverable, _, _ = self._sqs(with_room=True)
             if not deliverable and self._busy() <= self.clock.sleeping and self.pulse.version == seen:
                 self.settle_seconds += time.monotonic() - entered
                 return
