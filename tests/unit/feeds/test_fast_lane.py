@@ -122,6 +122,20 @@ def test_a_posting_syncs_every_live_feed_of_the_organisation_at_once() -> None:
     assert {f.account_id for f in request.feeds} == {"acc_1", "acc_2"}
 
 
+@pytest.mark.parametrize(("businesses", "accounts_each", "posts"), [
+    (1, 1, 1),
+    (3, 2, 1),  # three businesses: their statements go in one request stream (worker.py step 4), one POST
+    (41, 1, 2),  # 41 feeds are two messages of at most 40, a stream each
+])
+def test_a_sync_sets_aside_one_statements_post_per_message_whatever_the_businesses(
+        businesses: int, accounts_each: int, posts: int) -> None:
+    lane = Lane(WINDOW, *(feed(f"acc_{b}_{a}", business_id=f"biz_{b}") for b in range(businesses)
+                          for a in range(accounts_each)))
+    assert lane.post("acc_0_0", "biz_0").outcome == Outcome.SENT
+    assert lane.windows.read("tenant-1").posts == posts
+    assert [r.charge.posts if r.charge else None for r in lane.queue.sent] == ([1] if posts == 1 else [None] * posts)
+
+
 def test_postings_within_a_window_park_one_sync_for_its_end_and_the_rest_are_covered() -> None:
     lane = Lane()
     outcomes = []
