@@ -7,8 +7,8 @@ connection that was PENDING. Those reads are what surfaces a statement Xero reje
 
 Setup: 6 organisations, each fed by one business with HKD, USD and CNY accounts; a 30-day backfill of
 about 1,500 lines per account in the first window; then each window 0-12 new transactions per account
-(some accounts idle). One more organisation is fed by two businesses (each business's statements travel
-under its own Xero grant, so that organisation's floor is one call per business with new lines).
+(some accounts idle). One more organisation is fed by two businesses (their statements travel in one request
+stream under one of their grants, so that organisation's floor is one call too).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _report(per_window: list[dict[str, Any]], shared: str) -> None:
     shared_posts = [float(w["calls"][(shared, "statements POST")]) for w in per_window[1:]]
     shared_total = [float(sum(w["calls"][(shared, k)] for k in kinds)) for w in per_window[1:]]
     print(f"Organisation fed by two businesses: Xero calls per window median {median_of(shared_total):.0f}, "
-          f"statements POST median {median_of(shared_posts):.0f} (one per business with new lines)")
+          f"statements POST median {median_of(shared_posts):.0f} (both businesses' statements in one request)")
 
 
 if __name__ == "__main__":

@@ -450,18 +450,21 @@ def _outcome(letter: DeadLetter, expenses: dict[str, Expense]) -> str | None:
 
 
 def lower_bound(facts: Facts) -> Counter[str]:
-    """The fewest Xero calls the work done needed: one statements POST per business and 3-hour window in which
-    it had new lines (the history of a new link in the first), one status read per delivered statement, one
+    """The fewest Xero calls the work done needed: one statements POST per organisation and 3-hour window in which
+    one of its businesses had new lines (the history of a new link in the first; the businesses feeding one
+    organisation send in one request, docs/auto-sync.md "Carrying"), one status read per delivered statement, one
     Spend Money call per 50 expenses synced of a business, one call per receipt in Xero."""
     bound: Counter[str] = Counter()
     period = 3 * 3600
+    tenant_of = {feed.account_id: feed.tenant_id for feed in facts.feeds}
     windows: set[tuple[str, int]] = set()
     for txn in facts.transactions:
         linked = facts.first_link_at.get(txn.business_id)
         if linked is None:
             continue
         posted = datetime.fromisoformat(txn.posted_at.replace("Z", "+00:00")).timestamp()
-        windows.add((txn.business_id, int((max(posted, linked) - facts.windows_from) // period)))
+        windows.add((tenant_of.get(txn.account_id, txn.business_id),
+                     int((max(posted, linked) - facts.windows_from) // period)))
     bound["statements post"] = len(windows)
     bound["statement reads"] = sum(1 for s in facts.statements if s.status == "DELIVERED")
     synced = Counter(e.business_id for e in facts.expenses if e.status == "SYNCED")

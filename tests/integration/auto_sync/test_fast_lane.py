@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from local.clock import ManualClock
+from local.direct_connect import connect_directly
 from local.event_sources import SqsEventSourceMapping
 from local.lambda_runtime import acting_as
 from local.ledger_emulator import EventBridgePublisher, LedgerEmulator
@@ -382,13 +383,13 @@ def test_a_day_of_postings_on_five_businesses_stays_within_100_posts_and_loses_n
     day_posts = [e for e in xero.request_log[before:] if e.get("tenant") == tenant and e["method"] == "POST"
                  and e["path"].lower().endswith("/statements")]
     assert len(day_posts) <= POSTS_PER_DAY
-    # The lane took no more than its share (100 less 8 sweeps of 5 POSTs), every sync settled to what it posted
+    # The lane took no more than its share (100 less 8 sweeps of one POST: the five businesses' statements go in one
+    # request stream), every sync settled to what it posted
     record = FastLaneWindows(_table()).read(tenant)
-    assert 5 <= record.posts <= lane_posts(5) == 60 and record.held == {}
-    # And charging each sync what it posted made room for more fast syncs than charging it every business's POST
-    # would allow (12)
+    assert 1 <= record.posts <= lane_posts(1) == 92 and record.held == {}
+    # And every posting, 20 minutes apart, got a fast sync of its own: one POST a sync leaves room for them all
     fast_syncs = {m["dedup"] for m in fast.messages if m["reason"] == "posting"}
-    assert len(fast_syncs) > lane_posts(5) // 5
+    assert len(fast_syncs) == 12 * 3
     # And every line is in Xero exactly once
     delivered = [line["transactionId"] for record in feeds for statement in xero.statements(tenant)
                  if statement["feedConnectionId"] == str(record.feed_connection_id).lower()
@@ -406,23 +407,90 @@ def test_a_fast_sync_is_charged_what_it_posted_once_even_when_its_message_comes_
         feeds.append(auto_sync.link(f"biz_settle_{n}", auto_sync.account(f"biz_settle_{n}")))
     auto_sync.fire()
     auto_sync.pump()
-    # When one of them posts: the lane sets aside a POST for each business
+    # When one of them posts: the lane sets aside the one POST a sync of the organisation makes
     auto_sync.ledger.post_generated(feeds[0].account_id, 1)
     fast.take_postings()
     [message] = fast.sync_messages()
     windows = FastLaneWindows(_table())
-    assert message["charge"]["posts"] == 3 and windows.read(tenant).posts == 3
+    assert message["charge"]["posts"] == 1 and windows.read(tenant).posts == 1
     auto_sync.pump()
-    # Then the worker's run charged the one POST it made, and the reservation is over
+    # Then the worker's run settled the sync at the one POST it made, and the reservation is over
     record = windows.read(tenant)
-    assert (record.posts, record.held) == (1, {})
+    assert (record.posts, record.held, record.settled, record.settled_posts) == (1, {}, 1, 1)
     # When the same message comes again (a copy SQS did not drop, or a redelivery)
     body = {k: v for k, v in message.items() if k not in ("group", "dedup")}
     auto_sync.sqs.send_message(QueueUrl=fast.queue_url, MessageBody=json.dumps(body), MessageGroupId=tenant,
                                MessageDeduplicationId=message["dedup"] + "-again")
     auto_sync.pump()
-    # Then nothing is given back twice: the count stays as settled
-    assert windows.read(tenant).posts == 1
+    # Then nothing is settled twice: the count stays as settled
+    record = windows.read(tenant)
+    assert (record.posts, record.settled, record.settled_posts) == (1, 1, 1)
+
+
+def _statement_posts(xero: XeroEmulator, tenant: str, since: int) -> list[dict[str, Any]]:
+    return [e for e in xero.request_log[since:] if e.get("tenant") == tenant and e["method"] == "POST"
+            and e["path"].lower().endswith("/statements") and e["status"] == 202]
+
+
+def _removed_in_xero(auto_sync: AutoSync, xero: XeroEmulator, business: str) -> None:
+    """The business's Xero user removes the app from the organisation on Xero's side: that connection only."""
+    record = auto_sync.connections.get(business)
+    assert record is not None
+    with xero.state.lock:
+        xero.identity.remove_connection(xero.state.connections[record.xero_connection_id], source="xero")
+
+
+def test_two_businesses_on_one_organisation_go_in_one_statements_post_and_a_disconnected_one_stops_alone(
+        fast: Lane, auto_sync: AutoSync, xero: XeroEmulator) -> None:
+    # Given two businesses feeding one organisation, each connected by its own Xero user, linked and backfilled
+    tenant = xero.seed_organisation()
+    feeds = {}
+    for business in ("biz_pair_a", "biz_pair_b"):
+        connect_directly(auto_sync.client, xero, business, tenant, user=f"{business}@example.com")
+        feeds[business] = auto_sync.link(business, auto_sync.account(business))
+    auto_sync.fire()
+    auto_sync.pump()
+    xero.settle_pending()
+    before = len(xero.request_log)
+    # When both post
+    posted = {business: [t.transaction_id for t in auto_sync.ledger.post_generated(feed.account_id, 3)]
+              for business, feed in feeds.items()}
+    fast.take_postings()
+    # Then one fast sync of the organisation, set aside one POST, covers both
+    [message] = fast.sync_messages()
+    assert {f["business_id"] for f in message["feeds"]} == set(feeds) and message["charge"]["posts"] == 1
+    auto_sync.pump()
+    xero.settle_pending()
+    # And one statements POST carried both businesses' lines, each DELIVERED on its own feed in Xero
+    assert len(_statement_posts(xero, tenant, before)) == 1
+    for business, feed in feeds.items():
+        lines = [line["transactionId"] for s in auto_sync.delivered_statements(feed) for line in s["statementLines"]]
+        assert lines == posted[business]
+        assert auto_sync.feed(feed).last_sync_error is None
+    # When b's user removes the app in Xero, and both post again a window later
+    _removed_in_xero(auto_sync, xero, "biz_pair_b")
+    fast.clock.advance(WINDOW + 1)
+    before = len(xero.request_log)
+    again = {business: [t.transaction_id for t in auto_sync.ledger.post_generated(feed.account_id, 2)]
+             for business, feed in feeds.items()}
+    fast.take_postings()
+    assert len(fast.sync_messages()) == 1
+    auto_sync.pump()
+    xero.settle_pending()
+    # Then a's lines keep going, in one POST that carries none of b's
+    assert len(_statement_posts(xero, tenant, before)) == 1
+    a_lines = [line["transactionId"] for s in auto_sync.delivered_statements(feeds["biz_pair_a"])
+               for line in s["statementLines"]]
+    assert a_lines == posted["biz_pair_a"] + again["biz_pair_a"]
+    # And b's stop: nothing new of b in Xero, its feed and connection say to reconnect
+    b_lines = [line["transactionId"] for s in xero.statements(tenant)
+               if s["feedConnectionId"] == str(feeds["biz_pair_b"].feed_connection_id).lower()
+               for line in s["statementLines"]]
+    assert b_lines == posted["biz_pair_b"]
+    error = auto_sync.feed(feeds["biz_pair_b"]).last_sync_error
+    assert error is not None and "Connect to Xero again" in error
+    connection = auto_sync.connections.get("biz_pair_b")
+    assert connection is not None and connection.status == "NEEDS_RECONNECT"
 
 
 # 00:00 of 2026-11-20 at the bank (UTC+8), and that day's date

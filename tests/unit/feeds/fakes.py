@@ -115,14 +115,21 @@ class FakeXero:
         self.crash_after_accepting = 0  # the worker dies after Xero accepted, before it saw the answer
         self.statement_reads_allowed: int | None = None  # then the tenant's minute is used up (429)
         self.answer_out_of_order = False  # the answers' items come back in another order than sent
+        # Several businesses on the organisation, each with its own grant:
+        self.generations: dict[str, str] = {}  # a business's current generation, when not ``generation``
+        self.disconnected: set[str] = set()  # the product knows: no session is made
+        self.revoked: set[str] = set()  # removed in Xero: every call with the business's grant fails
+        self.revoked_on_post: set[str] = set()  # removed in Xero just before the grant's next statements POST
+        self.calls: list[tuple[str, str]] = []  # (business whose grant made the call, what), in order
         self._ids = itertools.count(1)
 
-    def session(self, business_id: str, generation: str | None = None) -> FakeXero:
-        if generation is not None and generation != self.generation:
+    def session(self, business_id: str, generation: str | None = None) -> FakeGrant:
+        current = self.generations.get(business_id, self.generation)
+        if generation is not None and generation != current:
             raise GenerationChanged("The Xero connection this work was made for has ended.", generation=generation)
-        if self.reconnect:
+        if self.reconnect or business_id in self.disconnected:
             raise ReconnectRequired("gone", reason="The connection was removed in Xero.")
-        return self
+        return FakeGrant(self, business_id)
 
     def post_statements(self, statements: Sequence[Statement], *, key: str) -> list[Statement]:
         self.keys.append(key)
@@ -181,6 +188,35 @@ class FakeXero:
         error = Problem(type="invalid-feed-connection", detail="The bank account is closed.") \
             if status == "REJECTED" else None
         return FeedConnection(id=feed_connection_id, status=status, error=error)
+
+
+class FakeGrant:
+    """One business's session on the organisation: FakeXero's calls, made with that business's grant."""
+
+    def __init__(self, xero: FakeXero, business_id: str) -> None:
+        self.xero = xero
+        self.business_id = business_id
+        self.tenant_id = xero.tenant_id
+
+    def _call(self, what: str) -> None:
+        self.xero.calls.append((self.business_id, what))
+        if what == "post" and self.business_id in self.xero.revoked_on_post:
+            self.xero.revoked_on_post.discard(self.business_id)
+            self.xero.revoked.add(self.business_id)
+        if self.business_id in self.xero.revoked:
+            raise ReconnectRequired("gone", reason="The connection was removed in Xero.")
+
+    def post_statements(self, statements: Sequence[Statement], *, key: str) -> list[Statement]:
+        self._call("post")
+        return self.xero.post_statements(statements, key=key)
+
+    def statement(self, statement_id: str) -> Statement:
+        self._call("statement")
+        return self.xero.statement(statement_id)
+
+    def feed_connection(self, feed_connection_id: str) -> FeedConnection:
+        self._call("feed_connection")
+        return self.xero.feed_connection(feed_connection_id)
 
 
 def feed(account_id: str = "acc_1", *, status: FeedStatus = FeedStatus.ACTIVE, business_id: str = "biz_1",

@@ -14,6 +14,7 @@ from xerosync.feeds.fast_lane import (
     POSTS_PER_DAY,
     QUIET_HOURS_WEIGHT,
     SWEEPS_PER_DAY,
+    Decision,
     FastLane,
     Outcome,
     PostingEvent,
@@ -119,6 +120,20 @@ def test_a_posting_syncs_every_live_feed_of_the_organisation_at_once() -> None:
     [request] = lane.queue.sent
     assert request.reason == "posting" and request.group_id == "tenant-1"
     assert {f.account_id for f in request.feeds} == {"acc_1", "acc_2"}
+
+
+@pytest.mark.parametrize(("businesses", "accounts_each", "posts"), [
+    (1, 1, 1),
+    (3, 2, 1),  # three businesses: their statements go in one request stream (worker.py step 4), one POST
+    (41, 1, 2),  # 41 feeds are two messages of at most 40, a stream each
+])
+def test_a_sync_sets_aside_one_statements_post_per_message_whatever_the_businesses(
+        businesses: int, accounts_each: int, posts: int) -> None:
+    lane = Lane(WINDOW, *(feed(f"acc_{b}_{a}", business_id=f"biz_{b}") for b in range(businesses)
+                          for a in range(accounts_each)))
+    assert lane.post("acc_0_0", "biz_0").outcome == Outcome.SENT
+    assert lane.windows.read("tenant-1").posts == posts
+    assert [r.charge.posts if r.charge else None for r in lane.queue.sent] == ([1] if posts == 1 else [None] * posts)
 
 
 def test_postings_within_a_window_park_one_sync_for_its_end_and_the_rest_are_covered() -> None:
@@ -294,21 +309,25 @@ def test_a_day_of_postings_on_five_businesses_keeps_the_organisation_under_100_p
         for business in businesses:
             decisions.append(lane.post(f"acc_{business}", business))
     syncs = len(lane.queue.sent) + len(lane.parker.parked)
-    # Each sync costs a POST per business; with the day's 8 sweeps the organisation stays within 100
-    assert syncs == (POSTS_PER_DAY - SWEEPS_PER_DAY * 5) // 5 == 12
-    assert syncs * 5 + SWEEPS_PER_DAY * 5 <= POSTS_PER_DAY
-    assert lane.windows.read("tenant-1").posts == lane_posts(5) == 60
+    # Each sync costs one POST, the five businesses' statements packed in one request stream (worker.py step 4);
+    # with the day's 8 sweeps the organisation stays within 100
+    assert syncs == POSTS_PER_DAY - SWEEPS_PER_DAY * 1 == 92
+    assert syncs + SWEEPS_PER_DAY <= POSTS_PER_DAY
+    assert lane.windows.read("tenant-1").posts == lane_posts(1) == 92
     # The lane said why it slowed
     assert any(d.outcome == Outcome.DEFERRED and d.slowed_by == "post-budget" for d in decisions)
-    # The bank's 12 business hours got twice the syncs of its 12 quiet ones
+    # The bank's 12 business hours had a sync every set window, and its 12 quiet ones shared what was left
     hours = [BANK.hour(at) for at in [midnight] + [p["resume_at"] for p in lane.parker.parked]]
-    business = sum(8 <= hour < 20 for hour in hours)
-    assert business >= 2 * (len(hours) - business)
-    # The next bank's day counts afresh, but no 24 hours pass the cap: at 00:01 the day before's 60 are all inside
-    # them, so a sync fits only after 01:00, when the hour of the day before's first sync has left them
+    in_hours = sum(8 <= hour < 20 for hour in hours)
+    assert in_hours == 12 * HOUR // WINDOW == 48 and len(hours) - in_hours == 44
+    # The next bank's day counts afresh, but no 24 hours pass the cap: at 00:01 the day before's 92 are all inside
+    # them, so the lane stands down, and a sync fits only from 01:00, when the hour of the day before's first sync
+    # has left them
     lane.clock.now = midnight + 24 * HOUR + 60
-    assert lane.windows.read("tenant-1").room("2026-11-21", 0, lane_posts(5)) == 0
+    assert lane.windows.read("tenant-1").room("2026-11-21", 0, lane_posts(1)) == 0
+    assert lane.post("acc_biz_0", "biz_0") == Decision(Outcome.STOOD_DOWN, "tenant-1", slowed_by="post-budget")
+    lane.clock.now = midnight + 25 * HOUR + 60
     next_day = lane.post("acc_biz_0", "biz_0")
-    assert next_day.outcome == Outcome.DEFERRED and next_day.at >= midnight + 25 * HOUR
+    assert next_day.outcome == Outcome.SENT and next_day.at >= midnight + 25 * HOUR
     record = lane.windows.read("tenant-1")
-    assert (record.posts_day, record.posts, sum(record.prev_hours.values())) == ("2026-11-21", 5, 60)
+    assert (record.posts_day, record.posts, sum(record.prev_hours.values())) == ("2026-11-21", 1, 92)

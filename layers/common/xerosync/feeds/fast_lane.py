@@ -21,12 +21,13 @@ as either fills up the window stretches toward the 3-hour cadence (the same for 
 app slows evenly), and with the reserve spent the lane stands down and leaves the organisation to the sweep.
 
 Statement POSTs: an organisation gets at most ``POSTS_PER_DAY`` a bank's day, and no more in any 24 hours. A fast
-sync costs one POST per business feeding the organisation (each business posts its own statements); the 3-hour
-sweep's runs of the day are set aside first, the window record counts what the lane took, and the window stretches
-so that what is left lasts the rest of the bank's day, weighed by the hours postings come in (``ACTIVE_HOURS``).
-With nothing left the lane stands down until there is room again. The charge is an upper
-bound (a business with nothing new posts nothing): the sync's run settles it against the POSTs it really made
-(``FastLaneWindows.open``/``settle``, called by the feed-sync worker's handler), exactly once.
+sync is expected to cost one POST per message (the worker packs the statements of every business feeding the
+organisation into one request stream, worker.py step 4); the 3-hour sweep's runs of the day are set aside first, the
+window record counts what the lane took, and the window stretches so that what is left lasts the rest of the bank's
+day, weighed by the hours postings come in (``ACTIVE_HOURS``). With nothing left the lane stands down until there is
+room again. The sync's run settles the charge against the POSTs it really made (none when nothing was new, more when
+a backfill or a split request needed them; ``FastLaneWindows.open``/``settle``, called by the feed-sync worker's
+handler), exactly once.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Protocol
 
 from xerosync.clock import Clock
 from xerosync.feeds.dispatch import FeedSyncSender
-from xerosync.feeds.messages import SCHEDULE_PERIOD_SECONDS, FeedRef, fast_lane_requests
+from xerosync.feeds.messages import MAX_FEEDS_PER_MESSAGE, SCHEDULE_PERIOD_SECONDS, FeedRef, fast_lane_requests
 from xerosync.model import Model
 from xerosync.observability import logger
 from xerosync.store.feeds import BankDay, FeedRecord, LaneRecord
@@ -122,6 +123,12 @@ def lane_posts(cost: int, posts_cap: int = POSTS_PER_DAY) -> int:
     """The statement POSTs a day the lane may take for an organisation whose sync costs ``cost``: the cap, less
     the sweep's runs of the day at the same cost."""
     return posts_cap - SWEEPS_PER_DAY * cost
+
+
+def sync_cost(refs: Sequence[FeedRef]) -> int:
+    """The statement POSTs a sync of an organisation's ``refs`` is expected to make: one per message, whatever the
+    businesses feeding it (the worker sends them all in one request stream, worker.py step 4)."""
+    return max(1, math.ceil(len(refs) / MAX_FEEDS_PER_MESSAGE))
 
 
 def activity(hour: int) -> float:
@@ -243,7 +250,7 @@ class FastLane:
             if last > now:
                 return Decision(Outcome.COVERED, tenant, last)
             refs = self._live_refs(tenant)
-            cost = max(1, len({ref.business_id for ref in refs}))  # one statements POST per business (worker.py)
+            cost = sync_cost(refs)
             window, slowed_by = self._window(tenant, now, record, cost)
             if window == 0:
                 return Decision(Outcome.STOOD_DOWN, tenant, slowed_by=slowed_by)

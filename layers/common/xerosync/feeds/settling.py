@@ -1,7 +1,8 @@
 """One feed-sync message run, and the fast lane's charge for it settled (docs/auto-sync.md, "Fast lane", Settling).
 
-The lane charges a fast sync one statement POST per business feeding the organisation, an upper bound: a business
-with nothing new posts nothing. The run that syncs it charges what it really posted instead, exactly once:
+The lane charges a fast sync the statement POSTs it expects, one per message (the worker sends the statements of every
+business feeding the organisation in one request stream). A sync with nothing new posts none, and a long backfill or
+a retried request more. The run that syncs it charges what it really posted instead, exactly once:
 
 1. Before any Xero call it claims the sync's reservation on the window record (``FastLaneWindows.open``, one
    conditional write). Only the first run of the message can: a redelivered or repeated message finds it claimed

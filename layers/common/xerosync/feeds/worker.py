@@ -1,19 +1,27 @@
 """One Xero tenant's feeds brought up to date: what the feed-sync worker does with one message.
 
-For each business named in the message (each has its own Xero grant) and each of its live feeds:
+For each business named in the message, under the business's own Xero grant, and each of its live feeds:
 
 1. A feed whose Xero feed connection was PENDING is looked up first: ACTIVE, or REJECTED with Xero's reason
    (a REJECTED feed leaves the live feeds; the status route shows why).
 2. Statements sent before and not yet seen delivered are read back, oldest first. DELIVERED (or REJECTED as
    ``duplicate-statement``: Xero already had every line) are done. Any other REJECTED rewinds the cursor to
    where that statement started, so its lines go again, and its reason shows on the feed.
+
+A business whose own grant fails there (reconnect required, or a connection that has ended) stops: its
+statements go nowhere this run. Then, for the organisation as a whole:
+
 3. New statements are built from the ledger after the cursor and recorded on the feed *before* they are
    sent (write-ahead). After a crash between Xero accepting them and the answer being recorded, the next
    run sends exactly those statements again: Xero replays its answer (same Idempotency-Key) or calls them
    duplicates, and no statement overlapping them ever reaches Xero.
-4. The statements of all the business's feeds go in as few POST /Statements as Xero's limits allow. The
-   cursor moves only over what Xero accepted (or already had), in order; after a rejection nothing later of
-   that feed is sent until the next run.
+4. The statements of every business's feeds go in as few POST /Statements as Xero's limits allow, under the
+   grant of one of those businesses (the carrier: the first, in business order, with statements to send). A
+   business's statements are carried only if its own grant answered a call in this run (step 1 or 2, or one
+   feed-connection lookup made to prove it); the carrier's own POST proves its grant. A carrier whose grant
+   fails at the POST stops as in step 2, and the others' statements go under the next one's grant
+   (docs/auto-sync.md, "The worker"). The cursor moves only over what Xero accepted (or already had), in order;
+   after a rejection nothing later of that feed is sent until the next run.
 
 Everything a run learns is saved on the feed as it goes (version-checked), so a 429, a crash or a timeout
 loses nothing and a repeated message repeats nothing. Domain logic only: the ports are handed in.
@@ -27,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import takewhile
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
@@ -67,6 +75,7 @@ POST_ATTEMPTS = 3
 TIME_MARGIN_SECONDS = 30.0
 LEDGER_REFUSED = ("The bank could not provide this account's transactions to send to Xero. Auto-sync tries again "
                   "at the next sync; if this message stays, contact the bank.")
+_T = TypeVar("_T")
 _SYNC_FIELDS = ("cursor", "cursor_balance", "dated_through", "unconfirmed_statements", "last_sync_at",
                 "last_sync_error")
 
@@ -145,6 +154,45 @@ class _FeedRun:
         return any(e.statement_id is None for e in self.record.unconfirmed_statements)
 
 
+class _Grant:
+    """A business's own session, noting whether Xero answered a call made with it in this run (``proven``): only
+    then may another business's grant carry its statements."""
+
+    def __init__(self, session: BankFeedSession) -> None:
+        self.session = session
+        self.tenant_id = session.tenant_id
+        self.proven = False
+
+    def post_statements(self, statements: Sequence[Statement], *, key: str) -> list[Statement]:
+        return self._answered(lambda: self.session.post_statements(statements, key=key))
+
+    def statement(self, statement_id: str) -> Statement:
+        return self._answered(lambda: self.session.statement(statement_id))
+
+    def feed_connection(self, feed_connection_id: str) -> FeedConnection:
+        return self._answered(lambda: self.session.feed_connection(feed_connection_id))
+
+    def _answered(self, call: Callable[[], _T]) -> _T:
+        try:
+            answer = call()
+        except XeroNotFound:
+            self.proven = True  # Xero took the token and looked: the grant is good
+            raise
+        self.proven = True
+        return answer
+
+
+@dataclass
+class _Business:
+    """One business's part of the message: one connection generation, its grant and its feeds' runs."""
+
+    business_id: str
+    runs: list[_FeedRun]
+    grant: _Grant | None = None
+    stopped: bool = False  # its own grant failed: nothing of it is sent, by anyone
+    stale: bool = False  # its connection ended meanwhile: its part of the message is dropped
+
+
 class FeedSyncWorker:
     def __init__(self, *, feeds: FeedRepository, connections: ConnectionSyncRecorder, ledger: LedgerReader,
                  xero: XeroSessions, clock: Clock, builder: StatementBuilder | None = None,
@@ -163,27 +211,42 @@ class FeedSyncWorker:
     # ------------------------------------------------------------------ one message
     def sync(self, request: FeedSyncRequest, time_left: Callable[[], float]) -> SyncReport:
         report = SyncReport()
-        for business_id, generation, account_ids in request.by_connection():
+        businesses: list[_Business] = []
+        # In business order, so that the carrier (step 4) is the same business on every delivery of the message
+        for business_id, generation, account_ids in sorted(request.by_connection()):
             runs = self._load(request.tenant_id, business_id, generation, account_ids, report)
             report.feeds += len(runs)
             if not runs:
                 continue
+            business = _Business(business_id=business_id, runs=runs)
             try:
-                session = self.xero.session(business_id, generation)
-                self._sync_business(session, runs, report, time_left)
-            except GenerationChanged:
-                # Made for a connection that has ended: dropped (the session logged and counted it). What this
-                # run learnt is saved already; the feeds now belong to the new connection, which syncs them.
-                report.stale += len(runs)
-                continue
-            except ReconnectRequired as needed:
-                # Only the user can fix this: record it where the status route shows it and finish the
-                # message (retrying would loop until the user reconnects).
-                logger.warning("feeds not synced: reconnect required", extra={"business_id": business_id})
-                for run in runs:
-                    run.blocked, run.error = True, f"{needed.reason or needed.message} {RECONNECT_ACTION}"
-            self._finish(business_id, runs, report)
+                business.grant = _Grant(self.xero.session(business_id, generation))
+                self._settle_business(business.grant, runs, report, time_left)
+            except (GenerationChanged, ReconnectRequired) as failed:
+                self._stop(business, failed, report)
+            businesses.append(business)
+        self._send(businesses, report, time_left)
+        for business in businesses:
+            if not business.stale:
+                self._finish(business.business_id, business.runs, report)
         return report
+
+    def _stop(self, business: _Business, failed: GenerationChanged | ReconnectRequired, report: SyncReport) -> None:
+        """The business's own grant failed: nothing more of it is sent this run, under its grant or another's."""
+        business.stopped = True
+        for run in business.runs:
+            run.blocked = True
+        if isinstance(failed, GenerationChanged):
+            # Made for a connection that has ended: dropped (the session logged and counted it). What this run
+            # learnt is saved already; the feeds now belong to the new connection, which syncs them.
+            business.stale = True
+            report.stale += len(business.runs)
+            return
+        # Only the user can fix this: record it where the status route shows it and finish the message
+        # (retrying would loop until the user reconnects).
+        logger.warning("feeds not synced: reconnect required", extra={"business_id": business.business_id})
+        for run in business.runs:
+            run.error = f"{failed.reason or failed.message} {RECONNECT_ACTION}"
 
     def _load(self, tenant_id: str, business_id: str, generation: str, account_ids: list[str],
               report: SyncReport) -> list[_FeedRun]:
@@ -198,22 +261,26 @@ class FeedSyncWorker:
             runs.append(_FeedRun(record=record, loaded_status=record.status))
         return runs
 
-    def _sync_business(self, session: BankFeedSession, runs: list[_FeedRun], report: SyncReport,
-                       time_left: Callable[[], float]) -> None:
+    def _settle_business(self, grant: _Grant, runs: list[_FeedRun], report: SyncReport,
+                         time_left: Callable[[], float]) -> None:
+        """Steps 1 and 2, under the business's own grant."""
         for run in runs:
             before = run.record.model_copy(deep=True)
             if run.record.status == FeedStatus.PENDING:
-                self._refresh_feed_connection(session, run)
+                self._refresh_feed_connection(grant, run)
             # Even for a feed Xero refused: the cursor must come back over what Xero did not keep.
             try:
-                self._settle(session, run, report, time_left)
+                self._settle(grant, run, report, time_left)
             except XeroRateLimited:
                 if run.record != before:
                     self._save(run)  # the statuses read so far are kept: the next delivery goes on from there
                 raise
             if run.record != before:
                 self._save(run)  # what Xero said is kept even if a later call meets a 429
-        candidates = [run for run in runs if not run.blocked]
+
+    def _send(self, businesses: list[_Business], report: SyncReport, time_left: Callable[[], float]) -> None:
+        """Steps 3 and 4 for every business still going, in one stream of requests for the organisation."""
+        candidates = [run for business in businesses for run in business.runs if not run.blocked]
         while candidates:
             if time_left() < self.time_margin_seconds:
                 for run in candidates:
@@ -223,7 +290,7 @@ class FeedSyncWorker:
             if not planned:
                 return
             self._write_ahead(planned)
-            if not self._post_all(session, planned, report, time_left):
+            if not self._post_all(businesses, planned, report, time_left):
                 return  # out of time: the write-ahead statements go first next run
             candidates = [run for run in candidates if not run.blocked and not run.gone and run.more]
 
@@ -386,25 +453,70 @@ class FeedSyncWorker:
             self._save(run)
 
     # ------------------------------------------------------------------ step 4: send and record
-    def _post_all(self, session: BankFeedSession, planned: list[tuple[_FeedRun, PlannedStatement]],
+    def _post_all(self, businesses: list[_Business], planned: list[tuple[_FeedRun, PlannedStatement]],
                   report: SyncReport, time_left: Callable[[], float]) -> bool:
+        owners = {id(run): business for business in businesses for run in business.runs}
         for group in pack_requests(planned, lambda pair: pair[1].size_bytes, self.builder.limits):
-            group = [(run, s) for run, s in group if not run.blocked and not run.gone]
-            if not group:
-                continue
-            if time_left() < self.time_margin_seconds:
-                for run, _ in group:
-                    run.more = True
-                return False
-            results = self._post(session, [s for _, s in group], report)
-            _check_answers_match(group, results)
-            touched: dict[int, _FeedRun] = {}
-            for (run, statement), result in zip(group, results, strict=True):
-                self._record_answer(session, run, statement, result, report)
-                touched[id(run)] = run
-            for run in touched.values():
-                self._save(run)
+            while True:
+                group = [(run, s) for run, s in group if not run.blocked and not run.gone]
+                if not group:
+                    break
+                if time_left() < self.time_margin_seconds:
+                    for run, _ in group:
+                        run.more = True
+                    return False
+                senders = [business for business in businesses
+                           if any(owners[id(run)] is business for run, _ in group)]
+                carrier, carried = senders[0], senders[1:]
+                # Another business's statements go only if its own grant answered in this run: a business that
+                # disconnected, on either side, stops flowing (docs/auto-sync.md, "The worker")
+                unproven = [business for business in carried if not _proven(business)]
+                for business in unproven:
+                    self._prove(business, [run for run, _ in group if owners[id(run)] is business], report)
+                if unproven:
+                    continue  # a business whose grant failed, or a feed Xero refused, leaves the request
+                try:
+                    results = self._post(_grant(carrier), [s for _, s in group], report)
+                except (GenerationChanged, ReconnectRequired) as failed:
+                    self._stop(carrier, failed, report)
+                    continue  # the other businesses' statements go under the next one's grant
+                _check_answers_match(group, results)
+                touched: dict[int, _FeedRun] = {}
+                recheck: dict[int, _FeedRun] = {}
+                for (run, statement), result in zip(group, results, strict=True):
+                    if self._record_answer(run, statement, result, report):
+                        recheck[id(run)] = run
+                    touched[id(run)] = run
+                for run in touched.values():
+                    self._save(run)
+                for run in recheck.values():
+                    self._recheck_feed_connection(owners[id(run)], run, report)
+                break
         return True
+
+    def _prove(self, business: _Business, runs: list[_FeedRun], report: SyncReport) -> None:
+        """One cheap call under the business's own grant, that also brings one of its feeds' status up to date
+        (``GET /FeedConnections/{id}``, not a statement POST)."""
+        run = next((run for run in runs if run.record.feed_connection_id), None)
+        if run is not None:
+            self._recheck_feed_connection(business, run, report)
+        if not business.stopped and not _proven(business):  # no call could be made: nothing to prove it with
+            business.stopped = True
+            for each in business.runs:
+                each.blocked = True
+
+    def _recheck_feed_connection(self, business: _Business, run: _FeedRun, report: SyncReport) -> None:
+        """A feed connection looked up under its business's own grant, outside that business's steps 1 and 2."""
+        if business.stopped:
+            return
+        before = run.record.model_copy(deep=True)
+        try:
+            self._refresh_feed_connection(_grant(business), run)
+        except (GenerationChanged, ReconnectRequired) as failed:
+            self._stop(business, failed, report)
+            return
+        if run.record != before:
+            self._save(run)
 
     def _post(self, session: BankFeedSession, statements: list[PlannedStatement], report: SyncReport
               ) -> list[Statement]:
@@ -440,12 +552,14 @@ class FeedSyncWorker:
         assert failure is not None
         raise failure
 
-    def _record_answer(self, session: BankFeedSession, run: _FeedRun, statement: PlannedStatement,
-                       result: Statement, report: SyncReport) -> None:
+    def _record_answer(self, run: _FeedRun, statement: PlannedStatement, result: Statement,
+                       report: SyncReport) -> bool:
+        """Xero's answer for one statement, on its feed. True when the answer says the feed connection may be gone:
+        the caller looks it up, under the feed's own business's grant."""
         record = run.record
         entry = _entry_for(record, statement)
         if entry is None:
-            return  # dropped after an earlier statement of this feed was refused
+            return False  # dropped after an earlier statement of this feed was refused
         if result.status == "REJECTED" and not _is_duplicate(result.errors):
             record.unconfirmed_statements = [e for e in record.unconfirmed_statements
                                              if e.first_sequence < entry.first_sequence or e.statement_id]
@@ -455,9 +569,7 @@ class FeedSyncWorker:
             logger.warning("statement refused", extra={
                 "business_id": record.business_id, "account_id": record.account_id,
                 "problems": [p.type for p in result.errors], "first_sequence": entry.first_sequence})
-            if _feed_gone(result.errors):
-                self._refresh_feed_connection(session, run)
-            return
+            return _feed_gone(result.errors)
         # Accepted (PENDING), or a duplicate: Xero holds every line already, which is delivered.
         record.cursor, record.cursor_balance = entry.last_sequence, entry.end_balance
         record.dated_through = max(record.dated_through or entry.end_date, entry.end_date)
@@ -468,6 +580,7 @@ class FeedSyncWorker:
                                              for e in record.unconfirmed_statements]
         report.statements_accepted += 1
         report.lines_accepted += entry.line_count
+        return False
 
     # ------------------------------------------------------------------ the end of a business's run
     def _finish(self, business_id: str, runs: list[_FeedRun], report: SyncReport) -> None:
@@ -513,6 +626,15 @@ class FeedSyncWorker:
 
     def _today(self) -> date:
         return self.builder.calendar.day_of(utc_now(self.clock))
+
+
+def _grant(business: _Business) -> _Grant:
+    assert business.grant is not None  # a business without a session stopped before it had statements
+    return business.grant
+
+
+def _proven(business: _Business) -> bool:
+    return business.grant is not None and business.grant.proven
 
 
 def _check_answers_match(group: list[tuple[_FeedRun, PlannedStatement]], results: list[Statement]) -> None:
