@@ -6,7 +6,8 @@ DynamoDB read paid for a TCP connection and a thread; under a soak's load that w
 (docs/soak.md, "Where the time goes"). With this installed, botocore's request for the moto server's address
 goes to the same WSGI application moto server runs, built from the same method, path, headers and body, and
 its answer comes back as botocore would have read it: the same routing, the same backends, the same
-answers. What stays on the wire: the HTTP API, Xero and the ledger, whose timeouts and faults are the point.
+answers. What stays on the wire: the HTTP API (Xero and the ledger are handed over in process likewise by
+``local/http_in_process.py``, their drops and timeouts kept).
 
 The hand-over replaces the wire itself (botocore's ``Endpoint._send``), not a ``before-send`` handler:
 botocore runs every ``before-send`` handler and keeps the first answer, so a handler would apply a write

@@ -44,6 +44,11 @@ absent) and put back on a cancellation; the table is the same object throughout
 
 Which actions a service's response class has: moto lists its methods (``inspect.getmembers``) on every request
 to check that the action asked for is one of them; the list of a class never changes, so it is remembered.
+
+An EventBridge input transformer's paths: for every event a rule with an ``InputTransformer`` delivers, moto
+parses each input path with ``jsonpath_ng.ext.parse``, which builds a new parser (its tables read again) per
+call: 6% of a soak's CPU for the ledger's events. A parsed path never changes (``find`` only reads it), so each
+is parsed once.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ import threading
 import types
 from typing import Any, Protocol
 
+import jsonpath_ng.ext as jsonpath_ext
 import moto.core.responses as moto_responses
 import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
@@ -152,6 +158,7 @@ def apply() -> None:
     DynamoHandler.update_item = _serialised(DynamoHandler.update_item, _dynamodb_writes)  # type: ignore[method-assign]
     _narrow_query_candidates()
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
+    jsonpath_ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ext.parse)  # moto's events import it per call
     _applied = True
 
 

@@ -23,7 +23,7 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from local import aws_in_process, moto_patches
+from local import aws_in_process, http_in_process, moto_patches
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.clock import SystemClock
@@ -69,6 +69,10 @@ class DevStackConfig:
     # The product's AWS calls handed to moto in this process, without a socket (local/aws_in_process.py): the
     # same answers, at a fraction of the cost; for a soak's hundreds of thousands of calls.
     aws_in_process: bool = False
+    # The product's requests to the Xero and ledger emulators handed to their WSGI applications in this process
+    # (local/http_in_process.py): the same answers, drops and timeouts, without a socket; the emulators still
+    # serve on loopback for everything else (a browser, the console).
+    emulators_in_process: bool = False
     extra_environment: dict[str, str] = field(default_factory=dict)
 
 
@@ -173,6 +177,9 @@ class DevStack:
         self.ledger = LedgerEmulator(clock=cfg.ledger_clock or cfg.clock or SystemClock(),
                                      event_publisher=EventBridgePublisher(events, LEDGER_BUS))
         self.urls["ledger"] = self.ledger.start(host=cfg.host, port=cfg.ledger_port)
+        if cfg.emulators_in_process:
+            http_in_process.install(self.urls["xero"], self.xero)
+            http_in_process.install(self.urls["ledger"], self.ledger.app)
 
     def stop(self) -> None:
         if self.scheduler:
@@ -181,6 +188,9 @@ class DevStack:
             mapping.stop()
         if self.http:
             self.http.stop()
+        for key in ("xero", "ledger"):
+            if key in self.urls:
+                http_in_process.uninstall(self.urls[key])
         for emulator in (self.xero, self.ledger):
             if emulator is not None:
                 emulator.stop()

@@ -31,5 +31,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="FeedsDeletedInXero", unit="Count", value=len(report.feeds_gone))
     logger.info("connection check", extra={
         "checked": report.checked, "needs_reconnect": len(report.needs_reconnect), "feeds_gone": len(report.feeds_gone),
-        "finished_pass": report.finished_pass, "consents_given_up": given_up})
+        "finished_pass": report.finished_pass, "left_to_next_pass": report.left_to_next_pass,
+        "consents_given_up": given_up})
     return {**asdict(report), "consents_given_up": given_up}

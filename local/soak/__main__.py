@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="hold every request to Xero's OpenAPI files, as the tests do (slower)")
     parser.add_argument("--aws-over-http", action="store_true",
                         help="send the product's AWS calls to moto server over loopback, as the tests do (slower)")
+    parser.add_argument("--emulators-over-http", action="store_true",
+                        help="send the product's Xero and ledger calls to the emulators over loopback, as the tests "
+                             "do (slower)")
     parser.add_argument("--profile", metavar="FILE",
                         help="sample every thread's stack and write where the real time went (local/soak/profile.py)"
                              "; with several processes, one file each (FILE.1, FILE.2...)")
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 def _play(world: World, args: argparse.Namespace, prefix: str) -> Facts:
     sampler = Sampler().start() if args.profile else None
     facts = Driver(world, Options(seed=args.seed, rate=args.rate, concurrency=args.concurrency, strict=args.strict,
-                                  aws_over_http=args.aws_over_http,
+                                  aws_over_http=args.aws_over_http, emulators_over_http=args.emulators_over_http,
                                   progress=lambda line: print(prefix + line, flush=True))).run()
     if sampler is not None:
         sampler.stop()

@@ -69,6 +69,7 @@ class Options:
     concurrency: int = 4
     strict: bool = False  # hold every request to Xero's OpenAPI files (the tests do; it triples a call's cost)
     aws_over_http: bool = False  # AWS calls over loopback to moto server, as the tests make them (slower)
+    emulators_over_http: bool = False  # Xero and ledger calls over loopback to the emulators, as the tests (slower)
     progress: Callable[[str], None] = print
 
 
@@ -183,6 +184,7 @@ class Driver:
         config = DevStackConfig(log_level="WARNING", clock=self.clock, visibility_timeout=None,
                                 concurrency=self.options.concurrency, xero_strict=self.options.strict,
                                 aws_in_process=not self.options.aws_over_http,
+                                emulators_in_process=not self.options.emulators_over_http,
                                 extra_environment={"XERO_READ_TIMEOUT_SECONDS": str(XERO_READ_TIMEOUT_SECONDS)})
         sign_cheaply_in_process(not self.options.aws_over_http)
         answer_items_directly(not self.options.aws_over_http)

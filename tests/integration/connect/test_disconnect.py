@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
 from local.clock import OffsetClock
 from local.event_sources import Scheduler, SqsEventSourceMapping
@@ -13,6 +15,9 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
 from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock
+from xerosync.store.connections import ConnectionStatus
+from xerosync.xero.client import get_xero_client
+from xerosync.xero.tokens import TokenVault
 
 
 def _live_connections(xero: XeroEmulator) -> set[str]:
@@ -126,6 +131,40 @@ def test_the_periodic_check_notices_a_disconnect_in_xero_before_anyone_calls(
     assert report["finished_pass"] is True
     assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "NEEDS_RECONNECT"
     assert other.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "ACTIVE"
+
+
+def test_an_aws_error_on_one_connection_leaves_it_to_the_next_pass_and_the_check_goes_on(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two businesses whose organisations were both disconnected in Xero
+    fiona, first, _, tenant = linked_business(api, xero, ledger)
+    other, _, _, other_tenant = linked_business(api, xero, ledger, name="Second Org")
+    xero.disconnect(tenant)
+    xero.disconnect(other_tenant)
+    # When DynamoDB throttles the read of the first one's tokens past the SDK's retries, once
+    load, refused = TokenVault.load, []
+
+    def throttled_once(vault: TokenVault, business_id: str, generation: str) -> object:
+        if business_id == first and not refused:
+            refused.append(business_id)
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                              "GetItem")
+        return load(vault, business_id, generation)
+
+    monkeypatch.setattr(TokenVault, "load", throttled_once)
+    report = Scheduler(aws.template, runtime).fire("Hourly")
+    # Then the run goes on to the other connection and finishes its pass, leaving the first to the next one
+    assert refused == [first]
+    assert report["left_to_next_pass"] == 1 and len(report["needs_reconnect"]) == 1
+    assert report["finished_pass"] is True
+    # (read from the store: the status page would ask Xero itself, and notice)
+    first_record = get_xero_client().connections.get(first)
+    assert first_record is not None and first_record.status == ConnectionStatus.ACTIVE
+    assert other.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "NEEDS_RECONNECT"
+    # And the next pass notices the first
+    again = Scheduler(aws.template, runtime).fire("Hourly")
+    assert again["left_to_next_pass"] == 0 and again["checked"] == 1 and len(again["needs_reconnect"]) == 1
+    assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "NEEDS_RECONNECT"
 
 
 def test_the_periodic_check_notices_a_bank_account_deleted_in_xero_and_shows_the_way_back(

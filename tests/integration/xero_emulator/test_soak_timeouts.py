@@ -4,11 +4,13 @@ done, the read timeout passed on the world's clock (local/soak/chaos.py, docs/so
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
+from local import http_in_process
 from local.soak.chaos import XERO_READ_TIMEOUT_SECONDS, Chaos
 from local.soak.simclock import SimClock
 from local.xero_emulator import XeroEmulator
@@ -26,14 +28,23 @@ class _ThroughTheChaos(requests.adapters.HTTPAdapter):
         return self.chaos.http_boundary(request, lambda: super(_ThroughTheChaos, self).send(request, *args, **kwargs))
 
 
-@pytest.fixture
-def world_clock(emu: XeroEmulator, xero: XeroHarness, monkeypatch: pytest.MonkeyPatch) -> SimClock:
+@pytest.fixture(params=["over the wire", "in process"])
+def world_clock(emu: XeroEmulator, xero: XeroHarness, monkeypatch: pytest.MonkeyPatch,
+                request: pytest.FixtureRequest) -> Iterator[SimClock]:
+    """The chaos between the caller and the emulator, reached over loopback (the tests) or handed over in this
+    process (the soak: local/http_in_process.py)."""
     clock = SimClock(1_770_000_000.0)
     chaos = Chaos(seed=1, rate=0.2, clock=clock)
     chaos._xero_url = xero.base_url.rstrip("/")
     monkeypatch.setattr(emu, "hold", chaos._hold)  # as Chaos.attach does (the emulator is the session's)
     xero.session.mount("http://", _ThroughTheChaos(chaos))
-    return clock
+    if request.param == "in process":
+        http_in_process.install(xero.base_url, emu)
+        assert http_in_process.handles(xero.base_url.rstrip("/") + "/api.xro/2.0/BankTransactions")
+    try:
+        yield clock
+    finally:
+        http_in_process.uninstall(xero.base_url)
 
 
 def _spend(bank_account_id: str) -> dict[str, Any]:

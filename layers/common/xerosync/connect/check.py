@@ -5,6 +5,12 @@ Each ACTIVE connection costs one ``GET /connections`` (Xero counts it against th
 ``GET /FeedConnections`` if the business has active feeds (a feed missing from the list is confirmed by id
 before it is marked). A run stops before its time is up and the next continues where it stopped, so any
 number of connections is covered, one pass after another.
+
+An AWS error that outlasts the SDK's retries while one connection is looked at (a throttled read, KMS
+unavailable while its token is opened) leaves that connection to the next pass and the run goes on: failing the
+run would have the schedule's retries start the pass again from where the last run stopped, redoing every
+connection already looked at (each one a token read, often a refresh, and two or three Xero calls), and a pass
+over many connections meets such an error somewhere more often than not.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from xerosync.clock import from_iso, iso, utc_now
 from xerosync.observability import logger
@@ -32,6 +40,7 @@ class CheckReport:
     needs_reconnect: list[str] = field(default_factory=list)
     feeds_gone: list[str] = field(default_factory=list)  # bank account ids whose feed was deleted in Xero
     unreachable: int = 0
+    left_to_next_pass: int = 0  # connections an AWS error stopped this pass from looking at
     disconnects_finished: int = 0
     reconnections_finished: int = 0
     finished_pass: bool = False
@@ -47,43 +56,54 @@ def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], i
             table.put_item(Item={**connection_check_key(), "after": position})
             return report
         position = ConnectionStore.position(record)
-        if finish_disconnect is not None and _unfinished_disconnect(record, xero.clock.time()):
-            logger.warning("finishing a disconnect that died half-way", extra={"business_id": record.business_id})
-            finish_disconnect(record)
-            report.disconnects_finished += 1
-        if finish_replacement is not None and _unfinished_replacement(record, xero.clock.time()):
-            logger.warning("finishing a reconnection that died half-way", extra={"business_id": record.business_id})
-            finish_replacement(record)
-            report.reconnections_finished += 1
-        if record.status != ConnectionStatus.ACTIVE:
-            continue
-        report.checked += 1
         try:
-            # invalid_grant marks NEEDS_RECONNECT itself
-            token = xero.tokens.access_token(record.business_id, record.generation)
-            tenants = {c.tenant_id for c in xero.identity.connections(token)}
-        except ReconnectRequired:
-            report.needs_reconnect.append(record.business_id)
-            continue
-        except XeroError:
-            report.unreachable += 1
-            continue
-        if record.tenant_id in tenants:
-            report.still_connected += 1
-            try:
-                report.feeds_gone.extend(_feeds_deleted_in_xero(xero, FeedStore(table), record))
-            except ReconnectRequired:
-                report.needs_reconnect.append(record.business_id)
-            except XeroError:
-                report.unreachable += 1
-            continue
-        xero.connection_lost(record.business_id, record.generation, DISCONNECTED_IN_XERO)
-        report.needs_reconnect.append(record.business_id)
-        logger.warning("organisation disconnected on Xero's side", extra={"business_id": record.business_id,
-                                                                         "tenant_id": record.tenant_id})
+            _check_one(xero, table, record, report, finish_disconnect, finish_replacement)
+        except (ClientError, BotoCoreError) as error:
+            report.left_to_next_pass += 1
+            logger.warning("connection check met an AWS error; the next pass looks at this connection again",
+                           extra={"business_id": record.business_id, "error": type(error).__name__})
     table.delete_item(Key=connection_check_key())
     report.finished_pass = True
     return report
+
+
+def _check_one(xero: XeroClient, table: Any, record: XeroConnectionRecord, report: CheckReport,
+               finish_disconnect: Callable[[XeroConnectionRecord], object] | None,
+               finish_replacement: Callable[[XeroConnectionRecord], object] | None) -> None:
+    if finish_disconnect is not None and _unfinished_disconnect(record, xero.clock.time()):
+        logger.warning("finishing a disconnect that died half-way", extra={"business_id": record.business_id})
+        finish_disconnect(record)
+        report.disconnects_finished += 1
+    if finish_replacement is not None and _unfinished_replacement(record, xero.clock.time()):
+        logger.warning("finishing a reconnection that died half-way", extra={"business_id": record.business_id})
+        finish_replacement(record)
+        report.reconnections_finished += 1
+    if record.status != ConnectionStatus.ACTIVE:
+        return
+    report.checked += 1
+    try:
+        # invalid_grant marks NEEDS_RECONNECT itself
+        token = xero.tokens.access_token(record.business_id, record.generation)
+        tenants = {c.tenant_id for c in xero.identity.connections(token)}
+    except ReconnectRequired:
+        report.needs_reconnect.append(record.business_id)
+        return
+    except XeroError:
+        report.unreachable += 1
+        return
+    if record.tenant_id in tenants:
+        report.still_connected += 1
+        try:
+            report.feeds_gone.extend(_feeds_deleted_in_xero(xero, FeedStore(table), record))
+        except ReconnectRequired:
+            report.needs_reconnect.append(record.business_id)
+        except XeroError:
+            report.unreachable += 1
+        return
+    xero.connection_lost(record.business_id, record.generation, DISCONNECTED_IN_XERO)
+    report.needs_reconnect.append(record.business_id)
+    logger.warning("organisation disconnected on Xero's side", extra={"business_id": record.business_id,
+                                                                     "tenant_id": record.tenant_id})
 
 
 # A disconnect (or a reconnection) still unfinished this long after it wrote the connection is not running any
