@@ -15,10 +15,11 @@ from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.lambda_runtime import LambdaRuntime
 from local.ledger_emulator import LedgerEmulator
-from local.provision import Provisioned, create_locally, provision
+from local.provision import Provisioned, create_locally
 from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI
 from local.template import Template, load_template
 from local.xero_emulator import XeroEmulator
+from tests.support.moto_state import provision_once
 
 _TEMPLATE_BODY = load_template()
 
@@ -54,14 +55,17 @@ def _forget_cached_adapters() -> None:
 
 @contextmanager
 def aws_on_moto(template: Template, patch: pytest.MonkeyPatch) -> Iterator[Provisioned]:
-    """The template's tables, queues, key, secret and rules in moto, and the functions' environment set."""
+    """The template's tables, queues, key, secret and rules in moto, and the functions' environment set.
+
+    Provisioned once per process and template; each use after the first starts from a copy of what provisioning
+    left (tests/support/moto_state.py)."""
     moto_patches.apply()
     # mock_aws intercepts AWS's own endpoints only: a local stack's endpoint must not leak in, neither
     # through the environment nor through boto3's default session, which remembers what it resolved.
     patch.delenv("AWS_ENDPOINT_URL", raising=False)
     patch.setattr(boto3, "DEFAULT_SESSION", None)
     with mock_aws():
-        provisioned = provision(template, visibility_timeout_override=1)
+        provisioned = provision_once(template, visibility_timeout_override=1)
         for name, value in provisioned.environment.items():
             patch.setenv(name, value)
         patch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
@@ -122,8 +126,10 @@ def runtime(aws: Provisioned) -> LambdaRuntime:
     return LambdaRuntime(aws.template)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def authority() -> DevTokenAuthority:
+    """The bank's token issuer: one signing key per process (making a 2048-bit RSA key costs about 0.1 s; the
+    authority keeps nothing else). A test that needs a stranger's key makes its own."""
     return DevTokenAuthority(key_path=None)
 
 

@@ -101,11 +101,6 @@ def runtime(aws: Provisioned) -> LambdaRuntime:
 
 
 @pytest.fixture(scope=MODULE)
-def authority() -> DevTokenAuthority:
-    return DevTokenAuthority(key_path=None)
-
-
-@pytest.fixture(scope=MODULE)
 def gateway(aws: Provisioned, runtime: LambdaRuntime, authority: DevTokenAuthority) -> Iterator[HttpApi]:
     api = HttpApi(aws.template, runtime, authority)
     yield api
