@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,12 +98,7 @@ def _send(endpoint: Endpoint, request: Any) -> Any:
                              input_stream=io.BytesIO(body or b""), content_length=len(body or b""),
                              base_url=f"{parts.scheme}://{parts.netloc}").get_environ()
     chunks, status, answer_headers = run_wsgi_app(app, environ, buffered=True)
-    try:
-        content = b"".join(chunks)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+    content = drain(chunks)
     return AWSResponse(url, int(status.split(" ", 1)[0]), dict(answer_headers.items()), _Body(content))
 
 
@@ -166,3 +161,13 @@ def _find_handler(app: DomainDispatcherApplication, authorization: str, target: 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+def drain(chunks: Iterable[bytes]) -> bytes:
+    """A WSGI answer's body, read whole; the iterable is closed as the WSGI spec asks, whatever happens."""
+    try:
+        return b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()

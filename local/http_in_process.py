@@ -45,6 +45,8 @@ from urllib3.exceptions import ReadTimeoutError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from local.aws_in_process import drain
+
 logger = logging.getLogger(__name__)
 
 _targets: dict[str, _InProcessPool] = {}  # an emulator's base URL -> the pool that answers for it
@@ -87,12 +89,7 @@ class _InProcessPool(HTTPConnectionPool):
         except Exception:
             logger.exception("the emulator at %s failed on %s %s", self.base_url, method, url)
             chunks, status, answer_headers = run_wsgi_app(InternalServerError(), environ, buffered=True)
-        try:
-            answer = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+        answer = drain(chunks)
         if too_late():
             raise ReadTimeoutError(self, url, f"Read timed out. (read timeout={read_timeout})")
         code, _, reason = status.partition(" ")
