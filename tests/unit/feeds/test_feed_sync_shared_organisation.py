@@ -175,14 +175,20 @@ def test_a_business_whose_own_grant_is_dead_is_never_carried(how: str) -> None:
     assert org.record("biz_a").cursor == org.record("biz_c").cursor == 2
 
 
-def test_a_crash_after_xero_accepted_the_combined_request_sends_it_again_exactly_and_no_line_twice() -> None:
-    # Given a run that dies after Xero accepted the three businesses' statements, before the answers were recorded
+def _crashed_after_xero_accepted() -> Organisation:
+    """Each business posted a line; the run died after Xero accepted the combined request, before recording."""
     org = Organisation()
     for business in BUSINESSES:
         org.post(business)
     org.xero.crash_after_accepting = 1
     with pytest.raises(RuntimeError):
         org.run()
+    return org
+
+
+def test_a_crash_after_xero_accepted_the_combined_request_sends_it_again_exactly_and_no_line_twice() -> None:
+    # Given a run that dies after Xero accepted the three businesses' statements, before the answers were recorded
+    org = _crashed_after_xero_accepted()
     assert all(org.record(b).cursor == 0 for b in BUSINESSES)
     # When the message comes back
     org.run()
@@ -213,12 +219,7 @@ def test_a_feed_xero_says_is_gone_is_looked_up_under_its_own_businesss_grant() -
 
 def test_a_crash_after_the_combined_post_then_the_carrier_revoked_sends_no_line_twice() -> None:
     # Given a run that dies after Xero accepted the three businesses' statements, before the answers were recorded
-    org = Organisation()
-    for business in BUSINESSES:
-        org.post(business)
-    org.xero.crash_after_accepting = 1
-    with pytest.raises(RuntimeError):
-        org.run()
+    org = _crashed_after_xero_accepted()
     # When the message comes back after the carrier's connection was removed in Xero
     org.xero.revoked.add("biz_a")
     org.run()
