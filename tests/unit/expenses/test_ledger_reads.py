@@ -12,6 +12,7 @@ from tests.unit.expenses.factories import expense, ledger_transaction, payment
 from xerosync.errors import NotFound
 from xerosync.expenses.models import ExpenseRecord
 from xerosync.expenses.worker import LEDGER_PAGE, ledger_reads, read_payments
+from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import LedgerTransaction, TransactionPage
 
 
@@ -48,6 +49,8 @@ class Ledger:
         page = held[after_sequence:after_sequence + min(limit, self.page_cap)]
         return TransactionPage(transactions=page, has_more=after_sequence + len(page) < len(held),
                                next_after_sequence=page[-1].sequence if page else None)
+
+    iter_transactions = LedgerClient.iter_transactions  # the client's own paging, over these pages
 
     def transaction(self, account_id: str, transaction_id: str) -> LedgerTransaction:
         self.calls.append(("get", account_id, transaction_id))

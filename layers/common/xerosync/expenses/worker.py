@@ -21,7 +21,7 @@ expense is left "being synced" with nobody working on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -66,7 +66,7 @@ from xerosync.xero.session import XeroSession, idempotency_key
 if TYPE_CHECKING:
     from xerosync.expenses.suggestion_store import Suggestions
     from xerosync.expenses.suggestions import PayeeSummary
-    from xerosync.ledger.models import LedgerTransaction, TransactionPage
+    from xerosync.ledger.models import LedgerTransaction
 
 # What a sync waits for, by the limit Xero (or the rate governor) named: the job's progress shows it.
 WAITS_FOR = {
@@ -104,8 +104,8 @@ class FeedSource(Protocol):
 class PaymentSource(Protocol):
     def transaction(self, account_id: str, transaction_id: str) -> LedgerTransaction: ...
 
-    def transactions(self, account_id: str, *, after_sequence: int = 0, limit: int = ...,
-                     posted_from: str | None = None) -> TransactionPage: ...
+    def iter_transactions(self, account_id: str, *, after_sequence: int = 0, posted_from: str | None = None,
+                          page_size: int = ...) -> Iterator[LedgerTransaction]: ...
 
 
 # The contract's largest page of an account's postings (docs/ledger-contract.md, Transactions).
@@ -154,13 +154,13 @@ def read_payments(ledger: PaymentSource, work: list[ExpenseRecord]) -> dict[str,
         wanted = set(call.transaction_ids)
         found: dict[str, LedgerTransaction] = {}
         if len(wanted) > 1:
-            cursor = call.first - 1
-            while True:
-                listed = ledger.transactions(call.account_id, after_sequence=cursor,
-                                             limit=min(LEDGER_PAGE, call.last - cursor))
-                found |= {t.transaction_id: t for t in listed.transactions if t.transaction_id in wanted}
-                cursor = listed.next_after_sequence if listed.next_after_sequence is not None else call.last
-                if len(found) == len(wanted) or not listed.has_more or cursor >= call.last:
+            # The client pages (a ledger may answer a smaller page than asked); the next page is asked for only if
+            # this range's last sequence has not been listed yet.
+            for listed in ledger.iter_transactions(call.account_id, after_sequence=call.first - 1,
+                                                   page_size=call.last - call.first + 1):
+                if listed.transaction_id in wanted:
+                    found[listed.transaction_id] = listed
+                if len(found) == len(wanted) or listed.sequence >= call.last:
                     break
         for transaction_id in wanted - found.keys():
             with suppress(NotFound):
