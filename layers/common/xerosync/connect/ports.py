@@ -1,8 +1,8 @@
 """What the connect use cases need from the outside world, as small Protocols (docs/architecture.md, Connect).
 
-The use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``, ``sweeper``) depend on these
-ports only; ``wiring`` hands in the DynamoDB stores, the KMS token vault and the Xero client, and tests may hand
-in their own.
+The use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``, ``sweeper``) depend on
+these ports only; ``wiring`` hands in the DynamoDB stores (``xerosync.store``), the KMS token vault and the Xero
+client, and tests may hand in their own.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from xerosync.connect.cleanup import CleanupJob
-from xerosync.connect.consents import Consent
 from xerosync.ledger.models import LedgerAccount
 from xerosync.store.connections import ConnectionStatus, Turn, XeroConnectionRecord
+from xerosync.store.consents import Consent
 from xerosync.store.feeds import FeedRecord, FeedStatus
 from xerosync.xero.bank_feeds import FeedConnection, Statement
 from xerosync.xero.governor import GENERAL
@@ -59,7 +59,9 @@ class LedgerAccounts(Protocol):
 class OAuthStates(Protocol):
     def issue(self, business_id: str, user_id: str, now: float, code_verifier: str) -> tuple[str, float]: ...
 
-    def consume(self, state: str, business_id: str, user_id: str, now: float) -> str: ...
+    def consume(self, state: str, business_id: str, user_id: str, now: float) -> str:
+        """The state's PKCE verifier, once; ``StateRefused`` (``xerosync.store.oauth_states``) with the problem."""
+        ...
 
 
 class Consents(Protocol):

@@ -12,20 +12,20 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from xerosync import aws
-from xerosync.connect.claims import XeroConnectionClaims
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
+from xerosync.store.claims import XeroConnectionClaims
 from xerosync.store.feeds import FeedStore
 from xerosync.xero.client import XeroClient, get_xero_client
 
 if TYPE_CHECKING:
     from xerosync.connect.cleanup import CleanupRunner, XeroCleanup
-    from xerosync.connect.consents import ConsentStore
     from xerosync.connect.disconnect import Disconnect
     from xerosync.connect.linking import FeedLinking
     from xerosync.connect.oauth import ConnectOAuth
     from xerosync.connect.status import ConnectionStatusService
+    from xerosync.store.consents import ConsentStore
 
 
 class ConnectFeature:
@@ -33,15 +33,15 @@ class ConnectFeature:
 
     def __init__(self, settings: Settings, *, xero: XeroClient, ledger: LedgerClient) -> None:
         self.settings, self.xero, self.ledger = settings, xero, ledger
-        self.table = aws.table(settings.main_table_name)
-        self.feeds = FeedStore(self.table)
-        self.claims = XeroConnectionClaims(self.table)
+        self._table = aws.table(settings.main_table_name)
+        self.feeds = FeedStore(self._table)
+        self.claims = XeroConnectionClaims(self._table)
 
     @cached_property
     def consents(self) -> ConsentStore:
-        from xerosync.connect.consents import ConsentStore
+        from xerosync.store.consents import ConsentStore
 
-        return ConsentStore(self.table)
+        return ConsentStore(self._table)
 
     @cached_property
     def cleanup(self) -> XeroCleanup:
@@ -59,11 +59,11 @@ class ConnectFeature:
     @cached_property
     def oauth(self) -> ConnectOAuth:
         from xerosync.connect.oauth import ConnectOAuth
-        from xerosync.connect.states import OAuthStateStore
         from xerosync.feeds.sync_now import request_feed_sync
+        from xerosync.store.oauth_states import OAuthStateStore
 
         xero = self.xero
-        return ConnectOAuth(states=OAuthStateStore(self.table), identity=xero.identity, sessions=xero,
+        return ConnectOAuth(states=OAuthStateStore(self._table), identity=xero.identity, sessions=xero,
                             tokens=xero.vault, consents=self.consents, claims=self.claims,
                             connections=xero.connections, feeds=self.feeds, cleaner=self.cleaner, clock=xero.clock,
                             request_feed_sync=request_feed_sync)
@@ -85,7 +85,7 @@ class ConnectFeature:
 
         xero = self.xero
         return FeedLinking(connections=xero.connections, feeds=self.feeds, ledger=self.ledger, sessions=xero,
-                           cleaner=self.cleaner, clock=xero.clock, cache=SharedCache(self.table, xero.clock),
+                           cleaner=self.cleaner, clock=xero.clock, cache=SharedCache(self._table, xero.clock),
                            request_feed_sync=request_feed_sync)
 
     @cached_property
