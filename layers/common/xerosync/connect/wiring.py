@@ -2,7 +2,8 @@
 environment from the settings (``build_*`` take what a test wants to hand in).
 
 Three functions use it: the API (every use case), the cleanup queue's consumer (the cleanup) and the hourly
-check (the consent sweeper). Each use case is built, and its module imported, when a request first needs it,
+check (the consent sweeper and the check). The DynamoDB adapters are the store package's (``xerosync.store``);
+no use case sees a table. Each use case is built, and its module imported, when a request first needs it,
 so that a function's cold start loads only its own (docs/architecture.md, "Cold start").
 """
 
@@ -20,6 +21,7 @@ from xerosync.store.feeds import FeedStore
 from xerosync.xero.client import XeroClient, get_xero_client
 
 if TYPE_CHECKING:
+    from xerosync.connect.check import ConnectionCheck
     from xerosync.connect.cleanup import CleanupRunner, XeroCleanup
     from xerosync.connect.disconnect import Disconnect
     from xerosync.connect.linking import FeedLinking
@@ -95,6 +97,18 @@ class ConnectFeature:
         xero = self.xero
         return Disconnect(connections=xero.connections, feeds=self.feeds, tokens=xero.vault, claims=self.claims,
                           cleaner=self.cleaner, clock=xero.clock)
+
+    @cached_property
+    def check(self) -> ConnectionCheck:
+        """The hourly check, which finishes what a disconnect or a reconnection that died half-way left undone."""
+        from xerosync.connect.check import ConnectionCheck
+        from xerosync.store.connections import ConnectionCheckPosition
+
+        xero = self.xero
+        return ConnectionCheck(connections=xero.connections, position=ConnectionCheckPosition(self._table),
+                               feeds=self.feeds, tokens=xero.tokens, identity=xero.identity, sessions=xero,
+                               clock=xero.clock, finish_disconnect=self.disconnect.end,
+                               finish_replacement=self.oauth.finish_replacement)
 
 
 def build_connect(settings: Settings, *, xero: XeroClient, ledger: LedgerClient) -> ConnectFeature:
