@@ -54,9 +54,10 @@ class ConnectFeature:
     @cached_property
     def cleaner(self) -> CleanupRunner:
         """Cleans up in Xero now, or hands the job to the cleanup queue."""
-        from xerosync.connect.cleanup import CleanupQueue, CleanupRunner
+        from xerosync.connect.adapters import SqsCleanupQueue
+        from xerosync.connect.cleanup import CleanupRunner
 
-        return CleanupRunner(self.cleanup, CleanupQueue(aws.client("sqs"), self.settings.xero_cleanup_queue_url))
+        return CleanupRunner(self.cleanup, SqsCleanupQueue(aws.client("sqs"), self.settings.xero_cleanup_queue_url))
 
     @cached_property
     def oauth(self) -> ConnectOAuth:
