@@ -84,6 +84,12 @@ class ConnectionStore:
         item = self.table.get_item(Key=connection_key(business_id), ConsistentRead=True).get("Item")
         return _record(item) if item else None
 
+    def status_of(self, business_id: str) -> str | None:
+        """The stored status of the business's connection ("" if its item has none), None when it has none; one
+        eventually consistent read (the health check)."""
+        item = self.table.get_item(Key=connection_key(business_id)).get("Item")
+        return str(item.get("status", "")) if item else None
+
     def put(self, record: XeroConnectionRecord) -> XeroConnectionRecord:
         """Create or replace the business's connection if nobody changed it since ``record.version`` was read
         (0: there was none); ``StaleConnection`` otherwise (two consents finishing at once: one wins)."""
