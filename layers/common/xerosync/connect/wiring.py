@@ -84,11 +84,13 @@ class ConnectFeature:
     def linking(self) -> FeedLinking:
         from xerosync.connect.linking import FeedLinking
         from xerosync.feeds.sync_now import request_feed_sync
-        from xerosync.store.shared_cache import SharedCache
+        from xerosync.store.keys import xero_bank_accounts_key
+        from xerosync.store.shared_cache import SharedCache, TenantCache
 
         xero = self.xero
+        bank_accounts = TenantCache(SharedCache(self._table, xero.clock), xero_bank_accounts_key)
         return FeedLinking(connections=xero.connections, feeds=self.feeds, ledger=self.ledger, sessions=xero,
-                           cleaner=self.cleaner, clock=xero.clock, cache=SharedCache(self._table, xero.clock),
+                           cleaner=self.cleaner, clock=xero.clock, cache=bank_accounts,
                            request_feed_sync=request_feed_sync)
 
     @cached_property
