@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from local.clock import OffsetClock
 from local.event_sources import BatchOutcome, Scheduler
@@ -28,6 +29,7 @@ from xerosync.attachments.service import GAVE_UP
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.store import SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 
@@ -198,6 +200,112 @@ def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_err
     user.sync(ids)
     world.pump_worker()
     assert_exactly_once(world, business, ids)
+
+
+def _dynamodb_fails(*_: object, **__: object) -> None:
+    """A DynamoDB write that fails past the SDK's retries."""
+    raise ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"}}, "UpdateItem")
+
+
+def _minute_schedule_later(world: World, seconds: float) -> int:
+    """The minute's schedule, run ``seconds`` from now: how many batches it settled."""
+    use_process_clock(OffsetClock(SystemClock(), seconds))
+    try:
+        return int(Scheduler(world.aws.template, world.runtime).fire("EveryMinute")["batches_settled"])
+    finally:
+        use_process_clock(None)
+
+
+def test_a_batch_whose_count_and_last_delivery_mark_fail_on_every_delivery_still_completes_its_job(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given a batch whose expenses Xero takes on its first delivery, and DynamoDB failing the job's count and the
+    # last delivery's mark on every delivery (past the SDK's retries) until the message is dead-lettered
+    business, ids = mapped_with_expenses(world, 2)
+    user = world.user(business.business_id)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "count_batch", _dynamodb_fails)
+        patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
+        job = user.sync(ids)
+        for delivery in range(1, MAX_RECEIVES + 1):
+            outcome = _next_delivery(world, sqs_clock)
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        assert _next_delivery(world, sqs_clock, within=1.5) is None
+    [dead] = dead_letters()
+    assert json.loads(dead)["job_id"] == job["job_id"]
+    assert {e["transaction_id"]: e["status"] for e in user.tab("synced")}.keys() >= set(ids)
+    creates = len(spend_money_creates(world))
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert progress["status"] == "RUNNING"
+    # When the minute's schedule runs before a delivery could have been abandoned, the job is left alone
+    assert _minute_schedule_later(world, 0) == 0
+    # And when it runs once one could have been
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) >= 1  # (an earlier test's too)
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) == 0  # (settled once)
+    # Then the job is complete, with what its expenses became
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 2, 0)
+    # And a late delivery of the batch (an operator's redrive of the dead letter) changes nothing, calls nobody
+    boto3.client("sqs").send_message(QueueUrl=world.aws.queue_url("ExpenseSyncQueue"), MessageBody=dead,
+                                     MessageGroupId=business.tenant_id, MessageDeduplicationId="redriven")
+    outcome = _next_delivery(world, sqs_clock)
+    assert outcome is not None and outcome.failed == 0
+    again = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (again["status"], again["synced"], again["failed"]) == ("COMPLETED", 2, 0)
+    assert len(spend_money_creates(world)) == creates
+    assert_exactly_once(world, business, ids)
+
+
+def test_a_last_delivery_whose_mark_fails_still_ends_its_expenses_and_completes_the_job(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given Xero failing every create (500) on every delivery, and DynamoDB failing the last delivery's mark
+    business, ids = mapped_with_expenses(world, 2)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/BankTransactions", method="PUT", times=None)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
+            job = user.sync(ids)
+            for delivery in range(1, MAX_RECEIVES + 1):
+                outcome = _next_delivery(world, sqs_clock)
+                assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    finally:
+        world.xero.clear_faults()
+    # Then the last delivery went on without its mark: each expense is in Sync error with the way out, and the
+    # job is complete, at once (the message goes on to the dead-letter queue and its alarm)
+    assert {(e["status"], e["error"]["code"]) for e in user.pending() if e["transaction_id"] in ids} == {
+        ("SYNC_ERROR", "sync_failed")}
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
+    assert _next_delivery(world, sqs_clock, within=1.5) is None
+    assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+
+
+def test_a_batch_is_counted_once_when_the_sweeper_checks_its_job_while_its_delivery_counts(
+        world: World, sqs_clock: SqsClock) -> None:
+    # Given a batch whose request Xero refuses as a whole (403), and the delivery that ends its expenses
+    business, ids = mapped_with_expenses(world, 3)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=403, path="*/BankTransactions", method="PUT", times=1)
+    original = SyncJobStore.count_batch
+    checked: list[int] = []
+
+    def sweeper_first(self: SyncJobStore, *args: Any, **kwargs: Any) -> bool:
+        # When the minute's sweeper checks the job between the delivery's ending of them and its count
+        if not checked:
+            checked.append(0)  # (the sweeper's own count goes straight through)
+            checked[0] = _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "count_batch", sweeper_first)
+        job = user.sync(ids)
+        outcome = _next_delivery(world, sqs_clock)
+    assert outcome is not None and outcome.failed == 0
+    # Then the sweeper counted the batch and the delivery's own count was a no-op: the job counts each once
+    assert checked and checked[0] >= 1
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 3)
+    assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"SYNC_ERROR"}
 
 
 def _synced_with_receipts(world: World) -> tuple[Business, str]:
