@@ -25,7 +25,7 @@ from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
-from xerosync.attachments.service import GAVE_UP
+from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS
@@ -365,4 +365,35 @@ def test_receipts_whose_last_delivery_is_killed_at_its_timeout_are_failed_not_on
     assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     # Then its receipts say they failed, and what to do
     status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+
+
+def test_receipts_whose_last_delivery_cannot_mark_them_first_are_still_failed_not_on_the_way(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given Xero failing every receipt upload (500), and the last delivery's first marking of the receipts failing
+    # on a DynamoDB error past the SDK's retries
+    business, paid = _synced_with_receipts(world)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    original = ReceiptsWorker._give_up_unsent
+    calls: list[int] = []
+
+    def first_fails(self: ReceiptsWorker, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            _dynamodb_fails()
+        original(self, *args)
+
+    monkeypatch.setattr(ReceiptsWorker, "_give_up_unsent", first_fails)
+    try:
+        # When SQS delivers the receipts message until its maxReceiveCount
+        for delivery in range(1, MAX_RECEIVES + 1):
+            outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    finally:
+        world.xero.clear_faults()
+    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
+    # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
     assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}

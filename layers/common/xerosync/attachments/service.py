@@ -67,7 +67,13 @@ class ReceiptsWorker:
                         extra={"transaction_id": request.transaction_id})
             return None
         if last_delivery:
-            self._give_up_unsent(request, expense)
+            try:
+                self._give_up_unsent(request, expense)
+            except Exception:
+                # One failed write must not send the message to the dead-letter queue with nothing marked: the run
+                # goes on, and reports its own outcome or, if it fails too, marks again below.
+                logger.exception("receipts' last delivery could not mark them failed first; it goes on",
+                                 extra={"transaction_id": request.transaction_id})
         try:
             report = self.uploader.run(request)
         except Exception:
