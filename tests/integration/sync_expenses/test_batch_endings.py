@@ -28,7 +28,7 @@ from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
-from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
 from xerosync.expenses.store import SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
@@ -278,6 +278,26 @@ def test_a_last_delivery_whose_mark_fails_still_ends_its_expenses_and_completes_
     assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
     assert _next_delivery(world, sqs_clock, within=1.5) is None
     assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+
+
+def test_a_batch_killed_on_every_delivery_whose_last_delivery_could_not_be_marked_ends_once_no_delivery_can_come(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout, and whose last delivery's mark failed
+    business, ids = mapped_with_expenses(world, 2)
+    user = world.user(business.business_id)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
+        job = _killed_on_every_delivery(world, dead_letters, sqs_clock, user, ids)
+    # When the minute's schedule runs while a delivery, a retry or a parked wait could still come, it leaves the
+    # expenses to SQS (nothing says the batch was abandoned)
+    _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
+    assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"QUEUED"}
+    # And once the job is older than any of them can last, it ends them as the worker would have
+    _minute_schedule_later(world, STUCK_JOB_SECONDS + 60)
+    errors = [e for e in user.pending() if e["transaction_id"] in ids]
+    assert {(e["status"], (e["error"] or {}).get("code")) for e in errors} == {("SYNC_ERROR", "sync_interrupted")}
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
 
 
 def test_a_batch_is_counted_once_when_the_sweeper_checks_its_job_while_its_delivery_counts(
