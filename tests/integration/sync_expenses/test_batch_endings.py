@@ -29,7 +29,7 @@ from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
-from xerosync.expenses.store import SyncJobStore
+from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 
@@ -414,6 +414,39 @@ def test_receipts_whose_last_delivery_cannot_mark_them_first_are_still_failed_no
         world.xero.clear_faults()
     assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+
+
+def test_receipts_whose_last_delivery_cannot_read_their_expense_at_first_are_still_failed_not_on_the_way(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given Xero failing every receipt upload (500) on every delivery
+    business, paid = _synced_with_receipts(world)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    try:
+        for delivery in range(1, MAX_RECEIVES):
+            outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        # When the last delivery's first read of the expense fails (a DynamoDB error past the SDK's retries)
+        original = ExpenseStore.get
+        failed: list[int] = []
+
+        def first_read_fails(self: ExpenseStore, *args: Any) -> Any:
+            if not failed:
+                failed.append(1)
+                _dynamodb_fails()
+            return original(self, *args)
+
+        monkeypatch.setattr(ExpenseStore, "get", first_read_fails)
+        outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+        assert outcome is not None and outcome.failed == 1 and failed
+        monkeypatch.undo()
+    finally:
+        world.xero.clear_faults()
+    # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
+    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
     assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
     assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
