@@ -29,6 +29,7 @@ from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
+from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
@@ -278,6 +279,36 @@ def test_a_last_delivery_whose_mark_fails_still_ends_its_expenses_and_completes_
     assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
     assert _next_delivery(world, sqs_clock, within=1.5) is None
     assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+
+
+def test_receipts_whose_hand_over_failed_on_every_delivery_go_to_xero_when_the_sweeper_counts_the_batch(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given an expense with two receipts that Xero syncs on the batch's first delivery, and the hand-over of its
+    # receipts to AttachmentsQueue failing on every delivery until the batch is dead-lettered
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("pdf", 5_000, seed=80), generated_spec("png", 5_000, seed=81)))
+
+    def sqs_fails(*_: object) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "SQS failed"}}, "SendMessageBatch")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AttachmentUploads, "send", sqs_fails)
+        job = user.sync([paid])
+        for delivery in range(1, MAX_RECEIVES + 1):
+            outcome = _next_delivery(world, sqs_clock)
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        assert _next_delivery(world, sqs_clock, within=1.5) is None
+    assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+    assert user.ok("GET", f"/v1/expenses/{paid}/attachments")["waiting"] == 2  # "on the way", nobody sending
+    # When the minute's sweeper checks the running job
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) >= 1
+    world.pump("AttachmentsWorkerFunction")
+    # Then the job is complete and both receipts are in Xero
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert status["summary"] == "2 of 2 receipt(s) in Xero."
+    assert len(world.xero.attachments(business.tenant_id, status["bank_transaction_id"])) == 2
 
 
 def test_a_batch_killed_on_every_delivery_whose_last_delivery_could_not_be_marked_ends_once_no_delivery_can_come(
