@@ -1,7 +1,8 @@
 """Scheduled every minute: sends parked work (waiting out Xero's limits) back to its queue when its wait is over,
 so a message comes back within a minute of Xero's Retry-After, whatever its length (``xerosync.feeds.parked``);
 and settles Spend Money batches killed on their last delivery, so their expenses say so instead of waiting
-without a word (``xerosync.expenses.sweeper``)."""
+without a word, and counts those whose expenses all ended while no delivery counted them, so their jobs complete
+(``xerosync.expenses.sweeper``)."""
 
 from __future__ import annotations
 
