@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from local.template import REPO_ROOT
+from tests.support.newcomer_shell import as_typed
 
 pytestmark = pytest.mark.e2e
 
@@ -126,7 +127,7 @@ def test_the_readme_walkthrough_works_command_by_command(make_up: RunningUp, tmp
     variables.write_text("")
     env = {**os.environ, "LOCAL_STACK_STATE_FILE": str(make_up.state_file)}
     for number, step in enumerate(steps, 1):
-        command = step.command.replace(DOCUMENTED_API, make_up.api)
+        command = as_typed(step.command.replace(DOCUMENTED_API, make_up.api))
         # Each command in a fresh shell that knows the variables the earlier ones set, as in one terminal.
         script = f"set -a\nsource {variables}\nset -eo pipefail\n{command}\nexport -p > {variables}\n"
         deadline = time.monotonic() + (AGAIN_FOR_SECONDS if step.again else 0)
