@@ -296,3 +296,15 @@ def sqs_outlook(queue_names: list[str], account: str, region: str) -> tuple[bool
                     continue
                 earliest = moment if earliest is None else min(earliest, moment)
     return deliverable, earliest, held
+
+
+def queue_contents(queue_name: str, account: str, region: str) -> list[tuple[str, str]]:
+    """Every message one of moto's SQS queues (in this process) holds, as (message id, body), in the order they
+    arrived, whatever their age. A receive is no way to read a dead-letter queue at the end of a long simulation:
+    moto hands out no message older than the queue's retention period, counted from the message's first send
+    (SQS resets it when a FIFO queue's message moves to its dead-letter queue), and its receive stops at the first
+    such message it meets, so one dead letter older than 14 days hides every later one."""
+    backend = sqs_models.sqs_backends[account][region]
+    with _sqs:
+        queue = backend.queues.get(queue_name)
+        return [(str(message.id), str(message.body)) for message in queue._messages] if queue is not None else []

@@ -368,7 +368,9 @@ def _expenses(facts: Facts, report: Report) -> None:
     report.add("  never selected for a sync", len(pending), key="expenses_pending")
 
 
-def _receipts(facts: Facts, report: Report) -> None:
+def _receipts_on_the_way(facts: Facts) -> tuple[list[str], list[str], int, int]:
+    """Receipts of synced expenses (``transaction/attachment``) neither in Xero nor refused with a reason, those
+    in Xero more than once, and how many are in Xero once and refused."""
     txns = {t.transaction_id: t for t in facts.transactions}
     spend = {s.bank_transaction_id: s for s in facts.spend_money if s.status != "DELETED"}
     in_xero = refused = 0
@@ -390,6 +392,11 @@ def _receipts(facts: Facts, report: Report) -> None:
                 refused += 1
             else:
                 missing.append(f"{expense.transaction_id}/{attachment_id}")
+    return missing, doubled, in_xero, refused
+
+
+def _receipts(facts: Facts, report: Report) -> None:
+    missing, doubled, in_xero, refused = _receipts_on_the_way(facts)
     report.add("Receipts of synced expenses in Xero", in_xero, key="receipts_in_xero")
     report.add("  not in Xero, with the reason and the way out", refused, key="receipts_refused")
     report.add("  missing (on the way, nobody working on it)", len(missing), key="receipts_missing",
@@ -415,10 +422,11 @@ def _dead_letters(facts: Facts, report: Report) -> None:
     by_queue: Counter[str] = Counter()
     unexplained = []
     expenses = {e.transaction_id: e for e in facts.expenses}
+    on_the_way = {missing.split("/", 1)[0] for missing in _receipts_on_the_way(facts)[0]}
     for letter in facts.dead_letters:
         by_queue[letter.queue] += 1
         reason = facts.failure_reasons.get(letter.message_id)
-        outcome = _outcome(letter, expenses)
+        outcome = _outcome(letter, expenses, on_the_way)
         if reason is None or outcome is None:
             unexplained.append(f"{letter.queue} {letter.message_id}: "
                                f"{'no reason in the log' if reason is None else outcome or 'its work is unsettled'}")
@@ -433,8 +441,9 @@ def _dead_letters(facts: Facts, report: Report) -> None:
     report.add("  unexplained", len(unexplained), key="dead_letters_unexplained", must_be_zero=True, why=unexplained)
 
 
-def _outcome(letter: DeadLetter, expenses: dict[str, Expense]) -> str | None:
-    """What became of a dead letter's work, or None when it is not settled."""
+def _outcome(letter: DeadLetter, expenses: dict[str, Expense], on_the_way: set[str]) -> str | None:
+    """What became of a dead letter's work, or None when it is not settled (``on_the_way``: the transactions with
+    a receipt missing)."""
     body = letter.body
     if body.get("kind") == "spend_money_batch":
         ids = body.get("transaction_ids") or []
@@ -442,8 +451,10 @@ def _outcome(letter: DeadLetter, expenses: dict[str, Expense]) -> str | None:
                      and e.job_id == body.get("job_id")]
         return None if unsettled else f"its {len(ids)} expenses ended (synced, or Sync error with the way out)"
     if body.get("kind") == "expense_attachments":
-        expense = expenses.get(str(body.get("transaction_id")))
-        return "its receipts are in Xero or failed with the way out" if expense is not None else None
+        transaction_id = str(body.get("transaction_id"))
+        if expenses.get(transaction_id) is None or transaction_id in on_the_way:
+            return None  # a receipt of it neither in Xero nor failed with the way out: lost with the message
+        return "its receipts are in Xero or failed with the way out"
     if "feeds" in body or body.get("kind") == "feed_sync":
         return "its feeds were brought up to date by later syncs (no line missing or doubled)"
     return "its work was done again by the schedule or the user"

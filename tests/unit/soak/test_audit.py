@@ -190,6 +190,21 @@ def test_a_dead_letter_is_explained_only_with_its_reason_and_its_work_settled(re
     assert _failing(facts)["dead_letters_unexplained"] == 1
 
 
+def test_a_receipts_dead_letter_is_explained_only_when_each_of_its_receipts_is_in_xero_or_failed() -> None:
+    # A receipts message that reached its dead-letter queue, with the product's reason for its last failure
+    facts = _facts()
+    facts.dead_letters.append(DeadLetter("AttachmentsDeadLetterQueue", "m-2",
+                                         {"kind": "expense_attachments", "transaction_id": "t-out"}))
+    facts.failure_reasons["m-2"] = "ProvisionedThroughputExceededException: throughput exceeded"
+    assert audit(facts).failures == []  # its receipt is in Xero
+    # whose receipt is neither in Xero nor failed with the way out: lost with it, not explained by it
+    facts.spend_money[0] = replace(facts.spend_money[0], attachments=())
+    assert _failing(facts) == {"receipts_missing": 1, "dead_letters_unexplained": 1}
+    facts.expenses[0] = replace(facts.expenses[0], attachment_errors=(
+        ("att-1", "Xero did not take the receipt, however often it was tried.", "Send the receipts again."),))
+    assert audit(facts).failures == []
+
+
 def test_work_left_queued_at_the_end_fails_the_soak() -> None:
     facts = _facts()
     facts.leftovers["FeedSyncQueue"] = 2
