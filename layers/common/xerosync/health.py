@@ -1,7 +1,5 @@
 """The health check: the caller as the authorizer saw them, and a real read of the main table."""
 
-from __future__ import annotations
-
 from xerosync import aws
 from xerosync.auth import Caller
 from xerosync.clock import iso, process_clock, utc_now

@@ -14,8 +14,6 @@ Every consent is in one index partition sorted by when it expires, so the sweepe
 Items carry a TTL well after their expiry, as a backstop only: the sweeper must see them first.
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any
 
