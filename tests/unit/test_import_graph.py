@@ -265,6 +265,28 @@ def test_the_batch_utility_imported_after_pydantic_builds_the_parser_models() ->
 
 
 
+
+# pydantic looks for plugins (the entry points of every installed distribution) when it builds its first validator;
+# the product uses none and switches the lookup off in its package (docs/architecture.md, "Cold start"). The HTTP
+# functions' Powertools OpenAPI parameters build a validator before the product's package loads, so they still pay.
+PLUGINS_PROBE = """
+import json, sys
+sys.path[:0] = {paths!r}
+import {module}
+from pydantic.plugin import _loader
+print(json.dumps(_loader._plugins is None))
+"""
+
+
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - HTTP))
+def test_a_queue_or_schedule_function_never_looks_for_pydantic_plugins(function: str) -> None:
+    spec = FUNCTIONS[function]
+    probe = PLUGINS_PROBE.format(paths=[str(LAYER), str(spec.code_uri)], module=spec.module)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout), f"{function}'s import read the installed distributions for pydantic plugins"
+
 # pydantic evaluates a model's annotations when its class is created, even when the model is built on first use: given
 # as strings (``from __future__ import annotations``), each is compiled first, a third of the class's creation. So the
 # modules that define models leave their annotations unpostponed, and quote only a forward reference
