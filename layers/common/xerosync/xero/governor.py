@@ -39,7 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from xerosync.clock import Clock, process_clock
 from xerosync.xero.errors import XeroRateLimited
@@ -51,8 +51,7 @@ HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):  # not a frozen dataclass: its class builds 7x faster (docs/architecture.md)
     in_flight: int = 5
     per_minute: int = 60
     per_day: int = 5000
