@@ -57,10 +57,11 @@ browser: ## install Debian's Chromium for the browser tests where it can (as roo
 	fi
 
 # The tests run in parallel (pytest-xdist, one worker per core; TEST_WORKERS=1 for one), each test file in one
-# worker, so that a module's stack starts once. Each worker records the AWS calls its functions made; the IAM
-# check then judges them all in a run of its own (tests/iam, tests/support/iam_usage.py).
+# worker, so that a module's stack starts once, the files with long tests first (tests/conftest.py). Each worker
+# records the AWS calls its functions made; the IAM check then judges them all in a run of its own (tests/iam,
+# tests/support/iam_usage.py).
 TEST_WORKERS ?= auto
-PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+PARALLEL = -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 IAM_RECORDS := .local/iam-calls
 
 test: venv sam-venv browser ## run every test: the tiers below in parallel, then the IAM check of all their AWS calls

@@ -6,7 +6,7 @@ virtual clock shared by the product, the Xero emulator and the ledger emulator, 
 
 - each posting goes into the ledger at its minute and asks the fast lane (the product's ``FastLane`` as
   ``FeedEventsFunction`` wires it, on moto's DynamoDB) for a sync;
-- the every-minute parked-work schedule (``parked_work.resume_due_work``) sends deferred syncs when due;
+- the every-minute parked-work schedule (``xerosync.feeds.parked.ParkedWorkResumer``) sends deferred syncs when due;
 - the 3-hour schedule fans every feed out (``dispatch_due_feeds``);
 - ``FeedSyncQueue`` (moto, FIFO) is drained by the product's worker against the Xero emulator, whose rate
   limits, idempotency and duplicate rules apply; a line counts as DELIVERED the minute Xero lists it on its feed.
@@ -94,13 +94,14 @@ def postings_for_day(rng: random.Random, accounts: list[tuple[str, str, str]], d
 
 def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     import boto3
-    from parked_work import resume_due_work
 
     from xerosync.clock import use_process_clock
     from xerosync.feeds import wiring
+    from xerosync.feeds.adapters import SqsMessageSender
     from xerosync.feeds.dispatch import dispatch_due_feeds
     from xerosync.feeds.fast_lane import PostingEvent
     from xerosync.feeds.messages import FeedSyncRequest, schedule_window
+    from xerosync.feeds.parked import ParkedWorkResumer
     from xerosync.feeds.settling import sync_and_settle
     from xerosync.feeds.worker import FeedSyncWorker
     from xerosync.ledger.client import LedgerClient
@@ -141,7 +142,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
             worker = FeedSyncWorker(feeds=feeds, connections=connections, ledger=LedgerClient(ledger.base_url),
                                     xero=client, clock=clock)
             lane = wiring.get_fast_lane()
-            parked = ParkedWorkStore(table)
+            parked = ParkedWorkResumer(ParkedWorkStore(table), SqsMessageSender(sqs))
 
             accounts: list[tuple[str, str, str]] = []  # (tenant, business, account)
             feed_of: dict[str, tuple[str, str]] = {}  # account -> (tenant, feed connection)
@@ -224,7 +225,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
                             lane.on_posting(PostingEvent(business_id=business_id, account_id=account_id),
                                             asked.__contains__)
                     asked.add(tenant)
-                resume_due_work(parked, sqs, clock.time())
+                parked.resume(clock.time())
                 synced = drain()
                 if (now - day_start) % SWEEP_SECONDS == 0:
                     before = len(xero.request_log)

@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from xerosync.clock import iso, utc_now
-from xerosync.connect.claims import XeroConnectionClaims, holder
+from xerosync.store.claims import XeroConnectionClaims, holder
 from xerosync.store.connections import XeroConnectionRecord
 from xerosync.xero.client import XeroClient
 from xerosync.xero.identity import pkce_pair

@@ -125,6 +125,26 @@ def _selects_by_name(config: pytest.Config) -> bool:
                 or getattr(config.option, "deselect", None))
 
 
+# The order in which a parallel run hands out its files (--dist loadfile --no-loadscope-reorder: whole files, in
+# collection order, to whichever worker is nearly out of work). A file that starts when the others are nearly done
+# ends the run alone: files with a long test (marked ``long``) go first, then the tiers whose files are long (e2e,
+# browser), then the integration and unit tiers' many short files, which fill in around them; tests/iam stays last.
+_TIER_ORDER = ("e2e", "browser", "integration", "unit")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if getattr(config, "workerinput", None) is None:
+        return  # a run in one process keeps pytest's order (unit first: the quickest answer first)
+    long_files = {item.path for item in items if item.get_closest_marker("long")}
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        tier = item.path.relative_to(config.rootpath).parts[1]
+        return (0 if item.path in long_files else 1,
+                _TIER_ORDER.index(tier) if tier in _TIER_ORDER else len(_TIER_ORDER))
+
+    items.sort(key=rank)  # stable: a file's tests keep their order, and every worker collects the same order
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Each process that ran tests writes which grants its functions used (tests/support/iam_usage.py), so
     that tests/iam can judge a parallel run, or tiers run one by one, as a whole. The pytest-xdist controller

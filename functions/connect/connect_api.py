@@ -25,7 +25,7 @@ from xerosync.connect.models import (
     XeroBankAccounts,
 )
 from xerosync.connect.wiring import get_connect
-from xerosync.health import HealthReport, check_health
+from xerosync.health import HealthReport, get_health_check
 from xerosync.observability import instrument
 
 app = http.Resolver(enable_validation=True)
@@ -39,7 +39,7 @@ ACCOUNT_ROUTE = http.with_not_found("No such bank account for this business, or 
 
 @app.get("/v1/health", summary="Proves the path end to end", tags=["health"], responses=http.ERROR_RESPONSES)
 def health() -> HealthReport:
-    return check_health(http.current_caller(app))
+    return get_health_check().check(http.current_caller(app))
 
 
 @app.post("/v1/xero/connect", summary="Start connecting to Xero", tags=["connect"], responses=http.ERROR_RESPONSES)

@@ -9,23 +9,17 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync import aws
-
-# Every run sweeps consents first: the sweeper loads with the handler (docs/architecture.md, "Cold start").
-from xerosync.connect import oauth  # noqa: F401
-from xerosync.connect.check import check_connections
+# Every run sweeps consents and checks the connections: both load with the handler (docs/architecture.md, "Cold
+# start").
+from xerosync.connect import check, oauth  # noqa: F401
 from xerosync.connect.wiring import get_connect
 from xerosync.observability import instrument, logger, metrics
-from xerosync.settings import get_settings
-from xerosync.xero.client import get_xero_client
 
 
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     given_up = get_connect().oauth.sweep_consents(lambda: context.get_remaining_time_in_millis() / 1000)
-    report = check_connections(get_xero_client(), aws.table(get_settings().main_table_name),
-                               context.get_remaining_time_in_millis, finish_disconnect=get_connect().disconnect.end,
-                               finish_replacement=get_connect().oauth.finish_replacement)
+    report = get_connect().check.run(context.get_remaining_time_in_millis)
     metrics.add_metric(name="ConnectionsChecked", unit="Count", value=report.checked)
     metrics.add_metric(name="ConnectionsLostInXero", unit="Count", value=len(report.needs_reconnect))
     metrics.add_metric(name="FeedsDeletedInXero", unit="Count", value=len(report.feeds_gone))

@@ -37,6 +37,7 @@ def category_label(category: str) -> str:
     return category.replace("_", " ").capitalize()
 
 
+@pytest.mark.long
 def test_map_categories_then_sync_every_pending_expense_with_the_progress_bar(console: Console) -> None:
     page = console.page
     # Given Fiona on the Xero page of her linked business, she opens Sync expenses

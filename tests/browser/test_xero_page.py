@@ -26,6 +26,7 @@ from tests.browser.console import Console
 pytestmark = pytest.mark.browser
 
 
+@pytest.mark.long
 def test_connect_link_and_watch_the_sync_recover(console: Console) -> None:
     page = console.page
     # Given Fiona, Finance user of a Singapore business that is not connected to Xero

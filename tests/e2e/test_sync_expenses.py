@@ -76,6 +76,7 @@ def _drain(stack: DevStack, timeout: float = 120.0) -> None:
         time.sleep(0.25)
 
 
+@pytest.mark.long
 @pytest.mark.timeout(900)  # a thousand expenses through the stack: about 2 minutes alone, longer on a busy machine
 def test_a_thousand_expenses_three_invalid_synced_fixed_and_an_updated_one_synced_again(
         expense_pollers_only: DevStack) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol, TypeVar
@@ -86,12 +87,16 @@ S = TypeVar("S", bound=_Server)
 
 @contextmanager
 def serving(emulator: S) -> Iterator[S]:
-    """An emulator listening on loopback for the duration of the block."""
+    """An emulator listening on loopback for the duration of the block.
+
+    It stops in the background: stopping waits for the server's loop to see the request (up to its 50 ms poll
+    interval, for each emulator of each test), and nothing waits for that. The next test's emulators listen on
+    ports of their own; a response a timeout fault holds is released as the stop begins."""
     emulator.start()
     try:
         yield emulator
     finally:
-        emulator.stop()
+        threading.Thread(target=emulator.stop, name="emulator-stop", daemon=True).start()
 
 
 def xeros_specification_allowed_every_request(xero: XeroEmulator) -> None:

@@ -9,12 +9,13 @@ from typing import Any
 
 import boto3
 import pytest
-from parked_work import resume_due_work
 
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 from tests.support.sqs_clock import SqsClock
+from xerosync.feeds.adapters import SqsMessageSender
+from xerosync.feeds.parked import ParkedWorkResumer
 from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited, XeroServerError
@@ -127,7 +128,7 @@ def test_a_wait_beyond_what_sqs_can_hold_parks_the_work_and_the_schedule_resumes
     assert len(parked) == 1 and json.loads(parked[0]["body"])["expenses"] == ["e1", "e2"]
     assert parked[0]["group_id"] == "tenant-1"
     # And once the wait is over the schedule sends it back to its queue, where it is processed
-    assert resume_due_work(store, boto3.client("sqs"), time.time() + 21 * 3600) == 1
+    assert ParkedWorkResumer(store, SqsMessageSender(boto3.client("sqs"))).resume(time.time() + 21 * 3600) == 1
     assert store.due(time.time() + 21 * 3600) == []
     resumed = mapping.poll_once()
     assert resumed is not None and resumed.deleted == 1

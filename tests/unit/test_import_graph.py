@@ -156,10 +156,11 @@ def test_the_apis_that_seldom_call_xero_build_its_client_on_first_use() -> None:
 # The connect API's use cases, each built when a route first needs it, with what only some of them use: the Bank
 # Feeds models, the sync request queue, the shared cache. Its Xero and ledger clients stay at import: every route
 # but the health check uses them (docs/architecture.md, "Cold start").
-CONNECT_API_ON_FIRST_USE = ("xerosync.connect.oauth", "xerosync.connect.states", "xerosync.connect.consents",
-                            "xerosync.connect.status", "xerosync.connect.views", "xerosync.connect.linking",
-                            "xerosync.connect.disconnect", "xerosync.connect.cleanup", "xerosync.connect.ports",
-                            "xerosync.xero.bank_feeds", "xerosync.feeds.sync_now", "xerosync.store.shared_cache")
+CONNECT_API_ON_FIRST_USE = ("xerosync.connect.oauth", "xerosync.connect.states", "xerosync.store.oauth_states",
+                            "xerosync.store.consents", "xerosync.connect.status", "xerosync.connect.views",
+                            "xerosync.connect.linking", "xerosync.connect.disconnect", "xerosync.connect.cleanup",
+                            "xerosync.connect.adapters", "xerosync.connect.ports", "xerosync.xero.bank_feeds",
+                            "xerosync.feeds.sync_now", "xerosync.store.shared_cache")
 
 
 def test_the_connect_api_builds_each_use_case_on_first_use() -> None:

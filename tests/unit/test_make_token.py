@@ -9,6 +9,7 @@ import subprocess
 from typing import Any
 
 from local.template import REPO_ROOT
+from tests.support.newcomer_shell import make_arguments
 
 
 def _claims(token: str) -> dict[str, Any]:
@@ -19,8 +20,8 @@ def _claims(token: str) -> dict[str, Any]:
 def _make_token(*assignments: str) -> dict[str, Any]:
     env = {**os.environ, "USER": "someone-logged-in"}  # the login name, which must not become the user
     env.pop("USER_ID", None)
-    done = subprocess.run(["make", "-s", "token", *assignments], cwd=REPO_ROOT, env=env, capture_output=True,
-                          text=True, timeout=120, check=True)
+    done = subprocess.run(["make", *make_arguments(), "-s", "token", *assignments], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
     return _claims(done.stdout)
 
 

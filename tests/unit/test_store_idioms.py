@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from xerosync.store.conditions import condition_failed, delete_if, failed_conditions, put_if, update_if
+from xerosync.store.conditions import (
+    condition_failed,
+    delete_if,
+    failed_conditions,
+    put_if,
+    update_if,
+    update_if_returning,
+)
 from xerosync.store.queries import query_items, query_pages
 
 
@@ -75,8 +82,9 @@ class Writes:
     def put_item(self, **request: Any) -> None:
         self._write("put", request)
 
-    def update_item(self, **request: Any) -> None:
+    def update_item(self, **request: Any) -> dict[str, Any]:
         self._write("update", request)
+        return {"Attributes": {"pk": "a", "seen": 1}}
 
     def delete_item(self, **request: Any) -> None:
         self._write("delete", request)
@@ -88,6 +96,15 @@ def test_a_conditional_write_says_whether_it_won(write: Any) -> None:
     assert write(won, Key={"pk": "a"}, ConditionExpression="attribute_exists(pk)") is True
     assert won.requests[0][1] == {"Key": {"pk": "a"}, "ConditionExpression": "attribute_exists(pk)"}
     assert write(Writes(_error("ConditionalCheckFailedException")), Key={"pk": "a"}) is False
+
+
+def test_a_conditional_update_that_won_keeps_the_response_for_its_return_values() -> None:
+    won = Writes(None)
+    assert update_if_returning(won, Key={"pk": "a"}, ReturnValues="ALL_OLD") == {"Attributes": {"pk": "a", "seen": 1}}
+    assert won.requests == [("update", {"Key": {"pk": "a"}, "ReturnValues": "ALL_OLD"})]
+    assert update_if_returning(Writes(_error("ConditionalCheckFailedException")), Key={"pk": "a"}) is None
+    with pytest.raises(ClientError):
+        update_if_returning(Writes(_error("ProvisionedThroughputExceededException")), Key={"pk": "a"})
 
 
 @pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ValidationException",

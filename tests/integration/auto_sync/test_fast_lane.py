@@ -183,6 +183,7 @@ def test_a_posting_reaches_xero_through_the_fast_lane_with_the_last_sync_time(
     assert connection is not None and connection.last_sync_at == synced.last_sync_at
 
 
+@pytest.mark.long
 def test_a_burst_of_500_postings_is_one_sync_per_window_and_every_line_once(
         fast: Lane, auto_sync: AutoSync, xero: XeroEmulator) -> None:
     _, feed = _linked(auto_sync, "biz_burst")
@@ -339,6 +340,7 @@ def test_two_consumers_at_once_never_spend_past_the_days_posts(fast: Lane, auto_
     assert windows.read(tenant) == record
 
 
+@pytest.mark.long
 def test_a_day_of_postings_on_five_businesses_stays_within_100_posts_and_loses_nothing(
         fast: Lane, auto_sync: AutoSync, xero: XeroEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
     # Xero's minute limits run on real time, and this test plays a day in about a minute: they are raised here

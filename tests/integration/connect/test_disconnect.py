@@ -15,7 +15,7 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
 from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock
-from xerosync.store.connections import ConnectionStatus
+from xerosync.store.connections import ConnectionCheckPosition, ConnectionStatus, ConnectionStore
 from xerosync.xero.client import get_xero_client
 from xerosync.xero.tokens import TokenVault
 
@@ -165,6 +165,24 @@ def test_an_aws_error_on_one_connection_leaves_it_to_the_next_pass_and_the_check
     again = Scheduler(aws.template, runtime).fire("Hourly")
     assert again["left_to_next_pass"] == 0 and again["checked"] == 1 and len(again["needs_reconnect"]) == 1
     assert fiona.call("GET", "/v1/xero/connection").json()["connection"]["status"] == "NEEDS_RECONNECT"
+
+
+def test_the_periodic_check_continues_where_the_last_run_stopped_then_starts_the_next_pass_over(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
+    _, first, _, _ = linked_business(api, xero, ledger)
+    _, second, _, _ = linked_business(api, xero, ledger, name="Second Org")
+    records = [get_xero_client().connections.get(business_id) for business_id in (first, second)]
+    earlier, _ = sorted((r for r in records if r is not None), key=ConnectionStore.position)
+    position = ConnectionCheckPosition(boto3.resource("dynamodb").Table(aws.refs["MainTable"]))
+    # Given the last run ran short of time after the first connection of the walk
+    position.save(ConnectionStore.position(earlier))
+    # When the next run comes
+    report = Scheduler(aws.template, runtime).fire("Hourly")
+    # Then it looks at the other connection only, finishes the pass and forgets where the last run stopped
+    assert report["checked"] == 1 and report["finished_pass"] is True
+    assert position.load() is None
+    # And the pass after looks at both
+    assert Scheduler(aws.template, runtime).fire("Hourly")["checked"] == 2
 
 
 def test_the_periodic_check_notices_a_bank_account_deleted_in_xero_and_shows_the_way_back(

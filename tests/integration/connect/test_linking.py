@@ -55,6 +55,21 @@ def test_link_to_a_new_xero_account_and_several_currencies(api: Api, xero: XeroE
     assert linked["USD"]["xero_account_id"] == created["Bank USD"]["AccountID"]
 
 
+def test_the_picker_lists_a_xero_account_made_by_a_link_at_once_though_it_caches_the_list(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> None:
+    business_id, accounts = business_with_accounts(ledger, "HKD", "USD")
+    fiona, _ = connected_to_xero(api, xero, business_id, multicurrency=True, currencies=["HKD", "USD"])
+    # Given the picker read the organisation's bank accounts (cached for every Lambda for a minute)
+    before = {a["name"] for a in fiona.call("GET", "/v1/xero/bank-accounts").json()["accounts"]}
+    assert "Bank USD" not in before
+    # When a link makes a new Xero bank account
+    assert fiona.call("PUT", f"/v1/bank-accounts/{accounts['USD']}/feed",
+                      {"new_account": {"name": "Bank USD", "number": "0099-USD"}}).status == 200
+    # Then the picker lists it straight away, taken
+    after = {a["name"]: a for a in fiona.call("GET", "/v1/xero/bank-accounts").json()["accounts"]}
+    assert after["Bank USD"]["linked"] is True and set(after) == before | {"Bank USD"}
+
+
 def test_a_foreign_currency_account_needs_multicurrency_in_xero(api: Api, xero: XeroEmulator,
                                                                ledger: LedgerEmulator) -> None:
     business_id, accounts = business_with_accounts(ledger, "USD")

@@ -25,10 +25,10 @@ from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
 from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock
-from xerosync.connect.consents import ConsentStore
 from xerosync.connect.views import ENDING_REASON, LINK_AGAIN_ACTION, MOVING_REASON
 from xerosync.connect.wiring import get_connect
 from xerosync.store.connections import ConnectionStore, XeroConnectionRecord
+from xerosync.store.consents import ConsentStore
 from xerosync.store.feeds import FeedStore
 from xerosync.xero.tokens import TokenVault
 

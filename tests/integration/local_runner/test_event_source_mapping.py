@@ -14,6 +14,7 @@ from local.event_sources import SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 from local.template import SqsSource
+from tests.support.sqs_clock import SqsClock
 from xerosync.clock import SystemClock, process_clock
 
 # maxReceiveCount of the expense-sync queue in template.yaml; the local visibility timeout is 1 s.
@@ -36,8 +37,9 @@ def _send_fifo(aws: Provisioned, queue: str, group: str, bodies: list[str]) -> N
         )
 
 
-def _wait_visible(seconds: float = 1.1) -> None:
-    time.sleep(seconds)
+def _wait_visible(sqs_clock: SqsClock, seconds: float = 1.1) -> None:
+    """Past the queue's local visibility timeout (1 s), on SQS's clock (tests/support/sqs_clock.py)."""
+    sqs_clock.advance(seconds)
 
 
 class Recorder:
@@ -76,7 +78,7 @@ def test_records_carry_lambdas_sqs_event_shape(aws: Provisioned, runtime: Lambda
 
 
 def test_partial_failure_redelivers_only_the_failed_message_until_it_reaches_the_dlq(
-    aws: Provisioned, runtime: LambdaRuntime
+    aws: Provisioned, runtime: LambdaRuntime, sqs_clock: SqsClock
 ) -> None:
     # Given a consumer on the dead-letter-backed ledger-events queue that always fails message "bad"
     recorder = Recorder(fail={"bad"})
@@ -91,7 +93,7 @@ def test_partial_failure_redelivers_only_the_failed_message_until_it_reaches_the
     # Then only the failed message comes back, after the visibility timeout, until maxReceiveCount (5)
     seen_again = []
     for _ in range(10):
-        _wait_visible()
+        _wait_visible(sqs_clock)
         outcome = mapping.poll_once()
         if outcome is None:
             break
@@ -107,14 +109,15 @@ def test_partial_failure_redelivers_only_the_failed_message_until_it_reaches_the
     assert mapping.poll_once() is None
 
 
-def test_a_handler_that_raises_fails_the_whole_batch(aws: Provisioned, runtime: LambdaRuntime) -> None:
+def test_a_handler_that_raises_fails_the_whole_batch(aws: Provisioned, runtime: LambdaRuntime,
+                                                    sqs_clock: SqsClock) -> None:
     recorder = Recorder(raise_error=True)
     runtime.override("SyncExpensesWorkerFunction", recorder)
     _send_fifo(aws, "ExpenseSyncQueue", "tenant-a", ["a1"])
     mapping = _mapping(aws, runtime, "SyncExpensesWorkerFunction")
     outcome = mapping.poll_once()
     assert outcome is not None and outcome.deleted == 0 and outcome.error is not None
-    _wait_visible()
+    _wait_visible(sqs_clock)
     recorder.raise_error = False
     assert mapping.poll_once() is not None
     assert recorder.batches == [["a1"], ["a1"]]
@@ -130,7 +133,7 @@ def test_an_unknown_item_identifier_fails_the_whole_batch(aws: Provisioned, runt
 
 
 def test_fifo_order_holds_within_a_group_while_another_group_progresses(
-    aws: Provisioned, runtime: LambdaRuntime
+    aws: Provisioned, runtime: LambdaRuntime, sqs_clock: SqsClock
 ) -> None:
     # Given two tenants' messages on the feed-sync queue (batch size 1) and a consumer that fails A's
     # first message twice
@@ -152,7 +155,7 @@ def test_fifo_order_holds_within_a_group_while_another_group_progresses(
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and len([s for s in seen if s.startswith("A")]) < 5:
         if mapping.poll_once() is None:
-            time.sleep(0.1)
+            sqs_clock.advance(0.1)  # A1 comes back after the queue's visibility timeout, on SQS's clock
     # Then B finished while A was blocked, and each group was delivered in order, A1 retried first
     a_order = [s for s in seen if s.startswith("A")]
     b_order = [s for s in seen if s.startswith("B")]
@@ -161,14 +164,15 @@ def test_fifo_order_holds_within_a_group_while_another_group_progresses(
     assert seen.index("B3") < seen.index("A2"), "tenant B waited for tenant A"
 
 
-def test_fifo_group_whose_batch_times_out_comes_back_oldest_first(aws: Provisioned, runtime: LambdaRuntime) -> None:
+def test_fifo_group_whose_batch_times_out_comes_back_oldest_first(aws: Provisioned, runtime: LambdaRuntime,
+                                                                 sqs_clock: SqsClock) -> None:
     # moto alone redelivers a timed-out group newest-first; local.moto_patches restores SQS's order.
     sqs = boto3.client("sqs")
     url = aws.queue_url("ExpenseSyncQueue")
     _send_fifo(aws, "ExpenseSyncQueue", "g", ["1", "2", "3"])
     first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in first] == ["1", "2", "3"]
-    _wait_visible()
+    _wait_visible(sqs_clock)
     again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
     assert [m["Body"] for m in again] == ["1"]
 

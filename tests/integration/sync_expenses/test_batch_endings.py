@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from local.clock import OffsetClock
 from local.event_sources import BatchOutcome, Scheduler
@@ -24,10 +25,12 @@ from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
-from xerosync.attachments.service import GAVE_UP
+from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import ReceiptUploader
 from xerosync.clock import SystemClock, use_process_clock
-from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS
+from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
+from xerosync.expenses.fifo_queues import AttachmentUploads
+from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
 
@@ -200,6 +203,162 @@ def test_the_minute_sweeper_ends_a_batch_killed_on_its_last_delivery_in_sync_err
     assert_exactly_once(world, business, ids)
 
 
+def _dynamodb_fails(*_: object, **__: object) -> None:
+    """A DynamoDB write that fails past the SDK's retries."""
+    raise ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"}}, "UpdateItem")
+
+
+def _minute_schedule_later(world: World, seconds: float) -> int:
+    """The minute's schedule, run ``seconds`` from now: how many batches it settled."""
+    use_process_clock(OffsetClock(SystemClock(), seconds))
+    try:
+        return int(Scheduler(world.aws.template, world.runtime).fire("EveryMinute")["batches_settled"])
+    finally:
+        use_process_clock(None)
+
+
+def test_a_batch_whose_count_and_last_delivery_mark_fail_on_every_delivery_still_completes_its_job(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given a batch whose expenses Xero takes on its first delivery, and DynamoDB failing the job's count and the
+    # last delivery's mark on every delivery (past the SDK's retries) until the message is dead-lettered
+    business, ids = mapped_with_expenses(world, 2)
+    user = world.user(business.business_id)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "count_batch", _dynamodb_fails)
+        patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
+        job = user.sync(ids)
+        for delivery in range(1, MAX_RECEIVES + 1):
+            outcome = _next_delivery(world, sqs_clock)
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        assert _next_delivery(world, sqs_clock, within=1.5) is None
+    [dead] = dead_letters()
+    assert json.loads(dead)["job_id"] == job["job_id"]
+    assert {e["transaction_id"]: e["status"] for e in user.tab("synced")}.keys() >= set(ids)
+    creates = len(spend_money_creates(world))
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert progress["status"] == "RUNNING"
+    # When the minute's schedule runs before a delivery could have been abandoned, the job is left alone
+    assert _minute_schedule_later(world, 0) == 0
+    # And when it runs once one could have been
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) >= 1  # (an earlier test's too)
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) == 0  # (settled once)
+    # Then the job is complete, with what its expenses became
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 2, 0)
+    # And a late delivery of the batch (an operator's redrive of the dead letter) changes nothing, calls nobody
+    boto3.client("sqs").send_message(QueueUrl=world.aws.queue_url("ExpenseSyncQueue"), MessageBody=dead,
+                                     MessageGroupId=business.tenant_id, MessageDeduplicationId="redriven")
+    outcome = _next_delivery(world, sqs_clock)
+    assert outcome is not None and outcome.failed == 0
+    again = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (again["status"], again["synced"], again["failed"]) == ("COMPLETED", 2, 0)
+    assert len(spend_money_creates(world)) == creates
+    assert_exactly_once(world, business, ids)
+
+
+def test_a_last_delivery_whose_mark_fails_still_ends_its_expenses_and_completes_the_job(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given Xero failing every create (500) on every delivery, and DynamoDB failing the last delivery's mark
+    business, ids = mapped_with_expenses(world, 2)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/BankTransactions", method="PUT", times=None)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
+            job = user.sync(ids)
+            for delivery in range(1, MAX_RECEIVES + 1):
+                outcome = _next_delivery(world, sqs_clock)
+                assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    finally:
+        world.xero.clear_faults()
+    # Then the last delivery went on without its mark: each expense is in Sync error with the way out, and the
+    # job is complete, at once (the message goes on to the dead-letter queue and its alarm)
+    assert {(e["status"], e["error"]["code"]) for e in user.pending() if e["transaction_id"] in ids} == {
+        ("SYNC_ERROR", "sync_failed")}
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
+    assert _next_delivery(world, sqs_clock, within=1.5) is None
+    assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+
+
+def test_receipts_whose_hand_over_failed_on_every_delivery_go_to_xero_when_the_sweeper_counts_the_batch(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given an expense with two receipts that Xero syncs on the batch's first delivery, and the hand-over of its
+    # receipts to AttachmentsQueue failing on every delivery until the batch is dead-lettered
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("pdf", 5_000, seed=80), generated_spec("png", 5_000, seed=81)))
+
+    def sqs_fails(*_: object) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "SQS failed"}}, "SendMessageBatch")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AttachmentUploads, "send", sqs_fails)
+        job = user.sync([paid])
+        for delivery in range(1, MAX_RECEIVES + 1):
+            outcome = _next_delivery(world, sqs_clock)
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        assert _next_delivery(world, sqs_clock, within=1.5) is None
+    assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
+    assert user.ok("GET", f"/v1/expenses/{paid}/attachments")["waiting"] == 2  # "on the way", nobody sending
+    # When the minute's sweeper checks the running job
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) >= 1
+    world.pump("AttachmentsWorkerFunction")
+    # Then the job is complete and both receipts are in Xero
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert status["summary"] == "2 of 2 receipt(s) in Xero."
+    assert len(world.xero.attachments(business.tenant_id, status["bank_transaction_id"])) == 2
+
+
+def test_a_batch_killed_on_every_delivery_whose_last_delivery_could_not_be_marked_ends_once_no_delivery_can_come(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given a batch whose every delivery is killed at the Lambda timeout, and whose last delivery's mark failed
+    business, ids = mapped_with_expenses(world, 2)
+    user = world.user(business.business_id)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
+        job = _killed_on_every_delivery(world, dead_letters, sqs_clock, user, ids)
+    # When the minute's schedule runs while a delivery, a retry or a parked wait could still come, it leaves the
+    # expenses to SQS (nothing says the batch was abandoned)
+    _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
+    assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"QUEUED"}
+    # And once the job is older than any of them can last, it ends them as the worker would have
+    _minute_schedule_later(world, STUCK_JOB_SECONDS + 60)
+    errors = [e for e in user.pending() if e["transaction_id"] in ids]
+    assert {(e["status"], (e["error"] or {}).get("code")) for e in errors} == {("SYNC_ERROR", "sync_interrupted")}
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 2)
+
+
+def test_a_batch_is_counted_once_when_the_sweeper_checks_its_job_while_its_delivery_counts(
+        world: World, sqs_clock: SqsClock) -> None:
+    # Given a batch whose request Xero refuses as a whole (403), and the delivery that ends its expenses
+    business, ids = mapped_with_expenses(world, 3)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=403, path="*/BankTransactions", method="PUT", times=1)
+    original = SyncJobStore.count_batch
+    checked: list[int] = []
+
+    def sweeper_first(self: SyncJobStore, *args: Any, **kwargs: Any) -> bool:
+        # When the minute's sweeper checks the job between the delivery's ending of them and its count
+        if not checked:
+            checked.append(0)  # (the sweeper's own count goes straight through)
+            checked[0] = _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "count_batch", sweeper_first)
+        job = user.sync(ids)
+        outcome = _next_delivery(world, sqs_clock)
+    assert outcome is not None and outcome.failed == 0
+    # Then the sweeper counted the batch and the delivery's own count was a no-op: the job counts each once
+    assert checked and checked[0] >= 1
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 3)
+    assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"SYNC_ERROR"}
+
+
 def _synced_with_receipts(world: World) -> tuple[Business, str]:
     """A synced expense with two receipts waiting to go: the business and the transaction id."""
     business, user = world.mapped_business()
@@ -257,4 +416,68 @@ def test_receipts_whose_last_delivery_is_killed_at_its_timeout_are_failed_not_on
     assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     # Then its receipts say they failed, and what to do
     status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+
+
+def test_receipts_whose_last_delivery_cannot_mark_them_first_are_still_failed_not_on_the_way(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given Xero failing every receipt upload (500), and the last delivery's first marking of the receipts failing
+    # on a DynamoDB error past the SDK's retries
+    business, paid = _synced_with_receipts(world)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    original = ReceiptsWorker._give_up_unsent
+    calls: list[int] = []
+
+    def first_fails(self: ReceiptsWorker, *args: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            _dynamodb_fails()
+        original(self, *args)
+
+    monkeypatch.setattr(ReceiptsWorker, "_give_up_unsent", first_fails)
+    try:
+        # When SQS delivers the receipts message until its maxReceiveCount
+        for delivery in range(1, MAX_RECEIVES + 1):
+            outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    finally:
+        world.xero.clear_faults()
+    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
+    # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+
+
+def test_receipts_whose_last_delivery_cannot_read_their_expense_at_first_are_still_failed_not_on_the_way(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given Xero failing every receipt upload (500) on every delivery
+    business, paid = _synced_with_receipts(world)
+    user = world.user(business.business_id)
+    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    try:
+        for delivery in range(1, MAX_RECEIVES):
+            outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        # When the last delivery's first read of the expense fails (a DynamoDB error past the SDK's retries)
+        original = ExpenseStore.get
+        failed: list[int] = []
+
+        def first_read_fails(self: ExpenseStore, *args: Any) -> Any:
+            if not failed:
+                failed.append(1)
+                _dynamodb_fails()
+            return original(self, *args)
+
+        monkeypatch.setattr(ExpenseStore, "get", first_read_fails)
+        outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+        assert outcome is not None and outcome.failed == 1 and failed
+        monkeypatch.undo()
+    finally:
+        world.xero.clear_faults()
+    # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
+    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
     assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}

@@ -45,6 +45,9 @@ def _points_at(expense: ExpenseRecord, bank_transaction_id: str) -> bool:
     return expense.spend_money is not None and expense.spend_money.bank_transaction_id == bank_transaction_id
 
 
+# Tries of the expense's read and of the marking on a receipts message's last delivery (each a new request).
+LAST_DELIVERY_TRIES = 3
+
 # A receipts message's last delivery: what is not in Xero by then is not left "on the way".
 GAVE_UP = ("Xero did not take the receipt, however often it was tried.",
            "Send the receipts again from the expense; if Xero still fails, sync the expense again later.")
@@ -61,25 +64,53 @@ class ReceiptsWorker:
         """Upload what is missing. ``last_delivery``: SQS will not hand the message back after this one, so every
         receipt not in Xero is marked failed first (a run killed at its timeout leaves them so) and again if the
         run fails; a run that finishes reports its own outcome in their place."""
-        expense = self.expenses.get(request.business_id, request.transaction_id)
+        expense = self._expense(request, tries=LAST_DELIVERY_TRIES if last_delivery else 1)
         if expense is None or not _points_at(expense, request.bank_transaction_id):
             logger.info("receipts message for a Spend Money the expense no longer points at; a newer one follows",
                         extra={"transaction_id": request.transaction_id})
             return None
         if last_delivery:
-            self._give_up_unsent(request, expense)
+            # A marking that fails (a DynamoDB error past the SDK's retries) must not send the message to the
+            # dead-letter queue with nothing marked: it is tried again, and the run goes on either way, reporting
+            # its own outcome or, if it fails too, marking again below.
+            self._give_up_unsent_trying(request, expense)
         try:
             report = self.uploader.run(request)
         except Exception:
             if last_delivery:
                 logger.exception("receipts failed on their last delivery; marked failed, message to the DLQ",
                                  extra={"transaction_id": request.transaction_id})
-                self._give_up_unsent(request, expense)  # what went meanwhile is no longer listed
+                self._give_up_unsent_trying(request, expense)  # what went meanwhile is no longer listed
             raise
         logger.info("receipts processed", extra={"transaction_id": request.transaction_id,
                                                    "uploaded": len(report.uploaded), "skipped": report.skipped,
                                                    "rejected": len(report.rejected)})
         return report
+
+    def _expense(self, request: AttachmentUploadRequest, *, tries: int) -> ExpenseRecord | None:
+        """The expense the message is for. The last delivery reads it again if a read fails (a DynamoDB error past
+        the SDK's retries): without it nothing can be marked, and the message would go to the dead-letter queue
+        with every receipt still "on the way"."""
+        for attempt in range(1, tries + 1):
+            try:
+                return self.expenses.get(request.business_id, request.transaction_id)
+            except Exception:
+                if attempt == tries:
+                    raise
+                logger.exception("reading the expense on the receipts' last delivery failed; reading it again",
+                                 extra={"transaction_id": request.transaction_id})
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _give_up_unsent_trying(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> bool:
+        """``_give_up_unsent``, tried again if it fails; False (logged) if it never went through."""
+        for _ in range(LAST_DELIVERY_TRIES):
+            try:
+                self._give_up_unsent(request, expense)
+                return True
+            except Exception:
+                logger.exception("marking the receipts not in Xero failed on their last delivery",
+                                 extra={"transaction_id": request.transaction_id})
+        return False
 
     def _give_up_unsent(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> None:
         """Every receipt of the expense not in Xero becomes a per-file problem: its own refusal if it had one,

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from xerosync.clock import from_iso, iso, utc_now
+from xerosync.clock import Clock, from_iso, iso, utc_now
+from xerosync.connect.ports import AccessTokens, CheckPosition, ConnectionWalk, ConnectSessions, Feeds, GrantConnections
 from xerosync.observability import logger
-from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
-from xerosync.store.feeds import FeedStatus, FeedStore, StaleFeed
-from xerosync.store.keys import connection_check_key
-from xerosync.xero.client import XeroClient
+from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
+from xerosync.store.feeds import FeedStatus, StaleFeed
 from xerosync.xero.errors import ReconnectRequired, XeroError, XeroNotFound
 from xerosync.xero.session import DISCONNECTED_IN_XERO
 
@@ -46,64 +44,102 @@ class CheckReport:
     finished_pass: bool = False
 
 
-def check_connections(xero: XeroClient, table: Any, remaining_ms: Callable[[], int],
-                      finish_disconnect: Callable[[XeroConnectionRecord], object] | None = None,
-                      finish_replacement: Callable[[XeroConnectionRecord], object] | None = None) -> CheckReport:
-    report = CheckReport()
-    position = table.get_item(Key=connection_check_key(), ConsistentRead=True).get("Item", {}).get("after")
-    for record in xero.connections.all(after=position):
-        if remaining_ms() < SAFETY_MARGIN_MS:
-            table.put_item(Item={**connection_check_key(), "after": position})
-            return report
-        position = ConnectionStore.position(record)
-        try:
-            _check_one(xero, table, record, report, finish_disconnect, finish_replacement)
-        except (ClientError, BotoCoreError) as error:
-            report.left_to_next_pass += 1
-            logger.warning("connection check met an AWS error; the next pass looks at this connection again",
-                           extra={"business_id": record.business_id, "error": type(error).__name__})
-    table.delete_item(Key=connection_check_key())
-    report.finished_pass = True
-    return report
+@dataclass
+class ConnectionCheck:
+    connections: ConnectionWalk
+    position: CheckPosition
+    feeds: Feeds
+    tokens: AccessTokens
+    identity: GrantConnections
+    sessions: ConnectSessions
+    clock: Clock
+    # What a disconnect or a reconnection that died half-way left undone (``Disconnect.end``,
+    # ``ConnectOAuth.finish_replacement``); None: not finished by this check.
+    finish_disconnect: Callable[[XeroConnectionRecord], object] | None = None
+    finish_replacement: Callable[[XeroConnectionRecord], object] | None = None
 
+    def run(self, remaining_ms: Callable[[], int]) -> CheckReport:
+        report = CheckReport()
+        position = self.position.load()
+        for record in self.connections.all(after=position):
+            if remaining_ms() < SAFETY_MARGIN_MS:
+                self.position.save(position)
+                return report
+            position = self.connections.position(record)
+            try:
+                self._check_one(record, report)
+            except (ClientError, BotoCoreError) as error:
+                report.left_to_next_pass += 1
+                logger.warning("connection check met an AWS error; the next pass looks at this connection again",
+                               extra={"business_id": record.business_id, "error": type(error).__name__})
+        self.position.clear()
+        report.finished_pass = True
+        return report
 
-def _check_one(xero: XeroClient, table: Any, record: XeroConnectionRecord, report: CheckReport,
-               finish_disconnect: Callable[[XeroConnectionRecord], object] | None,
-               finish_replacement: Callable[[XeroConnectionRecord], object] | None) -> None:
-    if finish_disconnect is not None and _unfinished_disconnect(record, xero.clock.time()):
-        logger.warning("finishing a disconnect that died half-way", extra={"business_id": record.business_id})
-        finish_disconnect(record)
-        report.disconnects_finished += 1
-    if finish_replacement is not None and _unfinished_replacement(record, xero.clock.time()):
-        logger.warning("finishing a reconnection that died half-way", extra={"business_id": record.business_id})
-        finish_replacement(record)
-        report.reconnections_finished += 1
-    if record.status != ConnectionStatus.ACTIVE:
-        return
-    report.checked += 1
-    try:
-        # invalid_grant marks NEEDS_RECONNECT itself
-        token = xero.tokens.access_token(record.business_id, record.generation)
-        tenants = {c.tenant_id for c in xero.identity.connections(token)}
-    except ReconnectRequired:
-        report.needs_reconnect.append(record.business_id)
-        return
-    except XeroError:
-        report.unreachable += 1
-        return
-    if record.tenant_id in tenants:
-        report.still_connected += 1
+    def _check_one(self, record: XeroConnectionRecord, report: CheckReport) -> None:
+        if self.finish_disconnect is not None and _unfinished_disconnect(record, self.clock.time()):
+            logger.warning("finishing a disconnect that died half-way", extra={"business_id": record.business_id})
+            self.finish_disconnect(record)
+            report.disconnects_finished += 1
+        if self.finish_replacement is not None and _unfinished_replacement(record, self.clock.time()):
+            logger.warning("finishing a reconnection that died half-way", extra={"business_id": record.business_id})
+            self.finish_replacement(record)
+            report.reconnections_finished += 1
+        if record.status != ConnectionStatus.ACTIVE:
+            return
+        report.checked += 1
         try:
-            report.feeds_gone.extend(_feeds_deleted_in_xero(xero, FeedStore(table), record))
+            # invalid_grant marks NEEDS_RECONNECT itself
+            token = self.tokens.access_token(record.business_id, record.generation)
+            tenants = {c.tenant_id for c in self.identity.connections(token)}
         except ReconnectRequired:
             report.needs_reconnect.append(record.business_id)
+            return
         except XeroError:
             report.unreachable += 1
-        return
-    xero.connection_lost(record.business_id, record.generation, DISCONNECTED_IN_XERO)
-    report.needs_reconnect.append(record.business_id)
-    logger.warning("organisation disconnected on Xero's side", extra={"business_id": record.business_id,
-                                                                     "tenant_id": record.tenant_id})
+            return
+        if record.tenant_id in tenants:
+            report.still_connected += 1
+            try:
+                report.feeds_gone.extend(self._feeds_deleted_in_xero(record))
+            except ReconnectRequired:
+                report.needs_reconnect.append(record.business_id)
+            except XeroError:
+                report.unreachable += 1
+            return
+        self.sessions.connection_lost(record.business_id, record.generation, DISCONNECTED_IN_XERO)
+        report.needs_reconnect.append(record.business_id)
+        logger.warning("organisation disconnected on Xero's side", extra={"business_id": record.business_id,
+                                                                         "tenant_id": record.tenant_id})
+
+    def _feeds_deleted_in_xero(self, record: XeroConnectionRecord) -> list[str]:
+        """Active feeds of the business whose feed connection Xero no longer has: REJECTED, with the way back."""
+        active = [f for f in self.feeds.for_business(record.business_id)
+                  if f.status == FeedStatus.ACTIVE and f.feed_connection_id and f.generation == record.generation]
+        if not active:
+            return []
+        session = self.sessions.session_for_generation(record.business_id, record.tenant_id, record.generation)
+        listed = {str(c.id).lower() for c in session.feed_connections() if c.id}
+        gone = []
+        for feed in active:
+            assert feed.feed_connection_id is not None
+            if feed.feed_connection_id.lower() in listed:
+                continue
+            try:
+                session.feed_connection(feed.feed_connection_id)
+                continue  # Xero still has it: the list was behind
+            except XeroNotFound:
+                pass
+            try:
+                self.feeds.save(feed.model_copy(update={
+                    "status": FeedStatus.REJECTED, "status_reason": FEED_DELETED_IN_XERO,
+                    "last_sync_error": FEED_DELETED_IN_XERO, "status_changed_at": iso(utc_now(self.clock))}))
+            except StaleFeed:
+                continue  # changed meanwhile (a sync, an unlink): the next pass looks again
+            gone.append(feed.account_id)
+            logger.warning("bank feed deleted in Xero", extra={"business_id": record.business_id,
+                                                               "account_id": feed.account_id})
+        return gone
 
 
 # A disconnect (or a reconnection) still unfinished this long after it wrote the connection is not running any
@@ -124,33 +160,3 @@ def _unfinished_replacement(record: XeroConnectionRecord, now: float) -> bool:
 
 
 FEED_DELETED_IN_XERO = "The Xero bank account this account fed, or its bank feed, was deleted in Xero."
-
-
-def _feeds_deleted_in_xero(xero: XeroClient, feeds: FeedStore, record: XeroConnectionRecord) -> list[str]:
-    """Active feeds of the business whose feed connection Xero no longer has: REJECTED, with the way back."""
-    active = [f for f in feeds.for_business(record.business_id)
-              if f.status == FeedStatus.ACTIVE and f.feed_connection_id and f.generation == record.generation]
-    if not active:
-        return []
-    session = xero.session_for_generation(record.business_id, record.tenant_id, record.generation)
-    listed = {str(c.id).lower() for c in session.feed_connections() if c.id}
-    gone = []
-    for feed in active:
-        assert feed.feed_connection_id is not None
-        if feed.feed_connection_id.lower() in listed:
-            continue
-        try:
-            session.feed_connection(feed.feed_connection_id)
-            continue  # Xero still has it: the list was behind
-        except XeroNotFound:
-            pass
-        try:
-            feeds.save(feed.model_copy(update={"status": FeedStatus.REJECTED, "status_reason": FEED_DELETED_IN_XERO,
-                                               "last_sync_error": FEED_DELETED_IN_XERO,
-                                               "status_changed_at": iso(utc_now(xero.clock))}))
-        except StaleFeed:
-            continue  # changed meanwhile (a sync, an unlink): the next pass looks again
-        gone.append(feed.account_id)
-        logger.warning("bank feed deleted in Xero", extra={"business_id": record.business_id,
-                                                           "account_id": feed.account_id})
-    return gone

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import Field
 
@@ -155,19 +155,9 @@ class XeroCleanup:
                 self.xero.identity.revoke(stored.tokens.refresh_token)
 
 
-class CleanupQueue:
-    """Sends cleanup jobs to the FIFO cleanup queue, one message group per Xero tenant."""
-
-    def __init__(self, sqs: Any, queue_url: str) -> None:
-        self.sqs = sqs
-        self.queue_url = queue_url
-
-    def send(self, job: CleanupJob) -> None:
-        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=job.model_dump_json(),
-                              MessageGroupId=job.tenant_id, MessageDeduplicationId=job.deduplication_id())
-
-
 class JobSender(Protocol):
+    """The cleanup queue (``xerosync.connect.adapters.SqsCleanupQueue``)."""
+
     def send(self, job: CleanupJob) -> None: ...
 
 

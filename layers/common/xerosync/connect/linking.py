@@ -34,7 +34,6 @@ from xerosync.ledger.models import LedgerAccount
 from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, SentStatement, StaleFeed
-from xerosync.store.keys import xero_bank_accounts_key
 from xerosync.store.shared_cache import Cached
 from xerosync.xero.bank_feeds import Balance, FeedConnection, Statement
 from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, XeroError, XeroNotFound, XeroRateLimited
@@ -55,13 +54,14 @@ BANK_ACCOUNTS_MAX_AGE_SECONDS = 60.0
 
 
 class OrganisationCache(Protocol):
-    """``store.shared_cache.SharedCache``: values cached per organisation, refreshed by one Lambda at a time."""
+    """An organisation's Xero bank accounts, cached for every Lambda and refreshed by one at a time
+    (``store.shared_cache.TenantCache``)."""
 
-    def get(self, key: dict[str, str]) -> Cached | None: ...
+    def get(self, tenant_id: str) -> Cached | None: ...
 
-    def refreshed(self, key: dict[str, str], fetch: Callable[[], str], *, unless_since: float) -> Cached | None: ...
+    def refreshed(self, tenant_id: str, fetch: Callable[[], str], *, unless_since: float) -> Cached | None: ...
 
-    def forget(self, key: dict[str, str]) -> None: ...
+    def forget(self, tenant_id: str) -> None: ...
 
 
 @dataclass
@@ -104,7 +104,7 @@ class FeedLinking:
 
     def _bank_accounts(self, record: XeroConnectionRecord, session: ConnectSession) -> list[Account]:
         """The organisation's active Xero bank accounts: cached, one Xero read a minute whoever asks."""
-        key = xero_bank_accounts_key(record.tenant_id)
+        key = record.tenant_id
         now = self.clock.time()
         cached = self.cache.get(key)
         if cached is None or cached.refreshed_at < now - BANK_ACCOUNTS_MAX_AGE_SECONDS:
@@ -151,7 +151,7 @@ class FeedLinking:
                                code="feed_still_being_removed")
             raise _feed_refusal(result, record, account.currency)
         if body.new_account is not None:
-            self.cache.forget(xero_bank_accounts_key(record.tenant_id))  # Xero creates the bank account now
+            self.cache.forget(record.tenant_id)  # Xero creates the bank account now
         xero_account_id = feed.account_id or session.feed_connection(str(result.id)).account_id
         # An earlier link that has sent anything (its cursor moved, or its first statement went and Xero's answer
         # was never recorded) continues where Xero has its lines (docs/auto-sync.md, "Relinking").

@@ -22,9 +22,7 @@ from typing import Protocol
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.connect.claims import ConnectionBeingRemoved, holder
 from xerosync.connect.cleanup import CleanupJob
-from xerosync.connect.consents import CONSENT_LIFETIME_SECONDS, TTL_AFTER_EXPIRY_SECONDS, Consent, ConsentStatus
 from xerosync.connect.models import (
     ChooseOrganisation,
     CompleteConnect,
@@ -44,12 +42,15 @@ from xerosync.connect.ports import (
     TokenStore,
     XeroSignIn,
 )
-from xerosync.connect.states import RESTART
+from xerosync.connect.states import RESTART, state_refused
 from xerosync.connect.views import connection_view
 from xerosync.errors import Conflict, InvalidRequest, TooManyRequests, Unprocessable, UpstreamUnavailable
 from xerosync.observability import logger, metrics
+from xerosync.store.claims import ConnectionBeingRemoved, holder
 from xerosync.store.connections import ConnectionStatus, ReplacedGeneration, StaleConnection, XeroConnectionRecord
+from xerosync.store.consents import CONSENT_LIFETIME_SECONDS, TTL_AFTER_EXPIRY_SECONDS, Consent, ConsentStatus
 from xerosync.store.feeds import LIVE_STATUSES, FeedStatus
+from xerosync.store.oauth_states import StateRefused
 from xerosync.xero.errors import ReconnectRequired, XeroError, XeroInvalidGrant, XeroRateLimited
 from xerosync.xero.identity import pkce_pair
 from xerosync.xero.models import OrganisationEdition, TokenSet, XeroConnection
@@ -107,7 +108,10 @@ class ConnectOAuth:
 
     def complete(self, caller: Caller, body: CompleteConnect) -> ConnectOutcome:
         caller.require_accounting_role()
-        verifier = self.states.consume(body.state, caller.business_id, caller.user_id, self.clock.time())
+        try:
+            verifier = self.states.consume(body.state, caller.business_id, caller.user_id, self.clock.time())
+        except StateRefused as refused:
+            raise state_refused(refused.problem) from None
         try:
             tokens = self.identity.exchange_code(body.code, verifier)
         except XeroInvalidGrant:

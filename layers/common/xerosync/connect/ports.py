@@ -1,8 +1,8 @@
 """What the connect use cases need from the outside world, as small Protocols (docs/architecture.md, Connect).
 
-The use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``, ``sweeper``) depend on these
-ports only; ``wiring`` hands in the DynamoDB stores, the KMS token vault and the Xero client, and tests may hand
-in their own.
+The use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``, ``sweeper``, ``check``) depend on
+these ports only; ``wiring`` hands in the DynamoDB stores (``xerosync.store``), the KMS token vault and the Xero
+client, and tests may hand in their own.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from xerosync.connect.cleanup import CleanupJob
-from xerosync.connect.consents import Consent
 from xerosync.ledger.models import LedgerAccount
 from xerosync.store.connections import ConnectionStatus, Turn, XeroConnectionRecord
+from xerosync.store.consents import Consent
 from xerosync.store.feeds import FeedRecord, FeedStatus
 from xerosync.xero.bank_feeds import FeedConnection, Statement
 from xerosync.xero.governor import GENERAL
@@ -52,6 +52,24 @@ class Feeds(Protocol):
                               only_if: frozenset[FeedStatus], **changes: Any) -> FeedRecord | None: ...
 
 
+class ConnectionWalk(Protocol):
+    """Every business's connection in one order, resumable after a position (the hourly check)."""
+
+    def all(self, after: str | None = None) -> Iterator[XeroConnectionRecord]: ...
+
+    def position(self, record: XeroConnectionRecord) -> str: ...
+
+
+class CheckPosition(Protocol):
+    """Where the hourly check stopped, so that its next run continues from there."""
+
+    def load(self) -> str | None: ...
+
+    def save(self, after: str | None) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 class LedgerAccounts(Protocol):
     def accounts(self, business_id: str) -> list[LedgerAccount]: ...
 
@@ -59,7 +77,9 @@ class LedgerAccounts(Protocol):
 class OAuthStates(Protocol):
     def issue(self, business_id: str, user_id: str, now: float, code_verifier: str) -> tuple[str, float]: ...
 
-    def consume(self, state: str, business_id: str, user_id: str, now: float) -> str: ...
+    def consume(self, state: str, business_id: str, user_id: str, now: float) -> str:
+        """The state's PKCE verifier, once; ``StateRefused`` (``xerosync.store.oauth_states``) with the problem."""
+        ...
 
 
 class Consents(Protocol):
@@ -94,6 +114,19 @@ class TokenStore(Protocol):
     def keep(self, business_id: str, generation: str) -> bool: ...
 
     def retire(self, business_id: str, generation: str, *, now: float, keep_until: float) -> bool: ...
+
+
+class AccessTokens(Protocol):
+    """A generation's access token, refreshed when due (``xerosync.xero.tokens.AccessTokens``); ``ReconnectRequired``
+    when Xero refuses its grant (the connection is then marked NEEDS_RECONNECT)."""
+
+    def access_token(self, business_id: str, generation: str) -> str: ...
+
+
+class GrantConnections(Protocol):
+    """The organisations a grant reaches (Xero's ``GET /connections``)."""
+
+    def connections(self, access_token: str, auth_event_id: str | None = None) -> list[XeroConnection]: ...
 
 
 class XeroSignIn(Protocol):

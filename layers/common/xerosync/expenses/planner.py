@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.expenses import state_machine
-from xerosync.expenses.decisions import Decisions, JobReads, decide, stranded_jobs
+from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, Decisions, JobReads, decide, stranded_jobs
 from xerosync.expenses.mapping import CategoryMappings
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, SpendMoneyBatch, SpendMoneyPlan, SyncJob
 from xerosync.expenses.reference_data import ReferenceData
@@ -47,7 +47,7 @@ class ExpenseReads(Protocol):
 class JobRecords(JobReads, Protocol):
     def record_plan(self, job: SyncJob, at: str) -> bool: ...
 
-    def mark_dispatched(self, business_id: str, job_id: str, at: str) -> None: ...
+    def mark_dispatched(self, business_id: str, job_id: str, at: str, check_at: float) -> None: ...
 
     def complete_if_done(self, business_id: str, job_id: str, at: str) -> bool: ...
 
@@ -116,7 +116,8 @@ class SpendMoneyPlanner:
             business_id=job.business_id, tenant_id=job.tenant_id, generation=message.generation, job_id=job.job_id,
             batch=n, operation=planned.operation, transaction_ids=planned.transaction_ids)
             for n, planned in enumerate(job.batches)])
-        self.jobs.mark_dispatched(job.business_id, job.job_id, now)
+        # Checked by the minute's sweeper from when a batch could have been abandoned, until it completes.
+        self.jobs.mark_dispatched(job.business_id, job.job_id, now, self.clock.time() + ABANDONED_AFTER_SECONDS)
         if not job.batches:
             self.jobs.complete_if_done(job.business_id, job.job_id, now)  # every expense ended at once
         self.activity.planned(job.business_id, job.job_id)

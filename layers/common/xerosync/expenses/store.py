@@ -27,11 +27,13 @@ from xerosync.expenses.payees import normalise_payee
 from xerosync.store.conditions import put_if, update_if, written_if
 from xerosync.store.keys import (
     LAST_DELIVERIES_GSI_PK,
+    RUNNING_JOBS_GSI_PK,
     expense_key,
     expense_list_gsi,
     expense_mappings_key,
     expense_reference_data_key,
     last_delivery_gsi,
+    running_job_gsi,
     sync_activity_key,
     sync_batch_key,
     sync_job_key,
@@ -349,9 +351,13 @@ class SyncJobStore:
         item["failed_ids"] = sorted(item.get("failed_ids") or [])
         return SyncJob.model_validate(item)
 
-    def mark_dispatched(self, business_id: str, job_id: str, at: str) -> None:
-        self.table.update_item(Key=sync_job_key(business_id, job_id), UpdateExpression="SET dispatched_at = :at",
-                               ExpressionAttributeValues={":at": at})
+    def mark_dispatched(self, business_id: str, job_id: str, at: str, check_at: float) -> None:
+        """The job's batches are sent; from ``check_at`` on, the minute's sweeper checks it until it completes
+        (``running_jobs``): in the same write, so that no dispatched job is left out of the check."""
+        index = running_job_gsi(check_at, business_id, job_id)
+        self.table.update_item(Key=sync_job_key(business_id, job_id),
+                               UpdateExpression="SET dispatched_at = :at, gsi1pk = :pk, gsi1sk = :sk",
+                               ExpressionAttributeValues={":at": at, ":pk": index["gsi1pk"], ":sk": index["gsi1sk"]})
 
     def record_plan(self, job: SyncJob, at: str) -> bool:
         """The planner's decisions (counts, skipped, batches), once: before any batch is sent, so no worker has
@@ -408,9 +414,36 @@ class SyncJobStore:
                          ExpressionAttributeValues=values)
 
     def complete_if_done(self, business_id: str, job_id: str, at: str) -> bool:
-        return update_if(self.table, Key=sync_job_key(business_id, job_id), UpdateExpression="SET completed_at = :at",
+        """Completes the job once every batch is counted; it leaves the sweeper's index of running jobs."""
+        return update_if(self.table, Key=sync_job_key(business_id, job_id),
+                         UpdateExpression="SET completed_at = :at REMOVE gsi1pk, gsi1sk",
                          ConditionExpression="batches_done >= batches_total AND attribute_not_exists(completed_at)",
                          ExpressionAttributeValues={":at": at})
+
+    def running_jobs(self, check_before: float, limit: int = 25) -> list[tuple[str, str]]:
+        """(business, job) of the dispatched, uncompleted jobs due for a check before then, the longest due first."""
+        response = self.table.query(
+            IndexName="gsi1", Limit=limit,
+            KeyConditionExpression=Key("gsi1pk").eq(RUNNING_JOBS_GSI_PK)
+            & Key("gsi1sk").lt(f"{int(check_before):012d}#"))
+        return [(str(item["business_id"]), str(item["job_id"])) for item in response.get("Items", [])]
+
+    def check_later(self, business_id: str, job_id: str, check_at: float) -> bool:
+        """The job's next check (unless it completed meanwhile: then it stays out of the index)."""
+        index = running_job_gsi(check_at, business_id, job_id)
+        return update_if(self.table, Key=sync_job_key(business_id, job_id), UpdateExpression="SET gsi1sk = :sk",
+                         ConditionExpression="attribute_exists(gsi1pk) AND attribute_not_exists(completed_at)",
+                         ExpressionAttributeValues={":sk": index["gsi1sk"]})
+
+    def forget_running(self, business_id: str, job_id: str) -> None:
+        """A job found completed (or gone) leaves the index of running jobs."""
+        update_if(self.table, Key=sync_job_key(business_id, job_id), UpdateExpression="REMOVE gsi1pk, gsi1sk",
+                  ConditionExpression="attribute_exists(pk)")
+
+    def counted_batches(self, business_id: str, job_id: str) -> set[int]:
+        item = self.table.get_item(Key=sync_job_key(business_id, job_id), ProjectionExpression="counted_batches",
+                                   ConsistentRead=True).get("Item") or {}
+        return {int(b) for b in item.get("counted_batches") or set()}
 
     def send_attempts(self, business_id: str, job_id: str, batch: int) -> int:
         item = self.table.get_item(Key=sync_batch_key(business_id, job_id, batch), ConsistentRead=True).get("Item")

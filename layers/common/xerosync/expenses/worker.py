@@ -235,7 +235,14 @@ class SpendMoneyWorker:
         work = [records[t] for t in batch.transaction_ids if t in records and takes(records[t], batch.job_id)]
         tally = Tally()
         if last_delivery and work:
-            self.jobs.mark_last_delivery(batch, self.clock.time())
+            try:
+                self.jobs.mark_last_delivery(batch, self.clock.time())
+            except Exception:
+                # The mark only lets the sweeper find this delivery if it is killed: without it, the delivery
+                # still ends its expenses and counts the batch (and the sweeper's check of running jobs counts a
+                # batch whose expenses ended).
+                logger.exception("the batch's last delivery could not be marked; it goes on", extra={
+                    "job_id": batch.job_id, "batch": batch.batch})
         try:
             if work:
                 self._sync(batch, work, self.xero.session(batch.business_id, batch.generation), tally)
@@ -280,13 +287,20 @@ class SpendMoneyWorker:
         self._finish(batch, tally, records)
         return tally
 
-    def settle_abandoned(self, batch: SpendMoneyBatch) -> Tally:
+    def settle_abandoned(self, batch: SpendMoneyBatch, *, only_if_ended: bool = False) -> Tally | None:
         """A batch whose last delivery was killed (at the Lambda's timeout) before it counted: SQS will not hand
         it back, so its expenses still QUEUED by its job end Sync error with the reason and the way out (looked
-        up in Xero before anything is created, if a send had begun), and the batch is counted. No Xero call."""
+        up in Xero before anything is created, if a send had begun), and the batch is counted. No Xero call.
+
+        ``only_if_ended``: a batch no delivery counted, of a running job (the sweeper's check): counted (as what
+        its expenses became, their receipts handed over) only if none of its expenses is still QUEUED by its job,
+        so only once nothing of this job will ever change them; otherwise left to SQS (None). The planner writes
+        every expense of a batch QUEUED by its job before it sends the batch."""
         records = self.expenses.get_many(batch.business_id, batch.transaction_ids)
         work = [records[t] for t in batch.transaction_ids
                 if t in records and records[t].status == ExpenseStatus.QUEUED and records[t].job_id == batch.job_id]
+        if only_if_ended and work:
+            return None
         tally = Tally()
         self._end_unsettled(batch, work, tally, partial(
             state_machine.not_synced, code="sync_interrupted",
@@ -294,8 +308,9 @@ class SpendMoneyWorker:
                     "could confirm whether it reached Xero.",
             action="Sync the expense again: Xero is checked first, so it is never created twice."))
         self._finish(batch, tally, records)
-        logger.warning("batch killed on its last delivery settled by the sweeper", extra={
-            "job_id": batch.job_id, "batch": batch.batch, "expenses": len(work)})
+        logger.warning("batch settled by the sweeper: no delivery counted it", extra={
+            "job_id": batch.job_id, "batch": batch.batch, "expenses_ended": len(work),
+            "synced": len(tally.synced) + tally.earlier_synced, "failed": len(tally.failed)})
         return tally
 
     def _note_wait(self, batch: SpendMoneyBatch, wait: Exception) -> None:

@@ -1,4 +1,5 @@
-"""The AWS pieces auto-sync is handed: its two queues and the sync-now limiter. Clients come in built
+"""The AWS pieces auto-sync is handed: its two queues, the sync-now limiter, the fast lane's view of the rate
+governor, and the sender that returns parked work to its queue. Clients come in built
 (``xerosync.aws``), so tests pass moto-backed ones and this module imports no SDK itself."""
 
 from __future__ import annotations
@@ -6,13 +7,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xerosync.feeds.messages import DispatchContinuation, FeedSyncRequest
 from xerosync.observability import logger
 from xerosync.store.conditions import delete_if, update_if
 from xerosync.store.keys import app_minute_key, governor_key, sync_now_key
-from xerosync.xero.governor import TenantState
+
+if TYPE_CHECKING:
+    from xerosync.feeds.messages import DispatchContinuation, FeedSyncRequest
+    from xerosync.xero.governor import TenantState
 
 SQS_BATCH = 10  # SendMessageBatch's maximum
 _SEND_ATTEMPTS = 3
@@ -65,6 +68,23 @@ class SqsDispatchQueue:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=continuation.model_dump_json())
 
 
+class SqsMessageSender:
+    """Sends one message to the queue it names (parked work going back to where it came from); a FIFO queue's
+    message carries its group and deduplication id."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+
+    def send(self, queue_url: str, body: str, *, group_id: str | None = None,
+             deduplication_id: str | None = None) -> None:
+        message: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": body}
+        if group_id is not None:
+            message["MessageGroupId"] = group_id
+        if deduplication_id is not None:
+            message["MessageDeduplicationId"] = deduplication_id
+        self.sqs.send_message(**message)
+
+
 class SyncNowLimiter:
     """At most one sync now per business per interval: one conditional write on the business's item."""
 
@@ -103,6 +123,8 @@ class GovernorBudget:
         self.table = table
 
     def tenant_state(self, tenant_id: str) -> TenantState:
+        from xerosync.xero.governor import TenantState  # the fast lane has it loaded; parked work never does
+
         return TenantState.from_item(self.table.get_item(Key=governor_key(tenant_id)).get("Item"))
 
     def app_calls(self, minute: int) -> int:

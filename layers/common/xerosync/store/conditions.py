@@ -41,6 +41,17 @@ def update_if(table: Any, **update: Any) -> bool:
     return written_if(table.update_item, **update)
 
 
+def update_if_returning(table: Any, **update: Any) -> dict[str, Any] | None:
+    """``table.update_item(**update)``'s response (with the ``Attributes`` its ``ReturnValues`` asked for) if it was
+    written, None if its ``ConditionExpression`` did not hold. Other errors propagate."""
+    try:
+        return dict(table.update_item(**update))
+    except ClientError as error:
+        if condition_failed(error):
+            return None
+        raise
+
+
 def put_if(table: Any, **put: Any) -> bool:
     """``table.put_item(**put)``, whose ``ConditionExpression`` decides, as ``update_if``."""
     return written_if(table.put_item, **put)

@@ -13,7 +13,7 @@ from boto3.dynamodb.conditions import Key
 
 from xerosync.model import Model
 from xerosync.store.conditions import put_if, update_if
-from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_gsi, connection_key
+from xerosync.store.keys import CONNECTIONS_GSI_PK, connection_check_key, connection_gsi, connection_key
 from xerosync.store.queries import query_items
 
 
@@ -81,6 +81,12 @@ class ConnectionStore:
     def get(self, business_id: str) -> XeroConnectionRecord | None:
         item = self.table.get_item(Key=connection_key(business_id), ConsistentRead=True).get("Item")
         return _record(item) if item else None
+
+    def status_of(self, business_id: str) -> str | None:
+        """The stored status of the business's connection ("" if its item has none), None when it has none; one
+        eventually consistent read (the health check)."""
+        item = self.table.get_item(Key=connection_key(business_id)).get("Item")
+        return str(item.get("status", "")) if item else None
 
     def put(self, record: XeroConnectionRecord) -> XeroConnectionRecord:
         """Create or replace the business's connection if nobody changed it since ``record.version`` was read
@@ -184,6 +190,24 @@ class ConnectionStore:
             condition = condition & sort_condition
         for item in query_items(self.table, IndexName="gsi1", KeyConditionExpression=condition):
             yield _record(item)
+
+
+class ConnectionCheckPosition:
+    """Where the hourly check stopped walking the connections (``ConnectionStore.position`` of the last one it
+    looked at), so that its next run continues from there; one item in the main table."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def load(self) -> str | None:
+        after = self.table.get_item(Key=connection_check_key(), ConsistentRead=True).get("Item", {}).get("after")
+        return None if after is None else str(after)
+
+    def save(self, after: str | None) -> None:
+        self.table.put_item(Item={**connection_check_key(), "after": after})
+
+    def clear(self) -> None:
+        self.table.delete_item(Key=connection_check_key())
 
 
 def _record(item: dict[str, Any]) -> XeroConnectionRecord:

@@ -133,6 +133,15 @@ def last_delivery_gsi(at: float, business_id: str, job_id: str, batch: int) -> d
     return {"gsi1pk": LAST_DELIVERIES_GSI_PK, "gsi1sk": f"{int(at):012d}#{business_id}#{job_id}#{batch:04d}"}
 
 
+# Sync jobs dispatched and not completed, in one index partition sorted by when each is next checked: the minute's
+# sweeper counts a batch whose expenses have all ended but that no delivery counted (docs/sync-expenses.md).
+RUNNING_JOBS_GSI_PK = "SYNCJOBS#RUNNING"
+
+
+def running_job_gsi(check_at: float, business_id: str, job_id: str) -> dict[str, str]:
+    return {"gsi1pk": RUNNING_JOBS_GSI_PK, "gsi1sk": f"{int(check_at):012d}#{business_id}#{job_id}"}
+
+
 def expense_reference_data_key(tenant_id: str) -> dict[str, str]:
     """Xero's accounts, tax rates, tracking and currencies, cached per organisation (shared by businesses)."""
     return {"pk": tenant_pk(tenant_id), "sk": "EXPENSE_REFERENCE_DATA"}

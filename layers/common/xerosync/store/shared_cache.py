@@ -79,3 +79,21 @@ class SharedCache:
         # Not ours any more (it lapsed and another took it): nothing to release.
         update_if(self.table, Key=key, UpdateExpression="REMOVE claim_until, claim_owner",
                   ConditionExpression="claim_owner = :owner", ExpressionAttributeValues={":owner": owner})
+
+
+class TenantCache:
+    """One kind of value per organisation in the shared cache, keyed by tenant (``key``: the item's key of a
+    tenant's value, from ``store/keys.py``), so that its users never handle a table key."""
+
+    def __init__(self, cache: SharedCache, key: Callable[[str], dict[str, str]]) -> None:
+        self.cache = cache
+        self.key = key
+
+    def get(self, tenant_id: str) -> Cached | None:
+        return self.cache.get(self.key(tenant_id))
+
+    def refreshed(self, tenant_id: str, fetch: Callable[[], str], *, unless_since: float) -> Cached | None:
+        return self.cache.refreshed(self.key(tenant_id), fetch, unless_since=unless_since)
+
+    def forget(self, tenant_id: str) -> None:
+        self.cache.forget(self.key(tenant_id))

@@ -11,7 +11,8 @@ lease that a new holder waits out:
   the connection in Xero and ``end_removal`` forgets it (or, if Xero failed, gives the lease back).
 
 One item per connection in the main table (``XEROCONN#<id>``); ``holders`` is a string set, which DynamoDB
-drops when its last member goes, so "held by nobody" is "no holders attribute". docs/architecture.md.
+drops when its last member goes, so "held by nobody" is "no holders attribute". The connect feature uses it
+through its ``ConnectionClaims`` and ``RemovalClaims`` ports (docs/architecture.md, Connect).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class ConnectionBeingRemoved(Exception):
 
 def holder(business_id: str, generation: str) -> str:
     return f"{business_id}#{generation}"
-
 
 
 class XeroConnectionClaims:

@@ -11,7 +11,8 @@ either becomes the business's connection or is given up, so nothing it made in X
   those nobody holds, and wipes the consent's tokens.
 
 Every consent is in one index partition sorted by when it expires, so the sweeper reads only what is due.
-Items carry a TTL well after their expiry, as a backstop only: the sweeper must see them first.
+Items carry a TTL well after their expiry, as a backstop only: the sweeper must see them first. The connect
+feature uses the store through its ``Consents`` port (``xerosync.connect.ports``).
 """
 
 from enum import StrEnum
@@ -44,7 +45,6 @@ class Consent(Model):
     organisations: list[XeroConnection] | None  # None: not known yet (Xero failed before it said)
     status: ConsentStatus
     expires_at: int
-
 
 
 class ConsentStore:
