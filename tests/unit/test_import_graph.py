@@ -265,6 +265,59 @@ def test_the_batch_utility_imported_after_pydantic_builds_the_parser_models() ->
     assert done.stdout.strip() == "True"
 
 
+
+
+# pydantic looks for plugins (the entry points of every installed distribution) when it builds its first validator;
+# the product uses none and switches the lookup off in its package (docs/architecture.md, "Cold start"). The HTTP
+# functions' Powertools OpenAPI parameters build a validator before the product's package loads, so they still pay.
+PLUGINS_PROBE = """
+import json, sys
+sys.path[:0] = {paths!r}
+import {module}
+from pydantic.plugin import _loader
+print(json.dumps(_loader._plugins is None))
+"""
+
+
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - HTTP))
+def test_a_queue_or_schedule_function_never_looks_for_pydantic_plugins(function: str) -> None:
+    spec = FUNCTIONS[function]
+    probe = PLUGINS_PROBE.format(paths=[str(LAYER), str(spec.code_uri)], module=spec.module)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout), f"{function}'s import read the installed distributions for pydantic plugins"
+
+# pydantic evaluates a model's annotations when its class is created, even when the model is built on first use: given
+# as strings (``from __future__ import annotations``), each is compiled first, a third of the class's creation. So the
+# modules that define models leave their annotations unpostponed, and quote only a forward reference
+# (docs/architecture.md, "Cold start").
+POSTPONED = """
+import json, sys
+sys.path[:0] = {paths!r}
+import importlib
+from pydantic import BaseModel
+for module in {modules!r}:
+    importlib.import_module(module)
+found, todo = [], [BaseModel]
+while todo:
+    for model in todo.pop().__subclasses__():
+        todo.append(model)
+        own = model.__dict__.get("__annotations__", {{}})
+        if model.__module__.startswith("xerosync") and any(isinstance(a, str) for a in own.values()):
+            found.append(model.__module__ + "." + model.__qualname__)
+print(json.dumps(sorted(set(found))))
+"""
+
+
+def test_the_products_models_are_created_from_evaluated_annotations() -> None:
+    probe = POSTPONED.format(paths=[str(LAYER)], modules=sorted(LAYER_MODULES))
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    postponed = json.loads(done.stdout)
+    assert not postponed, f"models whose annotations pydantic compiles from strings at every cold start: {postponed}"
+
 # ------------------------------------------------------------------------------------------ features and their rooms
 # Each feature has one folder of functions and one package in the layer; everything else in the layer is shared
 # (store, xero, ledger, model, clock, text, settings, http, queue...). A feature reaches into another only through

@@ -1,7 +1,5 @@
 """Who is calling: the business, user and role from the token's claims, never from the path or body."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import ConfigDict

@@ -1,7 +1,5 @@
 """What every request body shares: unknown fields refused, strings trimmed, Xero's ids checked as ids."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated
 

@@ -1,8 +1,6 @@
 """The health check: the caller as the authorizer saw them, and a real read of the main table (the business's
 connection, through ``ConnectionStatuses``)."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Protocol
 

@@ -4,8 +4,6 @@ Each handler module builds its own ``Resolver(enable_validation=True)`` (so the 
 document can be generated from it) and calls ``install(app)``.
 """
 
-from __future__ import annotations
-
 import base64
 import json
 import math

@@ -2,8 +2,6 @@
 used, not when its module is imported. A handler imports many models (its routes', its messages', Xero's) and a
 request uses few, so a cold start pays only for those (docs/architecture.md, "Cold start")."""
 
-from __future__ import annotations
-
 from pydantic import BaseModel, ConfigDict
 
 

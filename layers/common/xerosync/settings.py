@@ -4,8 +4,6 @@ Everything that points outside a function is an environment variable (the design
 contract); nothing in code names a host. AWS clients honour ``AWS_ENDPOINT_URL`` on their own.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Mapping
 from typing import Annotated
@@ -126,7 +124,7 @@ class Settings(BaseModel):
         return value
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if environ is None else environ
         try:
             return cls.model_validate({k: v for k, v in env.items() if v != ""})

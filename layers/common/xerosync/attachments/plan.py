@@ -5,8 +5,6 @@ breaks a rule is not sent; it is reported with the reason and the way out. A fil
 same content is never sent again; a file whose content changed under the same name replaces the old one.
 """
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum

@@ -1,8 +1,6 @@
 """What the attachments API shows of an expense's receipts, file by file on their way to Xero, and a retry of those
 that did not go (docs/attachments.md). The uploads themselves are the worker's (``attachments.service``)."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from pydantic import Field

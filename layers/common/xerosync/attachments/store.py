@@ -1,7 +1,5 @@
 """Per expense, what happened to each receipt on its way to its Spend Money (main table, version-checked)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import Field

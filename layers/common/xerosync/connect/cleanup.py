@@ -15,8 +15,6 @@ Done at once when Xero answers; otherwise by the cleanup queue's consumer, which
 dead-letter queue, with an alarm, if Xero never does). Every step is safe to repeat.
 """
 
-from __future__ import annotations
-
 import contextlib
 import hashlib
 import json

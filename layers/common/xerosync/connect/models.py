@@ -1,7 +1,5 @@
 """The connect API's request and response shapes (they also document the API in docs/openapi.json)."""
 
-from __future__ import annotations
-
 from datetime import date
 from typing import Annotated, Literal
 
@@ -121,7 +119,7 @@ class LinkAccount(StrictBody):
         None, description="Send history from this date (at most 365 days back). Default: from today.")
 
     @model_validator(mode="after")
-    def _one_target(self) -> LinkAccount:
+    def _one_target(self) -> "LinkAccount":
         if (self.xero_account_id is None) == (self.new_account is None):
             raise ValueError("give either xero_account_id or new_account")
         return self

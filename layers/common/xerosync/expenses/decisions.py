@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -41,11 +40,14 @@ def new_job_id(now: datetime) -> str:
     return f"job_{now:%Y%m%d%H%M%S}_{uuid.uuid4().hex[:12]}"
 
 
-@dataclass
 class Decisions:
-    skipped: list[SkippedExpense] = field(default_factory=list)
-    to_queue: list[ExpenseRecord] = field(default_factory=list)
-    rejected: list[ExpenseRecord] = field(default_factory=list)  # already turned into Sync errors
+    # A plain class: a dataclass compiles its methods when the module is imported, at every cold start
+    # (docs/architecture.md, "Cold start").
+    def __init__(self, skipped: list[SkippedExpense] | None = None, to_queue: list[ExpenseRecord] | None = None,
+                 rejected: list[ExpenseRecord] | None = None) -> None:
+        self.skipped: list[SkippedExpense] = [] if skipped is None else skipped
+        self.to_queue: list[ExpenseRecord] = [] if to_queue is None else to_queue
+        self.rejected: list[ExpenseRecord] = [] if rejected is None else rejected  # already turned into Sync errors
 
     def batches(self) -> list[PlannedBatch]:
         """Creates and updates in separate batches of up to 50: each batch is exactly one Xero call."""

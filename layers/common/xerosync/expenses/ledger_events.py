@@ -6,8 +6,6 @@ and possibly out of order: the event's ``version`` is compared with what the exp
 transaction itself is read for the current values, so a late or repeated event changes nothing.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol

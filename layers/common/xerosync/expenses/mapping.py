@@ -6,8 +6,6 @@ individual transaction or update this mapping later." So the mapping is read at 
 into the expense: changing it changes every expense that has no account of its own.
 """
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from typing import Literal
 

@@ -6,8 +6,6 @@ synced, the Spend Money it became. Statuses: ``PENDING -> QUEUED -> SYNCED | SYN
 flag beside the status, never a status of its own (docs/sync-expenses.md#statuses-and-updated).
 """
 
-from __future__ import annotations
-
 from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum

@@ -19,7 +19,7 @@ the API shows NOT_STARTED after a grace period, and its expenses were never touc
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from xerosync.clock import Clock, iso, utc_now
@@ -79,19 +79,23 @@ class Sessions(Protocol):
     def session(self, business_id: str, generation: str | None = None) -> XeroSession: ...
 
 
-@dataclass
 class SpendMoneyPlanner:
-    expenses: ExpenseReads
-    jobs: JobRecords
-    mappings: Mappings
-    feeds: BusinessFeeds
-    reference: Reference
-    xero: Sessions
-    queue: BatchSender
-    activity: Activity
-    clock: Clock
-    bank_contact_name: str
-    booking_offset_minutes: int = 480
+    # A plain class: a dataclass compiles its methods when the module is imported, at every cold start
+    # (docs/architecture.md, "Cold start").
+    def __init__(self, expenses: ExpenseReads, jobs: JobRecords, mappings: Mappings, feeds: BusinessFeeds,
+                 reference: Reference, xero: Sessions, queue: BatchSender, activity: Activity, clock: Clock,
+                 bank_contact_name: str, booking_offset_minutes: int = 480) -> None:
+        self.expenses = expenses
+        self.jobs = jobs
+        self.mappings = mappings
+        self.feeds = feeds
+        self.reference = reference
+        self.xero = xero
+        self.queue = queue
+        self.activity = activity
+        self.clock = clock
+        self.bank_contact_name = bank_contact_name
+        self.booking_offset_minutes = booking_offset_minutes
 
     def plan(self, message: SpendMoneyPlan) -> None:
         job = self.jobs.get(message.business_id, message.job_id)

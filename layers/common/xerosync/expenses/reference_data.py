@@ -9,8 +9,6 @@ Archived and other accounts, rates and options stay in the snapshot so that an e
 can be told exactly what is wrong, without a Xero call.
 """
 
-from __future__ import annotations
-
 from decimal import Decimal
 
 from pydantic import Field

@@ -10,8 +10,8 @@ tax-inclusive: the bank amount is what was paid, tax included, so the totals of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from xerosync.expenses.mapping import ResolvedExpense
 from xerosync.expenses.models import ExpenseRecord
@@ -69,8 +69,7 @@ def build_spend_money(expense: ExpenseRecord, resolved: ResolvedExpense, *, bank
     )
 
 
-@dataclass(frozen=True)
-class ElementOutcome:
+class ElementOutcome(NamedTuple):  # not a frozen dataclass: its class builds 7x faster (docs/architecture.md)
     ok: bool
     bank_transaction_id: str | None
     messages: list[str]

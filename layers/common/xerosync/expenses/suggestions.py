@@ -13,8 +13,6 @@ expenses among the last ``WINDOW``, and at least ``MIN_SHARE`` of them agreeing 
 tracking are learned from the expenses that agree on the account, by the same share).
 """
 
-from __future__ import annotations
-
 from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
@@ -69,7 +67,7 @@ class PayeeSummary(Record):
     rule: PayeeRule | None = None
     version: int = 0
 
-    def learned(self, entries: list[HistoryEntry]) -> PayeeSummary:
+    def learned(self, entries: list[HistoryEntry]) -> "PayeeSummary":
         """The summary with these synced expenses in its history (an expense already there is replaced)."""
         fresh = {e.transaction_id: e for e in entries}
         kept = [e for e in self.history if e.transaction_id not in fresh] + list(fresh.values())

@@ -1,7 +1,5 @@
 """The sync-expenses API's request and response shapes (they also document the API in docs/openapi.json)."""
 
-from __future__ import annotations
-
 from datetime import date
 from typing import Annotated, Literal
 

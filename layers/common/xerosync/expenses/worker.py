@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.errors import NotFound
@@ -112,8 +112,7 @@ class PaymentSource(Protocol):
 LEDGER_PAGE = 500
 
 
-@dataclass(frozen=True)
-class LedgerRead:
+class LedgerRead(NamedTuple):  # not a frozen dataclass: its class builds 7x faster (docs/architecture.md)
     """One ledger call of a batch: a page of the account's postings from ``first`` to ``last`` (sequences), or,
     for a payment alone in its range, the payment itself (``first == last``)."""
 
@@ -173,13 +172,14 @@ def read_payments(ledger: PaymentSource, work: list[ExpenseRecord]) -> dict[str,
     return payments
 
 
-@dataclass
 class Tally:
-    synced: list[ExpenseRecord] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    settled: set[str] = field(default_factory=set)
-    sending: bool = False  # a call that may create Spend Money has begun
-    earlier_synced: int = 0  # synced by an earlier delivery of the batch that died before counting it
+    # A plain class, like the worker's: a dataclass compiles its methods when the module is imported.
+    def __init__(self) -> None:
+        self.synced: list[ExpenseRecord] = []
+        self.failed: list[str] = []
+        self.settled: set[str] = set()
+        self.sending = False  # a call that may create Spend Money has begun
+        self.earlier_synced = 0  # synced by an earlier delivery of the batch that died before counting it
 
     def done(self, transaction_id: str) -> bool:
         return transaction_id in self.settled
@@ -199,22 +199,31 @@ def takes(expense: ExpenseRecord, job_id: str) -> bool:
     return expense.status in (ExpenseStatus.PENDING, ExpenseStatus.SYNC_ERROR) or expense.updated
 
 
-@dataclass
 class SpendMoneyWorker:
-    expenses: ExpenseStore
-    mappings: MappingStore
-    jobs: SyncJobStore
-    feeds: FeedSource
-    reference: ReferenceDataCache
-    xero: SessionFactory
-    attachment_uploads: AttachmentUploads | None  # None when receipt uploads are switched off
-    clock: Clock
-    bank_contact_name: str
-    url_template: str
-    xero_app_url: str
-    booking_offset_minutes: int = 480
-    suggestions: Suggestions | None = None  # learns from what was synced (None: the sweeper, which syncs nothing)
-    ledger: PaymentSource | None = None  # the payments' current values (None: the sweeper, which syncs nothing)
+    # A plain class: a dataclass compiles its methods when the module is imported, at every cold start
+    # (docs/architecture.md, "Cold start").
+    def __init__(self, expenses: ExpenseStore, mappings: MappingStore, jobs: SyncJobStore, feeds: FeedSource,
+                 reference: ReferenceDataCache, xero: SessionFactory,
+                 attachment_uploads: AttachmentUploads | None,  # None when receipt uploads are switched off
+                 clock: Clock, bank_contact_name: str, url_template: str, xero_app_url: str,
+                 booking_offset_minutes: int = 480,
+                 suggestions: Suggestions | None = None,  # learns from what was synced (None: the sweeper)
+                 ledger: PaymentSource | None = None,  # the payments' current values (None: the sweeper)
+                 ) -> None:
+        self.expenses = expenses
+        self.mappings = mappings
+        self.jobs = jobs
+        self.feeds = feeds
+        self.reference = reference
+        self.xero = xero
+        self.attachment_uploads = attachment_uploads
+        self.clock = clock
+        self.bank_contact_name = bank_contact_name
+        self.url_template = url_template
+        self.xero_app_url = xero_app_url
+        self.booking_offset_minutes = booking_offset_minutes
+        self.suggestions = suggestions
+        self.ledger = ledger
 
     def _now(self) -> str:
         return iso(utc_now(self.clock))

@@ -30,8 +30,6 @@ a backfill or a split request needed them; ``FastLaneWindows.open``/``settle``, 
 handler), exactly once.
 """
 
-from __future__ import annotations
-
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass

@@ -9,8 +9,6 @@ after that the worker's cursors make a repeat harmless).
 DispatchQueue (standard): where the dispatcher continues itself when one invocation cannot reach every feed.
 """
 
-from __future__ import annotations
-
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -77,7 +75,7 @@ class FeedSyncRequest(Model):
                 accounts.append(feed.account_id)
         return [(business, generation, accounts) for (business, generation), accounts in grouped.items()]
 
-    def continuation(self, feeds: Sequence[FeedRef]) -> FeedSyncRequest:
+    def continuation(self, feeds: Sequence[FeedRef]) -> "FeedSyncRequest":
         # A continuation settles nothing: the first run's POSTs are not known to it, so the sync keeps its charge.
         return self.model_copy(update={"feeds": list(feeds), "hop": self.hop + 1, "charge": None})
 

@@ -7,8 +7,6 @@ feature on the organisation), and it only queues work: the worker makes the Xero
 organisation with everything else.
 """
 
-from __future__ import annotations
-
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol

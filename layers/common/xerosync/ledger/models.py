@@ -1,7 +1,5 @@
 """The ledger contract's shapes (docs/ledger-contract.md). Money is Decimal, times are aware UTC."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum

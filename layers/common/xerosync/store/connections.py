@@ -5,8 +5,6 @@ tenant, so that every connection can be walked (the periodic check) and everythi
 organisation found by prefix (several businesses may feed one Xero organisation).
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any, Literal

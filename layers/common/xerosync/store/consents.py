@@ -15,8 +15,6 @@ Items carry a TTL well after their expiry, as a backstop only: the sweeper must 
 feature uses the store through its ``Consents`` port (``xerosync.connect.ports``).
 """
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any
 

@@ -5,8 +5,6 @@ continue without gaps or duplicates: the cursor (last ledger sequence Xero accep
 that point. Unlinking or disconnecting keeps the item, so history and the previous choice survive.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -416,7 +414,7 @@ class FastLaneWindows:
         update_if(self.table, Key=fast_lane_key(tenant_id), UpdateExpression=update,
                   ConditionExpression="next_at = :taken", ExpressionAttributeValues=values)
 
-    def open(self, tenant_id: str, charge: LaneCharge, run: str) -> bool:
+    def open(self, tenant_id: str, charge: "LaneCharge", run: str) -> bool:
         """Claim the sync's reservation for this run, before it posts anything: True for the one run that may settle
         it. False when another run claimed it first (a redelivered or repeated message: what an earlier run posted
         is unknown, so the sync keeps its charge), or it is no longer held (given back, or a new day began)."""
@@ -425,7 +423,7 @@ class FastLaneWindows:
                          ExpressionAttributeNames={"#r": reservation(charge.at)},
                          ExpressionAttributeValues={":run": run, ":posts": charge.posts})
 
-    def settle(self, tenant_id: str, charge: LaneCharge, run: str, posted: int) -> bool:
+    def settle(self, tenant_id: str, charge: "LaneCharge", run: str, posted: int) -> bool:
         """Charge the day (and the sync's hour) what the sync really posted instead of what was set aside, once:
         only the run that opened the reservation settles it, and the same write ends it. False (nothing changed)
         otherwise. A reservation lives only as long as its day's count, so its hour is that day's."""

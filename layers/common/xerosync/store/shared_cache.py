@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from xerosync.clock import Clock
 from xerosync.store.conditions import update_if
@@ -23,8 +22,7 @@ WAIT_SECONDS = 6.0  # how long a request waits for another Lambda's refresh befo
 POLL_SECONDS = 0.1
 
 
-@dataclass(frozen=True)
-class Cached:
+class Cached(NamedTuple):  # not a frozen dataclass: its class builds 7x faster (docs/architecture.md)
     data: str
     refreshed_at: float  # epoch seconds
 

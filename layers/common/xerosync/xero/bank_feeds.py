@@ -2,8 +2,6 @@
 the wire, snake_case in Python. Only the functions that call Bank Feeds (connect, auto-sync) import them
 (docs/architecture.md, "Cold start")."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from typing import Any
 

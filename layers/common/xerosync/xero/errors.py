@@ -3,20 +3,24 @@ messages, and Xero's correlation id, so a log line or a support ticket can be tr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 
-# A subclass that adds no field inherits the dataclass's methods; only those with fields of their own are dataclasses
-# (each @dataclass generates its methods when the module is imported: every function imports this one).
-@dataclass
+# Plain classes, not dataclasses: a dataclass generates and compiles its methods when its module is imported, and
+# every function imports this one (docs/architecture.md, "Cold start"). A subclass adds its own fields by keyword.
 class XeroError(Exception):
-    message: str
-    status: int | None = None
-    problem_type: str | None = None
-    correlation_id: str | None = None
-    messages: list[str] = field(default_factory=list)
-    body: Any = None
+    def __init__(self, message: str, status: int | None = None, problem_type: str | None = None,
+                 correlation_id: str | None = None, messages: list[str] | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.problem_type = problem_type
+        self.correlation_id = correlation_id
+        self.messages: list[str] = [] if messages is None else messages
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, status={self.status!r})"
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -29,11 +33,12 @@ class XeroError(Exception):
         return " ".join(parts)
 
 
-@dataclass
 class XeroValidationError(XeroError):
     """400: Xero refused what was sent. ``elements`` holds per-element messages where Xero gave them."""
 
-    elements: list[list[str]] = field(default_factory=list)
+    def __init__(self, message: str, *args: Any, elements: list[list[str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        self.elements: list[list[str]] = [] if elements is None else elements
 
 
 class XeroUnauthorised(XeroError):
@@ -60,15 +65,17 @@ class XeroUnprocessable(XeroError):
     """422: a bank-feed statement that does not add up or whose dates are wrong."""
 
 
-@dataclass
 class XeroRateLimited(XeroError):
     """429 from Xero, or the product's own governor refusing to send: wait ``retry_after`` seconds.
 
     ``problem`` is which limit: ``minute``, ``day``, ``concurrent`` or ``appminute``.
     """
 
-    retry_after: float = 60.0
-    problem: str = "minute"
+    def __init__(self, message: str, *args: Any, retry_after: float = 60.0, problem: str = "minute",
+                 **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        self.retry_after = retry_after
+        self.problem = problem
 
 
 class XeroServerError(XeroError):
@@ -94,17 +101,19 @@ class XeroInvalidGrant(XeroError):
 RECONNECT_ACTION = "Connect to Xero again from Accounting > Xero > Manage connection."
 
 
-@dataclass
 class ReconnectRequired(XeroError):
     """The connection to Xero is gone (revoked, removed in Xero, grant expired); only the user can restore
     it by connecting again. Nothing retries this."""
 
-    reason: str = ""
+    def __init__(self, message: str, *args: Any, reason: str = "", **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        self.reason = reason
 
 
-@dataclass
 class GenerationChanged(XeroError):
     """The work was made for a Xero connection that has since ended (the business disconnected, or connected
     again, which starts a new generation). It is dropped: never sent to Xero with another connection's grant."""
 
-    generation: str | None = None
+    def __init__(self, message: str, *args: Any, generation: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, *args, **kwargs)
+        self.generation = generation

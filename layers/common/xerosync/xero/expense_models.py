@@ -6,8 +6,6 @@ Apart from ``xerosync.xero.models`` so that the functions that never sync an exp
 build them (docs/architecture.md, "Cold start"); the session imports them with its first call that uses them.
 """
 
-from __future__ import annotations
-
 from decimal import Decimal
 from typing import Any
 

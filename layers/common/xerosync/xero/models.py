@@ -9,8 +9,6 @@ names both ways. Money is ``Decimal`` throughout: responses are parsed with
 ``parse_float=Decimal`` and requests write it back as a JSON number (``money_json``).
 """
 
-from __future__ import annotations
-
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import requests
 
@@ -41,8 +41,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CORRELATION_HEADER = "Xero-Correlation-Id"
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):  # not a frozen dataclass: its class builds 7x faster (docs/architecture.md)
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
@@ -62,8 +61,7 @@ class Limiter(Protocol):
     def throttled(self, tenant_id: str, retry_after: float, problem: str) -> None: ...
 
 
-@dataclass
-class XeroResponse:
+class XeroResponse(NamedTuple):  # not a dataclass: its class builds 5x faster (docs/architecture.md)
     status: int
     headers: Mapping[str, str]
     body: Any
