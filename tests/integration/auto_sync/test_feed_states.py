@@ -33,6 +33,8 @@ def test_a_link_starts_the_backfill_at_once_from_the_chosen_day_within_xeros_yea
     for day in range(400, 0, -1):
         auto_sync.post_days_ago(account.account_id, day)
     chosen = (now - timedelta(days=365)).date()
+    # (and a Xero that takes a minute to activate the feed connection: longer than the sync takes)
+    xero.configure(feed_connection_delay_s=60)
     feed = auto_sync.link("biz_backfill", account, backfill_from=chosen)
     # When connect asks for the feed's sync right after the link
     request_feed_sync(tenant, "biz_backfill", feed.generation, [account.account_id], "linked")

@@ -276,6 +276,50 @@ def test_a_pending_feed_connection_is_checked_first_and_becomes_active() -> None
     assert world.record().status == FeedStatus.ACTIVE and world.record().cursor == 1
 
 
+def test_a_feed_connection_xero_activates_while_the_statements_go_shows_active_when_the_run_ends() -> None:
+    # Given a feed connection Xero still has PENDING when the run starts, and activates while the statements go
+    world = World(status=FeedStatus.PENDING)
+    world.post(2)
+    world.xero.feed_status["fc-acc_1"] = "PENDING"
+    post = world.xero.post_statements
+
+    def activated_meanwhile(statements, *, key):  # type: ignore[no-untyped-def]
+        world.xero.feed_status["fc-acc_1"] = None  # live: Xero shows it without a status
+        return post(statements, key=key)
+
+    world.xero.post_statements = activated_meanwhile  # type: ignore[method-assign]
+    world.run()
+    # Then the run looks once more after sending, and the feed shows ACTIVE, synced
+    assert [what for _, what in world.xero.calls] == ["feed_connection", "post", "feed_connection"]
+    record = world.record()
+    assert record.status == FeedStatus.ACTIVE and record.cursor == 2 and record.last_sync_at is not None
+
+
+def test_a_pending_feed_with_nothing_sent_is_looked_up_once_and_a_failed_second_look_changes_nothing() -> None:
+    # Nothing new: one look (a second at once would tell nothing more)
+    world = World(status=FeedStatus.PENDING)
+    world.xero.feed_status["fc-acc_1"] = "PENDING"
+    world.run()
+    assert [what for _, what in world.xero.calls] == ["feed_connection"]
+    # Statements sent, then Xero's minute is used up: the run still ends synced, the feed PENDING for later
+    world.post(1)
+    world.xero.calls.clear()
+    look = world.xero.feed_connection
+    looks = iter([look, None])
+
+    def second_look_limited(feed_connection_id: str):  # type: ignore[no-untyped-def]
+        first = next(looks)
+        if first is None:
+            raise XeroRateLimited("minute used up", status=429, retry_after=30, problem="minute")
+        return first(feed_connection_id)
+
+    world.xero.feed_connection = second_look_limited  # type: ignore[method-assign]
+    report = world.run()
+    assert [what for _, what in world.xero.calls] == ["feed_connection", "post", "feed_connection"]
+    record = world.record()
+    assert record.status == FeedStatus.PENDING and record.cursor == 1 and report.feeds_synced == 1
+
+
 def test_a_feed_connection_xero_rejected_is_marked_rejected_with_its_reason_and_nothing_is_sent() -> None:
     world = World(status=FeedStatus.PENDING)
     world.post(1)

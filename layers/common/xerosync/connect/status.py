@@ -5,7 +5,8 @@ connections list, one call), at most once every ``confirm_every_seconds`` per bu
 conditional write takes the turn), so a disconnect made in Xero shows when the user looks rather than at the
 next hourly check. A confirmation that Xero cannot answer leaves what is stored. A PENDING feed is settled
 (ACTIVE or REJECTED with Xero's reason) when an Admin or Finance user looks, at most every 30 seconds per
-business; auto-sync settles it too, right after the link. docs/architecture.md, Connect.
+business; auto-sync settles it too: the sync a link asks for looks before and after sending the history.
+docs/architecture.md, Connect.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from xerosync.xero.governor import INTERACTIVE
 from xerosync.xero.session import DISCONNECTED_IN_XERO
 
 CONFIRM_EVERY_SECONDS = 300
-# Pending feeds are asked about at most this often per business (auto-sync settles them too, right after a link).
+# Pending feeds are asked about at most this often per business (auto-sync settles them too, docs/auto-sync.md).
 SETTLE_EVERY_SECONDS = 30
 
 

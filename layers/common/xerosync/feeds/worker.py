@@ -3,7 +3,8 @@
 For each business named in the message, under the business's own Xero grant, and each of its live feeds:
 
 1. A feed whose Xero feed connection was PENDING is looked up first: ACTIVE, or REJECTED with Xero's reason
-   (a REJECTED feed leaves the live feeds; the status route shows why).
+   (a REJECTED feed leaves the live feeds; the status route shows why). Still PENDING, and statements of it
+   sent in this run: looked up once more at the end of the run.
 2. Statements sent before and not yet seen delivered are read back, oldest first. DELIVERED (or REJECTED as
    ``duplicate-statement``: Xero already had every line) are done. Any other REJECTED rewinds the cursor to
    where that statement started, so its lines go again, and its reason shows on the feed.
@@ -142,6 +143,7 @@ class _FeedRun:
     blocked: bool = False  # rejected, refused or waiting: nothing more is sent this run
     more: bool = False  # the ledger may hold more than this run has read
     gone: bool = False  # unlinked or relinked meanwhile: this run's state is dropped
+    sent: bool = False  # Xero accepted statements of this feed in this run
     error: str | None = None
 
     @property
@@ -226,6 +228,7 @@ class FeedSyncWorker:
                 self._stop(business, failed, report)
             businesses.append(business)
         self._send(businesses, report, time_left)
+        self._look_again_at_pending(businesses, report)
         for business in businesses:
             if not business.stale:
                 self._finish(business.business_id, business.runs, report)
@@ -295,6 +298,23 @@ class FeedSyncWorker:
             candidates = [run for run in candidates if not run.blocked and not run.gone and run.more]
 
     # ------------------------------------------------------------------ step 1: pending feed connections
+    def _look_again_at_pending(self, businesses: list[_Business], report: SyncReport) -> None:
+        """A feed whose connection was still PENDING at step 1 and whose statements this run sent is looked up once
+        more (one call): sending a link's history takes a while, and Xero may have activated the feed connection
+        meanwhile; the link then shows ACTIVE when the sync ends rather than at the next status read's turn. A
+        feed going on in a continuation is looked up there. Optional: a call that fails leaves the feed PENDING
+        for the status route or the next run to settle (docs/auto-sync.md, "The worker", step 1)."""
+        for business in businesses:
+            for run in business.runs:
+                if run.record.status != FeedStatus.PENDING or not run.sent or run.gone or run.more:
+                    continue
+                try:
+                    self._recheck_feed_connection(business, run, report)
+                except XeroError as error:
+                    logger.info("pending feed not looked up again after sending", extra={
+                        "account_id": run.record.account_id, "error": type(error).__name__})
+                    return
+
     def _refresh_feed_connection(self, session: BankFeedSession, run: _FeedRun) -> None:
         record = run.record
         if not record.feed_connection_id:
@@ -580,6 +600,7 @@ class FeedSyncWorker:
                                              for e in record.unconfirmed_statements]
         report.statements_accepted += 1
         report.lines_accepted += entry.line_count
+        run.sent = True
         return False
 
     # ------------------------------------------------------------------ the end of a business's run
