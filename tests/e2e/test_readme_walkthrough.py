@@ -73,9 +73,10 @@ def make_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningUp]:
     """`python -m local up` (what `make up` runs) on free ports, in its own process, as a newcomer starts it.
 
     One thing differs, through the Xero emulator's control API: Xero settles a new feed connection at once rather
-    than 2 s later. The product asks Xero about a PENDING link at most every 30 s per business (SETTLE_EVERY_SECONDS
-    in layers/common/xerosync/connect/status.py), so a first look inside those 2 s would have the walkthrough
-    wait half a minute of wall clock for the next; the link still shows PENDING until a read settles it."""
+    than 2 s later. The sync after a link looks at a PENDING feed before and after it sends, and a status read asks
+    Xero at most every 30 s per business (SETTLE_EVERY_SECONDS in layers/common/xerosync/connect/status.py): a sync
+    that ends inside those 2 s would leave the walkthrough waiting half a minute of wall clock for the next read
+    (docs/architecture.md, linking)."""
     import requests
 
     folder = tmp_path_factory.mktemp("make-up")
