@@ -435,3 +435,27 @@ def test_a_handler_loads_no_other_features_worker(function: str) -> None:
     foreign = sorted(m for other, modules in WORKERS.items() if other != feature for m in modules
                      if m in imported_by(function))
     assert not foreign, f"{function} ({feature}) imports another feature's worker: {foreign}"
+
+
+# What a handler's import built lives as long as its execution environment: ``instrument()`` freezes it, so that no
+# collection of an invocation walks it again (docs/architecture.md, "Cold start").
+FROZEN_PROBE = """
+import gc, json, sys
+sys.path[:0] = {paths!r}
+before = gc.get_freeze_count()
+import {module}
+print(json.dumps([before, gc.get_freeze_count(), len(gc.get_objects())]))
+"""
+
+
+@pytest.mark.parametrize("function", ["SyncExpensesWorkerFunction", "AutoSyncDispatcherFunction", "ConnectApiFunction"])
+def test_a_handler_import_leaves_its_objects_to_the_collector_no_more(function: str) -> None:
+    spec = FUNCTIONS[function]
+    probe = FROZEN_PROBE.format(paths=[str(LAYER), str(spec.code_uri)], module=spec.module)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, frozen, still_tracked = json.loads(done.stdout)
+    assert before == 0
+    assert frozen > 20_000, f"{function}'s import left only {frozen} objects frozen"
+    assert still_tracked < frozen / 10, f"{function}'s import left {still_tracked} objects for the collector to walk"
