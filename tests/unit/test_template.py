@@ -98,6 +98,14 @@ def test_visibility_timeout_is_at_least_six_times_the_consumers_timeout() -> Non
         assert visibility >= 6 * timeout, f"{source.queue}: {visibility}s < 6 x {timeout}s"
 
 
+def test_a_receipts_upload_lease_outlasts_the_run_that_took_it() -> None:
+    # A receipt recorded UPLOADING is left to the run that wrote it until its lease runs out: that run must have
+    # ended by then, whatever happened to it (docs/attachments.md, Flow step 5).
+    from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS
+
+    assert FUNCTIONS["AttachmentsWorkerFunction"].timeout < UPLOAD_LEASE_SECONDS
+
+
 def test_work_queues_are_fifo_grouped_by_tenant_except_where_eventbridge_forbids_it() -> None:
     for name in ("FeedSyncQueue", "ExpenseSyncQueue", "AttachmentsQueue", "XeroCleanupQueue"):
         assert _props(name)["FifoQueue"] is True

@@ -26,13 +26,15 @@ from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, 
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
-from xerosync.attachments.uploader import ReceiptUploader
+from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS, ReceiptUploader
+from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
 from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SpendMoneyWorker
+from xerosync.xero.session import XeroSession
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery
 MAX_RECEIVES = 4
@@ -397,6 +399,58 @@ def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_o
     assert after["summary"] == "2 of 2 receipt(s) in Xero."
     in_xero = world.xero.attachments(business.tenant_id, after["bank_transaction_id"])
     assert len(in_xero) == 2
+    assert user.tab("synced", has_error="true") == []
+
+
+def test_a_last_delivery_that_meets_a_receipt_another_run_is_sending_marks_it_failed_and_comes_back_for_it(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given a receipts message whose deliveries fail (Xero 500) until the one before last, whose upload lands in
+    # Xero and which is killed at its timeout before it records it: its receipt stays UPLOADING, under its lease
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("pdf", 5_000, seed=72),))
+    user.sync([paid])
+    world.pump_worker()
+    fault = world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
+    for delivery in range(1, MAX_RECEIVES - 1):
+        outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    world.xero.remove_fault(fault["id"])
+    upload = XeroSession.upload_attachment
+
+    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
+        upload(self, *args, **kwargs)
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XeroSession, "upload_attachment", lands_then_killed)
+        with pytest.raises(SystemExit):
+            _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+    # When the last delivery comes within that lease (as it would beside a run still sending)
+    last = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+    assert last is not None
+    # Then it sends nothing, and the receipt is not left "on the way": failed, with the way out
+    sent = [r for r in world.xero.request_log if "/Attachments/" in r["path"] and r["method"] == "PUT"]
+    assert [r["status"] for r in sent][-1] == 200 and len([r for r in sent if r["status"] == 200]) == 1
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+    # And the message is not lost to the dead-letter queue: it comes back once the lease has run out, finds the
+    # receipt in Xero, sends nothing, and the error is gone
+    dead_letter = world.aws.queue_url("AttachmentsDeadLetterQueue")
+    dead = boto3.client("sqs").receive_message(QueueUrl=dead_letter, MaxNumberOfMessages=10).get("Messages", [])
+    assert not [m for m in dead if paid in m["Body"]]
+    with acting_as("AttachmentsWorkerFunction"):  # the worker's own uploader, as it runs
+        uploader = get_receipts_worker().uploader
+    monkeypatch.setattr(uploader, "clock", OffsetClock(uploader.clock, UPLOAD_LEASE_SECONDS + 1))
+    use_process_clock(OffsetClock(SystemClock(), UPLOAD_LEASE_SECONDS + 60))
+    try:
+        assert Scheduler(world.aws.template, world.runtime).fire("EveryMinute")["resumed"] >= 1
+    finally:
+        use_process_clock(None)
+    sqs_clock.advance(UPLOAD_LEASE_SECONDS + 60)
+    world.pump("AttachmentsWorkerFunction")
+    after = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert after["summary"] == "1 of 1 receipt(s) in Xero."
+    assert len(world.xero.attachments(business.tenant_id, after["bank_transaction_id"])) == 1
     assert user.tab("synced", has_error="true") == []
 
 

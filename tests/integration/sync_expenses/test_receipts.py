@@ -5,22 +5,28 @@ at the attachment status route."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from local.clock import OffsetClock
+from local.lambda_runtime import acting_as
 from local.ledger_emulator import generated_spec, uploaded_spec
 from local.ledger_emulator.models import ReceiptSpec
 from tests.integration.sync_expenses.conftest import ApiUser, Business, World
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
 from xerosync.attachments.store import ReceiptUploadStore
+from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS
+from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.clock import iso, utc_now
 from xerosync.expenses.state_machine import apply_ledger
 from xerosync.expenses.store import ExpenseStore
 from xerosync.ledger.client import LedgerClient
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
+from xerosync.xero.session import XeroSession
 
 
 @pytest.fixture(autouse=True)
@@ -174,13 +180,89 @@ def test_a_crash_between_the_upload_and_its_record_never_uploads_twice(world: Wo
     monkeypatch.setattr(ReceiptUploadStore, "save", crash_after_upload)
     [outcome] = world.pump("AttachmentsWorkerFunction")
     assert outcome.failed and crashed
-    sqs_clock.advance(1.1)  # the message comes back after its visibility timeout
+    # The message comes back after its visibility timeout (720 s as deployed): the dead run's lease on the file
+    # has run out by then
+    with acting_as("AttachmentsWorkerFunction"):
+        uploader = get_receipts_worker().uploader
+    monkeypatch.setattr(uploader, "clock", OffsetClock(uploader.clock, UPLOAD_LEASE_SECONDS + 1))
+    sqs_clock.advance(1.1)
     world.pump("AttachmentsWorkerFunction")
     bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
     assert sorted(a["FileName"] for a in _in_xero(world, business, bank_transaction_id)) == [
         "receipt-00015.pdf", "receipt-00016.png"]
     assert len(_uploads(world)) == 2  # Xero was asked what it has before anything was sent again
     assert [f["state"] for f in _status(user, paid)["files"]] == ["SYNCED", "SYNCED"]
+
+
+def test_two_runs_of_one_expense_at_once_upload_its_receipt_once(world: World, sqs_clock: SqsClock) -> None:
+    # Given a synced expense with a receipt, and the receipts message's run A sending it to Xero
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("pdf", 8_000, seed=17),))
+    user.sync([paid])
+    world.pump_worker()
+    mapping = world.mapping("AttachmentsWorkerFunction")
+    first = threading.get_ident()
+    upload, b_outcome = XeroSession.upload_attachment, []
+
+    def b_runs_meanwhile(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == first and not b_outcome:
+            # When A's message outlives its visibility timeout while A's upload is on its way (not landed yet),
+            # and SQS hands it to run B, which finds A's UPLOADING record and looks in Xero
+            sqs_clock.advance(mapping.in_flight_visibility + 1)
+            b_delivery = threading.Thread(target=lambda: b_outcome.append(
+                world.mapping("AttachmentsWorkerFunction").poll_once()))
+            b_delivery.start()
+            b_delivery.join(60)
+        return upload(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XeroSession, "upload_attachment", b_runs_meanwhile)
+        a_outcome = mapping.poll_once()
+    # (A recorded what Xero took; B sent nothing and returned the message for when A's lease runs out)
+    assert a_outcome is not None and a_outcome.deleted == 1
+    assert b_outcome and b_outcome[0] is not None and b_outcome[0].failed == 1
+    sqs_clock.advance(UPLOAD_LEASE_SECONDS + 60)  # whatever came back, comes back
+    world.pump("AttachmentsWorkerFunction")
+    # Then the receipt is in Xero once: B did not send what A was sending
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
+    assert [a["FileName"] for a in _in_xero(world, business, bank_transaction_id)] == ["receipt-00017.pdf"]
+    assert len(_uploads(world)) == 1
+    assert _status(user, paid)["summary"] == "1 of 1 receipt(s) in Xero."
+    assert world.queue_depth("AttachmentsQueue") == 0
+
+
+def test_a_run_killed_mid_upload_holds_its_receipt_until_its_timeout_then_xero_is_asked_first(
+        world: World, sqs_clock: SqsClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a receipts run killed at its timeout while its upload was on its way (it landed in Xero)
+    business, user = world.mapped_business()
+    paid = world.pay(business, receipts=(generated_spec("png", 8_000, seed=18),))
+    user.sync([paid])
+    world.pump_worker()
+    upload = XeroSession.upload_attachment
+
+    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
+        upload(self, *args, **kwargs)
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XeroSession, "upload_attachment", lands_then_killed)
+        with pytest.raises(SystemExit):
+            world.pump("AttachmentsWorkerFunction")
+    # When the message comes back before that run's longest possible end: nothing is sent, it comes back later
+    sqs_clock.advance(1.1)
+    [early] = world.pump("AttachmentsWorkerFunction")
+    assert early.failed == 1 and len(_uploads(world)) == 1
+    assert [f["state"] for f in _status(user, paid)["files"]] == ["UPLOADING"]
+    # And once that run's timeout has passed, Xero is asked first: the receipt is there, and is not sent again
+    with acting_as("AttachmentsWorkerFunction"):  # the worker's own uploader, as it runs
+        uploader = get_receipts_worker().uploader
+    monkeypatch.setattr(uploader, "clock", OffsetClock(uploader.clock, UPLOAD_LEASE_SECONDS + 1))
+    sqs_clock.advance(UPLOAD_LEASE_SECONDS + 60)
+    world.pump("AttachmentsWorkerFunction")
+    bank_transaction_id = user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]
+    assert len(_in_xero(world, business, bank_transaction_id)) == 1 and len(_uploads(world)) == 1
+    assert _status(user, paid)["summary"] == "1 of 1 receipt(s) in Xero."
+    assert world.queue_depth("AttachmentsQueue") == 0
 
 
 def test_after_a_500_the_receipt_is_looked_up_and_sent_again_under_a_new_key(world: World) -> None:

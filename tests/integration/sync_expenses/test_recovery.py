@@ -4,6 +4,7 @@ a change lost, never receipts or expenses left waiting for work that nobody will
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -100,6 +101,71 @@ def test_receipts_are_handed_over_even_when_the_delivery_that_synced_died_first(
     assert len(world.xero.attachments(business.tenant_id, expense["spend_money"]["bank_transaction_id"])) == 1
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["status"], progress["synced"]) == ("COMPLETED", 1)
+
+
+def test_receipts_synced_by_a_delivery_that_died_are_handed_over_by_the_one_running_beside_it(
+        world: World, sqs_clock: SqsClock) -> None:
+    # Given a payment whose receipt reached the ledger without its event (the batch brings the expense up to the
+    # ledger before sending), and a sync of it
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    world.ledger_events.muted = True
+    try:
+        world.ledger.add_attachment(business.accounts["HKD"], paid,
+                                    generated_spec("pdf", 6_000, seed=91, file_name="taxi.pdf"))
+    finally:
+        world.ledger_events.muted = False
+    job = user.sync([paid])
+    # When the batch's delivery A outlives the message's visibility timeout, so SQS hands the batch to delivery B
+    # as well: B reads the batch (the expense as it was, QUEUED) before A settles it; A records the Spend Money
+    # and dies before handing the receipt over and counting; then B goes on, finds the expense synced (nothing to
+    # send) and counts the batch
+    mapping = world.mapping("SyncExpensesWorkerFunction")
+    first = threading.get_ident()
+    b_has_read, a_settled = threading.Event(), threading.Event()
+    b_outcome: list[Any] = []
+    b_delivery: list[threading.Thread] = []
+    as_in_ledger, settle = SpendMoneyWorker._as_in_ledger, SpendMoneyWorker._settle
+
+    def deliver_b() -> None:
+        b_outcome.append(world.mapping("SyncExpensesWorkerFunction").poll_once())
+
+    def interleaved(self: SpendMoneyWorker, work: list[Any]) -> Any:
+        if threading.get_ident() == first:
+            sqs_clock.advance(mapping.in_flight_visibility + 1)
+            b_delivery.append(threading.Thread(target=deliver_b))
+            b_delivery[0].start()
+            assert b_has_read.wait(30), "delivery B never took the batch"
+        else:  # B read the batch's expenses before it came here
+            b_has_read.set()
+            assert a_settled.wait(30), "delivery A never settled"
+        return as_in_ledger(self, work)
+
+    def settles_then_dies(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
+        settle(self, decided, tally)
+        if decided and threading.get_ident() == first:
+            a_settled.set()
+            raise RuntimeError("Lambda timed out")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_as_in_ledger", interleaved)
+        patch.setattr(SpendMoneyWorker, "_settle", settles_then_dies)
+        a_outcome = mapping.poll_once()
+        b_delivery[0].join(60)
+    assert a_outcome is not None and a_outcome.failed == 1
+    assert b_outcome and b_outcome[0] is not None and b_outcome[0].deleted == 1
+    world.pump_worker()
+    world.pump("AttachmentsWorkerFunction")
+    # Then the receipt is in Xero on the one Spend Money, and the job counts the expense once, as synced
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED"
+    [spend] = world.spend_money(business.tenant_id)
+    assert spend["BankTransactionID"] == expense["spend_money"]["bank_transaction_id"]
+    assert [a["FileName"] for a in world.xero.attachments(business.tenant_id, spend["BankTransactionID"])] == [
+        "taxi.pdf"]
+    assert user.ok("GET", f"/v1/expenses/{paid}/attachments")["summary"] == "1 of 1 receipt(s) in Xero."
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
 
 
 def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_synced_by_the_same_job(

@@ -34,6 +34,9 @@ class UploadRecord(Model):
     reason: str | None = None
     action: str | None = None
     attempts: int = 0  # uploads begun (each under a key of its own: Xero replays a remembered failure per key)
+    # UPLOADING: until when the run that wrote it may still be sending it (no other run sends it before then);
+    # None once that run knows its call is over (it failed), or before this was recorded.
+    lease_until: str | None = None
 
 
 class Step(StrEnum):

@@ -6,12 +6,20 @@ they are read), judge its type from the bytes, give it a safe name, record it as
 the result. A crash between the upload and the record leaves UPLOADING behind: the next run asks Xero for the
 Spend Money's attachments before sending that file again. What cannot go is reported per file, with the
 reason and the way out, on the expense (the Synced tab's "Sync error").
+
+Two runs of one expense can overlap (SQS hands a message out again when its visibility timeout runs out while
+a run still works on it). The UPLOADING record holds a lease until the writing run's longest possible end: a run
+that finds one held sends nothing and returns the message for when it ends (``RetryLater``), since the upload may
+still land and Xero, asked meanwhile, would not show it yet. A run whose call failed gives its lease up at once.
+Every write is conditional on the version read, so a run that read the receipts before another's UPLOADING
+record was written fails its own write instead of sending (docs/attachments.md, "Flow").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from xerosync.attachments.files import HEAD_BYTES, identify, xero_file_name
 from xerosync.attachments.plan import TYPE_ACTION, Decision, Step, UploadRecord, UploadState, plan_uploads
@@ -22,9 +30,14 @@ from xerosync.expenses.models import AttachmentUploadRequest as UploadRequest
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import AttachmentMeta
 from xerosync.observability import logger, metrics
+from xerosync.queue import RetryLater
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroTooLarge, XeroValidationError
 from xerosync.xero.expense_models import Attachment
 from xerosync.xero.session import XeroSession, idempotency_key
+
+# How long a receipt recorded UPLOADING may still be on its way: the longest a run can last, the worker's timeout
+# (template.yaml, AttachmentsWorkerFunction: 120 s), and a margin for the clocks of two execution environments.
+UPLOAD_LEASE_SECONDS = 130
 
 
 @dataclass
@@ -54,6 +67,14 @@ class ReceiptUploader:
                                                                                   request.transaction_id})
             return UploadReport()
         state = self._state(request)
+        held = self._held_for(state)
+        if held is not None:
+            # Another run is sending (or may still be sending) a receipt of this expense: it records what Xero
+            # took; this run comes back when that run has ended, whatever happened to it.
+            logger.info("receipts left to the run sending them; the message comes back after it", extra={
+                "transaction_id": request.transaction_id, "delay_seconds": held})
+            metrics.add_metric(name="ReceiptsLeftToAnotherRun", unit="Count", value=1)
+            raise RetryLater(held, "another run is sending this expense's receipts")
         report = UploadReport()
         try:
             session = self.session_for(request.business_id, request.generation)
@@ -100,6 +121,14 @@ class ReceiptUploader:
                                   version=state.version if state else 0)
         return state
 
+    def _held_for(self, state: ReceiptUploads) -> float | None:
+        """Seconds until the last lease on an UPLOADING receipt of the expense runs out, or None if none is held."""
+        now = utc_now(self.clock)
+        held = [datetime.fromisoformat(r.lease_until) - now for r in state.records.values()
+                if r.state == UploadState.UPLOADING and r.lease_until is not None]
+        longest = max(held, default=timedelta(0))
+        return max(1.0, longest.total_seconds()) if longest > timedelta(0) else None
+
     def _record(self, state: ReceiptUploads, record: UploadRecord) -> ReceiptUploads:
         # A StaleUploads here means another delivery of the same work is running: this one stops (the message
         # fails and comes back) rather than overwrite what the other recorded.
@@ -134,7 +163,7 @@ class ReceiptUploader:
             if replaced is not None:
                 state = state.model_copy(update={"records": {k: v for k, v in state.records.items()
                                                              if k != replaced.attachment_id}})
-            return self._record(state, earlier.model_copy(update={"state": UploadState.UPLOADED,
+            return self._record(state, earlier.model_copy(update={"state": UploadState.UPLOADED, "lease_until": None,
                                                                   "xero_attachment_id": landed.attachment_id}))
         # Not in Xero: the same step again, under the same name (and so the same Idempotency-Key).
         again = Decision(decision.file, Step.REPLACE, replaces=replaced) if replaced is not None \
@@ -169,10 +198,12 @@ class ReceiptUploader:
             name = _unique(xero_file_name(file.file_name, kind, f"receipt-{len(state.records) + 1}"), taken)
         earlier = state.records.get(file.attachment_id)
         attempt = (earlier.attempts if earlier is not None else 0) + 1
+        lease_until = iso(utc_now(self.clock) + timedelta(seconds=UPLOAD_LEASE_SECONDS))
         record = UploadRecord(attachment_id=file.attachment_id, original_name=file.file_name, sha256=file.sha256,
                               size_bytes=len(content), state=UploadState.UPLOADING, xero_file_name=name,
-                              attempts=attempt)
-        state = self._record(state, record)  # before the call: a crash after it must not upload twice
+                              attempts=attempt, lease_until=lease_until)
+        # Before the call: a crash after it must not upload twice, and no other run sends the file meanwhile.
+        state = self._record(state, record)
         # Each attempt has a key of its own (an earlier one's may be remembered by Xero with its failure); a
         # crash or a redelivery looked Xero up (VERIFY) before coming here again.
         key = idempotency_key(request.tenant_id, "receipt", request.bank_transaction_id, file.sha256, name, attempt)
@@ -186,13 +217,27 @@ class ReceiptUploader:
         except XeroValidationError as error:
             reason = "; ".join(error.messages) or "Xero refused the file."
             return self._record(state, self._problem(file, reason, TYPE_ACTION))
+        except Exception:
+            # The call is over, whether or not the file landed: the next run looks in Xero at once instead of
+            # waiting for the lease to run out.
+            self._give_up_lease(state, record)
+            raise
         report.uploaded.append(file.attachment_id)
         if replacing and decision.replaces is not None and decision.replaces.attachment_id != file.attachment_id:
             # The replaced receipt's entry goes: its name now holds this file's content.
             records = {k: v for k, v in state.records.items() if k != decision.replaces.attachment_id}
             state = state.model_copy(update={"records": records})
-        return self._record(state, record.model_copy(update={"state": UploadState.UPLOADED,
+        return self._record(state, record.model_copy(update={"state": UploadState.UPLOADED, "lease_until": None,
                                                              "xero_attachment_id": attachment.attachment_id}))
+
+    def _give_up_lease(self, state: ReceiptUploads, record: UploadRecord) -> None:
+        """UPLOADING still (the file may have landed), but nobody is sending it: no run need wait for this one.
+        If this write fails too, the lease runs out by itself."""
+        try:
+            self._record(state, record.model_copy(update={"lease_until": None}))
+        except Exception:
+            logger.exception("a receipt's lease could not be given up; the next run waits for it to run out",
+                             extra={"transaction_id": state.transaction_id, "attachment_id": record.attachment_id})
 
 
 def _unique(name: str, taken: set[str | None]) -> str:

@@ -282,9 +282,9 @@ class SpendMoneyWorker:
                 message="The expense could not be synced: Xero could not be reached or did not answer, "
                         "however often it was tried.",
                 action="Sync the expense again later."))
-            self._finish(batch, tally, records)
+            self._finish(batch, tally)
             raise  # the message still goes to the dead-letter queue, whose alarm tells a person
-        self._finish(batch, tally, records)
+        self._finish(batch, tally)
         return tally
 
     def settle_abandoned(self, batch: SpendMoneyBatch, *, only_if_ended: bool = False) -> Tally | None:
@@ -307,7 +307,7 @@ class SpendMoneyWorker:
             message="The expense's sync was cut off before it finished (the work ran out of time), and nothing "
                     "could confirm whether it reached Xero.",
             action="Sync the expense again: Xero is checked first, so it is never created twice."))
-        self._finish(batch, tally, records)
+        self._finish(batch, tally)
         logger.warning("batch settled by the sweeper: no delivery counted it", extra={
             "job_id": batch.job_id, "batch": batch.batch, "expenses_ended": len(work),
             "synced": len(tally.synced) + tally.earlier_synced, "failed": len(tally.failed)})
@@ -337,14 +337,19 @@ class SpendMoneyWorker:
 
         self._settle([(e, end) for e in work if not tally.done(e.transaction_id)], tally)
 
-    def _finish(self, batch: SpendMoneyBatch, tally: Tally, records: dict[str, ExpenseRecord]) -> None:
-        # An earlier delivery may have settled some of the batch and died before handing its receipts over or
-        # counting it (a timeout, a crash): those count as what they became, so that the job's figures add up
-        # whichever delivery counts, and their receipts are handed over again (the hand-over is deduplicated).
+    def _finish(self, batch: SpendMoneyBatch, tally: Tally) -> None:
+        # Another delivery of the batch may have settled some of it and died before handing its receipts over or
+        # counting it (a timeout, a crash; also one running beside this one, after the message's visibility
+        # timeout ran out, whose settling this delivery's first read predates): those count as what they became,
+        # so that the job's figures add up whichever delivery counts, and their receipts are handed over again
+        # (the hand-over is deduplicated). What they became is read now, consistently, not taken from the read
+        # at the start: one more batched read, only for a batch this delivery did not settle whole.
+        unsettled = [t for t in batch.transaction_ids if not tally.done(t)]
+        records = self.expenses.get_many(batch.business_id, unsettled) if unsettled else {}
         earlier: list[ExpenseRecord] = []
-        for transaction_id in batch.transaction_ids:
+        for transaction_id in unsettled:
             record = records.get(transaction_id)
-            if record is None or tally.done(transaction_id) or record.job_id != batch.job_id:
+            if record is None or record.job_id != batch.job_id:
                 continue
             if synced_cleanly(record):
                 earlier.append(record)
