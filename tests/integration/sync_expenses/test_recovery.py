@@ -214,6 +214,53 @@ def test_two_deliveries_of_a_batch_at_once_create_one_spend_money(world: World, 
     assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
 
 
+def test_a_delivery_that_read_its_batch_before_the_one_beside_it_ended_sends_nothing_again(
+        world: World, sqs_clock: SqsClock) -> None:
+    # Given a sync of one expense
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    job = user.sync([paid])
+    # When delivery B reads the batch (the expense QUEUED) while delivery A runs, and goes on only once A has
+    # created, recorded and counted it, and given its lease up
+    mapping = world.mapping("SyncExpensesWorkerFunction")
+    first = threading.get_ident()
+    b_has_read, a_ended = threading.Event(), threading.Event()
+    b_outcome: list[Any] = []
+    b_delivery: list[threading.Thread] = []
+    as_in_ledger = SpendMoneyWorker._as_in_ledger
+
+    def deliver_b() -> None:
+        b_outcome.append(world.mapping("SyncExpensesWorkerFunction").poll_once())
+
+    def interleaved(self: SpendMoneyWorker, work: list[Any]) -> Any:
+        if threading.get_ident() == first:
+            sqs_clock.advance(mapping.in_flight_visibility + 1)
+            b_delivery.append(threading.Thread(target=deliver_b))
+            b_delivery[0].start()
+            assert b_has_read.wait(30), "delivery B never took the batch"
+        else:
+            b_has_read.set()
+            assert a_ended.wait(30), "delivery A never ended"
+        return as_in_ledger(self, work)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_as_in_ledger", interleaved)
+        a_outcome = mapping.poll_once()
+        a_ended.set()
+        b_delivery[0].join(60)
+    # Then B sends nothing to Xero (not even an update of what A created): the expense is synced once, as A left it
+    assert a_outcome is not None and a_outcome.deleted == 1
+    assert b_outcome and b_outcome[0] is not None and b_outcome[0].deleted == 1
+    calls = [(r["method"], r["status"]) for r in world.xero.request_log
+             if r["path"].endswith("/BankTransactions") and r["method"] in ("PUT", "POST")]
+    assert calls == [("PUT", 200)]
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    [spend] = world.spend_money(business.tenant_id)
+    assert expense["status"] == "SYNCED" and expense["spend_money"]["bank_transaction_id"] == spend["BankTransactionID"]
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+
+
 def test_a_delivery_killed_while_sending_holds_the_batch_until_its_timeout_then_xero_is_asked_first(
         world: World, sqs_clock: SqsClock, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a batch whose delivery is killed at its timeout right after its Spend Money landed in Xero
