@@ -106,6 +106,14 @@ def test_a_receipts_upload_lease_outlasts_the_run_that_took_it() -> None:
     assert FUNCTIONS["AttachmentsWorkerFunction"].timeout < UPLOAD_LEASE_SECONDS
 
 
+def test_a_spend_money_batchs_send_lease_outlasts_the_delivery_that_took_it() -> None:
+    # A batch whose lease is held is left to the delivery that took it until the lease runs out: that delivery must
+    # have ended by then, whatever happened to it (docs/sync-expenses.md, "Exactly once").
+    from xerosync.expenses.worker import SEND_LEASE_SECONDS
+
+    assert FUNCTIONS["SyncExpensesWorkerFunction"].timeout < SEND_LEASE_SECONDS
+
+
 def test_work_queues_are_fifo_grouped_by_tenant_except_where_eventbridge_forbids_it() -> None:
     for name in ("FeedSyncQueue", "ExpenseSyncQueue", "AttachmentsQueue", "XeroCleanupQueue"):
         assert _props(name)["FifoQueue"] is True

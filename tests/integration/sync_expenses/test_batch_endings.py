@@ -28,12 +28,13 @@ from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS, ReceiptUploader
 from xerosync.attachments.wiring import get_receipts_worker
-from xerosync.clock import SystemClock, use_process_clock
+from xerosync.clock import SystemClock, use_process_clock, utc_now
+from xerosync.expenses import worker as worker_module
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
 from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
-from xerosync.expenses.worker import SpendMoneyWorker
+from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
 from xerosync.xero.session import XeroSession
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery
@@ -535,3 +536,49 @@ def test_receipts_whose_last_delivery_cannot_read_their_expense_at_first_are_sti
     status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
     assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
     assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+
+
+def test_a_last_delivery_that_meets_a_batch_another_delivery_is_sending_comes_back_for_it(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock,
+        dead_letters: Callable[[], list[str]]) -> None:
+    # Given a batch whose deliveries fail (Xero 500) until the one before last, whose Spend Money lands in Xero and
+    # which is killed at its timeout before it records it: the batch stays under that delivery's lease
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    fault = world.xero.add_fault("error", status=500, path="*/BankTransactions", method="PUT", times=None)
+    job = user.sync([paid])
+    for delivery in range(1, MAX_RECEIVES - 1):
+        outcome = _next_delivery(world, sqs_clock)
+        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    world.xero.remove_fault(fault["id"])
+    create = XeroSession.create_bank_transactions_once
+
+    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
+        create(self, *args, **kwargs)
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XeroSession, "create_bank_transactions_once", lands_then_killed)
+        with pytest.raises(SystemExit):
+            _next_delivery(world, sqs_clock)
+    # When the last delivery comes within that lease (as it would beside a delivery still sending)
+    last = _next_delivery(world, sqs_clock)
+    assert last is not None
+    # Then it sends nothing, and the message is not lost to the dead-letter queue: it is parked until the lease ends
+    assert len(world.spend_money(business.tenant_id)) == 1
+    assert dead_letters() == []
+    # And once the lease has run out it comes back, finds the Spend Money in Xero by its marker and records it
+    monkeypatch.setattr(worker_module, "utc_now", lambda clock: utc_now(OffsetClock(clock, SEND_LEASE_SECONDS + 1)))
+    use_process_clock(OffsetClock(SystemClock(), SEND_LEASE_SECONDS + 60))
+    try:
+        assert Scheduler(world.aws.template, world.runtime).fire("EveryMinute")["resumed"] >= 1
+    finally:
+        use_process_clock(None)
+    sqs_clock.advance(SEND_LEASE_SECONDS + 60)
+    world.pump_worker()
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    [spend] = world.spend_money(business.tenant_id)
+    assert expense["status"] == "SYNCED" and expense["spend_money"]["bank_transaction_id"] == spend["BankTransactionID"]
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+    assert dead_letters() == []

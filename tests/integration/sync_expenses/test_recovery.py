@@ -18,10 +18,12 @@ from tests.integration.xero_client.conftest import connect
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import iso, utc_now
 from xerosync.expenses import state_machine
+from xerosync.expenses import worker as worker_module
 from xerosync.expenses.decisions import STUCK_JOB_SECONDS
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service
-from xerosync.expenses.worker import SpendMoneyWorker
+from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
+from xerosync.xero.session import XeroSession
 
 
 def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refers_to(world: World) -> None:
@@ -168,6 +170,132 @@ def test_receipts_synced_by_a_delivery_that_died_are_handed_over_by_the_one_runn
     assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
 
 
+def test_two_deliveries_of_a_batch_at_once_create_one_spend_money(world: World, sqs_clock: SqsClock) -> None:
+    # Given a sync of one expense
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    job = user.sync([paid])
+    # When the batch's delivery A outlives the message's visibility timeout just before its Spend Money is
+    # created, so SQS hands the batch to delivery B as well, and B runs to its end before A's create lands
+    mapping = world.mapping("SyncExpensesWorkerFunction")
+    first = threading.get_ident()
+    b_outcome: list[Any] = []
+    create = SpendMoneyWorker._create
+
+    def deliver_b() -> None:
+        b_outcome.append(world.mapping("SyncExpensesWorkerFunction").poll_once())
+
+    def b_runs_first(self: SpendMoneyWorker, *args: Any) -> None:
+        if threading.get_ident() == first and not b_outcome:
+            sqs_clock.advance(mapping.in_flight_visibility + 1)
+            delivery_b = threading.Thread(target=deliver_b)
+            delivery_b.start()
+            delivery_b.join(60)
+            assert b_outcome, "delivery B never ran"
+        create(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_create", b_runs_first)
+        a_outcome = mapping.poll_once()
+    assert a_outcome is not None and a_outcome.deleted == 1
+    # Then Xero holds one Spend Money: B sent nothing (A was sending), its message came back for after A's lease
+    assert [t["BankTransactionID"] for t in world.spend_money(business.tenant_id)] == [
+        user.ok("GET", f"/v1/expenses/{paid}")["spend_money"]["bank_transaction_id"]]
+    assert b_outcome[0] is not None and b_outcome[0].failed == 1
+    sqs_clock.advance(SEND_LEASE_SECONDS + 1)
+    world.pump_worker()
+    assert world.queue_depth("ExpenseSyncQueue") == 0
+    # and found nothing left to send; the expense links to the one Spend Money, and the job counts it once
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    assert expense["status"] == "SYNCED"
+    [spend] = world.spend_money(business.tenant_id)
+    assert spend["BankTransactionID"] == expense["spend_money"]["bank_transaction_id"]
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+
+
+def test_a_delivery_that_read_its_batch_before_the_one_beside_it_ended_sends_nothing_again(
+        world: World, sqs_clock: SqsClock) -> None:
+    # Given a sync of one expense
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    job = user.sync([paid])
+    # When delivery B reads the batch (the expense QUEUED) while delivery A runs, and goes on only once A has
+    # created, recorded and counted it, and given its lease up
+    mapping = world.mapping("SyncExpensesWorkerFunction")
+    first = threading.get_ident()
+    b_has_read, a_ended = threading.Event(), threading.Event()
+    b_outcome: list[Any] = []
+    b_delivery: list[threading.Thread] = []
+    as_in_ledger = SpendMoneyWorker._as_in_ledger
+
+    def deliver_b() -> None:
+        b_outcome.append(world.mapping("SyncExpensesWorkerFunction").poll_once())
+
+    def interleaved(self: SpendMoneyWorker, work: list[Any]) -> Any:
+        if threading.get_ident() == first:
+            sqs_clock.advance(mapping.in_flight_visibility + 1)
+            b_delivery.append(threading.Thread(target=deliver_b))
+            b_delivery[0].start()
+            assert b_has_read.wait(30), "delivery B never took the batch"
+        else:
+            b_has_read.set()
+            assert a_ended.wait(30), "delivery A never ended"
+        return as_in_ledger(self, work)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_as_in_ledger", interleaved)
+        a_outcome = mapping.poll_once()
+        a_ended.set()
+        b_delivery[0].join(60)
+    # Then B sends nothing to Xero (not even an update of what A created): the expense is synced once, as A left it
+    assert a_outcome is not None and a_outcome.deleted == 1
+    assert b_outcome and b_outcome[0] is not None and b_outcome[0].deleted == 1
+    calls = [(r["method"], r["status"]) for r in world.xero.request_log
+             if r["path"].endswith("/BankTransactions") and r["method"] in ("PUT", "POST")]
+    assert calls == [("PUT", 200)]
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    [spend] = world.spend_money(business.tenant_id)
+    assert expense["status"] == "SYNCED" and expense["spend_money"]["bank_transaction_id"] == spend["BankTransactionID"]
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+
+
+def test_a_delivery_killed_while_sending_holds_the_batch_until_its_timeout_then_xero_is_asked_first(
+        world: World, sqs_clock: SqsClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a batch whose delivery is killed at its timeout right after its Spend Money landed in Xero
+    business, user = world.mapped_business()
+    paid = world.pay(business, description="Taxi")
+    job = user.sync([paid])
+    create = XeroSession.create_bank_transactions_once
+
+    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
+        create(self, *args, **kwargs)
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XeroSession, "create_bank_transactions_once", lands_then_killed)
+        with pytest.raises(SystemExit):
+            world.pump_worker()
+    # When the message comes back before that delivery's longest possible end: nothing is sent, it comes back later
+    sqs_clock.advance(1.1)
+    [early] = world.pump_worker()
+    assert early.failed == 1 and len(world.spend_money(business.tenant_id)) == 1
+    assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "QUEUED"
+    # Then once that delivery's timeout has passed, Xero is asked first: the Spend Money is there and is recorded
+    # (the worker's clock moved on, in whichever execution environment takes the message)
+    monkeypatch.setattr(worker_module, "utc_now", lambda clock: utc_now(OffsetClock(clock, SEND_LEASE_SECONDS + 1)))
+    sqs_clock.advance(SEND_LEASE_SECONDS + 60)
+    world.pump_worker()
+    expense = user.ok("GET", f"/v1/expenses/{paid}")
+    [spend] = world.spend_money(business.tenant_id)
+    assert expense["status"] == "SYNCED"
+    assert expense["spend_money"]["bank_transaction_id"] == spend["BankTransactionID"]
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+    assert world.queue_depth("ExpenseSyncQueue") == 0
+
+
 def test_an_expense_rejected_at_the_start_and_fixed_meanwhile_is_synced_by_the_same_job(
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     business = world.business()
@@ -215,7 +343,9 @@ def test_expenses_of_a_job_nobody_will_finish_can_be_synced_again_once(world: Wo
     assert _sync_click(user, paid, "click-3")["skipped"] == []
     monkeypatch.undo()
     # the killed delivery's message comes back first (FIFO): its batch finds nothing to do. Real time passes here,
-    # not only SQS's: the killed delivery's claim on the batch is timed by the worker's own clock too
+    # not only SQS's: the killed delivery's claim on the batch is timed by the worker's own clock too; and the
+    # worker's clock has passed the killed delivery's lease on the batch, as the deployed 720 s visibility timeout does
+    monkeypatch.setattr(worker_module, "utc_now", lambda clock: utc_now(OffsetClock(clock, SEND_LEASE_SECONDS + 1)))
     time.sleep(1.1)
     world.pump_worker()
     # Then the new job takes it over, finds the Spend Money already in Xero, and creates nothing twice

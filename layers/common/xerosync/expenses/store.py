@@ -24,7 +24,7 @@ from xerosync.clock import Clock, process_clock
 from xerosync.errors import InvalidRequest, NotFound
 from xerosync.expenses.models import ExpenseRecord, ExpenseStatus, ExpenseTab, SpendMoneyBatch, SyncJob
 from xerosync.expenses.payees import normalise_payee
-from xerosync.store.conditions import put_if, update_if, written_if
+from xerosync.store.conditions import put_if, update_if, update_if_returning, written_if
 from xerosync.store.keys import (
     LAST_DELIVERIES_GSI_PK,
     RUNNING_JOBS_GSI_PK,
@@ -492,12 +492,33 @@ class SyncJobStore:
         job = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item") or {}
         return bool(started_long_ago - {str(b) for b in job.get("counted_batches", set())})
 
-    def begin_send(self, business_id: str, job_id: str, batch: int) -> int:
-        """Count one attempt to send a batch to Xero; returns how many attempts there were, this one included."""
-        response = self.table.update_item(Key=sync_batch_key(business_id, job_id, batch),
-                                          UpdateExpression="ADD attempts :one",
-                                          ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")
+    def begin_send(self, business_id: str, job_id: str, batch: int, *, now: str, lease_until: str) -> int:
+        """Count one attempt to send a batch to Xero and take the batch's lease until ``lease_until`` (ISO times);
+        returns how many attempts there were, this one included. Raises ``SendLeaseHeld`` (nothing written) while
+        another delivery's lease has not run out: that delivery may still be sending the batch."""
+        key = sync_batch_key(business_id, job_id, batch)
+        response = update_if_returning(
+            self.table, Key=key, UpdateExpression="ADD attempts :one SET lease_until = :until",
+            ConditionExpression="attribute_not_exists(lease_until) OR lease_until <= :now",
+            ExpressionAttributeValues={":one": 1, ":until": lease_until, ":now": now}, ReturnValues="UPDATED_NEW")
+        if response is None:
+            item = self.table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
+            raise SendLeaseHeld(str(item.get("lease_until") or lease_until))
         return int(response["Attributes"]["attempts"])
+
+    def end_send(self, business_id: str, job_id: str, batch: int, lease_until: str) -> bool:
+        """Give the batch's lease up (the delivery's Xero calls are over); only the lease this delivery took."""
+        return update_if(self.table, Key=sync_batch_key(business_id, job_id, batch),
+                         UpdateExpression="REMOVE lease_until", ConditionExpression="lease_until = :mine",
+                         ExpressionAttributeValues={":mine": lease_until})
+
+
+class SendLeaseHeld(Exception):
+    """Another delivery of the batch holds its lease: it may be sending the batch to Xero until ``until``."""
+
+    def __init__(self, until: str) -> None:
+        super().__init__(f"the batch is being sent by another delivery until {until}")
+        self.until = until
 
 
 # ---------------------------------------------------------------------------------------------- reference data

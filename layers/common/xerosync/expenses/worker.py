@@ -4,6 +4,11 @@ Exactly once, whatever happens to the message:
 - a batch counts its send attempts (one item per batch); a second attempt (redelivery after a crash, a lost
   answer, a DLQ redrive) or an expense flagged ``maybe_in_xero`` first looks Xero up by the ``Url`` marker
   and only creates what is missing, under a new Idempotency-Key (Xero remembers keys for minutes only);
+- the attempt takes the batch's lease (``SEND_LEASE_SECONDS``): two deliveries of one batch can overlap (SQS
+  hands a message out again when its visibility timeout runs out while a delivery still runs), and a delivery
+  that finds another's lease held sends nothing and returns the message for when it runs out (``RetryLater``),
+  since the other's create may still land and Xero, asked meanwhile, would not show it yet; a delivery gives its
+  lease up once its calls are over, and one killed at its timeout leaves it to run out;
 - the shared session resolves an answer lost in flight the same way (``create_bank_transactions_once``);
 - an expense is only taken if this job queued it and it is still QUEUED (the API marks before it sends the
   batches; one it could not mark but that is still syncable is claimed here with a conditional write); one
@@ -28,7 +33,7 @@ from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from xerosync.clock import Clock, iso, utc_now
+from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import NotFound
 from xerosync.expenses import state_machine
 from xerosync.expenses.fifo_queues import AttachmentUploads
@@ -41,7 +46,14 @@ from xerosync.expenses.models import (
 )
 from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.spend_money import bank_transaction_url, build_spend_money, outcome_of, xero_link
-from xerosync.expenses.store import ExpenseStore, MappingStore, StaleExpense, SyncJobStore, in_parallel
+from xerosync.expenses.store import (
+    ExpenseStore,
+    MappingStore,
+    SendLeaseHeld,
+    StaleExpense,
+    SyncJobStore,
+    in_parallel,
+)
 from xerosync.expenses.validation import SyncContext, depends_on_reference_data, problems_for_sync
 from xerosync.expenses.xero_gateway import ReferenceDataCache, chosen_since, update_spend_money
 from xerosync.observability import logger, metrics
@@ -68,6 +80,12 @@ if TYPE_CHECKING:
     from xerosync.expenses.suggestions import PayeeSummary
     from xerosync.ledger.models import LedgerTransaction
 
+# How long a delivery that began sending a batch may still be sending it: the longest a delivery can last, the
+# worker's timeout (template.yaml, SyncExpensesWorkerFunction: 120 s), and a margin for the clocks of two
+# execution environments (docs/sync-expenses.md, "Exactly once").
+SEND_LEASE_SECONDS = 130
+ANOTHER_DELIVERY = "another delivery is sending this batch"
+
 # What a sync waits for, by the limit Xero (or the rate governor) named: the job's progress shows it.
 WAITS_FOR = {
     "minute": "Xero's per-minute limit for your organisation",
@@ -78,6 +96,7 @@ WAITS_FOR = {
     "day-share": "the other businesses on your Xero organisation (each gets a fair share of Xero's daily limit)",
     "token-refresh": "the connection to Xero to be renewed",
     "refresh": "Xero's data to be read",
+    "another-delivery": "an earlier run of this sync to finish",
 }
 
 
@@ -318,7 +337,8 @@ class SpendMoneyWorker:
         if isinstance(wait, XeroRateLimited):
             seconds, problem = wait.retry_after, wait.problem
         else:
-            seconds, problem = float(getattr(wait, "seconds", 60)), "lease"
+            seconds = float(getattr(wait, "seconds", 60))
+            problem = "another-delivery" if getattr(wait, "reason", None) == ANOTHER_DELIVERY else "lease"
         until = iso(utc_now(self.clock) + timedelta(seconds=max(1.0, seconds)))
         self.jobs.note_wait(batch.business_id, batch.job_id, wait_reason(problem), until)
 
@@ -395,14 +415,54 @@ class SpendMoneyWorker:
         ready = [e for e in in_parallel(partial(self._claim, job_id=batch.job_id), valid) if e is not None]
         if not ready:
             return
-        attempt = self.jobs.begin_send(batch.business_id, batch.job_id, batch.batch)
+        attempt, lease_until = self._begin_send(batch)
         tally.sending = True
-        creates = [e for e in ready if e.spend_money is None]
-        updates = [e for e in ready if e.spend_money is not None]
-        if creates:
-            self._create(batch, creates, context, session, attempt, tally)
-        if updates:
-            self._update(batch, updates, context, session, attempt, tally)
+        try:
+            if attempt > 1:
+                # An earlier attempt's delivery may have settled expenses since this one read them (it ran beside
+                # this one and has ended: its lease is over): what it settled is not sent again.
+                ready = self._still_queued(batch, ready)
+            creates = [e for e in ready if e.spend_money is None]
+            updates = [e for e in ready if e.spend_money is not None]
+            if creates:
+                self._create(batch, creates, context, session, attempt, tally)
+            if updates:
+                self._update(batch, updates, context, session, attempt, tally)
+        except Exception:
+            # This delivery's calls are over, whether or not they reached Xero: the next delivery (after a 5xx or a
+            # 429) goes on at once, looking Xero up first. A delivery killed at its timeout leaves the lease to run out.
+            self._end_send(batch, lease_until)
+            raise
+        self._end_send(batch, lease_until)
+
+    def _begin_send(self, batch: SpendMoneyBatch) -> tuple[int, str]:
+        """Count this attempt and take the batch's lease; the attempt's number and the lease's end. A delivery that
+        finds another's lease held sends nothing: that one may still be creating the batch's Spend Money, which Xero
+        would not show yet, so the message comes back once the lease has run out (``RetryLater``)."""
+        now = utc_now(self.clock)
+        lease_until = iso(now + timedelta(seconds=SEND_LEASE_SECONDS))
+        try:
+            attempt = self.jobs.begin_send(batch.business_id, batch.job_id, batch.batch, now=iso(now),
+                                           lease_until=lease_until)
+        except SendLeaseHeld as held:
+            seconds = (from_iso(held.until) - utc_now(self.clock)).total_seconds()
+            logger.info("spend money batch left to the delivery sending it; the message comes back after it",
+                        extra={"job_id": batch.job_id, "batch": batch.batch, "lease_until": held.until})
+            metrics.add_metric(name="SpendMoneyLeftToAnotherDelivery", unit="Count", value=1)
+            raise RetryLater(max(1.0, seconds), ANOTHER_DELIVERY) from None
+        return attempt, lease_until
+
+    def _still_queued(self, batch: SpendMoneyBatch, ready: list[ExpenseRecord]) -> list[ExpenseRecord]:
+        records = self.expenses.get_many(batch.business_id, [e.transaction_id for e in ready])
+        return [e for e in ready if (latest := records.get(e.transaction_id)) is not None
+                and latest.status == ExpenseStatus.QUEUED and latest.job_id == batch.job_id]
+
+    def _end_send(self, batch: SpendMoneyBatch, lease_until: str) -> None:
+        try:
+            self.jobs.end_send(batch.business_id, batch.job_id, batch.batch, lease_until)
+        except Exception:
+            logger.exception("a spend money batch's lease could not be given up; the next delivery waits for it",
+                             extra={"job_id": batch.job_id, "batch": batch.batch})
 
     def _as_in_ledger(self, work: list[ExpenseRecord]) -> list[ExpenseRecord]:
         """Each expense brought up to the ledger's current version of its payment, through the same state machine
