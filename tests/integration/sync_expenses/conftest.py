@@ -41,6 +41,7 @@ from xerosync.lifecycle import new_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
 from xerosync.xero.client import XeroClient, build_xero_client
+from xerosync.xero.session import XeroSession
 from xerosync.xero.transport import RetryPolicy
 
 
@@ -335,6 +336,22 @@ def worker_dies_when_xero_answers(error: BaseException, *, times: int | None = N
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(SpendMoneyWorker, "_settle", settle)
         yield died
+
+
+@contextmanager
+def killed_once_xero_took(method: str) -> Iterator[None]:
+    """The delivery run inside is killed at its timeout right after ``XeroSession.<method>`` returned: what it sent
+    is in Xero, and nothing after the call ran."""
+    original = getattr(XeroSession, method)
+
+    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
+        original(self, *args, **kwargs)
+        raise SystemExit("the Lambda was killed at its timeout")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XeroSession, method, lands_then_killed)
+        with pytest.raises(SystemExit):
+            yield
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from local.ledger_emulator import LedgerEmulator, generated_spec
 from local.template import Template
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
-from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World
+from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World, killed_once_xero_took
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
@@ -35,7 +35,6 @@ from xerosync.expenses.fifo_queues import AttachmentUploads
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
-from xerosync.xero.session import XeroSession
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery
 MAX_RECEIVES = 4
@@ -416,16 +415,8 @@ def test_a_last_delivery_that_meets_a_receipt_another_run_is_sending_marks_it_fa
         outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
         assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
     world.xero.remove_fault(fault["id"])
-    upload = XeroSession.upload_attachment
-
-    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
-        upload(self, *args, **kwargs)
-        raise SystemExit("the Lambda was killed at its timeout")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(XeroSession, "upload_attachment", lands_then_killed)
-        with pytest.raises(SystemExit):
-            _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+    with killed_once_xero_took("upload_attachment"):
+        _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
     # When the last delivery comes within that lease (as it would beside a run still sending)
     last = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
     assert last is not None
@@ -551,16 +542,8 @@ def test_a_last_delivery_that_meets_a_batch_another_delivery_is_sending_comes_ba
         outcome = _next_delivery(world, sqs_clock)
         assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
     world.xero.remove_fault(fault["id"])
-    create = XeroSession.create_bank_transactions_once
-
-    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
-        create(self, *args, **kwargs)
-        raise SystemExit("the Lambda was killed at its timeout")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(XeroSession, "create_bank_transactions_once", lands_then_killed)
-        with pytest.raises(SystemExit):
-            _next_delivery(world, sqs_clock)
+    with killed_once_xero_took("create_bank_transactions_once"):
+        _next_delivery(world, sqs_clock)
     # When the last delivery comes within that lease (as it would beside a delivery still sending)
     last = _next_delivery(world, sqs_clock)
     assert last is not None

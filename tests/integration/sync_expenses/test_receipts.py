@@ -15,7 +15,7 @@ from local.clock import OffsetClock
 from local.lambda_runtime import acting_as
 from local.ledger_emulator import generated_spec, uploaded_spec
 from local.ledger_emulator.models import ReceiptSpec
-from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from tests.integration.sync_expenses.conftest import ApiUser, Business, World, killed_once_xero_took
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
 from xerosync.attachments.store import ReceiptUploadStore
@@ -238,16 +238,8 @@ def test_a_run_killed_mid_upload_holds_its_receipt_until_its_timeout_then_xero_i
     paid = world.pay(business, receipts=(generated_spec("png", 8_000, seed=18),))
     user.sync([paid])
     world.pump_worker()
-    upload = XeroSession.upload_attachment
-
-    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
-        upload(self, *args, **kwargs)
-        raise SystemExit("the Lambda was killed at its timeout")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(XeroSession, "upload_attachment", lands_then_killed)
-        with pytest.raises(SystemExit):
-            world.pump("AttachmentsWorkerFunction")
+    with killed_once_xero_took("upload_attachment"):
+        world.pump("AttachmentsWorkerFunction")
     # When the message comes back before that run's longest possible end: nothing is sent, it comes back later
     sqs_clock.advance(1.1)
     [early] = world.pump("AttachmentsWorkerFunction")

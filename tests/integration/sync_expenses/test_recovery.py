@@ -13,7 +13,12 @@ import pytest
 from local.clock import OffsetClock
 from local.lambda_runtime import acting_as
 from local.ledger_emulator import generated_spec
-from tests.integration.sync_expenses.conftest import ApiUser, World, worker_dies_when_xero_answers
+from tests.integration.sync_expenses.conftest import (
+    ApiUser,
+    World,
+    killed_once_xero_took,
+    worker_dies_when_xero_answers,
+)
 from tests.integration.xero_client.conftest import connect
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import iso, utc_now
@@ -23,7 +28,6 @@ from xerosync.expenses.decisions import STUCK_JOB_SECONDS
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
 from xerosync.expenses.wiring import get_expense_service
 from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
-from xerosync.xero.session import XeroSession
 
 
 def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refers_to(world: World) -> None:
@@ -267,16 +271,8 @@ def test_a_delivery_killed_while_sending_holds_the_batch_until_its_timeout_then_
     business, user = world.mapped_business()
     paid = world.pay(business, description="Taxi")
     job = user.sync([paid])
-    create = XeroSession.create_bank_transactions_once
-
-    def lands_then_killed(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
-        create(self, *args, **kwargs)
-        raise SystemExit("the Lambda was killed at its timeout")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(XeroSession, "create_bank_transactions_once", lands_then_killed)
-        with pytest.raises(SystemExit):
-            world.pump_worker()
+    with killed_once_xero_took("create_bank_transactions_once"):
+        world.pump_worker()
     # When the message comes back before that delivery's longest possible end: nothing is sent, it comes back later
     sqs_clock.advance(1.1)
     [early] = world.pump_worker()
