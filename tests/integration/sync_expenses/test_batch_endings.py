@@ -77,6 +77,21 @@ def _next_delivery(world: World, sqs_clock: SqsClock, within: float = 5,
     return outcome
 
 
+def _deliveries_fail(world: World, sqs_clock: SqsClock, count: int,
+                     function: str = "SyncExpensesWorkerFunction") -> None:
+    """The next ``count`` deliveries to ``function``, each of them failing its one message."""
+    for delivery in range(1, count + 1):
+        outcome = _next_delivery(world, sqs_clock, function=function)
+        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+
+
+def _both_receipts_given_up(user: ApiUser, paid: str) -> None:
+    """The expense's two receipts failed with why and what to do, none "on the way"."""
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+
+
 def test_a_request_xero_refuses_as_a_whole_ends_its_expenses_in_sync_error_at_once(
         world: World, dead_letters: Callable[[], list[str]]) -> None:
     # Given Xero answering the batch's create with 403 while the connection stays (e.g. a permission it lacks)
@@ -229,9 +244,7 @@ def test_a_batch_whose_count_and_last_delivery_mark_fail_on_every_delivery_still
         patch.setattr(SyncJobStore, "count_batch", _dynamodb_fails)
         patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
         job = user.sync(ids)
-        for delivery in range(1, MAX_RECEIVES + 1):
-            outcome = _next_delivery(world, sqs_clock)
-            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        _deliveries_fail(world, sqs_clock, MAX_RECEIVES)
         assert _next_delivery(world, sqs_clock, within=1.5) is None
     [dead] = dead_letters()
     assert json.loads(dead)["job_id"] == job["job_id"]
@@ -268,9 +281,7 @@ def test_a_last_delivery_whose_mark_fails_still_ends_its_expenses_and_completes_
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(SyncJobStore, "mark_last_delivery", _dynamodb_fails)
             job = user.sync(ids)
-            for delivery in range(1, MAX_RECEIVES + 1):
-                outcome = _next_delivery(world, sqs_clock)
-                assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+            _deliveries_fail(world, sqs_clock, MAX_RECEIVES)
     finally:
         world.xero.clear_faults()
     # Then the last delivery went on without its mark: each expense is in Sync error with the way out, and the
@@ -296,9 +307,7 @@ def test_receipts_whose_hand_over_failed_on_every_delivery_go_to_xero_when_the_s
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(AttachmentUploads, "send", sqs_fails)
         job = user.sync([paid])
-        for delivery in range(1, MAX_RECEIVES + 1):
-            outcome = _next_delivery(world, sqs_clock)
-            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        _deliveries_fail(world, sqs_clock, MAX_RECEIVES)
         assert _next_delivery(world, sqs_clock, within=1.5) is None
     assert [json.loads(body)["job_id"] for body in dead_letters()] == [job["job_id"]]
     assert user.ok("GET", f"/v1/expenses/{paid}/attachments")["waiting"] == 2  # "on the way", nobody sending
@@ -411,9 +420,7 @@ def test_a_last_delivery_that_meets_a_receipt_another_run_is_sending_marks_it_fa
     user.sync([paid])
     world.pump_worker()
     fault = world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
-    for delivery in range(1, MAX_RECEIVES - 1):
-        outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    _deliveries_fail(world, sqs_clock, MAX_RECEIVES - 2, function="AttachmentsWorkerFunction")
     world.xero.remove_fault(fault["id"])
     with killed_once_xero_took("upload_attachment"):
         _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
@@ -484,16 +491,12 @@ def test_receipts_whose_last_delivery_cannot_mark_them_first_are_still_failed_no
     monkeypatch.setattr(ReceiptsWorker, "_give_up_unsent", first_fails)
     try:
         # When SQS delivers the receipts message until its maxReceiveCount
-        for delivery in range(1, MAX_RECEIVES + 1):
-            outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        _deliveries_fail(world, sqs_clock, MAX_RECEIVES, function="AttachmentsWorkerFunction")
     finally:
         world.xero.clear_faults()
     assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
     # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
-    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
-    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+    _both_receipts_given_up(user, paid)
 
 
 def test_receipts_whose_last_delivery_cannot_read_their_expense_at_first_are_still_failed_not_on_the_way(
@@ -503,9 +506,7 @@ def test_receipts_whose_last_delivery_cannot_read_their_expense_at_first_are_sti
     user = world.user(business.business_id)
     world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
     try:
-        for delivery in range(1, MAX_RECEIVES):
-            outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-            assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+        _deliveries_fail(world, sqs_clock, MAX_RECEIVES - 1, function="AttachmentsWorkerFunction")
         # When the last delivery's first read of the expense fails (a DynamoDB error past the SDK's retries)
         original = ExpenseStore.get
         failed: list[int] = []
@@ -524,9 +525,7 @@ def test_receipts_whose_last_delivery_cannot_read_their_expense_at_first_are_sti
         world.xero.clear_faults()
     # Then each receipt is failed with why and what to do, not "on the way" with the message in the DLQ
     assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
-    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert (status["synced"], status["failed"], status["waiting"]) == (0, 2, 0)
-    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+    _both_receipts_given_up(user, paid)
 
 
 def test_a_last_delivery_that_meets_a_batch_another_delivery_is_sending_comes_back_for_it(
@@ -538,9 +537,7 @@ def test_a_last_delivery_that_meets_a_batch_another_delivery_is_sending_comes_ba
     paid = world.pay(business, description="Taxi")
     fault = world.xero.add_fault("error", status=500, path="*/BankTransactions", method="PUT", times=None)
     job = user.sync([paid])
-    for delivery in range(1, MAX_RECEIVES - 1):
-        outcome = _next_delivery(world, sqs_clock)
-        assert outcome is not None and outcome.failed == 1, f"delivery {delivery}"
+    _deliveries_fail(world, sqs_clock, MAX_RECEIVES - 2)
     world.xero.remove_fault(fault["id"])
     with killed_once_xero_took("create_bank_transactions_once"):
         _next_delivery(world, sqs_clock)
