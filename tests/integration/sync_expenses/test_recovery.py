@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from local.clock import OffsetClock
+from local.event_sources import BatchOutcome
 from local.lambda_runtime import acting_as
 from local.ledger_emulator import generated_spec
 from tests.integration.sync_expenses.conftest import (
@@ -126,26 +129,8 @@ def test_receipts_synced_by_a_delivery_that_died_are_handed_over_by_the_one_runn
     # as well: B reads the batch (the expense as it was, QUEUED) before A settles it; A records the Spend Money
     # and dies before handing the receipt over and counting; then B goes on, finds the expense synced (nothing to
     # send) and counts the batch
-    mapping = world.mapping("SyncExpensesWorkerFunction")
-    first = threading.get_ident()
-    b_has_read, a_settled = threading.Event(), threading.Event()
-    b_outcome: list[Any] = []
-    b_delivery: list[threading.Thread] = []
-    as_in_ledger, settle = SpendMoneyWorker._as_in_ledger, SpendMoneyWorker._settle
-
-    def deliver_b() -> None:
-        b_outcome.append(world.mapping("SyncExpensesWorkerFunction").poll_once())
-
-    def interleaved(self: SpendMoneyWorker, work: list[Any]) -> Any:
-        if threading.get_ident() == first:
-            sqs_clock.advance(mapping.in_flight_visibility + 1)
-            b_delivery.append(threading.Thread(target=deliver_b))
-            b_delivery[0].start()
-            assert b_has_read.wait(30), "delivery B never took the batch"
-        else:  # B read the batch's expenses before it came here
-            b_has_read.set()
-            assert a_settled.wait(30), "delivery A never settled"
-        return as_in_ledger(self, work)
+    a_settled = threading.Event()
+    settle = SpendMoneyWorker._settle
 
     def settles_then_dies(self: SpendMoneyWorker, decided: list[Any], tally: Any) -> None:
         settle(self, decided, tally)
@@ -153,11 +138,10 @@ def test_receipts_synced_by_a_delivery_that_died_are_handed_over_by_the_one_runn
             a_settled.set()
             raise RuntimeError("Lambda timed out")
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SpendMoneyWorker, "_as_in_ledger", interleaved)
+    first = threading.get_ident()
+    with pytest.MonkeyPatch.context() as patch, _beside_a_second_delivery(world, sqs_clock, a_settled) as b_outcome:
         patch.setattr(SpendMoneyWorker, "_settle", settles_then_dies)
-        a_outcome = mapping.poll_once()
-        b_delivery[0].join(60)
+        a_outcome = world.mapping("SyncExpensesWorkerFunction").poll_once()
     assert a_outcome is not None and a_outcome.failed == 1
     assert b_outcome and b_outcome[0] is not None and b_outcome[0].deleted == 1
     world.pump_worker()
@@ -226,32 +210,10 @@ def test_a_delivery_that_read_its_batch_before_the_one_beside_it_ended_sends_not
     job = user.sync([paid])
     # When delivery B reads the batch (the expense QUEUED) while delivery A runs, and goes on only once A has
     # created, recorded and counted it, and given its lease up
-    mapping = world.mapping("SyncExpensesWorkerFunction")
-    first = threading.get_ident()
-    b_has_read, a_ended = threading.Event(), threading.Event()
-    b_outcome: list[Any] = []
-    b_delivery: list[threading.Thread] = []
-    as_in_ledger = SpendMoneyWorker._as_in_ledger
-
-    def deliver_b() -> None:
-        b_outcome.append(world.mapping("SyncExpensesWorkerFunction").poll_once())
-
-    def interleaved(self: SpendMoneyWorker, work: list[Any]) -> Any:
-        if threading.get_ident() == first:
-            sqs_clock.advance(mapping.in_flight_visibility + 1)
-            b_delivery.append(threading.Thread(target=deliver_b))
-            b_delivery[0].start()
-            assert b_has_read.wait(30), "delivery B never took the batch"
-        else:
-            b_has_read.set()
-            assert a_ended.wait(30), "delivery A never ended"
-        return as_in_ledger(self, work)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SpendMoneyWorker, "_as_in_ledger", interleaved)
-        a_outcome = mapping.poll_once()
+    a_ended = threading.Event()
+    with _beside_a_second_delivery(world, sqs_clock, a_ended) as b_outcome:
+        a_outcome = world.mapping("SyncExpensesWorkerFunction").poll_once()
         a_ended.set()
-        b_delivery[0].join(60)
     # Then B sends nothing to Xero (not even an update of what A created): the expense is synced once, as A left it
     assert a_outcome is not None and a_outcome.deleted == 1
     assert b_outcome and b_outcome[0] is not None and b_outcome[0].deleted == 1
@@ -385,3 +347,34 @@ def test_a_job_with_nothing_to_send_completes_when_the_planner_died_after_dispat
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["status"], progress["failed"], progress["total"]) == ("COMPLETED", 1, 1)
     assert user.ok("GET", f"/v1/expenses/{paid}")["status"] == "SYNC_ERROR"
+
+
+@contextmanager
+def _beside_a_second_delivery(world: World, sqs_clock: SqsClock,
+                              b_goes_on: threading.Event) -> Iterator[list[BatchOutcome | None]]:
+    """The Spend Money batch's delivery A (run inside, on this thread) outlives the message's visibility timeout, so
+    SQS hands the batch to delivery B as well: B reads the batch's expenses while A runs, then waits for
+    ``b_goes_on``. Yields B's outcome, there once B has ended (on leaving)."""
+    mapping = world.mapping("SyncExpensesWorkerFunction")
+    first = threading.get_ident()
+    b_has_read = threading.Event()
+    b_outcome: list[BatchOutcome | None] = []
+    b_delivery: list[threading.Thread] = []
+    as_in_ledger = SpendMoneyWorker._as_in_ledger
+
+    def interleaved(self: SpendMoneyWorker, work: list[Any]) -> Any:
+        if threading.get_ident() == first:
+            sqs_clock.advance(mapping.in_flight_visibility + 1)
+            b_delivery.append(threading.Thread(target=lambda: b_outcome.append(mapping.poll_once())))
+            b_delivery[0].start()
+            assert b_has_read.wait(30), "delivery B never took the batch"
+        else:  # B has read the batch's expenses before it came here
+            b_has_read.set()
+            assert b_goes_on.wait(30), "delivery B was never let go on"
+        return as_in_ledger(self, work)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SpendMoneyWorker, "_as_in_ledger", interleaved)
+        yield b_outcome
+        assert b_delivery, "delivery A never read its batch"
+        b_delivery[0].join(60)
