@@ -16,6 +16,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -281,12 +282,19 @@ print(json.dumps(_loader._plugins is None))
 
 @pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - HTTP))
 def test_a_queue_or_schedule_function_never_looks_for_pydantic_plugins(function: str) -> None:
+    looked = not _probed(PLUGINS_PROBE, function)
+    assert not looked, f"{function}'s import read the installed distributions for pydantic plugins"
+
+
+def _probed(probe: str, function: str) -> Any:
+    """What ``probe`` prints (JSON) after importing ``function``'s handler in a fresh interpreter, as Lambda does."""
     spec = FUNCTIONS[function]
-    probe = PLUGINS_PROBE.format(paths=[str(LAYER), str(spec.code_uri)], module=spec.module)
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
+    done = subprocess.run([sys.executable, "-c", probe.format(paths=[str(LAYER), str(spec.code_uri)],
+                                                              module=spec.module)],
+                          capture_output=True, text=True, check=False, timeout=60,
                           env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout), f"{function}'s import read the installed distributions for pydantic plugins"
+    return json.loads(done.stdout)
 
 # pydantic evaluates a model's annotations when its class is created, even when the model is built on first use: given
 # as strings (``from __future__ import annotations``), each is compiled first, a third of the class's creation. So the
@@ -450,12 +458,7 @@ print(json.dumps([before, gc.get_freeze_count(), len(gc.get_objects())]))
 
 @pytest.mark.parametrize("function", ["SyncExpensesWorkerFunction", "AutoSyncDispatcherFunction", "ConnectApiFunction"])
 def test_a_handler_import_leaves_its_objects_to_the_collector_no_more(function: str) -> None:
-    spec = FUNCTIONS[function]
-    probe = FROZEN_PROBE.format(paths=[str(LAYER), str(spec.code_uri)], module=spec.module)
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60,
-                          env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    before, frozen, still_tracked = json.loads(done.stdout)
+    before, frozen, still_tracked = _probed(FROZEN_PROBE, function)
     assert before == 0
     assert frozen > 20_000, f"{function}'s import left only {frozen} objects frozen"
     assert still_tracked < frozen / 10, f"{function}'s import left {still_tracked} objects for the collector to walk"
