@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from local.event_sources import Scheduler, SqsEventSourceMapping
-from local.lambda_runtime import LambdaRuntime
+from local.lambda_runtime import LambdaRuntime, LocalContext
 from local.provision import Provisioned
+from local.template import ACCOUNT_ID, REGION
 from tests.support.sqs_clock import SqsClock
 from xerosync.feeds.adapters import SqsMessageSender
 from xerosync.feeds.parked import ParkedWorkResumer
@@ -150,3 +151,39 @@ def test_the_parked_work_schedule_sends_each_queues_work_back_through_its_handle
         [message] = sqs.receive_message(QueueUrl=aws.queue_url(queue)).get("Messages", [])
         assert json.loads(message["Body"]) == {"from": queue}
     assert Scheduler(aws.template, runtime).fire("EveryMinute") == {"resumed": 0, "batches_settled": 0}
+
+
+def test_the_log_says_why_a_message_held_behind_its_group_failed(
+        aws: Provisioned, runtime: LambdaRuntime, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a FIFO batch of two messages of one group and one of another (as a consumer taking more than one message
+    # a batch would receive), and a handler that fails the group's first message
+    sqs, url = boto3.client("sqs"), aws.queue_url("ExpenseSyncQueue")
+    for n in (1, 2):
+        _send(aws, {"id": f"held-{n}"})
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"id": "other"}), MessageGroupId="tenant-2",
+                     MessageDeduplicationId="other")
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
+    assert len(received) == 3
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{url.rsplit('/', 1)[1]}"
+    event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                          "attributes": m["Attributes"], "messageAttributes": {}, "eventSource": "aws:sqs",
+                          "eventSourceARN": arn, "awsRegion": REGION} for m in received]}
+    ids = {json.loads(m["Body"])["id"]: m["MessageId"] for m in received}
+    handled: list[str] = []
+
+    def record_handler(record: Any) -> None:
+        handled.append(record.message_id)
+        if record.message_id == ids["held-1"]:
+            raise XeroServerError("Intermittent Internal Xero Error", status=500)
+
+    # When the consumer runs the batch
+    context = LocalContext("SyncExpensesWorkerFunction", 512, arn, "request-1", 120, time.monotonic())
+    with caplog.at_level(logging.WARNING):
+        response = consume(event, context, record_handler)
+    # Then the group's two messages go back, the second untried, and the log names each with why
+    assert sorted(handled) == sorted([ids["held-1"], ids["other"]])
+    assert {f["itemIdentifier"] for f in response["batchItemFailures"]} == {ids["held-1"], ids["held-2"]}
+    lines = {getattr(r, "message_id", None): r for r in caplog.records if r.getMessage().startswith("message failed")}
+    assert set(lines) == {ids["held-1"], ids["held-2"]}
+    assert (getattr(lines[ids["held-2"]], "error", None), getattr(lines[ids["held-2"]], "message_group_id", None)) == (
+        "HeldBehindItsGroup", "tenant-1")

@@ -77,6 +77,16 @@ def test_every_sqs_consumer_reports_partial_failures() -> None:
     assert all(source.report_failures for source in sources)
 
 
+
+def test_every_fifo_consumer_takes_one_message_a_batch() -> None:
+    # In a batch, the messages behind a failed one of its group go back untried (FIFO order), and each such return
+    # counts as a receive: a message could reach its dead-letter queue without ever being tried. One at a time, SQS
+    # hands out no message of a group while one of it is in flight, and nothing is spent waiting.
+    for source in TEMPLATE.sqs_sources():
+        if _props(source.queue).get("FifoQueue", False):
+            assert source.batch_size == 1, f"{source.function} takes {source.batch_size} of {source.queue}'s messages"
+
+
 def test_every_consumed_queue_has_a_dead_letter_queue_with_an_alarm() -> None:
     alarmed = set()
     for alarm in TEMPLATE.of_type("AWS::CloudWatch::Alarm").values():

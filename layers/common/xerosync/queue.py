@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.batch import (
     SqsFifoPartialProcessor,
     process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -124,10 +125,33 @@ def consume(event: dict[str, Any], context: LambdaContext, record_handler: Calla
     processor: BatchProcessor = (
         SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(event_type=EventType.SQS)
     )
-    response = process_partial_response(
-        event=event, record_handler=_with_retry_later(record_handler), processor=processor, context=context
-    )
+    handle = _with_retry_later(record_handler)
+    tried: set[str] = set()
+
+    def tracked(record: SQSRecord) -> Any:
+        tried.add(record.message_id)
+        return handle(record)
+
+    try:
+        response = process_partial_response(event=event, record_handler=tracked, processor=processor,
+                                             context=context)
+    except BatchProcessingError:  # every record failed: the whole batch goes back
+        _log_untried(records, {str(raw.get("messageId")) for raw in records} - tried)
+        raise
+    _log_untried(records, {str(failure["itemIdentifier"]) for failure in response.get("batchItemFailures", [])} - tried)
     return dict(response)
+
+
+def _log_untried(records: list[dict[str, Any]], held: set[str]) -> None:
+    """A FIFO batch's messages held back untried behind a failed one of their group: the log says so, as it says why
+    a tried message failed (a return counts as a receive, and the last one moves the message to its DLQ)."""
+    for raw in records:
+        if raw.get("messageId") in held:
+            record = SQSRecord(raw)
+            logger.warning("message failed untried: an earlier message of its group failed in this batch", extra={
+                "message_id": record.message_id, "message_group_id": record.attributes.message_group_id,
+                "receive_count": receives(record), "error": "HeldBehindItsGroup",
+                "reason": "an earlier message of its group failed in this batch"})
 
 
 def body_json(record: SQSRecord) -> dict[str, Any]:
