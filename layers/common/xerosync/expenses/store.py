@@ -344,12 +344,18 @@ class SyncJobStore:
         self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
 
     def get(self, business_id: str, job_id: str) -> SyncJob | None:
+        found = self.get_with_counted(business_id, job_id)
+        return found[0] if found else None
+
+    def get_with_counted(self, business_id: str, job_id: str) -> tuple[SyncJob, set[int]] | None:
+        """The job and the numbers of the batches counted so far, from one consistent read."""
         item = self.table.get_item(Key=sync_job_key(business_id, job_id), ConsistentRead=True).get("Item")
         if not item:
             return None
+        counted = {int(b) for b in item.get("counted_batches") or set()}
         item = _strip(item, ("counted_batches",))
         item["failed_ids"] = sorted(item.get("failed_ids") or [])
-        return SyncJob.model_validate(item)
+        return SyncJob.model_validate(item), counted
 
     def mark_dispatched(self, business_id: str, job_id: str, at: str, check_at: float) -> None:
         """The job's batches are sent; from ``check_at`` on, the minute's sweeper checks it until it completes
@@ -439,11 +445,6 @@ class SyncJobStore:
         """A job found completed (or gone) leaves the index of running jobs."""
         update_if(self.table, Key=sync_job_key(business_id, job_id), UpdateExpression="REMOVE gsi1pk, gsi1sk",
                   ConditionExpression="attribute_exists(pk)")
-
-    def counted_batches(self, business_id: str, job_id: str) -> set[int]:
-        item = self.table.get_item(Key=sync_job_key(business_id, job_id), ProjectionExpression="counted_batches",
-                                   ConsistentRead=True).get("Item") or {}
-        return {int(b) for b in item.get("counted_batches") or set()}
 
     def send_attempts(self, business_id: str, job_id: str, batch: int) -> int:
         item = self.table.get_item(Key=sync_batch_key(business_id, job_id, batch), ConsistentRead=True).get("Item")

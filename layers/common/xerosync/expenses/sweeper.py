@@ -72,11 +72,11 @@ class AbandonedBatchSweeper:
         return settled
 
     def _check(self, business_id: str, job_id: str, now: float) -> int:
-        job = self.jobs.get(business_id, job_id)
-        if job is None or job.completed_at is not None:
+        found = self.jobs.get_with_counted(business_id, job_id)
+        if found is None or found[0].completed_at is not None:
             self.jobs.forget_running(business_id, job_id)
             return 0
-        counted = self.jobs.counted_batches(business_id, job_id)
+        job, counted = found
         # Past every delivery, retry and parked wait: what is still QUEUED by the job, nobody will send.
         beyond_every_delivery = now - from_iso(job.created_at).timestamp() > STUCK_JOB_SECONDS
         settled = 0
