@@ -11,6 +11,7 @@ the Synced tab's "Sync error", with a reason and a way out per file.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from xerosync.attachments.plan import UploadRecord, UploadState
 from xerosync.attachments.uploader import ReceiptUploader, UploadReport
@@ -19,6 +20,8 @@ from xerosync.expenses import state_machine
 from xerosync.expenses.models import AttachmentProblem, AttachmentUploadRequest, ExpenseRecord
 from xerosync.expenses.store import ExpenseStore
 from xerosync.observability import logger
+
+T = TypeVar("T")
 
 
 def write_problems(expenses: ExpenseStore, clock: Clock) -> Callable[[AttachmentUploadRequest, list[UploadRecord]],
@@ -91,26 +94,19 @@ class ReceiptsWorker:
         """The expense the message is for. The last delivery reads it again if a read fails (a DynamoDB error past
         the SDK's retries): without it nothing can be marked, and the message would go to the dead-letter queue
         with every receipt still "on the way"."""
-        for attempt in range(1, tries + 1):
-            try:
-                return self.expenses.get(request.business_id, request.transaction_id)
-            except Exception:
-                if attempt == tries:
-                    raise
-                logger.exception("reading the expense on the receipts' last delivery failed; reading it again",
-                                 extra={"transaction_id": request.transaction_id})
-        raise AssertionError("unreachable")  # the loop returns or raises
+        return _tried(lambda: self.expenses.get(request.business_id, request.transaction_id), tries,
+                      "reading the expense on the receipts' last delivery failed", request)
 
     def _give_up_unsent_trying(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> bool:
         """``_give_up_unsent``, tried again if it fails; False (logged) if it never went through."""
-        for _ in range(LAST_DELIVERY_TRIES):
-            try:
-                self._give_up_unsent(request, expense)
-                return True
-            except Exception:
-                logger.exception("marking the receipts not in Xero failed on their last delivery",
-                                 extra={"transaction_id": request.transaction_id})
-        return False
+        try:
+            _tried(lambda: self._give_up_unsent(request, expense), LAST_DELIVERY_TRIES,
+                   "marking the receipts not in Xero failed on their last delivery", request)
+        except Exception:
+            logger.exception("marking the receipts not in Xero failed on their last delivery",
+                             extra={"transaction_id": request.transaction_id})
+            return False
+        return True
 
     def _give_up_unsent(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> None:
         """Every receipt of the expense not in Xero becomes a per-file problem: its own refusal if it had one,
@@ -129,3 +125,13 @@ class ReceiptsWorker:
                 attachment_id=receipt.attachment_id, original_name=receipt.file_name, sha256=receipt.sha256,
                 size_bytes=receipt.size_bytes, state=UploadState.REJECTED, reason=reason, action=action))
         self.uploader.report_problems(request, unsent)
+
+
+def _tried(call: Callable[[], T], tries: int, failure: str, request: AttachmentUploadRequest) -> T:
+    """``call``, made again (a new request) each time it fails, up to ``tries`` times; the last failure is raised."""
+    for _ in range(tries - 1):
+        try:
+            return call()
+        except Exception:
+            logger.exception(f"{failure}; trying again", extra={"transaction_id": request.transaction_id})
+    return call()

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from xerosync.attachments.files import HEAD_BYTES, identify, xero_file_name
 from xerosync.attachments.plan import TYPE_ACTION, Decision, Step, UploadRecord, UploadState, plan_uploads
 from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
-from xerosync.clock import Clock, iso, utc_now
+from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import NotFound
 from xerosync.expenses.models import AttachmentUploadRequest as UploadRequest
 from xerosync.ledger.client import LedgerClient
@@ -124,7 +124,7 @@ class ReceiptUploader:
     def _held_for(self, state: ReceiptUploads) -> float | None:
         """Seconds until the last lease on an UPLOADING receipt of the expense runs out, or None if none is held."""
         now = utc_now(self.clock)
-        held = [datetime.fromisoformat(r.lease_until) - now for r in state.records.values()
+        held = [from_iso(r.lease_until) - now for r in state.records.values()
                 if r.state == UploadState.UPLOADING and r.lease_until is not None]
         longest = max(held, default=timedelta(0))
         return max(1.0, longest.total_seconds()) if longest > timedelta(0) else None
