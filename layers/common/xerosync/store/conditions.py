@@ -26,13 +26,17 @@ def written_if(write: Callable[..., Any], **request: Any) -> bool:
     """``write(**request)`` (a table's ``put_item``, ``update_item`` or ``delete_item``), whose
     ``ConditionExpression`` decides: True if it was written, False if the condition did not hold. Other errors
     propagate."""
+    return _response_if(write, **request) is not None
+
+
+def _response_if(write: Callable[..., Any], **request: Any) -> dict[str, Any] | None:
+    """``write(**request)``'s response if it was written, None if its ``ConditionExpression`` did not hold."""
     try:
-        write(**request)
+        return dict(write(**request) or {})
     except ClientError as error:
         if condition_failed(error):
-            return False
+            return None
         raise
-    return True
 
 
 def update_if(table: Any, **update: Any) -> bool:
@@ -44,12 +48,7 @@ def update_if(table: Any, **update: Any) -> bool:
 def update_if_returning(table: Any, **update: Any) -> dict[str, Any] | None:
     """``table.update_item(**update)``'s response (with the ``Attributes`` its ``ReturnValues`` asked for) if it was
     written, None if its ``ConditionExpression`` did not hold. Other errors propagate."""
-    try:
-        return dict(table.update_item(**update))
-    except ClientError as error:
-        if condition_failed(error):
-            return None
-        raise
+    return _response_if(table.update_item, **update)
 
 
 def put_if(table: Any, **put: Any) -> bool:
