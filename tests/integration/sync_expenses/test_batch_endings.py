@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from local.clock import OffsetClock
 from local.event_sources import BatchOutcome, Scheduler
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import LedgerEmulator, generated_spec
+from local.ledger_emulator import LedgerEmulator, ReceiptSpec, generated_spec
 from local.template import Template
 from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
@@ -32,7 +32,10 @@ from xerosync.clock import SystemClock, use_process_clock, utc_now
 from xerosync.expenses import worker as worker_module
 from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
 from xerosync.expenses.fifo_queues import AttachmentUploads
+from xerosync.expenses.payees import normalise_payee
 from xerosync.expenses.store import ExpenseStore, SyncJobStore
+from xerosync.expenses.suggestion_store import PayeeStore
+from xerosync.expenses.suggestions import PayeeSummary
 from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
 
@@ -368,6 +371,105 @@ def test_a_batch_is_counted_once_when_the_sweeper_checks_its_job_while_its_deliv
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
     assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 3)
     assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"SYNC_ERROR"}
+
+
+def _source(expense: dict[str, Any], field: str) -> tuple[str, str] | None:
+    found = next((s for s in expense["sources"] if s["field"] == field), None)
+    return (found["source"], found["explanation"]) if found else None
+
+
+def _coded_at(world: World, business: Business, user: ApiUser, payee: str, code: str, count: int, *,
+              receipts: tuple[ReceiptSpec, ...] = ()) -> list[str]:
+    """``count`` payments to ``payee``, each coded to account ``code`` by hand (not synced yet)."""
+    ids = [world.pay(business, payee=payee, receipts=receipts, pump=False) for _ in range(count)]
+    world.pump_events()
+    for transaction_id in ids:
+        user.ok("PATCH", f"/v1/expenses/{transaction_id}", {"xero_account_id": world.account_id(business.tenant_id,
+                                                                                               code)})
+    return ids
+
+
+def _payee_summary(world: World, business: Business, payee: str) -> PayeeSummary | None:
+    return PayeeStore(world.table).get(business.business_id, normalise_payee(payee))
+
+
+def test_a_batch_the_sweeper_counts_teaches_its_payees_suggestions_as_a_delivery_would(
+        world: World, dead_letters: Callable[[], list[str]], sqs_clock: SqsClock) -> None:
+    # Given two expenses at Grab coded to 494 by hand and synced (two agree: not yet enough to suggest it), and
+    # another Grab expense waiting on the Pending Sync tab
+    business, user = world.mapped_business()
+    user.sync(_coded_at(world, business, user, "Grab", "494", 2))
+    world.pump_worker()
+    waiting = world.pay(business, payee="Grab")
+    assert _source(user.ok("GET", f"/v1/expenses/{waiting}"), "xero_account") == ("mapping", "from the mapping")
+    # And a third coded to 494, with a receipt, whose batch Xero syncs on its first delivery while the receipt's
+    # hand-over to AttachmentsQueue fails on every delivery, until the batch is dead-lettered uncounted
+    [third] = _coded_at(world, business, user, "Grab", "494", 1, receipts=(generated_spec("pdf", 5_000, seed=82),))
+
+    def sqs_fails(*_: object) -> None:
+        raise ClientError({"Error": {"Code": "InternalError", "Message": "SQS failed"}}, "SendMessageBatch")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AttachmentUploads, "send", sqs_fails)
+        job = user.sync([third])
+        _deliveries_fail(world, sqs_clock, MAX_RECEIVES)
+        assert _next_delivery(world, sqs_clock, within=1.5) is None
+    [dead] = dead_letters()
+    assert user.ok("GET", f"/v1/expenses/{third}")["status"] == "SYNCED"
+    assert user.ok("GET", f"/v1/expenses/{waiting}")["xero_account"]["source"] == "mapping"  # nothing taught yet
+    # When the minute's sweeper checks the running job and counts the batch
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) >= 1
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 1, 0)
+    # Then the payee's history learned the synced expense, as when a delivery counts its batch: the expense
+    # waiting, and the next to arrive, are suggested what the three agree on
+    arrived = world.pay(business, payee="Grab")
+    for transaction_id in (waiting, arrived):
+        expense = user.ok("GET", f"/v1/expenses/{transaction_id}")
+        assert expense["xero_account"]["code"] == "494" and expense["has_suggestions"], transaction_id
+        assert _source(expense, "xero_account") == ("history", "from your last 3 expenses at Grab"), transaction_id
+    # And only once: a late delivery of the batch (an operator's redrive of the dead letter) and the sweeper's
+    # next run change nothing in the payee's summary
+    taught = _payee_summary(world, business, "Grab")
+    assert taught is not None and third in {e.transaction_id for e in taught.history} and len(taught.history) == 3
+    boto3.client("sqs").send_message(QueueUrl=world.aws.queue_url("ExpenseSyncQueue"), MessageBody=dead,
+                                     MessageGroupId=business.tenant_id, MessageDeduplicationId="redriven")
+    outcome = _next_delivery(world, sqs_clock)
+    assert outcome is not None and outcome.failed == 0
+    assert _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60) == 0
+    assert _payee_summary(world, business, "Grab") == taught
+
+
+def test_a_batch_its_delivery_and_the_sweeper_both_end_teaches_its_payees_once(
+        world: World, sqs_clock: SqsClock) -> None:
+    # Given three expenses at Grab coded to 494 by hand (no history yet), synced in one batch
+    business, user = world.mapped_business()
+    ids = _coded_at(world, business, user, "Grab", "494", 3)
+    assert _payee_summary(world, business, "Grab") is None
+    original = SyncJobStore.count_batch
+    checked: list[int] = []
+
+    def sweeper_first(self: SyncJobStore, *args: Any, **kwargs: Any) -> bool:
+        # When the minute's sweeper checks the job after the delivery taught the history and before it counts
+        if not checked:
+            checked.append(0)  # (the sweeper's own count goes straight through)
+            checked[0] = _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SyncJobStore, "count_batch", sweeper_first)
+        job = user.sync(ids)
+        outcome = _next_delivery(world, sqs_clock)
+    assert outcome is not None and outcome.failed == 0 and checked and checked[0] >= 1
+    # Then the job counts each expense once, and the payee's summary was written once, with each expense once
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 3, 0)
+    summary = _payee_summary(world, business, "Grab")
+    assert summary is not None and summary.version == 1
+    assert sorted(e.transaction_id for e in summary.history) == sorted(ids)
+    arrived = world.pay(business, payee="Grab")
+    assert _source(user.ok("GET", f"/v1/expenses/{arrived}"), "xero_account") == (
+        "history", "from your last 3 expenses at Grab")
 
 
 def _synced_with_receipts(world: World) -> tuple[Business, str]:

@@ -10,9 +10,13 @@ The mark is one write, and a batch can end its expenses and still go uncounted w
 and dies before counting, and every later delivery (which finds nothing left to send, so marks nothing) fails
 to count until the message is dead-lettered. So the sweeper also checks each running job (indexed from its
 dispatch until it completes, every ``ABANDONED_AFTER_SECONDS``): a batch no delivery counted whose expenses
-are no longer QUEUED by the job is counted as what they became, their receipts handed over; one whose expenses
-are still QUEUED is left to SQS, until the job is older than any delivery, retry or parked wait lasts
-(``STUCK_JOB_SECONDS``), when they end Sync error as above. Counting is once per batch, whoever counts first.
+are no longer QUEUED by the job is counted as what they became, their receipts handed over and their payees'
+histories taught what was synced, as a delivery's count would; one whose expenses are still QUEUED is left to
+SQS, until the job is older than any delivery, retry or parked wait lasts (``STUCK_JOB_SECONDS``), when they end
+Sync error as above. Counting is once per batch, whoever counts first; teaching is the worker's, at most once
+in effect: a batch a delivery and the sweeper both end teaches the same entries twice, and the second changes
+nothing (``Suggestions.learn``: an expense's entry is replaced, not added, and an unchanged summary is not
+written).
 """
 
 from __future__ import annotations

@@ -80,19 +80,17 @@ def build_expense_service(settings: Settings, *, xero: SessionFactory, ledger: L
 
 
 def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clock | None = None,
-                             learn: bool = True, ledger: LedgerClient | None = None) -> SpendMoneyWorker:
-    """``learn``: payees' histories learn from what it syncs (the sweeper's worker syncs nothing). ``ledger``:
-    where the payments' current values are read before sending (None: the sweeper's worker, which sends nothing)."""
+                             ledger: LedgerClient | None = None) -> SpendMoneyWorker:
+    """``ledger``: where the payments' current values are read before sending (None: the sweeper's worker, which
+    sends nothing). Every worker teaches the payees' histories what a batch synced when it counts the batch, the
+    sweeper's too (a batch it counts teaches as one a delivery counts)."""
+    from xerosync.expenses.suggestion_store import Suggestions
     from xerosync.expenses.worker import SpendMoneyWorker
     from xerosync.store.feeds import FeedStore
 
     clock = clock or xero.clock
     table = aws.table(settings.main_table_name)
-    suggestions = None
-    if learn:  # (the sweeper's worker, which learns nothing, never loads the payees' histories)
-        from xerosync.expenses.suggestion_store import Suggestions
-
-        suggestions = Suggestions(ExpenseStore(table))
+    suggestions = Suggestions(ExpenseStore(table))
     uploads = (AttachmentUploads(FifoSender(partial(aws.client, "sqs"), settings.attachments_queue_url))
                if settings.attachment_uploads_enabled else None)
     return SpendMoneyWorker(
@@ -161,5 +159,4 @@ def get_abandoned_batch_sweeper() -> AbandonedBatchSweeper:
     from xerosync.expenses.sweeper import AbandonedBatchSweeper
 
     return AbandonedBatchSweeper(jobs=SyncJobStore(aws.table(get_settings().main_table_name)),
-                                 worker=build_spend_money_worker(get_settings(), xero=get_xero_client(),
-                                                                 learn=False))
+                                 worker=build_spend_money_worker(get_settings(), xero=get_xero_client()))

@@ -226,7 +226,7 @@ class SpendMoneyWorker:
                  attachment_uploads: AttachmentUploads | None,  # None when receipt uploads are switched off
                  clock: Clock, bank_contact_name: str, url_template: str, xero_app_url: str,
                  booking_offset_minutes: int = 480,
-                 suggestions: Suggestions | None = None,  # learns from what was synced (None: the sweeper)
+                 suggestions: Suggestions | None = None,  # learns from what was synced (None: learns nothing)
                  ledger: PaymentSource | None = None,  # the payments' current values (None: the sweeper)
                  ) -> None:
         self.expenses = expenses
@@ -312,9 +312,10 @@ class SpendMoneyWorker:
         up in Xero before anything is created, if a send had begun), and the batch is counted. No Xero call.
 
         ``only_if_ended``: a batch no delivery counted, of a running job (the sweeper's check): counted (as what
-        its expenses became, their receipts handed over) only if none of its expenses is still QUEUED by its job,
-        so only once nothing of this job will ever change them; otherwise left to SQS (None). The planner writes
-        every expense of a batch QUEUED by its job before it sends the batch."""
+        its expenses became, their receipts handed over and their payees' histories taught, as a delivery's count
+        does) only if none of its expenses is still QUEUED by its job, so only once nothing of this job will ever
+        change them; otherwise left to SQS (None). The planner writes every expense of a batch QUEUED by its job
+        before it sends the batch."""
         records = self.expenses.get_many(batch.business_id, batch.transaction_ids)
         work = [records[t] for t in batch.transaction_ids
                 if t in records and records[t].status == ExpenseStatus.QUEUED and records[t].job_id == batch.job_id]
@@ -378,8 +379,9 @@ class SpendMoneyWorker:
         tally.earlier_synced += len(earlier)
         self._hand_over_receipts(batch, tally.synced + earlier)
         if self.suggestions is not None:
-            # The payees' histories learn what was synced (again, harmlessly, on a redelivery) before the batch
-            # is counted: a failure here brings the message back.
+            # The payees' histories learn what was synced (again, harmlessly, on a redelivery or by the sweeper
+            # beside a delivery: an unchanged summary is not written) before the batch is counted: a failure here
+            # brings the message back, or leaves the batch to the sweeper's next check.
             self.suggestions.learn(batch.business_id, tally.synced + earlier)
         self._count(batch, tally)
 
