@@ -103,6 +103,13 @@ def receives(record: SQSRecord) -> int:
         return 1
 
 
+def park(record: SQSRecord, wait: RetryLater) -> None:
+    """Park the message until its wait is over, from the record handler itself: for a handler that must know the
+    message is safe before it writes what depends on it (the handler then returns, and SQS may delete it). Raises
+    if the message could not be parked."""
+    _park(record, queue_url_from_arn(record.event_source_arn), wait)
+
+
 def _park(record: SQSRecord, queue_url: str, wait: RetryLater) -> None:
     resume_at = process_clock().time() + wait.seconds
     ParkedWorkStore(aws.table(get_settings().main_table_name)).park(
