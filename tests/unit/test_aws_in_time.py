@@ -48,7 +48,7 @@ def attempts() -> list[str]:
 def dynamodb(attempts: list[str]) -> Any:
     """A DynamoDB client as the product builds it, whose every attempt DynamoDB answers with an internal error."""
     session = boto3.session.Session(region_name="ap-southeast-1", aws_access_key_id="test",
-                                    aws_secret_access_key="test")  # noqa: S106 (no AWS is reached)
+                                    aws_secret_access_key="test")  # no AWS is reached
     client = aws._within_the_request(session.client("dynamodb", config=aws._CONFIG))
 
     def internal_error(request: Any, **_: Any) -> AWSResponse:
