@@ -14,7 +14,9 @@ path asks how much is left first:
 - the ledger's client cuts its read timeout and stops retrying the same way (``ledger/client.py``).
 
 What could not be done in time is answered 503 ``temporarily_unavailable`` with ``Retry-After``. Queue and
-schedule functions open no budget: their waits are as before (each has its own time check where it loops).
+schedule functions open no budget: their waits are as before (each has its own time check where it loops). Work a
+request hands to threads of its own (``expenses.store.in_parallel``: a sync's expense writes, which go together)
+runs outside the budget, under the SDK's own policy.
 """
 
 from __future__ import annotations
