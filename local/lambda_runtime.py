@@ -67,13 +67,18 @@ class LocalContext:
     invoked_function_arn: str
     aws_request_id: str
     timeout_seconds: int
-    started: float
+    started: float  # on ``now``
     function_version: str = "$LATEST"
     log_group_name: str = ""
     log_stream_name: str = "local"
+    now: Callable[[], float] = time.monotonic  # the runtime's clock: a soak's virtual time when it has one
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.started + self.timeout_seconds - time.monotonic()) * 1000))
+        return max(0, int((self.started + self.timeout_seconds - self.now()) * 1000))
+
+
+class TaskTimedOut(Exception):
+    """The invocation ran past its function's timeout on the runtime's clock: Lambda reports it failed."""
 
 
 @dataclass
@@ -82,7 +87,17 @@ class Invocation:
     event: dict[str, Any]
     result: Any = None
     error: BaseException | None = None
-    duration_ms: float = 0.0
+    duration_ms: float = 0.0  # real time
+    seconds: float = 0.0  # on the runtime's clock, from the moment the handler started (a soak's world time)
+
+
+_running: contextvars.ContextVar[LocalContext | None] = contextvars.ContextVar("local_lambda_context", default=None)
+
+
+def running_context() -> LocalContext | None:
+    """The context of the invocation whose handler runs in this thread now (None outside a handler): what a soak
+    reads to end an invocation at its timeout, as Lambda does."""
+    return _running.get()
 
 
 class LambdaRuntime:
@@ -139,11 +154,13 @@ class LambdaRuntime:
             self._handlers[function] = handler
 
     def context(self, spec: FunctionSpec) -> LocalContext:
+        """The invocation's context, its time counted from now on the runtime's clock (the functions' clock)."""
         name = self.template.physical_name(spec.logical_id)
+        now = self._clock.time if self._clock is not None else time.monotonic
         return LocalContext(
             function_name=name, memory_limit_in_mb=spec.memory,
             invoked_function_arn=self.template.arn(spec.logical_id), aws_request_id=str(uuid.uuid4()),
-            timeout_seconds=spec.timeout, started=time.monotonic(), log_group_name=f"/aws/lambda/{name}",
+            timeout_seconds=spec.timeout, started=now(), log_group_name=f"/aws/lambda/{name}", now=now,
         )
 
     def _log_keys(self, spec: FunctionSpec, context: LocalContext) -> dict[str, Any]:
@@ -190,17 +207,28 @@ class LambdaRuntime:
         record = Invocation(function=function, event=event)
         started = time.perf_counter()
         spec = self.functions[function]
-        context = self.context(spec)
-        keys = _invocation_log_keys.set(self._log_keys(spec, context))
         try:
             with acting_as(function), self._one_request_at_a_time(function, event):
-                record.result = handler(event, context)
+                # Its time counts from here: in Lambda it would not have waited for another request's environment.
+                context = self.context(spec)
+                keys = _invocation_log_keys.set(self._log_keys(spec, context))
+                running = _running.set(context)
+                try:
+                    result = handler(event, context)
+                finally:
+                    _running.reset(running)
+                    _invocation_log_keys.reset(keys)
+                    record.seconds = context.now() - context.started
+                if record.seconds > spec.timeout:
+                    # Lambda would have ended it at its timeout: it answers nothing (the HTTP API answers 500, a
+                    # queue's batch comes back). A soak ends it there, at its next call (local/soak/chaos.py).
+                    raise TaskTimedOut(f"Task timed out after {spec.timeout:.2f} seconds")
+                record.result = result
             return record.result
         except BaseException as exc:
             record.error = exc
             raise
         finally:
-            _invocation_log_keys.reset(keys)
             record.duration_ms = (time.perf_counter() - started) * 1000
             self.invocations.append(record)
             for listener in self.listeners:

@@ -145,7 +145,7 @@ class Facts:
     # business -> its connection at the end: status, generation, generations it replaced not yet finished
     connections: dict[str, tuple[str, str, int]] = field(default_factory=dict)
     group_overlaps: int = 0  # FIFO batches received while another batch of their group was still running
-    overran: Counter[str] = field(default_factory=Counter)  # invocations past their timeout in world time
+    overran: Counter[str] = field(default_factory=Counter)  # invocations that reached their timeout in world time
     longest: Counter[str] = field(default_factory=Counter)  # the longest invocation, world seconds, by function
 
 
@@ -510,10 +510,10 @@ def _figures(facts: Facts, report: Report) -> None:
     report.add("DynamoDB writes per delivered transaction", f"{facts.dynamodb['write'] / delivered:.2f}")
     report.add("FIFO batches received while their group had one running", facts.group_overlaps,
                key="group_overlaps")
-    report.add("Invocations still running past their timeout (world time)", sum(facts.overran.values()),
+    report.add("Invocations that reached their timeout (world time; ended there)", sum(facts.overran.values()),
                key="overran")
     if facts.overran:
-        report.notes.append("Past their timeout (world time), by function: " + ", ".join(
+        report.notes.append("At their timeout (world time), by function: " + ", ".join(
             f"{f} {n} (longest {facts.longest[f]} s)" for f, n in facts.overran.most_common()))
     left = sum(facts.leftovers.values())
     report.add("Work left queued, parked or marked at the end", left, key="leftovers", must_be_zero=True,

@@ -12,6 +12,10 @@
 - Lambda (the runner's runtime): an invocation killed right after Xero answered a write, before it records
   anything; or at its timeout, at any call of its work.
 
+Not a fault, but Lambda's rule: an invocation whose world time passes its function's timeout is ended at its next
+call (AWS, Xero, the ledger), as Lambda ends it there (``InvocationTimedOut``); the HTTP API then answers 500, as
+API Gateway does for a function that failed.
+
 Every decision is drawn from the seed and what it falls on (``local.chance``), never from the order in which
 concurrent work arrives. Faults fire only on the product's own calls: the world's set-up, the users' browsers
 and the auditor are never faulted.
@@ -40,7 +44,7 @@ from botocore import endpoint as botocore_endpoint
 from botocore.awsrequest import AWSResponse
 
 from local.chance import Occurrences, chance, draw
-from local.lambda_runtime import LambdaRuntime, acting_function
+from local.lambda_runtime import Invocation, LambdaRuntime, acting_function, running_context
 from local.ledger_emulator import http_api as ledger_http
 from local.soak.simclock import SimClock
 
@@ -82,6 +86,17 @@ class InvocationKilled(BaseException):
     nothing after it runs; a BaseException, so the product's own handlers cannot catch it."""
 
 
+class InvocationTimedOut(InvocationKilled):
+    """Its world time passed the function's timeout: Lambda would have ended it ("Task timed out")."""
+
+
+def _past_its_timeout() -> None:
+    """End the running invocation if its world time is up (its context counts on the world's clock)."""
+    context = running_context()
+    if context is not None and context.get_remaining_time_in_millis() <= 0:
+        raise InvocationTimedOut(f"Task timed out after {context.timeout_seconds} seconds (world time)")
+
+
 class LambdaDied(Exception):
     """What the runner sees of an invocation that was killed: it failed (SQS hands its batch back later; the
     HTTP API answers 500)."""
@@ -113,8 +128,8 @@ class Chaos:
         self.last_fault_at: float | None = None
         self.aws_calls = Counter[str]()  # the product's DynamoDB reads and writes, by kind
         self.last_deliveries_marked: list[float] = []  # when a Spend Money batch began its last delivery
-        # Invocations that ran on, in world time, past their function's timeout (Lambda would have ended them
-        # there), by function; and the longest world time an invocation of each function took.
+        # Invocations that reached their function's timeout in world time (ended at their next call, as Lambda
+        # ends them), by function; and the longest world time an invocation of each function took.
         self.overran = Counter[str]()
         self.longest = Counter[str]()
         self._occurrences = Occurrences()
@@ -208,6 +223,7 @@ class Chaos:
         plan = _plan.get()
         if plan is not None and acting_function() is not None:
             plan.boundary()
+        _past_its_timeout()
         fault = (request.context or {}).get("soak_fault")
         if not fault or fault["left"] <= 0:
             return None
@@ -250,6 +266,7 @@ class Chaos:
         plan = _plan.get()
         if plan is not None:
             plan.boundary()
+        _past_its_timeout()
         call = ""
         if self._xero_url and request.url.startswith(self._xero_url):
             call = str(next(self._calls))
@@ -348,12 +365,12 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
     def invoke(function: str, event: dict[str, Any]) -> Any:
         plan = chaos.plan_for(function, event)
         token = _plan.set(plan)
-        began = chaos.clock.time()
         try:
             return original(function, event)
         except InvocationKilled as killed:
-            chaos._fired("lambda", "killed after Xero answered a write" if plan and plan.kind == "after_xero_write"
-                         else "killed at its timeout")
+            if not isinstance(killed, InvocationTimedOut):  # Lambda's own rule is no fault: ``timed`` counts it
+                chaos._fired("lambda", "killed after Xero answered a write"
+                             if plan and plan.kind == "after_xero_write" else "killed at its timeout")
             if chaos.failure_reasons is not None:
                 # The product logs nothing of a killed invocation; Lambda's own log does ("Task timed out"):
                 # that is why each of its messages last failed, until a later delivery says otherwise.
@@ -362,13 +379,17 @@ def _wrap_runtime(runtime: LambdaRuntime, chaos: Chaos) -> None:
             raise LambdaDied(f"{function}: {killed}") from None
         finally:
             _plan.reset(token)
-            took = chaos.clock.time() - began
-            with chaos._lock:
-                chaos.longest[function] = max(chaos.longest[function], int(took))
-                if took > runtime.functions[function].timeout:
-                    chaos.overran[function] += 1
+
+    def timed(invocation: Invocation) -> None:
+        """Its world time from the moment its handler ran (not while the runner held it behind the function's
+        previous HTTP request, which in Lambda would have had an environment of its own)."""
+        with chaos._lock:
+            chaos.longest[invocation.function] = max(chaos.longest[invocation.function], int(invocation.seconds))
+            if invocation.seconds >= runtime.functions[invocation.function].timeout:
+                chaos.overran[invocation.function] += 1
 
     runtime.invoke = invoke  # type: ignore[method-assign]
+    runtime.listeners.append(timed)
 
 
 _installed: list[Chaos] = []

@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from local.clock import ManualClock
 from local.ledger_emulator import LedgerEmulator
-from xerosync.errors import NotFound, UpstreamUnavailable
+from xerosync import deadline
+from xerosync.errors import NotFound, TemporarilyUnavailable, UpstreamUnavailable
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import Direction
 
@@ -52,3 +54,18 @@ def test_errors_are_the_products_own(ledger: LedgerEmulator) -> None:
     ledger.faults.add(status=503, count=10)
     with pytest.raises(UpstreamUnavailable):
         client.accounts("biz_any")
+
+
+def test_an_http_request_without_the_time_for_an_answer_does_not_ask_the_ledger(ledger: LedgerEmulator) -> None:
+    business = ledger.create_business("SG")
+    client = LedgerClient(ledger.base_url)
+    clock = ManualClock()
+    ledger.faults.add(status=503, count=10)
+    # A request with 0.5 s left (less than a ledger call is given) is answered at once, the ledger never asked
+    with deadline.answer_within(0.5 + deadline.ANSWER_SECONDS, clock), pytest.raises(TemporarilyUnavailable):
+        client.accounts(business.business_id)
+    assert ledger.faults.fired_total == 0
+    # One with time asks it (and meets its failure)
+    with deadline.answer_within(5 + deadline.ANSWER_SECONDS, clock), pytest.raises(UpstreamUnavailable):
+        client.accounts(business.business_id)
+    assert ledger.faults.fired_total > 0

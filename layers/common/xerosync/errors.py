@@ -88,6 +88,21 @@ class TooManyRequests(ProductError):
         self.retry_after = retry_after
 
 
+class TemporarilyUnavailable(ProductError):
+    """The request could not be completed now for a reason that passes: a service the product relies on failed
+    for a moment (DynamoDB throttling, a KMS error, after the SDK's own retries), or what it waited for did not
+    answer within the request's time (xerosync.deadline). Nothing is wrong with the request: the same request may
+    be sent again after ``retry_after`` seconds."""
+
+    status = 503
+    code = "temporarily_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 60, action: str | None = "Try again in a minute.",
+                 code: str | None = None) -> None:
+        super().__init__(message, action=action, code=code)
+        self.retry_after = retry_after
+
+
 class UpstreamUnavailable(ProductError):
     """Xero or the ledger could not be reached; the request may be retried as it is."""
 

@@ -20,12 +20,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from xerosync import deadline
 from xerosync.auth import Caller, caller_from_claims
-from xerosync.errors import InvalidRequest, ProductError, TooManyRequests, UnsupportedMediaType
+from xerosync.errors import InvalidRequest, ProductError, TemporarilyUnavailable, UnsupportedMediaType
 from xerosync.model import Model
 from xerosync.observability import logger
 from xerosync.settings import get_settings
-from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroRateLimited
+from xerosync.xero.errors import RECONNECT_ACTION, ReconnectRequired, XeroError, XeroOutOfTime, XeroRateLimited
 
 
 class Resolver(APIGatewayHttpResolver):
@@ -82,7 +83,9 @@ _ERRORS: dict[int, str] = {
          "API Gateway's throttling answers {\"message\": \"Too Many Requests\"}.",
     500: "Something failed on our side; the correlation id helps support.",
     502: "Xero could not complete the request; try again in a few minutes.",
-    503: "Xero or the bank's ledger could not be reached; the request may be sent again as it is.",
+    503: "temporarily_unavailable: Xero, the bank's ledger or one of our services could not answer in time, or an "
+         "AWS service failed for a moment; Retry-After says when to try again. upstream_unavailable: Xero or the "
+         "bank's ledger could not be reached. Either way the request may be sent again as it is.",
     504: "The function did not answer within API Gateway's 30 seconds (API Gateway's own answer); the request "
          "may be sent again as it is.",
 }
@@ -190,6 +193,60 @@ def _unreadable_body(app: APIGatewayHttpResolver) -> ProductError | None:
     return None
 
 
+def _remaining_seconds(context: Any) -> float | None:
+    """The invocation's time left by Lambda's context (None without one: a test's resolve, a unit test's dict)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    try:
+        return float(remaining()) / 1000
+    except (TypeError, ValueError):
+        return None
+
+
+def _within_the_time(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+    """The request works against its budget: the invocation's time left or API Gateway's wait, whichever ends
+    first, less the time to answer (xerosync.deadline)."""
+    with deadline.answer_within(_remaining_seconds(app.lambda_context)):
+        return next_middleware(app)
+
+
+# AWS errors that pass: what the SDK retries itself (throttling, a service's internal error, a timeout), surfacing
+# once its retries are spent. Any other AWS error (a missing table, access denied, a validation error) is a bug.
+_AWS_THROTTLING = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "RequestThrottled", "SlowDown", "LimitExceededException", "KMSThrottlingException"})
+_AWS_PASSING = frozenset({
+    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalServerError", "InternalFailure",
+    "InternalError", "ServiceUnavailable", "ServiceUnavailableException", "KMSInternalException",
+    "DependencyTimeoutException", "InternalServiceError", "InternalServiceErrorException"})
+
+
+def _aws_failed_for_a_moment(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is an AWS error that passes, after the SDK's own retries."""
+    from botocore.exceptions import ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as AwsConnectionError
+
+    seen: BaseException | None = exc
+    for _ in range(5):  # a wrapper raises from the AWS error (Powertools' idempotency does)
+        if seen is None:
+            return False
+        if isinstance(seen, AwsConnectionError | HTTPClientError):
+            return True
+        if isinstance(seen, ClientError):
+            error = seen.response.get("Error", {})
+            status = seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            code = str(error.get("Code", ""))
+            return code in _AWS_THROTTLING or code in _AWS_PASSING or int(status or 0) >= 500
+        seen = seen.__cause__
+    return False
+
+
+XERO_TOO_SLOW = "Xero did not answer in time, so the request could not be completed."
+AWS_BUSY = "One of the services this request relies on was briefly unavailable, so the request could not be completed."
+
+
 def _json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
     """A route that takes no body refuses one that is not JSON too (routes with a body are checked while
     Powertools validates the request, which runs before any middleware: see ``_unexpected``)."""
@@ -202,7 +259,7 @@ def _json_bodies_only(app: APIGatewayHttpResolver, next_middleware: NextMiddlewa
 def install(app: APIGatewayHttpResolver) -> None:
     """Register the product's error mapping on a resolver."""
 
-    app.use(middlewares=[_json_bodies_only])
+    app.use(middlewares=[_within_the_time, _json_bodies_only])
 
     @app.exception_handler(RequestUnsupportedContentType)
     def _not_json(exc: RequestUnsupportedContentType) -> Response:
@@ -211,7 +268,8 @@ def install(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(ProductError)
     def _product_error(exc: ProductError) -> Response:
         logger.info("request refused", extra={"error_code": exc.code, "status": exc.status})
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        retry_after = getattr(exc, "retry_after", None)  # TooManyRequests, TemporarilyUnavailable
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         return _json(app, exc.status, exc.body(), headers)
 
     @app.exception_handler(ReconnectRequired)
@@ -227,6 +285,12 @@ def install(app: APIGatewayHttpResolver) -> None:
                           "message": "Xero is busy for your organisation right now.",
                           "action": f"Try again in {wait} seconds."}}
         return _json(app, 429, body, {"Retry-After": str(wait)})
+
+    @app.exception_handler(XeroOutOfTime)
+    def _xero_too_slow(exc: XeroOutOfTime) -> Response:
+        # Xero was not asked, or not asked again: the request's time was spent (xerosync.deadline).
+        logger.warning("Xero not waited for: the request's time is spent", extra={"error": str(exc)})
+        return _product_error(TemporarilyUnavailable(XERO_TOO_SLOW))
 
     @app.exception_handler(XeroError)
     def _xero_failed(exc: XeroError) -> Response:
@@ -259,6 +323,9 @@ def install(app: APIGatewayHttpResolver) -> None:
         refusal = _unreadable_body(app)  # Powertools' request validation failed reading a body it cannot read
         if refusal is not None:
             return _product_error(refusal)
+        if _aws_failed_for_a_moment(exc):
+            logger.warning("an AWS error outlasted the SDK's retries", exc_info=exc)
+            return _product_error(TemporarilyUnavailable(AWS_BUSY))
         logger.exception("unexpected error")
         body = {"error": {"code": "internal_error",
                           "message": "Something went wrong on our side and the request could not be completed.",

@@ -10,7 +10,9 @@ import pytest
 
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
+from local.clock import ManualClock
 from local.lambda_runtime import LambdaRuntime
+from local.provision import Provisioned
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -131,3 +133,34 @@ def test_the_product_maps_its_own_errors_to_json_with_a_correlation_id(
 
 def test_local_issuer_and_audience_come_from_the_template(gateway: HttpApi) -> None:
     assert gateway.authority.issuer == LOCAL_ISSUER and gateway.authority.audiences == [LOCAL_AUDIENCE]
+
+
+def test_a_request_past_its_functions_timeout_is_answered_as_api_gateway_answers_a_function_lambda_ended(
+    aws: Provisioned, authority: DevTokenAuthority
+) -> None:
+    # Given the functions on a clock of their own, and a handler whose work takes longer than its timeout (29 s)
+    clock = ManualClock(start=1_772_409_600.0)
+    runtime = LambdaRuntime(aws.template, clock=clock)
+    api = HttpApi(aws.template, runtime, authority)
+    left: list[int] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        left.append(context.get_remaining_time_in_millis())
+        clock.advance(float(event["queryStringParameters"]["takes"]))
+        left.append(context.get_remaining_time_in_millis())
+        return {"statusCode": 200, "body": "done"}
+
+    runtime.override("ConnectApiFunction", slow)
+    headers = _bearer(authority.mint(business_id="b", user_id="u", role="Admin"))
+    try:
+        # When a request takes 28 s of the functions' time, and another 30 s
+        in_time = api.handle("GET", "/v1/health", headers=headers, query="takes=28")
+        too_long = api.handle("GET", "/v1/health", headers=headers, query="takes=30")
+    finally:
+        api.stop()
+        runtime.close()
+    # Then the first is answered; the second was ended by Lambda, and API Gateway answers its own 500
+    assert in_time.status == 200 and in_time.body == b"done"
+    assert too_long.status == 500 and too_long.json() == {"message": "Internal Server Error"}
+    # And the context counted the time on the functions' clock
+    assert left == [29_000, 1_000, 29_000, 0]

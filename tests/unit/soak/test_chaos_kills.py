@@ -17,6 +17,7 @@ class _Runtime:
     def __init__(self) -> None:
         self.functions = {"Worker": SimpleNamespace(timeout=60)}
         self.kill = True
+        self.listeners: list[Any] = []
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         if self.kill:

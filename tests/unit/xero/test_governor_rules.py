@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from local.clock import ManualClock
+from xerosync import deadline
 from xerosync.xero.errors import XeroRateLimited
 from xerosync.xero.governor import FEEDS, Limits, MemoryGovernorStore, TenantRateGovernor
 
@@ -90,6 +91,19 @@ def test_a_short_wait_is_slept_not_refused() -> None:
     started = clock.time()
     assert governor.acquire("t")
     assert clock.time() - started >= 3
+
+
+def test_an_http_request_waits_for_a_slot_only_while_its_own_time_lasts() -> None:
+    governor, clock, _ = _governor(max_wait_seconds=5)
+    governor.throttled("t", 3, "minute")
+    # A request with 4 s left: waiting 3 s would leave less than a Xero call needs, so it is refused at once
+    with deadline.answer_within(4 + deadline.ANSWER_SECONDS, clock), pytest.raises(XeroRateLimited) as refused:
+        governor.acquire("t")
+    assert refused.value.retry_after == 3 and clock.time() == 1_800_000_000
+    # With 6 s left it waits, as a queue consumer does
+    with deadline.answer_within(6 + deadline.ANSWER_SECONDS, clock):
+        assert governor.acquire("t")
+    assert clock.time() - 1_800_000_000 >= 3
 
 
 def _spend(governor: TenantRateGovernor, business: str, calls: int, purpose: str = "general") -> None:

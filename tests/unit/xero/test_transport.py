@@ -7,9 +7,13 @@ from typing import Any
 import pytest
 import requests
 
+from local.clock import ManualClock
+from xerosync import deadline
 from xerosync.xero.errors import (
+    XeroOutOfTime,
     XeroRateLimited,
     XeroServerError,
+    XeroUnavailable,
     XeroUncertainOutcome,
     XeroValidationError,
 )
@@ -116,3 +120,37 @@ def test_a_repeatable_keyed_write_gets_a_key_of_its_own_after_a_5xx() -> None:
                                safe_to_repeat=True))
     keys = [sent["headers"]["Idempotency-Key"] for sent in session.sent]
     assert keys == ["stmt-1", "stmt-1~retry1", "stmt-1~retry2"]
+
+
+class _Slow(ScriptedSession):
+    """Every request ends at its read timeout, that long later on ``clock``."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__([])
+        self.clock = clock
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.sent.append({"method": method, "url": url, **kwargs})
+        self.clock.advance(kwargs["timeout"][1])
+        raise requests.ReadTimeout()
+
+
+def test_within_an_http_request_xero_is_waited_for_only_while_the_request_can_use_its_answer() -> None:
+    clock = ManualClock(start=1_800_000_000)
+    session = _Slow(clock)
+    transport = XeroTransport(session, retry=RetryPolicy(attempts=4), sleep=clock.sleep, rng=lambda: 1.0,
+                              timeout=(3.05, 10.0))
+    # A request with 13 s to work: the read waits 10 s, then 0.5 s of backoff and the 2.5 s left
+    with deadline.answer_within(13 + deadline.ANSWER_SECONDS, clock), pytest.raises(XeroOutOfTime):
+        transport.send(XeroRequest("GET", "https://api.xero.com/x"))
+    assert [sent["timeout"][1] for sent in session.sent] == [10.0, 2.5]
+    assert clock.time() - 1_800_000_000 == 13
+    # No call starts with less than a Xero call needs; outside a request the full policy applies (4 x 10 s)
+    with deadline.answer_within(1.5 + deadline.ANSWER_SECONDS, clock), pytest.raises(XeroOutOfTime):
+        transport.send(XeroRequest("GET", "https://api.xero.com/x"))
+    assert len(session.sent) == 2
+    session.sent.clear()
+    with pytest.raises(XeroUnavailable) as failed:
+        transport.send(XeroRequest("GET", "https://api.xero.com/x"))
+    assert not isinstance(failed.value, XeroOutOfTime)
+    assert [sent["timeout"][1] for sent in session.sent] == [10.0] * 4

@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from xerosync import deadline
 from xerosync.errors import Conflict
 
 KEY_PREFIX = "sync-expenses-job"
@@ -29,6 +30,7 @@ KEY_PREFIX = "sync-expenses-job"
 CLIENT_KEY_WINDOW_SECONDS = 3600
 _WAIT_STEP_SECONDS = 0.2
 _WAIT_LIMIT_SECONDS = 10.0
+_REST_OF_REQUEST_SECONDS = 3.0  # the request stops waiting with this much of its time left (xerosync.deadline)
 
 
 class SyncRequestDeduplicator:
@@ -58,7 +60,7 @@ class SyncRequestDeduplicator:
             try:
                 return dict(start(request=fingerprint))
             except IdempotencyAlreadyInProgressError:
-                if waited >= _WAIT_LIMIT_SECONDS:
+                if waited >= _WAIT_LIMIT_SECONDS or not deadline.allows(_WAIT_STEP_SECONDS + _REST_OF_REQUEST_SECONDS):
                     raise Conflict("The same sync is already being started.",
                                    action="Wait a few seconds, then look at the Synced tab or the sync's progress.",
                                    code="sync_already_starting") from None

@@ -10,12 +10,22 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from xerosync.errors import NotFound, UpstreamUnavailable
+from xerosync import deadline
+from xerosync.errors import NotFound, TemporarilyUnavailable, UpstreamUnavailable
 from xerosync.ledger.models import BusinessProfile, LedgerAccount, LedgerTransaction, TransactionPage
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import get_settings
 
 MAX_PAGE = 500  # the contract's largest page
+LEDGER_CALL_SECONDS = 1.0  # the least an HTTP request must have left to call the ledger (xerosync.deadline)
+
+
+class _RetryInTime(Retry):
+    """urllib3's retries of a read, ended when the HTTP request they serve has no time left for another attempt
+    (xerosync.deadline): the last failure is then the answer."""
+
+    def is_exhausted(self) -> bool:
+        return super().is_exhausted() or not deadline.allows(LEDGER_CALL_SECONDS)
 
 
 class LedgerError(Exception):
@@ -32,16 +42,23 @@ class LedgerClient:
         if session is None:
             session = requests.Session()
             # Reads only: retrying a GET on a 5xx or a dropped connection is always safe.
-            retry = Retry(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504),
-                          allowed_methods=frozenset({"GET", "HEAD"}))
+            retry = _RetryInTime(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504),
+                                 allowed_methods=frozenset({"GET", "HEAD"}))
             session.mount("http://", HTTPAdapter(max_retries=retry))
             session.mount("https://", HTTPAdapter(max_retries=retry))
         self.session = session
 
     def _get(self, path: str, params: dict[str, Any] | None = None, *, stream: bool = False,
              method: str = "GET") -> requests.Response:
+        timeout = self.timeout
+        left = deadline.left()
+        if left is not None:  # an HTTP request's: the ledger's answer is waited for only while the request can use it
+            if left < LEDGER_CALL_SECONDS:
+                raise TemporarilyUnavailable("The bank's ledger could not be asked in time, so the request could not "
+                                             "be completed.")
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
-            response = self.session.request(method, f"{self.base_url}{path}", params=params, timeout=self.timeout,
+            response = self.session.request(method, f"{self.base_url}{path}", params=params, timeout=timeout,
                                             stream=stream, headers={"X-Request-Id": str(uuid.uuid4())})
         except requests.RequestException as exc:
             raise UpstreamUnavailable("The bank's ledger could not be reached.",

@@ -15,11 +15,13 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from xerosync.clock import Clock
+from xerosync.deadline import left as time_left
 from xerosync.store.conditions import update_if
 
 CLAIM_SECONDS = 30.0  # longer than a refresh's Xero calls take; a crashed refresher's claim lapses after it
 WAIT_SECONDS = 6.0  # how long a request waits for another Lambda's refresh before using what it has
 POLL_SECONDS = 0.1
+REST_OF_REQUEST_SECONDS = 3.0  # an HTTP request stops waiting with this much of its time left (xerosync.deadline)
 
 
 class Cached(NamedTuple):  # not a frozen dataclass: its class builds 7x faster (docs/architecture.md)
@@ -61,6 +63,9 @@ class SharedCache:
             self.put(key, data, now)  # replaces the item: the claim goes with it
             return Cached(data=data, refreshed_at=now)
         deadline = now + self.wait_seconds
+        request_left = time_left()
+        if request_left is not None:  # an HTTP request waits only while it has time for the rest of its work
+            deadline = min(deadline, now + request_left - REST_OF_REQUEST_SECONDS)
         while True:
             current = self.get(key)
             if (current is not None and current.refreshed_at >= unless_since) or self.clock.time() >= deadline:

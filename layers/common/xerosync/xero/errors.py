@@ -86,6 +86,12 @@ class XeroUnavailable(XeroError):
     """Xero could not be reached (connection refused, DNS, TLS) before anything was sent."""
 
 
+class XeroOutOfTime(XeroUnavailable):
+    """Not sent (or not sent again): the HTTP request on whose behalf it would go has too little time left to wait
+    for Xero's answer (xerosync.deadline). Those that read Xero for a page leave what is stored, as for any Xero
+    failure; reaching the user, it is answered 503 with Retry-After."""
+
+
 class XeroUncertainOutcome(XeroError):
     """A write whose answer never arrived (timeout, dropped connection): it may or may not have happened.
 

@@ -27,7 +27,8 @@ per minute. Xero's ``X-MinLimit-Remaining`` and ``X-DayLimit-Remaining`` headers
 call: when Xero has counted more than the governor did, the governor adopts Xero's count.
 
 A wait shorter than ``max_wait_seconds`` is slept; a longer one raises ``XeroRateLimited`` with the wait,
-so a queue consumer returns its message for that long, and an HTTP route answers 429 with ``Retry-After``.
+so a queue consumer returns its message for that long, and an HTTP route answers 429 with ``Retry-After``. An
+HTTP request waits no longer than its own time allows (``xerosync.deadline``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from xerosync.clock import Clock, process_clock
+from xerosync.deadline import XERO_CALL_SECONDS
+from xerosync.deadline import left as time_left
 from xerosync.xero.errors import XeroRateLimited
 from xerosync.xero.purposes import FEEDS, GENERAL, INTERACTIVE
 
@@ -213,7 +216,11 @@ class TenantRateGovernor:
         """Wait for (or refuse) a slot for one call to ``tenant_id`` on behalf of ``business_id``; returns the
         lease to release."""
         limits = self.limits
-        deadline = self._now_ms() + int(limits.max_wait_seconds * 1000)
+        max_wait = limits.max_wait_seconds
+        request_left = time_left()
+        if request_left is not None:  # an HTTP request's call waits only while the request can still use it
+            max_wait = min(max_wait, request_left - XERO_CALL_SECONDS)
+        deadline = self._now_ms() + int(max_wait * 1000)
         app_counted_minute: int | None = None
         while True:
             state, version = self.store.load(tenant_id)

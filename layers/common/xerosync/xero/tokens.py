@@ -34,6 +34,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from xerosync.clock import Clock, process_clock
+from xerosync.deadline import XERO_CALL_SECONDS
+from xerosync.deadline import left as time_left
 from xerosync.observability import logger, metrics
 from xerosync.store.conditions import update_if
 from xerosync.store.keys import tokens_key
@@ -218,7 +220,12 @@ class AccessTokens:
                      retired_ok: bool = False) -> str:
         """A token valid for at least the refresh margin; ``stale``: one Xero refused, refresh past it.
         ``retired_ok``: the caller is the generation's own cleanup, which may use it after the connection ended."""
-        deadline = self.clock.time() + WAIT_FOR_OTHERS_SECONDS
+        # An HTTP request waits for another Lambda's refresh only while it can still use the token for its call.
+        waits = float(WAIT_FOR_OTHERS_SECONDS)
+        request_left = time_left()
+        if request_left is not None:
+            waits = min(waits, request_left - XERO_CALL_SECONDS)
+        deadline = self.clock.time() + waits
         seen_version: int | None = None
         while True:
             stored = self.vault.load(business_id, generation)

@@ -1,12 +1,13 @@
 """Sends one logical Xero call: rate governor, retries, error typing, never a blind re-send of a write.
 
 Retry policy (docs/architecture.md): connection errors, timeouts and 5xx are retried with capped exponential backoff
-and full jitter; 4xx never are (a validation error stays one). Requests that are safe to repeat (reads,
-token refreshes, revocations, deletions) are retried here. A write that creates something is retried here
-only when it provably never left (connection refused); when its answer was lost (read timeout, reset after
-sending) the transport raises ``XeroUncertainOutcome``, and when Xero answered 5xx it raises
-``XeroServerError``: either way the operation looks the object up by its marker before sending it again
-(Xero replays a cached error for the same Idempotency-Key, so a blind retry would not help either).
+and full jitter, within an HTTP request's time (``xerosync.deadline``: no call, nor retry, without the time to wait
+for its answer, and the read timeout cut to what is left); 4xx never are (a validation error stays one). Requests
+that are safe to repeat (reads, token refreshes, revocations, deletions) are retried here. A write that creates
+something is retried here only when it provably never left (connection refused); when its answer was lost (read
+timeout, reset after sending) the transport raises ``XeroUncertainOutcome``, and when Xero answered 5xx it raises
+``XeroServerError``: either way the operation looks the object up by its marker before sending it again (Xero
+replays a cached error for the same Idempotency-Key, so a blind retry would not help either).
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any, NamedTuple, Protocol
 
 import requests
 
+from xerosync import deadline
 from xerosync.observability import logger
 from xerosync.xero.errors import (
     XeroConflict,
     XeroError,
     XeroForbidden,
     XeroNotFound,
+    XeroOutOfTime,
     XeroRateLimited,
     XeroServerError,
     XeroTooLarge,
@@ -105,6 +108,8 @@ class XeroTransport:
             attempt += 1
             try:
                 return self._send_once(request)
+            except XeroOutOfTime:
+                raise
             except (XeroServerError, XeroUnavailable, XeroUncertainOutcome) as error:
                 repeatable = request.safe_to_repeat
                 if repeatable is None:
@@ -112,6 +117,12 @@ class XeroTransport:
                 if attempt >= self.retry.attempts or not (repeatable or isinstance(error, XeroUnavailable)):
                     raise
                 wait = self.retry.delay(attempt, self._rng)
+                if not deadline.allows(wait + deadline.XERO_CALL_SECONDS):
+                    # An HTTP request with no time left to try again: this failure is its answer (one Xero did
+                    # not give in time is told as such).
+                    if isinstance(error, XeroUnavailable):
+                        raise XeroOutOfTime("Xero did not answer within the request's time") from error
+                    raise
                 logger.warning("xero call failed, retrying", extra={
                     "attempt": attempt, "wait_seconds": round(wait, 3), "status": error.status,
                     "xero_correlation_id": error.correlation_id, "path": _path_of(request.url)})
@@ -123,6 +134,8 @@ class XeroTransport:
                     request = replace(request, idempotency_key=f"{base}~retry{attempt}")
 
     def _send_once(self, request: XeroRequest) -> XeroResponse:
+        if not deadline.allows(deadline.XERO_CALL_SECONDS):
+            raise XeroOutOfTime("No time left in the request to wait for Xero's answer")
         lease = None
         if self.limiter and request.tenant_id:
             lease = self.limiter.acquire(request.tenant_id, request.purpose, request.business_id)
@@ -149,9 +162,13 @@ class XeroTransport:
         elif request.content_type:
             headers["Content-Type"] = request.content_type
         self.calls += 1
+        timeout = self.timeout
+        left = deadline.left()
+        if left is not None:  # an HTTP request's: Xero's answer is waited for only while the request can use it
+            timeout = (min(timeout[0], left), min(timeout[1], left))
         try:
             return self.session.request(request.method, request.url, params=request.params, data=body,
-                                        headers=headers, timeout=self.timeout)
+                                        headers=headers, timeout=timeout)
         except requests.ConnectTimeout as exc:
             raise XeroUnavailable("Xero could not be reached (connect timeout)") from exc
         except requests.ConnectionError as exc:
