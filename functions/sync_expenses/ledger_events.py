@@ -3,7 +3,10 @@ outbound payments of linked accounts become expense records; later changes set t
 
 Events come at least once and out of order; ``xerosync.expenses.ledger_events`` compares versions and reads
 the transaction for its current values, so each record is handled on its own and a failure returns only
-that record to the queue (partial batch response).
+that record to the queue (partial batch response). An event that fails on its last delivery (a DynamoDB or
+ledger error on every one) is parked for later instead of going to the dead-letter queue, up to
+``LAST_DELIVERY_PARKS`` times: nothing else would bring back a change to a synced payment (a receipt added
+in the bank's app) whose event was lost (docs/sync-expenses.md, "Ledger events that fail").
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from xerosync.expenses.wiring import get_ledger_event_consumer
 # "Cold start").
 from xerosync.ledger import client  # noqa: F401
 from xerosync.observability import instrument, logger
-from xerosync.queue import consume
+from xerosync.queue import RetryLater, consume, failure, park, receives
+from xerosync.settings import get_settings
+
+# An event that fails on its last delivery is parked this long, then comes back as a fresh message with all its
+# deliveries again; this many times, after which it goes to the dead-letter queue (its alarm): an event that
+# fails that often is not meeting a passing error. The count travels in the parked event's envelope.
+LAST_DELIVERY_PARKS = 3
+LAST_DELIVERY_PARK_SECONDS = 900
+PARKS_KEY = "xerosync_parks"
 
 
 def _event(body: str) -> TransactionEvent | None:
@@ -41,9 +52,34 @@ def _process(record: SQSRecord) -> None:
         logger.warning("ignoring a message that is not a ledger transaction event",
                        extra={"message_id": record.message_id})
         return
-    outcome = get_ledger_event_consumer().handle(event)
+    try:
+        outcome = get_ledger_event_consumer().handle(event)
+    except Exception as error:
+        if receives(record) < get_settings().ledger_event_max_receives:
+            raise
+        _park_for_later(record, error)
+        return
     logger.debug("ledger event handled", extra={"transaction_id": event.transaction_id, "version": event.version,
                                                 "outcome": outcome.value})
+
+
+def _park_for_later(record: SQSRecord, error: Exception) -> None:
+    """The event failed on its last delivery: parked, to come back as a fresh message, unless it has been parked
+    ``LAST_DELIVERY_PARKS`` times already or cannot be parked now (then ``error`` takes it to the dead-letter
+    queue)."""
+    envelope = json.loads(record.body)
+    parks = int(envelope.get(PARKS_KEY) or 0)
+    if parks >= LAST_DELIVERY_PARKS:
+        raise error
+    logger.warning("ledger event failed on its last delivery; parked to come back later", extra={
+        "message_id": record.message_id, "receive_count": receives(record), "parks": parks + 1, **failure(error)})
+    try:
+        park(record, RetryLater(LAST_DELIVERY_PARK_SECONDS, "a ledger event failed on its last delivery"),
+             body=json.dumps({**envelope, PARKS_KEY: parks + 1}))
+    except Exception:
+        logger.exception("a ledger event could not be parked; it goes to its dead-letter queue",
+                         extra={"message_id": record.message_id})
+        raise error from None
 
 
 def _prefetch(event: dict[str, Any]) -> None:

@@ -103,17 +103,18 @@ def receives(record: SQSRecord) -> int:
         return 1
 
 
-def park(record: SQSRecord, wait: RetryLater) -> None:
+def park(record: SQSRecord, wait: RetryLater, *, body: str | None = None) -> None:
     """Park the message until its wait is over, from the record handler itself: for a handler that must know the
     message is safe before it writes what depends on it (the handler then returns, and SQS may delete it). Raises
-    if the message could not be parked."""
-    _park(record, queue_url_from_arn(record.event_source_arn), wait)
+    if the message could not be parked. ``body``: what comes back in its place (the record's own by default)."""
+    _park(record, queue_url_from_arn(record.event_source_arn), wait, body=body)
 
 
-def _park(record: SQSRecord, queue_url: str, wait: RetryLater) -> None:
+def _park(record: SQSRecord, queue_url: str, wait: RetryLater, *, body: str | None = None) -> None:
     resume_at = process_clock().time() + wait.seconds
     ParkedWorkStore(aws.table(get_settings().main_table_name)).park(
-        queue_url=queue_url, body=record.body, group_id=record.attributes.message_group_id,
+        queue_url=queue_url, body=record.body if body is None else body,
+        group_id=record.attributes.message_group_id,
         message_id=record.message_id, resume_at=resume_at, reason=wait.reason)
     metrics.add_metric(name="WorkParked", unit="Count", value=1)
     logger.warning("parked message until its wait is over", extra={

@@ -86,6 +86,9 @@ class Settings(BaseModel):
     # Deliveries of a receipts message before its dead-letter queue; the last one marks the receipts not in Xero
     # failed (reason and way out) before it tries, so that none is left "on the way".
     receipt_upload_max_receives: int = Field(10, ge=4, alias="RECEIPT_UPLOAD_MAX_RECEIVES")
+    # Deliveries of a ledger event before its dead-letter queue (the queue's maxReceiveCount); one that fails on the
+    # last is parked for later instead, a few times, so that a change to a synced payment is not lost for good.
+    ledger_event_max_receives: int = Field(5, ge=2, alias="LEDGER_EVENT_MAX_RECEIVES")
     # Xero reference data (accounts, tax rates, tracking, currencies) is cached per organisation this long.
     expense_reference_data_max_age_seconds: int = Field(900, ge=0, alias="EXPENSE_REFERENCE_DATA_MAX_AGE_SECONDS")
     # The same sync request (same expenses, unchanged) within this window returns the first job: a double click.

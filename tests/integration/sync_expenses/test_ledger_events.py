@@ -8,10 +8,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from local.clock import OffsetClock
+from local.event_sources import Scheduler
 from local.ledger_emulator import Counterparty, generated_spec
 from local.stack import LEDGER_BUS
 from tests.integration.sync_expenses.conftest import World
+from tests.support.sqs_clock import SqsClock
+from xerosync.clock import SystemClock, use_process_clock
 from xerosync.expenses.store import ExpenseStore
+from xerosync.settings import get_settings
 
 
 def test_every_outbound_payment_of_a_linked_account_becomes_a_pending_expense(world: World) -> None:
@@ -156,3 +161,60 @@ def test_a_failed_read_of_the_whole_batch_leaves_each_event_to_read_its_own(worl
     pending = {e["transaction_id"]: e for e in user.pending()}
     assert pending[first]["spend_category"] == "software"
     assert pending[second]["description"] == "Taxi to the airport"
+
+
+def test_a_receipt_added_after_sync_whose_event_fails_on_every_delivery_still_reaches_xero(
+        world: World, monkeypatch: Any, sqs_clock: SqsClock) -> None:
+    # Given a synced expense without receipts, to which the customer adds one in the bank's app the next day
+    business, user = world.mapped_business()
+    [paid] = world.seed_expenses(business, 1)
+    user.sync([paid])
+    world.pump_worker()
+    world.pump("AttachmentsWorkerFunction")
+    [synced] = user.tab("synced")
+    assert synced["transaction_id"] == paid and synced["attachment_count"] == 0
+    world.ledger.add_attachment(business.accounts["HKD"], paid,
+                                generated_spec("pdf", 9_000, seed=47, file_name="taxi.pdf"))
+    # When the write of its expense fails on every delivery SQS makes of that event (a DynamoDB error past the
+    # SDK's retries, as the soak met it at seed 3)
+    original, failed = ExpenseStore.change, []
+
+    def dynamodb_fails(self: ExpenseStore, business_id: str, transaction_id: str, *args: Any, **kwargs: Any) -> Any:
+        if transaction_id == paid:
+            failed.append(transaction_id)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"}},
+                              "PutItem")
+        return original(self, business_id, transaction_id, *args, **kwargs)
+
+    mapping = world.mapping("LedgerEventsFunction")
+    with monkeypatch.context() as patch:
+        patch.setattr(ExpenseStore, "change", dynamodb_fails)
+        for _ in range(get_settings().ledger_event_max_receives):
+            waited = 0.0
+            while mapping.poll_once() is None and waited < 5:
+                sqs_clock.advance(0.25)  # past the local queue's visibility timeout, without waiting for it
+                waited += 0.25
+    assert len(failed) == get_settings().ledger_event_max_receives
+    # Then the event is not lost to the dead-letter queue, where nothing would bring the receipt back (the
+    # expense is synced: nothing re-reads its payment): once DynamoDB answers again and its wait is over, the
+    # minute's schedule sends it back, and the expense shows the receipt, Updated on the Synced tab
+    use_process_clock(OffsetClock(SystemClock(), 3600))
+    try:
+        Scheduler(world.aws.template, world.runtime).fire("EveryMinute")
+    finally:
+        use_process_clock(None)
+    sqs_clock.advance(3600)
+    world.pump_events()
+    dead = boto3.client("sqs").receive_message(QueueUrl=world.aws.queue_url("LedgerEventsDeadLetterQueue"),
+                                               MaxNumberOfMessages=10).get("Messages", [])
+    assert not [m for m in dead if paid in m["Body"]]
+    [updated] = user.tab("synced", updated="true")
+    assert updated["transaction_id"] == paid and updated["attachment_count"] == 1
+    # And syncing it again takes the receipt to Xero, once
+    user.sync([paid])
+    world.pump_worker()
+    world.pump("AttachmentsWorkerFunction")
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert status["summary"] == "1 of 1 receipt(s) in Xero."
+    assert [a["FileName"] for a in world.xero.attachments(business.tenant_id, status["bank_transaction_id"])] == [
+        "taxi.pdf"]
