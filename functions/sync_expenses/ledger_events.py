@@ -20,7 +20,14 @@ import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.expenses.ledger_events import DETAIL_TYPES, LEDGER_SOURCE, TransactionEvent
+from xerosync.expenses.ledger_events import (
+    DETAIL_TYPES,
+    LAST_DELIVERY_PARK_SECONDS,
+    LAST_DELIVERY_PARKS,
+    LEDGER_SOURCE,
+    PARKS_KEY,
+    TransactionEvent,
+)
 from xerosync.expenses.wiring import get_ledger_event_consumer
 
 # Every event reads its transaction from the ledger: the client loads with the handler (docs/architecture.md,
@@ -29,13 +36,6 @@ from xerosync.ledger import client  # noqa: F401
 from xerosync.observability import instrument, logger
 from xerosync.queue import RetryLater, consume, failure, park, receives
 from xerosync.settings import get_settings
-
-# An event that fails on its last delivery is parked this long, then comes back as a fresh message with all its
-# deliveries again; this many times, after which it goes to the dead-letter queue (its alarm): an event that
-# fails that often is not meeting a passing error. The count travels in the parked event's envelope.
-LAST_DELIVERY_PARKS = 3
-LAST_DELIVERY_PARK_SECONDS = 900
-PARKS_KEY = "xerosync_parks"
 
 
 def _event(body: str) -> TransactionEvent | None:

@@ -15,6 +15,7 @@ from local.stack import LEDGER_BUS
 from tests.integration.sync_expenses.conftest import World
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import SystemClock, use_process_clock
+from xerosync.expenses.ledger_events import LAST_DELIVERY_PARKS, PARKS_KEY
 from xerosync.expenses.store import ExpenseStore
 from xerosync.settings import get_settings
 
@@ -163,6 +164,26 @@ def test_a_failed_read_of_the_whole_batch_leaves_each_event_to_read_its_own(worl
     assert pending[second]["description"] == "Taxi to the airport"
 
 
+def _deliveries(world: World, sqs_clock: SqsClock, count: int) -> None:
+    """The next ``count`` deliveries of LedgerEventsQueue, SQS's clock moved past the local queue's visibility
+    timeout where nothing is visible, instead of the test waiting for it."""
+    mapping = world.mapping("LedgerEventsFunction")
+    for _ in range(count):
+        waited = 0.0
+        while mapping.poll_once() is None and waited < 5:
+            sqs_clock.advance(0.25)
+            waited += 0.25
+
+
+def _parked_events_come_back(world: World) -> int:
+    """The parked events' wait (15 minutes) is over: the minute's schedule sends them back to their queue."""
+    use_process_clock(OffsetClock(SystemClock(), 3600))
+    try:
+        return int(Scheduler(world.aws.template, world.runtime).fire("EveryMinute")["resumed"])
+    finally:
+        use_process_clock(None)
+
+
 def test_a_receipt_added_after_sync_whose_event_fails_on_every_delivery_still_reaches_xero(
         world: World, monkeypatch: Any, sqs_clock: SqsClock) -> None:
     # Given a synced expense without receipts, to which the customer adds one in the bank's app the next day
@@ -186,23 +207,14 @@ def test_a_receipt_added_after_sync_whose_event_fails_on_every_delivery_still_re
                               "PutItem")
         return original(self, business_id, transaction_id, *args, **kwargs)
 
-    mapping = world.mapping("LedgerEventsFunction")
     with monkeypatch.context() as patch:
         patch.setattr(ExpenseStore, "change", dynamodb_fails)
-        for _ in range(get_settings().ledger_event_max_receives):
-            waited = 0.0
-            while mapping.poll_once() is None and waited < 5:
-                sqs_clock.advance(0.25)  # past the local queue's visibility timeout, without waiting for it
-                waited += 0.25
+        _deliveries(world, sqs_clock, get_settings().ledger_event_max_receives)
     assert len(failed) == get_settings().ledger_event_max_receives
     # Then the event is not lost to the dead-letter queue, where nothing would bring the receipt back (the
     # expense is synced: nothing re-reads its payment): once DynamoDB answers again and its wait is over, the
     # minute's schedule sends it back, and the expense shows the receipt, Updated on the Synced tab
-    use_process_clock(OffsetClock(SystemClock(), 3600))
-    try:
-        Scheduler(world.aws.template, world.runtime).fire("EveryMinute")
-    finally:
-        use_process_clock(None)
+    _parked_events_come_back(world)
     sqs_clock.advance(3600)
     world.pump_events()
     dead = boto3.client("sqs").receive_message(QueueUrl=world.aws.queue_url("LedgerEventsDeadLetterQueue"),
@@ -218,3 +230,36 @@ def test_a_receipt_added_after_sync_whose_event_fails_on_every_delivery_still_re
     assert status["summary"] == "1 of 1 receipt(s) in Xero."
     assert [a["FileName"] for a in world.xero.attachments(business.tenant_id, status["bank_transaction_id"])] == [
         "taxi.pdf"]
+
+
+def test_an_event_that_fails_on_every_delivery_of_three_parks_goes_to_the_dead_letter_queue(
+        world: World, monkeypatch: Any, sqs_clock: SqsClock) -> None:
+    # Given a change to a payment whose handling fails every time (not a passing error)
+    business = world.business()
+    paid = world.pay(business)
+    world.ledger.set_description(business.accounts["HKD"], paid, "Taxi to the airport")
+    original, failed = ExpenseStore.change, []
+
+    def dynamodb_fails(self: ExpenseStore, business_id: str, transaction_id: str, *args: Any, **kwargs: Any) -> Any:
+        if transaction_id == paid:
+            failed.append(transaction_id)
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "Internal server error"}},
+                              "PutItem")
+        return original(self, business_id, transaction_id, *args, **kwargs)
+
+    monkeypatch.setattr(ExpenseStore, "change", dynamodb_fails)
+    receives = get_settings().ledger_event_max_receives
+    # When it is parked on the last of each round of deliveries, three times
+    for _ in range(LAST_DELIVERY_PARKS):
+        _deliveries(world, sqs_clock, receives)
+        assert _parked_events_come_back(world) == 1
+    _deliveries(world, sqs_clock, receives)
+    # Then the fourth round's last delivery leaves it to the dead-letter queue (and its alarm), never parked again
+    assert _parked_events_come_back(world) == 0
+    sqs_clock.advance(3600)
+    world.pump_events()
+    dead = boto3.client("sqs").receive_message(QueueUrl=world.aws.queue_url("LedgerEventsDeadLetterQueue"),
+                                               MaxNumberOfMessages=10).get("Messages", [])
+    [letter] = [m for m in dead if paid in m["Body"]]
+    assert json.loads(letter["Body"])[PARKS_KEY] == LAST_DELIVERY_PARKS
+    assert len(failed) == (LAST_DELIVERY_PARKS + 1) * receives

@@ -26,6 +26,14 @@ from xerosync.store.feeds import FeedRecord
 LEDGER_SOURCE = "bank.ledger"
 DETAIL_TYPES = frozenset({"TransactionPosted", "TransactionUpdated"})
 
+# An event that fails on its last delivery is parked this long (functions/sync_expenses/ledger_events.py), then
+# comes back as a fresh message with all its deliveries again; this many times, after which it goes to the
+# dead-letter queue (its alarm): an event that fails that often is not meeting a passing error. The count travels
+# in the parked event's envelope, under PARKS_KEY (docs/sync-expenses.md, "Ledger events that fail").
+LAST_DELIVERY_PARKS = 3
+LAST_DELIVERY_PARK_SECONDS = 900
+PARKS_KEY = "xerosync_parks"
+
 
 class TransactionEvent(Model):
     """The ``detail`` of a ledger event."""
