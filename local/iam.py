@@ -179,17 +179,19 @@ class CallRecorder:
 
 def _implied(request: Request, environment: Provisioned) -> list[Request]:
     """What a service does with the caller's permissions: Secrets Manager decrypts a secret under its key, SQS
-    the messages of a queue under a customer-managed key (each with the encryption context it uses)."""
-    service, keys, context_key = {
-        "secretsmanager:GetSecretValue": ("secretsmanager", environment.secret_keys, "SecretARN"),
-        "sqs:ReceiveMessage": ("sqs", environment.queue_keys, "aws:sqs:arn"),
-    }.get(request.action, ("", {}, ""))
+    the messages of a queue under a customer-managed key, and makes (and reads) the data key of a message sent
+    to one (each with the encryption context it uses)."""
+    service, keys, context_key, actions = {
+        "secretsmanager:GetSecretValue": ("secretsmanager", environment.secret_keys, "SecretARN", ("kms:Decrypt",)),
+        "sqs:ReceiveMessage": ("sqs", environment.queue_keys, "aws:sqs:arn", ("kms:Decrypt",)),
+        "sqs:SendMessage": ("sqs", environment.queue_keys, "aws:sqs:arn", ("kms:GenerateDataKey", "kms:Decrypt")),
+    }.get(request.action, ("", {}, "", ()))
     key = keys.get(request.resource)
     if not key:
         return []
-    return [Request("kms:Decrypt", key_arn(key), _context(**{
+    return [Request(action, key_arn(key), _context(**{
         "kms:ViaService": f"{service}.{REGION}.amazonaws.com", "kms:CallerAccount": ACCOUNT_ID,
-        f"kms:EncryptionContext:{context_key}": request.resource}))]
+        f"kms:EncryptionContext:{context_key}": request.resource})) for action in actions]
 
 
 _submit = concurrent.futures.ThreadPoolExecutor.submit
