@@ -58,6 +58,13 @@ consumer, a backlog) made each send and each depth check cost thousands of clock
 of receivable messages are now taken at one reading of SQS's clock (the same clock: ``use_clock`` and the
 tests' SQS clock replace it), and the clock itself is ``time.time()``, the value moto's computes through
 datetimes (``tests/integration/local_runner/test_moto_tables.py`` compares the counts with moto's own).
+
+DynamoDB's items in answers: moto serialises every answer through botocore's shapes, and for each member of
+each ``AttributeValue`` (ten members, in every attribute of every item) it builds a lookup context and tries six
+alias providers' names, two spellings each, before it finds ``S`` or ``N`` in the item's dictionary: about a
+quarter of the thousand-expense test's CPU. An ``AttributeValue`` that is a dictionary of the shape's own member
+names, with no response transformer in play, has its members taken from the dictionary directly, then serialised
+as before (``tests/integration/local_runner/test_moto_tables.py`` compares the answers with moto's own).
 """
 
 from __future__ import annotations
@@ -74,6 +81,7 @@ import jsonpath_ng.ext as jsonpath_ext
 import moto.core.responses as moto_responses
 import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
+from moto.core.serialize import BaseJSONSerializer
 from moto.core.utils import unix_time as _moto_unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -174,6 +182,7 @@ def apply() -> None:
             setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name), _sqs))
 
     _count_messages_at_one_moment()
+    _attribute_values_read_directly()
     _back_up_only_the_items_a_transaction_names()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
@@ -216,6 +225,32 @@ def _count_messages_at_one_moment() -> None:
         "approximate_number_of_messages_delayed",
         lambda messages, now: sum(1 for m in messages if now < m.delayed_until))
     sqs_models.camelcase_to_underscores = functools.cache(sqs_models.camelcase_to_underscores)
+
+
+DIRECT_ATTRIBUTE_VALUES = True  # (a test compares the answers with moto's own serialisation)
+
+
+def _attribute_values_read_directly() -> None:
+    generic = BaseJSONSerializer._serialize_type_structure
+
+    def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (not DIRECT_ATTRIBUTE_VALUES or shape.name != "AttributeValue" or type(value) is not dict
+                or not value.keys() <= shape.members.keys()
+                or getattr(self._value_picker, "response_transformers", None)):
+            return generic(self, serialized, value, shape, key)
+        # What moto's own does, with the member's value taken from the dictionary: its picker would find it under
+        # the member's own name first, since the dictionary holds no other name it tries.
+        wrapper = self.MAP_TYPE() if key else serialized
+        for member_key, member_shape in shape.members.items():
+            member_shape.parent = shape
+            member_value = value.get(member_key)
+            if member_value is not None:
+                self._serialize(wrapper, member_value, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+        return None
+
+    BaseJSONSerializer._serialize_type_structure = structure  # type: ignore[method-assign]
 
 
 LIGHT_TRANSACTION_BACKUP = True  # (a test compares the outcomes with moto's own backup)

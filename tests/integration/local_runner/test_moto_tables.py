@@ -6,7 +6,9 @@
   table: applied in full, or cancelled with the table as it was, whatever the items were (new, changed,
   deleted) and whatever cancelled it;
 - a queue's counts and receivable messages taken at one reading of SQS's clock are moto's own, taken with a
-  reading per message, whatever each message's visibility and delay.
+  reading per message, whatever each message's visibility and delay;
+- DynamoDB's answers, their items' attribute values read from the items directly, are moto's own, whatever the
+  attributes' types.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def dynamodb() -> Any:
         yield session.client("dynamodb", endpoint_url=NOWHERE)
     finally:
         moto_patches.NARROW_QUERIES = moto_patches.LIGHT_TRANSACTION_BACKUP = True
+        moto_patches.DIRECT_ATTRIBUTE_VALUES = True
         aws_in_process.uninstall(NOWHERE)
 
 
@@ -237,3 +240,44 @@ def test_queue_counts_at_one_moment_are_moto_own(sqs: Any, fifo: bool) -> None:
     assert any(isinstance(step, tuple) and len(set(step[0])) == 3 for step in stories[True]), \
         "a look at the queue with visible, hidden and delayed messages at once"
     assert stories[True] == stories[False]
+
+
+def _every_type(n: int) -> dict[str, Any]:
+    return {"pk": {"S": "every"}, "sk": {"S": f"S{n}"}, "n": {"N": str(n * 1.5)}, "b": {"B": bytes([n, 0, 255])},
+            "ss": {"SS": ["x", f"y{n}"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"\x00", b"\x01\x02"]},
+            "nul": {"NULL": True}, "yes": {"BOOL": n % 2 == 0}, "empty": {"S": ""},
+            "m": {"M": {"inner": {"L": [{"S": "a"}, {"N": "3"}, {"M": {"deep": {"BOOL": False}}}, {"NULL": True}]},
+                        "none": {"M": {}}, "bytes": {"B": b"\xff"}}},
+            "l": {"L": [{"SS": ["p"]}, {"L": []}, {"BS": [b"q"]}]}}
+
+
+def _answers(dynamodb: Any, table: str) -> list[Any]:
+    key = {"pk": {"S": "every"}, "sk": {"S": "S1"}}
+    calls = [
+        lambda: dynamodb.get_item(TableName=table, Key=key),
+        lambda: dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
+                               ExpressionAttributeValues={":p": {"S": "every"}}),
+        lambda: dynamodb.scan(TableName=table, Limit=2),
+        lambda: dynamodb.batch_get_item(RequestItems={table: {"Keys": [key]}}),
+        lambda: dynamodb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}]),
+        lambda: dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET ss = ss", ReturnValues="ALL_NEW"),
+        lambda: dynamodb.put_item(TableName=table, Item=_every_type(1), ReturnValues="ALL_OLD"),
+    ]
+    answers = []
+    for call in calls:
+        answer = call()
+        answer.pop("ResponseMetadata", None)
+        answers.append(answer)
+    return answers
+
+
+def test_items_in_answers_are_moto_own_whatever_their_types(dynamodb: Any) -> None:
+    table = _table(dynamodb)
+    for n in range(3):
+        dynamodb.put_item(TableName=table, Item=_every_type(n))
+    answers = {}
+    for direct in (False, True):
+        moto_patches.DIRECT_ATTRIBUTE_VALUES = direct
+        answers[direct] = _answers(dynamodb, table)
+    assert answers[True][0]["Item"] == _every_type(1)
+    assert answers[True] == answers[False]
