@@ -35,8 +35,7 @@ def stack() -> Iterator[DevStack]:
     ledger handed to the emulators, in this process without a socket (local/aws_in_process.py,
     local/http_in_process.py: the same SDK and HTTP client code, the same answers). What goes over loopback is
     what the user does: every request of the test's frontend reaches the HTTP API as on the other stacks. A thousand
-    expenses are some twenty thousand AWS calls: on the wire, opening a connection and a server thread for each was
-    about half of the test's CPU."""
+    expenses take thousands of AWS calls: on the wire, each opened a connection and a server thread."""
     with DevStack(DevStackConfig(log_level="ERROR", visibility_timeout=2, aws_in_process=True,
                                  emulators_in_process=True)) as running:
         yield running
