@@ -49,6 +49,22 @@ An EventBridge input transformer's paths: for every event a rule with an ``Input
 parses each input path with ``jsonpath_ng.ext.parse``, which builds a new parser (its tables read again) per
 call: 6% of a soak's CPU for the ledger's events. A parsed path never changes (``find`` only reads it), so each
 is parsed once.
+
+A queue's counts at one moment: moto decides whether each message is visible, delayed or receivable by reading
+its clock once per message (``Message.visible``, ``Message.delayed``), and every look at a queue's attributes
+counts all three over the whole queue; SendMessage looks at them (for ``ContentBasedDeduplication``) on every
+send, and GetQueueAttributes twice per attribute asked for. A queue that holds a thousand messages (a paused
+consumer, a backlog) made each send and each depth check cost thousands of clock reads. The counts and the list
+of receivable messages are now taken at one reading of SQS's clock (the same clock: ``use_clock`` and the
+tests' SQS clock replace it), and the clock itself is ``time.time()``, the value moto's computes through
+datetimes (``tests/integration/local_runner/test_moto_tables.py`` compares the counts with moto's own).
+
+DynamoDB's items in answers: moto serialises every answer through botocore's shapes, and for each member of
+each ``AttributeValue`` (ten members, in every attribute of every item) it builds a lookup context and tries six
+alias providers' names, two spellings each, before it finds ``S`` or ``N`` in the item's dictionary: about a
+quarter of the thousand-expense test's CPU. An ``AttributeValue`` that is a dictionary of the shape's own member
+names, with no response transformer in play, has its members taken from the dictionary directly, then serialised
+as before (``tests/integration/local_runner/test_moto_tables.py`` compares the answers with moto's own).
 """
 
 from __future__ import annotations
@@ -57,6 +73,7 @@ import contextvars
 import copy
 import functools
 import threading
+import time
 import types
 from typing import Any, Protocol
 
@@ -64,19 +81,32 @@ import jsonpath_ng.ext as jsonpath_ext
 import moto.core.responses as moto_responses
 import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
+from moto.core.serialize import BaseJSONSerializer
+from moto.core.utils import unix_time as _moto_unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.sqs.models import SQSBackend
+from moto.sqs.models import Queue, SQSBackend
 
 _applied = False
 _dynamodb_writes = threading.RLock()
 _sqs = threading.RLock()
 _visibility_set: set[str] = set()  # receipt handles whose visibility a consumer changed
 SQS_LISTENERS: list[Any] = []  # called after each message sent (a simulation's driver watches the world)
-_SQS_TIME = (sqs_models.unix_time, sqs_models.unix_time_millis)
+
+
+def _unix_time(dt: Any = None) -> float:
+    """moto's ``unix_time``: seconds since the epoch, now or of a naive UTC datetime."""
+    return time.time() if dt is None else _moto_unix_time(dt)
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+_SQS_TIME = (_unix_time, _unix_time_millis)
 # What the running Query needs of Table.all_items: ("partition", hash key), ("any order",) or None (all, sorted).
 NARROW_QUERIES = True  # (a test compares the answers with moto's own candidates)
 _query_candidates: contextvars.ContextVar[tuple[Any, ...] | None] = contextvars.ContextVar(
@@ -151,6 +181,8 @@ def apply() -> None:
         if hasattr(SQSBackend, name):
             setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name), _sqs))
 
+    _count_messages_at_one_moment()
+    _attribute_values_read_directly()
     _back_up_only_the_items_a_transaction_names()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
         if hasattr(DynamoDBBackend, name):
@@ -160,6 +192,65 @@ def apply() -> None:
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
     jsonpath_ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ext.parse)  # moto's events import it per call
     _applied = True
+
+
+ONE_MOMENT_COUNTS = True  # (a test compares the counts with moto's own)
+_MOTO_QUEUE_COUNTS = {name: getattr(Queue, name) for name in (
+    "messages", "approximate_number_of_messages", "approximate_number_of_messages_not_visible",
+    "approximate_number_of_messages_delayed")}
+
+
+def _count_messages_at_one_moment() -> None:
+    sqs_models.unix_time, sqs_models.unix_time_millis = _SQS_TIME
+    moto_counts = {name: prop.fget for name, prop in _MOTO_QUEUE_COUNTS.items()}
+
+    def at_one_moment(name: str, count: Any) -> property:
+        def counted(self: Queue) -> Any:
+            if not ONE_MOMENT_COUNTS:
+                return moto_counts[name](self)
+            return count(list(self._messages), sqs_models.unix_time_millis())  # read when called: use_clock
+
+        return property(counted)
+
+    def receivable(messages: list[Any], now: float) -> list[Any]:  # visible and not delayed
+        return [m for m in messages if now > m.visible_at and not now < m.delayed_until]
+
+    Queue.messages = at_one_moment("messages", receivable)  # type: ignore[assignment,method-assign]
+    Queue.approximate_number_of_messages = at_one_moment(  # type: ignore[assignment,method-assign]
+        "approximate_number_of_messages", lambda messages, now: len(receivable(messages, now)))
+    Queue.approximate_number_of_messages_not_visible = at_one_moment(  # type: ignore[assignment,method-assign]
+        "approximate_number_of_messages_not_visible",
+        lambda messages, now: sum(1 for m in messages if not now > m.visible_at))
+    Queue.approximate_number_of_messages_delayed = at_one_moment(  # type: ignore[assignment,method-assign]
+        "approximate_number_of_messages_delayed",
+        lambda messages, now: sum(1 for m in messages if now < m.delayed_until))
+    sqs_models.camelcase_to_underscores = functools.cache(sqs_models.camelcase_to_underscores)
+
+
+DIRECT_ATTRIBUTE_VALUES = True  # (a test compares the answers with moto's own serialisation)
+
+
+def _attribute_values_read_directly() -> None:
+    generic = BaseJSONSerializer._serialize_type_structure
+
+    def structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (not DIRECT_ATTRIBUTE_VALUES or shape.name != "AttributeValue" or type(value) is not dict
+                or not value.keys() <= shape.members.keys()
+                or getattr(self._value_picker, "response_transformers", None)):
+            return generic(self, serialized, value, shape, key)
+        # What moto's own does, with the member's value taken from the dictionary: its picker would find it under
+        # the member's own name first, since the dictionary holds no other name it tries.
+        wrapper = self.MAP_TYPE() if key else serialized
+        for member_key, member_shape in shape.members.items():
+            member_shape.parent = shape
+            member_value = value.get(member_key)
+            if member_value is not None:
+                self._serialize(wrapper, member_value, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+        return None
+
+    BaseJSONSerializer._serialize_type_structure = structure  # type: ignore[method-assign]
 
 
 LIGHT_TRANSACTION_BACKUP = True  # (a test compares the outcomes with moto's own backup)

@@ -172,6 +172,7 @@ class EventFaults:
     def clear(self) -> None:
         with self._lock:
             self.lose = self.duplicate = self.delay = 0.0
+            self.seed = 0
             self.counts = {"lost": 0, "duplicated": 0, "delayed": 0}
             self._held.clear()
         self._occurrences.clear()

@@ -64,6 +64,7 @@ class LedgerEmulator:
     ) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.event_publisher = event_publisher
+        self._built_with_publisher = event_publisher
         self.event_bus_name = event_bus_name
         self.state = LedgerState(self.clock)
         self.faults = FaultInjector()
@@ -88,7 +89,9 @@ class LedgerEmulator:
         return self._server.base_url
 
     def reset(self) -> None:
-        """Forget every business, account, transaction, event, fault and publish error."""
+        """Forget every business, account, transaction, event, fault and publish error; events go to the publisher
+        the emulator was built with."""
+        self.event_publisher = self._built_with_publisher
         self.state.reset()
         self.faults.clear()
         self.event_faults.clear()

@@ -50,3 +50,8 @@ class EmulatorClock:
             return
         with self._lock:
             self._offset = epoch_seconds - self.base.time()
+
+    def reset(self) -> None:
+        """No offset of its own any more (a clock handed in is the caller's: it is not moved back)."""
+        with self._lock:
+            self._offset = 0.0

@@ -67,6 +67,7 @@ class RequestPipeline:
             response.headers["Xero-Correlation-Id"] = request.correlation_id
             return response
         arrived = self.clock.time()
+        generation = self.emulator.generation
         self.emulator.bankfeeds.settle(arrived)
         entry: dict[str, Any] = {
             "method": request.method,
@@ -94,7 +95,8 @@ class RequestPipeline:
         entry["client_id"] = request.client_id
         response.headers["Xero-Correlation-Id"] = request.correlation_id
         with self.state.lock:
-            self.state.request_log.append(entry)
+            if generation == self.emulator.generation:  # (not a request of before a reset)
+                self.state.request_log.append(entry)
         return response
 
     def _dispatch(self, request: ApiRequest, entry: dict[str, Any]) -> ApiResponse:

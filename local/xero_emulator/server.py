@@ -116,8 +116,10 @@ class XeroEmulator:
         self.pipeline = RequestPipeline(self)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        #: Set while stopping: releases responses that a timeout fault is holding.
+        #: Set while stopping (or resetting): releases responses that a timeout fault is holding.
         self.stopping = threading.Event()
+        #: Counts resets: a request logs itself only in the emulator's life it arrived in.
+        self.generation = 0
         self.base_url: str | None = None
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -151,13 +153,20 @@ class XeroEmulator:
         self._thread = None
 
     def reset(self) -> None:
-        """Back to a fresh emulator: no data, faults, keys or counters; the default dev app registered."""
+        """Back to a fresh emulator: no data, faults, keys or counters, the constructor's settings, the clock
+        with no offset of its own (a clock handed in is not moved back), no answer held; the default dev app
+        registered. A request that arrived before the reset and answers after it (a held answer released) leaves
+        nothing in the request log."""
+        released, self.stopping = self.stopping, threading.Event()
+        released.set()  # held (timeout fault) answers leave now, as when the emulator stops
         with self.state.lock:
+            self.generation += 1
             self.state.clear()
             self.fault_plan.clear()
             self.idempotency.reset()
             self.rate_limiter.reset()
             self.config.update(self._initial_config.as_dict())
+            self.clock.reset()
 
     def specs(self) -> XeroSpecs:
         if self.spec_dir is None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from local.ledger_emulator import Counterparty, LedgerEmulator
-from local.stack import DevStack
+from local.stack import DevStack, DevStackConfig
 from tests.support.frontend import ready_to_sync_expenses
 from xerosync import aws
 from xerosync.expenses.store import ReferenceDataStore
@@ -27,6 +27,18 @@ BURST = 100
 
 
 FEATURE_FUNCTIONS = ("LedgerEventsFunction", "SyncExpensesWorkerFunction")
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[DevStack]:
+    """The local stack as the soak runs it: the functions' AWS calls handed to moto, and their calls to Xero and the
+    ledger handed to the emulators, in this process without a socket (local/aws_in_process.py,
+    local/http_in_process.py: the same SDK and HTTP client code, the same answers). What goes over loopback is
+    what the user does: every request of the test's frontend reaches the HTTP API as on the other stacks. A thousand
+    expenses take thousands of AWS calls: on the wire, each opened a connection and a server thread."""
+    with DevStack(DevStackConfig(log_level="ERROR", visibility_timeout=2, aws_in_process=True,
+                                 emulators_in_process=True)) as running:
+        yield running
 
 
 @pytest.fixture

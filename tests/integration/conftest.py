@@ -114,16 +114,32 @@ def aws(template: Template, monkeypatch: pytest.MonkeyPatch) -> Iterator[Provisi
         yield provisioned
 
 
-@pytest.fixture
-def xero() -> Iterator[XeroEmulator]:
+# One Xero and one ledger emulator per process (each pytest-xdist worker), reset before each test that uses them:
+# a test meets an emulator as new (reset clears whatever a test can set: data, fault plans, settings, rate-limit
+# counters, idempotency keys, the clock's offset, held answers; tests/integration/test_shared_emulators.py), and
+# the emulators are built and started once, not for each of some five hundred tests.
+@pytest.fixture(scope="session")
+def _worker_xero() -> Iterator[XeroEmulator]:
     with serving(XeroEmulator()) as emulator:
         yield emulator
 
 
-@pytest.fixture
-def ledger() -> Iterator[LedgerEmulator]:
+@pytest.fixture(scope="session")
+def _worker_ledger() -> Iterator[LedgerEmulator]:
     with serving(LedgerEmulator()) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def xero(_worker_xero: XeroEmulator) -> XeroEmulator:
+    _worker_xero.reset()
+    return _worker_xero
+
+
+@pytest.fixture
+def ledger(_worker_ledger: LedgerEmulator) -> LedgerEmulator:
+    _worker_ledger.reset()
+    return _worker_ledger
 
 
 @pytest.fixture

@@ -4,7 +4,11 @@
   Query, which sorts the whole table first;
 - a TransactWriteItems backed up by copies of the items it names ends as moto's own, which copies the whole
   table: applied in full, or cancelled with the table as it was, whatever the items were (new, changed,
-  deleted) and whatever cancelled it.
+  deleted) and whatever cancelled it;
+- a queue's counts and receivable messages taken at one reading of SQS's clock are moto's own, taken with a
+  reading per message, whatever each message's visibility and delay;
+- DynamoDB's answers, their items' attribute values read from the items directly, are moto's own, whatever the
+  attributes' types.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import botocore.exceptions
 import pytest
 
 from local import aws_in_process, moto_patches
+from local.clock import ManualClock
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens here: an answer can only have come from this process
 
@@ -30,6 +35,20 @@ def dynamodb() -> Any:
         yield session.client("dynamodb", endpoint_url=NOWHERE)
     finally:
         moto_patches.NARROW_QUERIES = moto_patches.LIGHT_TRANSACTION_BACKUP = True
+        moto_patches.DIRECT_ATTRIBUTE_VALUES = True
+        aws_in_process.uninstall(NOWHERE)
+
+
+@pytest.fixture
+def sqs() -> Any:
+    moto_patches.apply()
+    aws_in_process.install(NOWHERE)
+    try:
+        session = boto3.Session(aws_access_key_id="local", aws_secret_access_key="local", region_name="us-east-1")
+        yield session.client("sqs", endpoint_url=NOWHERE)
+    finally:
+        moto_patches.ONE_MOMENT_COUNTS = True
+        moto_patches.use_clock(None)
         aws_in_process.uninstall(NOWHERE)
 
 
@@ -164,3 +183,101 @@ def test_transactions_end_as_with_moto_own_backup(dynamodb: Any) -> None:
     assert codes == ["applied", "TransactionCanceledException", "TransactionCanceledException",
                      "ValidationException", "applied"]
     assert outcomes[True] == outcomes[False]
+
+
+COUNTS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+
+
+def _queue_story(sqs: Any, fifo: bool) -> list[Any]:
+    """Messages sent, delayed, received, hidden and shown again on SQS's clock; what the queue says at each step."""
+    clock = ManualClock(1_700_000_000.0)
+    moto_patches.use_clock(clock)
+    name = f"q-{uuid.uuid4().hex[:8]}" + (".fifo" if fifo else "")
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "20", **(
+        {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if fifo else {})})["QueueUrl"]
+    group = {"MessageGroupId": "g"} if fifo else {}
+    seen: list[Any] = []
+
+    def look() -> None:
+        every = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        asked = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=COUNTS)["Attributes"]
+        seen.append(([every[c] for c in COUNTS], asked))
+
+    def receive(count: int, **visibility: Any) -> list[Any]:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=count, **visibility).get("Messages", [])
+        seen.append(sorted(m["Body"] for m in got))
+        return got
+
+    for n in range(6):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{n}", **group,
+                         **({} if fifo or n % 3 else {"DelaySeconds": 30}))
+    look()
+    first = receive(2)
+    clock.advance(10)
+    look()
+    if first:
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=first[0]["ReceiptHandle"], VisibilityTimeout=0)
+    clock.advance(0.001)
+    look()
+    receive(10, VisibilityTimeout=5)
+    look()
+    clock.advance(25)
+    look()
+    for message in receive(10):
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    clock.advance(31)
+    look()
+    sqs.delete_queue(QueueUrl=url)
+    return seen
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_queue_counts_at_one_moment_are_moto_own(sqs: Any, fifo: bool) -> None:
+    stories = {}
+    for one_moment in (False, True):
+        moto_patches.ONE_MOMENT_COUNTS = one_moment
+        stories[one_moment] = _queue_story(sqs, fifo)
+    assert any(isinstance(step, tuple) and len(set(step[0])) == 3 for step in stories[True]), \
+        "a look at the queue with visible, hidden and delayed messages at once"
+    assert stories[True] == stories[False]
+
+
+def _every_type(n: int) -> dict[str, Any]:
+    return {"pk": {"S": "every"}, "sk": {"S": f"S{n}"}, "n": {"N": str(n * 1.5)}, "b": {"B": bytes([n, 0, 255])},
+            "ss": {"SS": ["x", f"y{n}"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"\x00", b"\x01\x02"]},
+            "nul": {"NULL": True}, "yes": {"BOOL": n % 2 == 0}, "empty": {"S": ""},
+            "m": {"M": {"inner": {"L": [{"S": "a"}, {"N": "3"}, {"M": {"deep": {"BOOL": False}}}, {"NULL": True}]},
+                        "none": {"M": {}}, "bytes": {"B": b"\xff"}}},
+            "l": {"L": [{"SS": ["p"]}, {"L": []}, {"BS": [b"q"]}]}}
+
+
+def _answers(dynamodb: Any, table: str) -> list[Any]:
+    key = {"pk": {"S": "every"}, "sk": {"S": "S1"}}
+    calls = [
+        lambda: dynamodb.get_item(TableName=table, Key=key),
+        lambda: dynamodb.query(TableName=table, KeyConditionExpression="pk = :p",
+                               ExpressionAttributeValues={":p": {"S": "every"}}),
+        lambda: dynamodb.scan(TableName=table, Limit=2),
+        lambda: dynamodb.batch_get_item(RequestItems={table: {"Keys": [key]}}),
+        lambda: dynamodb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}]),
+        lambda: dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET ss = ss", ReturnValues="ALL_NEW"),
+        lambda: dynamodb.put_item(TableName=table, Item=_every_type(1), ReturnValues="ALL_OLD"),
+    ]
+    answers = []
+    for call in calls:
+        answer = call()
+        answer.pop("ResponseMetadata", None)
+        answers.append(answer)
+    return answers
+
+
+def test_items_in_answers_are_moto_own_whatever_their_types(dynamodb: Any) -> None:
+    table = _table(dynamodb)
+    for n in range(3):
+        dynamodb.put_item(TableName=table, Item=_every_type(n))
+    answers = {}
+    for direct in (False, True):
+        moto_patches.DIRECT_ATTRIBUTE_VALUES = direct
+        answers[direct] = _answers(dynamodb, table)
+    assert answers[True][0]["Item"] == _every_type(1)
+    assert answers[True] == answers[False]
