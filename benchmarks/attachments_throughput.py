@@ -17,9 +17,9 @@ from typing import Any
 from support import connect_business, local_aws, median_of
 from sync_expenses_calls import _drain, _Profiles
 
-from local.clock import ManualClock
-from local.ledger_emulator import Counterparty, LedgerEmulator, generated_spec
-from local.xero_emulator import XeroEmulator
+from emulators.ledger import Counterparty, LedgerEmulator, generated_spec
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "XeroSyncBench")
 warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
@@ -35,15 +35,15 @@ def upload_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, 
     from xerosync.attachments.wiring import build_receipts_worker
     from xerosync.auth import Caller
     from xerosync.clock import iso, utc_now
-    from xerosync.expenses.models import AttachmentUploadRequest, SpendMoneyBatch
-    from xerosync.expenses.state_machine import apply_ledger
-    from xerosync.expenses.store import ExpenseStore
-    from xerosync.expenses.views import MappingsUpdate, StartSync
-    from xerosync.expenses.wiring import build_expense_service, build_spend_money_worker
     from xerosync.ledger.client import LedgerClient
     from xerosync.ledger.models import LedgerTransaction
     from xerosync.settings import get_settings
     from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
+    from xerosync.sync_expenses.models import AttachmentUploadRequest, SpendMoneyBatch
+    from xerosync.sync_expenses.state_machine import apply_ledger
+    from xerosync.sync_expenses.store import ExpenseStore
+    from xerosync.sync_expenses.views import MappingsUpdate, StartSync
+    from xerosync.sync_expenses.wiring import build_expense_service, build_spend_money_worker
     from xerosync.xero.client import build_xero_client
     from xerosync.xero.governor import Limits
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from support import connect_business, local_aws, median_of
 
-from local.ledger_emulator import LedgerEmulator
-from local.xero_emulator import XeroEmulator
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 
 ORGANISATIONS = 6
 CURRENCIES = ("HKD", "USD", "CNY")
@@ -33,8 +33,8 @@ WINDOWS = 8
 def main() -> None:
     import boto3
 
-    from xerosync.feeds.messages import FeedRef, FeedSyncRequest
-    from xerosync.feeds.worker import FeedSyncWorker
+    from xerosync.auto_sync.messages import FeedRef, FeedSyncRequest
+    from xerosync.auto_sync.worker import FeedSyncWorker
     from xerosync.ledger.client import LedgerClient
     from xerosync.settings import get_settings
     from xerosync.store.connections import ConnectionStore

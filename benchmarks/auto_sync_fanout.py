@@ -89,8 +89,8 @@ def _moto_fifo_in_linear_time() -> Iterator[None]:
 def main() -> None:
     import boto3
 
-    from xerosync.feeds.adapters import SqsDispatchQueue, SqsFeedSyncQueue
-    from xerosync.feeds.dispatch import dispatch_due_feeds
+    from xerosync.auto_sync.adapters import SqsDispatchQueue, SqsFeedSyncQueue
+    from xerosync.auto_sync.dispatch import dispatch_due_feeds
     from xerosync.store.connections import ConnectionStore
     from xerosync.store.feeds import FeedStore
 

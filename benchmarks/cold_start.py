@@ -321,7 +321,7 @@ class Business:
 def seed_business(seeded: SeededStack, name: str, *, expenses: bool = True) -> Business:
     """A Singapore business connected to an organisation of its own, its HKD account linked, travel mapped to
     Xero's 493, and (``expenses``) four payments waiting in Pending Sync, one with two receipts."""
-    from local.ledger_emulator import Counterparty, generated_spec
+    from emulators.ledger import Counterparty, generated_spec
     from tests.support.frontend import Frontend, connect_and_link
 
     stack = seeded.stack

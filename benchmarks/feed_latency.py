@@ -6,7 +6,7 @@ virtual clock shared by the product, the Xero emulator and the ledger emulator, 
 
 - each posting goes into the ledger at its minute and asks the fast lane (the product's ``FastLane`` as
   ``FeedEventsFunction`` wires it, on moto's DynamoDB) for a sync;
-- the every-minute parked-work schedule (``xerosync.feeds.parked.ParkedWorkResumer``) sends deferred syncs when due;
+- the every-minute parked-work schedule (``xerosync.auto_sync.parked.ParkedWorkResumer``) sends deferred syncs when due;
 - the 3-hour schedule fans every feed out (``dispatch_due_feeds``);
 - ``FeedSyncQueue`` (moto, FIFO) is drained by the product's worker against the Xero emulator, whose rate
   limits, idempotency and duplicate rules apply; a line counts as DELIVERED the minute Xero lists it on its feed.
@@ -37,12 +37,12 @@ from datetime import UTC, datetime
 
 from support import connect_business, local_aws
 
-from local.clock import ManualClock
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import LedgerEmulator
 from local.soak.world import WorldSize, plan
-from local.xero_emulator import XeroEmulator
-from xerosync.feeds.fast_lane import lane_window
+from xerosync.auto_sync.fast_lane import lane_window
 
 MINUTE = 60.0
 DAY = 86_400.0
@@ -95,15 +95,15 @@ def postings_for_day(rng: random.Random, accounts: list[tuple[str, str, str]], d
 def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     import boto3
 
+    from xerosync.auto_sync import wiring
+    from xerosync.auto_sync.adapters import SqsMessageSender
+    from xerosync.auto_sync.dispatch import dispatch_due_feeds
+    from xerosync.auto_sync.fast_lane import PostingEvent
+    from xerosync.auto_sync.messages import FeedSyncRequest, schedule_window
+    from xerosync.auto_sync.parked import ParkedWorkResumer
+    from xerosync.auto_sync.settling import sync_and_settle
+    from xerosync.auto_sync.worker import FeedSyncWorker
     from xerosync.clock import use_process_clock
-    from xerosync.feeds import wiring
-    from xerosync.feeds.adapters import SqsMessageSender
-    from xerosync.feeds.dispatch import dispatch_due_feeds
-    from xerosync.feeds.fast_lane import PostingEvent
-    from xerosync.feeds.messages import FeedSyncRequest, schedule_window
-    from xerosync.feeds.parked import ParkedWorkResumer
-    from xerosync.feeds.settling import sync_and_settle
-    from xerosync.feeds.worker import FeedSyncWorker
     from xerosync.ledger.client import LedgerClient
     from xerosync.lifecycle import new_cold_start
     from xerosync.observability import metrics

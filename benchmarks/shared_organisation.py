@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "common")]
 
-from local.ledger_emulator import Counterparty  # noqa: E402
+from emulators.ledger import Counterparty  # noqa: E402
 from local.stack import DevStack, DevStackConfig  # noqa: E402
 
 EXPENSES = 1000

@@ -27,14 +27,14 @@ from decimal import Decimal
 
 from support import ROOT  # noqa: F401  (puts the product's code on the path)
 
-from local.clock import ManualClock
-from local.ledger_emulator.generator import Bookkeeper, mapping_coding, seed_ledger, statement_spelling
-from local.ledger_emulator.state import LedgerState
-from xerosync.expenses.mapping import CategoryMappings, resolve
-from xerosync.expenses.models import Coding, ExpenseRecord, Payment, SpendMoneyLink
-from xerosync.expenses.payees import normalise_payee
-from xerosync.expenses.reference_data import ReferenceData, XeroAccount, XeroTaxRate
-from xerosync.expenses.suggestions import (
+from emulators.ledger.generator import Bookkeeper, mapping_coding, seed_ledger, statement_spelling
+from emulators.ledger.state import LedgerState
+from emulators.time_control import ManualClock
+from xerosync.sync_expenses.mapping import CategoryMappings, resolve
+from xerosync.sync_expenses.models import Coding, ExpenseRecord, Payment, SpendMoneyLink
+from xerosync.sync_expenses.payees import normalise_payee
+from xerosync.sync_expenses.reference_data import ReferenceData, XeroAccount, XeroTaxRate
+from xerosync.sync_expenses.suggestions import (
     DEFAULT,
     PayeeSummary,
     Thresholds,

@@ -20,8 +20,8 @@ from typing import Any
 
 from support import connect_business, local_aws, median_of
 
-from local.clock import ManualClock
-from local.xero_emulator import XeroEmulator
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 
 # The use cases run outside their Lambda handlers here: no context for idempotency's timeout, no flush of the
 # metrics per invocation (they are dropped after each batch instead).
@@ -58,13 +58,13 @@ def sync_run(expenses: int, fault: dict[str, Any] | None = None) -> dict[str, fl
 
     from xerosync.auth import Caller
     from xerosync.clock import iso, utc_now
-    from xerosync.expenses.models import SpendMoneyBatch
-    from xerosync.expenses.state_machine import apply_ledger
-    from xerosync.expenses.store import ExpenseStore
-    from xerosync.expenses.views import MappingsUpdate, StartSync
-    from xerosync.expenses.wiring import build_expense_service, build_spend_money_worker
     from xerosync.settings import get_settings
     from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
+    from xerosync.sync_expenses.models import SpendMoneyBatch
+    from xerosync.sync_expenses.state_machine import apply_ledger
+    from xerosync.sync_expenses.store import ExpenseStore
+    from xerosync.sync_expenses.views import MappingsUpdate, StartSync
+    from xerosync.sync_expenses.wiring import build_expense_service, build_spend_money_worker
     from xerosync.xero.client import build_xero_client
     from xerosync.xero.governor import Limits
 
@@ -132,12 +132,12 @@ def _drain(queue_url: str, worker: Any, batch_model: Any) -> None:
 def cpu_per_expense_us(expenses: int = 1000) -> float:
     """The product's own work per expense, no network: resolve, validate, build and serialise the Spend Money,
     read Xero's answer, move the state machine, and present the expense on a tab."""
-    from xerosync.expenses import state_machine
-    from xerosync.expenses.mapping import CategoryMappings
-    from xerosync.expenses.presenter import expense_view
-    from xerosync.expenses.reference_data import ReferenceData, XeroAccount, XeroTaxRate
-    from xerosync.expenses.spend_money import build_spend_money, outcome_of
-    from xerosync.expenses.validation import SyncContext, problems_for_sync
+    from xerosync.sync_expenses import state_machine
+    from xerosync.sync_expenses.mapping import CategoryMappings
+    from xerosync.sync_expenses.presenter import expense_view
+    from xerosync.sync_expenses.reference_data import ReferenceData, XeroAccount, XeroTaxRate
+    from xerosync.sync_expenses.spend_money import build_spend_money, outcome_of
+    from xerosync.sync_expenses.validation import SyncContext, problems_for_sync
     from xerosync.xero.expense_models import BankTransaction
 
     reference = ReferenceData(

@@ -15,8 +15,8 @@ from decimal import Decimal
 
 from support import ROOT, connect_business, local_aws, median_of
 
-from local.clock import ScaledClock
-from local.xero_emulator import XeroEmulator
+from emulators.time_control import ScaledClock
+from emulators.xero import XeroEmulator
 
 RUNS = 5
 

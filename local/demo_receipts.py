@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
+from emulators.ledger import Counterparty, generated_spec
 from local.demo import Story
-from local.ledger_emulator import Counterparty, generated_spec
 
 
 def chapter_receipts(story: Story) -> None:

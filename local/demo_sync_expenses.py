@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from emulators.ledger import Counterparty, generated_spec
 from local.demo import Story
-from local.ledger_emulator import Counterparty, generated_spec
 
 PAYEES = {
     "travel": ("Cathay Pacific", "Grab", "Harbour Taxi", "Marina Bay Hotel"),

@@ -23,10 +23,10 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from emulators.time_control import SystemClock
 from local import aws_in_process, http_in_process, moto_patches
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
-from local.clock import SystemClock
 from local.console import CONSOLE_PATH, ConsoleSite
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
@@ -166,8 +166,8 @@ class DevStack:
         return self
 
     def _start_emulators(self, redirect_uri: str) -> None:
-        from local.ledger_emulator import EventBridgePublisher, LedgerEmulator
-        from local.xero_emulator import XeroEmulator
+        from emulators.ledger import EventBridgePublisher, LedgerEmulator
+        from emulators.xero import XeroEmulator
 
         cfg = self.config
         self.xero = XeroEmulator(clock=cfg.xero_clock or cfg.clock or SystemClock(), strict=cfg.xero_strict)

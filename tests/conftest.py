@@ -165,7 +165,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """In CI (CI=true) a run without Xero's OpenAPI files fails before any test, saying what is missing, where
     it was looked for and how to provide it: the emulator's strict mode and the contract tests need them, and a
     CI run that skipped them would pass without checking anything. Locally those tests skip with that text."""
-    from local.xero_emulator.spec import find_spec_dir, in_ci, missing_spec_message
+    from emulators.xero.spec import find_spec_dir, in_ci, missing_spec_message
 
     if in_ci() and find_spec_dir() is None:
         raise pytest.UsageError(f"CI=true and {missing_spec_message()}")

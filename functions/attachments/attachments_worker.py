@@ -21,10 +21,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 # Every message runs the receipts worker: it loads with the handler (docs/architecture.md, "Cold start").
 from xerosync.attachments import service  # noqa: F401
 from xerosync.attachments.wiring import get_receipts_worker
-from xerosync.expenses.models import AttachmentUploadRequest
 from xerosync.observability import instrument, logger
 from xerosync.queue import RetryLater, consume, park, receives
 from xerosync.settings import get_settings
+from xerosync.sync_expenses.models import AttachmentUploadRequest
 
 
 def _process(record: SQSRecord) -> None:

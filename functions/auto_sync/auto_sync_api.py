@@ -8,8 +8,8 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.feeds.sync_now import SyncNowAccepted
-from xerosync.feeds.wiring import get_sync_now_service
+from xerosync.auto_sync.sync_now import SyncNowAccepted
+from xerosync.auto_sync.wiring import get_sync_now_service
 from xerosync.observability import instrument
 
 app = http.Resolver(enable_validation=True)

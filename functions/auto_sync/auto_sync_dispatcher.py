@@ -16,10 +16,10 @@ import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from xerosync.auto_sync.dispatch import DispatchReport, dispatch_due_feeds
+from xerosync.auto_sync.messages import DispatchContinuation, schedule_window
+from xerosync.auto_sync.wiring import get_connection_store, get_dispatch_queue, get_feed_store, get_feed_sync_queue
 from xerosync.clock import process_clock, utc_now
-from xerosync.feeds.dispatch import DispatchReport, dispatch_due_feeds
-from xerosync.feeds.messages import DispatchContinuation, schedule_window
-from xerosync.feeds.wiring import get_connection_store, get_dispatch_queue, get_feed_store, get_feed_sync_queue
 from xerosync.observability import instrument, logger, metrics
 from xerosync.queue import body_json, consume
 

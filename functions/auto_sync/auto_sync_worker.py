@@ -17,10 +17,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # Every message runs the feed-sync worker: it loads with the handler (docs/architecture.md, "Cold start").
-from xerosync.feeds import worker  # noqa: F401
-from xerosync.feeds.messages import FeedSyncRequest
-from xerosync.feeds.settling import sync_and_settle
-from xerosync.feeds.wiring import get_fast_lane_windows, get_feed_sync_queue, get_feed_sync_worker
+from xerosync.auto_sync import worker  # noqa: F401
+from xerosync.auto_sync.messages import FeedSyncRequest
+from xerosync.auto_sync.settling import sync_and_settle
+from xerosync.auto_sync.wiring import get_fast_lane_windows, get_feed_sync_queue, get_feed_sync_worker
 from xerosync.observability import instrument, logger, metrics
 from xerosync.queue import body_json, consume
 

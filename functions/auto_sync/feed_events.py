@@ -1,5 +1,5 @@
 """Queue consumer of FeedEventsQueue (standard queue, a second target of the ledger's events rule): each posting
-on a linked account asks the fast lane for a feed sync of its Xero organisation (``xerosync.feeds.fast_lane``).
+on a linked account asks the fast lane for a feed sync of its Xero organisation (``xerosync.auto_sync.fast_lane``).
 
 Events come at least once, late and out of order; none of that matters here: a posting only asks for a sync,
 and the worker reads the ledger from each feed's cursor. A batch asks once per organisation. A record that
@@ -20,8 +20,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.feeds.fast_lane import POSTED, Outcome, PostingEvent, log_decision
-from xerosync.feeds.wiring import get_fast_lane
+from xerosync.auto_sync.fast_lane import POSTED, Outcome, PostingEvent, log_decision
+from xerosync.auto_sync.wiring import get_fast_lane
 from xerosync.observability import instrument, logger, metrics
 from xerosync.queue import consume
 

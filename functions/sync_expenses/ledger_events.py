@@ -1,7 +1,7 @@
 """Queue consumer of LedgerEventsQueue (standard queue, fed by the LedgerEventsRule on the ledger's bus):
 outbound payments of linked accounts become expense records; later changes set their Updated flag.
 
-Events come at least once and out of order; ``xerosync.expenses.ledger_events`` compares versions and reads
+Events come at least once and out of order; ``xerosync.sync_expenses.ledger_events`` compares versions and reads
 the transaction for its current values, so each record is handled on its own and a failure returns only
 that record to the queue (partial batch response). An event that fails on its last delivery (a DynamoDB or
 ledger error on every one) is parked for later instead of going to the dead-letter queue, up to
@@ -20,7 +20,13 @@ import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from xerosync.expenses.ledger_events import (
+# Every event reads its transaction from the ledger: the client loads with the handler (docs/architecture.md,
+# "Cold start").
+from xerosync.ledger import client  # noqa: F401
+from xerosync.observability import instrument, logger
+from xerosync.queue import RetryLater, consume, failure, park, receives
+from xerosync.settings import get_settings
+from xerosync.sync_expenses.ledger_events import (
     DETAIL_TYPES,
     LAST_DELIVERY_PARK_SECONDS,
     LAST_DELIVERY_PARKS,
@@ -28,14 +34,7 @@ from xerosync.expenses.ledger_events import (
     PARKS_KEY,
     TransactionEvent,
 )
-from xerosync.expenses.wiring import get_ledger_event_consumer
-
-# Every event reads its transaction from the ledger: the client loads with the handler (docs/architecture.md,
-# "Cold start").
-from xerosync.ledger import client  # noqa: F401
-from xerosync.observability import instrument, logger
-from xerosync.queue import RetryLater, consume, failure, park, receives
-from xerosync.settings import get_settings
+from xerosync.sync_expenses.wiring import get_ledger_event_consumer
 
 
 def _event(body: str) -> TransactionEvent | None:

@@ -16,8 +16,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from xerosync import http
-from xerosync.expenses.models import ExpenseStatus, ExpenseTab
-from xerosync.expenses.views import (
+from xerosync.ledger import client  # noqa: F401  # the gate asks the ledger: loads with the handler
+from xerosync.observability import instrument
+from xerosync.sync_expenses.models import ExpenseStatus, ExpenseTab
+from xerosync.sync_expenses.views import (
     ExpenseEdit,
     ExpensePage,
     ExpenseView,
@@ -32,9 +34,7 @@ from xerosync.expenses.views import (
     StartSync,
     SyncJobView,
 )
-from xerosync.expenses.wiring import get_expense_service
-from xerosync.ledger import client  # noqa: F401  # the gate asks the ledger: loads with the handler
-from xerosync.observability import instrument
+from xerosync.sync_expenses.wiring import get_expense_service
 
 app = http.Resolver(enable_validation=True)
 http.install(app)

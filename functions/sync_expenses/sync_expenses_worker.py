@@ -1,7 +1,7 @@
 """Queue consumer of ExpenseSyncQueue (FIFO, one group per business on its organisation): a message is either a
-started job's plan (its decisions made durable and its batches sent, xerosync.expenses.planner) or one batch of
+started job's plan (its decisions made durable and its batches sent, xerosync.sync_expenses.planner) or one batch of
 up to 50 expenses, sent to Xero as Spend Money in one call, each expense's result recorded
-(xerosync.expenses.worker).
+(xerosync.sync_expenses.worker).
 
 A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
 SQS redeliver it until the DLQ, whose alarm tells a person; the last delivery first marks the batch's expenses
@@ -18,13 +18,14 @@ import aws_lambda_powertools.utilities.batch  # noqa: F401
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-# Every message runs the planner or the worker: both load with the handler (docs/architecture.md, "Cold start").
-from xerosync.expenses import planner, worker  # noqa: F401
-from xerosync.expenses.models import SpendMoneyBatch, SpendMoneyPlan
-from xerosync.expenses.wiring import get_spend_money_planner, get_spend_money_worker
 from xerosync.observability import instrument, logger
 from xerosync.queue import body_json, consume, receives
 from xerosync.settings import get_settings
+
+# Every message runs the planner or the worker: both load with the handler (docs/architecture.md, "Cold start").
+from xerosync.sync_expenses import planner, worker  # noqa: F401
+from xerosync.sync_expenses.models import SpendMoneyBatch, SpendMoneyPlan
+from xerosync.sync_expenses.wiring import get_spend_money_planner, get_spend_money_worker
 
 
 def _process(record: SQSRecord) -> None:

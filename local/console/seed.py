@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from emulators.ledger import Counterparty, LedgerEmulator, generated_spec
 from local.demo_sync_expenses import MAPPING, PAYEES
-from local.ledger_emulator import Counterparty, LedgerEmulator, generated_spec
 from local.stack import DevStack
 
 BUSINESS = "Harbour & Lion Trading Pte. Ltd."

@@ -16,7 +16,7 @@ Not a fault, but Lambda's rule: an invocation whose world time passes its functi
 call (AWS, Xero, the ledger), as Lambda ends it there (``InvocationTimedOut``); the HTTP API then answers 500, as
 API Gateway does for a function that failed.
 
-Every decision is drawn from the seed and what it falls on (``local.chance``), never from the order in which
+Every decision is drawn from the seed and what it falls on (``emulators.chance``), never from the order in which
 concurrent work arrives. Faults fire only on the product's own calls: the world's set-up, the users' browsers
 and the auditor are never faulted.
 """
@@ -43,9 +43,9 @@ import urllib3.util.retry as urllib3_retry
 from botocore import endpoint as botocore_endpoint
 from botocore.awsrequest import AWSResponse
 
-from local.chance import Occurrences, chance, draw
+from emulators.chance import Occurrences, chance, draw
+from emulators.ledger import http_api as ledger_http
 from local.lambda_runtime import Invocation, LambdaRuntime, acting_function, running_context
-from local.ledger_emulator import http_api as ledger_http
 from local.soak.simclock import SimClock
 
 # Shares of the rate at the Xero boundary: (kind, options, share).

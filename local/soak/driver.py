@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from emulators.ledger import Counterparty, generated_spec
 from local import moto_patches
-from local.ledger_emulator import Counterparty, generated_spec
 from local.soak import chaos as chaos_module
 from local.soak.audit import (
     DeadLetter,

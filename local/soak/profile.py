@@ -28,7 +28,7 @@ IDLE = {("threading.py", "wait"), ("threading.py", "_wait_for_tstate_lock"), ("s
 PARTS = (("/moto/", "moto (the AWS emulator)"), ("/werkzeug/", "werkzeug (HTTP servers)"),
          ("/botocore/", "botocore (the AWS SDK)"), ("/boto3/", "botocore (the AWS SDK)"),
          ("/urllib3/", "requests/urllib3"), ("/requests/", "requests/urllib3"), ("/http/", "http (stdlib)"),
-         ("/local/xero_emulator", "the Xero emulator"), ("/local/ledger_emulator", "the ledger emulator"),
+         ("/emulators/xero", "the Xero emulator"), ("/emulators/ledger", "the ledger emulator"),
          ("/local/soak/", "the soak (driver, chaos, users)"), ("/local/", "the local runner"),
          ("/aws_lambda_powertools/", "Powertools"), ("/pydantic", "pydantic"), ("/xerosync/", "the product"),
          ("/functions/", "the product"), ("/cryptography/", "cryptography"), ("/jwt/", "jwt"),

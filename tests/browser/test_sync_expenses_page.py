@@ -12,8 +12,8 @@ import re
 import pytest
 from playwright.sync_api import Locator, expect
 
+from emulators.ledger import Counterparty
 from local.console.seed import BUSINESS, ORGANISATION, PAYMENTS, SUGGESTED_MAPPING, ConsoleSeed
-from local.ledger_emulator import Counterparty
 from local.stack import DevStack
 from tests.browser.console import Console
 from tests.support.frontend import Frontend, connect_and_link

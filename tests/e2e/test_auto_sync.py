@@ -10,7 +10,7 @@ import pytest
 
 from local.stack import DevStack
 from tests.support.frontend import connect
-from xerosync.feeds.statements import BookingCalendar
+from xerosync.auto_sync.statements import BookingCalendar
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.clock import ManualClock
+from emulators.time_control import ManualClock
 from local.stack import DevStack, DevStackConfig
 
 pytestmark = pytest.mark.e2e

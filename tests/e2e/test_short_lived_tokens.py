@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from local.ledger_emulator import Counterparty, generated_spec
+from emulators.ledger import Counterparty, generated_spec
 from local.stack import DevStack
 from tests.support.frontend import ready_to_sync_expenses
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from local.ledger_emulator import Counterparty, LedgerEmulator
+from emulators.ledger import Counterparty, LedgerEmulator
 from local.stack import DevStack, DevStackConfig
 from tests.support.frontend import ready_to_sync_expenses
 from xerosync import aws
-from xerosync.expenses.store import ReferenceDataStore
 from xerosync.settings import get_settings
+from xerosync.sync_expenses.store import ReferenceDataStore
 
 pytestmark = pytest.mark.e2e
 

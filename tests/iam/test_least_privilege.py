@@ -37,7 +37,7 @@ PERFORMED_BY_AWS = {
 NOT_DRIVEN_YET = {
     ("AutoSyncWorkerFunction", "sqs:SendMessage", "FeedSyncQueue.Arn"): (
         "the worker's continuation when one invocation cannot send a feed's backlog (over 5,000 lines, or its "
-        "time runs out); tests/unit/feeds test the unfinished report and the continuation message"),
+        "time runs out); tests/unit/auto_sync test the unfinished report and the continuation message"),
 }
 
 

@@ -11,15 +11,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 from local import moto_patches
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
 from local.lambda_runtime import LambdaRuntime
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned, create_locally
 from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI
 from local.template import Template, load_template
-from local.xero_emulator import XeroEmulator
 from tests.support.moto_state import provision_once
 
 _TEMPLATE_BODY = load_template()

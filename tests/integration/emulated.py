@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.ledger_emulator import LedgerEmulator
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 from local.template import Template
-from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template, xeros_specification_allowed_every_request
 
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from local.clock import ManualClock
-from local.ledger_emulator import LedgerEmulator
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import ManualClock
 from xerosync import deadline
 from xerosync.errors import NotFound, TemporarilyUnavailable, UpstreamUnavailable
 from xerosync.ledger.client import LedgerClient
@@ -32,7 +32,7 @@ def test_profile_accounts_and_paged_transactions_with_balances(ledger: LedgerEmu
 def test_attachment_bytes_are_refused_above_the_limit_before_being_read(ledger: LedgerEmulator) -> None:
     business = ledger.create_business("SG")
     account = ledger.create_account(business.business_id, "SGD")
-    from local.ledger_emulator.receipts import generated_spec
+    from emulators.ledger.receipts import generated_spec
 
     txn = ledger.post_transaction(account.account_id, "12.50", "DEBIT", spend_category="travel", attachments=[
         generated_spec("pdf", 4000, seed=1, file_name="small.pdf"),

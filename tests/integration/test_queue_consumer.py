@@ -15,8 +15,8 @@ from local.lambda_runtime import LambdaRuntime, LocalContext
 from local.provision import Provisioned
 from local.template import ACCOUNT_ID, REGION
 from tests.support.sqs_clock import SqsClock
-from xerosync.feeds.adapters import SqsMessageSender
-from xerosync.feeds.parked import ParkedWorkResumer
+from xerosync.auto_sync.adapters import SqsMessageSender
+from xerosync.auto_sync.parked import ParkedWorkResumer
 from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited, XeroServerError

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from local.ledger_emulator import LedgerEmulator, RecordingPublisher
-from local.xero_emulator import XeroEmulator
-from local.xero_emulator.harness import XeroHarness
+from emulators.ledger import LedgerEmulator, RecordingPublisher
+from emulators.xero import XeroEmulator
+from emulators.xero.harness import XeroHarness
 
 
 def _what_xero_shows(xero: XeroEmulator) -> dict[str, Any]:

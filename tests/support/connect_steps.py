@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from local.ledger_emulator import LedgerEmulator
-from local.xero_emulator import XeroEmulator
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.connect.conftest import Api, User
 from xerosync.connect.disconnect import Disconnect
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from local.xero_emulator.harness import XeroHarness
+from emulators.xero.harness import XeroHarness
 
 
 def feed(token: str = "acc-001", **overrides: Any) -> dict[str, Any]:

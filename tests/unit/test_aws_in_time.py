@@ -15,7 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from local.clock import ManualClock
+from emulators.time_control import ManualClock
 from xerosync import aws, deadline
 from xerosync.errors import TemporarilyUnavailable
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.feeds.fakes import FixedClock
+from tests.unit.auto_sync.fakes import FixedClock
 from xerosync.auth import Caller
 from xerosync.health import HealthCheck
 

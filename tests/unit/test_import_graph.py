@@ -31,11 +31,11 @@ CONSUMERS = {source.function for source in TEMPLATE.sqs_sources()}
 # Code that belongs to one function: a module here is imported by its owner only (and by nobody at import time
 # if it is built on first use).
 OWNED = {
-    "xerosync.expenses.worker": "SyncExpensesWorkerFunction",
-    "xerosync.expenses.planner": "SyncExpensesWorkerFunction",
-    "xerosync.expenses.ledger_events": "LedgerEventsFunction",
-    "xerosync.feeds.worker": "AutoSyncWorkerFunction",
-    "xerosync.feeds.statements": "AutoSyncWorkerFunction",
+    "xerosync.sync_expenses.worker": "SyncExpensesWorkerFunction",
+    "xerosync.sync_expenses.planner": "SyncExpensesWorkerFunction",
+    "xerosync.sync_expenses.ledger_events": "LedgerEventsFunction",
+    "xerosync.auto_sync.worker": "AutoSyncWorkerFunction",
+    "xerosync.auto_sync.statements": "AutoSyncWorkerFunction",
     "xerosync.attachments.service": "AttachmentsWorkerFunction",
     "xerosync.attachments.uploader": "AttachmentsWorkerFunction",
     "xerosync.attachments.status": "AttachmentsApiFunction",
@@ -57,11 +57,11 @@ NEVER_USED = ("aws_lambda_powertools.utilities.parser",)
 # Money worker; the category mappings and Xero's reference data for the receipts worker).
 NOT_FOR = {
     # The Spend Money worker reads each payment from the ledger before sending it (docs/sync-expenses.md).
-    "SyncExpensesWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.expenses.access", "xerosync.auth",
+    "SyncExpensesWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.sync_expenses.access", "xerosync.auth",
                                    "xerosync.bodies"),
-    "AttachmentsWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.expenses.access", "xerosync.auth",
-                                  "xerosync.bodies", "xerosync.expenses.wiring", "xerosync.expenses.mapping",
-                                  "xerosync.expenses.reference_data"),
+    "AttachmentsWorkerFunction": ("xerosync.xero.bank_feeds", "xerosync.sync_expenses.access", "xerosync.auth",
+                                  "xerosync.bodies", "xerosync.sync_expenses.wiring", "xerosync.sync_expenses.mapping",
+                                  "xerosync.sync_expenses.reference_data"),
 }
 
 PROBE = """
@@ -161,7 +161,7 @@ CONNECT_API_ON_FIRST_USE = ("xerosync.connect.oauth", "xerosync.connect.states",
                             "xerosync.store.consents", "xerosync.connect.status", "xerosync.connect.views",
                             "xerosync.connect.linking", "xerosync.connect.disconnect", "xerosync.connect.cleanup",
                             "xerosync.connect.adapters", "xerosync.connect.ports", "xerosync.xero.bank_feeds",
-                            "xerosync.feeds.sync_now", "xerosync.store.shared_cache")
+                            "xerosync.auto_sync.sync_now", "xerosync.store.shared_cache")
 
 
 def test_the_connect_api_builds_each_use_case_on_first_use() -> None:
@@ -189,8 +189,8 @@ def test_a_function_that_never_syncs_an_expense_builds_no_expense_models(functio
 # this (docs/architecture.md, "Cold start").
 XERO_SESSION = ("xerosync.xero.session", "xerosync.xero.governor", "xerosync.xero.transport", "xerosync.xero.tokens",
                 "xerosync.xero.identity", "xerosync.xero.models", EXPENSE_MODELS)
-EXPENSES_API_USE_CASES = ("xerosync.expenses.service", "xerosync.expenses.access",
-                          "xerosync.expenses.suggestion_store", "xerosync.expenses.xero_gateway")
+EXPENSES_API_USE_CASES = ("xerosync.sync_expenses.service", "xerosync.sync_expenses.access",
+                          "xerosync.sync_expenses.suggestion_store", "xerosync.sync_expenses.xero_gateway")
 
 
 def test_the_expenses_api_loads_the_xero_session_with_its_first_call_to_xero() -> None:
@@ -207,9 +207,9 @@ def test_the_expenses_api_loads_the_xero_session_with_its_first_call_to_xero() -
 # needs), the category mapping and Xero's reference data (the edit bodies take Xero's field limits from the models).
 # Starting a sync is what a first request seldom does: the request deduplicator (Powertools' idempotency and a
 # DynamoDB client) and the SQS client load with the first sync started (docs/architecture.md, "Cold start").
-EXPENSES_API_ON_FIRST_REQUEST = ("xerosync.expenses.access", "xerosync.store.feeds", "xerosync.store.connections",
-                                 "xerosync.expenses.mapping", "xerosync.expenses.reference_data")
-ON_FIRST_SYNC = ("xerosync.expenses.request_dedup", "aws_lambda_powertools.utilities.idempotency")
+EXPENSES_API_ON_FIRST_REQUEST = ("xerosync.sync_expenses.access", "xerosync.store.feeds", "xerosync.store.connections",
+                                 "xerosync.sync_expenses.mapping", "xerosync.sync_expenses.reference_data")
+ON_FIRST_SYNC = ("xerosync.sync_expenses.request_dedup", "aws_lambda_powertools.utilities.idempotency")
 
 
 def test_the_expenses_api_loads_what_its_requests_run_with_the_first_of_them() -> None:
@@ -224,15 +224,15 @@ def test_the_expenses_api_loads_what_its_requests_run_with_the_first_of_them() -
 # The Spend Money worker reads each payment through the ledger's client and teaches payees' histories what it synced,
 # both built by its getter with the first batch: the ledger's models and the histories' store load with them, not with
 # the handler (docs/architecture.md, "Cold start").
-WORKER_ON_FIRST_BATCH = ("xerosync.ledger", "xerosync.expenses.suggestion_store", "xerosync.expenses.suggestions")
+WORKER_ON_FIRST_BATCH = ("xerosync.ledger", "xerosync.sync_expenses.suggestion_store", "xerosync.sync_expenses.suggestions")
 
 
 def test_the_spend_money_worker_loads_the_ledger_and_the_payees_histories_with_its_first_batch() -> None:
     loaded = _loaded("SyncExpensesWorkerFunction", WORKER_ON_FIRST_BATCH)
     assert not loaded, f"SyncExpensesWorkerFunction imports with its handler {loaded}"
     first_batch = _probe(FUNCTIONS["SyncExpensesWorkerFunction"], then=("xerosync.ledger.client",
-                                                                       "xerosync.expenses.suggestion_store"))
-    assert {"xerosync.ledger.models", "xerosync.expenses.suggestions"} <= first_batch
+                                                                       "xerosync.sync_expenses.suggestion_store"))
+    assert {"xerosync.ledger.models", "xerosync.sync_expenses.suggestions"} <= first_batch
 
 
 def test_the_probe_sees_what_a_handler_imports() -> None:
@@ -250,9 +250,9 @@ def test_the_probe_sees_what_a_handler_imports() -> None:
         assert EXPENSE_MODELS in imported_by(function), function
     assert "xerosync.connect.cleanup" in imported_by("XeroCleanupFunction")
     assert "xerosync.xero.bank_feeds" in imported_by("AutoSyncWorkerFunction")
-    for module in ("xerosync.expenses.views", "xerosync.auth", "xerosync.ledger.models"):
+    for module in ("xerosync.sync_expenses.views", "xerosync.auth", "xerosync.ledger.models"):
         assert module in imported_by("SyncExpensesApiFunction"), module
-    for module in ("xerosync.expenses.mapping", "xerosync.expenses.reference_data"):
+    for module in ("xerosync.sync_expenses.mapping", "xerosync.sync_expenses.reference_data"):
         assert module in imported_by("SyncExpensesWorkerFunction"), module
 
 
@@ -335,31 +335,31 @@ def test_the_products_models_are_created_from_evaluated_annotations() -> None:
 LAYER = REPO_ROOT / "layers" / "common"
 FEATURES = {  # feature: (its functions' folder, its package)
     "connect": ("functions/connect", "xerosync.connect"),
-    "auto_sync": ("functions/auto_sync", "xerosync.feeds"),
-    "sync_expenses": ("functions/sync_expenses", "xerosync.expenses"),
+    "auto_sync": ("functions/auto_sync", "xerosync.auto_sync"),
+    "sync_expenses": ("functions/sync_expenses", "xerosync.sync_expenses"),
     "attachments": ("functions/attachments", "xerosync.attachments"),
 }
 CROSS_FEATURE = {  # (importing feature, or "shared"; module of another feature) -> what it uses it for
     # Receipts belong to an expense's Spend Money: the receipts feature reads and writes the expense record, is
     # sent by the expenses' FIFO sender, and answers behind the expenses' feature gate.
-    ("attachments", "xerosync.expenses.models"): "the expense record and the receipt upload message",
-    ("attachments", "xerosync.expenses.store"): "the expense a receipt belongs to",
-    ("attachments", "xerosync.expenses.access"): "the sync-expenses feature gate",
-    ("attachments", "xerosync.expenses.fifo_queues"): "the FIFO sender of receipt uploads",
-    ("attachments", "xerosync.expenses.state_machine"): "an expense's receipt problems, as its states record them",
+    ("attachments", "xerosync.sync_expenses.models"): "the expense record and the receipt upload message",
+    ("attachments", "xerosync.sync_expenses.store"): "the expense a receipt belongs to",
+    ("attachments", "xerosync.sync_expenses.access"): "the sync-expenses feature gate",
+    ("attachments", "xerosync.sync_expenses.fifo_queues"): "the FIFO sender of receipt uploads",
+    ("attachments", "xerosync.sync_expenses.state_machine"): "an expense's receipt problems, as its states record them",
     ("sync_expenses", "xerosync.attachments.plan"): "which receipts wait for the Spend Money (an expense's view)",
-    ("connect", "xerosync.feeds.sync_now"): "a linked or moved feed syncs at once",
-    ("auto_sync", "xerosync.expenses.catch_up"): "payments a feed sync delivers catch up their expenses",
-    ("auto_sync", "xerosync.expenses.store"): "the catch-up's expense store",
-    ("auto_sync", "xerosync.expenses.wiring"): "parked_work settles Spend Money batches killed on their last try",
-    ("shared", "xerosync.feeds.messages"): "the feed store records the fast lane's charges (LaneCharge)",
+    ("connect", "xerosync.auto_sync.sync_now"): "a linked or moved feed syncs at once",
+    ("auto_sync", "xerosync.sync_expenses.catch_up"): "payments a feed sync delivers catch up their expenses",
+    ("auto_sync", "xerosync.sync_expenses.store"): "the catch-up's expense store",
+    ("auto_sync", "xerosync.sync_expenses.wiring"): "parked_work settles Spend Money batches killed on their last try",
+    ("shared", "xerosync.auto_sync.messages"): "the feed store records the fast lane's charges (LaneCharge)",
 }
 # What a feature's queue consumers and schedules run: no handler of another feature loads it, even on first use.
 WORKERS = {
     "connect": ("xerosync.connect.check", "xerosync.connect.cleanup"),
-    "auto_sync": ("xerosync.feeds.worker", "xerosync.feeds.statements", "xerosync.feeds.dispatch",
-                  "xerosync.feeds.fast_lane", "xerosync.feeds.settling"),
-    "sync_expenses": ("xerosync.expenses.worker", "xerosync.expenses.planner", "xerosync.expenses.ledger_events"),
+    "auto_sync": ("xerosync.auto_sync.worker", "xerosync.auto_sync.statements", "xerosync.auto_sync.dispatch",
+                  "xerosync.auto_sync.fast_lane", "xerosync.auto_sync.settling"),
+    "sync_expenses": ("xerosync.sync_expenses.worker", "xerosync.sync_expenses.planner", "xerosync.sync_expenses.ledger_events"),
     "attachments": ("xerosync.attachments.service", "xerosync.attachments.uploader"),
 }
 
@@ -429,7 +429,7 @@ def test_the_feature_map_covers_every_function_and_worker() -> None:
     # An entry point is never a worker, so no crossing leads a handler to another feature's worker on first use.
     assert not {module for _, module in CROSS_FEATURE} & {m for modules in WORKERS.values() for m in modules}
     # The reader sees lazy imports: connect's wiring builds the sign-in on first use, and it imports feeds' requests.
-    assert ("connect", "xerosync.feeds.sync_now") in _crossings()
+    assert ("connect", "xerosync.auto_sync.sync_now") in _crossings()
 
 
 def _feature_of_function(function: str) -> str:

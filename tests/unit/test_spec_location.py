@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from emulators.xero import XeroEmulator
+from emulators.xero.spec import SPEC_DIR_VARIABLE, SpecFilesMissing, find_spec_dir, missing_spec_message
 from local.template import REPO_ROOT
-from local.xero_emulator import XeroEmulator
-from local.xero_emulator.spec import SPEC_DIR_VARIABLE, SpecFilesMissing, find_spec_dir, missing_spec_message
 
 
 @pytest.fixture

@@ -119,7 +119,7 @@ def test_a_receipts_upload_lease_outlasts_the_run_that_took_it() -> None:
 def test_a_spend_money_batchs_send_lease_outlasts_the_delivery_that_took_it() -> None:
     # A batch whose lease is held is left to the delivery that took it until the lease runs out: that delivery must
     # have ended by then, whatever happened to it (docs/sync-expenses.md, "Exactly once").
-    from xerosync.expenses.worker import SEND_LEASE_SECONDS
+    from xerosync.sync_expenses.worker import SEND_LEASE_SECONDS
 
     assert FUNCTIONS["SyncExpensesWorkerFunction"].timeout < SEND_LEASE_SECONDS
 

@@ -15,7 +15,7 @@ path asks how much is left first:
 
 What could not be done in time is answered 503 ``temporarily_unavailable`` with ``Retry-After``. Queue and
 schedule functions open no budget: their waits are as before (each has its own time check where it loops). Work a
-request hands to threads of its own (``expenses.store.in_parallel``: a sync's expense writes, which go together)
+request hands to threads of its own (``sync_expenses.store.in_parallel``: a sync's expense writes, which go together)
 runs outside the budget, under the SDK's own policy.
 """
 

@@ -16,20 +16,20 @@ from typing import Any
 import boto3
 import pytest
 
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
 from local.event_sources import Scheduler, SqsEventSourceMapping, scheduled_event
 from local.lambda_runtime import LambdaRuntime
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.emulated import (  # noqa: F401 (the fixtures of tests against the emulators)
     _every_request_matches_xeros_specification,
     template,
 )
 from tests.integration.xero_client.conftest import connect
-from xerosync.feeds import wiring
-from xerosync.feeds.statements import BookingCalendar
+from xerosync.auto_sync import wiring
+from xerosync.auto_sync.statements import BookingCalendar
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import LedgerAccount, LedgerTransaction
 from xerosync.settings import get_settings

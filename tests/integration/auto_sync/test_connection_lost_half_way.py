@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local.xero_emulator import XeroEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.tokens import AccessTokens

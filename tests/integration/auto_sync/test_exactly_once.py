@@ -12,10 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from emulators.xero import XeroEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync, signed_balance
-from xerosync.feeds.worker import FeedSyncWorker
+from xerosync.auto_sync.worker import FeedSyncWorker
 
 WINDOW = timedelta(hours=3)
 

@@ -18,23 +18,23 @@ from typing import Any
 import boto3
 import pytest
 
-from local.clock import ManualClock
+from emulators.ledger import EventBridgePublisher, LedgerEmulator
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 from local.direct_connect import connect_directly
 from local.event_sources import SqsEventSourceMapping
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import EventBridgePublisher, LedgerEmulator
 from local.provision import Provisioned
 from local.stack import LEDGER_BUS
 from local.template import Template
-from local.xero_emulator import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
 from tests.integration.conftest import local_template, serving
 from xerosync import aws as xerosync_aws
+from xerosync.auto_sync import wiring
+from xerosync.auto_sync.adapters import GovernorBudget
+from xerosync.auto_sync.fast_lane import POSTS_PER_DAY, FastLane, Outcome, PostingEvent, lane_posts
+from xerosync.auto_sync.messages import LaneCharge
 from xerosync.clock import from_iso, use_process_clock
-from xerosync.feeds import wiring
-from xerosync.feeds.adapters import GovernorBudget
-from xerosync.feeds.fast_lane import POSTS_PER_DAY, FastLane, Outcome, PostingEvent, lane_posts
-from xerosync.feeds.messages import LaneCharge
 from xerosync.lifecycle import new_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.feeds import (

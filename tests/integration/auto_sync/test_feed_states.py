@@ -7,16 +7,16 @@ from decimal import Decimal
 
 import boto3
 
+from emulators.xero import XeroEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
-from xerosync.expenses.models import ExpenseStatus
-from xerosync.expenses.store import ExpenseStore
-from xerosync.feeds.statements import BookingCalendar
-from xerosync.feeds.sync_now import request_feed_sync
-from xerosync.feeds.worker import LEDGER_REFUSED
+from xerosync.auto_sync.statements import BookingCalendar
+from xerosync.auto_sync.sync_now import request_feed_sync
+from xerosync.auto_sync.worker import LEDGER_REFUSED
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.feeds import FeedStatus
+from xerosync.sync_expenses.models import ExpenseStatus
+from xerosync.sync_expenses.store import ExpenseStore
 
 
 def _dead_letters(aws: Provisioned) -> int:

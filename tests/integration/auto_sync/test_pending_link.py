@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.xero_emulator import XeroEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import LedgerTransaction

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from local.xero_emulator import XeroEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync, signed_balance
-from xerosync.feeds.worker import FeedSyncWorker
+from xerosync.auto_sync.worker import FeedSyncWorker
 from xerosync.store.feeds import FeedRecord
 
 BUSINESS = "biz_relink"

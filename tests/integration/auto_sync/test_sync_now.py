@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.xero_emulator import XeroEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.auto_sync.conftest import AutoSync
 from xerosync.clock import SystemClock, iso, utc_now
 from xerosync.store.connections import ConnectionStatus

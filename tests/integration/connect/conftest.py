@@ -9,10 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
+from emulators.xero import XeroEmulator
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.emulated import (  # noqa: F401 (the fixtures of tests against the emulators)
     _every_request_matches_xeros_specification,
     template,

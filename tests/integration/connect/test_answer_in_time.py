@@ -18,11 +18,11 @@ import requests
 import requests.adapters
 from botocore.awsrequest import AWSResponse
 
-from local.clock import ManualClock
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 from local.lambda_runtime import LambdaRuntime, acting_as
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api
 from tests.support.connect_steps import business_with_accounts, connected_to_xero, linked_business
 from xerosync import aws as product_aws

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from local.clock import OffsetClock
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import OffsetClock
+from emulators.xero import XeroEmulator
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime, acting_as
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
 from tests.support.connect_steps import linked_business
 from xerosync.connect.wiring import get_connect

@@ -6,12 +6,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.clock import OffsetClock
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import OffsetClock
+from emulators.xero import XeroEmulator
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
 from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock

@@ -21,18 +21,18 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from local.clock import ManualClock
-from local.ledger_emulator import LedgerEmulator
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import aws_on_moto, local_template, serving
 from xerosync.auth import Caller
+from xerosync.auto_sync.messages import FeedRef, FeedSyncRequest
+from xerosync.auto_sync.worker import FeedSyncWorker
 from xerosync.connect.cleanup import job_from_body
 from xerosync.connect.models import ChooseOrganisation, CompleteConnect, LinkAccount, NewXeroAccount
 from xerosync.connect.wiring import ConnectFeature, build_connect
 from xerosync.errors import ProductError
-from xerosync.feeds.messages import FeedRef, FeedSyncRequest
-from xerosync.feeds.worker import FeedSyncWorker
 from xerosync.ledger.client import LedgerClient
 from xerosync.settings import get_settings
 from xerosync.store.connections import ConnectionStatus

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from local.ledger_emulator import LedgerEmulator
-from local.xero_emulator import XeroEmulator
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.connect.conftest import Api
 from tests.support.connect_steps import (
     business_with_accounts,

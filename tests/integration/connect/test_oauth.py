@@ -7,11 +7,11 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import pytest
 
-from local.clock import OffsetClock
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import OffsetClock
+from emulators.xero import XeroEmulator
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, token_items
 from xerosync.connect.wiring import get_connect
 from xerosync.store.keys import connection_key

@@ -16,12 +16,12 @@ from typing import Any
 import boto3
 import pytest
 
-from local.clock import OffsetClock
+from emulators.ledger import LedgerEmulator
+from emulators.time_control import OffsetClock
+from emulators.xero import XeroEmulator
 from local.event_sources import Scheduler
 from local.lambda_runtime import LambdaRuntime, acting_as
-from local.ledger_emulator import LedgerEmulator
 from local.provision import Provisioned
-from local.xero_emulator import XeroEmulator
 from tests.integration.connect.conftest import Api, User, token_items
 from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock

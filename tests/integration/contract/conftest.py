@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from local.clock import ManualClock
-from local.xero_emulator import XeroEmulator
-from local.xero_emulator.harness import XeroHarness
-from local.xero_emulator.spec import SpecViolation, XeroSpecs, find_spec_dir, in_ci, missing_spec_message
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
+from emulators.xero.harness import XeroHarness
+from emulators.xero.spec import SpecViolation, XeroSpecs, find_spec_dir, in_ci, missing_spec_message
 
 T0 = 1_772_409_600.0  # 2026-03-02 00:00 UTC
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from local.xero_emulator import XeroEmulator
-from local.xero_emulator.harness import XeroHarness, spend_money
-from local.xero_emulator.spec import XeroSpecs
+from emulators.xero import XeroEmulator
+from emulators.xero.harness import XeroHarness, spend_money
+from emulators.xero.spec import XeroSpecs
 from tests.integration.contract.conftest import CheckedTraffic
 
 pytestmark = pytest.mark.contract

@@ -12,9 +12,9 @@ import pytest
 from werkzeug.test import Client, TestResponse
 from werkzeug.wrappers import Request, Response
 
+from emulators.xero import XeroEmulator
 from local.authorizer import DevTokenAuthority
 from local.console import ConsoleSite
-from local.xero_emulator import XeroEmulator
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from emulators.ledger import LedgerEmulator
+from emulators.xero import XeroEmulator
 from local import http_in_process
-from local.ledger_emulator import LedgerEmulator
-from local.xero_emulator import XeroEmulator
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens here: an answer can only have come from this process
 TOKEN = {"grant_type": "refresh_token", "refresh_token": "unknown"}

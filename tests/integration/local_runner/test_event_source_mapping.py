@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 
-from local.clock import ManualClock
+from emulators.time_control import ManualClock
 from local.event_sources import SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned

@@ -8,9 +8,9 @@ from typing import Any
 import jwt
 import pytest
 
+from emulators.time_control import ManualClock
 from local.api_gateway import HttpApi
 from local.authorizer import LOCAL_AUDIENCE, LOCAL_ISSUER, DevTokenAuthority
-from local.clock import ManualClock
 from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 

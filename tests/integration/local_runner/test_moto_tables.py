@@ -20,8 +20,8 @@ import boto3
 import botocore.exceptions
 import pytest
 
+from emulators.time_control import ManualClock
 from local import aws_in_process, moto_patches
-from local.clock import ManualClock
 
 NOWHERE = "http://127.0.0.1:9"  # nothing listens here: an answer can only have come from this process
 

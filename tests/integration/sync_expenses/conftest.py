@@ -14,15 +14,15 @@ from typing import Any
 import boto3
 import pytest
 
+from emulators.ledger import Counterparty, EventBridgePublisher, LedgerEmulator, ReceiptSpec
+from emulators.xero import XeroEmulator
 from local.api_gateway import GatewayResponse, HttpApi
 from local.authorizer import DevTokenAuthority
 from local.event_sources import BatchOutcome, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime
-from local.ledger_emulator import Counterparty, EventBridgePublisher, LedgerEmulator, ReceiptSpec
 from local.provision import Provisioned
 from local.stack import LEDGER_BUS
 from local.template import Template
-from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import (
     aws_on_moto,
     local_template,
@@ -32,14 +32,14 @@ from tests.integration.conftest import (
 from tests.integration.xero_client.conftest import connect
 from xerosync import aws as xerosync_aws
 from xerosync.clock import iso, utc_now
-from xerosync.expenses import wiring
-from xerosync.expenses.state_machine import apply_ledger
-from xerosync.expenses.store import ExpenseStore, ReferenceDataStore
-from xerosync.expenses.worker import SpendMoneyWorker
 from xerosync.ledger.models import LedgerTransaction
 from xerosync.lifecycle import new_cold_start
 from xerosync.settings import get_settings
 from xerosync.store.feeds import FeedRecord, FeedStatus, FeedStore
+from xerosync.sync_expenses import wiring
+from xerosync.sync_expenses.state_machine import apply_ledger
+from xerosync.sync_expenses.store import ExpenseStore, ReferenceDataStore
+from xerosync.sync_expenses.worker import SpendMoneyWorker
 from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.session import XeroSession
 from xerosync.xero.transport import RetryPolicy

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from local.ledger_emulator import generated_spec
+from emulators.ledger import generated_spec
 from tests.integration.sync_expenses.conftest import World
 
 

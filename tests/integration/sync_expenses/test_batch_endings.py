@@ -16,12 +16,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from local.clock import OffsetClock
+from emulators.ledger import LedgerEmulator, ReceiptSpec, generated_spec
+from emulators.time_control import OffsetClock
+from emulators.xero import XeroEmulator
 from local.event_sources import BatchOutcome, Scheduler
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import LedgerEmulator, ReceiptSpec, generated_spec
 from local.template import Template
-from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template
 from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World, killed_once_xero_took
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
@@ -30,16 +30,16 @@ from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS, ReceiptUploader
 from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.clock import SystemClock, use_process_clock, utc_now
-from xerosync.expenses import worker as worker_module
-from xerosync.expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
-from xerosync.expenses.fifo_queues import AttachmentUploads
-from xerosync.expenses.payees import normalise_payee
-from xerosync.expenses.store import ExpenseStore, SyncJobStore
-from xerosync.expenses.suggestion_store import PayeeStore
-from xerosync.expenses.suggestions import PayeeSummary
-from xerosync.expenses.wiring import get_expense_service, get_spend_money_planner
-from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
 from xerosync.store.parked import ParkedWorkStore
+from xerosync.sync_expenses import worker as worker_module
+from xerosync.sync_expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
+from xerosync.sync_expenses.fifo_queues import AttachmentUploads
+from xerosync.sync_expenses.payees import normalise_payee
+from xerosync.sync_expenses.store import ExpenseStore, SyncJobStore
+from xerosync.sync_expenses.suggestion_store import PayeeStore
+from xerosync.sync_expenses.suggestions import PayeeSummary
+from xerosync.sync_expenses.wiring import get_expense_service, get_spend_money_planner
+from xerosync.sync_expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
 from xerosync.xero.session import XeroSession
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery

@@ -13,7 +13,7 @@ from tests.integration.sync_expenses.conftest import World, worker_dies_when_xer
 from tests.integration.xero_client.conftest import connect
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
-from xerosync.expenses.worker import SpendMoneyWorker
+from xerosync.sync_expenses.worker import SpendMoneyWorker
 
 XERO_IDEMPOTENCY_WINDOW = 6 * 60  # the emulator remembers a key this long, as Xero is said to
 

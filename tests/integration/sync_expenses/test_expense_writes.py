@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.sync_expenses.conftest import World
-from xerosync.expenses import state_machine
-from xerosync.expenses.models import ExpenseRecord
-from xerosync.expenses.store import ExpenseStore, StaleExpense
+from xerosync.sync_expenses import state_machine
+from xerosync.sync_expenses.models import ExpenseRecord
+from xerosync.sync_expenses.store import ExpenseStore, StaleExpense
 
 NOW = "2026-11-21T09:00:00Z"
 

@@ -8,16 +8,16 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from local.clock import OffsetClock
+from emulators.ledger import Counterparty, generated_spec
+from emulators.time_control import OffsetClock
 from local.event_sources import Scheduler
-from local.ledger_emulator import Counterparty, generated_spec
 from local.stack import LEDGER_BUS
 from tests.integration.sync_expenses.conftest import World
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import SystemClock, use_process_clock
-from xerosync.expenses.ledger_events import LAST_DELIVERY_PARKS, PARKS_KEY
-from xerosync.expenses.store import ExpenseStore
 from xerosync.settings import get_settings
+from xerosync.sync_expenses.ledger_events import LAST_DELIVERY_PARKS, PARKS_KEY
+from xerosync.sync_expenses.store import ExpenseStore
 
 
 def test_every_outbound_payment_of_a_linked_account_becomes_a_pending_expense(world: World) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from local.ledger_emulator import Counterparty, generated_spec
+from emulators.ledger import Counterparty, generated_spec
 from tests.integration.sync_expenses.conftest import World
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from local.clock import OffsetClock
+from emulators.ledger import generated_spec, uploaded_spec
+from emulators.ledger.models import ReceiptSpec
+from emulators.time_control import OffsetClock
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import generated_spec, uploaded_spec
-from local.ledger_emulator.models import ReceiptSpec
 from tests.integration.sync_expenses.conftest import ApiUser, Business, World, killed_once_xero_took
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
@@ -22,10 +22,10 @@ from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS
 from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.clock import iso, utc_now
-from xerosync.expenses.state_machine import apply_ledger
-from xerosync.expenses.store import ExpenseStore
 from xerosync.ledger.client import LedgerClient
 from xerosync.store.connections import ConnectionStatus, ConnectionStore
+from xerosync.sync_expenses.state_machine import apply_ledger
+from xerosync.sync_expenses.store import ExpenseStore
 from xerosync.xero.session import XeroSession
 
 

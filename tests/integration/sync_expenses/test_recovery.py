@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from local.clock import OffsetClock
+from emulators.ledger import generated_spec
+from emulators.time_control import OffsetClock
 from local.event_sources import BatchOutcome
 from local.lambda_runtime import acting_as
-from local.ledger_emulator import generated_spec
 from tests.integration.sync_expenses.conftest import (
     ApiUser,
     World,
@@ -25,12 +25,12 @@ from tests.integration.sync_expenses.conftest import (
 from tests.integration.xero_client.conftest import connect
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import iso, utc_now
-from xerosync.expenses import state_machine
-from xerosync.expenses import worker as worker_module
-from xerosync.expenses.decisions import STUCK_JOB_SECONDS
-from xerosync.expenses.store import ExpenseStore, SyncJobStore
-from xerosync.expenses.wiring import get_expense_service
-from xerosync.expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
+from xerosync.sync_expenses import state_machine
+from xerosync.sync_expenses import worker as worker_module
+from xerosync.sync_expenses.decisions import STUCK_JOB_SECONDS
+from xerosync.sync_expenses.store import ExpenseStore, SyncJobStore
+from xerosync.sync_expenses.wiring import get_expense_service
+from xerosync.sync_expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
 
 
 def test_an_update_refused_for_an_archived_account_keeps_the_spend_money_it_refers_to(world: World) -> None:

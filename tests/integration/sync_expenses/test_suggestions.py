@@ -11,12 +11,12 @@ import pytest
 
 from tests.integration.sync_expenses.conftest import ApiUser, Business, World
 from xerosync.clock import iso, utc_now
-from xerosync.expenses.models import ExpenseRecord
-from xerosync.expenses.payees import normalise_payee
-from xerosync.expenses.state_machine import apply_ledger
-from xerosync.expenses.store import ExpenseStore
-from xerosync.expenses.suggestion_store import PayeeStore, Suggestions
 from xerosync.ledger.models import LedgerTransaction
+from xerosync.sync_expenses.models import ExpenseRecord
+from xerosync.sync_expenses.payees import normalise_payee
+from xerosync.sync_expenses.state_machine import apply_ledger
+from xerosync.sync_expenses.store import ExpenseStore
+from xerosync.sync_expenses.suggestion_store import PayeeStore, Suggestions
 
 
 def _sync_all(world: World, user: ApiUser, ids: list[str]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local.ledger_emulator import generated_spec
+from emulators.ledger import generated_spec
 from tests.integration.sync_expenses.conftest import World
 from tests.support.sqs_clock import SqsClock
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from local.clock import SystemClock
+from emulators.time_control import SystemClock
+from emulators.xero import XeroEmulator
 from local.direct_connect import connect_directly
 from local.provision import Provisioned
 from local.template import Template
-from local.xero_emulator import XeroEmulator
 from tests.integration.conftest import local_template, serving, xeros_specification_allowed_every_request
 from xerosync.settings import get_settings
 from xerosync.xero.client import XeroClient, build_xero_client

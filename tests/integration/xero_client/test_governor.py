@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from local.clock import ManualClock, ScaledClock
-from local.xero_emulator import XeroEmulator
+from emulators.time_control import ManualClock, ScaledClock
+from emulators.xero import XeroEmulator
 from tests.integration.xero_client.conftest import connect
 from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.errors import XeroRateLimited

@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.clock import ManualClock
-from local.xero_emulator import XeroEmulator
+from emulators.time_control import ManualClock
+from emulators.xero import XeroEmulator
 from tests.integration.xero_client.conftest import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.keys import tokens_key

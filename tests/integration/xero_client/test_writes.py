@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from local.xero_emulator import XeroEmulator
+from emulators.xero import XeroEmulator
 from tests.integration.xero_client.conftest import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.bank_feeds import Balance, CreditDebit, FeedConnection, Statement, StatementLine

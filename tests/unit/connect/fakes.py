@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.unit.feeds.fakes import FakeFeeds
+from tests.unit.auto_sync.fakes import FakeFeeds
 from xerosync.connect.cleanup import CleanupJob
 from xerosync.store.connections import ConnectionStatus, StaleConnection, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStore

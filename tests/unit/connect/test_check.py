@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from botocore.exceptions import ClientError
 
+from tests.unit.auto_sync.fakes import FixedClock, feed
 from tests.unit.connect.fakes import FeedTable, connection
-from tests.unit.feeds.fakes import FixedClock, feed
 from xerosync.connect.check import FEED_DELETED_IN_XERO, SAFETY_MARGIN_MS, ConnectionCheck
 from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
 from xerosync.store.feeds import FeedStatus

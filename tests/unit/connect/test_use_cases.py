@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.unit.auto_sync.fakes import FixedClock, feed
 from tests.unit.connect.fakes import Claims, ConnectionTable, FeedTable, Jobs, Vault, XeroSide, connection
-from tests.unit.feeds.fakes import FixedClock, feed
 from xerosync.auth import Caller
 from xerosync.connect.cleanup import CleanupJob, XeroCleanup
 from xerosync.connect.disconnect import Disconnect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.clock import ManualClock
+from emulators.time_control import ManualClock
 from xerosync import deadline
 from xerosync.xero.errors import XeroRateLimited
 from xerosync.xero.governor import FEEDS, Limits, MemoryGovernorStore, TenantRateGovernor

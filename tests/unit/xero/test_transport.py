@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from local.clock import ManualClock
+from emulators.time_control import ManualClock
 from xerosync import deadline
 from xerosync.xero.errors import (
     XeroOutOfTime,

@@ -2,7 +2,7 @@
 ``attachments.status``).
 
 The Spend Money worker hands every synced expense that has receipts to AttachmentsQueue
-(``xerosync.expenses.models.AttachmentUploadRequest``). Here each message is checked against the expense (a
+(``xerosync.sync_expenses.models.AttachmentUploadRequest``). Here each message is checked against the expense (a
 message for a Spend Money the expense no longer points at is stale: a newer one follows), the receipts go
 through ``ReceiptUploader``, and what could not go is written on the expense as its ``attachment_errors``:
 the Synced tab's "Sync error", with a reason and a way out per file.
@@ -16,11 +16,11 @@ from typing import TypeVar
 from xerosync.attachments.plan import UploadRecord, UploadState
 from xerosync.attachments.uploader import LeaseHeld, ReceiptUploader, UploadReport
 from xerosync.clock import Clock, iso, utc_now
-from xerosync.expenses import state_machine
-from xerosync.expenses.models import AttachmentProblem, AttachmentUploadRequest, ExpenseRecord
-from xerosync.expenses.store import ExpenseStore
 from xerosync.observability import logger
 from xerosync.queue import RetryLater
+from xerosync.sync_expenses import state_machine
+from xerosync.sync_expenses.models import AttachmentProblem, AttachmentUploadRequest, ExpenseRecord
+from xerosync.sync_expenses.store import ExpenseStore
 
 T = TypeVar("T")
 

@@ -9,17 +9,17 @@ from xerosync.attachments.plan import UploadRecord, UploadState, before_sync
 from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
 from xerosync.auth import Caller
 from xerosync.errors import Conflict
-from xerosync.expenses.access import FeatureGate
-from xerosync.expenses.fifo_queues import AttachmentUploads
-from xerosync.expenses.models import (
+from xerosync.model import Model
+from xerosync.sync_expenses.access import FeatureGate
+from xerosync.sync_expenses.fifo_queues import AttachmentUploads
+from xerosync.sync_expenses.models import (
     AttachmentProblem,
     AttachmentUploadRequest,
     ExpenseRecord,
     ExpenseStatus,
     Receipt,
 )
-from xerosync.expenses.store import ExpenseStore, expense_or_not_found
-from xerosync.model import Model
+from xerosync.sync_expenses.store import ExpenseStore, expense_or_not_found
 
 
 class ReceiptState(StrEnum):

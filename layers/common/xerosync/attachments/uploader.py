@@ -26,11 +26,11 @@ from xerosync.attachments.plan import TYPE_ACTION, Decision, Step, UploadRecord,
 from xerosync.attachments.store import ReceiptUploads, ReceiptUploadStore
 from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import NotFound
-from xerosync.expenses.models import AttachmentUploadRequest as UploadRequest
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import AttachmentMeta
 from xerosync.observability import logger, metrics
 from xerosync.queue import RetryLater
+from xerosync.sync_expenses.models import AttachmentUploadRequest as UploadRequest
 from xerosync.xero.errors import GenerationChanged, ReconnectRequired, XeroTooLarge, XeroValidationError
 from xerosync.xero.expense_models import Attachment
 from xerosync.xero.session import XeroSession, idempotency_key

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from xerosync import aws
 from xerosync.attachments.store import ReceiptUploadStore
 from xerosync.clock import Clock, process_clock
-from xerosync.expenses.fifo_queues import AttachmentUploads, FifoSender
-from xerosync.expenses.store import ExpenseStore
 from xerosync.ledger.client import LedgerClient, get_ledger_client
 from xerosync.lifecycle import per_cold_start
 from xerosync.settings import Settings, get_settings
+from xerosync.sync_expenses.fifo_queues import AttachmentUploads, FifoSender
+from xerosync.sync_expenses.store import ExpenseStore
 from xerosync.xero import get_xero_client
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def build_receipts_worker(settings: Settings, *, xero: XeroClient, ledger: Ledge
 def build_status_service(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                          ) -> AttachmentStatusService:
     from xerosync.attachments.status import AttachmentLimits, AttachmentStatusService
-    from xerosync.expenses.access import feature_gate
+    from xerosync.sync_expenses.access import feature_gate
 
     table = aws.table(settings.main_table_name)
     gate = feature_gate(table, ledger, clock or process_clock())

@@ -61,8 +61,8 @@ class ConnectFeature:
 
     @cached_property
     def oauth(self) -> ConnectOAuth:
+        from xerosync.auto_sync.sync_now import request_feed_sync
         from xerosync.connect.oauth import ConnectOAuth
-        from xerosync.feeds.sync_now import request_feed_sync
         from xerosync.store.oauth_states import OAuthStateStore
 
         xero = self.xero
@@ -82,8 +82,8 @@ class ConnectFeature:
 
     @cached_property
     def linking(self) -> FeedLinking:
+        from xerosync.auto_sync.sync_now import request_feed_sync
         from xerosync.connect.linking import FeedLinking
-        from xerosync.feeds.sync_now import request_feed_sync
         from xerosync.store.keys import xero_bank_accounts_key
         from xerosync.store.shared_cache import SharedCache, TenantCache
 

@@ -29,7 +29,7 @@ from xerosync.store.keys import (
 from xerosync.store.queries import query_items
 
 if TYPE_CHECKING:  # the auto-sync worker's, which imports it anyway: the store's other users never build it
-    from xerosync.feeds.messages import LaneCharge
+    from xerosync.auto_sync.messages import LaneCharge
 
 
 class FeedStatus(StrEnum):
