@@ -224,7 +224,8 @@ def test_the_expenses_api_loads_what_its_requests_run_with_the_first_of_them() -
 # The Spend Money worker reads each payment through the ledger's client and teaches payees' histories what it synced,
 # both built by its getter with the first batch: the ledger's models and the histories' store load with them, not with
 # the handler (docs/architecture.md, "Cold start").
-WORKER_ON_FIRST_BATCH = ("xerosync.ledger", "xerosync.sync_expenses.suggestion_store", "xerosync.sync_expenses.suggestions")
+WORKER_ON_FIRST_BATCH = ("xerosync.ledger", "xerosync.sync_expenses.suggestion_store",
+                         "xerosync.sync_expenses.suggestions")
 
 
 def test_the_spend_money_worker_loads_the_ledger_and_the_payees_histories_with_its_first_batch() -> None:
@@ -359,7 +360,8 @@ WORKERS = {
     "connect": ("xerosync.connect.check", "xerosync.connect.cleanup"),
     "auto_sync": ("xerosync.auto_sync.worker", "xerosync.auto_sync.statements", "xerosync.auto_sync.dispatch",
                   "xerosync.auto_sync.fast_lane", "xerosync.auto_sync.settling"),
-    "sync_expenses": ("xerosync.sync_expenses.worker", "xerosync.sync_expenses.planner", "xerosync.sync_expenses.ledger_events"),
+    "sync_expenses": ("xerosync.sync_expenses.worker", "xerosync.sync_expenses.planner",
+                      "xerosync.sync_expenses.ledger_events"),
     "attachments": ("xerosync.attachments.service", "xerosync.attachments.uploader"),
 }
 
@@ -428,7 +430,7 @@ def test_the_feature_map_covers_every_function_and_worker() -> None:
             assert module in LAYER_MODULES and _feature_of_module(module) == feature, module
     # An entry point is never a worker, so no crossing leads a handler to another feature's worker on first use.
     assert not {module for _, module in CROSS_FEATURE} & {m for modules in WORKERS.values() for m in modules}
-    # The reader sees lazy imports: connect's wiring builds the sign-in on first use, and it imports feeds' requests.
+    # The reader sees lazy imports: connect's wiring builds the sign-in on first use, importing auto_sync.sync_now.
     assert ("connect", "xerosync.auto_sync.sync_now") in _crossings()
 
 
