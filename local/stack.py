@@ -178,7 +178,7 @@ class DevStack:
                                      event_publisher=EventBridgePublisher(events, LEDGER_BUS))
         self.urls["ledger"] = self.ledger.start(host=cfg.host, port=cfg.ledger_port)
         if cfg.emulators_in_process:
-            http_in_process.install(self.urls["xero"], self.xero)
+            http_in_process.install(self.urls["xero"], self.xero.app)
             http_in_process.install(self.urls["ledger"], self.ledger.app)
 
     def stop(self) -> None:

@@ -11,8 +11,8 @@ See README.md beside this file for what is emulated and every choice made.
 """
 
 from .config import EmulatorConfig
+from .emulator import XeroEmulator
 from .faults import Fault
-from .server import XeroEmulator
 from .state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI
 
 __all__ = [

@@ -13,7 +13,7 @@ from .http import JSON, ApiRequest, ApiResponse
 from .identity import AuthorizeError
 
 if TYPE_CHECKING:
-    from .server import XeroEmulator
+    from .emulator import XeroEmulator
 
 _Handler = Callable[[ApiRequest, dict[str, str], Any], Any]
 

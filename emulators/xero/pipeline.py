@@ -39,7 +39,7 @@ from .models import App
 from .spec import SpecViolation
 
 if TYPE_CHECKING:
-    from .server import XeroEmulator
+    from .emulator import XeroEmulator
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ def xero() -> Iterator[XeroEmulator]:
     emulator = XeroEmulator(strict=False)
     emulator.register_app("client", "secret", ["http://127.0.0.1/callback"])
     emulator.start()
-    http_in_process.install(NOWHERE, emulator)
+    http_in_process.install(NOWHERE, emulator.app)
     try:
         yield emulator
     finally:

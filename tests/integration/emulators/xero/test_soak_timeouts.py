@@ -39,7 +39,7 @@ def world_clock(emu: XeroEmulator, xero: XeroHarness, monkeypatch: pytest.Monkey
     monkeypatch.setattr(emu, "hold", chaos._hold)  # as Chaos.attach does (the emulator is the session's)
     xero.session.mount("http://", _ThroughTheChaos(chaos))
     if request.param == "in process":
-        http_in_process.install(xero.base_url, emu)
+        http_in_process.install(xero.base_url, emu.app)
         assert http_in_process.handles(xero.base_url.rstrip("/") + "/api.xro/2.0/BankTransactions")
     try:
         yield clock
