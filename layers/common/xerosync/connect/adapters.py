@@ -9,7 +9,7 @@ from xerosync.connect.cleanup import CleanupJob
 
 
 class SqsCleanupQueue:
-    """Sends cleanup jobs to the FIFO cleanup queue, one message group per Xero tenant (``cleanup.JobSender``)."""
+    """Sends cleanup jobs to the FIFO cleanup queue, one message group per Xero tenant (``ports.JobSender``)."""
 
     def __init__(self, sqs: Any, queue_url: str) -> None:
         self.sqs = sqs

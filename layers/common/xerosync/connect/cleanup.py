@@ -18,19 +18,14 @@ dead-letter queue, with an alarm, if Xero never does). Every step is safe to rep
 import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
-from typing import Protocol
 
 from pydantic import Field
 
 from xerosync.clock import Clock
+from xerosync.connect.ports import BusinessFeeds, CleanupSession, CleanupXero, JobSender, RemovalClaims
 from xerosync.model import Model
 from xerosync.observability import logger, metrics
-from xerosync.store.feeds import FeedRecord
-from xerosync.xero.bank_feeds import FeedConnection
 from xerosync.xero.errors import ReconnectRequired, XeroForbidden, XeroInvalidGrant, XeroUnauthorised
-from xerosync.xero.models import XeroConnection
-from xerosync.xero.tokens import StoredTokens
 
 
 class CleanupJob(Model):
@@ -43,47 +38,6 @@ class CleanupJob(Model):
 
     def deduplication_id(self) -> str:
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
-
-
-class CleanupSession(Protocol):
-    def access_token(self, *, stale: str | None = None) -> str: ...
-
-    def delete_feed_connections(self, feed_connection_ids: Sequence[str]) -> list[FeedConnection]: ...
-
-
-class CleanupIdentity(Protocol):
-    def connections(self, access_token: str, auth_event_id: str | None = None) -> list[XeroConnection]: ...
-
-    def delete_connection(self, access_token: str, connection_id: str) -> bool: ...
-
-    def revoke(self, refresh_token: str) -> None: ...
-
-
-class CleanupVault(Protocol):
-    def load(self, business_id: str, generation: str) -> StoredTokens | None: ...
-
-    def wipe(self, business_id: str, generation: str) -> None: ...
-
-
-class CleanupXero(Protocol):
-    @property
-    def identity(self) -> CleanupIdentity: ...
-
-    @property
-    def vault(self) -> CleanupVault: ...
-
-    def session_for_generation(self, business_id: str, tenant_id: str, generation: str, *,
-                               retired_ok: bool = False) -> CleanupSession: ...
-
-
-class RemovalClaims(Protocol):
-    def begin_removal(self, connection_id: str, now: float) -> str | None: ...
-
-    def end_removal(self, connection_id: str, lease: str, *, removed: bool) -> None: ...
-
-
-class BusinessFeeds(Protocol):
-    def for_business(self, business_id: str) -> list[FeedRecord]: ...
 
 
 class XeroCleanup:
@@ -153,12 +107,6 @@ class XeroCleanup:
         if stored is not None and stored.tokens is not None:
             with contextlib.suppress(XeroInvalidGrant):  # already revoked
                 self.xero.identity.revoke(stored.tokens.refresh_token)
-
-
-class JobSender(Protocol):
-    """The cleanup queue (``xerosync.connect.adapters.SqsCleanupQueue``)."""
-
-    def send(self, job: CleanupJob) -> None: ...
 
 
 class CleanupRunner:

@@ -9,11 +9,9 @@ an unlink's cleanup names that generation. docs/architecture.md, Connect.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Protocol
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
@@ -27,6 +25,7 @@ from xerosync.connect.ports import (
     Feeds,
     FeedSyncRequester,
     LedgerAccounts,
+    OrganisationCache,
 )
 from xerosync.connect.views import account_view
 from xerosync.errors import Conflict, InvalidRequest, NotFound, UpstreamUnavailable
@@ -34,7 +33,6 @@ from xerosync.ledger.models import LedgerAccount
 from xerosync.observability import logger, metrics
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import LIVE_STATUSES, FeedRecord, FeedStatus, SentStatement, StaleFeed
-from xerosync.store.shared_cache import Cached
 from xerosync.xero.bank_feeds import Balance, FeedConnection, Statement
 from xerosync.xero.errors import RECONNECT_ACTION, GenerationChanged, XeroError, XeroNotFound, XeroRateLimited
 from xerosync.xero.governor import INTERACTIVE
@@ -51,17 +49,6 @@ BACKFILL_DAYS = 365  # Xero accepts statement lines from the last 365 days only
 # The picker's list of the organisation's Xero bank accounts is shared by its businesses for this long (and
 # forgotten when a link creates a new one), so that reloading the page costs Xero nothing.
 BANK_ACCOUNTS_MAX_AGE_SECONDS = 60.0
-
-
-class OrganisationCache(Protocol):
-    """An organisation's Xero bank accounts, cached for every Lambda and refreshed by one at a time
-    (``store.shared_cache.TenantCache``)."""
-
-    def get(self, tenant_id: str) -> Cached | None: ...
-
-    def refreshed(self, tenant_id: str, fetch: Callable[[], str], *, unless_since: float) -> Cached | None: ...
-
-    def forget(self, tenant_id: str) -> None: ...
 
 
 @dataclass

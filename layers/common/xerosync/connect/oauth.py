@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 from xerosync.auth import Caller
 from xerosync.clock import Clock, iso, utc_now
@@ -36,6 +35,7 @@ from xerosync.connect.ports import (
     Connections,
     ConnectSessions,
     Consents,
+    EndedGeneration,
     Feeds,
     FeedSyncRequester,
     OAuthStates,
@@ -61,12 +61,6 @@ RETIRED_TOKENS_KEPT_SECONDS = 14 * 86400
 SWEEP_BATCH = 50
 DISCONNECTED_REASON = "The business disconnected Xero."
 SWEEP_TIME_MARGIN_SECONDS = 60.0
-
-
-class EndedGeneration(Protocol):
-    generation: str
-    tenant_id: str
-    xero_connection_id: str
 
 
 def end_generation(tokens: TokenStore, claims: ConnectionClaims, business_id: str, ended: EndedGeneration,

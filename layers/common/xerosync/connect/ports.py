@@ -1,23 +1,30 @@
 """What the connect use cases need from the outside world, as small Protocols (docs/architecture.md, Connect).
 
-The use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``, ``sweeper``, ``check``) depend on
-these ports only; ``wiring`` hands in the DynamoDB stores (``xerosync.store``), the KMS token vault and the Xero
-client, and tests may hand in their own.
+Every port of the feature is here: the use cases (``oauth``, ``status``, ``linking``, ``disconnect``, ``cleanup``,
+``check``) depend on these only; ``wiring`` hands in the DynamoDB stores (``xerosync.store``), the KMS token vault,
+the Xero client and the queues' adapters (``adapters``), and tests may hand in their own.
+
+The types the ports name are imported for the type checker only: a use case that imports its ports loads nothing
+more with them (``cleanup`` is the cleanup function's whole use case; docs/architecture.md, "Cold start").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from xerosync.connect.cleanup import CleanupJob
-from xerosync.ledger.models import LedgerAccount
-from xerosync.store.connections import ConnectionStatus, Turn, XeroConnectionRecord
-from xerosync.store.consents import Consent
-from xerosync.store.feeds import FeedRecord, FeedStatus
-from xerosync.xero.bank_feeds import FeedConnection, Statement
-from xerosync.xero.governor import GENERAL
-from xerosync.xero.models import Account, Organisation, TokenSet, XeroConnection
+from xerosync.xero.purposes import GENERAL
+
+if TYPE_CHECKING:
+    from xerosync.connect.cleanup import CleanupJob
+    from xerosync.ledger.models import LedgerAccount
+    from xerosync.store.connections import ConnectionStatus, Turn, XeroConnectionRecord
+    from xerosync.store.consents import Consent
+    from xerosync.store.feeds import FeedRecord, FeedStatus
+    from xerosync.store.shared_cache import Cached
+    from xerosync.xero.bank_feeds import FeedConnection, Statement
+    from xerosync.xero.models import Account, Organisation, TokenSet, XeroConnection
+    from xerosync.xero.tokens import StoredTokens
 
 
 class Connections(Protocol):
@@ -74,6 +81,17 @@ class LedgerAccounts(Protocol):
     def accounts(self, business_id: str) -> list[LedgerAccount]: ...
 
 
+
+class OrganisationCache(Protocol):
+    """An organisation's Xero bank accounts, cached for every Lambda and refreshed by one at a time
+    (``store.shared_cache.TenantCache``)."""
+
+    def get(self, tenant_id: str) -> Cached | None: ...
+
+    def refreshed(self, tenant_id: str, fetch: Callable[[], str], *, unless_since: float) -> Cached | None: ...
+
+    def forget(self, tenant_id: str) -> None: ...
+
 class OAuthStates(Protocol):
     def issue(self, business_id: str, user_id: str, now: float, code_verifier: str) -> tuple[str, float]: ...
 
@@ -105,6 +123,12 @@ class ConnectionClaims(Protocol):
 
     def release(self, connection_id: str, who: str) -> None: ...
 
+
+
+class EndedGeneration(Protocol):
+    generation: str
+    tenant_id: str
+    xero_connection_id: str
 
 class TokenStore(Protocol):
     """The generation-keyed token vault (``xerosync.xero.tokens.TokenVault``)."""
@@ -188,3 +212,51 @@ class Cleaner(Protocol):
 class FeedSyncRequester(Protocol):
     def __call__(self, tenant_id: str, business_id: str, generation: str, account_ids: list[str],
                  reason: str) -> None: ...
+
+
+# The cleanup (``cleanup.XeroCleanup``): what it needs of Xero, the connections' claims, the feeds and its queue.
+class CleanupSession(Protocol):
+    def access_token(self, *, stale: str | None = None) -> str: ...
+
+    def delete_feed_connections(self, feed_connection_ids: Sequence[str]) -> list[FeedConnection]: ...
+
+
+class CleanupIdentity(Protocol):
+    def connections(self, access_token: str, auth_event_id: str | None = None) -> list[XeroConnection]: ...
+
+    def delete_connection(self, access_token: str, connection_id: str) -> bool: ...
+
+    def revoke(self, refresh_token: str) -> None: ...
+
+
+class CleanupVault(Protocol):
+    def load(self, business_id: str, generation: str) -> StoredTokens | None: ...
+
+    def wipe(self, business_id: str, generation: str) -> None: ...
+
+
+class CleanupXero(Protocol):
+    @property
+    def identity(self) -> CleanupIdentity: ...
+
+    @property
+    def vault(self) -> CleanupVault: ...
+
+    def session_for_generation(self, business_id: str, tenant_id: str, generation: str, *,
+                               retired_ok: bool = False) -> CleanupSession: ...
+
+
+class RemovalClaims(Protocol):
+    def begin_removal(self, connection_id: str, now: float) -> str | None: ...
+
+    def end_removal(self, connection_id: str, lease: str, *, removed: bool) -> None: ...
+
+
+class BusinessFeeds(Protocol):
+    def for_business(self, business_id: str) -> list[FeedRecord]: ...
+
+
+class JobSender(Protocol):
+    """The cleanup queue (``xerosync.connect.adapters.SqsCleanupQueue``)."""
+
+    def send(self, job: CleanupJob) -> None: ...
