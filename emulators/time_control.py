@@ -1,4 +1,5 @@
-"""Clocks that the emulators, the local runner and tests share, so that time can run faster than real time.
+"""The clocks a test, a benchmark or the local runner controls time with, handing one to the product and the
+emulators alike, so that time can stand still, jump, or run faster than real time.
 
 Each clock offers ``time()`` (epoch seconds, float) and ``sleep(seconds)``, the same shape as the product's
 ``xerosync.clock.Clock`` protocol, so one clock object can drive both sides of a test.
