@@ -3,9 +3,8 @@ receipts are to be in its Spend Money; each missing file is one Xero call (xeros
 
 A 429 or the governor's wait returns the message for later (``xerosync.queue.consume``); other failures let
 SQS redeliver it until the DLQ, whose alarm tells a person. The last delivery first marks the receipts not in
-Xero failed, with the reason and the way out, so that none is left "on the way"; one that meets another run's
-lease parks its message itself, then leaves the leased receipt on its way. What is already in Xero is never
-sent again.
+Xero failed, with the reason and the way out, so that none is left "on the way". What is already in Xero is
+never sent again.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from xerosync.attachments import service  # noqa: F401
 from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.observability import instrument, logger
-from xerosync.queue import RetryLater, consume, park, receives
+from xerosync.queue import consume, receives
 from xerosync.settings import get_settings
 from xerosync.sync_expenses.models import AttachmentUploadRequest
 
@@ -32,11 +31,7 @@ def _process(record: SQSRecord) -> None:
     logger.append_keys(transaction_id=request.transaction_id, tenant_id=request.tenant_id)
     try:
         last_delivery = receives(record) >= get_settings().receipt_upload_max_receives
-
-        def park_it(wait: RetryLater) -> None:
-            park(record, wait)
-
-        get_receipts_worker().process(request, last_delivery=last_delivery, park=park_it)
+        get_receipts_worker().process(request, last_delivery=last_delivery)
     finally:
         logger.remove_keys(["transaction_id", "tenant_id"])
 

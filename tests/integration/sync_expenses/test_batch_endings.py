@@ -8,7 +8,6 @@ with the reason and the way out.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +29,6 @@ from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS, ReceiptUploader
 from xerosync.attachments.wiring import get_receipts_worker
 from xerosync.clock import SystemClock, use_process_clock, utc_now
-from xerosync.store.parked import ParkedWorkStore
 from xerosync.sync_expenses import worker as worker_module
 from xerosync.sync_expenses.decisions import ABANDONED_AFTER_SECONDS, STUCK_JOB_SECONDS
 from xerosync.sync_expenses.fifo_queues import AttachmentUploads
@@ -40,7 +38,6 @@ from xerosync.sync_expenses.suggestion_store import PayeeStore
 from xerosync.sync_expenses.suggestions import PayeeSummary
 from xerosync.sync_expenses.wiring import get_expense_service, get_spend_money_planner
 from xerosync.sync_expenses.worker import SEND_LEASE_SECONDS, SpendMoneyWorker
-from xerosync.xero.session import XeroSession
 
 # The template's ExpenseBatchMaxReceives and ReceiptUploadMaxReceives, lowered so the tests reach the last delivery
 MAX_RECEIVES = 4
@@ -516,43 +513,32 @@ def test_receipts_xero_fails_on_every_delivery_end_failed_with_the_way_out_not_o
     assert user.tab("synced", has_error="true") == []
 
 
-def _one_receipt_to_its_last_delivery_but_one(world: World, sqs_clock: SqsClock, seed: int) -> tuple[Business, str]:
-    """A synced expense with one receipt, whose receipts message has failed (Xero 500) on every delivery but the
-    last two: the business and the transaction id (Xero's fault is gone)."""
+def test_a_last_delivery_that_meets_a_receipt_another_run_is_sending_marks_it_failed_and_comes_back_for_it(
+        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
+    # Given a receipts message whose deliveries fail (Xero 500) until the one before last, whose upload lands in
+    # Xero and which is killed at its timeout before it records it: its receipt stays UPLOADING, under its lease
     business, user = world.mapped_business()
-    paid = world.pay(business, receipts=(generated_spec("pdf", 5_000, seed=seed),))
+    paid = world.pay(business, receipts=(generated_spec("pdf", 5_000, seed=72),))
     user.sync([paid])
     world.pump_worker()
     fault = world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
     _deliveries_fail(world, sqs_clock, MAX_RECEIVES - 2, function="AttachmentsWorkerFunction")
     world.xero.remove_fault(fault["id"])
-    return business, paid
-
-
-def _seen(user: ApiUser, paid: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
-    """What the user sees of the expense's receipts: their status, the Synced tab's errors, the expense's errors."""
-    return (user.ok("GET", f"/v1/expenses/{paid}/attachments"), user.tab("synced", has_error="true"),
-            user.ok("GET", f"/v1/expenses/{paid}")["attachment_errors"])
-
-
-def _on_its_way(seen: tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]) -> None:
-    """The expense's one receipt is on its way (uploading), with no error on the receipt or the expense."""
-    status, with_errors, attachment_errors = seen
-    assert (status["synced"], status["failed"], status["waiting"]) == (0, 0, 1), status
-    assert [(f["state"], f["reason"]) for f in status["files"]] == [("UPLOADING", None)]
-    assert status["summary"] == "0 of 1 receipt(s) in Xero, 1 on the way."
-    assert with_errors == [] and attachment_errors == []
-
-
-def _receipts_parked_not_dead_lettered(world: World, sqs_clock: SqsClock, paid: str) -> None:
+    with killed_once_xero_took("upload_attachment"):
+        _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+    # When the last delivery comes within that lease (as it would beside a run still sending)
+    last = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
+    assert last is not None
+    # Then it sends nothing, and the receipt is not left "on the way": failed, with the way out
+    sent = [r for r in world.xero.request_log if "/Attachments/" in r["path"] and r["method"] == "PUT"]
+    assert [r["status"] for r in sent][-1] == 200 and len([r for r in sent if r["status"] == 200]) == 1
+    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
+    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
+    # And the message is not lost to the dead-letter queue: it comes back once the lease has run out, finds the
+    # receipt in Xero, sends nothing, and the error is gone
     dead_letter = world.aws.queue_url("AttachmentsDeadLetterQueue")
     dead = boto3.client("sqs").receive_message(QueueUrl=dead_letter, MaxNumberOfMessages=10).get("Messages", [])
     assert not [m for m in dead if paid in m["Body"]]
-    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
-
-
-def _after_the_lease(world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
-    """Time passes beyond the receipt's lease: the minute's schedule sends the parked message back to its queue."""
     with acting_as("AttachmentsWorkerFunction"):  # the worker's own uploader, as it runs
         uploader = get_receipts_worker().uploader
     monkeypatch.setattr(uploader, "clock", OffsetClock(uploader.clock, UPLOAD_LEASE_SECONDS + 1))
@@ -562,152 +548,11 @@ def _after_the_lease(world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: S
     finally:
         use_process_clock(None)
     sqs_clock.advance(UPLOAD_LEASE_SECONDS + 60)
-
-
-def _receipt_puts(world: World) -> list[int]:
-    return [r["status"] for r in world.xero.request_log if "/Attachments/" in r["path"] and r["method"] == "PUT"]
-
-
-def test_a_last_delivery_that_meets_a_receipt_a_killed_run_was_sending_leaves_it_on_its_way_and_comes_back_for_it(
-        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
-    # Given a receipts message whose deliveries fail (Xero 500) until the one before last, whose upload lands in
-    # Xero and which is killed at its timeout before it records it: its receipt stays UPLOADING, under its lease
-    business, paid = _one_receipt_to_its_last_delivery_but_one(world, sqs_clock, seed=72)
-    user = world.user(business.business_id)
-    with killed_once_xero_took("upload_attachment"):
-        _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-    # When the last delivery comes within that lease (as it would beside a run still sending)
-    last = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-    assert last is not None
-    # Then it sends nothing, and the receipt is on its way, not failed: the run holding its lease may still
-    # record it (a run killed cannot be told from a slow one)
-    assert _receipt_puts(world)[-1] == 200 and _receipt_puts(world).count(200) == 1
-    _on_its_way(_seen(user, paid))
-    # And the message is not lost to the dead-letter queue: it comes back once the lease has run out, finds the
-    # receipt in Xero, sends nothing
-    _receipts_parked_not_dead_lettered(world, sqs_clock, paid)
-    _after_the_lease(world, monkeypatch, sqs_clock)
     world.pump("AttachmentsWorkerFunction")
     after = user.ok("GET", f"/v1/expenses/{paid}/attachments")
     assert after["summary"] == "1 of 1 receipt(s) in Xero."
     assert len(world.xero.attachments(business.tenant_id, after["bank_transaction_id"])) == 1
-    assert _receipt_puts(world).count(200) == 1
     assert user.tab("synced", has_error="true") == []
-
-
-def test_a_receipt_left_on_its_way_to_a_run_that_died_before_xero_took_it_still_ends_failed_with_the_way_out(
-        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
-    # Given a receipts message whose delivery before last is killed at its timeout while its upload is on the
-    # wire, before Xero took it (its receipt stays UPLOADING, under its lease), and Xero failing (500) from then on
-    business, paid = _one_receipt_to_its_last_delivery_but_one(world, sqs_clock, seed=73)
-    user = world.user(business.business_id)
-    world.xero.add_fault("error", status=500, path="*/Attachments/*", method="PUT", times=None)
-
-    def killed(*_: object, **__: object) -> None:
-        raise SystemExit("the Lambda was killed at its timeout")
-
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(XeroSession, "upload_attachment", killed)
-            with pytest.raises(SystemExit):
-                _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-        # When the last delivery meets that lease, it leaves the receipt on its way, and is parked
-        assert _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction") is not None
-        _on_its_way(_seen(user, paid))
-        _receipts_parked_not_dead_lettered(world, sqs_clock, paid)
-        # And once the lease has run out the message comes back, and Xero fails it on every delivery
-        _after_the_lease(world, monkeypatch, sqs_clock)
-        _deliveries_fail(world, sqs_clock, MAX_RECEIVES, function="AttachmentsWorkerFunction")
-        assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
-    finally:
-        world.xero.clear_faults()
-    # Then the receipt is not left on its way: failed, with why and what to do
-    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
-    assert [e["transaction_id"] for e in user.tab("synced", has_error="true")] == [paid]
-    # And the way out works: sent again, it is in Xero once
-    user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
-    world.pump("AttachmentsWorkerFunction")
-    after = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert after["summary"] == "1 of 1 receipt(s) in Xero."
-    assert len(world.xero.attachments(business.tenant_id, after["bank_transaction_id"])) == 1
-
-
-def test_a_last_delivery_that_cannot_park_its_message_beside_a_receipt_on_its_way_leaves_it_failed_not_on_the_way(
-        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
-    # Given a receipts message whose delivery before last lands its upload in Xero and is killed at its timeout
-    # before it records it (its receipt stays UPLOADING, under its lease)
-    business, paid = _one_receipt_to_its_last_delivery_but_one(world, sqs_clock, seed=75)
-    user = world.user(business.business_id)
-    with killed_once_xero_took("upload_attachment"):
-        _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-    # When the last delivery meets that lease and DynamoDB fails the parking of its message (past the SDK's
-    # retries), so that the message goes on to the dead-letter queue
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ParkedWorkStore, "park", _dynamodb_fails)
-        last = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-    assert last is not None and last.failed == 1
-    assert _next_delivery(world, sqs_clock, within=1.5, function="AttachmentsWorkerFunction") is None
-    dead_letter = world.aws.queue_url("AttachmentsDeadLetterQueue")
-    dead = boto3.client("sqs").receive_message(QueueUrl=dead_letter, MaxNumberOfMessages=10).get("Messages", [])
-    assert [m for m in dead if paid in m["Body"]]
-    # Then the receipt is not left on its way with nobody to end it: failed, with the way out (a run that died
-    # cannot be told from a slow one, and no message will come back for it)
-    status = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert {(f["state"], f["reason"], f["action"]) for f in status["files"]} == {("ERROR", *GAVE_UP)}
-    assert [e["transaction_id"] for e in user.tab("synced", has_error="true")] == [paid]
-    # And the way out works: sent again once the lease has run out, Xero is asked first and nothing is sent twice
-    with acting_as("AttachmentsWorkerFunction"):  # the worker's own uploader, as it runs
-        uploader = get_receipts_worker().uploader
-    monkeypatch.setattr(uploader, "clock", OffsetClock(uploader.clock, UPLOAD_LEASE_SECONDS + 1))
-    user.ok("POST", f"/v1/expenses/{paid}/attachments/retry", status=202)
-    world.pump("AttachmentsWorkerFunction")
-    after = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert after["summary"] == "1 of 1 receipt(s) in Xero."
-    assert _receipt_puts(world).count(200) == 1 and user.tab("synced", has_error="true") == []
-
-
-def test_a_last_delivery_beside_a_run_sending_a_receipt_leaves_it_to_that_run(
-        world: World, monkeypatch: pytest.MonkeyPatch, sqs_clock: SqsClock) -> None:
-    # Given a receipts message whose deliveries fail (Xero 500) until the one before last, run A
-    business, paid = _one_receipt_to_its_last_delivery_but_one(world, sqs_clock, seed=74)
-    user = world.user(business.business_id)
-    # When A outlives the message's visibility timeout while its upload is on the wire, so SQS hands the message
-    # out for its last delivery, B, which runs to its end before Xero answers A
-    mapping = world.mapping("AttachmentsWorkerFunction")
-    first = threading.get_ident()
-    b_outcome: list[BatchOutcome | None] = []
-    seen_beside: list[Any] = []
-    upload = XeroSession.upload_attachment
-
-    def b_runs_first(self: XeroSession, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == first and not b_outcome:
-            sqs_clock.advance(mapping.in_flight_visibility + 1)
-            delivery_b = threading.Thread(target=lambda: b_outcome.append(mapping.poll_once()))
-            delivery_b.start()
-            delivery_b.join(60)
-            seen_beside.append(_seen(user, paid))  # (checked below: an assertion here would fail A's upload)
-        return upload(self, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(XeroSession, "upload_attachment", b_runs_first)
-        a_outcome = _next_delivery(world, sqs_clock, function="AttachmentsWorkerFunction")
-    # Then B sent nothing and marked nothing: while A was sending, the receipt was on its way
-    assert b_outcome and b_outcome[0] is not None and len(seen_beside) == 1
-    _on_its_way(seen_beside[0])
-    assert _receipt_puts(world).count(200) == 1
-    # And A recorded it: in Xero once, no error
-    assert a_outcome is not None and a_outcome.deleted == 1
-    after = user.ok("GET", f"/v1/expenses/{paid}/attachments")
-    assert after["summary"] == "1 of 1 receipt(s) in Xero."
-    assert user.tab("synced", has_error="true") == []
-    # And B's message, parked until A's lease ran out, comes back and sends nothing again
-    _receipts_parked_not_dead_lettered(world, sqs_clock, paid)
-    _after_the_lease(world, monkeypatch, sqs_clock)
-    world.pump("AttachmentsWorkerFunction")
-    assert _receipt_puts(world).count(200) == 1
-    assert len(world.xero.attachments(business.tenant_id, after["bank_transaction_id"])) == 1
-    assert user.ok("GET", f"/v1/expenses/{paid}/attachments")["summary"] == "1 of 1 receipt(s) in Xero."
 
 
 def test_receipts_whose_last_delivery_is_killed_at_its_timeout_are_failed_not_on_the_way(
@@ -739,11 +584,11 @@ def test_receipts_whose_last_delivery_cannot_mark_them_first_are_still_failed_no
     original = ReceiptsWorker._give_up_unsent
     calls: list[int] = []
 
-    def first_fails(self: ReceiptsWorker, *args: Any, **kwargs: Any) -> float | None:
+    def first_fails(self: ReceiptsWorker, *args: Any) -> None:
         calls.append(1)
         if len(calls) == 1:
             _dynamodb_fails()
-        return original(self, *args, **kwargs)
+        original(self, *args)
 
     monkeypatch.setattr(ReceiptsWorker, "_give_up_unsent", first_fails)
     try:

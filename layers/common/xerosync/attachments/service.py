@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from xerosync.attachments.plan import UploadRecord, UploadState
-from xerosync.attachments.uploader import LeaseHeld, ReceiptUploader, UploadReport
+from xerosync.attachments.uploader import ReceiptUploader, UploadReport
 from xerosync.clock import Clock, iso, utc_now
 from xerosync.observability import logger
-from xerosync.queue import RetryLater
 from xerosync.sync_expenses import state_machine
 from xerosync.sync_expenses.models import AttachmentProblem, AttachmentUploadRequest, ExpenseRecord
 from xerosync.sync_expenses.store import ExpenseStore
@@ -64,15 +63,10 @@ class ReceiptsWorker:
         self.expenses = expenses
         self.uploader = uploader
 
-    def process(self, request: AttachmentUploadRequest, *, last_delivery: bool = False,
-                park: Callable[[RetryLater], None] | None = None) -> UploadReport | None:
+    def process(self, request: AttachmentUploadRequest, *, last_delivery: bool = False) -> UploadReport | None:
         """Upload what is missing. ``last_delivery``: SQS will not hand the message back after this one, so every
         receipt not in Xero is marked failed first (a run killed at its timeout leaves them so) and again if the
-        run fails; a run that finishes reports its own outcome in their place. ``park``: parks the message until a
-        wait is over (raises if it cannot). A last delivery that meets another run's lease on a receipt sends
-        nothing, parks its message until the lease runs out and, once it is parked, leaves that receipt unmarked:
-        it is on its way, with the run holding the lease, and the message comes back for whatever that run did not
-        do (``_leave_to_another_run``)."""
+        run fails; a run that finishes reports its own outcome in their place."""
         expense = self._expense(request, tries=LAST_DELIVERY_TRIES if last_delivery else 1)
         if expense is None or not _points_at(expense, request.bank_transaction_id):
             logger.info("receipts message for a Spend Money the expense no longer points at; a newer one follows",
@@ -82,48 +76,19 @@ class ReceiptsWorker:
             # A marking that fails (a DynamoDB error past the SDK's retries) must not send the message to the
             # dead-letter queue with nothing marked: it is tried again, and the run goes on either way, reporting
             # its own outcome or, if it fails too, marking again below.
-            held = self._give_up_unsent_trying(request, expense, leave_leased=False)
-            if held is not None:
-                self._leave_to_another_run(request, expense, self.uploader.left_to_another_run(request, held), park)
-                return None
+            self._give_up_unsent_trying(request, expense)
         try:
             report = self.uploader.run(request)
-        except LeaseHeld as wait:
-            # This run took no lease (it found one held before anything else): every live one is another run's.
-            if not last_delivery:
-                raise
-            self._leave_to_another_run(request, expense, wait, park)
-            return None
         except Exception:
             if last_delivery:
                 logger.exception("receipts failed on their last delivery; marked failed, message to the DLQ",
                                  extra={"transaction_id": request.transaction_id})
-                # What went meanwhile is no longer listed. A live lease may be this run's own (its give-up failed):
-                # nobody is sending that receipt, so it is marked too.
-                self._give_up_unsent_trying(request, expense, leave_leased=False)
+                self._give_up_unsent_trying(request, expense)  # what went meanwhile is no longer listed
             raise
         logger.info("receipts processed", extra={"transaction_id": request.transaction_id,
                                                    "uploaded": len(report.uploaded), "skipped": report.skipped,
                                                    "rejected": len(report.rejected)})
         return report
-
-    def _leave_to_another_run(self, request: AttachmentUploadRequest, expense: ExpenseRecord, wait: LeaseHeld,
-                              park: Callable[[RetryLater], None] | None) -> None:
-        """The last delivery met another run's live lease, with every receipt not in Xero marked failed: the
-        message is parked until the lease runs out, and only then are the marks written again without the leased
-        receipts, which are on their way. Whatever fails or kills this delivery on the way leaves them marked
-        (the message unparked goes to the dead-letter queue) or the message parked (it comes back): never a
-        receipt on its way with nobody to end it."""
-        if park is None:
-            raise wait  # (parked by the queue's consumer from its third receive; the marks stay)
-        try:
-            park(wait)
-        except Exception:
-            logger.exception("receipts' message could not be parked on its last delivery; marked failed, message "
-                             "to the DLQ", extra={"transaction_id": request.transaction_id})
-            self._give_up_unsent_trying(request, expense, leave_leased=False)  # (if the first marking failed)
-            raise
-        self._give_up_unsent_trying(request, expense, leave_leased=True)
 
     def _expense(self, request: AttachmentUploadRequest, *, tries: int) -> ExpenseRecord | None:
         """The expense the message is for. The last delivery reads it again if a read fails (a DynamoDB error past
@@ -132,32 +97,26 @@ class ReceiptsWorker:
         return _tried(lambda: self.expenses.get(request.business_id, request.transaction_id), tries,
                       "reading the expense on the receipts' last delivery failed", request)
 
-    def _give_up_unsent_trying(self, request: AttachmentUploadRequest, expense: ExpenseRecord, *,
-                               leave_leased: bool) -> float | None:
-        """``_give_up_unsent``, tried again if it fails; None (logged) if it never went through."""
+    def _give_up_unsent_trying(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> bool:
+        """``_give_up_unsent``, tried again if it fails; False (logged) if it never went through."""
         try:
-            return _tried(lambda: self._give_up_unsent(request, expense, leave_leased=leave_leased),
-                          LAST_DELIVERY_TRIES, "marking the receipts not in Xero failed on their last delivery",
-                          request)
+            _tried(lambda: self._give_up_unsent(request, expense), LAST_DELIVERY_TRIES,
+                   "marking the receipts not in Xero failed on their last delivery", request)
         except Exception:
             logger.exception("marking the receipts not in Xero failed on their last delivery",
                              extra={"transaction_id": request.transaction_id})
-            return None
+            return False
+        return True
 
-    def _give_up_unsent(self, request: AttachmentUploadRequest, expense: ExpenseRecord, *,
-                        leave_leased: bool) -> float | None:
+    def _give_up_unsent(self, request: AttachmentUploadRequest, expense: ExpenseRecord) -> None:
         """Every receipt of the expense not in Xero becomes a per-file problem: its own refusal if it had one,
-        else ``GAVE_UP``. Read from the expense and the upload records only (the ledger may be what fails).
-        ``leave_leased``: a receipt (or the same content under another receipt) UPLOADING under a live lease is
-        left out, on its way with the run holding the lease. Returns the seconds until the last live lease runs
-        out, from the same read; None when none is held."""
+        else ``GAVE_UP``. Read from the expense and the upload records only (the ledger may be what fails)."""
         uploads = self.uploader.uploads.get(request.business_id, request.transaction_id)
         records = uploads.records if uploads and uploads.bank_transaction_id == request.bank_transaction_id else {}
         in_xero = {r.sha256 for r in records.values() if r.state == UploadState.UPLOADED}
-        leased = {r.sha256 for r in records.values() if self.uploader.leased(r)}
         unsent = []
         for receipt in expense.payment.receipts:
-            if receipt.sha256 in in_xero or (leave_leased and receipt.sha256 in leased):
+            if receipt.sha256 in in_xero:
                 continue
             record = records.get(receipt.attachment_id)
             reason, action = ((record.reason, record.action) if record is not None
@@ -166,9 +125,6 @@ class ReceiptsWorker:
                 attachment_id=receipt.attachment_id, original_name=receipt.file_name, sha256=receipt.sha256,
                 size_bytes=receipt.size_bytes, state=UploadState.REJECTED, reason=reason, action=action))
         self.uploader.report_problems(request, unsent)
-        if not leased or uploads is None:
-            return None
-        return self.uploader.held_for(uploads) or 1.0  # (a lease that ran out since it was read: come back at once)
 
 
 def _tried(call: Callable[[], T], tries: int, failure: str, request: AttachmentUploadRequest) -> T:

@@ -38,15 +38,6 @@ from xerosync.xero.session import XeroSession, idempotency_key
 # How long a receipt recorded UPLOADING may still be on its way: the longest a run can last, the worker's timeout
 # (template.yaml, AttachmentsWorkerFunction: 120 s), and a margin for the clocks of two execution environments.
 UPLOAD_LEASE_SECONDS = 130
-ANOTHER_RUN = "another run is sending this expense's receipts"
-
-
-class LeaseHeld(RetryLater):
-    """Another run holds the lease on a receipt of the expense: this run sent nothing, and the message comes back
-    when the lease runs out (parked from its third receive, so never dead-lettered for it)."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(seconds, ANOTHER_RUN)
 
 
 @dataclass
@@ -76,9 +67,14 @@ class ReceiptUploader:
                                                                                   request.transaction_id})
             return UploadReport()
         state = self._state(request)
-        held = self.held_for(state)
+        held = self._held_for(state)
         if held is not None:
-            raise self.left_to_another_run(request, held)
+            # Another run is sending (or may still be sending) a receipt of this expense: it records what Xero
+            # took; this run comes back when that run has ended, whatever happened to it.
+            logger.info("receipts left to the run sending them; the message comes back after it", extra={
+                "transaction_id": request.transaction_id, "delay_seconds": held})
+            metrics.add_metric(name="ReceiptsLeftToAnotherRun", unit="Count", value=1)
+            raise RetryLater(held, "another run is sending this expense's receipts")
         report = UploadReport()
         try:
             session = self.session_for(request.business_id, request.generation)
@@ -125,28 +121,13 @@ class ReceiptUploader:
                                   version=state.version if state else 0)
         return state
 
-    def held_for(self, state: ReceiptUploads) -> float | None:
+    def _held_for(self, state: ReceiptUploads) -> float | None:
         """Seconds until the last lease on an UPLOADING receipt of the expense runs out, or None if none is held."""
         now = utc_now(self.clock)
         held = [from_iso(r.lease_until) - now for r in state.records.values()
                 if r.state == UploadState.UPLOADING and r.lease_until is not None]
         longest = max(held, default=timedelta(0))
         return max(1.0, longest.total_seconds()) if longest > timedelta(0) else None
-
-    def leased(self, record: UploadRecord) -> bool:
-        """Whether the receipt is UPLOADING under a lease that has not run out: the run that took it may still be
-        sending it, and records what Xero took."""
-        return record.state == UploadState.UPLOADING and record.lease_until is not None \
-            and from_iso(record.lease_until) > utc_now(self.clock)
-
-    def left_to_another_run(self, request: UploadRequest, held: float) -> LeaseHeld:
-        """Another run is sending (or may still be sending) a receipt of this expense: it records what Xero took;
-        this run sends nothing and comes back when that run has ended, whatever happened to it (the wait to
-        raise)."""
-        logger.info("receipts left to the run sending them; the message comes back after it", extra={
-            "transaction_id": request.transaction_id, "delay_seconds": held})
-        metrics.add_metric(name="ReceiptsLeftToAnotherRun", unit="Count", value=1)
-        return LeaseHeld(held)
 
     def _record(self, state: ReceiptUploads, record: UploadRecord) -> ReceiptUploads:
         # A StaleUploads here means another delivery of the same work is running: this one stops (the message
