@@ -351,13 +351,27 @@ def test_a_batch_is_counted_once_when_the_sweeper_checks_its_job_while_its_deliv
     business, ids = mapped_with_expenses(world, 3)
     user = world.user(business.business_id)
     world.xero.add_fault("error", status=403, path="*/BankTransactions", method="PUT", times=1)
+    # (the minute's sweeper checks the job between the delivery's ending of its expenses and its count)
+    checked, job, outcome = _synced_with_the_sweeper_before_the_count(world, sqs_clock, user, ids)
+    assert outcome is not None and outcome.failed == 0
+    # Then the sweeper counted the batch and the delivery's own count was a no-op: the job counts each once
+    assert checked and checked[0] >= 1
+    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
+    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 3)
+    assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"SYNC_ERROR"}
+
+
+def _synced_with_the_sweeper_before_the_count(world: World, sqs_clock: SqsClock, user: Any,
+                                              ids: list[str]) -> tuple[list[int], dict[str, Any], Any]:
+    """The user syncs ``ids`` and their batch's delivery runs, with the minute's sweeper checking the job once,
+    just before the delivery counts the batch (the sweeper's own count goes straight through). Returns how many
+    the sweeper checked (one entry once it ran), the job and the delivery's outcome."""
     original = SyncJobStore.count_batch
     checked: list[int] = []
 
     def sweeper_first(self: SyncJobStore, *args: Any, **kwargs: Any) -> bool:
-        # When the minute's sweeper checks the job between the delivery's ending of them and its count
         if not checked:
-            checked.append(0)  # (the sweeper's own count goes straight through)
+            checked.append(0)
             checked[0] = _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
         return original(self, *args, **kwargs)
 
@@ -365,12 +379,7 @@ def test_a_batch_is_counted_once_when_the_sweeper_checks_its_job_while_its_deliv
         patch.setattr(SyncJobStore, "count_batch", sweeper_first)
         job = user.sync(ids)
         outcome = _next_delivery(world, sqs_clock)
-    assert outcome is not None and outcome.failed == 0
-    # Then the sweeper counted the batch and the delivery's own count was a no-op: the job counts each once
-    assert checked and checked[0] >= 1
-    progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
-    assert (progress["status"], progress["synced"], progress["failed"]) == ("COMPLETED", 0, 3)
-    assert {e["status"] for e in user.pending() if e["transaction_id"] in ids} == {"SYNC_ERROR"}
+    return checked, job, outcome
 
 
 def _source(expense: dict[str, Any], field: str) -> tuple[str, str] | None:
@@ -446,20 +455,8 @@ def test_a_batch_its_delivery_and_the_sweeper_both_end_teaches_its_payees_once(
     business, user = world.mapped_business()
     ids = _coded_at(world, business, user, "Grab", "494", 3)
     assert _payee_summary(world, business, "Grab") is None
-    original = SyncJobStore.count_batch
-    checked: list[int] = []
-
-    def sweeper_first(self: SyncJobStore, *args: Any, **kwargs: Any) -> bool:
-        # When the minute's sweeper checks the job after the delivery taught the history and before it counts
-        if not checked:
-            checked.append(0)  # (the sweeper's own count goes straight through)
-            checked[0] = _minute_schedule_later(world, ABANDONED_AFTER_SECONDS + 60)
-        return original(self, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SyncJobStore, "count_batch", sweeper_first)
-        job = user.sync(ids)
-        outcome = _next_delivery(world, sqs_clock)
+    # (the minute's sweeper checks the job between the delivery's learning and its count)
+    checked, job, outcome = _synced_with_the_sweeper_before_the_count(world, sqs_clock, user, ids)
     assert outcome is not None and outcome.failed == 0 and checked and checked[0] >= 1
     # Then the job counts each expense once, and the payee's summary was written once, with each expense once
     progress = user.ok("GET", f"/v1/expenses/sync-jobs/{job['job_id']}")
