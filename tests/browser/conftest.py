@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from local.console.seed import ConsoleSeed, seed_console
 from local.stack import DevStack, DevStackConfig
 from tests.browser.console import SCREENSHOTS, Console
+from tests.support.fast_retries import retries_in_milliseconds  # noqa: F401 (autouse: faults stay fast)
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # Headless, and nothing that reaches for the network: this machine (and CI's) has none beyond loopback.

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from local.stack import DevStack, DevStackConfig
+from tests.support.fast_retries import retries_in_milliseconds  # noqa: F401 (autouse: faults stay fast)
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned, create_locally
 from local.stack import LEDGER_BUS, LOCAL_CLIENT_ID, LOCAL_CLIENT_SECRET, LOCAL_REDIRECT_URI
 from local.template import Template, load_template
+from tests.support.fast_retries import retries_in_milliseconds  # noqa: F401 (autouse: faults stay fast)
 from tests.support.moto_state import provision_once
 
 _TEMPLATE_BODY = load_template()

@@ -28,6 +28,11 @@ class _RetryInTime(Retry):
         return super().is_exhausted() or not deadline.allows(LEDGER_CALL_SECONDS)
 
 
+# Reads only: retrying a GET on a 5xx or a dropped connection is always safe. Three more tries, 0.2 s backoff.
+READ_RETRIES = _RetryInTime(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504),
+                            allowed_methods=frozenset({"GET", "HEAD"}))
+
+
 class LedgerError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(f"{status} {code}: {message}")
@@ -41,11 +46,8 @@ class LedgerClient:
         self.timeout = timeout
         if session is None:
             session = requests.Session()
-            # Reads only: retrying a GET on a 5xx or a dropped connection is always safe.
-            retry = _RetryInTime(total=3, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504),
-                                 allowed_methods=frozenset({"GET", "HEAD"}))
-            session.mount("http://", HTTPAdapter(max_retries=retry))
-            session.mount("https://", HTTPAdapter(max_retries=retry))
+            session.mount("http://", HTTPAdapter(max_retries=READ_RETRIES))
+            session.mount("https://", HTTPAdapter(max_retries=READ_RETRIES))
         self.session = session
 
     def _get(self, path: str, params: dict[str, Any] | None = None, *, stream: bool = False,

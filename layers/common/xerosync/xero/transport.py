@@ -54,6 +54,10 @@ class RetryPolicy(NamedTuple):  # not a frozen dataclass: its class builds 7x fa
         return rng() * min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
 
 
+# Four tries, with full-jitter waits of up to 0.5, 1 and 2 s between them (docs/architecture.md, the Xero client).
+DEFAULT_RETRY = RetryPolicy()
+
+
 class Limiter(Protocol):
     """What the transport needs from the tenant rate governor."""
 
@@ -96,7 +100,7 @@ class XeroTransport:
                  sleep: Callable[[float], None] = time.sleep, rng: Callable[[], float] = random.random) -> None:
         self.session = session or requests.Session()
         self.limiter = limiter
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self.timeout = timeout
         self._sleep = sleep
         self._rng = rng
