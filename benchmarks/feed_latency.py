@@ -6,7 +6,8 @@ virtual clock shared by the product, the Xero emulator and the ledger emulator, 
 
 - each posting goes into the ledger at its minute and asks the fast lane (the product's ``FastLane`` as
   ``FeedEventsFunction`` wires it, on moto's DynamoDB) for a sync;
-- the every-minute parked-work schedule (``xerosync.auto_sync.parked.ParkedWorkResumer``) sends deferred syncs when due;
+- the every-minute parked-work schedule (``xerosync.auto_sync.parked_resumer.ParkedWorkResumer``) sends deferred
+  syncs when due;
 - the 3-hour schedule fans every feed out (``dispatch_due_feeds``);
 - ``FeedSyncQueue`` (moto, FIFO) is drained by the product's worker against the Xero emulator, whose rate
   limits, idempotency and duplicate rules apply; a line counts as DELIVERED the minute Xero lists it on its feed.
@@ -100,7 +101,7 @@ def play(world_size: WorldSize, window_minutes: int, seed: int) -> Run:
     from xerosync.auto_sync.dispatch import dispatch_due_feeds
     from xerosync.auto_sync.fast_lane import PostingEvent
     from xerosync.auto_sync.messages import FeedSyncRequest, schedule_window
-    from xerosync.auto_sync.parked import ParkedWorkResumer
+    from xerosync.auto_sync.parked_resumer import ParkedWorkResumer
     from xerosync.auto_sync.settling import sync_and_settle
     from xerosync.auto_sync.worker import FeedSyncWorker
     from xerosync.clock import use_process_clock

@@ -1,7 +1,7 @@
 """Queue consumer of LedgerEventsQueue (standard queue, fed by the LedgerEventsRule on the ledger's bus):
 outbound payments of linked accounts become expense records; later changes set their Updated flag.
 
-Events come at least once and out of order; ``xerosync.sync_expenses.ledger_events`` compares versions and reads
+Events come at least once and out of order; ``xerosync.sync_expenses.event_intake`` compares versions and reads
 the transaction for its current values, so each record is handled on its own and a failure returns only
 that record to the queue (partial batch response). An event that fails on its last delivery (a DynamoDB or
 ledger error on every one) is parked for later instead of going to the dead-letter queue, up to
@@ -26,7 +26,7 @@ from xerosync.ledger import client  # noqa: F401
 from xerosync.observability import instrument, logger
 from xerosync.queue import RetryLater, consume, failure, park, receives
 from xerosync.settings import get_settings
-from xerosync.sync_expenses.ledger_events import (
+from xerosync.sync_expenses.event_intake import (
     DETAIL_TYPES,
     LAST_DELIVERY_PARK_SECONDS,
     LAST_DELIVERY_PARKS,

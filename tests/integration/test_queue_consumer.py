@@ -16,7 +16,7 @@ from local.provision import Provisioned
 from local.template import ACCOUNT_ID, REGION
 from tests.support.sqs_clock import SqsClock
 from xerosync.auto_sync.adapters import SqsMessageSender
-from xerosync.auto_sync.parked import ParkedWorkResumer
+from xerosync.auto_sync.parked_resumer import ParkedWorkResumer
 from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited, XeroServerError

@@ -33,7 +33,7 @@ CONSUMERS = {source.function for source in TEMPLATE.sqs_sources()}
 OWNED = {
     "xerosync.sync_expenses.worker": "SyncExpensesWorkerFunction",
     "xerosync.sync_expenses.planner": "SyncExpensesWorkerFunction",
-    "xerosync.sync_expenses.ledger_events": "LedgerEventsFunction",
+    "xerosync.sync_expenses.event_intake": "LedgerEventsFunction",
     "xerosync.auto_sync.worker": "AutoSyncWorkerFunction",
     "xerosync.auto_sync.statements": "AutoSyncWorkerFunction",
     "xerosync.attachments.service": "AttachmentsWorkerFunction",
@@ -361,7 +361,7 @@ WORKERS = {
     "auto_sync": ("xerosync.auto_sync.worker", "xerosync.auto_sync.statements", "xerosync.auto_sync.dispatch",
                   "xerosync.auto_sync.fast_lane", "xerosync.auto_sync.settling"),
     "sync_expenses": ("xerosync.sync_expenses.worker", "xerosync.sync_expenses.planner",
-                      "xerosync.sync_expenses.ledger_events"),
+                      "xerosync.sync_expenses.event_intake"),
     "attachments": ("xerosync.attachments.service", "xerosync.attachments.uploader"),
 }
 
@@ -432,6 +432,20 @@ def test_the_feature_map_covers_every_function_and_worker() -> None:
     assert not {module for _, module in CROSS_FEATURE} & {m for modules in WORKERS.values() for m in modules}
     # The reader sees lazy imports: connect's wiring builds the sign-in on first use, importing auto_sync.sync_now.
     assert ("connect", "xerosync.auto_sync.sync_now") in _crossings()
+
+
+def test_no_two_modules_one_name_where_a_reader_would_take_one_for_the_other() -> None:
+    # A handler is imported by its bare name (Lambda's /var/task); the shared store package is where every feature's
+    # data access lives. A layer module named like a handler, or a feature module named like a store, reads as the
+    # other one (docs/architecture.md, "Features and what they share").
+    stems: dict[str, list[str]] = {}
+    for module in LAYER_MODULES:
+        stems.setdefault(module.rsplit(".", 1)[-1], []).append(module)
+    handlers = {spec.module for spec in FUNCTIONS.values()}
+    assert not {h: stems[h] for h in handlers if h in stems}, "a layer module has a handler's name"
+    stores = {module.rsplit(".", 1)[-1] for module in LAYER_MODULES if module.startswith("xerosync.store.")}
+    twins = {m for m in LAYER_MODULES if m.rsplit(".", 1)[-1] in stores and not m.startswith("xerosync.store.")}
+    assert not twins, f"a feature module has a shared store's name: {sorted(twins)}"
 
 
 def _feature_of_function(function: str) -> str:

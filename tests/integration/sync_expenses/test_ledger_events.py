@@ -16,7 +16,7 @@ from tests.integration.sync_expenses.conftest import World
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.settings import get_settings
-from xerosync.sync_expenses.ledger_events import LAST_DELIVERY_PARKS, PARKS_KEY
+from xerosync.sync_expenses.event_intake import LAST_DELIVERY_PARKS, PARKS_KEY
 from xerosync.sync_expenses.store import ExpenseStore
 
 

@@ -5,6 +5,6 @@
 - ``dispatch``: the 3-hour fan-out of every due feed, grouped by Xero tenant.
 - ``worker``: one tenant's feeds brought up to date: status checks, statements, cursors.
 - ``requests``: ``request_feed_sync`` (connect's backfill after a link) and sync now.
-- ``parked``: parked work sent back to its queue when its wait is over (the every-minute schedule).
+- ``parked_resumer``: parked work sent back to its queue when its wait is over (the every-minute schedule).
 - ``adapters``: the SQS and DynamoDB pieces the above are handed.
 """

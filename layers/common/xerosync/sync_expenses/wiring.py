@@ -24,7 +24,7 @@ from xerosync.xero.purposes import GENERAL
 
 if TYPE_CHECKING:
     from xerosync.ledger.client import LedgerClient
-    from xerosync.sync_expenses.ledger_events import LedgerEventConsumer
+    from xerosync.sync_expenses.event_intake import LedgerEventConsumer
     from xerosync.sync_expenses.planner import SpendMoneyPlanner
     from xerosync.sync_expenses.request_dedup import SyncRequestDeduplicator
     from xerosync.sync_expenses.service import ExpenseService, SessionFactory
@@ -105,7 +105,7 @@ def build_spend_money_worker(settings: Settings, *, xero: XeroClient, clock: Clo
 def build_ledger_event_consumer(settings: Settings, *, ledger: LedgerClient, clock: Clock | None = None
                                 ) -> LedgerEventConsumer:
     from xerosync.store.feeds import FeedStore
-    from xerosync.sync_expenses.ledger_events import LedgerEventConsumer
+    from xerosync.sync_expenses.event_intake import LedgerEventConsumer
     from xerosync.sync_expenses.suggestion_store import Suggestions
 
     table = aws.table(settings.main_table_name)

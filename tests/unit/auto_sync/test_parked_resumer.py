@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from xerosync.auto_sync.parked import ParkedWorkResumer
+from xerosync.auto_sync.parked_resumer import ParkedWorkResumer
 
 
 class Parked:
