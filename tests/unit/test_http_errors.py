@@ -66,6 +66,7 @@ def _raising(error: BaseException) -> dict[str, Any]:
     _aws_error("KMSInternalException", 500), _aws_error("ServiceUnavailable", 503),
     _aws_error("ProvisionedThroughputExceededException", 400, "GetItem"),
     _aws_error("ThrottlingException", 400, "SendMessage"), _aws_error("InternalServerError", 500, "PutItem"),
+    _aws_error("RequestTimeout", 408), _aws_error("TooManyRequestsException", 429, "Invoke"),
     EndpointConnectionError(endpoint_url="https://dynamodb.ap-southeast-1.amazonaws.com"),
 ], ids=lambda error: type(error).__name__ + ":" + str(getattr(error, "response", {}).get("Error", {}).get("Code")))
 def test_an_aws_error_that_passes_is_answered_503_with_when_to_try_again(error: Exception) -> None:

@@ -8,7 +8,7 @@ import base64
 import json
 import math
 from re import Match
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -213,34 +213,36 @@ def _within_the_time(app: APIGatewayHttpResolver, next_middleware: NextMiddlewar
 
 # AWS errors that pass: what the SDK retries itself (throttling, a service's internal error, a timeout), surfacing
 # once its retries are spent. Any other AWS error (a missing table, access denied, a validation error) is a bug.
-_AWS_THROTTLING = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
-    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
-    "RequestThrottled", "SlowDown", "LimitExceededException", "KMSThrottlingException"})
-_AWS_PASSING = frozenset({
-    "RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete", "InternalServerError", "InternalFailure",
-    "InternalError", "ServiceUnavailable", "ServiceUnavailableException", "KMSInternalException",
-    "DependencyTimeoutException", "InternalServiceError", "InternalServiceErrorException"})
-
-
 def _aws_failed_for_a_moment(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it was raised from) is an AWS error that passes, after the SDK's own retries."""
-    from botocore.exceptions import ClientError, HTTPClientError
-    from botocore.exceptions import ConnectionError as AwsConnectionError
+    """Whether ``exc`` (or what it was raised from) is an AWS error that passes, after the SDK's own retries: one
+    that botocore's standard retry mode itself retries (its throttling and transient checkers: throttling codes,
+    RequestTimeout, 500/502/503/504, a connection that failed), or any other 5xx."""
+    from botocore.exceptions import ClientError
+    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
 
     seen: BaseException | None = exc
     for _ in range(5):  # a wrapper raises from the AWS error (Powertools' idempotency does)
         if seen is None:
             return False
-        if isinstance(seen, AwsConnectionError | HTTPClientError):
+        status = 0
+        if isinstance(seen, ClientError):
+            status = int(seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            context = RetryContext(1, parsed_response=seen.response, http_response=_Status(status))
+        else:
+            context = RetryContext(1, caught_exception=seen)
+        if status >= 500 or any(checker.is_retryable(context)
+                                for checker in (ThrottledRetryableChecker(), TransientRetryableChecker())):
             return True
         if isinstance(seen, ClientError):
-            error = seen.response.get("Error", {})
-            status = seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            code = str(error.get("Code", ""))
-            return code in _AWS_THROTTLING or code in _AWS_PASSING or int(status or 0) >= 500
+            return False
         seen = seen.__cause__
     return False
+
+
+class _Status(NamedTuple):
+    """What botocore's checkers read of an HTTP response."""
+
+    status_code: int
 
 
 XERO_TOO_SLOW = "Xero did not answer in time, so the request could not be completed."
