@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 # "Cold start").
 from xerosync.ledger import client  # noqa: F401
 from xerosync.observability import instrument, logger
-from xerosync.queue import RetryLater, consume, failure, park, receives
+from xerosync.queue import ParkOnLastDelivery, consume
 from xerosync.settings import get_settings
 from xerosync.sync_expenses.event_intake import (
     DETAIL_TYPES,
@@ -51,34 +51,9 @@ def _process(record: SQSRecord) -> None:
         logger.warning("ignoring a message that is not a ledger transaction event",
                        extra={"message_id": record.message_id})
         return
-    try:
-        outcome = get_ledger_event_consumer().handle(event)
-    except Exception as error:
-        if receives(record) < get_settings().ledger_event_max_receives:
-            raise
-        _park_for_later(record, error)
-        return
+    outcome = get_ledger_event_consumer().handle(event)
     logger.debug("ledger event handled", extra={"transaction_id": event.transaction_id, "version": event.version,
                                                 "outcome": outcome.value})
-
-
-def _park_for_later(record: SQSRecord, error: Exception) -> None:
-    """The event failed on its last delivery: parked, to come back as a fresh message, unless it has been parked
-    ``LAST_DELIVERY_PARKS`` times already or cannot be parked now (then ``error`` takes it to the dead-letter
-    queue)."""
-    envelope = json.loads(record.body)
-    parks = int(envelope.get(PARKS_KEY) or 0)
-    if parks >= LAST_DELIVERY_PARKS:
-        raise error
-    logger.warning("ledger event failed on its last delivery; parked to come back later", extra={
-        "message_id": record.message_id, "receive_count": receives(record), "parks": parks + 1, **failure(error)})
-    try:
-        park(record, RetryLater(LAST_DELIVERY_PARK_SECONDS, "a ledger event failed on its last delivery"),
-             body=json.dumps({**envelope, PARKS_KEY: parks + 1}))
-    except Exception:
-        logger.exception("a ledger event could not be parked; it goes to its dead-letter queue",
-                         extra={"message_id": record.message_id})
-        raise error from None
 
 
 def _prefetch(event: dict[str, Any]) -> None:
@@ -105,4 +80,6 @@ def _prefetch(event: dict[str, Any]) -> None:
 @instrument()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _prefetch(event)
-    return consume(event, context, _process)
+    return consume(event, context, _process, last_delivery=ParkOnLastDelivery(
+        max_receives=get_settings().ledger_event_max_receives, times=LAST_DELIVERY_PARKS,
+        seconds=LAST_DELIVERY_PARK_SECONDS, count_key=PARKS_KEY, reason="a ledger event failed on its last delivery"))

@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime, LocalContext
@@ -17,7 +18,7 @@ from local.template import ACCOUNT_ID, REGION
 from tests.support.sqs_clock import SqsClock
 from xerosync.auto_sync.adapters import SqsMessageSender
 from xerosync.auto_sync.parked_resumer import ParkedWorkResumer
-from xerosync.queue import PARK_FROM_RECEIVE, consume, queue_url_from_arn
+from xerosync.queue import PARK_FROM_RECEIVE, ParkOnLastDelivery, consume, queue_url_from_arn
 from xerosync.store.parked import ParkedWorkStore
 from xerosync.xero.errors import XeroRateLimited, XeroServerError
 
@@ -187,3 +188,45 @@ def test_the_log_says_why_a_message_held_behind_its_group_failed(
     assert set(lines) == {ids["held-1"], ids["held-2"]}
     assert (getattr(lines[ids["held-2"]], "error", None), getattr(lines[ids["held-2"]], "message_group_id", None)) == (
         "HeldBehindItsGroup", "tenant-1")
+
+
+def test_a_consumer_that_asks_for_it_parks_a_message_failing_on_its_last_delivery_a_few_times_then_lets_it_go(
+        aws: Provisioned) -> None:
+    # Given a consumer of a standard queue whose handler always fails, and that asks for two parks on the last of
+    # five deliveries
+    sqs, url = boto3.client("sqs"), aws.queue_url("LedgerEventsQueue")
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{url.rsplit('/', 1)[1]}"
+    last = ParkOnLastDelivery(max_receives=5, times=2, seconds=900, count_key="parks", reason="failed again")
+    store = ParkedWorkStore(boto3.resource("dynamodb").Table(aws.refs["MainTable"]))
+    context = LocalContext("LedgerEventsFunction", 512, arn, "request-1", 120, time.monotonic())
+
+    def goes_back(body: str, receive: int) -> bool:
+        """Whether the consumer hands the message back to SQS (a batch whose every record failed raises)."""
+        record = {"messageId": f"m-{receive}-{len(body)}", "receiptHandle": "h", "body": body, "messageAttributes": {},
+                  "attributes": {"ApproximateReceiveCount": str(receive)}, "eventSource": "aws:sqs",
+                  "eventSourceARN": arn, "awsRegion": REGION}
+
+        def failing(_: Any) -> None:
+            raise XeroServerError("the write failed", status=500)
+
+        try:
+            return bool(consume({"Records": [record]}, context, failing, last_delivery=last)["batchItemFailures"])
+        except BatchProcessingError:
+            return True
+
+    # When a message fails before its last delivery, it goes back to SQS as usual
+    assert goes_back(json.dumps({"id": "e1"}), receive=4)
+    # When it fails on its last delivery, it leaves the queue parked, its count in its body, for the wait asked
+    assert not goes_back(json.dumps({"id": "e1"}), receive=5)
+    assert store.due(time.time() + 600) == []
+    [parked] = store.due(time.time() + 901)
+    assert json.loads(parked["body"]) == {"id": "e1", "parks": 1} and parked["queue_url"] == url
+    # And once back and failing on its last delivery again, it is parked a second time
+    assert not goes_back(parked["body"], receive=5)
+    assert {json.loads(p["body"])["parks"] for p in store.due(time.time() + 901)} == {1, 2}
+    # Then after its parks, or when its body has nowhere to carry a count, the failure takes it to the DLQ
+    assert goes_back(json.dumps({"id": "e1", "parks": 2}), receive=5)
+    assert goes_back("[1, 2]", receive=5)
+    assert len(store.due(time.time() + 901)) == 2
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"

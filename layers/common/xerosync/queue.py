@@ -10,6 +10,10 @@ Every return counts as a receive towards the queue's ``maxReceiveCount``; waitin
 message that keeps meeting Xero's limits is parked once it has been received ``PARK_FROM_RECEIVE`` times
 (below the smallest ``maxReceiveCount`` of the template) and comes back as a fresh message: a long run of
 429s delays work but never sends it to a dead-letter queue.
+
+A consumer whose failures must not end in the dead-letter queue at once (nothing else would bring their work
+back) passes ``ParkOnLastDelivery``: a message failing on its last delivery is parked and comes back as a fresh
+message, a few times, with the count in its body; only then does the failure take it to the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 # Each consumer's handler imports this utility before pydantic (docs/architecture.md, "Cold start").
@@ -49,6 +54,19 @@ class RetryLater(Exception):
         self.reason = reason
 
 
+@dataclass(frozen=True)
+class ParkOnLastDelivery:
+    """A failure on a message's last delivery (receive ``max_receives``, the queue's ``maxReceiveCount``) parks it
+    for ``seconds``, to come back as a fresh message, up to ``times`` times; the count rides in the message's body
+    (a JSON object) under ``count_key``. A message that cannot be parked goes to the dead-letter queue."""
+
+    max_receives: int
+    times: int
+    seconds: float
+    count_key: str
+    reason: str
+
+
 def queue_url_from_arn(arn: str) -> str:
     """SQS event records carry the queue ARN; the visibility call needs its URL, which the ARN determines
     (no GetQueueUrl call, so no permission beyond what the event source mapping already has)."""
@@ -57,7 +75,8 @@ def queue_url_from_arn(arn: str) -> str:
     return f"https://sqs.{region}.{suffix}/{account}/{name}"
 
 
-def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[SQSRecord], Any]:
+def _with_retry_later(record_handler: Callable[[SQSRecord], Any],
+                      last_delivery: ParkOnLastDelivery | None) -> Callable[[SQSRecord], Any]:
     def handle(record: SQSRecord) -> Any:
         try:
             return record_handler(record)
@@ -66,6 +85,9 @@ def _with_retry_later(record_handler: Callable[[SQSRecord], Any]) -> Callable[[S
         except RetryLater as retry:
             wait = retry
         except Exception as error:
+            if last_delivery is not None and receives(record) >= last_delivery.max_receives:
+                _park_after_its_last_delivery(record, error, last_delivery)
+                return None  # parked: SQS may delete it
             # Why, for whoever reads the log when the message comes back or reaches its dead-letter queue.
             logger.warning("message failed; SQS hands it back, or moves it to its dead-letter queue", extra={
                 "message_id": record.message_id, "message_group_id": record.attributes.message_group_id,
@@ -103,11 +125,27 @@ def receives(record: SQSRecord) -> int:
         return 1
 
 
-def park(record: SQSRecord, wait: RetryLater, *, body: str | None = None) -> None:
-    """Park the message until its wait is over, from the record handler itself: for a handler that must know the
-    message is safe before it writes what depends on it (the handler then returns, and SQS may delete it). Raises
-    if the message could not be parked. ``body``: what comes back in its place (the record's own by default)."""
-    _park(record, queue_url_from_arn(record.event_source_arn), wait, body=body)
+def _park_after_its_last_delivery(record: SQSRecord, error: Exception, last: ParkOnLastDelivery) -> None:
+    """Park a message that failed on its last delivery, or raise ``error`` (taking it to the dead-letter queue) when
+    it has been parked ``last.times`` already or cannot be parked now."""
+    try:
+        body = json.loads(record.body)
+        parks = int(body.get(last.count_key) or 0) if isinstance(body, dict) else last.times
+    except (ValueError, TypeError):
+        parks = last.times  # not a JSON object with a count: nothing to carry one in
+    if parks >= last.times:
+        logger.warning("message failed on its last delivery; it goes to its dead-letter queue", extra={
+            "message_id": record.message_id, "receive_count": receives(record), "parks": parks, **failure(error)})
+        raise error
+    logger.warning("message failed on its last delivery; parked to come back later", extra={
+        "message_id": record.message_id, "receive_count": receives(record), "parks": parks + 1, **failure(error)})
+    try:
+        _park(record, queue_url_from_arn(record.event_source_arn), RetryLater(last.seconds, last.reason),
+              body=json.dumps({**body, last.count_key: parks + 1}))
+    except Exception:
+        logger.exception("a message could not be parked; it goes to its dead-letter queue",
+                         extra={"message_id": record.message_id})
+        raise error from None
 
 
 def _park(record: SQSRecord, queue_url: str, wait: RetryLater, *, body: str | None = None) -> None:
@@ -121,19 +159,20 @@ def _park(record: SQSRecord, queue_url: str, wait: RetryLater, *, body: str | No
         "delay_seconds": wait.seconds, "reason": wait.reason, "message_id": record.message_id})
 
 
-def consume(event: dict[str, Any], context: LambdaContext, record_handler: Callable[[SQSRecord], Any]
-            ) -> dict[str, Any]:
+def consume(event: dict[str, Any], context: LambdaContext, record_handler: Callable[[SQSRecord], Any], *,
+            last_delivery: ParkOnLastDelivery | None = None) -> dict[str, Any]:
     """Process an SQS batch and report only the failed records (ReportBatchItemFailures).
 
     On a FIFO queue a failure holds back the rest of its message group only, so order within a tenant
-    is kept while other tenants' messages in the same batch go through.
+    is kept while other tenants' messages in the same batch go through. ``last_delivery``: park a message that
+    fails on its last delivery instead of letting it reach the dead-letter queue (module docstring).
     """
     records = event.get("Records") or []
     fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
     processor: BatchProcessor = (
         SqsFifoPartialProcessor(skip_group_on_error=True) if fifo else BatchProcessor(event_type=EventType.SQS)
     )
-    handle = _with_retry_later(record_handler)
+    handle = _with_retry_later(record_handler, last_delivery)
     tried: set[str] = set()
 
     def tracked(record: SQSRecord) -> Any:

@@ -26,7 +26,7 @@ from xerosync.sync_expenses.suggestion_store import Suggestions
 LEDGER_SOURCE = "bank.ledger"
 DETAIL_TYPES = frozenset({"TransactionPosted", "TransactionUpdated"})
 
-# An event that fails on its last delivery is parked this long (functions/sync_expenses/event_intake.py), then
+# An event that fails on its last delivery is parked this long (functions/sync_expenses/ledger_events.py), then
 # comes back as a fresh message with all its deliveries again; this many times, after which it goes to the
 # dead-letter queue (its alarm): an event that fails that often is not meeting a passing error. The count travels
 # in the parked event's envelope, under PARKS_KEY (docs/sync-expenses.md, "Ledger events that fail").
