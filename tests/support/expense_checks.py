@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from tests.integration.sync_expenses.conftest import Business, World
+from tests.integration.expense_world import Business, World
 
 
 def mapped_with_expenses(world: World, count: int) -> tuple[Business, list[str]]:

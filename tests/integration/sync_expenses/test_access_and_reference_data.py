@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 
 ROUTES = [("GET", "/v1/expenses/reference-data", None), ("GET", "/v1/expenses/mappings", None),
           ("PUT", "/v1/expenses/mappings", {"mappings": []}), ("GET", "/v1/expenses", None),

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulators.ledger import generated_spec
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 
 
 def _error(response: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 
 
 def _error(response: object) -> dict[str, object]:

@@ -22,7 +22,7 @@ from local.event_sources import BatchOutcome, Scheduler
 from local.lambda_runtime import acting_as
 from local.template import Template
 from tests.integration.conftest import local_template
-from tests.integration.sync_expenses.conftest import MODULE, ApiUser, Business, World, killed_once_xero_took
+from tests.integration.expense_world import MODULE, ApiUser, Business, World, killed_once_xero_took
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP, ReceiptsWorker

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.integration.sync_expenses.conftest import World, worker_dies_when_xero_answers
+from tests.integration.expense_world import World, worker_dies_when_xero_answers
 from tests.integration.xero_client.conftest import connect
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock

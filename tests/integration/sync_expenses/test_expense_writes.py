@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 from xerosync.sync_expenses import state_machine
 from xerosync.sync_expenses.models import ExpenseRecord
 from xerosync.sync_expenses.store import ExpenseStore, StaleExpense

@@ -12,7 +12,7 @@ from emulators.ledger import Counterparty, generated_spec
 from emulators.time_control import OffsetClock
 from local.event_sources import Scheduler
 from local.stack import LEDGER_BUS
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 from tests.support.sqs_clock import SqsClock
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.settings import get_settings

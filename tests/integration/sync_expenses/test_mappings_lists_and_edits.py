@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulators.ledger import Counterparty, generated_spec
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 
 
 def _tracking(world: World, tenant_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from emulators.ledger import generated_spec
 from emulators.time_control import OffsetClock
 from local.event_sources import BatchOutcome
 from local.lambda_runtime import acting_as
-from tests.integration.sync_expenses.conftest import (
+from tests.integration.expense_world import (
     ApiUser,
     World,
     killed_once_xero_took,

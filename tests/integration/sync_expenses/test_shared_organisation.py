@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local.direct_connect import connect_directly
-from tests.integration.sync_expenses.conftest import Business, World
+from tests.integration.expense_world import Business, World
 from xerosync.store.keys import xero_bank_accounts_key
 from xerosync.store.shared_cache import SharedCache
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.sync_expenses.conftest import ApiUser, Business, World
+from tests.integration.expense_world import ApiUser, Business, World
 from xerosync.clock import iso, utc_now
 from xerosync.ledger.models import LedgerTransaction
 from xerosync.sync_expenses.models import ExpenseRecord

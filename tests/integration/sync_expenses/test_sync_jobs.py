@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from emulators.ledger import generated_spec
-from tests.integration.sync_expenses.conftest import World
+from tests.integration.expense_world import World
 from tests.support.sqs_clock import SqsClock
 
 

@@ -15,7 +15,7 @@ from emulators.ledger import generated_spec, uploaded_spec
 from emulators.ledger.models import ReceiptSpec
 from emulators.time_control import OffsetClock
 from local.lambda_runtime import acting_as
-from tests.integration.sync_expenses.conftest import ApiUser, Business, World, killed_once_xero_took
+from tests.integration.expense_world import ApiUser, Business, World, killed_once_xero_took
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.plan import UploadState
 from xerosync.attachments.store import ReceiptUploadStore
