@@ -153,8 +153,7 @@ def start_sync_job(
     idempotency_key: Annotated[str | None, Header(max_length=128, description=(
         "Optional: one value per click; the same value again returns the same job."))] = None,
 ) -> Response[SyncJobView]:
-    view = get_expense_service().start_sync(http.current_caller(app), body, client_key=idempotency_key,
-                                            lambda_context=app.lambda_context)
+    view = get_expense_service().start_sync(http.current_caller(app), body, client_key=idempotency_key)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=view)
 
 

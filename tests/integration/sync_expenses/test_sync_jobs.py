@@ -4,6 +4,7 @@ double click, reconnecting, Xero's limits, progress and the hand-over of receipt
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from emulators.ledger import generated_spec
 from tests.integration.expense_world import World
 from tests.support.sqs_clock import SqsClock
+from xerosync.sync_expenses.request_dedup import KEY_PREFIX
 
 
 def _puts(world: World) -> list[dict[str, Any]]:
@@ -360,3 +362,21 @@ def test_a_sync_request_that_failed_half_way_is_forgotten_by_the_double_click_gu
     sqs.create_queue(QueueName=url.rsplit("/", 1)[1], Attributes={k: attributes[k] for k in kept if k in attributes})
     again = user.sync(ids)
     assert again["requested"] == again["total"] == 2 and again["skipped"] == []
+
+
+def test_a_sync_request_that_dies_while_starting_frees_its_key_when_its_invocation_would_have_ended(
+        world: World) -> None:
+    # Given a business with an expense to sync
+    business = world.business()
+    user = world.user(business.business_id)
+    world.map_categories(business, travel="493")
+    paid = world.pay(business)
+    # When its sync is started (through the HTTP API, whose function has 29 s)
+    started_ms = time.time() * 1000
+    user.sync([paid], plan=False)
+    # Then the request's deduplication record is held for the invocation's time, not the whole dedup window: a
+    # request killed mid-way would leave the selection free again about 29 s later
+    table = boto3.resource("dynamodb").Table(world.aws.refs["IdempotencyTable"])
+    [record] = [item for item in table.scan()["Items"] if str(item["id"]).startswith(KEY_PREFIX)]
+    held_ms = int(record["in_progress_expiration"]) - started_ms
+    assert 25_000 < held_ms <= 29_500, held_ms

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -41,13 +41,12 @@ class SyncRequestDeduplicator:
         self.window_seconds = window_seconds
         self.sleep = sleep
 
-    def once(self, fingerprint: dict[str, Any], create: Callable[[], dict[str, Any]],
-             lambda_context: LambdaContext | None) -> dict[str, Any]:
+    def once(self, fingerprint: dict[str, Any], create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         window = CLIENT_KEY_WINDOW_SECONDS if fingerprint.get("client_key") else self.window_seconds
         config = IdempotencyConfig(expires_after_seconds=window)
-        if lambda_context is not None:
+        if deadline.current() is not None:
             # An invocation that dies mid-way frees the key when its time is up, not after the whole window.
-            config.register_lambda_context(lambda_context)
+            config.register_lambda_context(cast(LambdaContext, _InvocationTimeLeft()))
         persistence = DynamoDBPersistenceLayer(table_name=self.table_name, boto3_client=self.client)
 
         @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config,
@@ -66,3 +65,11 @@ class SyncRequestDeduplicator:
                                    code="sync_already_starting") from None
                 self.sleep(_WAIT_STEP_SECONDS)
                 waited += _WAIT_STEP_SECONDS
+
+
+class _InvocationTimeLeft:
+    """All Powertools' idempotency reads of a Lambda context: the invocation's time left. The HTTP request's budget
+    (``xerosync.deadline``) ends ``ANSWER_SECONDS`` before the invocation does, so the use case needs no context."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int(((deadline.left() or 0.0) + deadline.ANSWER_SECONDS) * 1000)

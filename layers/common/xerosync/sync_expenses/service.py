@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from xerosync.auth import Caller
 from xerosync.clock import Clock, from_iso, iso, utc_now
 from xerosync.errors import Conflict, InvalidRequest, NotFound
@@ -378,8 +376,7 @@ class ExpenseService:
         return values, reference
 
     # ------------------------------------------------------------------ sync jobs
-    def start_sync(self, caller: Caller, request: StartSync, *, client_key: str | None = None,
-                   lambda_context: LambdaContext | None = None) -> SyncJobView:
+    def start_sync(self, caller: Caller, request: StartSync, *, client_key: str | None = None) -> SyncJobView:
         admission = self.gate.admit(caller)
         ids = list(dict.fromkeys(request.transaction_ids))
         if len(ids) > MAX_EXPENSES_PER_SYNC:
@@ -395,8 +392,7 @@ class ExpenseService:
         fingerprint = {"business_id": admission.business_id, "client_key": client_key,
                        "expenses": [[i, *((records[i].revision, records[i].settlements) if i in records else ())]
                                     for i in sorted(ids)]}
-        created = self.deduplicator().once(fingerprint, lambda: self._start_job(admission, ids, records),
-                                         lambda_context)
+        created = self.deduplicator().once(fingerprint, lambda: self._start_job(admission, ids, records))
         return SyncJobView.model_validate(created)
 
     def _start_job(self, admission: Admission, ids: list[str], records: dict[str, ExpenseRecord]) -> dict[str, Any]:
