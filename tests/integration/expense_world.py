@@ -31,7 +31,7 @@ from tests.integration.conftest import (
     serving,
     xeros_specification_allowed_every_request,
 )
-from tests.integration.xero_client.conftest import connect
+from tests.support.xero_sessions import connect
 from xerosync import aws as xerosync_aws
 from xerosync.clock import iso, utc_now
 from xerosync.ledger.models import LedgerTransaction

@@ -27,7 +27,7 @@ from tests.integration.emulated import (  # noqa: F401 (the fixtures of tests ag
     _every_request_matches_xeros_specification,
     template,
 )
-from tests.integration.xero_client.conftest import connect
+from tests.support.xero_sessions import connect
 from xerosync.auto_sync import wiring
 from xerosync.auto_sync.statements import BookingCalendar
 from xerosync.ledger.client import LedgerClient

@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 from tests.integration.expense_world import World, worker_dies_when_xero_answers
-from tests.integration.xero_client.conftest import connect
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
 from tests.support.sqs_clock import SqsClock
+from tests.support.xero_sessions import connect
 from xerosync.sync_expenses.worker import SpendMoneyWorker
 
 XERO_IDEMPOTENCY_WINDOW = 6 * 60  # the emulator remembers a key this long, as Xero is said to

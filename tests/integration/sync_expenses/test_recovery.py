@@ -22,8 +22,8 @@ from tests.integration.expense_world import (
     killed_once_xero_took,
     worker_dies_when_xero_answers,
 )
-from tests.integration.xero_client.conftest import connect
 from tests.support.sqs_clock import SqsClock
+from tests.support.xero_sessions import connect
 from xerosync.clock import iso, utc_now
 from xerosync.sync_expenses import state_machine
 from xerosync.sync_expenses import worker as worker_module

@@ -9,14 +9,12 @@ import pytest
 
 from emulators.time_control import SystemClock
 from emulators.xero import XeroEmulator
-from local.direct_connect import connect_directly
 from local.provision import Provisioned
 from local.template import Template
 from tests.integration.conftest import local_template, serving, xeros_specification_allowed_every_request
 from xerosync.settings import get_settings
 from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.governor import Limits
-from xerosync.xero.session import XeroSession
 from xerosync.xero.transport import RetryPolicy
 
 
@@ -52,15 +50,3 @@ def client(aws: Provisioned, clock: Any, limits: Limits) -> XeroClient:
 def _every_request_matches_xeros_specification(emulator: XeroEmulator) -> Iterator[None]:
     yield
     xeros_specification_allowed_every_request(emulator)
-
-
-def connect(client: XeroClient, emulator: XeroEmulator, business_id: str, tenant_id: str) -> XeroSession:
-    """Connect a business the way the connect flow does: consent, code exchange, tokens sealed, record stored."""
-    connect_directly(client, emulator, business_id, tenant_id)
-    return client.session(business_id)
-
-
-def generation_of(client: XeroClient, business_id: str) -> str:
-    record = client.connections.get(business_id)
-    assert record is not None
-    return record.generation

@@ -9,7 +9,7 @@ import pytest
 
 from emulators.time_control import ManualClock, ScaledClock
 from emulators.xero import XeroEmulator
-from tests.integration.xero_client.conftest import connect
+from tests.support.xero_sessions import connect
 from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.errors import XeroRateLimited
 from xerosync.xero.governor import Limits

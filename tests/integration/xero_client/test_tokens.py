@@ -10,7 +10,7 @@ import pytest
 
 from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
-from tests.integration.xero_client.conftest import connect, generation_of
+from tests.support.xero_sessions import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
 from xerosync.store.keys import tokens_key
 from xerosync.xero.client import XeroClient

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from emulators.xero import XeroEmulator
-from tests.integration.xero_client.conftest import connect, generation_of
+from tests.support.xero_sessions import connect, generation_of
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.bank_feeds import Balance, CreditDebit, FeedConnection, Statement, StatementLine
 from xerosync.xero.client import XeroClient
