@@ -31,6 +31,7 @@ from tests.integration.conftest import (
     serving,
     xeros_specification_allowed_every_request,
 )
+from tests.support.moto_events import MotoEvents
 from tests.support.xero_sessions import connect
 from xerosync import aws as xerosync_aws
 from xerosync.clock import iso, utc_now
@@ -46,22 +47,9 @@ from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.session import XeroSession
 from xerosync.xero.transport import RetryPolicy
 
-
-class _MotoEvents:
-    """EventBridge as the ledger emulator sees it: a client made on first use, inside the test's mock.
-    ``muted`` drops events, for tests that need many expenses and test something else than their arrival."""
-
-    def __init__(self) -> None:
-        self._client: Any = None
-        self.muted = False
-
-    def put_events(self, **kwargs: Any) -> Any:
-        if self.muted:
-            return {"FailedEntryCount": 0, "Entries": []}
-        if self._client is None:
-            self._client = boto3.client("events")
-        return self._client.put_events(**kwargs)
-
+# The fixtures the conftest of each folder in this world takes (``from tests.integration.expense_world import *``).
+__all__ = ["_a_clean_start_and_requests_xeros_specification_allows", "aws", "gateway", "ledger", "ledger_events",
+           "runtime", "template", "world", "xero", "xero_client"]
 
 # The template's resources, the emulators and the gateway are built once per test module: provisioning moto
 # and starting the emulators costs about a second, and these tests keep apart by themselves instead (every
@@ -76,12 +64,12 @@ def xero() -> Iterator[XeroEmulator]:
 
 
 @pytest.fixture(scope=MODULE)
-def ledger_events() -> _MotoEvents:
-    return _MotoEvents()
+def ledger_events() -> MotoEvents:
+    return MotoEvents()
 
 
 @pytest.fixture(scope=MODULE)
-def ledger(ledger_events: _MotoEvents) -> Iterator[LedgerEmulator]:
+def ledger(ledger_events: MotoEvents) -> Iterator[LedgerEmulator]:
     publisher = EventBridgePublisher(ledger_events, LEDGER_BUS)  # type: ignore[arg-type]
     with serving(LedgerEmulator(event_publisher=publisher)) as emulator:
         yield emulator
@@ -199,7 +187,7 @@ class World:
     xero: XeroEmulator
     ledger: LedgerEmulator
     client: XeroClient
-    ledger_events: _MotoEvents
+    ledger_events: MotoEvents
 
     @property
     def table(self) -> Any:
@@ -358,5 +346,5 @@ def killed_once_xero_took(method: str) -> Iterator[None]:
 
 @pytest.fixture
 def world(aws: Provisioned, gateway: HttpApi, authority: DevTokenAuthority, runtime: LambdaRuntime,
-          xero: XeroEmulator, ledger: LedgerEmulator, xero_client: XeroClient, ledger_events: _MotoEvents) -> World:
+          xero: XeroEmulator, ledger: LedgerEmulator, xero_client: XeroClient, ledger_events: MotoEvents) -> World:
     return World(aws, gateway, authority, runtime, xero, ledger, xero_client, ledger_events)

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 
 from emulators.ledger import EventBridgePublisher, LedgerEmulator
@@ -29,6 +28,7 @@ from local.stack import LEDGER_BUS
 from local.template import Template
 from tests.integration.auto_sync.conftest import AutoSync
 from tests.integration.conftest import local_template, serving
+from tests.support.moto_events import MotoEvents
 from xerosync import aws as xerosync_aws
 from xerosync.auto_sync import wiring
 from xerosync.auto_sync.adapters import GovernorBudget
@@ -55,29 +55,13 @@ from xerosync.xero.transport import RetryPolicy
 WINDOW = 15 * 60
 
 
-class _MotoEvents:
-    """EventBridge as the ledger emulator sees it: a client made on first use (inside the test's mock);
-    ``lost`` drops the events, as an outage between the ledger and the product would."""
-
-    def __init__(self) -> None:
-        self._client: Any = None
-        self.lost = False
-
-    def put_events(self, **kwargs: Any) -> Any:
-        if self.lost:
-            return {"FailedEntryCount": 0, "Entries": []}
-        if self._client is None:
-            self._client = boto3.client("events")
-        return self._client.put_events(**kwargs)
+@pytest.fixture
+def events() -> MotoEvents:
+    return MotoEvents()
 
 
 @pytest.fixture
-def events() -> _MotoEvents:
-    return _MotoEvents()
-
-
-@pytest.fixture
-def ledger(events: _MotoEvents) -> Iterator[LedgerEmulator]:
+def ledger(events: MotoEvents) -> Iterator[LedgerEmulator]:
     with serving(LedgerEmulator(event_publisher=EventBridgePublisher(events, LEDGER_BUS))) as emulator:  # type: ignore[arg-type]
         yield emulator
 
@@ -249,11 +233,11 @@ def test_two_consumers_at_once_take_one_window(fast: Lane, auto_sync: AutoSync, 
     assert len(fast.sync_messages()) == 5
 
 
-def test_the_sweep_delivers_what_the_lane_missed(fast: Lane, auto_sync: AutoSync, events: _MotoEvents,
+def test_the_sweep_delivers_what_the_lane_missed(fast: Lane, auto_sync: AutoSync, events: MotoEvents,
                                                  xero: XeroEmulator) -> None:
     _, feed = _linked(auto_sync, "biz_lost")
     # When the ledger's events are lost on the way
-    events.lost = True
+    events.muted = True  # lost between the ledger and the product
     posted = [t.transaction_id for t in auto_sync.ledger.post_generated(feed.account_id, 7)]
     fast.take_postings()
     assert fast.sync_messages() == []

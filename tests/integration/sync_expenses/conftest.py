@@ -1,14 +1,3 @@
 """Sync expenses on moto against the emulators: the expense world's fixtures (tests/integration/expense_world.py)."""
 
-from tests.integration.expense_world import (  # noqa: F401 (the fixtures of the expense world)
-    _a_clean_start_and_requests_xeros_specification_allows,
-    aws,
-    gateway,
-    ledger,
-    ledger_events,
-    runtime,
-    template,
-    world,
-    xero,
-    xero_client,
-)
+from tests.integration.expense_world import *  # noqa: F403 (the expense world's fixtures)
