@@ -11,7 +11,7 @@ from tests.unit.auto_sync.fakes import FixedClock, feed
 from tests.unit.connect.fakes import FeedTable, connection
 from xerosync.connect.check import FEED_DELETED_IN_XERO, SAFETY_MARGIN_MS, ConnectionCheck
 from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
-from xerosync.store.feeds import FeedStatus
+from xerosync.store.feeds import FeedRecord, FeedStatus
 from xerosync.xero.bank_feeds import FeedConnection
 from xerosync.xero.errors import ReconnectRequired, XeroNotFound
 from xerosync.xero.models import XeroConnection
@@ -97,11 +97,11 @@ class Xero:
 
 
 class World:
-    def __init__(self, *records: XeroConnectionRecord) -> None:
+    def __init__(self, *records: XeroConnectionRecord, feeds: FeedTable | None = None) -> None:
         self.clock = FixedClock()
         self.walk = Walk(*records)
         self.position = Position()
-        self.feeds = FeedTable()
+        self.feeds = feeds or FeedTable()
         self.xero = Xero()
         for record in records:
             self.xero.tenants[record.business_id] = {record.tenant_id}
@@ -173,6 +173,52 @@ def test_a_feed_deleted_in_xero_is_rejected_with_the_way_back_and_a_lagging_list
     for kept in ("acc_lagging", "acc_listed"):
         record = world.feeds.get("biz_0", kept)
         assert record is not None and record.status == FeedStatus.ACTIVE, kept
+
+
+class SyncingMeanwhile(FeedTable):
+    """A feed table where another writer saves the feed between the check's read and its save, once: an
+    auto-sync moving its cursor, or a relink giving the account another feed connection."""
+
+    def __init__(self, meanwhile: dict[str, object]) -> None:
+        super().__init__()
+        self.meanwhile: dict[str, object] | None = meanwhile
+
+    def save(self, record: FeedRecord) -> FeedRecord:
+        if self.meanwhile is not None:
+            changes, self.meanwhile = self.meanwhile, None
+            current = self.items[(record.business_id, record.account_id)]
+            self.items[(record.business_id, record.account_id)] = current.model_copy(
+                update={**changes, "version": current.version + 1})
+        return super().save(record)
+
+
+def test_a_feed_deleted_in_xero_while_a_sync_saves_it_is_still_rejected_and_keeps_the_syncs_progress() -> None:
+    world = World(_business(0), feeds=SyncingMeanwhile({"last_sync_at": "2026-12-05T04:57:53+00:00"}))
+    world.feeds.add(feed("acc_gone", business_id="biz_0", tenant_id="tenant-0"))
+    report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
+    # Then the sync's save does not put the news off to the next pass, an hour later
+    assert report.feeds_gone == ["acc_gone"]
+    gone = world.feeds.get("biz_0", "acc_gone")
+    assert gone is not None and gone.status == FeedStatus.REJECTED and gone.status_reason == FEED_DELETED_IN_XERO
+    assert gone.last_sync_at == "2026-12-05T04:57:53+00:00"
+
+
+def test_a_feed_relinked_while_the_check_looks_is_left_as_the_relink_made_it() -> None:
+    world = World(_business(0), feeds=SyncingMeanwhile({"feed_connection_id": "fc-new", "status": FeedStatus.PENDING}))
+    world.feeds.add(feed("acc_relinked", business_id="biz_0", tenant_id="tenant-0"))
+    report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
+    assert report.feeds_gone == []
+    record = world.feeds.get("biz_0", "acc_relinked")
+    assert record is not None and record.status == FeedStatus.PENDING and record.feed_connection_id == "fc-new"
+
+
+def test_a_feed_moved_to_another_connection_while_still_active_is_not_rejected() -> None:
+    world = World(_business(0), feeds=SyncingMeanwhile({"feed_connection_id": "fc-new"}))
+    world.feeds.add(feed("acc_moved", business_id="biz_0", tenant_id="tenant-0"))
+    report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
+    assert report.feeds_gone == []
+    record = world.feeds.get("biz_0", "acc_moved")
+    assert record is not None and record.status == FeedStatus.ACTIVE and record.feed_connection_id == "fc-new"
 
 
 def test_an_aws_error_on_one_connection_leaves_it_to_the_next_pass_and_the_run_goes_on() -> None:

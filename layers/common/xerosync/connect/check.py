@@ -130,12 +130,17 @@ class ConnectionCheck:
                 continue  # Xero still has it: the list was behind
             except XeroNotFound:
                 pass
+            # A sync saving its progress meanwhile does not put this off to the next pass; an unlink or a relink
+            # meanwhile (another status, another feed connection) wins, and the feed is left as it made it.
             try:
-                self.feeds.save(feed.model_copy(update={
-                    "status": FeedStatus.REJECTED, "status_reason": FEED_DELETED_IN_XERO,
-                    "last_sync_error": FEED_DELETED_IN_XERO, "status_changed_at": iso(utc_now(self.clock))}))
+                saved = self.feeds.change(
+                    feed, only_if=_STILL_ACTIVE, fed_by=feed.feed_connection_id, status=FeedStatus.REJECTED,
+                    status_reason=FEED_DELETED_IN_XERO, last_sync_error=FEED_DELETED_IN_XERO,
+                    status_changed_at=iso(utc_now(self.clock)))
             except StaleFeed:
-                continue  # changed meanwhile (a sync, an unlink): the next pass looks again
+                continue  # it kept changing: the next pass looks again
+            if saved.status != FeedStatus.REJECTED or saved.status_reason != FEED_DELETED_IN_XERO:
+                continue
             gone.append(feed.account_id)
             logger.warning("bank feed deleted in Xero", extra={"business_id": record.business_id,
                                                                "account_id": feed.account_id})
@@ -158,5 +163,7 @@ def _unfinished_replacement(record: XeroConnectionRecord, now: float) -> bool:
     """A connection made this long ago that has not ended the generations it replaced: its request died."""
     return bool(record.replaced) and now - from_iso(record.connected_at).timestamp() > UNFINISHED_DISCONNECT_SECONDS
 
+
+_STILL_ACTIVE = frozenset({FeedStatus.ACTIVE})
 
 FEED_DELETED_IN_XERO = "The Xero bank account this account fed, or its bank feed, was deleted in Xero."

@@ -145,12 +145,15 @@ class FeedStore:
         return stored
 
     def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
-               **changes: Any) -> FeedRecord:
+               fed_by: str | None = None, **changes: Any) -> FeedRecord:
         """Apply ``changes`` to the feed, re-reading and re-applying them when another writer (auto-sync moves
         the cursor on the same item) saved first. With ``only_if``, a feed that has left those statuses
-        meanwhile is returned as it is, unchanged."""
+        meanwhile is returned as it is, unchanged; with ``fed_by``, so is a feed that another feed connection
+        than that one feeds by then (relinked meanwhile)."""
         for _ in range(CHANGE_ATTEMPTS):
             if only_if is not None and feed.status not in only_if:
+                return feed
+            if fed_by is not None and feed.feed_connection_id != fed_by:
                 return feed
             try:
                 return self.save(feed.model_copy(update=changes))
