@@ -57,6 +57,10 @@ def browser() -> Iterator[Browser]:
 def stack() -> Iterator[DevStack]:
     # One stack per module, as in tests/e2e (its pollers must never outlive the module's tests).
     with DevStack(DevStackConfig(log_level="ERROR", visibility_timeout=2)) as running:
+        # Xero activates a new feed at once: the sync a link asks for then sees it ACTIVE and the page shows it on
+        # its next look, rather than after the half minute between the page's own looks at PENDING feeds
+        # (docs/architecture.md, Connect). The e2e tests keep the delay and the wait.
+        running.xero.configure(feed_connection_delay_s=0)
         yield running
 
 
