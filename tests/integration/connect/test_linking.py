@@ -223,6 +223,38 @@ def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_los
     assert unlinked.status == FeedStatus.UNLINKED and unlinked.cursor == 43
 
 
+def test_an_unlink_that_read_the_link_before_a_relink_leaves_the_new_link_alone(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xerosync.connect.wiring import get_connect
+    from xerosync.store.feeds import FeedStore
+
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    bank = xero_bank_account(xero, tenant, "HKD")
+    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    feeds = get_connect().linking.feeds
+    first = feeds.get(business_id, accounts["HKD"])
+    assert first is not None
+    # Given one Finance user's unlink that read the link, and meanwhile another's unlink and link again
+    unlink_and_link_again(fiona, xero, path, bank)
+    relinked = feeds.get(business_id, accounts["HKD"])
+    assert relinked is not None and relinked.feed_connection_id != first.feed_connection_id
+    reads, real_get = [first], FeedStore.get
+    monkeypatch.setattr(FeedStore, "get", lambda store, *key: reads.pop() if reads else real_get(store, *key))
+    # When the first unlink goes on from what it read
+    response = fiona.call("DELETE", path)
+    # Then it is refused as a change made meanwhile, and the new link and its feed in Xero are untouched
+    assert response.status == 409 and response.json()["error"]["code"] == "link_changed"
+    monkeypatch.undo()
+    kept = feeds.get(business_id, accounts["HKD"])
+    assert kept is not None and kept.is_live and kept.feed_connection_id == relinked.feed_connection_id
+    xero.advance_clock(7 * 60)
+    xero.settle_pending()
+    states = {f["id"]: f["state"] for f in xero.feed_connections(tenant)}
+    assert states[str(relinked.feed_connection_id)] != "DELETED"
+
+
 def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xero: XeroEmulator,
                                                                    ledger: LedgerEmulator) -> None:
     from datetime import date as day

@@ -282,12 +282,17 @@ class FeedLinking:
         feed = self.feeds.get(caller.business_id, account_id)
         if feed is None or not feed.is_live:
             raise Conflict("This bank account is not linked to Xero.", code="not_linked")
+        changed_meanwhile = Conflict("The bank account's link changed while this request ran.", action="Try again.",
+                                     code="link_changed")
         try:
-            saved = self.feeds.change(feed, only_if=LIVE_STATUSES, status=FeedStatus.UNLINKED,
-                                      status_reason="Unlinked by a user.", status_changed_at=self._now())
+            # fed_by: a link made again meanwhile (another feed connection) is not the one this request read
+            saved = self.feeds.change(feed, only_if=LIVE_STATUSES, fed_by=feed.feed_connection_id,
+                                      status=FeedStatus.UNLINKED, status_reason="Unlinked by a user.",
+                                      status_changed_at=self._now())
         except StaleFeed:
-            raise Conflict("The bank account's link changed while this request ran.", action="Try again.",
-                           code="link_changed") from None
+            raise changed_meanwhile from None
+        if saved.feed_connection_id != feed.feed_connection_id:
+            raise changed_meanwhile
         if saved.status != FeedStatus.UNLINKED:
             raise Conflict("This bank account is not linked to Xero.", code="not_linked")
         if feed.feed_connection_id:
