@@ -85,6 +85,23 @@ class FeedTable(FakeFeeds):
     change = FeedStore.change  # the store's own read-change-save loop, over this fake's get and save
 
 
+class SavedMeanwhile(FeedTable):
+    """A feed table where another writer saves the feed between a use case's read and its save, once: an
+    auto-sync moving its cursor, or an unlink and link again giving the account another feed connection."""
+
+    def __init__(self, meanwhile: dict[str, object]) -> None:
+        super().__init__()
+        self.meanwhile: dict[str, object] | None = meanwhile
+
+    def save(self, record: FeedRecord) -> FeedRecord:
+        if self.meanwhile is not None:
+            changes, self.meanwhile = self.meanwhile, None
+            current = self.items[(record.business_id, record.account_id)]
+            self.items[(record.business_id, record.account_id)] = current.model_copy(
+                update={**changes, "version": current.version + 1})
+        return super().save(record)
+
+
 @dataclass
 class Vault:
     """The token vault's items: (business, generation) -> state."""
@@ -169,6 +186,7 @@ class XeroSide:
         self.lost: list[tuple[str, str, str]] = []
         self.fail_listing = False
         self.tokens_used: list[tuple[str, bool]] = []  # (generation, retired_ok) of each session made
+        self.feed_states: dict[str, str] = {}  # feed connection id -> its status in Xero
 
     # identity
     def connections(self, access_token: str, auth_event_id: str | None = None) -> list[XeroConnection]:
@@ -189,6 +207,13 @@ class XeroSide:
         self.tokens_used.append((generation, retired_ok))
         self._generation = generation
         return self
+
+    def session(self, business_id: str, generation: str | None = None, *, purpose: str = "") -> XeroSide:
+        self._generation = generation or ""
+        return self
+
+    def feed_connection(self, feed_connection_id: str) -> FeedConnection:
+        return FeedConnection(id=feed_connection_id, status=self.feed_states.get(feed_connection_id, "ACTIVE"))
 
     def access_token(self, *, stale: str | None = None) -> str:
         return f"at-{self._generation}"

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from botocore.exceptions import ClientError
 
 from tests.unit.auto_sync.fakes import FixedClock, feed
-from tests.unit.connect.fakes import FeedTable, connection
+from tests.unit.connect.fakes import FeedTable, SavedMeanwhile, connection
 from xerosync.connect.check import FEED_DELETED_IN_XERO, SAFETY_MARGIN_MS, ConnectionCheck
 from xerosync.store.connections import ConnectionStatus, ConnectionStore, XeroConnectionRecord
-from xerosync.store.feeds import FeedRecord, FeedStatus
+from xerosync.store.feeds import FeedStatus
 from xerosync.xero.bank_feeds import FeedConnection
 from xerosync.xero.errors import ReconnectRequired, XeroNotFound
 from xerosync.xero.models import XeroConnection
@@ -175,25 +175,8 @@ def test_a_feed_deleted_in_xero_is_rejected_with_the_way_back_and_a_lagging_list
         assert record is not None and record.status == FeedStatus.ACTIVE, kept
 
 
-class SyncingMeanwhile(FeedTable):
-    """A feed table where another writer saves the feed between the check's read and its save, once: an
-    auto-sync moving its cursor, or a relink giving the account another feed connection."""
-
-    def __init__(self, meanwhile: dict[str, object]) -> None:
-        super().__init__()
-        self.meanwhile: dict[str, object] | None = meanwhile
-
-    def save(self, record: FeedRecord) -> FeedRecord:
-        if self.meanwhile is not None:
-            changes, self.meanwhile = self.meanwhile, None
-            current = self.items[(record.business_id, record.account_id)]
-            self.items[(record.business_id, record.account_id)] = current.model_copy(
-                update={**changes, "version": current.version + 1})
-        return super().save(record)
-
-
 def test_a_feed_deleted_in_xero_while_a_sync_saves_it_is_still_rejected_and_keeps_the_syncs_progress() -> None:
-    world = World(_business(0), feeds=SyncingMeanwhile({"last_sync_at": "2026-12-05T04:57:53+00:00"}))
+    world = World(_business(0), feeds=SavedMeanwhile({"last_sync_at": "2026-12-05T04:57:53+00:00"}))
     world.feeds.add(feed("acc_gone", business_id="biz_0", tenant_id="tenant-0"))
     report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
     # Then the sync's save does not put the news off to the next pass, an hour later
@@ -204,7 +187,7 @@ def test_a_feed_deleted_in_xero_while_a_sync_saves_it_is_still_rejected_and_keep
 
 
 def test_a_feed_relinked_while_the_check_looks_is_left_as_the_relink_made_it() -> None:
-    world = World(_business(0), feeds=SyncingMeanwhile({"feed_connection_id": "fc-new", "status": FeedStatus.PENDING}))
+    world = World(_business(0), feeds=SavedMeanwhile({"feed_connection_id": "fc-new", "status": FeedStatus.PENDING}))
     world.feeds.add(feed("acc_relinked", business_id="biz_0", tenant_id="tenant-0"))
     report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
     assert report.feeds_gone == []
@@ -213,7 +196,7 @@ def test_a_feed_relinked_while_the_check_looks_is_left_as_the_relink_made_it() -
 
 
 def test_a_feed_moved_to_another_connection_while_still_active_is_not_rejected() -> None:
-    world = World(_business(0), feeds=SyncingMeanwhile({"feed_connection_id": "fc-new"}))
+    world = World(_business(0), feeds=SavedMeanwhile({"feed_connection_id": "fc-new"}))
     world.feeds.add(feed("acc_moved", business_id="biz_0", tenant_id="tenant-0"))
     report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
     assert report.feeds_gone == []

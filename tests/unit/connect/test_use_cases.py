@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from tests.unit.auto_sync.fakes import FixedClock, feed
-from tests.unit.connect.fakes import Claims, ConnectionTable, FeedTable, Jobs, Vault, XeroSide, connection
+from tests.unit.connect.fakes import (
+    Claims,
+    ConnectionTable,
+    FeedTable,
+    Jobs,
+    SavedMeanwhile,
+    Vault,
+    XeroSide,
+    connection,
+)
 from xerosync.auth import Caller
 from xerosync.connect.cleanup import CleanupJob, XeroCleanup
 from xerosync.connect.disconnect import Disconnect
@@ -17,10 +26,10 @@ FIONA = Caller(business_id="biz_1", user_id="u_fiona", role="Finance", can_manag
 
 
 class World:
-    def __init__(self, *, queued: bool = False) -> None:
+    def __init__(self, *, queued: bool = False, feeds: FeedTable | None = None) -> None:
         self.clock = FixedClock()
         self.connections = ConnectionTable(connection())
-        self.feeds = FeedTable()
+        self.feeds = feeds or FeedTable()
         self.feeds.add(feed("acc_live", generation="gen-1"))
         self.feeds.add(feed("acc_unlinked", status=FeedStatus.UNLINKED, generation="gen-1"))
         self.feeds.add(feed("acc_old", status=FeedStatus.DISCONNECTED, generation="gen-0"))
@@ -128,3 +137,17 @@ def test_a_confirmation_xero_cannot_answer_leaves_what_is_stored() -> None:
     world.xero.fail_listing = True
     assert _status(world).status(FIONA).connection.status == "ACTIVE"  # type: ignore[union-attr]
     assert world.xero.lost == []
+
+
+def test_a_pending_feed_linked_again_while_the_status_settles_it_keeps_the_new_links_state() -> None:
+    # Given a pending link whose feed connection Xero has since removed, unlinked and linked again meanwhile
+    world = World(feeds=SavedMeanwhile({"feed_connection_id": "fc-new"}))
+    world.feeds.add(feed("acc_pending", status=FeedStatus.PENDING, generation="gen-1"))
+    world.xero.feed_states["fc-acc_pending"] = "REJECTED"
+    world.xero.connections_left = ["tenant-1"]
+    # When the status settles the pending feed from what it read
+    view = _status(world).status(FIONA)
+    assert view.connection is not None
+    # Then the new link is left pending: Xero's answer was about the old feed connection
+    stored = world.feeds.get("biz_1", "acc_pending")
+    assert stored is not None and stored.status == FeedStatus.PENDING and stored.feed_connection_id == "fc-new"

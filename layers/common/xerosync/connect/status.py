@@ -29,6 +29,8 @@ CONFIRM_EVERY_SECONDS = 300
 # Pending feeds are asked about at most this often per business (auto-sync settles them too, docs/auto-sync.md).
 SETTLE_EVERY_SECONDS = 30
 
+_STILL_PENDING = frozenset({FeedStatus.PENDING})
+
 
 @dataclass
 class ConnectionStatusService:
@@ -79,7 +81,8 @@ class ConnectionStatusService:
 
     def _settle_pending_feeds(self, record: XeroConnectionRecord, pending: list[FeedRecord],
                               feeds: dict[str, FeedRecord]) -> None:
-        """A feed connection Xero accepted as PENDING becomes active (or rejected) later: look once per read."""
+        """A feed connection Xero accepted as PENDING becomes active (or rejected) later: look once per read.
+        Xero's answer is about the feed connection read; a feed linked again meanwhile keeps its own state."""
         if not pending:
             return
         now = iso(utc_now(self.clock))
@@ -90,11 +93,12 @@ class ConnectionStatusService:
                 if current.status == "REJECTED":
                     reason = (current.error.detail if current.error else None) or "Xero rejected the bank feed."
                     feeds[feed.account_id] = self.feeds.change(
-                        feed, only_if=frozenset({FeedStatus.PENDING}), status=FeedStatus.REJECTED,
+                        feed, only_if=_STILL_PENDING, fed_by=feed.feed_connection_id, status=FeedStatus.REJECTED,
                         status_reason=reason, status_changed_at=now)
                 elif current.status in (None, "ACTIVE"):
                     feeds[feed.account_id] = self.feeds.change(
-                        feed, only_if=frozenset({FeedStatus.PENDING}), status=FeedStatus.ACTIVE, status_reason=None,
-                        xero_account_id=current.account_id or feed.xero_account_id, status_changed_at=now)
+                        feed, only_if=_STILL_PENDING, fed_by=feed.feed_connection_id, status=FeedStatus.ACTIVE,
+                        status_reason=None, xero_account_id=current.account_id or feed.xero_account_id,
+                        status_changed_at=now)
         except (XeroError, ReconnectRequired) as error:
             logger.info("pending feeds not settled on this read", extra={"error": type(error).__name__})
