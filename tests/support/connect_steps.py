@@ -3,12 +3,16 @@ the Xero emulator, linked, and a disconnect that dies half-way."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
 from emulators.ledger import LedgerEmulator
 from emulators.xero import XeroEmulator
 from tests.integration.connect.conftest import Api, User
 from xerosync.connect.disconnect import Disconnect
+from xerosync.connect.ports import Feeds
+from xerosync.store.feeds import FeedRecord
 
 
 def business_with_accounts(ledger: LedgerEmulator, *currencies: str, country: str = "SG") -> tuple[str, dict[str, str]]:
@@ -28,6 +32,32 @@ def connected_to_xero(api: Api, xero: XeroEmulator, business_id: str, **seed: ob
 def xero_bank_account(xero: XeroEmulator, tenant: str, currency: str) -> str:
     return next(a["AccountID"] for a in xero.accounts(tenant)
                 if a["Type"] == "BANK" and a.get("CurrencyCode", "HKD") == currency)
+
+
+@dataclass
+class LinkedAccount:
+    """A business's HKD account linked to its organisation's HKD bank account, and the feed table it is in."""
+
+    fiona: User
+    path: str  # the account's feed route
+    bank: str  # the Xero bank account it feeds
+    feeds: Feeds
+    feed: FeedRecord  # as the link stored it
+
+
+def linked_account(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> LinkedAccount:
+    """An HKD account of a new business, linked to the organisation's HKD bank account."""
+    from xerosync.connect.wiring import get_connect
+
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    bank = xero_bank_account(xero, tenant, "HKD")
+    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
+    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    feeds = get_connect().linking.feeds
+    feed = feeds.get(business_id, accounts["HKD"])
+    assert feed is not None and feed.feed_connection_id
+    return LinkedAccount(fiona, path, bank, feeds, feed)
 
 
 def linked_business(api: Api, xero: XeroEmulator, ledger: LedgerEmulator, name: str = "Harbour Trading Ltd"

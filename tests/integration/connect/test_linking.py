@@ -12,6 +12,7 @@ from tests.integration.connect.conftest import Api
 from tests.support.connect_steps import (
     business_with_accounts,
     connected_to_xero,
+    linked_account,
     unlink_and_link_again,
     xero_bank_account,
 )
@@ -225,33 +226,26 @@ def test_a_link_change_made_while_auto_sync_writes_the_feed_is_reapplied_not_los
 
 def test_an_unlink_that_read_the_link_before_a_relink_leaves_the_new_link_alone(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    from xerosync.connect.wiring import get_connect
     from xerosync.store.feeds import FeedStore
 
-    business_id, accounts = business_with_accounts(ledger, "HKD")
-    fiona, tenant = connected_to_xero(api, xero, business_id)
-    bank = xero_bank_account(xero, tenant, "HKD")
-    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
-    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
-    feeds = get_connect().linking.feeds
-    first = feeds.get(business_id, accounts["HKD"])
-    assert first is not None
+    linked = linked_account(api, xero, ledger)
+    first, feeds = linked.feed, linked.feeds
     # Given one Finance user's unlink that read the link, and meanwhile another's unlink and link again
-    unlink_and_link_again(fiona, xero, path, bank)
-    relinked = feeds.get(business_id, accounts["HKD"])
+    unlink_and_link_again(linked.fiona, xero, linked.path, linked.bank)
+    relinked = feeds.get(first.business_id, first.account_id)
     assert relinked is not None and relinked.feed_connection_id != first.feed_connection_id
     reads, real_get = [first], FeedStore.get
     monkeypatch.setattr(FeedStore, "get", lambda store, *key: reads.pop() if reads else real_get(store, *key))
     # When the first unlink goes on from what it read
-    response = fiona.call("DELETE", path)
+    response = linked.fiona.call("DELETE", linked.path)
     # Then it is refused as a change made meanwhile, and the new link and its feed in Xero are untouched
     assert response.status == 409 and response.json()["error"]["code"] == "link_changed"
     monkeypatch.undo()
-    kept = feeds.get(business_id, accounts["HKD"])
+    kept = feeds.get(first.business_id, first.account_id)
     assert kept is not None and kept.is_live and kept.feed_connection_id == relinked.feed_connection_id
     xero.advance_clock(7 * 60)
     xero.settle_pending()
-    states = {f["id"]: f["state"] for f in xero.feed_connections(tenant)}
+    states = {f["id"]: f["state"] for f in xero.feed_connections(first.tenant_id)}
     assert states[str(relinked.feed_connection_id)] != "DELETED"
 
 
@@ -260,19 +254,12 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     from datetime import date as day
     from decimal import Decimal
 
-    from xerosync.connect.wiring import get_connect
     from xerosync.store.feeds import SentStatement
 
-    business_id, accounts = business_with_accounts(ledger, "HKD")
-    fiona, tenant = connected_to_xero(api, xero, business_id)
-    bank = xero_bank_account(xero, tenant, "HKD")
-    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
-    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
+    linked = linked_account(api, xero, ledger)
+    fiona, path, bank, feeds, feed = linked.fiona, linked.path, linked.bank, linked.feeds, linked.feed
     # Given a feed that sent lines 1-10 (lines 1-5 dated up to 1 November), of which Xero never delivered the
     # statement of lines 6-10
-    feeds = get_connect().linking.feeds
-    feed = feeds.get(business_id, accounts["HKD"])
-    assert feed is not None
     undelivered = SentStatement(statement_id="6f1c1b7e-0000-4000-8000-000000000006", first_sequence=6,
                                 last_sequence=10, start_balance=Decimal("500.00"), end_balance=Decimal("450.00"),
                                 start_date=day(2026, 11, 1), end_date=day(2026, 11, 2), sent_at="2026-11-02T00:00:00Z",
@@ -282,7 +269,7 @@ def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xer
     # When the account is unlinked before Xero delivered it, and linked again to the same Xero account
     unlink_and_link_again(fiona, xero, path, bank)
     # Then the new feed starts where the lines surely in Xero end: lines 6-10 go again, nothing is lost
-    relinked = feeds.get(business_id, accounts["HKD"])
+    relinked = feeds.get(feed.business_id, feed.account_id)
     assert relinked is not None
     assert (relinked.cursor, relinked.cursor_balance, relinked.unconfirmed_statements) == (5, Decimal("500.00"), [])
     # And its lines are never dated before what the previous feed delivered (not the undelivered statement's end)

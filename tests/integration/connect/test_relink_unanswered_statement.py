@@ -8,7 +8,6 @@ were in the bank account twice and the balances broke.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,16 +15,9 @@ import pytest
 
 from emulators.ledger import LedgerEmulator
 from emulators.xero import XeroEmulator
-from tests.integration.connect.conftest import Api, User
-from tests.support.connect_steps import (
-    business_with_accounts,
-    connected_to_xero,
-    unlink_and_link_again,
-    xero_bank_account,
-)
-from xerosync.connect.ports import Feeds
-from xerosync.connect.wiring import get_connect
-from xerosync.store.feeds import FeedRecord, SentStatement
+from tests.integration.connect.conftest import Api
+from tests.support.connect_steps import linked_account, unlink_and_link_again
+from xerosync.store.feeds import SentStatement
 from xerosync.xero.bank_feeds import Balance, Statement, StatementLine
 from xerosync.xero.client import get_xero_client
 
@@ -36,32 +28,10 @@ def _unanswered(first: int, last: int, start: Decimal, end: Decimal, day: dateti
                          sent_at=day.strftime("%Y-%m-%dT%H:%M:%SZ"), line_count=last - first + 1)
 
 
-@dataclass
-class _Linked:
-    fiona: User
-    path: str
-    bank: str
-    feeds: Feeds
-    feed: FeedRecord
-
-
-def _linked(api: Api, xero: XeroEmulator, ledger: LedgerEmulator) -> _Linked:
-    """An HKD account of a new business, linked to the organisation's HKD bank account."""
-    business_id, accounts = business_with_accounts(ledger, "HKD")
-    fiona, tenant = connected_to_xero(api, xero, business_id)
-    bank = xero_bank_account(xero, tenant, "HKD")
-    path = f"/v1/bank-accounts/{accounts['HKD']}/feed"
-    assert fiona.call("PUT", path, {"xero_account_id": bank}).status == 200
-    feeds = get_connect().linking.feeds
-    feed = feeds.get(business_id, accounts["HKD"])
-    assert feed is not None and feed.feed_connection_id
-    return _Linked(fiona, path, bank, feeds, feed)
-
-
 @pytest.mark.parametrize("xero_has_it", [True, False])
 def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroEmulator, ledger: LedgerEmulator,
                                                            xero_has_it: bool) -> None:
-    linked = _linked(api, xero, ledger)
+    linked = linked_account(api, xero, ledger)
     fiona, path, bank, feeds, feed = linked.fiona, linked.path, linked.bank, linked.feeds, linked.feed
     # Given lines 6-10 were sent in a statement whose answer was never recorded
     day = datetime.now(UTC) - timedelta(days=2)
@@ -91,7 +61,7 @@ def test_a_relink_sends_again_only_what_xero_does_not_have(api: Api, xero: XeroE
 
 def test_a_relink_waits_when_xero_cannot_say_whether_it_has_a_statement(api: Api, xero: XeroEmulator,
                                                                         ledger: LedgerEmulator) -> None:
-    linked = _linked(api, xero, ledger)
+    linked = linked_account(api, xero, ledger)
     fiona, path, bank, feeds, feed = linked.fiona, linked.path, linked.bank, linked.feeds, linked.feed
     # Given lines 6-10 went in a statement Xero accepted (its id recorded), not yet seen delivered
     day = datetime.now(UTC) - timedelta(days=2)

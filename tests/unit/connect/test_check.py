@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from botocore.exceptions import ClientError
 
 from tests.unit.auto_sync.fakes import FixedClock, feed
@@ -186,22 +187,19 @@ def test_a_feed_deleted_in_xero_while_a_sync_saves_it_is_still_rejected_and_keep
     assert gone.last_sync_at == "2026-12-05T04:57:53+00:00"
 
 
-def test_a_feed_relinked_while_the_check_looks_is_left_as_the_relink_made_it() -> None:
-    world = World(_business(0), feeds=SavedMeanwhile({"feed_connection_id": "fc-new", "status": FeedStatus.PENDING}))
+@pytest.mark.parametrize("meanwhile", [
+    {"feed_connection_id": "fc-new", "status": FeedStatus.PENDING},  # unlinked and linked again
+    {"feed_connection_id": "fc-new"},  # fed by another feed connection, still active
+], ids=["relinked", "moved"])
+def test_a_feed_linked_again_while_the_check_looks_is_left_as_the_new_link_made_it(
+        meanwhile: dict[str, object]) -> None:
+    world = World(_business(0), feeds=SavedMeanwhile(meanwhile))
     world.feeds.add(feed("acc_relinked", business_id="biz_0", tenant_id="tenant-0"))
     report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
     assert report.feeds_gone == []
     record = world.feeds.get("biz_0", "acc_relinked")
-    assert record is not None and record.status == FeedStatus.PENDING and record.feed_connection_id == "fc-new"
-
-
-def test_a_feed_moved_to_another_connection_while_still_active_is_not_rejected() -> None:
-    world = World(_business(0), feeds=SavedMeanwhile({"feed_connection_id": "fc-new"}))
-    world.feeds.add(feed("acc_moved", business_id="biz_0", tenant_id="tenant-0"))
-    report = world.check.run(lambda: SAFETY_MARGIN_MS + 1)
-    assert report.feeds_gone == []
-    record = world.feeds.get("biz_0", "acc_moved")
-    assert record is not None and record.status == FeedStatus.ACTIVE and record.feed_connection_id == "fc-new"
+    assert record is not None and record.feed_connection_id == "fc-new"
+    assert record.status == meanwhile.get("status", FeedStatus.ACTIVE)
 
 
 def test_an_aws_error_on_one_connection_leaves_it_to_the_next_pass_and_the_run_goes_on() -> None:
