@@ -191,6 +191,39 @@ def test_a_reconnection_to_another_organisation_that_died_ends_the_old_links_onc
     assert link["action"] == LINK_AGAIN_ACTION
 
 
+def test_a_finisher_that_read_the_links_before_one_was_linked_again_leaves_the_new_link(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    fiona, business_id, tenant = _needing_renewal(api, xero, ledger)
+    other = xero.seed_organisation("Harbour Holdings Ltd", base_currency="HKD")
+    _reconnection_dies(fiona, other, "connection written")
+    record = _record(business_id)
+    # Given the finisher read the links while the old one was still live (it is to end: another organisation)
+    with acting_as("ConnectionCheckFunction"):
+        oauth = get_connect().oauth
+        read = oauth.feeds.for_business(business_id)
+    assert [(f.is_live, f.generation != record.generation) for f in read] == [(True, True)]
+    # and meanwhile Fiona unlinked the account, deleted its bank account in the old organisation (the old grant
+    # being dead, the product could not remove its feed there), and linked it in the new organisation
+    account = read[0].account_id
+    path = f"/v1/bank-accounts/{account}/feed"
+    assert fiona.call("DELETE", path).status == 200
+    assert xero.delete_bank_account(tenant, str(read[0].xero_account_id)) == 1
+    linked = fiona.call("PUT", path, {"new_account": {"name": "Holdings HKD", "number": "77"}})
+    assert linked.status == 200, linked.body
+    bank = linked.json()["account"]["link"]["xero_account_id"]
+    # When the finisher goes on from what it read
+    reads, real_read = [read], FeedStore.for_business
+    monkeypatch.setattr(FeedStore, "for_business",
+                        lambda store, business: reads.pop() if reads else real_read(store, business))
+    with acting_as("ConnectionCheckFunction"):
+        assert oauth.finish_replacement(record) is True
+    # Then the new link is left as she made it, not ended as the link it replaced was to be
+    link = fiona.call("GET", "/v1/xero/connection").json()["accounts"][0]["link"]
+    assert link["status"] in ("PENDING", "ACTIVE") and link["xero_account_id"] == bank, link
+    assert [f["state"] for f in xero.feed_connections(other)] != ["DELETED"]
+
+
 def test_connecting_after_a_disconnect_that_died_half_way_ends_the_disconnected_links(
         api: Api, xero: XeroEmulator, ledger: LedgerEmulator, aws: Provisioned, runtime: LambdaRuntime) -> None:
     fiona, business_id, _, tenant = linked_business(api, xero, ledger)

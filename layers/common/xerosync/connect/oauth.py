@@ -267,11 +267,13 @@ class ConnectOAuth:
                     changes = {"status": FeedStatus.DISCONNECTED, "status_reason": _ended_link_reason(previous),
                                "status_changed_at": self._now()}
                 changed = self.feeds.change_for_connection(feed, record.generation, only_if=LIVE_STATUSES,
-                                                           **changes)
+                                                           fed_by=feed.feed_connection_id, **changes)
                 if changed is None:
                     logger.info("reconnection overtaken by a newer connection: it finishes the move",
                                 extra={"business_id": record.business_id, "generation": record.generation})
                     return False
+                if changed.feed_connection_id != feed.feed_connection_id:
+                    continue  # linked again meanwhile, on the new connection: nothing of this link to move or end
                 if changed.is_live and changed.generation == record.generation:
                     moved.append(feed.account_id)
                 elif changed.status == FeedStatus.DISCONNECTED and feed.feed_connection_id:

@@ -56,7 +56,8 @@ class Feeds(Protocol):
                fed_by: str | None = None, **changes: Any) -> FeedRecord: ...
 
     def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
-                              only_if: frozenset[FeedStatus], **changes: Any) -> FeedRecord | None: ...
+                              only_if: frozenset[FeedStatus], fed_by: str | None = None,
+                              **changes: Any) -> FeedRecord | None: ...
 
 
 class ConnectionWalk(Protocol):

@@ -165,13 +165,14 @@ class FeedStore:
         raise StaleFeed(f"feed {feed.account_id} kept changing")
 
     def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
-                              only_if: frozenset[FeedStatus], **changes: Any) -> FeedRecord | None:
+                              only_if: frozenset[FeedStatus], fed_by: str | None = None,
+                              **changes: Any) -> FeedRecord | None:
         """``change``, in one transaction with a check that the business's connection is still of
         ``connection_generation`` and not disconnected: a reconnection's finisher that another connection
         overtook moves nothing. None when the connection has changed; the feed unchanged when it left
-        ``only_if`` meanwhile."""
+        ``only_if``, or ``fed_by``'s feed connection, meanwhile."""
         for _ in range(CHANGE_ATTEMPTS):
-            if feed.status not in only_if:
+            if feed.status not in only_if or (fed_by is not None and feed.feed_connection_id != fed_by):
                 return feed
             stored = feed.model_copy(update={**changes, "version": feed.version + 1})
             try:
