@@ -61,6 +61,16 @@ def test_a_disconnect_ends_its_generation_first_and_hands_over_a_job_bound_to_it
     assert world.disconnect.disconnect(FIONA).status == "DISCONNECTED" and len(world.jobs.jobs) == 1
 
 
+def test_a_disconnect_ends_a_link_made_again_while_it_ran_and_removes_that_links_feed_in_xero() -> None:
+    # Given the account unlinked and linked again between the disconnect's read of the links and its write
+    world = World(feeds=SavedMeanwhile({"feed_connection_id": "fc-new"}))
+    world.disconnect.disconnect(FIONA)
+    # Then the link it ends is the new one, and the cleanup removes the new feed connection in Xero too
+    assert world.feeds.get("biz_1", "acc_live").status == FeedStatus.DISCONNECTED  # type: ignore[union-attr]
+    [job] = world.jobs.jobs
+    assert "fc-new" in job.feed_connection_ids
+
+
 def test_a_disconnect_racing_a_reconnection_ends_the_connection_that_is_current_when_it_lands() -> None:
     world = World()
     world.vault.add("biz_1", "gen-2")

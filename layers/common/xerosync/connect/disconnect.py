@@ -85,9 +85,12 @@ class Disconnect:
         feed_ids = []
         for feed in self.feeds.for_business(record.business_id):
             if feed.is_live:
-                self.feeds.change(feed, only_if=LIVE_STATUSES, status=FeedStatus.DISCONNECTED,
-                                  status_reason=DISCONNECTED_REASON,
-                                  status_changed_at=iso(utc_now(self.clock)))
+                ended = self.feeds.change(feed, only_if=LIVE_STATUSES, status=FeedStatus.DISCONNECTED,
+                                          status_reason=DISCONNECTED_REASON,
+                                          status_changed_at=iso(utc_now(self.clock)))
+                # linked again since it was read: the link ended is the new one, and its feed connection goes too
+                if ended.feed_connection_id not in (None, feed.feed_connection_id):
+                    feed_ids.append(ended.feed_connection_id)
             elif feed.generation != record.generation:
                 continue
             if feed.feed_connection_id:
