@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -235,18 +236,52 @@ def test_an_unlink_that_read_the_link_before_a_relink_leaves_the_new_link_alone(
     relinked = feeds.get(first.business_id, first.account_id)
     assert relinked is not None and relinked.feed_connection_id != first.feed_connection_id
     reads, real_get = [first], FeedStore.get
-    monkeypatch.setattr(FeedStore, "get", lambda store, *key: reads.pop() if reads else real_get(store, *key))
     # When the first unlink goes on from what it read
-    response = linked.fiona.call("DELETE", linked.path)
+    with monkeypatch.context() as patch:
+        patch.setattr(FeedStore, "get", lambda store, *key: reads.pop() if reads else real_get(store, *key))
+        response = linked.fiona.call("DELETE", linked.path)
     # Then it is refused as a change made meanwhile, and the new link and its feed in Xero are untouched
     assert response.status == 409 and response.json()["error"]["code"] == "link_changed"
-    monkeypatch.undo()
     kept = feeds.get(first.business_id, first.account_id)
     assert kept is not None and kept.is_live and kept.feed_connection_id == relinked.feed_connection_id
     xero.advance_clock(7 * 60)
     xero.settle_pending()
     states = {f["id"]: f["state"] for f in xero.feed_connections(first.tenant_id)}
     assert states[str(relinked.feed_connection_id)] != "DELETED"
+
+
+def test_a_link_that_a_disconnect_overtook_is_refused_and_leaves_no_live_link(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xerosync.auth import Caller
+    from xerosync.connect.wiring import get_connect
+
+    business_id, accounts = business_with_accounts(ledger, "HKD")
+    fiona, tenant = connected_to_xero(api, xero, business_id)
+    bank = xero_bank_account(xero, tenant, "HKD")
+    # Given Fiona links the account, and once Xero has made the feed connection, before her request records it,
+    # an Admin disconnects (as another Lambda would: the link's own is busy)
+    record_link = FeedLinking._replace_feed
+
+    def disconnected_meanwhile(linking: FeedLinking, *args: Any) -> Any:
+        get_connect().disconnect.disconnect(
+            Caller(business_id=business_id, user_id="u_frank", role="Admin", can_manage_accounting=True))
+        return record_link(linking, *args)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FeedLinking, "_replace_feed", disconnected_meanwhile)
+        response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"xero_account_id": bank})
+    # Then the link is refused with the way out, and no live link is left on the disconnected connection
+    assert response.status == 409 and response.json()["error"]["code"] == "connection_changed"
+    page = fiona.call("GET", "/v1/xero/connection").json()
+    assert page["connection"]["status"] == "DISCONNECTED"
+    assert page["accounts"][0]["link"] is None
+    # And once she connects again, linking the account works, with one feed in Xero (the grant being gone, the
+    # feed connection the refused request made could not be removed: the new link adopts it)
+    assert fiona.connect(tenant).status == 200
+    again = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"xero_account_id": bank})
+    assert again.status == 200, again.body
+    live = [f for f in xero.feed_connections(tenant) if f["state"] != "DELETED"]
+    assert [f["id"] for f in live] == [again.json()["account"]["link"]["feed_connection_id"]]
 
 
 def test_a_relink_resends_what_the_previous_feed_had_not_delivered(api: Api, xero: XeroEmulator,

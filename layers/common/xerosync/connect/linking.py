@@ -267,13 +267,21 @@ class FeedLinking:
         return FeedConnection(account_id=target.account_id, **common), target.name
 
     def _replace_feed(self, previous: FeedRecord | None, record: FeedRecord) -> FeedRecord:
-        """Store a new link over a previous (not live) one; a link made meanwhile by another request wins."""
+        """Store a new link over a previous (not live) one, while the connection it was made on is still the
+        business's and not disconnected; a link made meanwhile by another request wins."""
         try:
-            return self.feeds.save(record.model_copy(update={"version": previous.version if previous else 0,
-                                                             "status_changed_at": self._now()}))
+            saved = self.feeds.save_for_connection(record.model_copy(update={
+                "version": previous.version if previous else 0, "status_changed_at": self._now()}),
+                record.generation)
         except StaleFeed:
             raise Conflict("This bank account was linked by another request at the same time.",
                            action="Refresh to see its link.", code="already_linked") from None
+        if saved is None:
+            # Disconnected or connected again since this request began. The feed connection Xero has just made is
+            # left as a link request that died there leaves it: the account's next link adopts or removes it.
+            raise Conflict("The business's Xero connection changed while this request ran.",
+                           action="Refresh the page and try again.", code="connection_changed")
+        return saved
 
     # ------------------------------------------------------------------ unlinking
     def unlink(self, caller: Caller, account_id: str) -> LinkedAccount:

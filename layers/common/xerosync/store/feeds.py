@@ -167,37 +167,49 @@ class FeedStore:
     def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
                               only_if: frozenset[FeedStatus], fed_by: str | None = None,
                               **changes: Any) -> FeedRecord | None:
-        """``change``, in one transaction with a check that the business's connection is still of
-        ``connection_generation`` and not disconnected: a reconnection's finisher that another connection
+        """``change``, each save by ``save_for_connection``: a reconnection's finisher that another connection
         overtook moves nothing. None when the connection has changed; the feed unchanged when it left
         ``only_if``, or ``fed_by``'s feed connection, meanwhile."""
         for _ in range(CHANGE_ATTEMPTS):
             if feed.status not in only_if or (fed_by is not None and feed.feed_connection_id != fed_by):
                 return feed
-            stored = feed.model_copy(update={**changes, "version": feed.version + 1})
             try:
-                self.table.meta.client.transact_write_items(TransactItems=[
-                    {"ConditionCheck": {
-                        "TableName": self.table.name, "Key": connection_key(feed.business_id),
-                        "ConditionExpression": "generation = :generation AND #status <> :disconnected",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {":generation": connection_generation,
-                                                      ":disconnected": ConnectionStatus.DISCONNECTED.value}}},
-                    {"Put": {"TableName": self.table.name, "Item": _item(stored),
-                             "ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": feed.version}}},
-                ])
-                return stored
-            except ClientError as error:
-                failed = failed_conditions(error)
-                if failed and failed[0]:
-                    return None  # the connection's check
-                if failed is None or len(failed) < 2 or not failed[1]:
-                    raise
-            fresh = self.get(feed.business_id, feed.account_id)
-            if fresh is None:
-                raise StaleFeed(f"feed {feed.account_id} disappeared")
-            feed = fresh
+                return self.save_for_connection(feed.model_copy(update=changes), connection_generation)
+            except StaleFeed:
+                fresh = self.get(feed.business_id, feed.account_id)
+                if fresh is None:
+                    raise StaleFeed(f"feed {feed.account_id} disappeared") from None
+                feed = fresh
         raise StaleFeed(f"feed {feed.account_id} kept changing")
+
+    def save_for_connection(self, record: FeedRecord, connection_generation: str) -> FeedRecord | None:
+        """``save``, in one transaction with a check that the business's connection is still of
+        ``connection_generation`` and not disconnected. None when the connection has changed (nothing written);
+        ``StaleFeed`` when the feed has."""
+        stored = record.model_copy(update={"version": record.version + 1})
+        put: dict[str, Any] = {"TableName": self.table.name, "Item": _item(stored),
+                               "ConditionExpression": "attribute_not_exists(pk)" if record.version == 0
+                               else "version = :v"}
+        if record.version:
+            put["ExpressionAttributeValues"] = {":v": record.version}
+        try:
+            self.table.meta.client.transact_write_items(TransactItems=[
+                {"ConditionCheck": {
+                    "TableName": self.table.name, "Key": connection_key(record.business_id),
+                    "ConditionExpression": "generation = :generation AND #status <> :disconnected",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":generation": connection_generation,
+                                                  ":disconnected": ConnectionStatus.DISCONNECTED.value}}},
+                {"Put": put},
+            ])
+        except ClientError as error:
+            failed = failed_conditions(error)
+            if failed and failed[0]:
+                return None  # the connection's check
+            if failed is None or len(failed) < 2 or not failed[1]:
+                raise
+            raise StaleFeed(f"feed {record.account_id} changed meanwhile") from None
+        return stored
 
 
 def _item(stored: FeedRecord) -> dict[str, Any]:
