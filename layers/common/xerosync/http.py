@@ -220,6 +220,7 @@ def _aws_failed_for_a_moment(exc: BaseException) -> bool:
     from botocore.exceptions import ClientError
     from botocore.retries.standard import RetryContext, ThrottledRetryableChecker, TransientRetryableChecker
 
+    checkers = (ThrottledRetryableChecker(), TransientRetryableChecker())
     seen: BaseException | None = exc
     for _ in range(5):  # a wrapper raises from the AWS error (Powertools' idempotency does)
         if seen is None:
@@ -230,8 +231,7 @@ def _aws_failed_for_a_moment(exc: BaseException) -> bool:
             context = RetryContext(1, parsed_response=seen.response, http_response=_Status(status))
         else:
             context = RetryContext(1, caught_exception=seen)
-        if status >= 500 or any(checker.is_retryable(context)
-                                for checker in (ThrottledRetryableChecker(), TransientRetryableChecker())):
+        if status >= 500 or any(checker.is_retryable(context) for checker in checkers):
             return True
         if isinstance(seen, ClientError):
             return False
