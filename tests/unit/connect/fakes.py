@@ -83,6 +83,7 @@ class FeedTable(FakeFeeds):
         return [r.model_copy(deep=True) for r in self.items.values() if r.is_live and r.tenant_id == tenant_id]
 
     change = FeedStore.change  # the store's own read-change-save loop, over this fake's get and save
+    _reapplied = FeedStore._reapplied
 
 
 class SavedMeanwhile(FeedTable):

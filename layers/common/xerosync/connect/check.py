@@ -134,7 +134,7 @@ class ConnectionCheck:
             # meanwhile (another status, another feed connection) wins, and the feed is left as it made it.
             try:
                 saved = self.feeds.change(
-                    feed, only_if=_STILL_ACTIVE, fed_by=feed.feed_connection_id, status=FeedStatus.REJECTED,
+                    feed, only_if=_STILL_ACTIVE, same_link=True, status=FeedStatus.REJECTED,
                     status_reason=FEED_DELETED_IN_XERO, last_sync_error=FEED_DELETED_IN_XERO,
                     status_changed_at=iso(utc_now(self.clock)))
             except StaleFeed:

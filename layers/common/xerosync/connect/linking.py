@@ -293,8 +293,8 @@ class FeedLinking:
         changed_meanwhile = Conflict("The bank account's link changed while this request ran.", action="Try again.",
                                      code="link_changed")
         try:
-            # fed_by: a link made again meanwhile (another feed connection) is not the one this request read
-            saved = self.feeds.change(feed, only_if=LIVE_STATUSES, fed_by=feed.feed_connection_id,
+            # same_link: a link made again meanwhile (another feed connection) is not the one this request read
+            saved = self.feeds.change(feed, only_if=LIVE_STATUSES, same_link=True,
                                       status=FeedStatus.UNLINKED, status_reason="Unlinked by a user.",
                                       status_changed_at=self._now())
         except StaleFeed:

@@ -267,7 +267,7 @@ class ConnectOAuth:
                     changes = {"status": FeedStatus.DISCONNECTED, "status_reason": _ended_link_reason(previous),
                                "status_changed_at": self._now()}
                 changed = self.feeds.change_for_connection(feed, record.generation, only_if=LIVE_STATUSES,
-                                                           fed_by=feed.feed_connection_id, **changes)
+                                                           same_link=True, **changes)
                 if changed is None:
                     logger.info("reconnection overtaken by a newer connection: it finishes the move",
                                 extra={"business_id": record.business_id, "generation": record.generation})

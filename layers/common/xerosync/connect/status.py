@@ -93,11 +93,11 @@ class ConnectionStatusService:
                 if current.status == "REJECTED":
                     reason = (current.error.detail if current.error else None) or "Xero rejected the bank feed."
                     feeds[feed.account_id] = self.feeds.change(
-                        feed, only_if=_STILL_PENDING, fed_by=feed.feed_connection_id, status=FeedStatus.REJECTED,
+                        feed, only_if=_STILL_PENDING, same_link=True, status=FeedStatus.REJECTED,
                         status_reason=reason, status_changed_at=now)
                 elif current.status in (None, "ACTIVE"):
                     feeds[feed.account_id] = self.feeds.change(
-                        feed, only_if=_STILL_PENDING, fed_by=feed.feed_connection_id, status=FeedStatus.ACTIVE,
+                        feed, only_if=_STILL_PENDING, same_link=True, status=FeedStatus.ACTIVE,
                         status_reason=None, xero_account_id=current.account_id or feed.xero_account_id,
                         status_changed_at=now)
         except (XeroError, ReconnectRequired) as error:

@@ -5,7 +5,7 @@ continue without gaps or duplicates: the cursor (last ledger sequence Xero accep
 that point. Unlinking or disconnecting keeps the item, so history and the previous choice survive.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -145,40 +145,36 @@ class FeedStore:
         return stored
 
     def change(self, feed: FeedRecord, *, only_if: frozenset[FeedStatus] | None = None,
-               fed_by: str | None = None, **changes: Any) -> FeedRecord:
+               same_link: bool = False, **changes: Any) -> FeedRecord:
         """Apply ``changes`` to the feed, re-reading and re-applying them when another writer (auto-sync moves
         the cursor on the same item) saved first. With ``only_if``, a feed that has left those statuses
-        meanwhile is returned as it is, unchanged; with ``fed_by``, so is a feed that another feed connection
-        than that one feeds by then (relinked meanwhile)."""
+        meanwhile is returned as it is, unchanged; with ``same_link``, so is a feed that another feed connection
+        feeds by then (the account linked again meanwhile)."""
+        changed = self._reapplied(feed, self.save, only_if, same_link, changes)
+        assert changed is not None  # save never answers None
+        return changed
+
+    def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
+                              only_if: frozenset[FeedStatus], same_link: bool = False,
+                              **changes: Any) -> FeedRecord | None:
+        """``change``, each save by ``save_for_connection``: a reconnection's finisher that another connection
+        overtook moves nothing. None when the connection has changed."""
+        return self._reapplied(feed, lambda record: self.save_for_connection(record, connection_generation),
+                               only_if, same_link, changes)
+
+    def _reapplied(self, feed: FeedRecord, save: Callable[[FeedRecord], FeedRecord | None],
+                   only_if: frozenset[FeedStatus] | None, same_link: bool, changes: dict[str, Any]
+                   ) -> FeedRecord | None:
+        link = feed.feed_connection_id
         for _ in range(CHANGE_ATTEMPTS):
-            if only_if is not None and feed.status not in only_if:
-                return feed
-            if fed_by is not None and feed.feed_connection_id != fed_by:
+            if (only_if is not None and feed.status not in only_if) or (same_link and feed.feed_connection_id != link):
                 return feed
             try:
-                return self.save(feed.model_copy(update=changes))
+                return save(feed.model_copy(update=changes))
             except StaleFeed:
                 fresh = self.get(feed.business_id, feed.account_id)
                 if fresh is None:
                     raise
-                feed = fresh
-        raise StaleFeed(f"feed {feed.account_id} kept changing")
-
-    def change_for_connection(self, feed: FeedRecord, connection_generation: str, *,
-                              only_if: frozenset[FeedStatus], fed_by: str | None = None,
-                              **changes: Any) -> FeedRecord | None:
-        """``change``, each save by ``save_for_connection``: a reconnection's finisher that another connection
-        overtook moves nothing. None when the connection has changed; the feed unchanged when it left
-        ``only_if``, or ``fed_by``'s feed connection, meanwhile."""
-        for _ in range(CHANGE_ATTEMPTS):
-            if feed.status not in only_if or (fed_by is not None and feed.feed_connection_id != fed_by):
-                return feed
-            try:
-                return self.save_for_connection(feed.model_copy(update=changes), connection_generation)
-            except StaleFeed:
-                fresh = self.get(feed.business_id, feed.account_id)
-                if fresh is None:
-                    raise StaleFeed(f"feed {feed.account_id} disappeared") from None
                 feed = fresh
         raise StaleFeed(f"feed {feed.account_id} kept changing")
 
