@@ -22,12 +22,13 @@ requests share, by listing moto's package folders on disk and then matching the 
 URL patterns. The answer for a host never changes, so it is remembered: the lock is then held for a dictionary
 look-up (it was most of the local runner's time under load, docs/soak.md).
 
-Atomic conditional writes: moto evaluates a write's condition and then applies it with no lock, so two
-threads can both pass ``attribute_not_exists`` or ``version = :v``. DynamoDB applies each conditional
-write atomically, and the product's leases and optimistic versions rely on it; the writes are serialised.
-UpdateItem's handler also deep-copies the stored item before the write (for ReturnValues) with no lock, so
-a concurrent write to the same item could break that copy ("dictionary changed size during iteration"):
-the handler runs under the same lock.
+Atomic items: moto evaluates a write's condition and then applies it with no lock, so two threads can both
+pass ``attribute_not_exists`` or ``version = :v``; and it changes a stored item in place while a read of it
+is answered from the very same dictionaries, so a read made during a write could fail ("dictionary changed
+size during iteration") or return half of the write. DynamoDB applies each write atomically and reads an
+item whole, and the product's leases, optimistic versions and progress reads rely on it: each DynamoDB
+request, its answer's serialisation included, runs under one lock (moto's work is Python under the GIL,
+so requests at once gained no speed by overlapping).
 
 Query's candidates: moto's Query lists every item of the table, sorted by key (``Table.all_items``), and then
 keeps those of the partition asked for (or, on an index, sorts the ones that match again by the index's key).
@@ -91,7 +92,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Queue, SQSBackend
 
 _applied = False
-_dynamodb_writes = threading.RLock()
+_dynamodb = threading.RLock()
 _sqs = threading.RLock()
 _visibility_set: set[str] = set()  # receipt handles whose visibility a consumer changed
 SQS_LISTENERS: list[Any] = []  # called after each message sent (a simulation's driver watches the world)
@@ -184,10 +185,7 @@ def apply() -> None:
     _count_messages_at_one_moment()
     _attribute_values_read_directly()
     _back_up_only_the_items_a_transaction_names()
-    for name in ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item"):
-        if hasattr(DynamoDBBackend, name):
-            setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _dynamodb_writes))
-    DynamoHandler.update_item = _serialised(DynamoHandler.update_item, _dynamodb_writes)  # type: ignore[method-assign]
+    DynamoHandler.call_action = _serialised(DynamoHandler.call_action, _dynamodb)  # type: ignore[method-assign]
     _narrow_query_candidates()
     moto_responses.method_names_from_class = functools.cache(moto_responses.method_names_from_class)
     jsonpath_ext.parse = functools.lru_cache(maxsize=1024)(jsonpath_ext.parse)  # moto's events import it per call

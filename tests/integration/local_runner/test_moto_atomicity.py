@@ -58,3 +58,44 @@ def test_only_one_of_many_concurrent_conditional_updates_takes_the_lease(aws: Pr
         winners, unexpected = _race_for_lease(table, version, contenders=24)
         assert unexpected == []
         assert winners == 1, f"round {version}: {winners} writers passed the same condition"
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_a_read_sees_an_item_as_one_write_left_it(aws: Provisioned) -> None:
+    # DynamoDB reads an item whole: a strongly consistent read made while an update runs returns the item before
+    # or after it, never part of it. moto reads the stored item while a writer changes it in place, so without
+    # the local runner's lock a read could fail ("dictionary changed size during iteration") or see half a write.
+    table = boto3.resource("dynamodb").Table(aws.refs["TokensTable"])
+    key = {"pk": "BIZ#read-while-written"}
+    table.put_item(Item=key)
+    writes, done = 150, threading.Event()
+    unexpected: list[str] = []
+    torn: list[str] = []
+
+    def write() -> None:
+        try:
+            for n in range(writes):  # each write adds two attributes and one member of a set
+                table.update_item(Key=key, UpdateExpression=f"SET a{n} = :v, b{n} = :v ADD counted :n",
+                                  ExpressionAttributeValues={":v": "x" * 50, ":n": {n}})
+        finally:
+            done.set()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                item = table.get_item(Key=key, ConsistentRead=True)["Item"]
+            except Exception as error:  # a read that fails any way at all is what the test looks for
+                unexpected.append(repr(error))
+                continue
+            written = {name for name in item if name[0] == "a" and name[1:].isdigit()}
+            if {f"b{name[1:]}" for name in written} - set(item) or len(written) != len(item.get("counted", ())):
+                torn.append(f"{len(written)} writes seen, {len(item.get('counted', ()))} counted")
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    write()
+    for reader in readers:
+        reader.join()
+    assert unexpected == []
+    assert torn == []
