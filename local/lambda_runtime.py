@@ -58,6 +58,23 @@ class _InvocationLogKeys(logging.Filter):
 _LOG_KEYS = _InvocationLogKeys()
 
 
+def _correlation_id_per_invocation(logger: Any) -> None:
+    """The correlation id an invocation sets (Powertools keeps it on the shared formatter) is also kept as one of
+    its own log keys, so that another function's lines meanwhile carry theirs, not this request's id."""
+    setting = logger.set_correlation_id
+    if getattr(setting, "per_invocation", False):
+        return
+
+    def set_correlation_id(value: str | None) -> None:
+        keys = _invocation_log_keys.get()
+        if keys is not None:
+            keys["correlation_id"] = value
+        setting(value)
+
+    set_correlation_id.per_invocation = True  # type: ignore[attr-defined]
+    logger.set_correlation_id = set_correlation_id
+
+
 @dataclass
 class LocalContext:
     """The attributes of Lambda's context object that Powertools and the product read."""
@@ -130,6 +147,7 @@ class LambdaRuntime:
         from xerosync.observability import logger
 
         logger.addFilter(_LOG_KEYS)  # once: logging adds a filter object that is already there only once
+        _correlation_id_per_invocation(logger)
 
     def close(self) -> None:
         """The functions' clock is real time again."""
@@ -171,7 +189,8 @@ class LambdaRuntime:
         shared formatter: a line would carry whichever function's invocation set them last (and the service
         read when the layer was first imported, and one cold start for the whole process). The decorator also
         clears Powertools' thread-safe keys, so the runtime puts its keys on each record instead (a record's
-        own attributes are written last), from a context variable set for the invocation's thread."""
+        own attributes are written last), from a context variable set for the invocation's thread. The
+        correlation id is one of them: the one the invocation set, or none (``_correlation_id_per_invocation``)."""
         with self._lock:
             cold_start = spec.logical_id not in self._warm
             self._warm.add(spec.logical_id)
@@ -179,7 +198,7 @@ class LambdaRuntime:
         keys: dict[str, Any] = {
             "cold_start": cold_start, "function_name": context.function_name,
             "function_memory_size": context.memory_limit_in_mb, "function_arn": context.invoked_function_arn,
-            "function_request_id": context.aws_request_id,
+            "function_request_id": context.aws_request_id, "correlation_id": None,
         }
         if isinstance(service, str):
             keys["service"] = service

@@ -118,3 +118,31 @@ def test_http_requests_to_one_function_run_one_at_a_time_while_queue_batches_ove
         for thread in threads:
             thread.join(timeout=10)
     assert most == {"http": 1, "sqs": 4}
+
+
+def test_a_queue_invocation_beside_an_http_request_does_not_log_the_requests_correlation_id(
+        lines: list[dict[str, Any]]) -> None:
+    """Powertools keeps the correlation id on the one formatter that every function shares locally."""
+    from aws_lambda_powertools.logging import correlation_paths
+
+    from xerosync.observability import instrument, logger
+
+    runtime = LambdaRuntime(TEMPLATE)
+    both_started = threading.Barrier(2, timeout=10)
+
+    def work(event: dict[str, Any], context: Any) -> None:
+        both_started.wait()  # the request has set its correlation id, and the batch has cleared the keys
+        logger.info("working", extra={"wrote": event["who"]})
+
+    runtime.override(FIRST, instrument(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)(work))
+    runtime.override(SECOND, instrument()(work))
+    request = {"who": FIRST, "requestContext": {"requestId": "request-1", "http": {"method": "GET"}}}
+    threads = [threading.Thread(target=runtime.invoke, args=args)
+               for args in ((FIRST, request), (SECOND, {"who": SECOND, "Records": []}))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    written = {line["wrote"]: line.get("correlation_id") for line in lines if line.get("message") == "working"}
+    assert written == {FIRST: "request-1", SECOND: None}
