@@ -250,34 +250,47 @@ def test_an_unlink_that_read_the_link_before_a_relink_leaves_the_new_link_alone(
     assert states[str(relinked.feed_connection_id)] != "DELETED"
 
 
-def test_a_link_that_a_disconnect_overtook_is_refused_and_leaves_no_live_link(
-        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("overtaken_by", ["a disconnect", "a reconnection"])
+def test_a_link_that_a_disconnect_or_a_reconnection_overtook_is_refused_and_leaves_no_live_link(
+        api: Api, xero: XeroEmulator, ledger: LedgerEmulator, monkeypatch: pytest.MonkeyPatch,
+        overtaken_by: str) -> None:
     from xerosync.auth import Caller
+    from xerosync.connect.models import CompleteConnect
     from xerosync.connect.wiring import get_connect
 
     business_id, accounts = business_with_accounts(ledger, "HKD")
     fiona, tenant = connected_to_xero(api, xero, business_id)
     bank = xero_bank_account(xero, tenant, "HKD")
+    signed_in_again = CompleteConnect(**fiona.consent([tenant]))  # the reconnection's sign-in, done in Xero
     # Given Fiona links the account, and once Xero has made the feed connection, before her request records it,
-    # an Admin disconnects (as another Lambda would: the link's own is busy)
+    # an Admin disconnects, or Fiona's sign-in in another tab connects again (as another Lambda would: the
+    # link's own is busy)
     record_link = FeedLinking._replace_feed
 
-    def disconnected_meanwhile(linking: FeedLinking, *args: Any) -> Any:
-        get_connect().disconnect.disconnect(
-            Caller(business_id=business_id, user_id="u_frank", role="Admin", can_manage_accounting=True))
+    def overtaken(linking: FeedLinking, *args: Any) -> Any:
+        connect = get_connect()
+        if overtaken_by == "a disconnect":
+            connect.disconnect.disconnect(
+                Caller(business_id=business_id, user_id="u_frank", role="Admin", can_manage_accounting=True))
+        else:
+            outcome = connect.oauth.complete(
+                Caller(business_id=business_id, user_id="u_fiona", role="Finance", can_manage_accounting=True),
+                signed_in_again)
+            assert outcome.status == "CONNECTED", outcome
         return record_link(linking, *args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(FeedLinking, "_replace_feed", disconnected_meanwhile)
+        patch.setattr(FeedLinking, "_replace_feed", overtaken)
         response = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"xero_account_id": bank})
-    # Then the link is refused with the way out, and no live link is left on the disconnected connection
+    # Then the link is refused with the way out, and no live link is left on the ended connection
     assert response.status == 409 and response.json()["error"]["code"] == "connection_changed"
     page = fiona.call("GET", "/v1/xero/connection").json()
-    assert page["connection"]["status"] == "DISCONNECTED"
+    assert page["connection"]["status"] == ("DISCONNECTED" if overtaken_by == "a disconnect" else "ACTIVE")
     assert page["accounts"][0]["link"] is None
-    # And once she connects again, linking the account works, with one feed in Xero (the grant being gone, the
-    # feed connection the refused request made could not be removed: the new link adopts it)
-    assert fiona.connect(tenant).status == 200
+    # And once she is connected again, linking the account works, with one feed in Xero (the feed connection the
+    # refused request made could not be removed, the grant being gone or not yet known: the new link adopts it)
+    if overtaken_by == "a disconnect":
+        assert fiona.connect(tenant).status == 200
     again = fiona.call("PUT", f"/v1/bank-accounts/{accounts['HKD']}/feed", {"xero_account_id": bank})
     assert again.status == 200, again.body
     live = [f for f in xero.feed_connections(tenant) if f["state"] != "DELETED"]
