@@ -101,11 +101,15 @@ class Users:
         if business.syncs_expenses:
             self.map_categories(business)
 
-    def link_all(self, business: Business, *, reconnected: bool = False) -> None:
+    def link_all(self, business: Business, *, reconnected: bool = False, refreshed: bool = False) -> None:
         """Link every account that is not linked: history from its opening the first time, or again to a new
         Xero bank account when the old one was deleted in Xero; the history Xero has kept when linking again
-        after a disconnect. When the product says the connection needs renewing, reconnect (once)."""
+        after a disconnect. When the product says the connection needs renewing, reconnect (once); when it says
+        the connection changed meanwhile, refresh the page and link what is still to link (once), unless another
+        user has disconnected meanwhile."""
         status = self.json(business, "GET", "/v1/xero/connection")
+        if refreshed and (status.get("connection") or {}).get("status", "DISCONNECTED") == "DISCONNECTED":
+            return
         for account in status["accounts"]:
             link = account.get("link") or {}
             if link.get("status") in ("PENDING", "ACTIVE"):
@@ -121,6 +125,9 @@ class Users:
             code = _code(answer) if answer.status_code == 409 else None
             if code == "reconnect_required" and not reconnected:
                 self.connect(business, relinking=True)
+                return
+            if code == "connection_changed" and not refreshed:  # "Refresh the page and try again."
+                self.link_all(business, reconnected=reconnected, refreshed=True)
                 return
             if code not in (None, "already_linked"):
                 with self._lock:
