@@ -9,7 +9,7 @@ import pytest
 
 from emulators.ledger import LedgerEmulator
 from emulators.xero import XeroEmulator
-from tests.integration.connect.conftest import Api, User
+from tests.support.connect_api import Api, User
 from xerosync.connect.disconnect import Disconnect
 from xerosync.connect.ports import Feeds
 from xerosync.store.feeds import FeedRecord

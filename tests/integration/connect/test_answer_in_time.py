@@ -23,7 +23,7 @@ from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
 from local.lambda_runtime import LambdaRuntime, acting_as
 from local.provision import Provisioned
-from tests.integration.connect.conftest import Api
+from tests.support.connect_api import Api
 from tests.support.connect_steps import business_with_accounts, connected_to_xero, linked_business
 from xerosync import aws as product_aws
 from xerosync.settings import get_settings

@@ -15,7 +15,7 @@ from emulators.xero import XeroEmulator
 from local.event_sources import Scheduler, SqsEventSourceMapping
 from local.lambda_runtime import LambdaRuntime, acting_as
 from local.provision import Provisioned
-from tests.integration.connect.conftest import Api, User, token_items
+from tests.support.connect_api import Api, User, token_items
 from tests.support.connect_steps import linked_business
 from xerosync.connect.wiring import get_connect
 from xerosync.settings import get_settings

@@ -9,7 +9,7 @@ import pytest
 
 from emulators.ledger import LedgerEmulator
 from emulators.xero import XeroEmulator
-from tests.integration.connect.conftest import Api
+from tests.support.connect_api import Api
 from tests.support.connect_steps import (
     business_with_accounts,
     connected_to_xero,

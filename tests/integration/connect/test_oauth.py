@@ -12,7 +12,7 @@ from emulators.time_control import OffsetClock
 from emulators.xero import XeroEmulator
 from local.lambda_runtime import acting_as
 from local.provision import Provisioned
-from tests.integration.connect.conftest import Api, token_items
+from tests.support.connect_api import Api, token_items
 from xerosync.connect.wiring import get_connect
 from xerosync.store.keys import connection_key
 from xerosync.xero.client import get_xero_client

@@ -22,7 +22,7 @@ from emulators.xero import XeroEmulator
 from local.event_sources import Scheduler
 from local.lambda_runtime import LambdaRuntime, acting_as
 from local.provision import Provisioned
-from tests.integration.connect.conftest import Api, User, token_items
+from tests.support.connect_api import Api, User, token_items
 from tests.support.connect_steps import disconnect_that_dies_after_marking, linked_business
 from xerosync.clock import SystemClock, use_process_clock
 from xerosync.connect.views import ENDING_REASON, LINK_AGAIN_ACTION, MOVING_REASON

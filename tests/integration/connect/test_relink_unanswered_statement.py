@@ -15,7 +15,7 @@ import pytest
 
 from emulators.ledger import LedgerEmulator
 from emulators.xero import XeroEmulator
-from tests.integration.connect.conftest import Api
+from tests.support.connect_api import Api
 from tests.support.connect_steps import linked_account, unlink_and_link_again
 from xerosync.store.feeds import SentStatement
 from xerosync.xero.bank_feeds import Balance, Statement, StatementLine
