@@ -11,7 +11,7 @@ import pytest
 from emulators.ledger import LedgerEmulator
 from emulators.xero import XeroEmulator
 from local.template import Template
-from tests.integration.conftest import local_template, xeros_specification_allowed_every_request
+from tests.support.integration_stack import local_template, xeros_specification_allowed_every_request
 
 
 @pytest.fixture

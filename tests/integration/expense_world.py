@@ -25,7 +25,7 @@ from local.lambda_runtime import LambdaRuntime
 from local.provision import Provisioned
 from local.stack import LEDGER_BUS
 from local.template import Template
-from tests.integration.conftest import (
+from tests.support.integration_stack import (
     aws_on_moto,
     local_template,
     serving,

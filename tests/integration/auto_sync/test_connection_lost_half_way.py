@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from emulators.xero import XeroEmulator
-from tests.integration.auto_sync.conftest import AutoSync
+from tests.integration.auto_sync_world import AutoSync
 from xerosync.store.connections import ConnectionStatus
 from xerosync.xero.tokens import AccessTokens
 

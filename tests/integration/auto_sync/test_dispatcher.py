@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.integration.auto_sync.conftest import AutoSync
+from tests.integration.auto_sync_world import AutoSync
 from xerosync.auto_sync import dispatch
 from xerosync.store.connections import ConnectionStatus, XeroConnectionRecord
 from xerosync.store.feeds import FeedRecord, FeedStatus

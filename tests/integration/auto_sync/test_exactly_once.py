@@ -14,7 +14,7 @@ import pytest
 
 from emulators.xero import XeroEmulator
 from local.provision import Provisioned
-from tests.integration.auto_sync.conftest import AutoSync, signed_balance
+from tests.integration.auto_sync_world import AutoSync, signed_balance
 from xerosync.auto_sync.worker import FeedSyncWorker
 
 WINDOW = timedelta(hours=3)

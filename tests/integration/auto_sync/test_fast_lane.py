@@ -26,8 +26,8 @@ from local.lambda_runtime import acting_as
 from local.provision import Provisioned
 from local.stack import LEDGER_BUS
 from local.template import Template
-from tests.integration.auto_sync.conftest import AutoSync
-from tests.integration.conftest import local_template, serving
+from tests.integration.auto_sync_world import AutoSync
+from tests.support.integration_stack import local_template, serving
 from tests.support.moto_events import MotoEvents
 from xerosync import aws as xerosync_aws
 from xerosync.auto_sync import wiring

@@ -9,7 +9,7 @@ import boto3
 
 from emulators.xero import XeroEmulator
 from local.provision import Provisioned
-from tests.integration.auto_sync.conftest import AutoSync
+from tests.integration.auto_sync_world import AutoSync
 from xerosync.auto_sync.statements import BookingCalendar
 from xerosync.auto_sync.sync_now import request_feed_sync
 from xerosync.auto_sync.worker import LEDGER_REFUSED

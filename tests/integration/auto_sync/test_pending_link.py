@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from emulators.xero import XeroEmulator
-from tests.integration.auto_sync.conftest import AutoSync
+from tests.integration.auto_sync_world import AutoSync
 from xerosync.ledger.client import LedgerClient
 from xerosync.ledger.models import LedgerTransaction
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from emulators.xero import XeroEmulator
-from tests.integration.auto_sync.conftest import AutoSync, signed_balance
+from tests.integration.auto_sync_world import AutoSync, signed_balance
 from xerosync.auto_sync.worker import FeedSyncWorker
 from xerosync.store.feeds import FeedRecord
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emulators.xero import XeroEmulator
-from tests.integration.auto_sync.conftest import AutoSync
+from tests.integration.auto_sync_world import AutoSync
 from xerosync.clock import SystemClock, iso, utc_now
 from xerosync.store.connections import ConnectionStatus
 

@@ -25,7 +25,7 @@ from emulators.ledger import LedgerEmulator
 from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
 from local.provision import Provisioned
-from tests.integration.conftest import aws_on_moto, local_template, serving
+from tests.support.integration_stack import aws_on_moto, local_template, serving
 from xerosync.auth import Caller
 from xerosync.auto_sync.messages import FeedRef, FeedSyncRequest
 from xerosync.auto_sync.worker import FeedSyncWorker

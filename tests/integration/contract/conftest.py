@@ -4,17 +4,14 @@ every request and response is checked against the files as it happens."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
-import requests
 
 from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
 from emulators.xero.harness import XeroHarness
-from emulators.xero.spec import SpecViolation, XeroSpecs, find_spec_dir, in_ci, missing_spec_message
+from emulators.xero.spec import XeroSpecs, find_spec_dir, in_ci, missing_spec_message
+from tests.integration.contract.traffic import CheckedTraffic
 
 T0 = 1_772_409_600.0  # 2026-03-02 00:00 UTC
 
@@ -42,23 +39,6 @@ def _contract_emulator(xero_specs: XeroSpecs, contract_clock: ManualClock) -> It
     emulator.start()
     yield emulator
     emulator.stop()
-
-
-@dataclass
-class CheckedTraffic:
-    """Every exchange on Xero's paths, checked against the files; ``violations`` must stay empty."""
-
-    specs: XeroSpecs
-    checked: list[tuple[str, str, int]] = field(default_factory=list)
-    violations: list[SpecViolation] = field(default_factory=list)
-    allowed_request_violations: int = 0
-
-    def hook(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        path = urlsplit(response.request.url or "").path
-        if path.startswith("/_emulator") or path.startswith("/identity/") or path.startswith("/connect/"):
-            return  # login and token endpoints are not in the files
-        self.checked.append((response.request.method or "", path, response.status_code))
-        self.violations.extend(self.specs.validate_requests_response(response))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from emulators.xero import XeroEmulator
 from emulators.xero.harness import XeroHarness, spend_money
 from emulators.xero.spec import XeroSpecs
-from tests.integration.contract.conftest import CheckedTraffic
+from tests.integration.contract.traffic import CheckedTraffic
 
 pytestmark = pytest.mark.contract
 

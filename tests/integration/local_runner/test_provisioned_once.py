@@ -11,8 +11,8 @@ import pytest
 
 from local.iam import CallRecorder
 from local.provision import Provisioned
-from tests.integration.conftest import aws_on_moto, local_template
 from tests.support import moto_state
+from tests.support.integration_stack import aws_on_moto, local_template
 
 
 def _queue_counts(sqs: Any, url: str) -> tuple[str, str]:

@@ -21,9 +21,9 @@ from emulators.xero import XeroEmulator
 from local.event_sources import BatchOutcome, Scheduler
 from local.lambda_runtime import acting_as
 from local.template import Template
-from tests.integration.conftest import local_template
 from tests.integration.expense_world import MODULE, ApiUser, Business, World, killed_once_xero_took
 from tests.support.expense_checks import assert_exactly_once, mapped_with_expenses, spend_money_creates
+from tests.support.integration_stack import local_template
 from tests.support.sqs_clock import SqsClock
 from xerosync.attachments.service import GAVE_UP, ReceiptsWorker
 from xerosync.attachments.uploader import UPLOAD_LEASE_SECONDS, ReceiptUploader

@@ -11,7 +11,7 @@ from emulators.time_control import SystemClock
 from emulators.xero import XeroEmulator
 from local.provision import Provisioned
 from local.template import Template
-from tests.integration.conftest import local_template, serving, xeros_specification_allowed_every_request
+from tests.support.integration_stack import local_template, serving, xeros_specification_allowed_every_request
 from xerosync.settings import get_settings
 from xerosync.xero.client import XeroClient, build_xero_client
 from xerosync.xero.governor import Limits

@@ -11,7 +11,7 @@ import pytest
 
 from local.soak.audit import Line, audit, merge
 from local.soak.world import EVERY_GROUP, WorldSize, plan, split
-from tests.unit.soak.test_audit import _facts
+from tests.unit.soak.worlds import right_world
 
 
 @pytest.mark.parametrize("parts", [2, 3, 7])
@@ -47,8 +47,8 @@ def test_more_parts_than_organisations_gives_one_group_each() -> None:
 
 
 def _other_organisation() -> object:
-    """The right world of ``_facts`` again, on another organisation, business and ids (a second group)."""
-    facts = _facts()
+    """The right world of ``right_world`` again, on another organisation, business and ids (a second group)."""
+    facts = right_world()
     return replace(
         facts,
         transactions=[replace(t, transaction_id=t.transaction_id + "-2", business_id="biz-2", account_id="acc-2")
@@ -70,7 +70,7 @@ def _other_organisation() -> object:
 
 
 def test_merged_groups_pass_as_one_world() -> None:
-    first, second = _facts(), _other_organisation()
+    first, second = right_world(), _other_organisation()
     first.invocations, second.invocations = Counter({"AutoSyncWorker": 3}), Counter({"AutoSyncWorker": 4})  # type: ignore[attr-defined]
     first.quiet_at, second.quiet_at = 100.0, 250.0  # type: ignore[attr-defined]
     merged = merge([first, second])  # type: ignore[list-item]
@@ -83,5 +83,5 @@ def test_merged_groups_pass_as_one_world() -> None:
 def test_a_fault_in_one_group_fails_the_merged_audit() -> None:
     second = _other_organisation()
     second.lines.append(second.lines[0])  # type: ignore[attr-defined]  # a line delivered twice in group 2
-    report = audit(merge([_facts(), second]))  # type: ignore[list-item]
+    report = audit(merge([right_world(), second]))  # type: ignore[list-item]
     assert report.numbers["lines_duplicated"] == 1 and report.failures

@@ -13,17 +13,9 @@ import pytest
 from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
 from emulators.xero.harness import XeroHarness
-from emulators.xero.spec import find_spec_dir, in_ci, missing_spec_message
 
 # 2026-03-02 00:00 UTC: a fixed start keeps dates in assertions readable.
 T0 = 1_772_409_600.0
-
-#: Strict-mode tests need Xero's OpenAPI files; elsewhere the emulator runs without them. In CI they never
-#: skip: without the files the run fails (tests/conftest.py says why before any test runs).
-requires_spec = pytest.mark.skipif(
-    find_spec_dir() is None and not in_ci(), reason=f"strict mode is off. {missing_spec_message()}"
-)
-
 
 @pytest.fixture(scope="session")
 def clock() -> ManualClock:

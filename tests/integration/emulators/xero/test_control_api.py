@@ -7,8 +7,8 @@ import requests
 from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
 from emulators.xero.harness import XeroHarness, authorize_url, query_of
-from tests.integration.emulators.xero.conftest import requires_spec
 from tests.support.xero_feeds import connect_feeds, feed
+from tests.support.xero_spec import requires_spec
 
 
 def control(base_url: str, method: str, path: str, body: object = None) -> requests.Response:

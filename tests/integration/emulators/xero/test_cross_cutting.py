@@ -13,7 +13,7 @@ import requests
 from emulators.time_control import ManualClock
 from emulators.xero import XeroEmulator
 from emulators.xero.harness import XeroHarness, spend_money
-from tests.integration.emulators.xero.conftest import requires_spec
+from tests.support.xero_spec import requires_spec
 
 
 def spend_body(bank_account_id: str, reference: str = "PAY-1") -> dict[str, Any]:
