@@ -134,13 +134,8 @@ class FeedStore:
 
     def save(self, record: FeedRecord) -> FeedRecord:
         """Write the feed if nobody changed it since ``record.version`` was read; returns the stored copy."""
-        stored = record.model_copy(update={"version": record.version + 1})
-        item = _item(stored)
-        condition = "attribute_not_exists(pk)" if record.version == 0 else "version = :v"
-        kwargs: dict[str, Any] = {"Item": item, "ConditionExpression": condition}
-        if record.version:
-            kwargs["ExpressionAttributeValues"] = {":v": record.version}
-        if not put_if(self.table, **kwargs):
+        stored, put = _versioned_put(record)
+        if not put_if(self.table, **put):
             raise StaleFeed(f"feed {record.account_id} changed meanwhile")
         return stored
 
@@ -182,12 +177,7 @@ class FeedStore:
         """``save``, in one transaction with a check that the business's connection is still of
         ``connection_generation`` and not disconnected. None when the connection has changed (nothing written);
         ``StaleFeed`` when the feed has."""
-        stored = record.model_copy(update={"version": record.version + 1})
-        put: dict[str, Any] = {"TableName": self.table.name, "Item": _item(stored),
-                               "ConditionExpression": "attribute_not_exists(pk)" if record.version == 0
-                               else "version = :v"}
-        if record.version:
-            put["ExpressionAttributeValues"] = {":v": record.version}
+        stored, put = _versioned_put(record)
         try:
             self.table.meta.client.transact_write_items(TransactItems=[
                 {"ConditionCheck": {
@@ -196,7 +186,7 @@ class FeedStore:
                     "ExpressionAttributeNames": {"#status": "status"},
                     "ExpressionAttributeValues": {":generation": connection_generation,
                                                   ":disconnected": ConnectionStatus.DISCONNECTED.value}}},
-                {"Put": put},
+                {"Put": {"TableName": self.table.name, **put}},
             ])
         except ClientError as error:
             failed = failed_conditions(error)
@@ -206,6 +196,17 @@ class FeedStore:
                 raise
             raise StaleFeed(f"feed {record.account_id} changed meanwhile") from None
         return stored
+
+
+def _versioned_put(record: FeedRecord) -> tuple[FeedRecord, dict[str, Any]]:
+    """The copy stored for ``record`` (its version one up), and the put that writes it only over the version read
+    (or where nothing is yet, for a new link)."""
+    stored = record.model_copy(update={"version": record.version + 1})
+    put: dict[str, Any] = {"Item": _item(stored),
+                           "ConditionExpression": "attribute_not_exists(pk)" if record.version == 0 else "version = :v"}
+    if record.version:
+        put["ExpressionAttributeValues"] = {":v": record.version}
+    return stored, put
 
 
 def _item(stored: FeedRecord) -> dict[str, Any]:
